@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// devPorts are the default ports of broker i (1-based): Kafka 9092+i-1,
+// Raft 9192, 9292, 9392..., HTTP 13092+i-1.
+func devPorts(i int) (kafka, raft, http int) {
+	return 9091 + i, 9092 + 100*i, 13091 + i
+}
+
+// dev runs N brokers as child processes of this binary, so that any one can
+// be killed (kill -9 its pid) like a real broker; it comes back after
+// --restart-delay and catches up.
+func dev(args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	nodes := fs.Int("nodes", 3, "number of brokers (1-9)")
+	dir := fs.String("dir", "./data", "data directory; broker N uses DIR/nodeN")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	restart := fs.Duration("restart-delay", 5*time.Second, "restart a broker that died after this long (0: leave it down)")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	if *nodes < 1 || *nodes > 9 {
+		return fmt.Errorf("--nodes %d: use 1 to 9", *nodes)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	var members, bootstrap []string
+	for i := 1; i <= *nodes; i++ {
+		k, raft, _ := devPorts(i)
+		members = append(members, fmt.Sprintf("%d=127.0.0.1:%d", i, raft))
+		bootstrap = append(bootstrap, fmt.Sprintf("localhost:%d", k))
+	}
+	argsFor := func(i int) []string {
+		k, r, h := devPorts(i)
+		return []string{"serve",
+			"--node-id", fmt.Sprint(i),
+			"--data-dir", filepath.Join(*dir, fmt.Sprintf("node%d", i)),
+			"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k),
+			"--advertised-listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k),
+			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", r),
+			"--initial-members", strings.Join(members, ","),
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", h),
+			"--default-replication-factor", fmt.Sprint(min(3, *nodes)),
+			"--log-level", *logLevel,
+			"--log-format", "console",
+		}
+	}
+	stopping := make(chan struct{})
+	var procs sync.Map // broker id -> *os.Process
+	var wg sync.WaitGroup
+	for i := 1; i <= *nodes; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			supervise(i, exe, argsFor(i), *restart, stopping, &procs)
+		}()
+	}
+	fmt.Printf("bootstrap servers: %s  (Ctrl-C stops all brokers)\n", strings.Join(bootstrap, ","))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	fmt.Println("stopping brokers...")
+	close(stopping)
+	procs.Range(func(_, p any) bool {
+		_ = p.(*os.Process).Signal(syscall.SIGTERM)
+		return true
+	})
+	wg.Wait()
+	fmt.Println("all brokers stopped")
+	return nil
+}
+
+// supervise runs broker i until dev stops, restarting it after it dies.
+func supervise(i int, exe string, args []string, restart time.Duration, stopping <-chan struct{}, procs *sync.Map) {
+	tag := fmt.Sprintf("[broker%d] ", i)
+	for {
+		cmd := exec.Command(exe, args...)
+		// Own process group: Ctrl-C in the terminal reaches only dev, which
+		// then stops the brokers itself.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		stdout, _ := cmd.StdoutPipe()
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			fmt.Printf("%sstart failed: %v\n", tag, err)
+			return
+		}
+		procs.Store(i, cmd.Process)
+		k, r, h := devPorts(i)
+		fmt.Printf("%spid %d: Kafka 127.0.0.1:%d, Raft 127.0.0.1:%d, HTTP http://127.0.0.1:%d\n", tag, cmd.Process.Pid, k, r, h)
+		var out sync.WaitGroup
+		out.Add(2)
+		go prefix(&out, tag, stdout)
+		go prefix(&out, tag, stderr)
+		out.Wait()
+		err := cmd.Wait()
+		select {
+		case <-stopping:
+			return
+		default:
+		}
+		if restart <= 0 {
+			fmt.Printf("%sexited (%v); left down\n", tag, err)
+			return
+		}
+		fmt.Printf("%sexited (%v); restarting in %v\n", tag, err, restart)
+		select {
+		case <-stopping:
+			return
+		case <-time.After(restart):
+		}
+	}
+}
+
+func prefix(wg *sync.WaitGroup, p string, r io.Reader) {
+	defer wg.Done()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fmt.Println(p + sc.Text())
+	}
+}

@@ -1,0 +1,44 @@
+// Command longboat is the Longboat broker and its tools, one binary with
+// subcommands.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `longboat: a Kafka-compatible broker on multi-Raft
+
+Usage:
+  longboat serve [flags]   run one broker (flags or LONGBOAT_* variables; --help lists them)
+  longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
+  longboat version         print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "dev":
+		err = dev(os.Args[2:])
+	case "version":
+		fmt.Println(version)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "longboat %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}

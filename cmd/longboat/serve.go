@@ -1,0 +1,38 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/longboat/longboat/internal/broker"
+	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/logging"
+)
+
+func serve(args []string) error {
+	cfg, err := config.Parse(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	logging.RouteDragonboat(log)
+	b, err := broker.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info().Str("signal", s.String()).Msg("stopping")
+	b.Close()
+	return nil
+}

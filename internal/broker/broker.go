@@ -1,0 +1,69 @@
+// Package broker assembles one Longboat broker process: the Raft node, the
+// Kafka listeners and the HTTP endpoints, started and stopped in order.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/cluster"
+	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/kafka"
+)
+
+// Broker is a running broker.
+type Broker struct {
+	cfg   *config.Config
+	log   zerolog.Logger
+	Node  *cluster.Node
+	Kafka *kafka.Server
+	http  *http.Server
+	httpL net.Listener
+}
+
+// Start brings up Raft first (so that readiness can be judged), then the
+// Kafka listeners, then HTTP. It never waits for other brokers.
+func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
+	b := &Broker{cfg: cfg, log: log}
+	node, err := cluster.Start(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	b.Node = node
+	b.Kafka = kafka.New(cfg, node, log)
+	if err := b.Kafka.Listen(); err != nil {
+		node.Close()
+		return nil, err
+	}
+	b.httpL, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		b.Kafka.Close()
+		node.Close()
+		return nil, fmt.Errorf("HTTP listener on %s: %w", cfg.HTTPAddr, err)
+	}
+	b.http = &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := b.http.Serve(b.httpL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("HTTP server stopped")
+		}
+	}()
+	log.Info().Uint64("node_id", cfg.NodeID).Str("raft", cfg.RaftAddr).Str("http", b.httpL.Addr().String()).Msg("broker started")
+	return b, nil
+}
+
+// Close hands off leadership, then stops Kafka, Raft and HTTP in that order.
+func (b *Broker) Close() {
+	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
+	b.Kafka.Close()
+	b.Node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = b.http.Shutdown(ctx)
+	b.log.Info().Uint64("node_id", b.cfg.NodeID).Msg("broker stopped")
+}

@@ -1,0 +1,264 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/lni/dragonboat/v4/raftio"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// Events counts Raft events this broker observed.
+type Events struct {
+	MetaLeaderChanges      atomic.Int64
+	PartitionLeaderChanges atomic.Int64
+}
+
+func newEvents() *Events { return &Events{} }
+
+type raftListener Node
+
+// LeaderUpdated runs on a dragonboat goroutine: count and hand off, never block.
+func (l *raftListener) LeaderUpdated(info raftio.LeaderInfo) {
+	n := (*Node)(l)
+	if info.LeaderID != 0 {
+		if info.ShardID == meta.ShardID {
+			n.Events.MetaLeaderChanges.Add(1)
+		} else {
+			n.Events.PartitionLeaderChanges.Add(1)
+		}
+	}
+	select {
+	case n.leaderCh <- info:
+	default:
+		// The periodic pass in leaderLoop reports leaders a full channel dropped.
+	}
+}
+
+type systemListener Node
+
+func (l *systemListener) NodeReady(info raftio.NodeInfo) {
+	n := (*Node)(l)
+	n.mu.Lock()
+	n.ready[info.ShardID] = true
+	n.mu.Unlock()
+}
+
+func (l *systemListener) NodeUnloaded(info raftio.NodeInfo) {
+	n := (*Node)(l)
+	n.mu.Lock()
+	delete(n.ready, info.ShardID)
+	n.mu.Unlock()
+}
+
+func (*systemListener) NodeHostShuttingDown()                       {}
+func (*systemListener) NodeDeleted(raftio.NodeInfo)                 {}
+func (*systemListener) MembershipChanged(raftio.NodeInfo)           {}
+func (*systemListener) ConnectionEstablished(raftio.ConnectionInfo) {}
+func (*systemListener) ConnectionFailed(raftio.ConnectionInfo)      {}
+func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo)     {}
+func (*systemListener) SendSnapshotCompleted(raftio.SnapshotInfo)   {}
+func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo)     {}
+func (*systemListener) SnapshotReceived(raftio.SnapshotInfo)        {}
+func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)       {}
+func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)         {}
+func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)       {}
+func (*systemListener) LogCompacted(raftio.EntryInfo)               {}
+func (*systemListener) LogDBCompacted(raftio.EntryInfo)             {}
+
+// leaderLoop publishes this broker's partition leaderships through __meta
+// (so brokers that do not host a shard can still name its leader) and
+// hands leadership back to preferred replicas once they are healthy.
+func (n *Node) leaderLoop() {
+	defer n.wg.Done()
+	report := time.NewTicker(5 * time.Second)
+	defer report.Stop()
+	balance := time.NewTicker(n.cfg.LeaderBalanceInterval)
+	defer balance.Stop()
+	pending := map[uint64]bool{}
+	flush := time.NewTimer(time.Hour)
+	defer flush.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case info := <-n.leaderCh:
+			if info.ShardID != meta.ShardID && info.LeaderID == n.cfg.NodeID {
+				if len(pending) == 0 {
+					flush.Reset(50 * time.Millisecond)
+				}
+				pending[info.ShardID] = true
+			}
+		case <-flush.C:
+			n.reportLeaders(pending)
+			pending = map[uint64]bool{}
+		case <-report.C:
+			all := map[uint64]bool{}
+			for _, id := range n.HostedShards() {
+				all[id] = true
+			}
+			n.reportLeaders(all)
+		case <-balance.C:
+			n.balanceLeaders()
+		}
+	}
+}
+
+// reportLeaders proposes SetLeader for the given shards this broker leads
+// whose __meta record is stale.
+func (n *Node) reportLeaders(shards map[uint64]bool) {
+	st := n.Meta()
+	for id := range shards {
+		term, leader := n.IsLeader(id)
+		if !leader {
+			continue
+		}
+		if cur, ok := st.Leaders[id]; ok && cur.Replica == n.cfg.NodeID && cur.Term == term {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := n.ProposeMeta(ctx, meta.Command{SetLeader: &meta.SetLeader{ShardID: id, Leader: meta.Leader{Replica: n.cfg.NodeID, Term: term}}})
+		cancel()
+		if err != nil {
+			n.log.Debug().Err(err).Uint64("shard", id).Msg("report leader to __meta; the periodic pass retries")
+		}
+	}
+}
+
+// maxTransfersPerRound bounds how many leaderships move at once, so a
+// returning broker does not cause an election storm.
+const maxTransfersPerRound = 32
+
+// balanceLeaders transfers leadership of shards this broker leads to their
+// preferred replica (Replicas[0]) when that broker answers /readyz.
+func (n *Node) balanceLeaders() {
+	st := n.Meta()
+	healthy := map[uint64]bool{}
+	moved := 0
+	for _, ref := range st.PartitionsOf(n.cfg.NodeID) {
+		if moved >= maxTransfersPerRound {
+			return
+		}
+		p := ref.Partition
+		preferred := p.Replicas[0]
+		if preferred == n.cfg.NodeID {
+			continue
+		}
+		if _, leader := n.IsLeader(p.ShardID); !leader {
+			continue
+		}
+		ok, seen := healthy[preferred]
+		if !seen {
+			ok = n.peerReady(st.Brokers[preferred])
+			healthy[preferred] = ok
+		}
+		if !ok {
+			continue
+		}
+		if err := n.nh.RequestLeaderTransfer(p.ShardID, preferred); err != nil {
+			n.log.Debug().Err(err).Uint64("shard", p.ShardID).Msg("leader transfer")
+			continue
+		}
+		moved++
+		n.log.Info().Str("topic", ref.Topic).Int32("partition", p.Index).Uint64("to", preferred).Msg("moving leadership back to the preferred replica")
+	}
+}
+
+var peerClient = &http.Client{Timeout: time.Second}
+
+// peerReady asks a broker's /readyz. A wildcard HTTP host is reached at the
+// host of the broker's Raft address.
+func (n *Node) peerReady(b *meta.Broker) bool {
+	if b == nil {
+		return false
+	}
+	host, port, err := net.SplitHostPort(b.HTTPAddr)
+	if err != nil {
+		return false
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(b.RaftAddr)
+	}
+	resp, err := peerClient.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Readiness reports the checks /readyz is made of.
+type Readiness struct {
+	MetaLeader     bool
+	MetaCaughtUp   bool
+	Registered     bool
+	ReplicasTotal  int
+	ReplicasReady  int
+	ReplicasLeader int
+}
+
+// Ready tells whether every check passes.
+func (r Readiness) Ready() bool {
+	return r.MetaLeader && r.MetaCaughtUp && r.Registered && r.ReplicasReady == r.ReplicasTotal && r.ReplicasLeader == r.ReplicasTotal
+}
+
+// CheckReadiness evaluates readiness now; it waits up to timeout for a
+// ReadIndex on __meta to prove this replica has caught up.
+func (n *Node) CheckReadiness(timeout time.Duration) Readiness {
+	var r Readiness
+	_, _, r.MetaLeader = n.Leader(meta.ShardID)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	r.MetaCaughtUp = n.SyncMeta(ctx) == nil
+	cancel()
+	st := n.Meta()
+	_, r.Registered = st.Brokers[n.cfg.NodeID]
+	refs := st.PartitionsOf(n.cfg.NodeID)
+	r.ReplicasTotal = len(refs)
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, ref := range refs {
+		id := ref.Partition.ShardID
+		if n.started[id] && n.ready[id] {
+			r.ReplicasReady++
+		}
+		if lid, _, ok, err := n.nh.GetLeaderID(id); err == nil && ok && lid != 0 {
+			r.ReplicasLeader++
+		}
+	}
+	return r
+}
+
+// HandOffLeadership moves every leadership this broker holds to another
+// replica before a graceful stop, so producers see a quick hand-over rather
+// than an election timeout. It waits at most timeout.
+func (n *Node) HandOffLeadership(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	st := n.Meta()
+	shards := map[uint64][]uint64{meta.ShardID: st.BrokerIDs()}
+	for _, ref := range st.PartitionsOf(n.cfg.NodeID) {
+		shards[ref.Partition.ShardID] = ref.Partition.Replicas
+	}
+	for time.Now().Before(deadline) {
+		held := 0
+		for shard, replicas := range shards {
+			if _, leader := n.IsLeader(shard); !leader {
+				continue
+			}
+			held++
+			for _, r := range replicas {
+				if r != n.cfg.NodeID {
+					_ = n.nh.RequestLeaderTransfer(shard, r)
+					break
+				}
+			}
+		}
+		if held == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

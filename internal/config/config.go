@@ -1,0 +1,282 @@
+// Package config holds a broker's settings: parsed once from flags and
+// LONGBOAT_* environment variables, validated once, then read-only.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Listener is one named Kafka listener.
+type Listener struct {
+	Name string // upper case, e.g. INTERNAL, EXTERNAL, PLAINTEXT
+	Host string
+	Port int
+}
+
+// Addr is host:port.
+func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
+
+// Config is everything `longboat serve` needs.
+type Config struct {
+	NodeID              uint64
+	DataDir             string
+	Listeners           []Listener // bind addresses
+	AdvertisedListeners []Listener // same names as Listeners
+	RaftAddr            string
+	InitialMembers      map[uint64]string // node id -> raft address
+	HTTPAddr            string
+	LogLevel            string
+	LogFormat           string // console, json or auto
+
+	AutoCreateTopics          bool
+	DefaultPartitions         int
+	DefaultReplicationFactor  int
+	MaxRequestBytes           int
+	RTTMillisecond            uint64
+	ElectionRTT               uint64
+	HeartbeatRTT              uint64
+	SegmentBytes              int64
+	LeaderBalanceInterval     time.Duration
+	ShutdownTimeout           time.Duration
+	SnapshotEntries           uint64
+	CompactionOverheadEntries uint64
+}
+
+// env returns LONGBOAT_<NAME> for a flag name such as "node-id".
+func envName(flagName string) string {
+	return "LONGBOAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Parse reads flags (which win) and LONGBOAT_* variables for `serve`, then validates.
+func Parse(args []string, getenv func(string) string) (*Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c := &Config{}
+	var listeners, advertised, members string
+	var balance, shutdown string
+	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
+	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
+	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
+	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "auto", "console, json, or auto (console on a terminal, json otherwise)")
+	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", false, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
+	fs.IntVar(&c.DefaultPartitions, "default-partitions", 1, "partitions of a topic created without a count (num.partitions)")
+	fs.IntVar(&c.DefaultReplicationFactor, "default-replication-factor", 3, "replication factor when a request leaves it to the broker; capped at the number of brokers")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request frame accepted (socket.request.max.bytes)")
+	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 10, "Raft tick in milliseconds (dragonboat RTTMillisecond)")
+	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 20, "election timeout in ticks")
+	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 2, "heartbeat interval in ticks")
+	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
+	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
+	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
+	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 10000, "take a Raft snapshot (and trim the Raft log) every this many entries")
+	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 5000, "Raft entries kept behind a snapshot for slow followers")
+
+	// Environment first, flags afterwards override it.
+	var envErrs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+			}
+		}
+	})
+	if err := errors.Join(envErrs...); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: settings are flags such as --node-id 1", fs.Arg(0))
+	}
+	var err error
+	var errs []error
+	if c.Listeners, err = ParseListeners(listeners); err != nil {
+		errs = append(errs, fmt.Errorf("--listeners: %w", err))
+	}
+	if advertised == "" {
+		c.AdvertisedListeners = c.Listeners
+	} else if c.AdvertisedListeners, err = ParseListeners(advertised); err != nil {
+		errs = append(errs, fmt.Errorf("--advertised-listeners: %w", err))
+	}
+	if members == "" {
+		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
+	} else if c.InitialMembers, err = ParseMembers(members); err != nil {
+		errs = append(errs, fmt.Errorf("--initial-members: %w", err))
+	}
+	if c.LeaderBalanceInterval, err = time.ParseDuration(balance); err != nil {
+		errs = append(errs, fmt.Errorf("--leader-balance-interval: %w", err))
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+var listenerNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// ParseListeners parses "NAME://host:port,NAME2://host:port".
+func ParseListeners(s string) ([]Listener, error) {
+	var out []Listener
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, addr, ok := strings.Cut(part, "://")
+		if !ok {
+			return nil, fmt.Errorf("%q: want NAME://host:port, e.g. PLAINTEXT://127.0.0.1:9092", part)
+		}
+		name = strings.ToUpper(name)
+		if !listenerNameRE.MatchString(name) {
+			return nil, fmt.Errorf("%q: listener name must be letters, digits and _", part)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("listener %s given twice", name)
+		}
+		seen[name] = true
+		host, port, err := splitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", part, err)
+		}
+		out = append(out, Listener{Name: name, Host: host, Port: port})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no listener given; e.g. PLAINTEXT://127.0.0.1:9092")
+	}
+	return out, nil
+}
+
+// ParseMembers parses "1=host:port,2=host:port".
+func ParseMembers(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want id=host:port, e.g. 1=broker1:9192", part)
+		}
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("%q: node id must be a positive integer", part)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("node id %d given twice", id)
+		}
+		if _, _, err := splitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: %w", part, err)
+		}
+		out[id] = addr
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty; e.g. 1=broker1:9192,2=broker2:9292,3=broker3:9392")
+	}
+	return out, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q must be 0..65535", portStr)
+	}
+	return host, port, nil
+}
+
+// Validate checks cross-field rules and says what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeID == 0 {
+		errs = append(errs, errors.New("--node-id must be 1 or more"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must name a directory"))
+	}
+	if addr, ok := c.InitialMembers[c.NodeID]; !ok {
+		errs = append(errs, fmt.Errorf("--initial-members has no entry for --node-id %d; add %d=%s", c.NodeID, c.NodeID, c.RaftAddr))
+	} else if addr != c.RaftAddr {
+		errs = append(errs, fmt.Errorf("--raft-addr %s differs from this node's --initial-members entry %d=%s; make them equal", c.RaftAddr, c.NodeID, addr))
+	}
+	adv := map[string]bool{}
+	for _, l := range c.AdvertisedListeners {
+		adv[l.Name] = true
+		if l.Port == 0 || l.Host == "" || l.Host == "0.0.0.0" || l.Host == "::" {
+			errs = append(errs, fmt.Errorf("advertised listener %s=%s must name a reachable host and port, not a wildcard", l.Name, l.Addr()))
+		}
+	}
+	for _, l := range c.Listeners {
+		if !adv[l.Name] {
+			errs = append(errs, fmt.Errorf("listener %s has no entry in --advertised-listeners; add %s://host:%d", l.Name, l.Name, l.Port))
+		}
+	}
+	if len(c.AdvertisedListeners) != len(c.Listeners) {
+		errs = append(errs, errors.New("--advertised-listeners must name exactly the listeners in --listeners"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http-addr %q: want host:port", c.HTTPAddr))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "console", "json", "auto":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: use console, json or auto", c.LogFormat))
+	}
+	if c.DefaultPartitions < 1 {
+		errs = append(errs, errors.New("--default-partitions must be 1 or more"))
+	}
+	if c.DefaultReplicationFactor < 1 {
+		errs = append(errs, errors.New("--default-replication-factor must be 1 or more"))
+	}
+	if c.MaxRequestBytes < 1<<20 {
+		errs = append(errs, errors.New("--max-request-bytes must be at least 1048576"))
+	}
+	if c.RTTMillisecond == 0 || c.HeartbeatRTT == 0 || c.ElectionRTT <= 2*c.HeartbeatRTT {
+		errs = append(errs, errors.New("Raft timing: --raft-rtt-ms and --raft-heartbeat-rtt must be > 0 and --raft-election-rtt > 2 x --raft-heartbeat-rtt"))
+	}
+	if c.SegmentBytes < 4096 {
+		errs = append(errs, errors.New("--segment-bytes must be at least 4096"))
+	}
+	if c.SnapshotEntries == 0 {
+		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))
+	}
+	if c.LeaderBalanceInterval <= 0 || c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))
+	}
+	return errors.Join(errs...)
+}
+
+// MemberIDs returns the initial member ids in ascending order.
+func (c *Config) MemberIDs() []uint64 {
+	ids := make([]uint64, 0, len(c.InitialMembers))
+	for id := range c.InitialMembers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}

@@ -1,0 +1,50 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+func (s *Server) createPartitions(ctx context.Context, body *kmsg.CreatePartitionsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
+	for _, t := range body.Topics {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic = t.Topic
+		code, msg := s.createPartitionsFor(ctx, t, body.ValidateOnly, timeout)
+		rt.ErrorCode = code
+		if msg != "" {
+			rt.ErrorMessage = &msg
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartitionsRequestTopic, validateOnly bool, timeout time.Duration) (int16, string) {
+	st := s.node.Meta()
+	mt, ok := st.Topics[t.Topic]
+	switch {
+	case !ok:
+		return kerr.UnknownTopicOrPartition.Code, "unknown topic"
+	case len(t.Assignment) > 0:
+		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported"
+	case int(t.Count) <= len(mt.Partitions):
+		return kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count must be larger", len(mt.Partitions))
+	case validateOnly:
+		return 0, ""
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := s.node.ProposeMeta(pctx, meta.Command{CreatePartitions: &meta.CreatePartitions{Topic: t.Topic, Count: t.Count}}); err != nil {
+		return metaErrorCode(err)
+	}
+	s.waitLeaders(pctx, t.Topic, timeout)
+	return 0, ""
+}

@@ -1,0 +1,176 @@
+package kafka
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// topicConfigDefaults are the topic configs accepted, with Kafka's names and
+// defaults. Values are stored; retention and segment settings take effect
+// when log lifecycle management lands.
+var topicConfigDefaults = map[string]string{
+	"cleanup.policy":         "delete",
+	"compression.type":       "producer",
+	"max.message.bytes":      "1048588",
+	"message.timestamp.type": "CreateTime",
+	"min.insync.replicas":    "1",
+	"retention.bytes":        "-1",
+	"retention.ms":           "604800000",
+	"segment.bytes":          "1073741824",
+	"segment.ms":             "604800000",
+}
+
+// validateConfig checks one topic config value; "" means valid.
+func validateConfig(name, value string) string {
+	if _, ok := topicConfigDefaults[name]; !ok {
+		return fmt.Sprintf("unknown or unsupported topic config %q", name)
+	}
+	switch name {
+	case "cleanup.policy":
+		if value != "delete" {
+			return "cleanup.policy: only \"delete\" is supported (compaction is not built yet)"
+		}
+	case "message.timestamp.type":
+		if value != "CreateTime" && value != "LogAppendTime" {
+			return "message.timestamp.type must be CreateTime or LogAppendTime"
+		}
+	case "compression.type":
+		switch value {
+		case "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd":
+		default:
+			return "compression.type must be producer, uncompressed, gzip, snappy, lz4 or zstd"
+		}
+	default:
+		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
+			return fmt.Sprintf("%s must be an integer", name)
+		}
+	}
+	return ""
+}
+
+// newCreateTopic builds the __meta command with broker defaults filled in
+// (-1 partitions or replication factor means "broker default").
+func (s *Server) newCreateTopic(st *meta.State, name string, partitions int32, rf int16, configs map[string]string) *meta.CreateTopic {
+	if partitions == -1 {
+		partitions = int32(s.cfg.DefaultPartitions)
+	}
+	if rf == -1 {
+		rf = int16(min(s.cfg.DefaultReplicationFactor, max(len(st.Brokers), 1)))
+	}
+	ct := &meta.CreateTopic{Name: name, Partitions: partitions, ReplicationFactor: rf, Configs: configs}
+	_, _ = rand.Read(ct.ID[:])
+	ct.ID[6] = ct.ID[6]&0x0f | 0x40 // a version-4 UUID, as Kafka's topic ids are
+	ct.ID[8] = ct.ID[8]&0x3f | 0x80
+	return ct
+}
+
+func (s *Server) createTopics(ctx context.Context, body *kmsg.CreateTopicsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.CreateTopicsResponse)
+	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
+	seen := map[string]int{}
+	for _, t := range body.Topics {
+		seen[t.Topic]++
+	}
+	for _, t := range body.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		code, msg := s.createTopic(ctx, &t, body.ValidateOnly, seen[t.Topic] > 1, timeout, &rt)
+		rt.ErrorCode = code
+		if msg != "" {
+			rt.ErrorMessage = &msg
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly, duplicate bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
+	switch {
+	case duplicate:
+		return kerr.InvalidRequest.Code, "topic named more than once in the request"
+	case !validTopicName(t.Topic):
+		return kerr.InvalidTopicException.Code, "topic names are 1-249 characters of [a-zA-Z0-9._-], not . or .."
+	case len(t.ReplicaAssignment) > 0:
+		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported; give a partition count and replication factor"
+	case t.NumPartitions == 0 || t.NumPartitions < -1:
+		return kerr.InvalidPartitions.Code, "number of partitions must be at least 1 (or -1 for the broker default)"
+	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
+		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
+	}
+	configs := map[string]string{}
+	for _, c := range t.Configs {
+		if c.Value == nil {
+			continue
+		}
+		if msg := validateConfig(c.Name, *c.Value); msg != "" {
+			return kerr.InvalidConfig.Code, msg
+		}
+		configs[c.Name] = *c.Value
+	}
+	st := s.node.Meta()
+	ct := s.newCreateTopic(st, t.Topic, t.NumPartitions, t.ReplicationFactor, configs)
+	rt.NumPartitions, rt.ReplicationFactor = ct.Partitions, ct.ReplicationFactor
+	rt.TopicID = ct.ID
+	for name, def := range topicConfigDefaults {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name = name
+		v, set := configs[name]
+		if !set {
+			v = def
+			c.Source = 5 // DEFAULT_CONFIG
+		} else {
+			c.Source = 1 // DYNAMIC_TOPIC_CONFIG
+		}
+		c.Value = &v
+		rt.Configs = append(rt.Configs, c)
+	}
+	if validateOnly {
+		switch {
+		case st.Topics[t.Topic] != nil:
+			return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
+		case int(ct.ReplicationFactor) > len(st.Brokers):
+			return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d exceeds the %d registered brokers", ct.ReplicationFactor, len(st.Brokers))
+		}
+		return 0, ""
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := s.node.ProposeMeta(pctx, meta.Command{CreateTopic: ct}); err != nil {
+		return metaErrorCode(err)
+	}
+	s.log.Info().Str("topic", t.Topic).Int32("partitions", ct.Partitions).Int16("replication_factor", ct.ReplicationFactor).Msg("topic created")
+	s.waitLeaders(pctx, t.Topic, timeout)
+	return 0, ""
+}
+
+// waitLeaders waits until every partition of a topic has a leader known to
+// this broker, so that a client producing right after CreateTopics does not
+// meet LEADER_NOT_AVAILABLE. It gives up quietly: clients retry anyway.
+func (s *Server) waitLeaders(ctx context.Context, topic string, timeout time.Duration) {
+	deadline := time.Now().Add(min(timeout, 10*time.Second))
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		t, ok := s.node.Meta().Topics[topic]
+		if !ok {
+			return
+		}
+		missing := 0
+		for _, p := range t.Partitions {
+			if _, _, ok := s.node.Leader(p.ShardID); !ok {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

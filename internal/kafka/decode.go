@@ -1,0 +1,74 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// decodeRequest parses a request frame (without its size prefix). It
+// returns either a request for a handler, or a ready response when the
+// broker must answer without one (ApiVersions at an unknown version, per
+// KIP-511), or an error after which the connection is closed.
+func decodeRequest(frame []byte) (*request, kmsg.Response, error) {
+	if len(frame) < 8 {
+		return nil, nil, errors.New("request header shorter than 8 bytes")
+	}
+	req := &request{
+		key:           int16(binary.BigEndian.Uint16(frame[0:])),
+		version:       int16(binary.BigEndian.Uint16(frame[2:])),
+		correlationID: int32(binary.BigEndian.Uint32(frame[4:])),
+	}
+	r := kbin.Reader{Src: frame[8:]}
+	if cid := r.NullableString(); cid != nil {
+		req.clientID = *cid
+	}
+	if !r.Ok() {
+		return nil, nil, fmt.Errorf("%s: truncated client id", apiName(req.key))
+	}
+	rng, supported := versions[req.key]
+	if req.key == 18 && (!supported || req.version > rng.max) {
+		// KIP-511: answer an ApiVersions we cannot parse with a v0 body that
+		// carries UNSUPPORTED_VERSION and our ranges, keeping the correlation id.
+		resp := apiVersionsResponse(0)
+		resp.ErrorCode = 35
+		req.version = 0
+		return req, resp, nil
+	}
+	if !supported {
+		return nil, nil, fmt.Errorf("unsupported API key %d", req.key)
+	}
+	if req.version < rng.min || req.version > rng.max {
+		return nil, nil, fmt.Errorf("%s v%d is not supported (v%d..v%d are)", apiName(req.key), req.version, rng.min, rng.max)
+	}
+	body := kmsg.RequestForKey(req.key)
+	body.SetVersion(req.version)
+	if body.IsFlexible() {
+		skipTags(&r)
+		if !r.Ok() {
+			return nil, nil, fmt.Errorf("%s v%d: truncated header tags", apiName(req.key), req.version)
+		}
+	}
+	if err := body.ReadFrom(r.Src); err != nil {
+		return nil, nil, fmt.Errorf("%s v%d: decode body: %w", apiName(req.key), req.version, err)
+	}
+	req.body = body
+	return req, nil, nil
+}
+
+func skipTags(r *kbin.Reader) {
+	for n := r.Uvarint(); n > 0 && r.Ok(); n-- {
+		r.Uvarint()
+		r.Span(int(r.Uvarint()))
+	}
+}
+
+func apiName(key int16) string {
+	if name := kmsg.NameForKey(key); name != "" {
+		return name
+	}
+	return fmt.Sprintf("api %d", key)
+}

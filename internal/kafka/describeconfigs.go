@@ -1,0 +1,89 @@
+package kafka
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config sources as DescribeConfigs reports them.
+const (
+	sourceDynamicTopic = 1
+	sourceStaticBroker = 4
+	sourceDefault      = 5
+)
+
+func (s *Server) describeConfigs(body *kmsg.DescribeConfigsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	st := s.node.Meta()
+	for _, r := range body.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		var entries []configEntry
+		switch r.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := st.Topics[r.ResourceName]
+			if !ok {
+				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			for name, def := range topicConfigDefaults {
+				if v, set := t.Configs[name]; set {
+					entries = append(entries, configEntry{name, v, sourceDynamicTopic})
+				} else {
+					entries = append(entries, configEntry{name, def, sourceDefault})
+				}
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if r.ResourceName != "" && r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
+				rr.ErrorCode = kerr.InvalidRequest.Code
+				msg := "describe broker configs on the broker itself"
+				rr.ErrorMessage = &msg
+				break
+			}
+			entries = s.brokerConfigs()
+		default:
+			rr.ErrorCode = kerr.InvalidRequest.Code
+			msg := "only topic and broker configs can be described"
+			rr.ErrorMessage = &msg
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+		want := map[string]bool{}
+		for _, k := range r.ConfigNames {
+			want[k] = true
+		}
+		for _, e := range entries {
+			if r.ConfigNames != nil && !want[e.name] {
+				continue
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name = e.name
+			v := e.value
+			c.Value = &v
+			c.Source = kmsg.ConfigSource(e.source)
+			c.IsDefault = e.source == sourceDefault
+			rr.Configs = append(rr.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+type configEntry struct {
+	name, value string
+	source      int8
+}
+
+func (s *Server) brokerConfigs() []configEntry {
+	b := func(v bool) string { return strconv.FormatBool(v) }
+	return []configEntry{
+		{"auto.create.topics.enable", b(s.cfg.AutoCreateTopics), sourceStaticBroker},
+		{"broker.id", strconv.FormatUint(s.cfg.NodeID, 10), sourceStaticBroker},
+		{"default.replication.factor", strconv.Itoa(s.cfg.DefaultReplicationFactor), sourceStaticBroker},
+		{"log.segment.bytes", strconv.FormatInt(s.cfg.SegmentBytes, 10), sourceStaticBroker},
+		{"num.partitions", strconv.Itoa(s.cfg.DefaultPartitions), sourceStaticBroker},
+		{"socket.request.max.bytes", strconv.Itoa(s.cfg.MaxRequestBytes), sourceStaticBroker},
+	}
+}

@@ -1,0 +1,132 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/storage"
+)
+
+// fetch reads from the local logs of partitions this broker leads. When
+// fewer than MinBytes are available it long-polls on the partitions'
+// append signals until MaxWaitMillis passes.
+func (s *Server) fetch(ctx context.Context, req *request, body *kmsg.FetchRequest) kmsg.Response {
+	deadline := time.Now().Add(time.Duration(max(body.MaxWaitMillis, 0)) * time.Millisecond)
+	for {
+		st := s.node.Meta()
+		resp, bytes, waitOn := s.fetchOnce(ctx, st, body)
+		wait := time.Until(deadline)
+		if bytes >= int(max(body.MinBytes, 1)) || wait <= 0 || len(waitOn) == 0 || resp.ErrorCode != 0 {
+			return resp
+		}
+		if !waitAny(ctx, waitOn, wait) {
+			return resp
+		}
+	}
+}
+
+// waitAny waits for any channel, the timeout or ctx; false unless a channel fired.
+func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}
+
+func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+	resp := body.ResponseKind().(*kmsg.FetchResponse)
+	budget := int(body.MaxBytes)
+	if body.Version < 3 || budget <= 0 {
+		budget = 50 << 20
+	}
+	total := 0
+	var waitOn []<-chan struct{}
+	for _, t := range body.Topics {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		name := t.Topic
+		if body.Version >= 13 {
+			if mt, ok := st.TopicByID(t.TopicID); ok {
+				name = mt.Name
+			} else {
+				name = ""
+			}
+		}
+		for _, tp := range t.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = tp.Partition
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			if name == "" {
+				rp.ErrorCode = kerr.UnknownTopicID.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			p, _, code := s.localLeader(st, name, tp.Partition)
+			if code != 0 {
+				rp.ErrorCode = code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			// Take the signal before reading, so an append in between wakes us.
+			signal := p.Appended()
+			records, code := s.readPartition(ctx, p, tp.FetchOffset, int(tp.PartitionMaxBytes), budget-total, total == 0)
+			rp.ErrorCode = code
+			rp.HighWatermark = p.HighWatermark()
+			rp.LastStableOffset = rp.HighWatermark
+			rp.LogStartOffset = p.LogStartOffset()
+			rp.RecordBatches = records
+			total += len(records)
+			if code == 0 && len(records) == 0 {
+				waitOn = append(waitOn, signal)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, total, waitOn
+}
+
+// readPartition returns the batches from offset on. The first partition with
+// data in a response always gets at least one whole batch (KIP-74), even
+// past the byte limits, so that a consumer can never get stuck.
+func (s *Server) readPartition(ctx context.Context, p *partition.StateMachine, offset int64, partMax, remaining int, first bool) ([]byte, int16) {
+	if offset > p.HighWatermark() {
+		// A new leader may not have applied everything yet; catch up before
+		// calling the offset out of range.
+		if err := s.catchUp(ctx, p.ShardID); err != nil {
+			return nil, kerr.NotLeaderForPartition.Code
+		}
+	}
+	if offset < p.LogStartOffset() || offset > p.HighWatermark() {
+		return nil, kerr.OffsetOutOfRange.Code
+	}
+	limit := min(partMax, remaining)
+	if limit <= 0 && !first {
+		return nil, 0
+	}
+	data, err := p.Read(offset, max(limit, 1))
+	if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		return nil, kerr.OffsetOutOfRange.Code
+	}
+	if err != nil {
+		s.log.Error().Err(err).Uint64("shard", p.ShardID).Int64("offset", offset).Msg("read partition log")
+		return nil, kerr.KafkaStorageError.Code
+	}
+	if len(data) > limit && !first {
+		return nil, 0
+	}
+	return data, 0
+}

@@ -1,0 +1,53 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type versionRange struct{ min, max int16 }
+
+// versions lists every API this broker implements and the versions it
+// advertises: Apache Kafka 4.1's ranges, widened down to the old versions
+// Debian's librdkafka 2.0.2 needs (Produce from v0, Metadata from v0).
+var versions = map[int16]versionRange{
+	0:  {0, 12}, // Produce
+	1:  {4, 17}, // Fetch
+	2:  {1, 10}, // ListOffsets
+	3:  {0, 13}, // Metadata
+	18: {0, 4},  // ApiVersions
+	19: {2, 7},  // CreateTopics
+	20: {1, 6},  // DeleteTopics
+	32: {1, 4},  // DescribeConfigs
+	37: {0, 3},  // CreatePartitions
+	60: {0, 1},  // DescribeCluster
+}
+
+// handle runs one request; a nil response means none is sent (acks=0).
+func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
+	switch body := req.body.(type) {
+	case *kmsg.ProduceRequest:
+		return s.produce(ctx, req, body)
+	case *kmsg.FetchRequest:
+		return s.fetch(ctx, req, body)
+	case *kmsg.ListOffsetsRequest:
+		return s.listOffsets(ctx, body)
+	case *kmsg.MetadataRequest:
+		return s.metadata(ctx, req, body)
+	case *kmsg.ApiVersionsRequest:
+		return apiVersionsResponse(req.version)
+	case *kmsg.CreateTopicsRequest:
+		return s.createTopics(ctx, body)
+	case *kmsg.DeleteTopicsRequest:
+		return s.deleteTopics(ctx, body)
+	case *kmsg.DescribeConfigsRequest:
+		return s.describeConfigs(body)
+	case *kmsg.CreatePartitionsRequest:
+		return s.createPartitions(ctx, body)
+	case *kmsg.DescribeClusterRequest:
+		return s.describeCluster(req, body)
+	}
+	// decodeRequest only admits keys listed in versions, each handled above.
+	panic("kafka: no handler for " + apiName(req.key))
+}

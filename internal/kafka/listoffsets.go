@@ -1,0 +1,70 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Special ListOffsets timestamps (KIP-734, KIP-405, KIP-1005).
+const (
+	tsLatest        = -1
+	tsEarliest      = -2
+	tsMaxTimestamp  = -3
+	tsEarliestLocal = -4
+	tsLatestTiered  = -5
+)
+
+func (s *Server) listOffsets(ctx context.Context, body *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.ListOffsetsResponse)
+	st := s.node.Meta()
+	for _, t := range body.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, tp := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = tp.Partition
+			rp.Timestamp, rp.Offset = -1, -1
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
+			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
+				code = kerr.NotLeaderForPartition.Code
+			}
+			if code != 0 {
+				rp.ErrorCode = code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			rp.LeaderEpoch = int32(term)
+			switch tp.Timestamp {
+			case tsLatest:
+				rp.Offset = p.HighWatermark()
+			case tsEarliest, tsEarliestLocal:
+				rp.Offset = p.LogStartOffset()
+			case tsLatestTiered:
+				// Nothing is tiered: Kafka answers -1 when no offset was uploaded.
+			case tsMaxTimestamp:
+				off, ts, found, err := p.MaxTimestamp()
+				if err != nil {
+					rp.ErrorCode = kerr.KafkaStorageError.Code
+				} else if found {
+					rp.Offset, rp.Timestamp = off, ts
+				}
+			default:
+				off, ts, found, err := p.OffsetForTimestamp(tp.Timestamp)
+				switch {
+				case err != nil:
+					rp.ErrorCode = kerr.KafkaStorageError.Code
+				case found:
+					rp.Offset, rp.Timestamp = off, ts
+				}
+			}
+			if body.Version == 0 && rp.Offset >= 0 {
+				rp.OldStyleOffsets = []int64{rp.Offset}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}

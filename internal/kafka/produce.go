@@ -1,0 +1,130 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+)
+
+// pendingAppend is one partition's proposal in flight.
+type pendingAppend struct {
+	resp *kmsg.ProduceResponseTopicPartition
+	rs   *dragonboat.RequestState
+	p    *partition.StateMachine
+}
+
+// produce turns each partition's record set into ONE Raft proposal, starts
+// them all, then waits for their commits together.
+func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.ProduceResponse)
+	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
+	st := s.node.Meta()
+	now := time.Now().UnixMilli()
+	var pending []pendingAppend
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(body.Topics))
+	for i, t := range body.Topics {
+		rt := &resp.Topics[i]
+		*rt = kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
+		maxBatch := maxMessageBytes(st.Topics[t.Topic])
+		for j, tp := range t.Partitions {
+			rp := &rt.Partitions[j]
+			*rp = kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = tp.Partition
+			rp.BaseOffset = -1
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
+			if code == 0 {
+				code = checkRecords(tp.Records, maxBatch)
+			}
+			if code != 0 {
+				rp.ErrorCode = code
+				continue
+			}
+			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now, tp.Records), timeout)
+			if err != nil {
+				rp.ErrorCode = proposeErrorCode(err)
+				continue
+			}
+			pending = append(pending, pendingAppend{resp: rp, rs: rs, p: p})
+		}
+	}
+	for _, pa := range pending {
+		res := <-pa.rs.ResultC()
+		pa.rs.Release()
+		switch {
+		case res.Completed():
+			pa.resp.BaseOffset = int64(res.GetResult().Value)
+			pa.resp.LogStartOffset = pa.p.LogStartOffset()
+		case res.Timeout():
+			pa.resp.ErrorCode = kerr.RequestTimedOut.Code
+		default: // dropped, aborted, terminated: leadership moved or the shard closed
+			pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
+		}
+	}
+	if body.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+// proposeAppend starts a proposal, retrying while dragonboat's queues are
+// full (nothing was proposed, so a retry cannot duplicate).
+func (s *Server) proposeAppend(ctx context.Context, shard uint64, cmd []byte, timeout time.Duration) (*dragonboat.RequestState, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		rs, err := s.node.Propose(shard, cmd, time.Until(deadline))
+		if !errors.Is(err, dragonboat.ErrSystemBusy) || time.Now().After(deadline) {
+			return rs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func proposeErrorCode(err error) int16 {
+	if errors.Is(err, dragonboat.ErrSystemBusy) || errors.Is(err, dragonboat.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.NotLeaderForPartition.Code
+}
+
+// checkRecords validates a partition's record set before it is proposed.
+func checkRecords(records []byte, maxBatch int) int16 {
+	if len(records) == 0 {
+		return kerr.CorruptMessage.Code
+	}
+	set, err := partition.ValidateBatches(records)
+	if err != nil {
+		if errors.Is(err, partition.ErrUnsupportedMessage) {
+			return kerr.UnsupportedForMessageFormat.Code
+		}
+		return kerr.CorruptMessage.Code
+	}
+	if set.LargestBatch > maxBatch {
+		return kerr.MessageTooLarge.Code
+	}
+	return 0
+}
+
+func maxMessageBytes(t *meta.Topic) int {
+	v := topicConfigDefaults["max.message.bytes"]
+	if t != nil {
+		if set, ok := t.Configs["max.message.bytes"]; ok {
+			v = set
+		}
+	}
+	n, _ := strconv.Atoi(v)
+	return n
+}

@@ -1,0 +1,254 @@
+// Package kafka speaks the Kafka wire protocol (decoded with franz-go's
+// kmsg) on a broker's listeners and answers from the cluster node: one file
+// per API, like franz-go's kfake.
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/cluster"
+	"github.com/longboat/longboat/internal/config"
+)
+
+// maxInFlight bounds the requests one connection may have pipelined; past
+// it the reader stops reading, which pushes back on the client.
+const maxInFlight = 64
+
+// Server serves every Kafka listener of one broker.
+type Server struct {
+	cfg  *config.Config
+	node *cluster.Node
+	log  zerolog.Logger
+
+	listeners []net.Listener
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+	// Connections counts open connections per listener name.
+	Connections sync.Map // name -> *atomic.Int64
+}
+
+// New returns a server; call Listen to bind.
+func New(cfg *config.Config, node *cluster.Node, log zerolog.Logger) *Server {
+	return &Server{cfg: cfg, node: node, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+}
+
+// Listen binds every configured listener and starts accepting.
+func (s *Server) Listen() error {
+	for _, l := range s.cfg.Listeners {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("listener %s on %s: %w", l.Name, l.Addr(), err)
+		}
+		s.listeners = append(s.listeners, ln)
+		s.log.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Msg("Kafka listener bound")
+		s.wg.Add(1)
+		go s.accept(l.Name, ln)
+	}
+	return nil
+}
+
+// Addrs returns the bound addresses (useful with port 0).
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(s.listeners))
+	for _, ln := range s.listeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+func (s *Server) accept(name string, ln net.Listener) {
+	defer s.wg.Done()
+	counter, _ := s.Connections.LoadOrStore(name, new(atomic.Int64))
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closed.Load() {
+				return
+			}
+			s.log.Warn().Err(err).Str("listener", name).Msg("accept")
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		counter.(*atomic.Int64).Add(1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer counter.(*atomic.Int64).Add(-1)
+			s.serveConn(name, c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for handlers.
+func (s *Server) Close() {
+	s.closed.Store(true)
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// request is one decoded request and where it arrived.
+type request struct {
+	listener      string
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+	body          kmsg.Request
+}
+
+// slot carries one response back to the writer, which writes slots in the
+// order the requests arrived. A nil frame means "send nothing" (acks=0).
+type slot struct {
+	frame chan []byte
+}
+
+func (s *Server) serveConn(listener string, c net.Conn) {
+	defer c.Close()
+	log := s.log.With().Str("remote", c.RemoteAddr().String()).Str("listener", listener).Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	queue := make(chan slot, maxInFlight)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(c, queue, cancel, log)
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	var handlers sync.WaitGroup
+	for ctx.Err() == nil {
+		frame, err := readFrame(r, s.cfg.MaxRequestBytes)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+				log.Info().Err(err).Msg("closing connection: bad frame")
+			}
+			break
+		}
+		req, resp, err := decodeRequest(frame)
+		if err != nil {
+			log.Info().Err(err).Msg("closing connection: undecodable request")
+			break
+		}
+		req.listener = listener
+		sl := slot{frame: make(chan []byte, 1)}
+		select {
+		case queue <- sl:
+		case <-ctx.Done():
+		}
+		if resp != nil { // answered without a handler (ApiVersions fallback)
+			sl.frame <- encodeResponse(req, resp)
+			continue
+		}
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					log.Error().Interface("panic", p).Str("api", kmsg.NameForKey(req.key)).Bytes("stack", debug.Stack()).Msg("closing connection: handler panicked")
+					cancel()
+					c.Close()
+				}
+			}()
+			out := s.handle(ctx, req)
+			if out == nil {
+				sl.frame <- nil
+				return
+			}
+			sl.frame <- encodeResponse(req, out)
+		}()
+	}
+	cancel()
+	close(queue)
+	<-writerDone
+	handlers.Wait()
+}
+
+func (s *Server) writeLoop(c net.Conn, queue <-chan slot, cancel context.CancelFunc, log zerolog.Logger) {
+	w := bufio.NewWriterSize(c, 64<<10)
+	for sl := range queue {
+		var frame []byte
+		select {
+		case frame = <-sl.frame:
+		case <-time.After(5 * time.Minute):
+			log.Warn().Msg("closing connection: a request took over 5 minutes")
+			cancel()
+			c.Close()
+			return
+		}
+		if frame == nil {
+			continue
+		}
+		if _, err := w.Write(frame); err != nil {
+			cancel()
+			c.Close()
+			return
+		}
+		// Flush when nothing else is ready, so pipelined responses share a write.
+		if len(queue) == 0 {
+			if err := w.Flush(); err != nil {
+				cancel()
+				c.Close()
+				return
+			}
+		}
+	}
+	w.Flush()
+}
+
+func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+	var sz [4]byte
+	if _, err := io.ReadFull(r, sz[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(sz[:]))
+	if n < 8 || int(n) > max {
+		return nil, fmt.Errorf("frame size %d outside 8..%d bytes", n, max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("truncated frame of %d bytes: %w", n, err)
+	}
+	return buf, nil
+}
+
+// encodeResponse frames a response: size, correlation id, the flexible
+// header's empty tag section (never for ApiVersions, whose response header
+// is always v0 so that old clients can read it), then the body.
+func encodeResponse(req *request, resp kmsg.Response) []byte {
+	buf := make([]byte, 8, 256)
+	binary.BigEndian.PutUint32(buf[4:], uint32(req.correlationID))
+	if resp.IsFlexible() && req.key != 18 {
+		buf = append(buf, 0)
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	return buf
+}

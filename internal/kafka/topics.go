@@ -1,0 +1,80 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/longboat/longboat/internal/cluster"
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+)
+
+// validTopicName applies Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+func validTopicName(name string) bool {
+	if name == "" || len(name) > 249 || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// localLeader resolves a topic-partition this broker must lead to serve it
+// (produce, fetch, list offsets) and returns its replica and Raft term.
+func (s *Server) localLeader(st *meta.State, topic string, idx int32) (*partition.StateMachine, uint64, int16) {
+	t, ok := st.Topics[topic]
+	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
+		return nil, 0, kerr.UnknownTopicOrPartition.Code
+	}
+	shard := t.Partitions[idx].ShardID
+	term, leader := s.node.IsLeader(shard)
+	if !leader {
+		return nil, 0, kerr.NotLeaderForPartition.Code
+	}
+	p, ok := s.node.Partition(shard)
+	if !ok {
+		return nil, 0, kerr.NotLeaderForPartition.Code
+	}
+	return p, term, 0
+}
+
+// catchUp waits (briefly) until the local replica has applied everything its
+// shard had committed. A new leader may still be applying entries an old
+// leader committed; without this it could answer a stale end offset.
+func (s *Server) catchUp(ctx context.Context, shard uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.node.ReadIndex(ctx, shard)
+}
+
+// metaErrorCode maps a __meta proposal failure to a Kafka error code.
+func metaErrorCode(err error) (int16, string) {
+	var rej *cluster.ErrMetaRejected
+	switch {
+	case errors.As(err, &rej):
+		return rej.Code, rej.Message
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, dragonboat.ErrTimeout):
+		return kerr.RequestTimedOut.Code, "timed out waiting for the metadata quorum"
+	default:
+		return kerr.NotController.Code, err.Error()
+	}
+}
+
+// requestTimeout turns a request's timeout into a bounded duration.
+func requestTimeout(ms int32, def time.Duration) time.Duration {
+	d := time.Duration(ms) * time.Millisecond
+	if d <= 0 {
+		return def
+	}
+	if d > 60*time.Second {
+		return 60 * time.Second
+	}
+	return d
+}

@@ -1,0 +1,106 @@
+// Package logging builds the process's zerolog logger and routes
+// dragonboat's own logging into it, so there is one structured stream.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/lni/dragonboat/v4/logger"
+	"github.com/rs/zerolog"
+)
+
+// New returns a logger writing to w in the given format ("console", "json"
+// or "auto": console when w is a terminal) at the given level.
+func New(w io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log level %q: %w", level, err)
+	}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+var (
+	routeOnce sync.Once
+	routeMu   sync.RWMutex
+	routed    zerolog.Logger
+)
+
+// RouteDragonboat sends dragonboat's log lines to l. dragonboat allows its
+// logger factory to be set only once per process, so later calls (a test
+// that starts several brokers) only replace the destination.
+func RouteDragonboat(l zerolog.Logger) {
+	routeMu.Lock()
+	routed = l.With().Str("component", "raft").Logger()
+	routeMu.Unlock()
+	routeOnce.Do(func() {
+		logger.SetLoggerFactory(func(pkg string) logger.ILogger {
+			return &dbLogger{pkg: pkg, level: logger.WARNING}
+		})
+		// dragonboat logs every election and connection at INFO; keep the
+		// useful packages at WARNING so a restart of 1000 shards is not
+		// 100k lines.
+		for _, pkg := range []string{"raft", "rsm", "transport", "dragonboat", "logdb", "grpc", "raftpb", "settings", "tan", "registry"} {
+			logger.GetLogger(pkg).SetLevel(logger.WARNING)
+		}
+		// It warns at every start that Raft traffic is not TLS; the docs say so once.
+		logger.GetLogger("config").SetLevel(logger.ERROR)
+	})
+}
+
+type dbLogger struct {
+	mu    sync.Mutex
+	pkg   string
+	level logger.LogLevel
+}
+
+func (d *dbLogger) SetLevel(l logger.LogLevel) {
+	d.mu.Lock()
+	d.level = l
+	d.mu.Unlock()
+}
+
+func (d *dbLogger) enabled(l logger.LogLevel) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return l <= d.level
+}
+
+func (d *dbLogger) emit(l logger.LogLevel, zl zerolog.Level, format string, args []interface{}) {
+	if !d.enabled(l) {
+		return
+	}
+	routeMu.RLock()
+	lg := routed
+	routeMu.RUnlock()
+	lg.WithLevel(zl).Str("pkg", d.pkg).Msg(fmt.Sprintf(format, args...))
+}
+
+func (d *dbLogger) Debugf(f string, a ...interface{}) { d.emit(logger.DEBUG, zerolog.DebugLevel, f, a) }
+func (d *dbLogger) Infof(f string, a ...interface{})  { d.emit(logger.INFO, zerolog.InfoLevel, f, a) }
+func (d *dbLogger) Warningf(f string, a ...interface{}) {
+	d.emit(logger.WARNING, zerolog.WarnLevel, f, a)
+}
+func (d *dbLogger) Errorf(f string, a ...interface{}) { d.emit(logger.ERROR, zerolog.ErrorLevel, f, a) }
+func (d *dbLogger) Panicf(f string, a ...interface{}) {
+	msg := fmt.Sprintf(f, a...)
+	d.emit(logger.CRITICAL, zerolog.ErrorLevel, "%s", []interface{}{msg})
+	panic(msg)
+}

@@ -1,0 +1,206 @@
+// Package meta holds the cluster metadata replicated by the __meta Raft
+// shard: brokers, topics, partitions and their replica sets, topic configs,
+// producer-id blocks and the last reported partition leaders.
+package meta
+
+import (
+	"sort"
+)
+
+// ShardID of the __meta Raft shard. Partition shards start at FirstPartitionShard.
+const (
+	ShardID             uint64 = 1
+	FirstPartitionShard uint64 = 1000
+)
+
+// Endpoint is one advertised Kafka listener of a broker.
+type Endpoint struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+}
+
+// Broker is a registered broker.
+type Broker struct {
+	ID        uint64     `json:"id"`
+	RaftAddr  string     `json:"raft_addr"`
+	HTTPAddr  string     `json:"http_addr"`
+	Endpoints []Endpoint `json:"endpoints"`
+}
+
+// Endpoint returns the advertised endpoint for a listener name.
+func (b *Broker) Endpoint(name string) (Endpoint, bool) {
+	for _, e := range b.Endpoints {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Endpoint{}, false
+}
+
+// Partition is one partition's Raft shard and replica set; Replicas[0] is
+// the preferred leader.
+type Partition struct {
+	Index    int32    `json:"index"`
+	ShardID  uint64   `json:"shard_id"`
+	Replicas []uint64 `json:"replicas"`
+}
+
+// Topic is an immutable value: a change produces a new *Topic.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions []Partition       `json:"partitions"`
+	Configs    map[string]string `json:"configs"`
+}
+
+// Leader is the last leader a partition's shard reported through __meta;
+// the live leader of a locally hosted shard comes from the NodeHost instead.
+type Leader struct {
+	Replica uint64 `json:"replica"`
+	Term    uint64 `json:"term"`
+}
+
+// State is a read-only view; the state machine swaps in a new one per update.
+type State struct {
+	ClusterID      string             `json:"cluster_id"`
+	Brokers        map[uint64]*Broker `json:"brokers"`
+	Topics         map[string]*Topic  `json:"topics"`
+	Leaders        map[uint64]Leader  `json:"leaders"`
+	NextShardID    uint64             `json:"next_shard_id"`
+	NextProducerID int64              `json:"next_producer_id"`
+	// Index is the Raft index of the last applied entry.
+	Index uint64 `json:"index"`
+}
+
+func newState() *State {
+	return &State{
+		Brokers:     map[uint64]*Broker{},
+		Topics:      map[string]*Topic{},
+		Leaders:     map[uint64]Leader{},
+		NextShardID: FirstPartitionShard,
+	}
+}
+
+// clone copies the maps (values are immutable) so an update never changes
+// a State a reader holds.
+func (s *State) clone() *State {
+	c := *s
+	c.Brokers = make(map[uint64]*Broker, len(s.Brokers))
+	for k, v := range s.Brokers {
+		c.Brokers[k] = v
+	}
+	c.Topics = make(map[string]*Topic, len(s.Topics))
+	for k, v := range s.Topics {
+		c.Topics[k] = v
+	}
+	c.Leaders = make(map[uint64]Leader, len(s.Leaders))
+	for k, v := range s.Leaders {
+		c.Leaders[k] = v
+	}
+	return &c
+}
+
+// BrokerIDs returns registered broker ids in ascending order.
+func (s *State) BrokerIDs() []uint64 {
+	ids := make([]uint64, 0, len(s.Brokers))
+	for id := range s.Brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// TopicNames returns topic names in ascending order.
+func (s *State) TopicNames() []string {
+	names := make([]string, 0, len(s.Topics))
+	for n := range s.Topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TopicByID finds a topic by its UUID.
+func (s *State) TopicByID(id [16]byte) (*Topic, bool) {
+	for _, t := range s.Topics {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// PartitionRef locates a partition shard.
+type PartitionRef struct {
+	Topic     string
+	Partition Partition
+}
+
+// PartitionsOf returns every partition whose replica set contains broker id.
+func (s *State) PartitionsOf(id uint64) []PartitionRef {
+	var out []PartitionRef
+	for _, t := range s.Topics {
+		for _, p := range t.Partitions {
+			for _, r := range p.Replicas {
+				if r == id {
+					out = append(out, PartitionRef{Topic: t.Name, Partition: p})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Shard returns the partition that owns shardID.
+func (s *State) Shard(shardID uint64) (PartitionRef, bool) {
+	for _, t := range s.Topics {
+		for _, p := range t.Partitions {
+			if p.ShardID == shardID {
+				return PartitionRef{Topic: t.Name, Partition: p}, true
+			}
+		}
+	}
+	return PartitionRef{}, false
+}
+
+// place picks replica sets for n new partitions. The preferred leader of each
+// is the broker that currently prefers the fewest partitions (then holds the
+// fewest replicas, then the lowest id), so leaders stay balanced across
+// topics; the followers are the next brokers after it in id order.
+func (s *State) place(n, rf int) [][]uint64 {
+	ids := s.BrokerIDs()
+	leaders := map[uint64]int{}
+	replicas := map[uint64]int{}
+	for _, t := range s.Topics {
+		for _, p := range t.Partitions {
+			if len(p.Replicas) > 0 {
+				leaders[p.Replicas[0]]++
+			}
+			for _, r := range p.Replicas {
+				replicas[r]++
+			}
+		}
+	}
+	out := make([][]uint64, 0, n)
+	for i := 0; i < n; i++ {
+		best := 0
+		for j := 1; j < len(ids); j++ {
+			a, b := ids[j], ids[best]
+			if leaders[a] < leaders[b] || (leaders[a] == leaders[b] && replicas[a] < replicas[b]) {
+				best = j
+			}
+		}
+		set := make([]uint64, 0, rf)
+		for k := 0; k < rf; k++ {
+			set = append(set, ids[(best+k)%len(ids)])
+		}
+		leaders[set[0]]++
+		for _, r := range set {
+			replicas[r]++
+		}
+		out = append(out, set)
+	}
+	return out
+}

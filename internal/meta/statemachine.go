@@ -1,0 +1,213 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// Kafka error codes the state machine answers with (Result.Value).
+const (
+	ErrNone               = 0
+	ErrUnknownTopic       = 3
+	ErrTopicExists        = 36
+	ErrInvalidPartitions  = 37
+	ErrInvalidReplication = 38
+	ErrInvalidRequest     = 42
+)
+
+// Command is one __meta proposal. Exactly one field is set.
+type Command struct {
+	RegisterBroker   *Broker           `json:"register_broker,omitempty"`
+	CreateTopic      *CreateTopic      `json:"create_topic,omitempty"`
+	DeleteTopic      *string           `json:"delete_topic,omitempty"`
+	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
+	SetLeader        *SetLeader        `json:"set_leader,omitempty"`
+	AllocProducerIDs *int64            `json:"alloc_producer_ids,omitempty"`
+	// ClusterID is proposed with a broker's registration; the first applied wins.
+	ClusterID string `json:"cluster_id,omitempty"`
+}
+
+// CreateTopic asks for a new topic; ID is chosen by the proposer so that
+// every replica applies the same one.
+type CreateTopic struct {
+	Name              string            `json:"name"`
+	ID                [16]byte          `json:"id"`
+	Partitions        int32             `json:"partitions"`
+	ReplicationFactor int16             `json:"replication_factor"`
+	Configs           map[string]string `json:"configs"`
+}
+
+// CreatePartitions grows a topic to Count partitions.
+type CreatePartitions struct {
+	Topic string `json:"topic"`
+	Count int32  `json:"count"`
+}
+
+// SetLeader records a partition leader reported by the leader itself; an
+// older term never overwrites a newer one.
+type SetLeader struct {
+	ShardID uint64 `json:"shard_id"`
+	Leader
+}
+
+// Encode marshals a command for proposal.
+func (c Command) Encode() []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("meta: command cannot be encoded: %v", err)) // only plain types: cannot happen
+	}
+	return b
+}
+
+// StateMachine is the __meta replica's state machine (dragonboat IStateMachine).
+type StateMachine struct {
+	state  atomic.Pointer[State]
+	mu     sync.Mutex
+	change chan struct{}
+}
+
+// New returns an empty state machine; wrap it in a dragonboat factory.
+func New() *StateMachine {
+	m := &StateMachine{change: make(chan struct{})}
+	m.state.Store(newState())
+	return m
+}
+
+// State returns the current applied view (never modified afterwards).
+func (m *StateMachine) State() *State { return m.state.Load() }
+
+// Changed returns a channel closed at the next applied change.
+func (m *StateMachine) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.change
+}
+
+func (m *StateMachine) publish(s *State) {
+	m.state.Store(s)
+	m.mu.Lock()
+	close(m.change)
+	m.change = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// Update applies one committed command.
+func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
+	var c Command
+	s := m.State().clone()
+	s.Index = e.Index
+	if err := json.Unmarshal(e.Cmd, &c); err != nil {
+		// A command this version cannot read is skipped on every replica alike.
+		m.publish(s)
+		return sm.Result{Value: ErrInvalidRequest, Data: []byte(err.Error())}, nil
+	}
+	code, data := s.apply(&c)
+	m.publish(s)
+	return sm.Result{Value: uint64(code), Data: data}, nil
+}
+
+func (s *State) apply(c *Command) (int, []byte) {
+	switch {
+	case c.RegisterBroker != nil:
+		b := *c.RegisterBroker
+		s.Brokers[b.ID] = &b
+		if s.ClusterID == "" {
+			s.ClusterID = c.ClusterID
+		}
+		return ErrNone, nil
+	case c.CreateTopic != nil:
+		return s.createTopic(c.CreateTopic)
+	case c.DeleteTopic != nil:
+		t, ok := s.Topics[*c.DeleteTopic]
+		if !ok {
+			return ErrUnknownTopic, []byte("unknown topic")
+		}
+		for _, p := range t.Partitions {
+			delete(s.Leaders, p.ShardID)
+		}
+		delete(s.Topics, t.Name)
+		return ErrNone, nil
+	case c.CreatePartitions != nil:
+		return s.createPartitions(c.CreatePartitions)
+	case c.SetLeader != nil:
+		cur, ok := s.Leaders[c.SetLeader.ShardID]
+		if _, exists := s.Shard(c.SetLeader.ShardID); exists && (!ok || c.SetLeader.Term >= cur.Term) {
+			s.Leaders[c.SetLeader.ShardID] = c.SetLeader.Leader
+		}
+		return ErrNone, nil
+	case c.AllocProducerIDs != nil:
+		n := *c.AllocProducerIDs
+		if n <= 0 || n > 1<<20 {
+			return ErrInvalidRequest, []byte("producer id block size must be 1..1048576")
+		}
+		start := s.NextProducerID
+		s.NextProducerID += n
+		return ErrNone, []byte(fmt.Sprint(start))
+	}
+	return ErrInvalidRequest, []byte("empty command")
+}
+
+func (s *State) createTopic(ct *CreateTopic) (int, []byte) {
+	if _, ok := s.Topics[ct.Name]; ok {
+		return ErrTopicExists, []byte(fmt.Sprintf("topic %q already exists", ct.Name))
+	}
+	if ct.Partitions < 1 {
+		return ErrInvalidPartitions, []byte("number of partitions must be at least 1")
+	}
+	if ct.ReplicationFactor < 1 || int(ct.ReplicationFactor) > len(s.Brokers) {
+		return ErrInvalidReplication, []byte(fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers)", ct.ReplicationFactor, len(s.Brokers)))
+	}
+	t := &Topic{Name: ct.Name, ID: ct.ID, Configs: ct.Configs}
+	for i, set := range s.place(int(ct.Partitions), int(ct.ReplicationFactor)) {
+		t.Partitions = append(t.Partitions, Partition{Index: int32(i), ShardID: s.NextShardID, Replicas: set})
+		s.NextShardID++
+	}
+	s.Topics[t.Name] = t
+	return ErrNone, nil
+}
+
+func (s *State) createPartitions(cp *CreatePartitions) (int, []byte) {
+	old, ok := s.Topics[cp.Topic]
+	if !ok {
+		return ErrUnknownTopic, []byte("unknown topic")
+	}
+	have := int32(len(old.Partitions))
+	if cp.Count <= have {
+		return ErrInvalidPartitions, []byte(fmt.Sprintf("topic has %d partitions; the new count must be larger", have))
+	}
+	rf := len(old.Partitions[0].Replicas)
+	t := *old
+	t.Partitions = append([]Partition(nil), old.Partitions...)
+	for i, set := range s.place(int(cp.Count-have), rf) {
+		t.Partitions = append(t.Partitions, Partition{Index: have + int32(i), ShardID: s.NextShardID, Replicas: set})
+		s.NextShardID++
+	}
+	s.Topics[t.Name] = &t
+	return ErrNone, nil
+}
+
+// Lookup returns the current *State; queries are ignored.
+func (m *StateMachine) Lookup(interface{}) (interface{}, error) { return m.State(), nil }
+
+// SaveSnapshot writes the whole state as JSON; __meta is small.
+func (m *StateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	return json.NewEncoder(w).Encode(m.State())
+}
+
+// RecoverFromSnapshot replaces the state with a snapshot's.
+func (m *StateMachine) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	s := newState()
+	if err := json.NewDecoder(r).Decode(s); err != nil {
+		return fmt.Errorf("meta snapshot: %w", err)
+	}
+	m.publish(s)
+	return nil
+}
+
+// Close releases nothing; the state lives in memory.
+func (m *StateMachine) Close() error { return nil }

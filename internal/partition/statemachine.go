@@ -1,0 +1,335 @@
+package partition
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/longboat/longboat/internal/storage"
+)
+
+// checkpoint is what Sync makes durable next to the log: the Raft index the
+// log reflects. On Open the log is cut back to it and dragonboat replays
+// the Raft entries after it.
+type checkpoint struct {
+	Applied     uint64 `json:"applied"`
+	NextOffset  int64  `json:"next_offset"`
+	StartOffset int64  `json:"start_offset"`
+}
+
+const checkpointFile = "checkpoint.json"
+
+// StateMachine is one partition replica (a dragonboat IOnDiskStateMachine).
+// Update, Sync, PrepareSnapshot and RecoverFromSnapshot run on dragonboat's
+// apply goroutine; Read, HighWatermark and Wait are safe from any goroutine.
+type StateMachine struct {
+	ShardID uint64
+	dir     string
+	opts    storage.Options
+
+	log     *storage.Log
+	applied uint64
+	hw      atomic.Int64 // next offset: everything below is committed
+	start   atomic.Int64
+	head    [16]byte // reused header scratch for the rewritten fields
+
+	mu       sync.Mutex
+	appendCh chan struct{}
+}
+
+// New returns an unopened replica whose files live in dir.
+func New(shardID uint64, dir string, opts storage.Options) *StateMachine {
+	return &StateMachine{ShardID: shardID, dir: dir, opts: opts, appendCh: make(chan struct{})}
+}
+
+// Open recovers the log, cuts it back to the last checkpoint and returns
+// the Raft index that checkpoint reflects.
+func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return 0, fmt.Errorf("partition %d: %w", s.ShardID, err)
+	}
+	cp, err := readCheckpoint(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("partition %d: %w", s.ShardID, err)
+	}
+	l, err := storage.Open(filepath.Join(s.dir, "log"), s.opts)
+	if err != nil {
+		return 0, fmt.Errorf("partition %d: open log: %w", s.ShardID, err)
+	}
+	switch end := l.NextOffset(); {
+	case end > cp.NextOffset:
+		// Appended after the last checkpoint: Raft replays those entries.
+		if err := l.TruncateTo(cp.NextOffset); err != nil {
+			l.Close()
+			return 0, fmt.Errorf("partition %d: cut log back to checkpoint offset %d: %w", s.ShardID, cp.NextOffset, err)
+		}
+	case end < cp.NextOffset:
+		l.Close()
+		return 0, fmt.Errorf("partition %d: log ends at offset %d but the checkpoint says %d: data was lost below Raft", s.ShardID, end, cp.NextOffset)
+	}
+	s.log = l
+	s.applied = cp.Applied
+	s.hw.Store(l.NextOffset())
+	s.start.Store(l.StartOffset())
+	return cp.Applied, nil
+}
+
+func readCheckpoint(dir string) (checkpoint, error) {
+	var cp checkpoint
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return cp, nil
+	}
+	if err != nil {
+		return cp, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return cp, fmt.Errorf("checkpoint %s: %w", filepath.Join(dir, checkpointFile), err)
+	}
+	return cp, nil
+}
+
+// Update applies committed proposals. Offsets come only from the log's end,
+// so every replica assigns the same ones.
+func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	appended := false
+	for i := range ents {
+		cmd := ents[i].Cmd
+		s.applied = ents[i].Index
+		if len(cmd) < appendHeaderSize || cmd[0] != cmdAppend {
+			ents[i].Result = sm.Result{Value: ^uint64(0)}
+			continue
+		}
+		term := binary.BigEndian.Uint64(cmd[1:])
+		base := s.log.NextOffset()
+		if err := s.appendBatches(cmd[appendHeaderSize:], int32(term)); err != nil {
+			return nil, fmt.Errorf("partition %d: append at index %d: %w", s.ShardID, ents[i].Index, err)
+		}
+		ents[i].Result = sm.Result{Value: uint64(base)}
+		appended = true
+	}
+	if appended {
+		s.hw.Store(s.log.NextOffset())
+		s.notify()
+	}
+	return ents, nil
+}
+
+// appendBatches writes each batch with its base offset and leader epoch
+// set; the rest of the bytes (covered by the CRC) are untouched.
+func (s *StateMachine) appendBatches(b []byte, epoch int32) error {
+	for len(b) >= BatchHeaderSize {
+		n := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
+		if n < BatchHeaderSize || n > len(b) {
+			return fmt.Errorf("%w: batch length %d", ErrCorruptBatch, n)
+		}
+		copy(s.head[:], b[:16])
+		binary.BigEndian.PutUint64(s.head[offBaseOffset:], uint64(s.log.NextOffset()))
+		binary.BigEndian.PutUint32(s.head[offLeaderEpoch:], uint32(epoch))
+		if err := s.log.AppendParts(s.head[:], b[16:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (s *StateMachine) notify() {
+	s.mu.Lock()
+	close(s.appendCh)
+	s.appendCh = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Appended returns a channel closed at the next append (for long polls).
+func (s *StateMachine) Appended() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appendCh
+}
+
+// HighWatermark is the next offset to be assigned; everything below it is
+// committed, because the state machine only ever sees committed entries.
+func (s *StateMachine) HighWatermark() int64 { return s.hw.Load() }
+
+// LogStartOffset is the first offset still held.
+func (s *StateMachine) LogStartOffset() int64 { return s.start.Load() }
+
+// Read returns whole batches from the one containing offset, up to maxBytes
+// (at least one batch), never past the high watermark.
+func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
+	return s.log.Read(offset, maxBytes)
+}
+
+// LogSize is the partition's bytes on disk.
+func (s *StateMachine) LogSize() int64 { return s.log.Size() }
+
+// Lookup answers a ReadIndex: the high watermark once the read is linearized.
+func (s *StateMachine) Lookup(interface{}) (interface{}, error) { return s.HighWatermark(), nil }
+
+// Sync makes the log durable, then records the checkpoint it reflects.
+func (s *StateMachine) Sync() error {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
+	}
+	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset()})
+}
+
+func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
+	b, _ := json.Marshal(cp)
+	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
+	}
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, checkpointFile)); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
+	}
+	return syncDir(s.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// snapshotHeader starts a snapshot stream; the log's batches follow it.
+type snapshotHeader struct {
+	Applied     uint64 `json:"applied"`
+	StartOffset int64  `json:"start_offset"`
+	NextOffset  int64  `json:"next_offset"`
+}
+
+type preparedSnapshot struct {
+	header   snapshotHeader
+	segments []storage.SegmentInfo
+}
+
+// PrepareSnapshot fixes which bytes the snapshot holds; SaveSnapshot then
+// streams them while Update keeps appending past that point.
+func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
+	return preparedSnapshot{
+		header:   snapshotHeader{Applied: s.applied, StartOffset: s.log.StartOffset(), NextOffset: s.log.NextOffset()},
+		segments: s.log.Segments(),
+	}, nil
+}
+
+// SaveSnapshot writes a length-prefixed JSON header and then the raw batches.
+func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan struct{}) error {
+	p, ok := ctx.(preparedSnapshot)
+	if !ok {
+		return fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx)
+	}
+	hb, _ := json.Marshal(p.header)
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(hb); err != nil {
+		return err
+	}
+	for _, seg := range p.segments {
+		select {
+		case <-done:
+			return sm.ErrSnapshotStopped
+		default:
+		}
+		if err := copySegment(w, seg); err != nil {
+			return fmt.Errorf("partition %d: snapshot segment %s: %w", s.ShardID, seg.Path, err)
+		}
+	}
+	return nil
+}
+
+func copySegment(w io.Writer, seg storage.SegmentInfo) error {
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, io.NewSectionReader(f, 0, seg.Size))
+	return err
+}
+
+// RecoverFromSnapshot replaces the log with the snapshot's batches.
+func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var n [4]byte
+	if _, err := io.ReadFull(br, n[:]); err != nil {
+		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
+	}
+	hb := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(br, hb); err != nil {
+		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
+	}
+	var h snapshotHeader
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
+	}
+	if err := s.log.Reset(h.StartOffset); err != nil {
+		return fmt.Errorf("partition %d: reset log for snapshot: %w", s.ShardID, err)
+	}
+	var buf []byte
+	for s.log.NextOffset() < h.NextOffset {
+		select {
+		case <-done:
+			return sm.ErrSnapshotStopped
+		default:
+		}
+		var hdr [12]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), err)
+		}
+		size := int(int32(binary.BigEndian.Uint32(hdr[offBatchLength:]))) + 12
+		if size < BatchHeaderSize {
+			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), ErrCorruptBatch)
+		}
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		copy(buf, hdr[:])
+		if _, err := io.ReadFull(br, buf[12:]); err != nil {
+			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), err)
+		}
+		if err := s.log.Append(buf); err != nil {
+			return fmt.Errorf("partition %d: restore batch: %w", s.ShardID, err)
+		}
+	}
+	s.applied = h.Applied
+	s.hw.Store(s.log.NextOffset())
+	s.start.Store(s.log.StartOffset())
+	if err := s.Sync(); err != nil {
+		return err
+	}
+	s.notify()
+	return nil
+}
+
+// Close closes the log; the checkpoint from the last Sync stands.
+func (s *StateMachine) Close() error {
+	if s.log == nil {
+		return nil
+	}
+	return s.log.Close()
+}

@@ -1,0 +1,103 @@
+package partition
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+const (
+	offBaseTimestamp  = 27
+	attrCompression   = 0x07
+	attrLogAppendTime = 0x08
+	scanChunk         = 1 << 20
+)
+
+// OffsetForTimestamp returns the first record whose timestamp is >= ts and
+// that timestamp. Inside an uncompressed batch it finds the exact record;
+// the broker never decompresses, so for a compressed batch it answers with
+// the batch's first offset and largest timestamp.
+func (s *StateMachine) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	base, ok, err := s.log.OffsetForTimestamp(ts)
+	if err != nil || !ok {
+		return -1, -1, false, err
+	}
+	data, err := s.log.Read(base, 1)
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("partition %d: read batch at %d: %w", s.ShardID, base, err)
+	}
+	if len(data) < BatchHeaderSize {
+		return -1, -1, false, nil
+	}
+	off, at := recordAtOrAfter(data, ts)
+	return off, at, true, nil
+}
+
+// MaxTimestamp returns the record with the largest timestamp (ListOffsets
+// -3), scanning batch headers across the whole log.
+func (s *StateMachine) MaxTimestamp() (offset, timestamp int64, found bool, err error) {
+	bestTs := int64(math.MinInt64)
+	var bestBatch []byte
+	for off := s.LogStartOffset(); off < s.HighWatermark(); {
+		data, err := s.log.Read(off, scanChunk)
+		if err != nil {
+			return -1, -1, false, fmt.Errorf("partition %d: scan at %d: %w", s.ShardID, off, err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) >= BatchHeaderSize {
+			n := int(int32(binary.BigEndian.Uint32(data[offBatchLength:]))) + 12
+			if n < BatchHeaderSize || n > len(data) {
+				break
+			}
+			if maxTs := int64(binary.BigEndian.Uint64(data[offMaxTimestamp:])); maxTs > bestTs {
+				bestTs = maxTs
+				bestBatch = append(bestBatch[:0], data[:n]...)
+			}
+			off = int64(binary.BigEndian.Uint64(data[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(data[offLastOffsetDelta:]))) + 1
+			data = data[n:]
+		}
+	}
+	if bestBatch == nil {
+		return -1, -1, false, nil
+	}
+	off, at := recordAtOrAfter(bestBatch, bestTs)
+	return off, at, true, nil
+}
+
+// recordAtOrAfter finds the first record of one batch with timestamp >= ts.
+func recordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64) {
+	base := int64(binary.BigEndian.Uint64(batch[offBaseOffset:]))
+	maxTs := int64(binary.BigEndian.Uint64(batch[offMaxTimestamp:]))
+	attrs := binary.BigEndian.Uint16(batch[offAttributes:])
+	if attrs&attrCompression != 0 || attrs&attrLogAppendTime != 0 {
+		return base, maxTs
+	}
+	baseTs := int64(binary.BigEndian.Uint64(batch[offBaseTimestamp:]))
+	n := int(int32(binary.BigEndian.Uint32(batch[offBatchLength:]))) + 12
+	recs := batch[BatchHeaderSize:min(n, len(batch))]
+	for len(recs) > 0 {
+		length, k := binary.Varint(recs)
+		if k <= 0 || length < 0 || int(length) > len(recs)-k {
+			break
+		}
+		rec := recs[k : k+int(length)]
+		recs = recs[k+int(length):]
+		if len(rec) < 1 {
+			break
+		}
+		tsDelta, a := binary.Varint(rec[1:])
+		if a <= 0 {
+			break
+		}
+		offDelta, b := binary.Varint(rec[1+a:])
+		if b <= 0 {
+			break
+		}
+		if baseTs+tsDelta >= ts {
+			return base + offDelta, baseTs + tsDelta
+		}
+	}
+	return base, maxTs
+}
