@@ -57,7 +57,10 @@ func RouteDragonboat(l zerolog.Logger) {
 		// dragonboat logs every election and connection at INFO; keep the
 		// useful packages at WARNING so a restart of 1000 shards is not
 		// 100k lines.
-		for _, pkg := range []string{"raft", "rsm", "transport", "dragonboat", "logdb", "grpc", "raftpb", "settings", "tan", "registry"} {
+		// raft logs every pre-vote and vote at WARNING; leadership changes
+		// are counted and logged by the cluster package instead.
+		logger.GetLogger("raft").SetLevel(logger.ERROR)
+		for _, pkg := range []string{"rsm", "transport", "dragonboat", "logdb", "grpc", "raftpb", "settings", "tan", "registry"} {
 			logger.GetLogger(pkg).SetLevel(logger.WARNING)
 		}
 		// It warns at every start that Raft traffic is not TLS; the docs say so once.

@@ -43,7 +43,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	level := "warn"
+	level := "disabled"
 	if os.Getenv("LONGBOAT_TEST_LOG") != "" {
 		level = os.Getenv("LONGBOAT_TEST_LOG")
 	}

@@ -1,0 +1,196 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// procCluster runs brokers as real `longboat serve` processes so that a
+// broker can be killed with SIGKILL: no graceful hand-off, no final sync.
+type procCluster struct {
+	t       *testing.T
+	bin     string
+	dir     string
+	kafka   []string
+	raft    []string
+	http    []string
+	members string
+	procs   []*exec.Cmd
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "longboat")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/longboat").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startProcCluster(t *testing.T, n int) *procCluster {
+	pc := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), procs: make([]*exec.Cmd, n)}
+	var members []string
+	for i := 0; i < n; i++ {
+		pc.kafka = append(pc.kafka, freePort(t))
+		pc.raft = append(pc.raft, freePort(t))
+		pc.http = append(pc.http, freePort(t))
+		members = append(members, fmt.Sprintf("%d=%s", i+1, pc.raft[i]))
+	}
+	pc.members = strings.Join(members, ",")
+	for i := 0; i < n; i++ {
+		pc.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range pc.procs {
+			pc.kill(i)
+		}
+	})
+	pc.waitReady(60 * time.Second)
+	return pc
+}
+
+func (pc *procCluster) start(i int) {
+	cmd := exec.Command(pc.bin, "serve",
+		"--node-id", fmt.Sprint(i+1),
+		"--data-dir", filepath.Join(pc.dir, fmt.Sprintf("node%d", i+1)),
+		"--listeners", "PLAINTEXT://"+pc.kafka[i],
+		"--raft-addr", pc.raft[i],
+		"--initial-members", pc.members,
+		"--http-addr", pc.http[i],
+		"--leader-balance-interval", "1s",
+		"--log-format", "json", "--log-level", "warn")
+	logf, err := os.Create(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		pc.t.Fatal(err)
+	}
+	pc.procs[i] = cmd
+}
+
+func (pc *procCluster) kill(i int) {
+	if p := pc.procs[i]; p != nil {
+		_ = p.Process.Signal(syscall.SIGKILL)
+		_ = p.Wait()
+		pc.procs[i] = nil
+	}
+}
+
+func (pc *procCluster) waitReady(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for i, p := range pc.procs {
+		if p == nil {
+			continue
+		}
+		for {
+			resp, err := http.Get("http://" + pc.http[i] + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
+				pc.t.Fatalf("broker %d not ready after %v; log:\n%s", i+1, timeout, log)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestKill9BrokerMidStream kills a broker process with SIGKILL several
+// times while a producer with retries sends; every acknowledged record must
+// be read back at its acknowledged offset afterwards.
+func TestKill9BrokerMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs broker processes")
+	}
+	pc := startProcCluster(t, 3)
+	createTopic(t, pc.kafka, "crash", 6, 3)
+	cl := newClient(t, pc.kafka, kgo.RecordRetries(100), kgo.RetryTimeout(60*time.Second))
+	var mu sync.Mutex
+	var acked []record
+	failed := 0
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cl.Produce(ctx, &kgo.Record{Topic: "crash", Value: []byte(fmt.Sprintf("k-%d", i))}, func(r *kgo.Record, err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed++
+					return
+				}
+				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
+			})
+			if i%50 == 49 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	waitAcked := func(n int) {
+		deadline := time.Now().Add(60 * time.Second)
+		for ackedCount() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d records acknowledged, waited for %d", ackedCount(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitAcked(2000)
+	for round, victim := range []int{0, 1, 2} {
+		t.Logf("round %d: SIGKILL broker %d", round+1, victim+1)
+		pc.kill(victim)
+		waitAcked(ackedCount() + 2000)
+		pc.start(victim)
+		pc.waitReady(60 * time.Second)
+		waitAcked(ackedCount() + 2000)
+	}
+	close(stop)
+	<-done
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	mu.Lock()
+	produced := append([]record(nil), acked...)
+	t.Logf("acknowledged %d, failed %d", len(produced), failed)
+	mu.Unlock()
+	consumed := consumeAll(t, pc.kafka, "crash", len(produced))
+	dups := checkRecords(t, produced, consumed)
+	t.Logf("consumed %d, duplicates from retried sends %d", len(consumed), dups)
+}
