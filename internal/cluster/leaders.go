@@ -16,6 +16,8 @@ import (
 type Events struct {
 	MetaLeaderChanges      atomic.Int64
 	PartitionLeaderChanges atomic.Int64
+	SnapshotsSent          atomic.Int64
+	SnapshotsReceived      atomic.Int64
 }
 
 func newEvents() *Events { return &Events{} }
@@ -55,15 +57,27 @@ func (l *systemListener) NodeUnloaded(info raftio.NodeInfo) {
 	n.mu.Unlock()
 }
 
+// SendSnapshotCompleted fires on the leader when a lagging replica needed a
+// whole snapshot because the Raft log no longer held what it missed.
+func (l *systemListener) SendSnapshotCompleted(info raftio.SnapshotInfo) {
+	l.Events.SnapshotsSent.Add(1)
+	l.log.Info().Uint64("shard", info.ShardID).Uint64("to", info.ReplicaID).Uint64("index", info.Index).Msg("snapshot sent to a lagging replica")
+}
+
+// SnapshotReceived fires when a snapshot streamed from the leader has been
+// received: this replica was too far behind to catch up from the log.
+func (l *systemListener) SnapshotReceived(info raftio.SnapshotInfo) {
+	l.Events.SnapshotsReceived.Add(1)
+	l.log.Info().Uint64("shard", info.ShardID).Uint64("from", info.From).Uint64("index", info.Index).Msg("snapshot received from the leader")
+}
+
 func (*systemListener) NodeHostShuttingDown()                       {}
 func (*systemListener) NodeDeleted(raftio.NodeInfo)                 {}
 func (*systemListener) MembershipChanged(raftio.NodeInfo)           {}
 func (*systemListener) ConnectionEstablished(raftio.ConnectionInfo) {}
 func (*systemListener) ConnectionFailed(raftio.ConnectionInfo)      {}
 func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo)     {}
-func (*systemListener) SendSnapshotCompleted(raftio.SnapshotInfo)   {}
 func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo)     {}
-func (*systemListener) SnapshotReceived(raftio.SnapshotInfo)        {}
 func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)       {}
 func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)         {}
 func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)       {}

@@ -83,19 +83,7 @@ func consumeAll(t testing.TB, seeds []string, topic string, want int) []record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(newClient(t, seeds)).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("list end offsets: %v", err)
-	}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset %s/%d: %v", o.Topic, o.Partition, o.Err)
-		}
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
+	remaining := endOffsets(ctx, t, seeds, topic)
 	cl := newClient(t, seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var out []record
 	for len(out) < want || len(remaining) > 0 {
@@ -114,6 +102,34 @@ func consumeAll(t testing.TB, seeds []string, topic string, want int) []record {
 		})
 	}
 	return out
+}
+
+// endOffsets lists each non-empty partition's end offset, retrying while
+// partitions are between leaders (after a broker was stopped).
+func endOffsets(ctx context.Context, t testing.TB, seeds []string, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, seeds))
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			out := map[int32]int64{}
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Offset > 0 {
+					out[o.Partition] = o.Offset
+				}
+			})
+			return out
+		}
+		// Any error is retried until ctx ends: kadm folds per-partition
+		// errors such as LEADER_NOT_AVAILABLE into one.
+		if ctx.Err() != nil {
+			t.Fatalf("list end offsets: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // checkSameRecords asserts that consumed holds exactly produced, with

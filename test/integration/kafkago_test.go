@@ -54,23 +54,38 @@ func kgCreateTopic(t testing.TB, addrs []string, topic string, partitions, rf in
 }
 
 // kgWaitLeaders polls Metadata until the topic has the given number of
-// partitions, each with a leader and no error.
+// partitions, each with a leader and no error, and each leader is the
+// preferred (first) replica, i.e. the broker's leader balancing has settled.
+// It logs how many partitions started on a non-preferred leader.
 func kgWaitLeaders(t testing.TB, addrs []string, topic string, partitions int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var last string
+	loggedMoves := false
+	start := time.Now()
 	for {
 		md, err := kgClient(addrs).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
-			ok := true
+			ok, notPreferred := true, 0
 			for _, p := range md.Topics[0].Partitions {
 				if p.Error != nil || p.Leader.ID <= 0 || p.Leader.Host == "" {
 					ok = false
 					last = fmt.Sprintf("partition %d: leader %+v err %v", p.ID, p.Leader, p.Error)
+				} else if len(p.Replicas) > 0 && p.Leader.ID != p.Replicas[0].ID {
+					ok = false
+					notPreferred++
+					last = fmt.Sprintf("partition %d: leader %d, preferred replica %d", p.ID, p.Leader.ID, p.Replicas[0].ID)
 				}
 			}
+			if notPreferred > 0 && !loggedMoves {
+				loggedMoves = true
+				t.Logf("topic %s: %d of %d partitions have a leader that is not the preferred replica (waiting for balancing)", topic, notPreferred, partitions)
+			}
 			if ok {
+				if loggedMoves {
+					t.Logf("topic %s: leaders settled on preferred replicas after %v", topic, time.Since(start))
+				}
 				return
 			}
 		} else if err != nil {
@@ -79,31 +94,46 @@ func kgWaitLeaders(t testing.TB, addrs []string, topic string, partitions int) {
 			last = fmt.Sprintf("topic error %v, %d partitions", md.Topics[0].Error, len(md.Topics[0].Partitions))
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("topic %s: no leader for every partition within 20s: %s", topic, last)
+			t.Fatalf("topic %s: leaders not settled within 20s: %s", topic, last)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // kgOffsets asks the partition leader for the first and last (high
-// watermark) offsets with Conn.ReadFirstOffset / Conn.ReadLastOffset.
+// watermark) offsets with Conn.ReadFirstOffset / Conn.ReadLastOffset,
+// redialing the leader if leadership moved in between.
 func kgOffsets(t testing.TB, addrs []string, topic string, partition int) (first, last int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	for attempt := 0; ; attempt++ {
+		first, last, err := kgOffsetsOnce(ctx, addrs, topic, partition)
+		if err == nil {
+			return first, last
+		}
+		if attempt >= 20 || !(errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, kafka.LeaderNotAvailable)) {
+			t.Fatalf("ListOffsets %s/%d: %v", topic, partition, err)
+		}
+		t.Logf("ListOffsets %s/%d: %v; retrying", topic, partition, err)
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func kgOffsetsOnce(ctx context.Context, addrs []string, topic string, partition int) (first, last int64, err error) {
 	conn, err := kafka.DialLeader(ctx, "tcp", addrs[0], topic, partition)
 	if err != nil {
-		t.Fatalf("DialLeader %s/%d: %v", topic, partition, err)
+		return 0, 0, fmt.Errorf("DialLeader: %w", err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if first, err = conn.ReadFirstOffset(); err != nil {
-		t.Fatalf("ReadFirstOffset %s/%d: %v", topic, partition, err)
+		return 0, 0, fmt.Errorf("ReadFirstOffset: %w", err)
 	}
 	if last, err = conn.ReadLastOffset(); err != nil {
-		t.Fatalf("ReadLastOffset %s/%d: %v", topic, partition, err)
+		return 0, 0, fmt.Errorf("ReadLastOffset: %w", err)
 	}
-	return first, last
+	return first, last, nil
 }
 
 // kgReadPartition reads partition p from offset from until it has seen the
@@ -400,6 +430,7 @@ func checkStoredCodec(t testing.TB, addrs []string, topic string, parts int, cod
 		freq.ReplicaID = -1
 		ft := kmsg.NewFetchRequestTopic()
 		ft.Topic = topic
+		ft.TopicID = md.Topics[0].TopicID
 		fp := kmsg.NewFetchRequestTopicPartition()
 		fp.Partition = mp.Partition
 		fp.FetchOffset = 0
@@ -627,4 +658,77 @@ func TestKafkaGoListOffsetsAndDeleteTopics(t *testing.T) {
 	if fmt.Sprint(all) != "[new-0 new-1]" {
 		t.Fatalf("recreated topic holds %v, want [new-0 new-1]", all)
 	}
+}
+
+// TestKafkaGoEmptyFetchAtHighWatermark fetches (kafka-go Conn.ReadBatchWith,
+// Fetch v10) at the high watermark of a partition. Kafka answers an empty,
+// non-null record set after MaxWait, which kafka-go reads as an empty batch
+// (Close returns nil). It then checks that a long poll at the high
+// watermark returns the record appended while it waits, well before MaxWait.
+func TestKafkaGoEmptyFetchAtHighWatermark(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	addrs := c.Addrs()
+	const topic = "kg-tail"
+	kgCreateTopic(t, addrs, topic, 1, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := kafka.DialLeader(ctx, "tcp", addrs[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetRequiredAcks(-1)
+	conn.SetDeadline(time.Now().Add(25 * time.Second))
+	for i := 0; i < 5; i++ {
+		if _, err := conn.WriteMessages(kafka.Message{Value: []byte(fmt.Sprintf("tail-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Seek(5, kafka.SeekAbsolute); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 300 * time.Millisecond})
+	m, rerr := b.ReadMessage()
+	cerr := b.Close()
+	t.Logf("empty fetch at HW returned after %v: ReadMessage (%q, %v), Close %v, HighWaterMark %d", time.Since(start), m.Value, rerr, cerr, b.HighWaterMark())
+	if rerr == nil {
+		t.Errorf("fetch at the high watermark returned a message at offset %d", m.Offset)
+	}
+	if cerr != nil {
+		t.Errorf("Fetch v10 at the high watermark: kafka-go reports %q; Kafka sends an empty (size 0), never a null (size -1), record set for a partition without error", cerr)
+	}
+	if hw := b.HighWaterMark(); cerr == nil && hw != 5 {
+		t.Errorf("high watermark %d, want 5", hw)
+	}
+
+	// Long poll: a fetch waiting at the high watermark must return the
+	// record appended meanwhile, long before MaxWait.
+	conn2, err := kafka.DialLeader(ctx, "tcp", addrs[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	conn2.SetDeadline(time.Now().Add(25 * time.Second))
+	if _, err := conn2.Seek(5, kafka.SeekAbsolute); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+		defer w.Close()
+		_ = w.WriteMessages(ctx, kafka.Message{Value: []byte("tail-5")})
+	}()
+	start = time.Now()
+	b = conn2.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 8 * time.Second})
+	m, rerr = b.ReadMessage()
+	b.Close()
+	took := time.Since(start)
+	if rerr != nil || string(m.Value) != "tail-5" || m.Offset != 5 {
+		t.Fatalf("long poll at HW: got (%q at %d, %v) after %v, want tail-5 at 5", m.Value, m.Offset, rerr, took)
+	}
+	if took > 4*time.Second {
+		t.Errorf("long poll returned after %v; the append at ~300ms should wake it", took)
+	}
+	t.Logf("long poll woke after %v", took)
 }

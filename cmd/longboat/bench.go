@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/longboat/longboat/internal/bench"
+)
+
+func benchCmd(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o bench.Options
+	brokers := fs.String("brokers", "localhost:9092", "comma-separated bootstrap servers")
+	name := fs.String("name", "", "label for this run in the table (default: a summary of the settings)")
+	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
+	fs.StringVar(&o.Topic, "topic", "bench", "topic (created if missing)")
+	var partitions, rf int
+	fs.IntVar(&partitions, "partitions", 6, "partitions when creating the topic")
+	fs.IntVar(&rf, "replication-factor", 3, "replication factor when creating the topic")
+	fs.IntVar(&o.RecordSize, "record-size", 1024, "bytes per record value")
+	fs.IntVar(&o.Records, "records", 0, "records to send (0: run for --duration)")
+	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "how long to produce when --records is 0")
+	fs.StringVar(&o.Acks, "acks", "all", "all, 1 or 0")
+	fs.StringVar(&o.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fs.IntVar(&o.Producers, "producers", 1, "producer clients")
+	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer")
+	fs.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "largest record batch per partition (producer batch.size); each becomes one Raft entry")
+	fs.BoolVar(&o.Consume, "consume", true, "read everything back afterwards and report consumer MB/s and end-to-end latency")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	o.Brokers = strings.Split(*brokers, ",")
+	o.Partitions, o.ReplicationFactor = int32(partitions), int16(rf)
+	o.Progress = os.Stderr
+	if *name == "" {
+		*name = fmt.Sprintf("p%d rf%d acks=%s %dB", partitions, rf, o.Acks, o.RecordSize)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	fmt.Fprintf(os.Stderr, "bench %s: %s, %d producers, %d in flight, compression %s, %d CPUs\n",
+		*name, *brokers, o.Producers, o.InFlight, o.Compression, runtime.NumCPU())
+	res, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	bench.WriteTable(os.Stdout, []string{*name}, []*bench.Result{res})
+	if *jsonOut != "" {
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return bench.WriteJSON(f, []string{*name}, []*bench.Result{res})
+	}
+	return nil
+}

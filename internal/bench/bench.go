@@ -1,0 +1,265 @@
+// Package bench measures produce and consume performance against any Kafka
+// cluster with franz-go, reporting like kafka-producer-perf-test.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Options describe one benchmark run.
+type Options struct {
+	Brokers           []string
+	Topic             string
+	Partitions        int32
+	ReplicationFactor int16
+	RecordSize        int
+	Records           int           // stop after this many (0: use Duration)
+	Duration          time.Duration // stop after this long
+	Acks              string        // all, 1, 0
+	Compression       string        // none, gzip, snappy, lz4, zstd
+	Producers         int
+	InFlight          int // produce requests in flight per broker per producer
+	BatchBytes        int // largest record batch a producer builds per partition
+	Consume           bool
+	Progress          io.Writer
+}
+
+// Result is one run's figures.
+type Result struct {
+	Options       Options `json:"-"`
+	Records       int64   `json:"records"`
+	Errors        int64   `json:"errors"`
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBPerSec      float64 `json:"mb_per_sec"`
+	LatencyMs     Latency `json:"latency_ms"`
+	ConsumeMBs    float64 `json:"consume_mb_per_sec,omitempty"`
+	ConsumeRecs   int64   `json:"consumed_records,omitempty"`
+	EndToEndMs    Latency `json:"end_to_end_ms,omitempty"`
+}
+
+// Latency is a distribution summary in milliseconds.
+type Latency struct {
+	Avg, P50, P95, P99, P999, Max float64
+}
+
+func summarize(d []time.Duration) Latency {
+	if len(d) == 0 {
+		return Latency{}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
+	at := func(p float64) float64 { return ms(d[int(float64(len(d)-1)*p)]) }
+	return Latency{Avg: ms(sum / time.Duration(len(d))), P50: at(0.5), P95: at(0.95), P99: at(0.99), P999: at(0.999), Max: ms(d[len(d)-1])}
+}
+
+func (o Options) clientOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DisableIdempotentWrite(),
+		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
+		kgo.MaxBufferedRecords(100000), kgo.RecordRetries(10)}
+	switch o.Acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		return nil, fmt.Errorf("--acks %q: use all, 1 or 0", o.Acks)
+	}
+	codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(),
+		"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
+	c, ok := codecs[o.Compression]
+	if !ok {
+		return nil, fmt.Errorf("--compression %q: use none, gzip, snappy, lz4 or zstd", o.Compression)
+	}
+	return append(opts, kgo.ProducerBatchCompression(c)), nil
+}
+
+// Run creates the topic (if missing), produces, optionally consumes, and
+// returns the figures.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	copts, err := o.clientOpts()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	adm := kadm.NewClient(admin)
+	if resp, err := adm.CreateTopic(ctx, o.Partitions, o.ReplicationFactor, nil, o.Topic); err != nil {
+		return nil, fmt.Errorf("create topic: %w", err)
+	} else if resp.Err != nil && !strings.Contains(resp.Err.Error(), "TOPIC_ALREADY_EXISTS") {
+		return nil, fmt.Errorf("create topic: %w", resp.Err)
+	}
+	res := &Result{Options: o}
+	if err := produce(ctx, o, copts, res); err != nil {
+		return nil, err
+	}
+	if o.Consume {
+		if err := consume(ctx, o, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error {
+	payload := make([]byte, o.RecordSize)
+	_, _ = rand.Read(payload)
+	var sent, acked, errs atomic.Int64
+	var mu sync.Mutex
+	var lats []time.Duration
+	start := time.Now()
+	deadline := start.Add(o.Duration)
+	stopProgress := progress(o.Progress, "produce", func() (int64, int64) { return acked.Load(), errs.Load() }, o.RecordSize)
+	var wg sync.WaitGroup
+	for p := 0; p < max(o.Producers, 1); p++ {
+		cl, err := kgo.NewClient(copts...)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			local := make([]time.Duration, 0, 1<<16)
+			var lmu sync.Mutex
+			for ctx.Err() == nil {
+				if o.Records > 0 && sent.Add(1) > int64(o.Records) {
+					break
+				}
+				if o.Records == 0 && time.Now().After(deadline) {
+					break
+				}
+				t0 := time.Now()
+				cl.Produce(ctx, &kgo.Record{Topic: o.Topic, Value: payload, Timestamp: t0}, func(_ *kgo.Record, err error) {
+					if err != nil {
+						errs.Add(1)
+						return
+					}
+					acked.Add(1)
+					lmu.Lock()
+					local = append(local, time.Since(t0))
+					lmu.Unlock()
+				})
+			}
+			_ = cl.Flush(ctx)
+			lmu.Lock()
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+			lmu.Unlock()
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	res.Seconds = time.Since(start).Seconds()
+	res.Records, res.Errors = acked.Load(), errs.Load()
+	res.RecordsPerSec = float64(res.Records) / res.Seconds
+	res.MBPerSec = res.RecordsPerSec * float64(o.RecordSize) / 1e6
+	res.LatencyMs = summarize(lats)
+	return nil
+}
+
+func consume(ctx context.Context, o Options, res *Result) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var n atomic.Int64
+	stopProgress := progress(o.Progress, "consume", func() (int64, int64) { return n.Load(), 0 }, o.RecordSize)
+	defer stopProgress()
+	var e2e []time.Duration
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var bytes int64
+	for n.Load() < res.Records && cctx.Err() == nil {
+		fs := cl.PollFetches(cctx)
+		now := time.Now()
+		fs.EachRecord(func(r *kgo.Record) {
+			n.Add(1)
+			bytes += int64(len(r.Value))
+			e2e = append(e2e, now.Sub(r.Timestamp))
+		})
+	}
+	secs := time.Since(start).Seconds()
+	res.ConsumeRecs = n.Load()
+	res.ConsumeMBs = float64(bytes) / secs / 1e6
+	res.EndToEndMs = summarize(e2e)
+	return nil
+}
+
+// progress prints a line a second until the returned func is called.
+func progress(w io.Writer, what string, count func() (int64, int64), size int) func() {
+	if w == nil {
+		return func() {}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				n, errs := count()
+				fmt.Fprintf(w, "%s: %d records (%d/s, %.1f MB/s), %d errors\n", what, n, n-last, float64(n-last)*float64(size)/1e6, errs)
+				last = n
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// WriteTable prints results side by side, with each run's throughput as a
+// ratio of the first.
+func WriteTable(w io.Writer, names []string, results []*Result) {
+	fmt.Fprintf(w, "%-28s %10s %8s %7s %8s %8s %8s %8s %8s %8s %9s %9s %7s\n",
+		"run", "records/s", "MB/s", "ratio", "avg ms", "p50", "p95", "p99", "p99.9", "max", "cons MB/s", "e2e p99", "errors")
+	for i, r := range results {
+		ratio := 1.0
+		if results[0].MBPerSec > 0 {
+			ratio = r.MBPerSec / results[0].MBPerSec
+		}
+		l := r.LatencyMs
+		fmt.Fprintf(w, "%-28s %10.0f %8.1f %7.2f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %7d\n",
+			names[i], r.RecordsPerSec, r.MBPerSec, ratio, l.Avg, l.P50, l.P95, l.P99, l.P999, l.Max, r.ConsumeMBs, r.EndToEndMs.P99, r.Errors)
+	}
+}
+
+// WriteJSON writes the results keyed by run name.
+func WriteJSON(w io.Writer, names []string, results []*Result) error {
+	out := map[string]*Result{}
+	for i, r := range results {
+		out[names[i]] = r
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: formatting, vet, every test with the race detector, and
+# a short fuzz run of the request decoder. Needs Go and kcat on PATH
+# (kcat tests are skipped when it is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 45m ./...
+
+echo "== fuzz the request decoder (${FUZZTIME:-20s})"
+go test -run '^$' -fuzz FuzzDecodeRequest -fuzztime "${FUZZTIME:-20s}" ./internal/kafka/
