@@ -90,4 +90,3 @@ func EncodeAppend(term uint64, appendTimeMs int64, batches []byte) []byte {
 	copy(cmd[appendHeaderSize:], batches)
 	return cmd
 }
-

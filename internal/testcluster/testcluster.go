@@ -30,7 +30,7 @@ type Cluster struct {
 // Options adjust the brokers' configuration before start.
 type Options struct {
 	Nodes  int
-	Dir    string                // default t.TempDir()
+	Dir    string               // default t.TempDir()
 	Adjust func(*config.Config) // applied to every broker's config
 }
 
