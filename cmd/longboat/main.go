@@ -12,6 +12,7 @@ const usage = `longboat: a Kafka-compatible broker on multi-Raft
 Usage:
   longboat serve [flags]   run one broker (flags or LONGBOAT_* variables; --help lists them)
   longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
+  longboat topics ACTION   list, create, describe or delete topics (kafka-topics.sh-like)
   longboat bench [flags]   produce (and consume) load and print throughput and latency
   longboat version         print the version
 `
@@ -30,6 +31,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "dev":
 		err = dev(os.Args[2:])
+	case "topics":
+		err = topicsCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version":

@@ -223,7 +223,7 @@ func (c *Config) Validate() error {
 	for _, l := range c.AdvertisedListeners {
 		adv[l.Name] = true
 		if l.Port == 0 || l.Host == "" || l.Host == "0.0.0.0" || l.Host == "::" {
-			errs = append(errs, fmt.Errorf("advertised listener %s=%s must name a reachable host and port, not a wildcard", l.Name, l.Addr()))
+			errs = append(errs, fmt.Errorf("advertised listener %s=%s must name a reachable host and port, not a wildcard: set --advertised-listeners, e.g. %s://localhost:%d", l.Name, l.Addr(), l.Name, l.Port))
 		}
 	}
 	for _, l := range c.Listeners {
@@ -234,9 +234,16 @@ func (c *Config) Validate() error {
 	if len(c.AdvertisedListeners) != len(c.Listeners) {
 		errs = append(errs, errors.New("--advertised-listeners must name exactly the listeners in --listeners"))
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("--http-addr %q: want host:port", c.HTTPAddr))
+	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http-addr %q: %w", c.HTTPAddr, err))
 	}
+	if host, _, err := splitHostPort(c.RaftAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--raft-addr %q: %w", c.RaftAddr, err))
+	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		errs = append(errs, fmt.Errorf("--raft-addr %q: peers dial this address, so name this host (e.g. broker1:9192), not a wildcard", c.RaftAddr))
+	}
+	errs = append(errs, c.portCollisions()...)
+	c.LogLevel = strings.ToLower(c.LogLevel)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -269,6 +276,30 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))
 	}
 	return errors.Join(errs...)
+}
+
+// portCollisions reports two of this broker's bind addresses on one port
+// (an earlier system derived ports by formula and collided).
+func (c *Config) portCollisions() []error {
+	var errs []error
+	used := map[string]string{}
+	claim := func(what, addr string) {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "0" {
+			return
+		}
+		if prev, ok := used[port]; ok {
+			errs = append(errs, fmt.Errorf("%s and %s both use port %s; give each its own port", prev, what, port))
+			return
+		}
+		used[port] = what
+	}
+	for _, l := range c.Listeners {
+		claim("listener "+l.Name, l.Addr())
+	}
+	claim("--raft-addr", c.RaftAddr)
+	claim("--http-addr", c.HTTPAddr)
+	return errs
 }
 
 // MemberIDs returns the initial member ids in ascending order.

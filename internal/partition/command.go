@@ -53,11 +53,12 @@ func ValidateBatches(b []byte) (RecordSet, error) {
 		return rs, fmt.Errorf("%w: empty record set", ErrCorruptBatch)
 	}
 	for len(b) > 0 {
+		// Magic first: an old (v0/v1) message set can be shorter than a v2 header.
+		if len(b) > offMagic && b[offMagic] != 2 {
+			return rs, fmt.Errorf("%w: magic %d", ErrUnsupportedMessage, b[offMagic])
+		}
 		if len(b) < BatchHeaderSize {
 			return rs, fmt.Errorf("%w: %d trailing bytes are shorter than a batch header", ErrCorruptBatch, len(b))
-		}
-		if b[offMagic] != 2 {
-			return rs, fmt.Errorf("%w: magic %d", ErrUnsupportedMessage, b[offMagic])
 		}
 		n := int64(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
 		if n < BatchHeaderSize || n > int64(len(b)) {

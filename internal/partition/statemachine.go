@@ -115,10 +115,10 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 			return nil, fmt.Errorf("partition %d: append at index %d: %w", s.ShardID, ents[i].Index, err)
 		}
 		ents[i].Result = sm.Result{Value: uint64(base)}
+		s.hw.Store(s.log.NextOffset())
 		appended = true
 	}
 	if appended {
-		s.hw.Store(s.log.NextOffset())
 		s.notify()
 	}
 	return ents, nil
@@ -165,9 +165,35 @@ func (s *StateMachine) HighWatermark() int64 { return s.hw.Load() }
 func (s *StateMachine) LogStartOffset() int64 { return s.start.Load() }
 
 // Read returns whole batches from the one containing offset, up to maxBytes
-// (at least one batch), never past the high watermark.
+// (at least one batch), never past the high watermark: an entry's batches
+// reach the log before the high watermark moves past them.
 func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
-	return s.log.Read(offset, maxBytes)
+	hw := s.hw.Load()
+	if offset >= hw {
+		if offset > hw {
+			return nil, fmt.Errorf("partition %d: offset %d is past the high watermark %d: %w", s.ShardID, offset, hw, storage.ErrOffsetOutOfRange)
+		}
+		return nil, nil
+	}
+	data, err := s.log.Read(offset, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return data[:committedPrefix(data, hw)], nil
+}
+
+// committedPrefix is the length of the leading batches of data that start
+// below hw.
+func committedPrefix(data []byte, hw int64) int {
+	n := 0
+	for len(data)-n >= BatchHeaderSize {
+		b := data[n:]
+		if int64(binary.BigEndian.Uint64(b[offBaseOffset:])) >= hw {
+			break
+		}
+		n += int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
+	}
+	return min(n, len(data))
 }
 
 // LogSize is the partition's bytes on disk.
@@ -285,6 +311,12 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	var h snapshotHeader
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
+	}
+	// Record an empty, never-applied state before wiping the log: if the
+	// install is cut short, Open then finds a consistent (empty) replica and
+	// dragonboat installs the snapshot again.
+	if err := s.writeCheckpoint(checkpoint{NextOffset: h.StartOffset, StartOffset: h.StartOffset}); err != nil {
+		return err
 	}
 	if err := s.log.Reset(h.StartOffset); err != nil {
 		return fmt.Errorf("partition %d: reset log for snapshot: %w", s.ShardID, err)

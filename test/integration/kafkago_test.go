@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/testcluster"
 )
@@ -402,72 +401,6 @@ func TestKafkaGoCompressionRoundTrip(t *testing.T) {
 			}
 			checkStoredCodec(t, addrs, topic, parts, cc.id)
 		})
-	}
-}
-
-// checkStoredCodec fetches each partition from its leader with a raw
-// kmsg.FetchRequest and asserts every stored record batch has codec id.
-func checkStoredCodec(t testing.TB, addrs []string, topic string, parts int, codec int16) {
-	t.Helper()
-	cl := newClient(t, addrs)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	mreq := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	mreq.Topics = append(mreq.Topics, mt)
-	md, err := mreq.RequestWith(ctx, cl)
-	if err != nil || len(md.Topics) != 1 {
-		t.Fatalf("metadata: %v", err)
-	}
-	batches := 0
-	for _, mp := range md.Topics[0].Partitions {
-		freq := kmsg.NewPtrFetchRequest()
-		freq.Version = 12
-		freq.MaxWaitMillis = 100
-		freq.MinBytes = 1
-		freq.MaxBytes = 32 << 20
-		freq.ReplicaID = -1
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = topic
-		ft.TopicID = md.Topics[0].TopicID
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition = mp.Partition
-		fp.FetchOffset = 0
-		fp.PartitionMaxBytes = 32 << 20
-		fp.CurrentLeaderEpoch = -1
-		ft.Partitions = append(ft.Partitions, fp)
-		freq.Topics = append(freq.Topics, ft)
-		resp, err := freq.RequestWith(ctx, cl.Broker(int(mp.Leader)))
-		if err != nil {
-			t.Fatalf("raw fetch %s/%d from leader %d: %v", topic, mp.Partition, mp.Leader, err)
-		}
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			t.Fatalf("raw fetch %s/%d: malformed response %+v", topic, mp.Partition, resp)
-		}
-		rp := resp.Topics[0].Partitions[0]
-		if rp.ErrorCode != 0 {
-			t.Fatalf("raw fetch %s/%d from leader %d: error code %d", topic, mp.Partition, mp.Leader, rp.ErrorCode)
-		}
-		raw := rp.RecordBatches
-		for len(raw) >= 61 {
-			var b kmsg.RecordBatch
-			if err := b.ReadFrom(raw); err != nil {
-				break // a partial trailing batch is allowed
-			}
-			length := int(b.Length) + 12
-			if length > len(raw) {
-				break
-			}
-			if b.Attributes&0x07 != codec {
-				t.Fatalf("%s/%d: stored batch at offset %d has codec %d, producer used %d", topic, mp.Partition, b.FirstOffset, b.Attributes&0x07, codec)
-			}
-			batches++
-			raw = raw[length:]
-		}
-	}
-	if batches == 0 {
-		t.Fatalf("%s: raw fetch returned no record batches", topic)
 	}
 }
 

@@ -117,14 +117,15 @@ func srWaitLeaders(t testing.TB, cl sarama.Client, topic string, partitions int)
 	}
 }
 
-// srReadPartition consumes partition p from offset from until the message at
-// end-1 arrives, asserting contiguous offsets.
-func srReadPartition(t testing.TB, consumer sarama.Consumer, topic string, p int32, from, end int64) []*sarama.ConsumerMessage {
+// srReadPartition consumes partition p with ConsumePartition(start) (an
+// offset, or sarama.OffsetOldest) until the message at end-1 arrives,
+// asserting that offsets start at from and are contiguous.
+func srReadPartition(t testing.TB, consumer sarama.Consumer, topic string, p int32, start, from, end int64) []*sarama.ConsumerMessage {
 	t.Helper()
 	if end <= from {
 		return nil
 	}
-	pc, err := consumer.ConsumePartition(topic, p, from)
+	pc, err := consumer.ConsumePartition(topic, p, start)
 	if err != nil {
 		t.Fatalf("ConsumePartition %s/%d at %d: %v", topic, p, from, err)
 	}
@@ -241,7 +242,7 @@ func srCheckTopic(t testing.TB, addrs []string, cfg *sarama.Config, topic, prefi
 			t.Errorf("%s/%d: oldest offset %d, want 0", topic, p, oldest)
 		}
 		total += newest - oldest
-		for _, m := range srReadPartition(t, consumer, topic, p, oldest, newest) {
+		for _, m := range srReadPartition(t, consumer, topic, p, sarama.OffsetOldest, oldest, newest) {
 			v := string(m.Value)
 			if seen[v] {
 				t.Fatalf("value %q consumed twice", v)
@@ -411,7 +412,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []int32{6, 7} {
-		ms := srReadPartition(t, consumer, topic, p, 0, 3)
+		ms := srReadPartition(t, consumer, topic, p, sarama.OffsetOldest, 0, 3)
 		if len(ms) != 3 || string(ms[2].Value) != fmt.Sprintf("new-%d-2", p) {
 			t.Fatalf("new partition %d read back %d messages", p, len(ms))
 		}
@@ -682,7 +683,7 @@ func srReadAllCheckAcked(t testing.TB, addrs []string, cfg *sarama.Config, topic
 		if oldest != 0 {
 			t.Errorf("%s: %s/%d oldest offset %d, want 0", what, topic, p, oldest)
 		}
-		for _, m := range srReadPartition(t, consumer, topic, p, oldest, newest) {
+		for _, m := range srReadPartition(t, consumer, topic, p, sarama.OffsetOldest, oldest, newest) {
 			out[p] = append(out[p], string(m.Value))
 			where[string(m.Value)] = append(where[string(m.Value)], fmt.Sprintf("%d/%d", p, m.Offset))
 		}
