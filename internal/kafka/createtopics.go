@@ -39,8 +39,8 @@ func validateConfig(name, value string) string {
 			return "cleanup.policy: only \"delete\" is supported (compaction is not built yet)"
 		}
 	case "message.timestamp.type":
-		if value != "CreateTime" && value != "LogAppendTime" {
-			return "message.timestamp.type must be CreateTime or LogAppendTime"
+		if value != "CreateTime" {
+			return "message.timestamp.type: only CreateTime is supported yet (LogAppendTime is not applied by the log)"
 		}
 	case "compression.type":
 		switch value {

@@ -69,6 +69,7 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rp.RecordBatches = []byte{} // empty, never null: librdkafka rejects a null record set
 			if name == "" {
 				rp.ErrorCode = kerr.UnknownTopicID.Code
 				rt.Partitions = append(rt.Partitions, rp)
@@ -87,7 +88,9 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			rp.HighWatermark = p.HighWatermark()
 			rp.LastStableOffset = rp.HighWatermark
 			rp.LogStartOffset = p.LogStartOffset()
-			rp.RecordBatches = records
+			if records != nil {
+				rp.RecordBatches = records
+			}
 			total += len(records)
 			if code == 0 && len(records) == 0 {
 				waitOn = append(waitOn, signal)

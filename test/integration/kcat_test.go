@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ func runKcatErr(t testing.TB, timeout time.Duration, stdin []byte, args ...strin
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kcatPath(t), args...)
+	// On timeout, interrupt kcat so that it flushes what it has consumed;
+	// kill it only if it does not exit within 5s.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -164,10 +169,23 @@ type kcatLine struct {
 // error, and whatever it printed is still parsed and returned.
 func kcatConsume(t testing.TB, addrs []string, topic string) []kcatLine {
 	t.Helper()
-	out, stderr, err := runKcatErr(t, 20*time.Second, nil, "-C", "-b", strings.Join(addrs, ","), "-t", topic,
-		"-o", "beginning", "-e", "-q", "-f", "%p %o %k %s\n")
+	out, stderr, err := runKcatErr(t, 15*time.Second, nil, "-C", "-b", strings.Join(addrs, ","), "-t", topic,
+		"-o", "beginning", "-e", "-f", "%p %o %k %s\n")
 	if err != nil {
-		t.Errorf("%v: librdkafka never reported the end of every partition\nstderr (first 1500 bytes): %s", err, stderr[:min(len(stderr), 1500)])
+		var errLines []string
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, "ERR") || strings.Contains(l, "invalid") || strings.Contains(l, "failure") {
+				errLines = append(errLines, l)
+			}
+		}
+		t.Errorf("%v: librdkafka never reported the end of every partition; %d error lines on stderr, first: %s",
+			err, len(errLines), strings.Join(errLines[:min(len(errLines), 4)], "\n"))
+		// An interrupted kcat may have cut its last line short.
+		if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+			out = out[:i+1]
+		} else {
+			out = ""
+		}
 	}
 	var lines []kcatLine
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
