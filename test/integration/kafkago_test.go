@@ -399,7 +399,7 @@ func TestKafkaGoCompressionRoundTrip(t *testing.T) {
 			if len(got) != n {
 				t.Fatalf("read %d of %d values", len(got), n)
 			}
-			checkStoredCodec(t, addrs, topic, parts, cc.id)
+			checkStoredCodec(t, addrs, topic, cc.id, false)
 		})
 	}
 }
