@@ -1,0 +1,78 @@
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// leaderCounts returns how many partition shards each broker leads, as the
+// NodeHosts themselves see it.
+func leaderCounts(c *testcluster.Cluster) map[uint64]int {
+	counts := map[uint64]int{}
+	for _, b := range c.Brokers {
+		if b == nil {
+			continue
+		}
+		for _, shard := range b.Node.HostedShards() {
+			if _, leader := b.Node.IsLeader(shard); leader {
+				counts[b.Node.ID()]++
+			}
+		}
+	}
+	return counts
+}
+
+func waitBalanced(t *testing.T, c *testcluster.Cluster, perBroker int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		counts := leaderCounts(c)
+		ok := len(counts) == len(c.Brokers)
+		for _, n := range counts {
+			ok = ok && n == perBroker
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaders per broker %v, want %d each", counts, perBroker)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func leadershipChanges(c *testcluster.Cluster) int64 {
+	var n int64
+	for _, b := range c.Brokers {
+		n += b.Node.Events.PartitionLeaderChanges.Load() + b.Node.Events.MetaLeaderChanges.Load()
+	}
+	return n
+}
+
+// TestLeadersBalancedAndSteady: six partitions on three brokers end with two
+// leaders each; under steady load no leadership changes at all; after a
+// broker restart the leaders come back into balance.
+func TestLeadersBalancedAndSteady(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	seeds := c.Addrs()
+	createTopic(t, seeds, "balance", 6, 3)
+	waitBalanced(t, c, 2)
+
+	before := leadershipChanges(c)
+	cl := newClient(t, seeds)
+	for i := 0; i < 10; i++ {
+		produceN(t, cl, "balance", "s", 500)
+		time.Sleep(500 * time.Millisecond)
+	}
+	if after := leadershipChanges(c); after != before {
+		t.Fatalf("%d leadership changes while nothing failed", after-before)
+	}
+	waitBalanced(t, c, 2)
+
+	c.StopBroker(0)
+	c.StartBroker(0)
+	c.WaitReady(60 * time.Second)
+	waitBalanced(t, c, 2)
+}
