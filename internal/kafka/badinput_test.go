@@ -266,6 +266,28 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("HugePartitionCount", func(t *testing.T) {
+		// A CreateTopics with a huge count once reached __meta, whose apply
+		// (placement) ran every broker out of memory, again on every restart.
+		// Kafka rejects more than 10000 new partitions per request with
+		// POLICY_VIOLATION (KAFKA-17870, KAFKA-19673).
+		for _, validateOnly := range []bool{true, false} {
+			req := kmsg.NewPtrCreateTopicsRequest()
+			req.TimeoutMillis, req.ValidateOnly = 10000, validateOnly
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "badinput-huge", 1<<31-1, 1
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(ctxT(t, 30*time.Second), cl)
+			if err != nil || len(resp.Topics) != 1 {
+				t.Fatalf("validateOnly=%v: err=%v resp=%+v", validateOnly, err, resp)
+			}
+			if code := resp.Topics[0].ErrorCode; code != 44 && code != 37 {
+				t.Errorf("validateOnly=%v: %d partitions: error code %d, want 44 POLICY_VIOLATION (or 37 INVALID_PARTITIONS)", validateOnly, rt.NumPartitions, code)
+			}
+		}
+		expectServing(t, addr)
+	})
+
 	t.Run("ProduceValidation", func(t *testing.T) {
 		ctx := ctxT(t, 60*time.Second)
 		const topic = "badinput-produce"

@@ -37,6 +37,8 @@ func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartition
 		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported"
 	case int(t.Count) <= len(mt.Partitions):
 		return kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count must be larger", len(mt.Partitions))
+	case int(t.Count)-len(mt.Partitions) > meta.MaxNewPartitions:
+		return kerr.PolicyViolation.Code, fmt.Sprintf("at most %d partitions can be added at once", meta.MaxNewPartitions)
 	case validateOnly:
 		return 0, ""
 	}

@@ -48,9 +48,13 @@ func validateConfig(name, value string) string {
 		default:
 			return "compression.type must be producer, uncompressed, gzip, snappy, lz4 or zstd"
 		}
+	case "retention.ms", "retention.bytes":
+		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < -1 {
+			return fmt.Sprintf("%s must be an integer, -1 for unlimited", name)
+		}
 	default:
-		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
-			return fmt.Sprintf("%s must be an integer", name)
+		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 0 {
+			return fmt.Sprintf("%s must be a non-negative integer", name)
 		}
 	}
 	return ""
@@ -103,6 +107,8 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported; give a partition count and replication factor"
 	case t.NumPartitions == 0 || t.NumPartitions < -1:
 		return kerr.InvalidPartitions.Code, "number of partitions must be at least 1 (or -1 for the broker default)"
+	case t.NumPartitions > meta.MaxNewPartitions:
+		return kerr.PolicyViolation.Code, fmt.Sprintf("at most %d partitions can be created at once", meta.MaxNewPartitions)
 	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
 	}

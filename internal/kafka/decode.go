@@ -30,7 +30,7 @@ func decodeRequest(frame []byte) (*request, kmsg.Response, error) {
 		return nil, nil, fmt.Errorf("%s: truncated client id", apiName(req.key))
 	}
 	rng, supported := versions[req.key]
-	if req.key == 18 && (!supported || req.version > rng.max) {
+	if req.key == 18 && (!supported || req.version > rng.max || req.version < rng.min) {
 		// KIP-511: answer an ApiVersions we cannot parse with a v0 body that
 		// carries UNSUPPORTED_VERSION and our ranges, keeping the correlation id.
 		resp := apiVersionsResponse(0)

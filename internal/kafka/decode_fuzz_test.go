@@ -197,7 +197,7 @@ func decodeSeeds() []fuzzSeed {
 	seeds = append(seeds,
 		fuzzSeed{name: "unknown-key-9999", frame: seedFrame(9999, 0, 1, &cid, false, nil)},
 		fuzzSeed{name: "produce-v99", frame: seedFrame(0, 99, 1, &cid, true, nil)},
-		fuzzSeed{name: "apiversions-negative-version", frame: seedFrame(18, -1, 1, &cid, false, nil)},
+		fuzzSeed{name: "apiversions-negative-version", frame: seedFrame(18, -1, 1, &cid, false, nil), fallback: true},
 	)
 	// CreateTopics v4 with a null (-1) topics array, a past crash.
 	{

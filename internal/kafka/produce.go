@@ -25,6 +25,9 @@ type pendingAppend struct {
 // them all, then waits for their commits together.
 func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ProduceResponse)
+	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
+		return produceError(body, resp, kerr.InvalidRequiredAcks.Code)
+	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
 	now := time.Now().UnixMilli()
@@ -127,4 +130,19 @@ func maxMessageBytes(t *meta.Topic) int {
 	}
 	n, _ := strconv.Atoi(v)
 	return n
+}
+
+// produceError answers every partition of a request with one error code.
+func produceError(body *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16) *kmsg.ProduceResponse {
+	for _, t := range body.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, code, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }

@@ -140,7 +140,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(c, queue, cancel, log)
+		s.writeLoop(ctx, c, queue, cancel)
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var handlers sync.WaitGroup
@@ -173,6 +173,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error().Interface("panic", p).Str("api", kmsg.NameForKey(req.key)).Bytes("stack", debug.Stack()).Msg("closing connection: handler panicked")
+					sl.frame <- nil
 					cancel()
 					c.Close()
 				}
@@ -191,31 +192,30 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	handlers.Wait()
 }
 
-func (s *Server) writeLoop(c net.Conn, queue <-chan slot, cancel context.CancelFunc, log zerolog.Logger) {
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, cancel context.CancelFunc) {
 	w := bufio.NewWriterSize(c, 64<<10)
+	fail := func() {
+		cancel()
+		c.Close()
+	}
 	for sl := range queue {
 		var frame []byte
 		select {
 		case frame = <-sl.frame:
-		case <-time.After(5 * time.Minute):
-			log.Warn().Msg("closing connection: a request took over 5 minutes")
-			cancel()
-			c.Close()
+		case <-ctx.Done():
 			return
 		}
 		if frame == nil {
 			continue
 		}
 		if _, err := w.Write(frame); err != nil {
-			cancel()
-			c.Close()
+			fail()
 			return
 		}
 		// Flush when nothing else is ready, so pipelined responses share a write.
 		if len(queue) == 0 {
 			if err := w.Flush(); err != nil {
-				cancel()
-				c.Close()
+				fail()
 				return
 			}
 		}
@@ -232,9 +232,20 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if n < 8 || int(n) > max {
 		return nil, fmt.Errorf("frame size %d outside 8..%d bytes", n, max)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("truncated frame of %d bytes: %w", n, err)
+	// Grow the buffer as bytes arrive rather than trusting the announced
+	// size: idle connections announcing 100 MiB must not pin 100 MiB each.
+	const chunk = 1 << 20
+	buf := make([]byte, 0, min(int(n), chunk))
+	for len(buf) < int(n) {
+		want := min(int(n)-len(buf), chunk)
+		if cap(buf)-len(buf) < want {
+			buf = append(buf, make([]byte, want)...)[:len(buf)]
+		}
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, fmt.Errorf("truncated frame of %d bytes: %w", n, err)
+		}
 	}
 	return buf, nil
 }

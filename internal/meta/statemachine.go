@@ -10,6 +10,11 @@ import (
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
+// MaxNewPartitions bounds the partitions one command may add: placement and
+// every replica's shard start scale with it, and a committed command that
+// cannot be applied would fail on every replica forever.
+const MaxNewPartitions = 10000
+
 // Kafka error codes the state machine answers with (Result.Value).
 const (
 	ErrNone               = 0
@@ -156,8 +161,8 @@ func (s *State) createTopic(ct *CreateTopic) (int, []byte) {
 	if _, ok := s.Topics[ct.Name]; ok {
 		return ErrTopicExists, []byte(fmt.Sprintf("topic %q already exists", ct.Name))
 	}
-	if ct.Partitions < 1 {
-		return ErrInvalidPartitions, []byte("number of partitions must be at least 1")
+	if ct.Partitions < 1 || ct.Partitions > MaxNewPartitions {
+		return ErrInvalidPartitions, []byte(fmt.Sprintf("number of partitions must be 1..%d", MaxNewPartitions))
 	}
 	if ct.ReplicationFactor < 1 || int(ct.ReplicationFactor) > len(s.Brokers) {
 		return ErrInvalidReplication, []byte(fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers)", ct.ReplicationFactor, len(s.Brokers)))
@@ -177,8 +182,8 @@ func (s *State) createPartitions(cp *CreatePartitions) (int, []byte) {
 		return ErrUnknownTopic, []byte("unknown topic")
 	}
 	have := int32(len(old.Partitions))
-	if cp.Count <= have {
-		return ErrInvalidPartitions, []byte(fmt.Sprintf("topic has %d partitions; the new count must be larger", have))
+	if cp.Count <= have || cp.Count-have > MaxNewPartitions {
+		return ErrInvalidPartitions, []byte(fmt.Sprintf("topic has %d partitions; the new count must be larger, by at most %d", have, MaxNewPartitions))
 	}
 	rf := len(old.Partitions[0].Replicas)
 	t := *old

@@ -310,6 +310,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 		t.Errorf("round robin used partitions %v, want all 6", perPartition)
 	}
 	srCheckTopic(t, addrs, cfg, topic, "sr", 6, acks, true)
+	srTailCheck(t, addrs, cfg, topic)
 
 	// ListTopics: the topic with its partition count, RF and config.
 	topics, err := adm.ListTopics()
@@ -470,7 +471,72 @@ func TestSaramaOldProtocolVersions(t *testing.T) {
 			srWaitLeaders(t, srClient(t, addrs, cfg), topic, 3)
 			acks := srProduceSync(t, addrs, cfg, topic, "old", 600, true)
 			srCheckTopic(t, addrs, cfg, topic, "old", 3, acks, true)
+			srTailCheck(t, addrs, cfg, topic)
 		})
+	}
+}
+
+// srTailCheck consumes partition 0 from OffsetNewest, lets several empty
+// long polls (MaxWaitTime) pass, then produces one message: the consumer
+// must deliver it promptly and report no error for the empty fetches.
+func srTailCheck(t testing.TB, addrs []string, cfg *sarama.Config, topic string) {
+	t.Helper()
+	cl := srClient(t, addrs, cfg)
+	consumer, err := sarama.NewConsumerFromClient(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	_, hw := srOffsets(t, cl, topic, 0)
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var errs []error
+	idle := time.After(1500 * time.Millisecond)
+wait:
+	for {
+		select {
+		case m := <-pc.Messages():
+			t.Fatalf("tail of %s/0: unexpected message at offset %d", topic, m.Offset)
+		case e := <-pc.Errors():
+			errs = append(errs, e)
+		case <-idle:
+			break wait
+		}
+	}
+	mcfg := *cfg
+	mcfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(addrs, &mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	sent := time.Now()
+	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder("tail")}); err != nil {
+		t.Fatalf("produce tail message: %v", err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-pc.Messages():
+			if string(m.Value) != "tail" || m.Offset != hw {
+				t.Fatalf("tail of %s/0: got %q at %d, want \"tail\" at %d", topic, m.Value, m.Offset, hw)
+			}
+			took := time.Since(sent)
+			if len(errs) > 0 {
+				t.Errorf("tail of %s/0 (sarama Version %s): %d consumer errors while polling an up-to-date partition, first: %v", topic, cfg.Version, len(errs), errs[0])
+			}
+			if took > 3*time.Second {
+				t.Errorf("tail of %s/0: message delivered %v after produce", topic, took)
+			}
+			return
+		case e := <-pc.Errors():
+			errs = append(errs, e)
+		case <-timeout:
+			t.Fatalf("tail of %s/0: message not delivered within 10s; consumer errors: %v", topic, errs)
+		}
 	}
 }
 
