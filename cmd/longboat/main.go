@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/longboat/longboat/internal/version"
 )
 
 const usage = `longboat: a Kafka-compatible broker on multi-Raft
@@ -12,13 +14,11 @@ const usage = `longboat: a Kafka-compatible broker on multi-Raft
 Usage:
   longboat serve [flags]   run one broker (flags or LONGBOAT_* variables; --help lists them)
   longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
+  longboat healthcheck     exit 0 when this broker's /readyz answers 200, else 1
   longboat topics ACTION   list, create, describe or delete topics (kafka-topics.sh-like)
   longboat bench [flags]   produce (and consume) load and print throughput and latency
   longboat version         print the version
 `
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -31,12 +31,14 @@ func main() {
 		err = serve(os.Args[2:])
 	case "dev":
 		err = dev(os.Args[2:])
+	case "healthcheck":
+		err = healthcheck(os.Args[2:])
 	case "topics":
 		err = topicsCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version":
-		fmt.Println(version)
+		fmt.Println(version.Version)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

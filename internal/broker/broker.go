@@ -15,28 +15,32 @@ import (
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/kafka"
+	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/version"
 )
 
 // Broker is a running broker.
 type Broker struct {
-	cfg   *config.Config
-	log   zerolog.Logger
-	Node  *cluster.Node
-	Kafka *kafka.Server
-	http  *http.Server
-	httpL net.Listener
+	cfg     *config.Config
+	log     zerolog.Logger
+	Metrics *metrics.Metrics
+	Node    *cluster.Node
+	Kafka   *kafka.Server
+	http    *http.Server
+	httpL   net.Listener
 }
 
 // Start brings up Raft first (so that readiness can be judged), then the
 // Kafka listeners, then HTTP. It never waits for other brokers.
 func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: log}
-	node, err := cluster.Start(cfg, log)
+	b := &Broker{cfg: cfg, log: log, Metrics: metrics.New(version.Version)}
+	node, err := cluster.Start(cfg, b.Metrics, log)
 	if err != nil {
 		return nil, err
 	}
 	b.Node = node
-	b.Kafka = kafka.New(cfg, node, log)
+	b.Kafka = kafka.New(cfg, node, b.Metrics, log)
+	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
 		node.Close()
 		return nil, err
@@ -66,4 +70,13 @@ func (b *Broker) Close() {
 	defer cancel()
 	_ = b.http.Shutdown(ctx)
 	b.log.Info().Uint64("node_id", b.cfg.NodeID).Msg("broker stopped")
+}
+
+// MetricsState is the scrape-time state: the cluster node's view plus this
+// broker's connections and readiness.
+func (b *Broker) MetricsState() metrics.State {
+	st := b.Node.MetricsState()
+	st.Connections = b.Kafka.ConnectionCounts()
+	st.Ready = b.Node.CheckReadiness(500 * time.Millisecond).Ready()
+	return st
 }

@@ -1,9 +1,16 @@
 package broker
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/version"
 )
 
 func (b *Broker) routes() *http.ServeMux {
@@ -12,6 +19,11 @@ func (b *Broker) routes() *http.ServeMux {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", b.readyz)
+	mux.HandleFunc("/v1/status", b.status)
+	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -43,4 +55,42 @@ func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "[%s] replicas-with-leader %d/%d\n", mark(rd.ReplicasLeader == rd.ReplicasTotal), rd.ReplicasLeader, rd.ReplicasTotal)
 	fmt.Fprintln(w, "[ok] kafka-listeners")
 	fmt.Fprintln(w, http.StatusText(status))
+}
+
+// statusDoc is /v1/status: who this broker is and what it holds.
+type statusDoc struct {
+	NodeID           uint64            `json:"node_id"`
+	Version          string            `json:"version"`
+	ClusterID        string            `json:"cluster_id"`
+	MetaLeader       uint64            `json:"meta_leader"`
+	Ready            bool              `json:"ready"`
+	PartitionsHosted int               `json:"partitions_hosted"`
+	PartitionsLed    int               `json:"partitions_led"`
+	Listeners        map[string]string `json:"listeners"`
+	Advertised       map[string]string `json:"advertised_listeners"`
+	RaftAddr         string            `json:"raft_addr"`
+}
+
+func (b *Broker) status(w http.ResponseWriter, _ *http.Request) {
+	st := b.Node.Meta()
+	doc := statusDoc{NodeID: b.cfg.NodeID, Version: version.Version, ClusterID: st.ClusterID, RaftAddr: b.cfg.RaftAddr,
+		Listeners: map[string]string{}, Advertised: map[string]string{}}
+	doc.MetaLeader, _, _ = b.Node.Leader(meta.ShardID)
+	doc.Ready = b.Node.CheckReadiness(500 * time.Millisecond).Ready()
+	for _, shard := range b.Node.HostedShards() {
+		doc.PartitionsHosted++
+		if _, leader := b.Node.IsLeader(shard); leader {
+			doc.PartitionsLed++
+		}
+	}
+	for _, l := range b.cfg.Listeners {
+		doc.Listeners[l.Name] = l.Addr()
+	}
+	for _, l := range b.cfg.AdvertisedListeners {
+		doc.Advertised[l.Name] = l.Addr()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(doc)
 }

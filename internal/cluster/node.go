@@ -23,21 +23,24 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/storage"
 )
 
 // Node is one broker's Raft side.
 type Node struct {
-	cfg  *config.Config
-	log  zerolog.Logger
-	nh   *dragonboat.NodeHost
-	meta *meta.StateMachine
+	cfg     *config.Config
+	log     zerolog.Logger
+	nh      *dragonboat.NodeHost
+	meta    *meta.StateMachine
+	metrics *metrics.Metrics
 
 	mu       sync.RWMutex
 	parts    map[uint64]*partition.StateMachine // opened replicas by shard id
 	started  map[uint64]bool                    // shards this node has started
 	ready    map[uint64]bool                    // shards whose replica reported ready
+	peers    map[string]bool                    // Raft address -> last connection attempt failed
 	leaderCh chan raftio.LeaderInfo
 
 	stop chan struct{}
@@ -48,9 +51,11 @@ type Node struct {
 
 // Start opens the NodeHost, starts (or restarts) the __meta replica and the
 // loops that keep partition replicas in line with __meta.
-func Start(cfg *config.Config, log zerolog.Logger) (*Node, error) {
+func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, error) {
 	n := &Node{
 		cfg:      cfg,
+		metrics:  m,
+		peers:    map[string]bool{},
 		log:      log.With().Str("component", "cluster").Logger(),
 		parts:    map[uint64]*partition.StateMachine{},
 		started:  map[uint64]bool{},
@@ -136,8 +141,10 @@ func (e *ErrMetaRejected) Error() string {
 // *ErrMetaRejected when the state machine refused it.
 func (n *Node) ProposeMeta(ctx context.Context, c meta.Command) ([]byte, error) {
 	for {
+		start := time.Now()
 		res, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(meta.ShardID), c.Encode())
 		if err == nil {
+			n.metrics.ProposalDuration.WithLabelValues(metrics.GroupMeta).Observe(time.Since(start).Seconds())
 			if res.Value != meta.ErrNone {
 				return nil, &ErrMetaRejected{Code: int16(res.Value), Message: string(res.Data)}
 			}

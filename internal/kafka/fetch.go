@@ -90,6 +90,8 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			rp.LogStartOffset = p.LogStartOffset()
 			if records != nil {
 				rp.RecordBatches = records
+				s.metrics.BytesOut.WithLabelValues(name).Add(float64(len(records)))
+				s.metrics.RecordsFetched.WithLabelValues(name).Add(float64(partition.CountRecords(records)))
 			}
 			total += len(records)
 			if code == 0 && len(records) == 0 {

@@ -11,14 +11,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 )
 
 // pendingAppend is one partition's proposal in flight.
 type pendingAppend struct {
-	resp *kmsg.ProduceResponseTopicPartition
-	rs   *dragonboat.RequestState
-	p    *partition.StateMachine
+	topic   string
+	resp    *kmsg.ProduceResponseTopicPartition
+	rs      *dragonboat.RequestState
+	p       *partition.StateMachine
+	records int
+	bytes   int
+	start   time.Time
 }
 
 // produce turns each partition's record set into ONE Raft proposal, starts
@@ -30,7 +35,7 @@ func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRe
 	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
-	now := time.Now().UnixMilli()
+	now := time.Now()
 	var pending []pendingAppend
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(body.Topics))
 	for i, t := range body.Topics {
@@ -45,19 +50,21 @@ func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRe
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
 			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
+			var set partition.RecordSet
 			if code == 0 {
-				code = checkRecords(tp.Records, maxBatch)
+				set, code = checkRecords(tp.Records, maxBatch)
 			}
 			if code != 0 {
 				rp.ErrorCode = code
 				continue
 			}
-			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now, tp.Records), timeout)
+			start := time.Now()
+			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now.UnixMilli(), tp.Records), timeout)
 			if err != nil {
 				rp.ErrorCode = proposeErrorCode(err)
 				continue
 			}
-			pending = append(pending, pendingAppend{resp: rp, rs: rs, p: p})
+			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, records: set.Records, bytes: len(tp.Records), start: start})
 		}
 	}
 	for _, pa := range pending {
@@ -67,6 +74,9 @@ func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRe
 		case res.Completed():
 			pa.resp.BaseOffset = int64(res.GetResult().Value)
 			pa.resp.LogStartOffset = pa.p.LogStartOffset()
+			s.metrics.ProposalDuration.WithLabelValues(metrics.GroupPartition).Observe(time.Since(pa.start).Seconds())
+			s.metrics.BytesIn.WithLabelValues(pa.topic).Add(float64(pa.bytes))
+			s.metrics.RecordsProduced.WithLabelValues(pa.topic).Add(float64(pa.records))
 		case res.Timeout():
 			pa.resp.ErrorCode = kerr.RequestTimedOut.Code
 		default: // dropped, aborted, terminated: leadership moved or the shard closed
@@ -104,21 +114,17 @@ func proposeErrorCode(err error) int16 {
 }
 
 // checkRecords validates a partition's record set before it is proposed.
-func checkRecords(records []byte, maxBatch int) int16 {
-	if len(records) == 0 {
-		return kerr.CorruptMessage.Code
-	}
+func checkRecords(records []byte, maxBatch int) (partition.RecordSet, int16) {
 	set, err := partition.ValidateBatches(records)
-	if err != nil {
-		if errors.Is(err, partition.ErrUnsupportedMessage) {
-			return kerr.UnsupportedForMessageFormat.Code
-		}
-		return kerr.CorruptMessage.Code
+	switch {
+	case errors.Is(err, partition.ErrUnsupportedMessage):
+		return set, kerr.UnsupportedForMessageFormat.Code
+	case err != nil:
+		return set, kerr.CorruptMessage.Code
+	case set.LargestBatch > maxBatch:
+		return set, kerr.MessageTooLarge.Code
 	}
-	if set.LargestBatch > maxBatch {
-		return kerr.MessageTooLarge.Code
-	}
-	return 0
+	return set, 0
 }
 
 func maxMessageBytes(t *meta.Topic) int {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/metrics"
 )
 
 // maxInFlight bounds the requests one connection may have pipelined; past
@@ -29,9 +30,10 @@ const maxInFlight = 64
 
 // Server serves every Kafka listener of one broker.
 type Server struct {
-	cfg  *config.Config
-	node *cluster.Node
-	log  zerolog.Logger
+	cfg     *config.Config
+	node    *cluster.Node
+	metrics *metrics.Metrics
+	log     zerolog.Logger
 
 	listeners []net.Listener
 	mu        sync.Mutex
@@ -43,8 +45,18 @@ type Server struct {
 }
 
 // New returns a server; call Listen to bind.
-func New(cfg *config.Config, node *cluster.Node, log zerolog.Logger) *Server {
-	return &Server{cfg: cfg, node: node, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+func New(cfg *config.Config, node *cluster.Node, m *metrics.Metrics, log zerolog.Logger) *Server {
+	return &Server{cfg: cfg, node: node, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+}
+
+// ConnectionCounts returns open connections per listener.
+func (s *Server) ConnectionCounts() map[string]int64 {
+	out := map[string]int64{}
+	s.Connections.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
 }
 
 // Listen binds every configured listener and starts accepting.
@@ -178,7 +190,9 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 					c.Close()
 				}
 			}()
+			start := time.Now()
 			out := s.handle(ctx, req)
+			s.observe(req, out, time.Since(start))
 			if out == nil {
 				sl.frame <- nil
 				return

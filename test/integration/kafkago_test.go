@@ -12,6 +12,7 @@ import (
 	"math/rand"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -670,4 +671,108 @@ func TestKafkaGoEmptyFetchAtHighWatermark(t *testing.T) {
 		t.Errorf("long poll returned after %v; the append at ~300ms should wake it", took)
 	}
 	t.Logf("long poll woke after %v", took)
+}
+
+// TestKafkaGoAcksModesAndMessageSize writes with acks=0 and acks=1 Writers
+// (an acks=0 produce gets no response, so a broker that answered it would
+// desynchronise the pooled connection), reads everything back exactly
+// once, then checks the size limit: a 900 KB value is accepted and read
+// back intact, a 2 MB batch is refused with MESSAGE_TOO_LARGE
+// (max.message.bytes defaults to 1048588).
+func TestKafkaGoAcksModesAndMessageSize(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	addrs := c.Addrs()
+	const topic, parts = "kg-acks", 3
+	kgCreateTopic(t, addrs, topic, parts, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	want := map[string]bool{}
+	for _, mode := range []struct {
+		name string
+		acks kafka.RequiredAcks
+	}{{"acks0", kafka.RequireNone}, {"acks1", kafka.RequireOne}, {"acksall", kafka.RequireAll}} {
+		w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, Balancer: &kafka.RoundRobin{}, RequiredAcks: mode.acks,
+			BatchSize: 50, BatchTimeout: 2 * time.Millisecond, ErrorLogger: kgLogger(t, mode.name+" writer: ")}
+		var msgs []kafka.Message
+		for i := 0; i < 500; i++ {
+			v := fmt.Sprintf("%s-%d", mode.name, i)
+			want[v] = true
+			msgs = append(msgs, kafka.Message{Value: []byte(v)})
+		}
+		err := w.WriteMessages(ctx, msgs...)
+		w.Close()
+		if err != nil {
+			t.Fatalf("%s WriteMessages: %v", mode.name, err)
+		}
+	}
+	// acks=0 writes are not confirmed: give them a moment to be applied.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		total := int64(0)
+		for p := 0; p < parts; p++ {
+			_, last := kgOffsets(t, addrs, topic, p)
+			total += last
+		}
+		if total >= int64(len(want)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	seen := map[string]bool{}
+	for p := 0; p < parts; p++ {
+		first, last := kgOffsets(t, addrs, topic, p)
+		for _, m := range kgReadPartition(t, addrs, topic, p, first, last) {
+			v := string(m.Value)
+			if !want[v] || seen[v] {
+				t.Fatalf("%s/%d offset %d: unexpected or repeated value %q", topic, p, m.Offset, v)
+			}
+			seen[v] = true
+		}
+	}
+	if len(seen) != len(want) {
+		missing := map[string]int{}
+		for v := range want {
+			if !seen[v] {
+				missing[v[:strings.IndexByte(v, '-')]]++
+			}
+		}
+		t.Fatalf("read %d of %d values; missing per mode: %v", len(seen), len(want), missing)
+	}
+
+	// Size limit.
+	big := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll,
+		BatchBytes: 16 << 20, BatchTimeout: time.Millisecond, MaxAttempts: 2}
+	defer big.Close()
+	okVal := bytes.Repeat([]byte("0123456789abcdef"), 900<<10/16)
+	rand.New(rand.NewSource(1)).Read(okVal[:1000])
+	if err := big.WriteMessages(ctx, kafka.Message{Key: []byte("900k"), Value: okVal}); err != nil {
+		t.Fatalf("900 KB message: %v (max.message.bytes is 1048588)", err)
+	}
+	tooBig := make([]byte, 2<<20)
+	err := big.WriteMessages(ctx, kafka.Message{Key: []byte("2m"), Value: tooBig})
+	var we kafka.WriteErrors
+	if errors.As(err, &we) && len(we) == 1 {
+		err = we[0]
+	}
+	if !errors.Is(err, kafka.MessageSizeTooLarge) {
+		t.Errorf("2 MB message: %v, want MESSAGE_TOO_LARGE (batch over max.message.bytes 1048588)", err)
+	}
+	found := false
+	for p := 0; p < parts; p++ {
+		first, last := kgOffsets(t, addrs, topic, p)
+		for _, m := range kgReadPartition(t, addrs, topic, p, first, last) {
+			switch string(m.Key) {
+			case "900k":
+				found = true
+				if !bytes.Equal(m.Value, okVal) {
+					t.Errorf("900 KB value differs after the round trip (%d bytes)", len(m.Value))
+				}
+			case "2m":
+				t.Errorf("the 2 MB message was stored at %d/%d", p, m.Offset)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("900 KB message not found")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,6 +374,34 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 	}
 	if _, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "sr-missing"}); !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		t.Errorf("DescribeConfig of a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	}
+
+	// CreateTopics error paths and validate-only.
+	for _, tc := range []struct {
+		name   string
+		detail sarama.TopicDetail
+		want   sarama.KError
+	}{
+		{"rf-above-brokers", sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 4}, sarama.ErrInvalidReplicationFactor},
+		{"zero-partitions", sarama.TopicDetail{NumPartitions: 0, ReplicationFactor: 3}, sarama.ErrInvalidPartitions},
+		{"bad-config", sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 3, ConfigEntries: map[string]*string{"retention.ms": sarama.NullString("soon")}}, sarama.ErrInvalidConfig},
+	} {
+		d := tc.detail
+		if err := adm.CreateTopic("sr-bad-"+tc.name, &d, false); !errors.Is(err, tc.want) {
+			t.Errorf("CreateTopic %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := adm.CreateTopic("sr-validate-only", &sarama.TopicDetail{NumPartitions: 2, ReplicationFactor: 3}, true); err != nil {
+		t.Errorf("CreateTopic validateOnly: %v", err)
+	}
+	if topics, err := adm.ListTopics(); err != nil {
+		t.Fatal(err)
+	} else {
+		for name := range topics {
+			if name == "sr-validate-only" || strings.HasPrefix(name, "sr-bad-") {
+				t.Errorf("topic %s exists after a validate-only or refused CreateTopics", name)
+			}
+		}
 	}
 
 	// CreateTopic of an existing topic.
