@@ -88,16 +88,16 @@ func (l *systemListener) setPeerDown(addr string, down bool) {
 	l.mu.Unlock()
 }
 
-func (*systemListener) NodeHostShuttingDown()                       {}
-func (*systemListener) NodeDeleted(raftio.NodeInfo)                 {}
-func (*systemListener) MembershipChanged(raftio.NodeInfo)           {}
-func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo)     {}
-func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo)     {}
-func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)       {}
-func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)         {}
-func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)       {}
-func (*systemListener) LogCompacted(raftio.EntryInfo)               {}
-func (*systemListener) LogDBCompacted(raftio.EntryInfo)             {}
+func (*systemListener) NodeHostShuttingDown()                   {}
+func (*systemListener) NodeDeleted(raftio.NodeInfo)             {}
+func (*systemListener) MembershipChanged(raftio.NodeInfo)       {}
+func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo) {}
+func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo) {}
+func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)   {}
+func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)     {}
+func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)   {}
+func (*systemListener) LogCompacted(raftio.EntryInfo)           {}
+func (*systemListener) LogDBCompacted(raftio.EntryInfo)         {}
 
 // leaderLoop publishes this broker's partition leaderships through __meta
 // (so brokers that do not host a shard can still name its leader) and

@@ -20,9 +20,9 @@ type PartitionState struct {
 // State is what the broker knows about the cluster at scrape time.
 type State struct {
 	Ready             bool
-	MetaLeader        bool  // this broker leads __meta
-	ClusterPartitions int   // partitions in __meta (reported by the __meta leader)
-	OfflinePartitions int   // partitions with no live leader (reported by the __meta leader)
+	MetaLeader        bool // this broker leads __meta
+	ClusterPartitions int  // partitions in __meta (reported by the __meta leader)
+	OfflinePartitions int  // partitions with no live leader (reported by the __meta leader)
 	Partitions        []PartitionState
 	Connections       map[string]int64 // by listener
 	LeaderChanges     map[string]int64 // by group kind, since start
@@ -38,7 +38,7 @@ type stateCollector struct {
 	src Source
 
 	ready, metaLeader, clusterParts, offline, replicas, leaders, underRep *prometheus.Desc
-	hw, logSize, conns, leaderChanges, maxTerm                              *prometheus.Desc
+	hw, logSize, conns, leaderChanges, maxTerm                            *prometheus.Desc
 }
 
 // RegisterState adds the scrape-time cluster gauges.
