@@ -295,6 +295,29 @@ func TestKcatProduceConsume(t *testing.T) {
 					t.Fatalf("consumed %d distinct lines of %d (%d lines, per partition %v)", len(seen), n, len(lines), perPart)
 				}
 				t.Logf("per partition: %v", perPart)
+				if v.name == "plain" {
+					// Relative start (ListOffsets latest, then offset - 10) on
+					// the fullest partition.
+					bp := int32(0)
+					for p := range last {
+						if last[p] > last[bp] {
+							bp = p
+						}
+					}
+					out, _ := runKcat(t, 15*time.Second, nil, "-C", "-b", bootstrap, "-t", topic, "-p", strconv.Itoa(int(bp)),
+						"-o", "-10", "-e", "-q", "-f", "%o\n")
+					var got []string
+					for _, l := range strings.Fields(out) {
+						got = append(got, l)
+					}
+					var want []string
+					for o := max(0, last[bp]-9); o <= last[bp]; o++ {
+						want = append(want, strconv.FormatInt(o, 10))
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("kcat -p %d -o -10: offsets %v, want %v", bp, got, want)
+					}
+				}
 				if v.codec == "lz4" {
 					// librdkafka 2.0.2 enables its LZ4 feature only when the
 					// broker advertises FindCoordinator v0 (the 0.9-era feature

@@ -384,7 +384,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 	}{
 		{"rf-above-brokers", sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 4}, sarama.ErrInvalidReplicationFactor},
 		{"zero-partitions", sarama.TopicDetail{NumPartitions: 0, ReplicationFactor: 3}, sarama.ErrInvalidPartitions},
-		{"bad-config", sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 3, ConfigEntries: map[string]*string{"retention.ms": sarama.NullString("soon")}}, sarama.ErrInvalidConfig},
+		{"bad-config", sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 3, ConfigEntries: map[string]*string{"retention.ms": strPtr("soon")}}, sarama.ErrInvalidConfig},
 	} {
 		d := tc.detail
 		if err := adm.CreateTopic("sr-bad-"+tc.name, &d, false); !errors.Is(err, tc.want) {
@@ -820,3 +820,5 @@ func srReadAllCheckAcked(t testing.TB, addrs []string, cfg *sarama.Config, topic
 	}
 	return out
 }
+
+func strPtr(s string) *string { return &s }
