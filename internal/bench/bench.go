@@ -6,15 +6,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,7 +73,7 @@ func summarize(d []time.Duration) Latency {
 func (o Options) clientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DisableIdempotentWrite(),
 		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
-		kgo.MaxBufferedRecords(100000), kgo.RecordRetries(10)}
+		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
 	switch o.Acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -105,10 +106,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer admin.Close()
 	adm := kadm.NewClient(admin)
-	if resp, err := adm.CreateTopic(ctx, o.Partitions, o.ReplicationFactor, nil, o.Topic); err != nil {
+	if _, err := adm.CreateTopic(ctx, o.Partitions, o.ReplicationFactor, nil, o.Topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return nil, fmt.Errorf("create topic: %w", err)
-	} else if resp.Err != nil && !strings.Contains(resp.Err.Error(), "TOPIC_ALREADY_EXISTS") {
-		return nil, fmt.Errorf("create topic: %w", resp.Err)
 	}
 	res := &Result{Options: o}
 	if err := produce(ctx, o, copts, res); err != nil {

@@ -80,8 +80,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
-	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 10000, "take a Raft snapshot (and trim the Raft log) every this many entries")
-	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 5000, "Raft entries kept behind a snapshot for slow followers")
+	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 1000, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
+	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 500, "Raft entries kept behind a snapshot for slow followers")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
