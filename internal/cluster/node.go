@@ -43,6 +43,9 @@ type Node struct {
 	peers    map[string]bool                    // Raft address -> last connection attempt failed
 	leaderCh chan raftio.LeaderInfo
 
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64 // this broker's unused producer ids [next, end)
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 	// LeaderChanges counts leadership changes observed per group kind.
@@ -375,4 +378,30 @@ func (n *Node) Close() {
 	close(n.stop)
 	n.wg.Wait()
 	n.nh.Close()
+}
+
+// producerIDBlock is how many producer ids a broker takes from __meta at once.
+const producerIDBlock = 1000
+
+// NextProducerID hands out a producer id from this broker's current block,
+// taking a new block through __meta when it runs out. Blocks are never
+// reused, so an id is unique in the cluster forever.
+func (n *Node) NextProducerID(ctx context.Context) (int64, error) {
+	n.pidMu.Lock()
+	defer n.pidMu.Unlock()
+	if n.pidNext == n.pidEnd {
+		size := int64(producerIDBlock)
+		data, err := n.ProposeMeta(ctx, meta.Command{AllocProducerIDs: &size})
+		if err != nil {
+			return 0, fmt.Errorf("allocate producer ids: %w", err)
+		}
+		start, err := strconv.ParseInt(string(data), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("allocate producer ids: bad block start %q", data)
+		}
+		n.pidNext, n.pidEnd = start, start+size
+	}
+	id := n.pidNext
+	n.pidNext++
+	return id, nil
 }

@@ -19,16 +19,26 @@ var versions = map[int16]versionRange{
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
+	22: {0, 5},  // InitProducerId
 	32: {1, 4},  // DescribeConfigs
 	37: {0, 3},  // CreatePartitions
 	60: {0, 1},  // DescribeCluster
 }
 
-// handle runs one request; a nil response means none is sent (acks=0).
+// start begins a request on the connection's reader goroutine and returns
+// the rest of its work, which runs concurrently with later requests.
+// Produce starts its proposals here, in request order; everything else
+// runs entirely in the returned func. A nil response means none is sent.
+func (s *Server) start(ctx context.Context, req *request) func() kmsg.Response {
+	if body, ok := req.body.(*kmsg.ProduceRequest); ok {
+		return s.startProduce(ctx, body)
+	}
+	return func() kmsg.Response { return s.handle(ctx, req) }
+}
+
+// handle runs one request other than Produce.
 func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 	switch body := req.body.(type) {
-	case *kmsg.ProduceRequest:
-		return s.produce(ctx, req, body)
 	case *kmsg.FetchRequest:
 		return s.fetch(ctx, req, body)
 	case *kmsg.ListOffsetsRequest:
@@ -47,6 +57,8 @@ func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 		return s.createPartitions(ctx, body)
 	case *kmsg.DescribeClusterRequest:
 		return s.describeCluster(req, body)
+	case *kmsg.InitProducerIDRequest:
+		return s.initProducerID(ctx, body)
 	}
 	// decodeRequest only admits keys listed in versions, each handled above.
 	panic("kafka: no handler for " + apiName(req.key))

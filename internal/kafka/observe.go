@@ -91,6 +91,8 @@ func firstError(resp kmsg.Response) int16 {
 		return r.ErrorCode
 	case *kmsg.ApiVersionsResponse:
 		return r.ErrorCode
+	case *kmsg.InitProducerIDResponse:
+		return r.ErrorCode
 	}
 	return 0
 }

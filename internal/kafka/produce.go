@@ -26,12 +26,15 @@ type pendingAppend struct {
 	start   time.Time
 }
 
-// produce turns each partition's record set into ONE Raft proposal, starts
-// them all, then waits for their commits together.
-func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRequest) kmsg.Response {
+// startProduce validates each partition's record set and starts ONE Raft
+// proposal per partition; it runs on the connection's reader goroutine, so
+// proposals start in request order (an idempotent producer's pipelined
+// batches must reach the log in sequence order). The returned func waits
+// for the commits and builds the response.
+func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) func() kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ProduceResponse)
 	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
-		return produceError(body, resp, kerr.InvalidRequiredAcks.Code)
+		return func() kmsg.Response { return produceError(body, resp, kerr.InvalidRequiredAcks.Code) }
 	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
@@ -67,26 +70,36 @@ func (s *Server) produce(ctx context.Context, req *request, body *kmsg.ProduceRe
 			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, records: set.Records, bytes: len(tp.Records), start: start})
 		}
 	}
-	for _, pa := range pending {
-		res := <-pa.rs.ResultC()
-		pa.rs.Release()
-		switch {
-		case res.Completed():
-			pa.resp.BaseOffset = int64(res.GetResult().Value)
-			pa.resp.LogStartOffset = pa.p.LogStartOffset()
-			s.metrics.ProposalDuration.WithLabelValues(metrics.GroupPartition).Observe(time.Since(pa.start).Seconds())
+	return func() kmsg.Response {
+		for _, pa := range pending {
+			s.finishAppend(pa)
+		}
+		if body.Acks == 0 {
+			return nil
+		}
+		return resp
+	}
+}
+
+// finishAppend waits for one partition's proposal and fills its response.
+func (s *Server) finishAppend(pa pendingAppend) {
+	res := <-pa.rs.ResultC()
+	pa.rs.Release()
+	switch {
+	case res.Completed():
+		base, code := partition.AppendResult(res.GetResult())
+		pa.resp.BaseOffset, pa.resp.ErrorCode = base, code
+		pa.resp.LogStartOffset = pa.p.LogStartOffset()
+		s.metrics.ProposalDuration.WithLabelValues(metrics.GroupPartition).Observe(time.Since(pa.start).Seconds())
+		if code == 0 {
 			s.metrics.BytesIn.WithLabelValues(pa.topic).Add(float64(pa.bytes))
 			s.metrics.RecordsProduced.WithLabelValues(pa.topic).Add(float64(pa.records))
-		case res.Timeout():
-			pa.resp.ErrorCode = kerr.RequestTimedOut.Code
-		default: // dropped, aborted, terminated: leadership moved or the shard closed
-			pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
 		}
+	case res.Timeout():
+		pa.resp.ErrorCode = kerr.RequestTimedOut.Code
+	default: // dropped, aborted, terminated: leadership moved or the shard closed
+		pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
 	}
-	if body.Acks == 0 {
-		return nil
-	}
-	return resp
 }
 
 // proposeAppend starts a proposal, retrying while dragonboat's queues are
@@ -123,6 +136,9 @@ func checkRecords(records []byte, maxBatch int) (partition.RecordSet, int16) {
 		return set, kerr.CorruptMessage.Code
 	case set.LargestBatch > maxBatch:
 		return set, kerr.MessageTooLarge.Code
+	case set.Idempotent && set.Batches > 1:
+		// Kafka requires exactly one batch per partition from an idempotent producer.
+		return set, kerr.InvalidRecord.Code
 	}
 	return set, 0
 }

@@ -179,6 +179,8 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			sl.frame <- encodeResponse(req, resp)
 			continue
 		}
+		start := time.Now()
+		finish := s.start(ctx, req)
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()
@@ -190,8 +192,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 					c.Close()
 				}
 			}()
-			start := time.Now()
-			out := s.handle(ctx, req)
+			out := finish()
 			s.observe(req, out, time.Since(start))
 			if out == nil {
 				sl.frame <- nil

@@ -41,8 +41,10 @@ var (
 
 // RecordSet summarises a validated produce record set.
 type RecordSet struct {
-	Records      int // records in all batches
-	LargestBatch int // bytes of the largest batch
+	Records      int  // records in all batches
+	Batches      int  // batches in the set
+	LargestBatch int  // bytes of the largest batch
+	Idempotent   bool // some batch carries a producer id
 }
 
 // ValidateBatches checks that b is a sequence of whole v2 record batches
@@ -74,7 +76,11 @@ func ValidateBatches(b []byte) (RecordSet, error) {
 			return rs, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, delta, count)
 		}
 		rs.Records += int(count)
+		rs.Batches++
 		rs.LargestBatch = max(rs.LargestBatch, int(n))
+		if _, _, _, _, ok := idempotence(batch); ok {
+			rs.Idempotent = true
+		}
 		b = b[n:]
 	}
 	return rs, nil

@@ -21,9 +21,10 @@ import (
 // log reflects. On Open the log is cut back to it and dragonboat replays
 // the Raft entries after it.
 type checkpoint struct {
-	Applied     uint64 `json:"applied"`
-	NextOffset  int64  `json:"next_offset"`
-	StartOffset int64  `json:"start_offset"`
+	Applied     uint64     `json:"applied"`
+	NextOffset  int64      `json:"next_offset"`
+	StartOffset int64      `json:"start_offset"`
+	Producers   *producers `json:"producers,omitempty"`
 }
 
 const checkpointFile = "checkpoint.json"
@@ -36,11 +37,12 @@ type StateMachine struct {
 	dir     string
 	opts    storage.Options
 
-	log     *storage.Log
-	applied uint64
-	hw      atomic.Int64 // next offset: everything below is committed
-	start   atomic.Int64
-	head    [16]byte // reused header scratch for the rewritten fields
+	log       *storage.Log
+	applied   uint64
+	producers *producers
+	hw        atomic.Int64 // next offset: everything below is committed
+	start     atomic.Int64
+	head      [16]byte // reused header scratch for the rewritten fields
 
 	mu       sync.Mutex
 	appendCh chan struct{}
@@ -78,6 +80,10 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	}
 	s.log = l
 	s.applied = cp.Applied
+	s.producers = cp.Producers
+	if s.producers == nil {
+		s.producers = newProducers()
+	}
 	s.hw.Store(l.NextOffset())
 	s.start.Store(l.StartOffset())
 	return cp.Applied, nil
@@ -98,25 +104,30 @@ func readCheckpoint(dir string) (checkpoint, error) {
 	return cp, nil
 }
 
-// Update applies committed proposals. Offsets come only from the log's end,
-// so every replica assigns the same ones.
+// Update applies committed proposals. Offsets come only from the log's end
+// and producer decisions only from replicated state, so every replica
+// assigns the same offsets and accepts the same batches.
 func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	appended := false
 	for i := range ents {
 		cmd := ents[i].Cmd
 		s.applied = ents[i].Index
 		if len(cmd) < appendHeaderSize || cmd[0] != cmdAppend {
-			ents[i].Result = sm.Result{Value: ^uint64(0)}
+			ents[i].Result = rejected(errInvalidRecord)
 			continue
 		}
 		term := binary.BigEndian.Uint64(cmd[1:])
-		base := s.log.NextOffset()
-		if err := s.appendBatches(cmd[appendHeaderSize:], int32(term)); err != nil {
+		nowMs := int64(binary.BigEndian.Uint64(cmd[9:]))
+		s.producers.expire(nowMs)
+		res, n, err := s.appendBatches(cmd[appendHeaderSize:], int32(term), nowMs)
+		if err != nil {
 			return nil, fmt.Errorf("partition %d: append at index %d: %w", s.ShardID, ents[i].Index, err)
 		}
-		ents[i].Result = sm.Result{Value: uint64(base)}
-		s.hw.Store(s.log.NextOffset())
-		appended = true
+		ents[i].Result = res
+		if n > 0 {
+			s.hw.Store(s.log.NextOffset())
+			appended = true
+		}
 	}
 	if appended {
 		s.notify()
@@ -124,23 +135,68 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	return ents, nil
 }
 
-// appendBatches writes each batch with its base offset and leader epoch
-// set; the rest of the bytes (covered by the CRC) are untouched.
-func (s *StateMachine) appendBatches(b []byte, epoch int32) error {
-	for len(b) >= BatchHeaderSize {
-		n := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
-		if n < BatchHeaderSize || n > len(b) {
-			return fmt.Errorf("%w: batch length %d", ErrCorruptBatch, n)
-		}
-		copy(s.head[:], b[:16])
-		binary.BigEndian.PutUint64(s.head[offBaseOffset:], uint64(s.log.NextOffset()))
-		binary.BigEndian.PutUint32(s.head[offLeaderEpoch:], uint32(epoch))
-		if err := s.log.AppendParts(s.head[:], b[16:n]); err != nil {
-			return err
-		}
-		b = b[n:]
+// rejected is the result of a proposal whose batch was refused.
+func rejected(code int16) sm.Result {
+	return sm.Result{Data: binary.BigEndian.AppendUint16(nil, uint16(code))}
+}
+
+// AppendResult decodes an append proposal's result: the base offset of its
+// first batch (for a retried duplicate, the offset it was first written
+// at), or a Kafka error code.
+func AppendResult(r sm.Result) (baseOffset int64, code int16) {
+	if len(r.Data) == 2 {
+		return -1, int16(binary.BigEndian.Uint16(r.Data))
 	}
-	return nil
+	return int64(r.Value), 0
+}
+
+// appendBatches writes each batch with its base offset and leader epoch
+// set; the rest of the bytes (covered by the CRC) are untouched. The result
+// describes the first batch; n counts the batches actually appended.
+func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64) (res sm.Result, n int, err error) {
+	first := true
+	for len(b) >= BatchHeaderSize {
+		size := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
+		if size < BatchHeaderSize || size > len(b) {
+			return res, n, fmt.Errorf("%w: batch length %d", ErrCorruptBatch, size)
+		}
+		batch := b[:size]
+		b = b[size:]
+		base := s.log.NextOffset()
+		pid, pEpoch, firstSeq, lastSeq, idem := idempotence(batch)
+		if idem {
+			dupOffset, dup, code := s.producers.check(pid, pEpoch, firstSeq, lastSeq)
+			switch {
+			case code != 0:
+				if first {
+					res = rejected(code)
+				}
+				first = false
+				continue
+			case dup:
+				if first {
+					res = sm.Result{Value: uint64(dupOffset)}
+				}
+				first = false
+				continue
+			}
+		}
+		copy(s.head[:], batch[:16])
+		binary.BigEndian.PutUint64(s.head[offBaseOffset:], uint64(base))
+		binary.BigEndian.PutUint32(s.head[offLeaderEpoch:], uint32(epoch))
+		if err := s.log.AppendParts(s.head[:], batch[16:]); err != nil {
+			return res, n, err
+		}
+		if idem {
+			s.producers.record(pid, pEpoch, firstSeq, lastSeq, base, nowMs)
+		}
+		if first {
+			res = sm.Result{Value: uint64(base)}
+		}
+		first = false
+		n++
+	}
+	return res, n, nil
 }
 
 func (s *StateMachine) notify() {
@@ -207,7 +263,7 @@ func (s *StateMachine) Sync() error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
 	}
-	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset()})
+	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), Producers: s.producers})
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
@@ -240,9 +296,10 @@ func syncDir(dir string) error {
 
 // snapshotHeader starts a snapshot stream; the log's batches follow it.
 type snapshotHeader struct {
-	Applied     uint64 `json:"applied"`
-	StartOffset int64  `json:"start_offset"`
-	NextOffset  int64  `json:"next_offset"`
+	Applied     uint64     `json:"applied"`
+	StartOffset int64      `json:"start_offset"`
+	NextOffset  int64      `json:"next_offset"`
+	Producers   *producers `json:"producers"`
 }
 
 type preparedSnapshot struct {
@@ -254,7 +311,7 @@ type preparedSnapshot struct {
 // streams them while Update keeps appending past that point.
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 	return preparedSnapshot{
-		header:   snapshotHeader{Applied: s.applied, StartOffset: s.log.StartOffset(), NextOffset: s.log.NextOffset()},
+		header:   snapshotHeader{Applied: s.applied, StartOffset: s.log.StartOffset(), NextOffset: s.log.NextOffset(), Producers: s.producers.clone()},
 		segments: s.log.Segments(),
 	}, nil
 }
@@ -349,6 +406,10 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		}
 	}
 	s.applied = h.Applied
+	s.producers = h.Producers
+	if s.producers == nil {
+		s.producers = newProducers()
+	}
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(s.log.StartOffset())
 	if err := s.Sync(); err != nil {

@@ -239,15 +239,15 @@ func TestUpdateAssignsOffsetsAndRewritesHeaders(t *testing.T) {
 	}
 
 	// An entry that is not an append (e.g. a no-op or a future command) is
-	// skipped with ^0 and does not signal.
+	// rejected with INVALID_RECORD and does not signal.
 	ch = s.Appended()
 	out, err := s.Update([]sm.Entry{{Index: 4, Cmd: nil}, {Index: 5, Cmd: []byte{99, 1, 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range out {
-		if e.Result.Value != ^uint64(0) {
-			t.Errorf("non-append entry %d: Result %d", e.Index, e.Result.Value)
+		if _, code := AppendResult(e.Result); code != errInvalidRecord {
+			t.Errorf("non-append entry %d: result code %d, want %d", e.Index, code, errInvalidRecord)
 		}
 	}
 	if s.HighWatermark() != 10 || isClosed(ch) {

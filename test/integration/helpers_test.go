@@ -12,11 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// newClient returns a franz-go client for the given seeds. Idempotent
-// produce needs InitProducerId, which the broker does not serve yet.
+// newClient returns a franz-go client for the given seeds; its producer is
+// idempotent (franz-go's default) with acks=all.
 func newClient(t testing.TB, seeds []string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks())}
+	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks())}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)

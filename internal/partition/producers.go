@@ -1,0 +1,149 @@
+package partition
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Producer state for idempotent produce, kept inside the state machine so
+// every replica applies the same decisions in the same order.
+const (
+	offProducerID    = 43
+	offProducerEpoch = 51
+	offBaseSequence  = 53
+
+	// cachedBatches is how many recent batches per producer are remembered
+	// for duplicate detection: Kafka allows five in flight per connection.
+	cachedBatches = 5
+	// ProducerExpiryMs is Kafka's producer.id.expiration.ms default: a
+	// producer silent this long (by the proposers' clocks carried in the
+	// log) is forgotten.
+	ProducerExpiryMs = 24 * 60 * 60 * 1000
+	expirySweepMs    = 60 * 1000
+)
+
+// Kafka error codes the producer-state check answers with.
+const (
+	errOutOfOrderSequence  int16 = 45
+	errInvalidProducerEpoc int16 = 47
+	errInvalidRecord       int16 = 87
+)
+
+// batchRecord remembers one appended batch of a producer.
+type batchRecord struct {
+	FirstSeq   int32 `json:"first_seq"`
+	LastSeq    int32 `json:"last_seq"`
+	BaseOffset int64 `json:"base_offset"`
+}
+
+// producer is one producer id's state in this partition.
+type producer struct {
+	Epoch    int16         `json:"epoch"`
+	LastSeen int64         `json:"last_seen_ms"`
+	Batches  []batchRecord `json:"batches"` // oldest first, at most cachedBatches
+}
+
+// producers is the state of every live producer id, plus the command
+// clock of the last expiry sweep.
+type producers struct {
+	ByID      map[int64]*producer `json:"by_id"`
+	LastSweep int64               `json:"last_sweep_ms"`
+}
+
+func newProducers() *producers { return &producers{ByID: map[int64]*producer{}} }
+
+// idempotence reads a batch's producer fields; ok is false for batches
+// without a producer id (plain, non-idempotent produce).
+func idempotence(batch []byte) (pid int64, epoch int16, firstSeq, lastSeq int32, ok bool) {
+	pid = int64(binary.BigEndian.Uint64(batch[offProducerID:]))
+	if pid < 0 {
+		return 0, 0, 0, 0, false
+	}
+	epoch = int16(binary.BigEndian.Uint16(batch[offProducerEpoch:]))
+	firstSeq = int32(binary.BigEndian.Uint32(batch[offBaseSequence:]))
+	delta := int32(binary.BigEndian.Uint32(batch[offLastOffsetDelta:]))
+	// Sequences wrap at int32 max, as Kafka's do.
+	lastSeq = int32((int64(firstSeq) + int64(delta)) % (math.MaxInt32 + 1))
+	return pid, epoch, firstSeq, lastSeq, firstSeq >= 0
+}
+
+// nextSeq is the sequence that follows seq.
+func nextSeq(seq int32) int32 {
+	if seq == math.MaxInt32 {
+		return 0
+	}
+	return seq + 1
+}
+
+// check decides what to do with an idempotent batch: append it (code 0,
+// dup false), acknowledge it again with its original offset (dup true), or
+// reject it with a Kafka error code. It follows Kafka's rules: an older
+// epoch is fenced; a new epoch must start at sequence 0 unless the
+// producer is unknown here; within an epoch a batch must continue the last
+// sequence or repeat one of the last five batches.
+func (ps *producers) check(pid int64, epoch int16, firstSeq, lastSeq int32) (dupOffset int64, dup bool, code int16) {
+	p, known := ps.ByID[pid]
+	if !known {
+		// Unknown producer (new, or its state expired): any sequence is
+		// accepted, as Kafka does since KIP-360.
+		return 0, false, 0
+	}
+	switch {
+	case epoch < p.Epoch:
+		return 0, false, errInvalidProducerEpoc
+	case epoch > p.Epoch:
+		if firstSeq != 0 {
+			return 0, false, errOutOfOrderSequence
+		}
+		return 0, false, 0
+	}
+	for _, b := range p.Batches {
+		if b.FirstSeq == firstSeq && b.LastSeq == lastSeq {
+			return b.BaseOffset, true, 0
+		}
+	}
+	if len(p.Batches) > 0 && firstSeq != nextSeq(p.Batches[len(p.Batches)-1].LastSeq) {
+		return 0, false, errOutOfOrderSequence
+	}
+	return 0, false, 0
+}
+
+// record notes an appended batch.
+func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, base, nowMs int64) {
+	p, ok := ps.ByID[pid]
+	if !ok || epoch != p.Epoch {
+		p = &producer{Epoch: epoch}
+		ps.ByID[pid] = p
+	}
+	p.LastSeen = max(p.LastSeen, nowMs)
+	if len(p.Batches) == cachedBatches {
+		copy(p.Batches, p.Batches[1:])
+		p.Batches = p.Batches[:cachedBatches-1]
+	}
+	p.Batches = append(p.Batches, batchRecord{FirstSeq: firstSeq, LastSeq: lastSeq, BaseOffset: base})
+}
+
+// expire forgets producers silent for ProducerExpiryMs, judged by the
+// command clock so that every replica forgets the same ones.
+func (ps *producers) expire(nowMs int64) {
+	if nowMs-ps.LastSweep < expirySweepMs {
+		return
+	}
+	ps.LastSweep = nowMs
+	for id, p := range ps.ByID {
+		if nowMs-p.LastSeen > ProducerExpiryMs {
+			delete(ps.ByID, id)
+		}
+	}
+}
+
+// clone deep-copies the state for a snapshot taken while updates go on.
+func (ps *producers) clone() *producers {
+	c := &producers{ByID: make(map[int64]*producer, len(ps.ByID)), LastSweep: ps.LastSweep}
+	for id, p := range ps.ByID {
+		cp := *p
+		cp.Batches = append([]batchRecord(nil), p.Batches...)
+		c.ByID[id] = &cp
+	}
+	return c
+}
