@@ -111,6 +111,9 @@ func (n *Node) leaderLoop() {
 	pending := map[uint64]bool{}
 	flush := time.NewTimer(time.Hour)
 	defer flush.Stop()
+	fresh := map[uint64]bool{}
+	freshTimer := time.NewTimer(time.Hour)
+	defer freshTimer.Stop()
 	for {
 		select {
 		case <-n.stop:
@@ -121,10 +124,22 @@ func (n *Node) leaderLoop() {
 					flush.Reset(50 * time.Millisecond)
 				}
 				pending[info.ShardID] = true
+				if n.justStarted(info.ShardID) {
+					if len(fresh) == 0 {
+						freshTimer.Reset(100 * time.Millisecond)
+					}
+					fresh[info.ShardID] = true
+				}
 			}
 		case <-flush.C:
 			n.reportLeaders(pending)
 			pending = map[uint64]bool{}
+		case <-freshTimer.C:
+			// The first election of a new shard is won by whichever replica
+			// times out first; hand it to the preferred replica at once so
+			// clients of a new topic do not meet a leader that moves later.
+			n.balanceLeaders(fresh, "/livez")
+			fresh = map[uint64]bool{}
 		case <-report.C:
 			all := map[uint64]bool{}
 			for _, id := range n.HostedShards() {
@@ -132,7 +147,7 @@ func (n *Node) leaderLoop() {
 			}
 			n.reportLeaders(all)
 		case <-balance.C:
-			n.balanceLeaders()
+			n.balanceLeaders(nil, "/readyz")
 		}
 	}
 }
@@ -162,17 +177,22 @@ func (n *Node) reportLeaders(shards map[uint64]bool) {
 // returning broker does not cause an election storm.
 const maxTransfersPerRound = 32
 
-// balanceLeaders transfers leadership of shards this broker leads to their
-// preferred replica (Replicas[0]) when that broker answers /readyz.
-func (n *Node) balanceLeaders() {
+// balanceLeaders transfers leadership of shards this broker leads (only
+// those in only, when given) to their preferred replica (Replicas[0]) when
+// that broker answers 200 on check: /readyz for the periodic pass, so a
+// returning broker first catches up; /livez for brand-new shards, whose
+// replicas are all empty.
+func (n *Node) balanceLeaders(only map[uint64]bool, check string) {
 	st := n.Meta()
 	healthy := map[uint64]bool{}
 	moved := 0
-	for _, ref := range st.PartitionsOf(n.cfg.NodeID) {
+	for _, p := range st.ReplicaSetsOf(n.cfg.NodeID) {
 		if moved >= maxTransfersPerRound {
 			return
 		}
-		p := ref.Partition
+		if only != nil && !only[p.ShardID] {
+			continue
+		}
 		preferred := p.Replicas[0]
 		if preferred == n.cfg.NodeID {
 			continue
@@ -182,7 +202,7 @@ func (n *Node) balanceLeaders() {
 		}
 		ok, seen := healthy[preferred]
 		if !seen {
-			ok = n.peerReady(st.Brokers[preferred])
+			ok = n.peerAnswers(st.Brokers[preferred], check)
 			healthy[preferred] = ok
 		}
 		if !ok {
@@ -193,15 +213,15 @@ func (n *Node) balanceLeaders() {
 			continue
 		}
 		moved++
-		n.log.Info().Str("topic", ref.Topic).Int32("partition", p.Index).Uint64("to", preferred).Msg("moving leadership back to the preferred replica")
+		n.log.Info().Uint64("shard", p.ShardID).Uint64("to", preferred).Msg("moving leadership back to the preferred replica")
 	}
 }
 
 var peerClient = &http.Client{Timeout: time.Second}
 
-// peerReady asks a broker's /readyz. A wildcard HTTP host is reached at the
-// host of the broker's Raft address.
-func (n *Node) peerReady(b *meta.Broker) bool {
+// peerAnswers tells whether a broker's HTTP path answers 200. A wildcard
+// HTTP host is reached at the host of the broker's Raft address.
+func (n *Node) peerAnswers(b *meta.Broker, path string) bool {
 	if b == nil {
 		return false
 	}
@@ -212,7 +232,7 @@ func (n *Node) peerReady(b *meta.Broker) bool {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host, _, _ = net.SplitHostPort(b.RaftAddr)
 	}
-	resp, err := peerClient.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	resp, err := peerClient.Get("http://" + net.JoinHostPort(host, port) + path)
 	if err != nil {
 		return false
 	}
@@ -245,13 +265,13 @@ func (n *Node) CheckReadiness(timeout time.Duration) Readiness {
 	cancel()
 	st := n.Meta()
 	_, r.Registered = st.Brokers[n.cfg.NodeID]
-	refs := st.PartitionsOf(n.cfg.NodeID)
-	r.ReplicasTotal = len(refs)
+	sets := st.ReplicaSetsOf(n.cfg.NodeID)
+	r.ReplicasTotal = len(sets)
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	for _, ref := range refs {
-		id := ref.Partition.ShardID
-		if n.started[id] && n.ready[id] {
+	for _, p := range sets {
+		id := p.ShardID
+		if (n.started[id] || n.groupSMs[id] != nil) && n.ready[id] {
 			r.ReplicasReady++
 		}
 		if lid, _, ok, err := n.nh.GetLeaderID(id); err == nil && ok && lid != 0 {
@@ -268,8 +288,8 @@ func (n *Node) HandOffLeadership(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	st := n.Meta()
 	shards := map[uint64][]uint64{meta.ShardID: st.BrokerIDs()}
-	for _, ref := range st.PartitionsOf(n.cfg.NodeID) {
-		shards[ref.Partition.ShardID] = ref.Partition.Replicas
+	for _, p := range st.ReplicaSetsOf(n.cfg.NodeID) {
+		shards[p.ShardID] = p.Replicas
 	}
 	for time.Now().Before(deadline) {
 		held := 0

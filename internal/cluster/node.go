@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
@@ -40,6 +41,8 @@ type Node struct {
 	parts    map[uint64]*partition.StateMachine // opened replicas by shard id
 	started  map[uint64]bool                    // shards this node has started
 	ready    map[uint64]bool                    // shards whose replica reported ready
+	groupSMs map[uint64]*group.StateMachine     // started group shards
+	startAt  map[uint64]time.Time               // when each shard was started here
 	peers    map[string]bool                    // Raft address -> last connection attempt failed
 	leaderCh chan raftio.LeaderInfo
 
@@ -63,6 +66,8 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		parts:    map[uint64]*partition.StateMachine{},
 		started:  map[uint64]bool{},
 		ready:    map[uint64]bool{},
+		groupSMs: map[uint64]*group.StateMachine{},
+		startAt:  map[uint64]time.Time{},
 		leaderCh: make(chan raftio.LeaderInfo, 4096),
 		stop:     make(chan struct{}),
 		Events:   newEvents(),
@@ -259,6 +264,7 @@ func (n *Node) reconcile() {
 			n.log.Error().Err(err).Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Msg("start partition replica")
 		}
 	}
+	n.reconcileGroupShards(st)
 	for _, id := range toStop {
 		n.stopPartition(id)
 	}
@@ -291,6 +297,7 @@ func (n *Node) startPartition(st *meta.State, ref meta.PartitionRef) error {
 	}
 	n.mu.Lock()
 	n.started[shardID] = true
+	n.startAt[shardID] = time.Now()
 	n.mu.Unlock()
 	n.log.Debug().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Uint64("shard", shardID).Msg("partition replica started")
 	return nil
@@ -309,6 +316,7 @@ func (n *Node) stopPartition(shardID uint64) {
 	delete(n.started, shardID)
 	delete(n.parts, shardID)
 	delete(n.ready, shardID)
+	delete(n.startAt, shardID)
 	n.mu.Unlock()
 	if err := os.RemoveAll(n.partitionDir(shardID)); err != nil {
 		n.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's log")
@@ -329,7 +337,7 @@ func (n *Node) Partition(shardID uint64) (*partition.StateMachine, bool) {
 // leader last reported through __meta.
 func (n *Node) Leader(shardID uint64) (leader uint64, term uint64, ok bool) {
 	n.mu.RLock()
-	hosted := n.started[shardID]
+	hosted := n.started[shardID] || n.groupSMs[shardID] != nil
 	n.mu.RUnlock()
 	if hosted || shardID == meta.ShardID {
 		id, t, valid, err := n.nh.GetLeaderID(shardID)
@@ -404,4 +412,12 @@ func (n *Node) NextProducerID(ctx context.Context) (int64, error) {
 	id := n.pidNext
 	n.pidNext++
 	return id, nil
+}
+
+// justStarted tells whether a shard was started here in the last 30 s.
+func (n *Node) justStarted(shard uint64) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	at, ok := n.startAt[shard]
+	return ok && time.Since(at) < 30*time.Second
 }

@@ -48,6 +48,8 @@ type Config struct {
 	ShutdownTimeout           time.Duration
 	SnapshotEntries           uint64
 	CompactionOverheadEntries uint64
+	GroupShards               int
+	GroupInitialRebalance     time.Duration
 }
 
 // env returns LONGBOAT_<NAME> for a flag name such as "node-id".
@@ -60,7 +62,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members string
-	var balance, shutdown string
+	var balance, shutdown, initialRebalance string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -81,6 +83,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
 	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 1000, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
+	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
+	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 500, "Raft entries kept behind a snapshot for slow followers")
 
 	// Environment first, flags afterwards override it.
@@ -121,6 +125,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: %w", err))
+	}
+	if c.GroupInitialRebalance, err = time.ParseDuration(initialRebalance); err != nil {
+		errs = append(errs, fmt.Errorf("--group-initial-rebalance-delay: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -268,6 +275,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, errors.New("--segment-bytes must be at least 4096"))
+	}
+	if c.GroupShards < 1 || c.GroupShards > 1000 {
+		errs = append(errs, errors.New("--group-shards must be 1..1000"))
+	}
+	if c.GroupInitialRebalance < 0 {
+		errs = append(errs, errors.New("--group-initial-rebalance-delay must not be negative"))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))

@@ -158,23 +158,30 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	return 0, ""
 }
 
-// waitLeaders waits until every partition of a topic has a leader known to
-// this broker, so that a client producing right after CreateTopics does not
-// meet LEADER_NOT_AVAILABLE. It gives up quietly: clients retry anyway.
+// waitLeaders waits until every partition of a topic is led by its
+// preferred replica (the new leaders hand over at once), or failing that
+// has some leader, so that a client producing right after CreateTopics
+// meets neither LEADER_NOT_AVAILABLE nor a leader about to move. It gives
+// up quietly: clients retry anyway.
 func (s *Server) waitLeaders(ctx context.Context, topic string, timeout time.Duration) {
 	deadline := time.Now().Add(min(timeout, 10*time.Second))
+	preferredBy := time.Now().Add(min(timeout, 5*time.Second))
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		t, ok := s.node.Meta().Topics[topic]
 		if !ok {
 			return
 		}
-		missing := 0
+		missing, notPreferred := 0, 0
 		for _, p := range t.Partitions {
-			if _, _, ok := s.node.Leader(p.ShardID); !ok {
+			leader, _, ok := s.node.Leader(p.ShardID)
+			switch {
+			case !ok:
 				missing++
+			case leader != p.Replicas[0]:
+				notPreferred++
 			}
 		}
-		if missing == 0 {
+		if missing == 0 && (notPreferred == 0 || time.Now().After(preferredBy)) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -63,12 +63,15 @@ type Leader struct {
 
 // State is a read-only view; the state machine swaps in a new one per update.
 type State struct {
-	ClusterID      string             `json:"cluster_id"`
-	Brokers        map[uint64]*Broker `json:"brokers"`
-	Topics         map[string]*Topic  `json:"topics"`
-	Leaders        map[uint64]Leader  `json:"leaders"`
-	NextShardID    uint64             `json:"next_shard_id"`
-	NextProducerID int64              `json:"next_producer_id"`
+	ClusterID string             `json:"cluster_id"`
+	Brokers   map[uint64]*Broker `json:"brokers"`
+	Topics    map[string]*Topic  `json:"topics"`
+	Leaders   map[uint64]Leader  `json:"leaders"`
+	// GroupShards hold consumer-group state; the coordinator of a group is
+	// the leader of GroupShards[hash(group) % len].
+	GroupShards    []Partition `json:"group_shards"`
+	NextShardID    uint64      `json:"next_shard_id"`
+	NextProducerID int64       `json:"next_producer_id"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
 }
@@ -147,6 +150,30 @@ func (s *State) PartitionsOf(id uint64) []PartitionRef {
 					out = append(out, PartitionRef{Topic: t.Name, Partition: p})
 					break
 				}
+			}
+		}
+	}
+	return out
+}
+
+// ReplicaSetsOf returns every shard (partition or group shard) whose
+// replica set contains broker id.
+func (s *State) ReplicaSetsOf(id uint64) []Partition {
+	var out []Partition
+	for _, ref := range s.PartitionsOf(id) {
+		out = append(out, ref.Partition)
+	}
+	return append(out, s.GroupShardsOf(id)...)
+}
+
+// GroupShardsOf returns the group shards whose replica set contains broker id.
+func (s *State) GroupShardsOf(id uint64) []Partition {
+	var out []Partition
+	for _, p := range s.GroupShards {
+		for _, r := range p.Replicas {
+			if r == id {
+				out = append(out, p)
+				break
 			}
 		}
 	}

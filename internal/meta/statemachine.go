@@ -27,12 +27,13 @@ const (
 
 // Command is one __meta proposal. Exactly one field is set.
 type Command struct {
-	RegisterBroker   *Broker           `json:"register_broker,omitempty"`
-	CreateTopic      *CreateTopic      `json:"create_topic,omitempty"`
-	DeleteTopic      *string           `json:"delete_topic,omitempty"`
-	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
-	SetLeader        *SetLeader        `json:"set_leader,omitempty"`
-	AllocProducerIDs *int64            `json:"alloc_producer_ids,omitempty"`
+	RegisterBroker    *Broker            `json:"register_broker,omitempty"`
+	CreateTopic       *CreateTopic       `json:"create_topic,omitempty"`
+	DeleteTopic       *string            `json:"delete_topic,omitempty"`
+	CreatePartitions  *CreatePartitions  `json:"create_partitions,omitempty"`
+	SetLeader         *SetLeader         `json:"set_leader,omitempty"`
+	AllocProducerIDs  *int64             `json:"alloc_producer_ids,omitempty"`
+	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
 }
@@ -51,6 +52,13 @@ type CreateTopic struct {
 type CreatePartitions struct {
 	Topic string `json:"topic"`
 	Count int32  `json:"count"`
+}
+
+// EnsureGroupShards creates the consumer-group shards once; later commands
+// are no-ops, so every broker may propose it.
+type EnsureGroupShards struct {
+	Count             int `json:"count"`
+	ReplicationFactor int `json:"replication_factor"`
 }
 
 // SetLeader records a partition leader reported by the leader itself; an
@@ -143,6 +151,19 @@ func (s *State) apply(c *Command) (int, []byte) {
 		cur, ok := s.Leaders[c.SetLeader.ShardID]
 		if _, exists := s.Shard(c.SetLeader.ShardID); exists && (!ok || c.SetLeader.Term >= cur.Term) {
 			s.Leaders[c.SetLeader.ShardID] = c.SetLeader.Leader
+		}
+		return ErrNone, nil
+	case c.EnsureGroupShards != nil:
+		eg := c.EnsureGroupShards
+		if len(s.GroupShards) > 0 {
+			return ErrNone, nil
+		}
+		if eg.Count < 1 || eg.Count > 1000 || eg.ReplicationFactor < 1 || eg.ReplicationFactor > len(s.Brokers) {
+			return ErrInvalidRequest, []byte("group shards: count must be 1..1000 and replication factor 1..brokers")
+		}
+		for _, set := range s.place(eg.Count, eg.ReplicationFactor) {
+			s.GroupShards = append(s.GroupShards, Partition{Index: int32(len(s.GroupShards)), ShardID: s.NextShardID, Replicas: set})
+			s.NextShardID++
 		}
 		return ErrNone, nil
 	case c.AllocProducerIDs != nil:

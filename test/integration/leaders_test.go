@@ -24,9 +24,9 @@ func leaderCounts(c *testcluster.Cluster) map[uint64]int {
 	return counts
 }
 
-func waitBalanced(t *testing.T, c *testcluster.Cluster, perBroker int) {
+func waitBalanced(t *testing.T, c *testcluster.Cluster, perBroker int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		counts := leaderCounts(c)
 		ok := len(counts) == len(c.Brokers)
@@ -51,14 +51,15 @@ func leadershipChanges(c *testcluster.Cluster) int64 {
 	return n
 }
 
-// TestLeadersBalancedAndSteady: six partitions on three brokers end with two
-// leaders each; under steady load no leadership changes at all; after a
+// TestLeadersBalancedAndSteady: six partitions on three brokers are led two
+// per broker (their preferred replicas) when CreateTopics answers; under steady load no leadership changes at all; after a
 // broker restart the leaders come back into balance.
 func TestLeadersBalancedAndSteady(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "balance", 6, 3)
-	waitBalanced(t, c, 2)
+	// CreateTopics answers once the preferred replicas lead.
+	waitBalanced(t, c, 2, 500*time.Millisecond)
 
 	before := leadershipChanges(c)
 	cl := newClient(t, seeds)
@@ -69,10 +70,10 @@ func TestLeadersBalancedAndSteady(t *testing.T) {
 	if after := leadershipChanges(c); after != before {
 		t.Fatalf("%d leadership changes while nothing failed", after-before)
 	}
-	waitBalanced(t, c, 2)
+	waitBalanced(t, c, 2, time.Second)
 
 	c.StopBroker(0)
 	c.StartBroker(0)
 	c.WaitReady(60 * time.Second)
-	waitBalanced(t, c, 2)
+	waitBalanced(t, c, 2, 30*time.Second)
 }

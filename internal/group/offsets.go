@@ -1,0 +1,270 @@
+package group
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit stores offsets through Raft and answers after they commit.
+// A group with members only accepts commits from a current member of the
+// current generation; an empty group (or an unknown one) accepts the
+// commits of standalone consumers (generation -1, no member id).
+func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	answer := func(code int16) *kmsg.OffsetCommitResponse {
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	if req.Group == "" {
+		return answer(kerr.InvalidGroupID.Code)
+	}
+	g, code := c.acquire(ctx, shard, req.Group, true)
+	if code != 0 {
+		return answer(code)
+	}
+	switch {
+	case req.Generation < 0 && req.MemberID == "" && len(g.members) == 0:
+		// Standalone consumer committing to an empty group.
+	default:
+		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
+		if code == 0 && g.state == StateCompletingRebalance {
+			code = kerr.RebalanceInProgress.Code
+		}
+		if code != 0 {
+			c.mu.Unlock()
+			return answer(code)
+		}
+		m.deadline = time.Now().Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
+	}
+	c.mu.Unlock()
+	now := time.Now().UnixMilli()
+	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}}
+	for _, t := range req.Topics {
+		parts := map[int32]OffsetRecord{}
+		for _, p := range t.Partitions {
+			md := ""
+			if p.Metadata != nil {
+				md = *p.Metadata
+			}
+			parts[p.Partition] = OffsetRecord{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: md, CommitMs: now}
+		}
+		commit.Offsets[t.Topic] = parts
+	}
+	if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); err != nil {
+		c.log.Warn().Err(err).Str("group", req.Group).Msg("offset commit")
+		return answer(kerr.NotCoordinator.Code)
+	}
+	return answer(0)
+}
+
+// FetchOffsets reads a group's committed offsets from the shard's replica
+// after a ReadIndex; nil topics means every topic. The second result is
+// the group-level error code.
+func (c *Coordinator) FetchOffsets(ctx context.Context, shard uint64, name string, topics map[string][]int32) (map[string]map[int32]OffsetRecord, int16) {
+	if _, leader := c.shards.IsLeader(shard); !leader {
+		return nil, kerr.NotCoordinator.Code
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := c.shards.ReadIndex(rctx, shard)
+	cancel()
+	if err != nil {
+		return nil, kerr.CoordinatorLoadInProgress.Code
+	}
+	smr, ok := c.shards.GroupStateMachine(shard)
+	if !ok {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	rec, _ := smr.Group(name)
+	if topics == nil {
+		return rec.Offsets, 0
+	}
+	out := map[string]map[int32]OffsetRecord{}
+	for t, parts := range topics {
+		out[t] = map[int32]OffsetRecord{}
+		for _, p := range parts {
+			if o, ok := rec.Offsets[t][p]; ok {
+				out[t][p] = o
+			} else {
+				out[t][p] = OffsetRecord{Offset: -1, LeaderEpoch: -1}
+			}
+		}
+	}
+	return out, 0
+}
+
+// Description is a group as DescribeGroups reports it.
+type Description struct {
+	State        string
+	ProtocolType string
+	Protocol     string
+	Members      []MemberRecord // Protocols holds the chosen protocol's metadata
+}
+
+// Describe reports a group's state and members (Dead when unknown).
+func (c *Coordinator) Describe(ctx context.Context, shard uint64, name string) (Description, int16) {
+	g, code := c.acquire(ctx, shard, name, false)
+	if code != 0 {
+		return Description{}, code
+	}
+	defer c.mu.Unlock()
+	if g == nil {
+		return Description{State: StateDead}, 0
+	}
+	d := Description{State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol}
+	for _, m := range g.members {
+		mr := m.MemberRecord
+		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
+		d.Members = append(d.Members, mr)
+	}
+	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].ID < d.Members[j].ID })
+	return d, 0
+}
+
+// Listed is one group in ListGroups.
+type Listed struct {
+	Name, ProtocolType, State string
+}
+
+// List returns the groups of every shard this broker leads.
+func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
+	var out []Listed
+	for _, shard := range shards {
+		if _, leader := c.shards.IsLeader(shard); !leader {
+			continue
+		}
+		smr, ok := c.shards.GroupStateMachine(shard)
+		if !ok {
+			continue
+		}
+		for _, name := range smr.Groups() {
+			g, code := c.acquire(ctx, shard, name, false)
+			if code != 0 {
+				continue
+			}
+			if g != nil {
+				out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state})
+			}
+			c.mu.Unlock()
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Delete removes an empty group and its offsets.
+func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int16 {
+	g, code := c.acquire(ctx, shard, name, false)
+	if code != 0 {
+		return code
+	}
+	if g == nil {
+		c.mu.Unlock()
+		return kerr.GroupIDNotFound.Code
+	}
+	if len(g.members) > 0 {
+		c.mu.Unlock()
+		return kerr.NonEmptyGroup.Code
+	}
+	g.state = StateDead
+	delete(c.groups, name)
+	c.mu.Unlock()
+	if err := c.shards.ProposeGroup(ctx, shard, Command{Delete: &name}.Encode()); err != nil {
+		return kerr.NotCoordinator.Code
+	}
+	return 0
+}
+
+// DeleteOffsets removes committed offsets of partitions the group does not
+// consume now; per-partition codes keyed by topic and partition.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16) {
+	g, code := c.acquire(ctx, shard, name, false)
+	if code != 0 {
+		return nil, code
+	}
+	if g == nil {
+		c.mu.Unlock()
+		return nil, kerr.GroupIDNotFound.Code
+	}
+	subscribed := g.subscribedTopics()
+	c.mu.Unlock()
+	codes := map[string]map[int32]int16{}
+	del := DeleteOffsets{Group: name, Partitions: map[string][]int32{}}
+	for t, ps := range parts {
+		codes[t] = map[int32]int16{}
+		for _, p := range ps {
+			if subscribed[t] {
+				codes[t][p] = kerr.GroupSubscribedToTopic.Code
+				continue
+			}
+			codes[t][p] = 0
+			del.Partitions[t] = append(del.Partitions[t], p)
+		}
+	}
+	if len(del.Partitions) > 0 {
+		if err := c.shards.ProposeGroup(ctx, shard, Command{DeleteOffsets: &del}.Encode()); err != nil {
+			return nil, kerr.NotCoordinator.Code
+		}
+	}
+	return codes, 0
+}
+
+// subscribedTopics reads the consumer protocol subscriptions of members.
+func (g *group) subscribedTopics() map[string]bool {
+	out := map[string]bool{}
+	if g.protocolType != "consumer" {
+		return out
+	}
+	for _, m := range g.members {
+		var meta kmsg.ConsumerMemberMetadata
+		if err := meta.ReadFrom(m.metadata(g.protocol)); err == nil {
+			for _, t := range meta.Topics {
+				out[t] = true
+			}
+		}
+	}
+	return out
+}
+
+// Lag is one partition's committed offset for the lag metric.
+type Lag struct {
+	Group, Topic string
+	Partition    int32
+	Committed    int64
+}
+
+// Committed lists the committed offsets of every group on the shards this
+// broker leads (the lag metric is exported by the coordinator only).
+func (c *Coordinator) Committed(shards []uint64) []Lag {
+	var out []Lag
+	for _, shard := range shards {
+		if _, leader := c.shards.IsLeader(shard); !leader {
+			continue
+		}
+		smr, ok := c.shards.GroupStateMachine(shard)
+		if !ok {
+			continue
+		}
+		for _, name := range smr.Groups() {
+			rec, _ := smr.Group(name)
+			for t, parts := range rec.Offsets {
+				for p, o := range parts {
+					out = append(out, Lag{Group: name, Topic: t, Partition: p, Committed: o.Offset})
+				}
+			}
+		}
+	}
+	return out
+}
