@@ -14,6 +14,7 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/version"
@@ -25,6 +26,7 @@ type Broker struct {
 	log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Node    *cluster.Node
+	Groups  *group.Coordinator
 	Kafka   *kafka.Server
 	http    *http.Server
 	httpL   net.Listener
@@ -39,15 +41,18 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.Node = node
-	b.Kafka = kafka.New(cfg, node, b.Metrics, log)
+	b.Groups = group.NewCoordinator(group.Config{InitialRebalanceDelay: cfg.GroupInitialRebalance}, node, log)
+	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
+		b.Groups.Close()
 		node.Close()
 		return nil, err
 	}
 	b.httpL, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		b.Kafka.Close()
+		b.Groups.Close()
 		node.Close()
 		return nil, fmt.Errorf("HTTP listener on %s: %w", cfg.HTTPAddr, err)
 	}
@@ -65,6 +70,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 func (b *Broker) Close() {
 	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
 	b.Kafka.Close()
+	b.Groups.Close()
 	b.Node.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

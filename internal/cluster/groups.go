@@ -94,6 +94,12 @@ func (n *Node) GroupStateMachine(shard uint64) (*group.StateMachine, bool) {
 
 // ProposeGroup commits a command to a group shard (this broker leads it).
 func (n *Node) ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error {
+	if _, ok := ctx.Deadline(); !ok {
+		// dragonboat needs a deadline; connection contexts have none.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
 	start := time.Now()
 	for {
 		_, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(shard), cmd)

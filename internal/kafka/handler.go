@@ -16,12 +16,23 @@ var versions = map[int16]versionRange{
 	1:  {4, 17}, // Fetch
 	2:  {1, 10}, // ListOffsets
 	3:  {0, 13}, // Metadata
+	8:  {2, 9},  // OffsetCommit
+	9:  {1, 9},  // OffsetFetch
+	10: {0, 6},  // FindCoordinator
+	11: {0, 9},  // JoinGroup
+	12: {0, 4},  // Heartbeat
+	13: {0, 5},  // LeaveGroup
+	14: {0, 5},  // SyncGroup
+	15: {0, 6},  // DescribeGroups
+	16: {0, 5},  // ListGroups
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
 	22: {0, 5},  // InitProducerId
 	32: {1, 4},  // DescribeConfigs
 	37: {0, 3},  // CreatePartitions
+	42: {0, 2},  // DeleteGroups
+	47: {0, 0},  // OffsetDelete
 	60: {0, 1},  // DescribeCluster
 }
 
@@ -59,6 +70,28 @@ func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 		return s.describeCluster(req, body)
 	case *kmsg.InitProducerIDRequest:
 		return s.initProducerID(ctx, body)
+	case *kmsg.FindCoordinatorRequest:
+		return s.findCoordinator(req, body)
+	case *kmsg.JoinGroupRequest:
+		return s.joinGroup(ctx, req, body)
+	case *kmsg.SyncGroupRequest:
+		return s.syncGroup(ctx, body)
+	case *kmsg.HeartbeatRequest:
+		return s.heartbeat(ctx, body)
+	case *kmsg.LeaveGroupRequest:
+		return s.leaveGroup(ctx, body)
+	case *kmsg.OffsetCommitRequest:
+		return s.offsetCommit(ctx, body)
+	case *kmsg.OffsetFetchRequest:
+		return s.offsetFetch(ctx, body)
+	case *kmsg.DescribeGroupsRequest:
+		return s.describeGroups(ctx, body)
+	case *kmsg.ListGroupsRequest:
+		return s.listGroups(ctx, body)
+	case *kmsg.DeleteGroupsRequest:
+		return s.deleteGroups(ctx, body)
+	case *kmsg.OffsetDeleteRequest:
+		return s.offsetDelete(ctx, body)
 	}
 	// decodeRequest only admits keys listed in versions, each handled above.
 	panic("kafka: no handler for " + apiName(req.key))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/metrics"
 )
 
@@ -32,6 +33,7 @@ const maxInFlight = 64
 type Server struct {
 	cfg     *config.Config
 	node    *cluster.Node
+	groups  *group.Coordinator
 	metrics *metrics.Metrics
 	log     zerolog.Logger
 
@@ -45,8 +47,8 @@ type Server struct {
 }
 
 // New returns a server; call Listen to bind.
-func New(cfg *config.Config, node *cluster.Node, m *metrics.Metrics, log zerolog.Logger) *Server {
-	return &Server{cfg: cfg, node: node, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+func New(cfg *config.Config, node *cluster.Node, groups *group.Coordinator, m *metrics.Metrics, log zerolog.Logger) *Server {
+	return &Server{cfg: cfg, node: node, groups: groups, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
 }
 
 // ConnectionCounts returns open connections per listener.
@@ -134,6 +136,7 @@ type request struct {
 	version       int16
 	correlationID int32
 	clientID      string
+	remoteHost    string
 	body          kmsg.Request
 }
 
@@ -146,6 +149,7 @@ type slot struct {
 func (s *Server) serveConn(listener string, c net.Conn) {
 	defer c.Close()
 	log := s.log.With().Str("remote", c.RemoteAddr().String()).Str("listener", listener).Logger()
+	remoteHost, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	queue := make(chan slot, maxInFlight)
@@ -170,6 +174,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			break
 		}
 		req.listener = listener
+		req.remoteHost = remoteHost
 		sl := slot{frame: make(chan []byte, 1)}
 		select {
 		case queue <- sl:

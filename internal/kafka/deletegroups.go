@@ -1,0 +1,22 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) deleteGroups(ctx context.Context, body *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, name := range body.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = name
+		shard, code := s.groupShard(name)
+		if code == 0 {
+			code = s.groups.Delete(ctx, shard, name)
+		}
+		g.ErrorCode = code
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp
+}

@@ -1,0 +1,17 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) heartbeat(ctx context.Context, body *kmsg.HeartbeatRequest) kmsg.Response {
+	shard, code := s.groupShard(body.Group)
+	if code != 0 {
+		resp := body.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	return s.groups.Heartbeat(ctx, shard, body)
+}

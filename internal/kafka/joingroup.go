@@ -1,0 +1,19 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
+)
+
+func (s *Server) joinGroup(ctx context.Context, req *request, body *kmsg.JoinGroupRequest) kmsg.Response {
+	shard, code := s.groupShard(body.Group)
+	if code != 0 {
+		resp := body.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation = code, -1
+		return resp
+	}
+	return s.groups.JoinGroup(ctx, shard, body, group.Client{ID: req.clientID, Host: req.remoteHost})
+}

@@ -1,0 +1,17 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) leaveGroup(ctx context.Context, body *kmsg.LeaveGroupRequest) kmsg.Response {
+	shard, code := s.groupShard(body.Group)
+	if code != 0 {
+		resp := body.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	return s.groups.LeaveGroup(ctx, shard, body)
+}

@@ -1,0 +1,17 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (s *Server) syncGroup(ctx context.Context, body *kmsg.SyncGroupRequest) kmsg.Response {
+	shard, code := s.groupShard(body.Group)
+	if code != 0 {
+		resp := body.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	return s.groups.SyncGroup(ctx, shard, body)
+}
