@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +31,9 @@ type Broker struct {
 	Kafka   *kafka.Server
 	http    *http.Server
 	httpL   net.Listener
+	// stopping makes /livez and /readyz answer 503 during a graceful stop,
+	// so peers stop handing leadership back to this broker.
+	stopping atomic.Bool
 }
 
 // Start brings up Raft first (so that readiness can be judged), then the
@@ -68,6 +72,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 
 // Close hands off leadership, then stops Kafka, Raft and HTTP in that order.
 func (b *Broker) Close() {
+	b.stopping.Store(true)
 	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
 	b.Kafka.Close()
 	b.Groups.Close()

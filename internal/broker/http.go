@@ -16,6 +16,10 @@ import (
 func (b *Broker) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
+		if b.stopping.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", b.readyz)
@@ -33,7 +37,7 @@ func (b *Broker) routes() *http.ServeMux {
 func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	rd := b.Node.CheckReadiness(time.Second)
 	status := http.StatusOK
-	if !rd.Ready() {
+	if !rd.Ready() || b.stopping.Load() {
 		status = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -124,7 +124,7 @@ func (n *Node) leaderLoop() {
 					flush.Reset(50 * time.Millisecond)
 				}
 				pending[info.ShardID] = true
-				if n.justStarted(info.ShardID) {
+				if n.firstLeadership(info.ShardID) {
 					if len(fresh) == 0 {
 						freshTimer.Reset(100 * time.Millisecond)
 					}

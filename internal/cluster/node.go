@@ -414,10 +414,16 @@ func (n *Node) NextProducerID(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-// justStarted tells whether a shard was started here in the last 30 s.
-func (n *Node) justStarted(shard uint64) bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
+// firstLeadership tells, once per shard, whether this leadership is the
+// shard's first election after it was started here (within 30 s): only
+// then is it handed to the preferred replica at once.
+func (n *Node) firstLeadership(shard uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	at, ok := n.startAt[shard]
-	return ok && time.Since(at) < 30*time.Second
+	if !ok {
+		return false
+	}
+	delete(n.startAt, shard)
+	return time.Since(at) < 30*time.Second
 }

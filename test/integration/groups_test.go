@@ -195,14 +195,21 @@ func waitConsumedValues(t *testing.T, members []*groupConsumer, want []record) {
 	}
 }
 
-// committedOffsets fetches a group's committed offsets per partition.
+// committedOffsets fetches a group's committed offsets per partition. Each
+// attempt uses a fresh client with a short deadline: right after a
+// coordinator dies, brokers may still name it until the election ends.
 func committedOffsets(t *testing.T, seeds []string, groupID string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, seeds))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := adm.FetchOffsets(ctx, groupID)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		resp, err := kadm.NewClient(cl).FetchOffsets(ctx, groupID)
+		cancel()
+		cl.Close()
 		if err == nil {
 			err = resp.Error()
 		}
@@ -211,7 +218,7 @@ func committedOffsets(t *testing.T, seeds []string, groupID string) map[int32]in
 			resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
 			return out
 		}
-		if ctx.Err() != nil {
+		if time.Now().After(deadline) {
 			t.Fatalf("fetch offsets of %s: %v", groupID, err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -229,4 +236,201 @@ func sortedParts(m map[int32]int64) string {
 		s += fmt.Sprintf("%d:%d ", p, m[int32(p)])
 	}
 	return s
+}
+
+// coordinatorOf asks the cluster which broker coordinates a group.
+func coordinatorOf(t *testing.T, seeds []string, groupID string) int32 {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, seeds))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		resp := adm.FindGroupCoordinators(ctx, groupID)
+		if c, ok := resp[groupID]; ok && c.Err == nil {
+			return c.NodeID
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("find coordinator of %s: %v", groupID, resp)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestGroupCoordinatorKilled SIGKILLs the broker process coordinating a
+// group while two members consume a topic that keeps growing: the group
+// must resume from its committed offsets on the new coordinator, skip no
+// record, and every record must be consumed (redeliveries of uncommitted
+// records are counted, not failures).
+func TestGroupCoordinatorKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs broker processes")
+	}
+	pc := startProcCluster(t, 3)
+	createTopic(t, pc.kafka, "coord", 6, 3)
+	prod := newClient(t, pc.kafka, kgo.RecordRetries(1000), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	var mu sync.Mutex
+	var acked []record
+	stopProd := make(chan struct{})
+	prodDone := make(chan struct{})
+	go func() {
+		defer close(prodDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopProd:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			prod.Produce(context.Background(), &kgo.Record{Topic: "coord", Value: []byte(fmt.Sprintf("c-%d", i))}, func(r *kgo.Record, err error) {
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
+					mu.Unlock()
+				}
+			})
+		}
+	}()
+	members := []*groupConsumer{
+		startGroupConsumer(t, pc.kafka, "g-coord", "coord"),
+		startGroupConsumer(t, pc.kafka, "g-coord", "coord"),
+	}
+	waitGroup(t, pc.kafka, "g-coord", 2, 30*time.Second)
+	consumedCount := func() int {
+		n := 0
+		for _, m := range members {
+			n += len(m.records())
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); consumedCount() < 1000; {
+		if time.Now().After(deadline) {
+			t.Fatal("group consumed too little before the kill")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	coord := coordinatorOf(t, pc.kafka, "g-coord")
+	before := committedOffsets(t, pc.kafka, "g-coord")
+	t.Logf("SIGKILL coordinator broker %d; committed before: %s", coord, sortedParts(before))
+	killedAt := time.Now()
+	pc.kill(int(coord - 1))
+	var live []string
+	for i, a := range pc.kafka {
+		if i != int(coord-1) {
+			live = append(live, a)
+		}
+	}
+	// Resumed: a new coordinator accepts commits (the committed offsets move
+	// past where they were at the kill) and a record produced after the
+	// kill has been consumed.
+	mu.Lock()
+	mark := len(acked)
+	mu.Unlock()
+	var resumed time.Duration
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		mu.Lock()
+		after := append([]record(nil), acked[mark:]...)
+		mu.Unlock()
+		seen := map[string]bool{}
+		for _, m := range members {
+			for _, r := range m.records() {
+				seen[r.value] = true
+			}
+		}
+		consumedNew := false
+		for _, r := range after {
+			if seen[r.value] {
+				consumedNew = true
+				break
+			}
+		}
+		committedNew := false
+		if consumedNew {
+			for p, off := range committedOffsets(t, live, "g-coord") {
+				if off > before[p] {
+					committedNew = true
+				}
+			}
+		}
+		if committedNew {
+			resumed = time.Since(killedAt)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("group did not resume within 60 s of the coordinator kill")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	newCoord := coordinatorOf(t, live, "g-coord")
+	if newCoord == coord {
+		t.Fatalf("the killed broker %d is still named coordinator", coord)
+	}
+	t.Logf("group resumed %v after the kill; new coordinator broker %d", resumed.Round(time.Millisecond), newCoord)
+	pc.start(int(coord - 1))
+	pc.waitReady(60 * time.Second)
+	close(stopProd)
+	<-prodDone
+	if err := prod.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	all := append([]record(nil), acked...)
+	mu.Unlock()
+	waitConsumedValues(t, members, all)
+	committed := committedOffsets(t, pc.kafka, "g-coord")
+	for p, off := range before {
+		if committed[p] < off {
+			t.Fatalf("partition %d: committed offset went back from %d to %d", p, off, committed[p])
+		}
+	}
+	var consumed []record
+	for _, m := range members {
+		m.close()
+		consumed = append(consumed, m.records()...)
+	}
+	dups := checkRecords(t, all, consumed)
+	t.Logf("%d records produced, %d consumed, %d redelivered (uncommitted at the kill); resume took %v",
+		len(all), len(consumed), dups, resumed.Round(time.Millisecond))
+}
+
+// TestGroupOffsetsSurviveFullRestart commits a group's offsets, restarts
+// every broker, and checks that the offsets are unchanged and that a new
+// member resumes exactly at them.
+func TestGroupOffsetsSurviveFullRestart(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	seeds := c.Addrs()
+	createTopic(t, seeds, "restart-group", 3, 3)
+	first := produceN(t, newClient(t, seeds), "restart-group", "r", 900)
+	m := startGroupConsumer(t, seeds, "g-restart", "restart-group")
+	waitConsumedValues(t, []*groupConsumer{m}, first)
+	m.close() // commits on leave
+	before := committedOffsets(t, seeds, "g-restart")
+	total := int64(0)
+	for _, off := range before {
+		total += off
+	}
+	if total != 900 {
+		t.Fatalf("committed offsets %s sum to %d, want 900", sortedParts(before), total)
+	}
+	for i := range c.Brokers {
+		c.StopBroker(i)
+	}
+	for i := range c.Brokers {
+		c.StartBroker(i)
+	}
+	c.WaitReady(60 * time.Second)
+	after := committedOffsets(t, seeds, "g-restart")
+	if sortedParts(after) != sortedParts(before) {
+		t.Fatalf("offsets after restart %s, before %s", sortedParts(after), sortedParts(before))
+	}
+	second := produceN(t, newClient(t, seeds), "restart-group", "s", 300)
+	m2 := startGroupConsumer(t, seeds, "g-restart", "restart-group")
+	waitConsumedValues(t, []*groupConsumer{m2}, second)
+	m2.close()
+	for _, r := range m2.records() {
+		if r.value[0] == 'r' {
+			t.Fatalf("record %q (before the commit) consumed again after the restart", r.value)
+		}
+	}
+	if got := len(m2.records()); got != len(second) {
+		t.Fatalf("resumed member consumed %d records, want exactly the %d new ones", got, len(second))
+	}
 }

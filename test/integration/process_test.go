@@ -66,6 +66,13 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 		for i := range pc.procs {
 			pc.kill(i)
 		}
+		if t.Failed() {
+			for i := range pc.procs {
+				log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
+				lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+				t.Logf("last lines of broker %d's log:\n%s", i+1, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
 	})
 	pc.waitReady(60 * time.Second)
 	return pc
@@ -80,7 +87,7 @@ func (pc *procCluster) start(i int) {
 		"--initial-members", pc.members,
 		"--http-addr", pc.http[i],
 		"--leader-balance-interval", "1s",
-		"--log-format", "json", "--log-level", "warn")
+		"--log-format", "json", "--log-level", "info")
 	logf, err := os.Create(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
 	if err != nil {
 		pc.t.Fatal(err)
