@@ -89,5 +89,13 @@ func (b *Broker) MetricsState() metrics.State {
 	st := b.Node.MetricsState()
 	st.Connections = b.Kafka.ConnectionCounts()
 	st.Ready = b.Node.CheckReadiness(500 * time.Millisecond).Ready()
+	for _, c := range b.Groups.Committed(b.Node.GroupShardIDs()) {
+		p, ok := b.Node.PartitionByName(c.Topic, c.Partition)
+		if !ok || c.Committed < 0 {
+			continue
+		}
+		st.GroupLags = append(st.GroupLags, metrics.GroupLag{Group: c.Group, Topic: c.Topic, Partition: c.Partition,
+			Lag: max(0, p.HighWatermark()-c.Committed)})
+	}
 	return st
 }

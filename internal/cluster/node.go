@@ -332,6 +332,15 @@ func (n *Node) Partition(shardID uint64) (*partition.StateMachine, bool) {
 	return p, ok && n.started[shardID]
 }
 
+// PartitionByName returns the local replica of a topic-partition, if hosted.
+func (n *Node) PartitionByName(topic string, index int32) (*partition.StateMachine, bool) {
+	t, ok := n.Meta().Topics[topic]
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return nil, false
+	}
+	return n.Partition(t.Partitions[index].ShardID)
+}
+
 // Leader returns the live leader of a shard and its term (the Kafka leader
 // epoch). For shards hosted here it asks the NodeHost; otherwise it uses the
 // leader last reported through __meta.

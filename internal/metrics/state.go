@@ -27,6 +27,16 @@ type State struct {
 	Connections       map[string]int64 // by listener
 	LeaderChanges     map[string]int64 // by group kind, since start
 	MaxTerm           map[string]uint64
+	// GroupLags are reported by each group's coordinator only.
+	GroupLags []GroupLag
+}
+
+// GroupLag is one consumer group's lag on one partition: the high
+// watermark minus the committed offset.
+type GroupLag struct {
+	Group, Topic string
+	Partition    int32
+	Lag          int64
 }
 
 // Source gives the scrape-time state.
@@ -38,7 +48,7 @@ type stateCollector struct {
 	src Source
 
 	ready, metaLeader, clusterParts, offline, replicas, leaders, underRep *prometheus.Desc
-	hw, logSize, conns, leaderChanges, maxTerm                            *prometheus.Desc
+	hw, logSize, conns, leaderChanges, maxTerm, groupLag                  *prometheus.Desc
 }
 
 // RegisterState adds the scrape-time cluster gauges.
@@ -58,11 +68,12 @@ func (m *Metrics) RegisterState(src Source) {
 		conns:         prometheus.NewDesc("longboat_connections", "Open Kafka connections by listener.", []string{"listener"}, nil),
 		leaderChanges: prometheus.NewDesc("longboat_raft_leadership_changes_total", "Leadership changes this broker observed (a new leader elected or transferred to), by group kind.", []string{"group_kind"}, nil),
 		maxTerm:       prometheus.NewDesc("longboat_raft_max_term", "Highest Raft term among the shards this broker hosts, by group kind.", []string{"group_kind"}, nil),
+		groupLag:      prometheus.NewDesc("longboat_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark; exported by the group's coordinator.", []string{"group", "topic", "partition"}, nil),
 	})
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.metaLeader, c.clusterParts, c.offline, c.replicas, c.leaders, c.underRep, c.hw, c.logSize, c.conns, c.leaderChanges, c.maxTerm} {
+	for _, d := range []*prometheus.Desc{c.ready, c.metaLeader, c.clusterParts, c.offline, c.replicas, c.leaders, c.underRep, c.hw, c.logSize, c.conns, c.leaderChanges, c.maxTerm, c.groupLag} {
 		ch <- d
 	}
 }
@@ -108,5 +119,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for kind, t := range st.MaxTerm {
 		gauge(c.maxTerm, float64(t), kind)
+	}
+	for _, l := range st.GroupLags {
+		gauge(c.groupLag, float64(l.Lag), l.Group, l.Topic, strconv.Itoa(int(l.Partition)))
 	}
 }

@@ -72,11 +72,11 @@ func TestMetricNamesLint(t *testing.T) {
 	}
 }
 
-// load creates a topic, produces and consumes a little, so every counter
-// and histogram has series.
+// load creates a topic, produces and consumes a little through a consumer
+// group that commits, so every counter, histogram and lag gauge has series.
 func load(t *testing.T, seeds []string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DisableIdempotentWrite(),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("obs-group"),
 		kgo.ConsumeTopics("obs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +96,9 @@ func load(t *testing.T, seeds []string) {
 	got := 0
 	for got < 300 && ctx.Err() == nil {
 		got += cl.PollFetches(ctx).NumRecords()
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
 	}
 }
 
@@ -204,7 +207,7 @@ scrape_configs:
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
-	vars := strings.NewReplacer(`"$instance"`, `".*"`, `"$topic"`, `".*"`, "$__rate_interval", "1m")
+	vars := strings.NewReplacer(`"$instance"`, `".*"`, `"$topic"`, `".*"`, `"$group"`, `".*"`, "$__rate_interval", "1m")
 	exprs, withData := 0, 0
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
