@@ -71,33 +71,18 @@ func (l *systemListener) SnapshotReceived(info raftio.SnapshotInfo) {
 	l.log.Info().Uint64("shard", info.ShardID).Uint64("from", info.From).Uint64("index", info.Index).Msg("snapshot received from the leader")
 }
 
-// ConnectionEstablished and ConnectionFailed track which peers' Raft ports
-// answer; a partition with a replica on an unreachable peer is
-// under-replicated.
-func (l *systemListener) ConnectionEstablished(info raftio.ConnectionInfo) {
-	l.setPeerDown(info.Address, false)
-}
-
-func (l *systemListener) ConnectionFailed(info raftio.ConnectionInfo) {
-	l.setPeerDown(info.Address, true)
-}
-
-func (l *systemListener) setPeerDown(addr string, down bool) {
-	l.mu.Lock()
-	l.peers[addr] = down
-	l.mu.Unlock()
-}
-
-func (*systemListener) NodeHostShuttingDown()                   {}
-func (*systemListener) NodeDeleted(raftio.NodeInfo)             {}
-func (*systemListener) MembershipChanged(raftio.NodeInfo)       {}
-func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo) {}
-func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo) {}
-func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)   {}
-func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)     {}
-func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)   {}
-func (*systemListener) LogCompacted(raftio.EntryInfo)           {}
-func (*systemListener) LogDBCompacted(raftio.EntryInfo)         {}
+func (*systemListener) NodeHostShuttingDown()                       {}
+func (*systemListener) ConnectionEstablished(raftio.ConnectionInfo) {}
+func (*systemListener) ConnectionFailed(raftio.ConnectionInfo)      {}
+func (*systemListener) NodeDeleted(raftio.NodeInfo)                 {}
+func (*systemListener) MembershipChanged(raftio.NodeInfo)           {}
+func (*systemListener) SendSnapshotStarted(raftio.SnapshotInfo)     {}
+func (*systemListener) SendSnapshotAborted(raftio.SnapshotInfo)     {}
+func (*systemListener) SnapshotRecovered(raftio.SnapshotInfo)       {}
+func (*systemListener) SnapshotCreated(raftio.SnapshotInfo)         {}
+func (*systemListener) SnapshotCompacted(raftio.SnapshotInfo)       {}
+func (*systemListener) LogCompacted(raftio.EntryInfo)               {}
+func (*systemListener) LogDBCompacted(raftio.EntryInfo)             {}
 
 // leaderLoop publishes this broker's partition leaderships through __meta
 // (so brokers that do not host a shard can still name its leader) and

@@ -43,7 +43,6 @@ type Node struct {
 	ready    map[uint64]bool                    // shards whose replica reported ready
 	groupSMs map[uint64]*group.StateMachine     // started group shards
 	startAt  map[uint64]time.Time               // when each shard was started here
-	peers    map[string]bool                    // Raft address -> last connection attempt failed
 	leaderCh chan raftio.LeaderInfo
 
 	pidMu           sync.Mutex
@@ -61,7 +60,6 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	n := &Node{
 		cfg:      cfg,
 		metrics:  m,
-		peers:    map[string]bool{},
 		log:      log.With().Str("component", "cluster").Logger(),
 		parts:    map[uint64]*partition.StateMachine{},
 		started:  map[uint64]bool{},

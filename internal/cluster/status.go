@@ -1,15 +1,33 @@
 package cluster
 
 import (
+	"sync"
+
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 )
 
-// peerDown tells whether the last connection attempt to a Raft address failed.
-func (n *Node) peerDown(addr string) bool {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.peers[addr]
+// downPeers asks every other broker's /livez, in parallel.
+func (n *Node) downPeers(st *meta.State) map[uint64]bool {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	down := map[uint64]bool{}
+	for id, b := range st.Brokers {
+		if id == n.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !n.peerAnswers(b, "/livez") {
+				mu.Lock()
+				down[id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return down
 }
 
 // MetricsState describes this broker's view for the scrape-time gauges.
@@ -25,6 +43,7 @@ func (n *Node) MetricsState() metrics.State {
 		},
 		MaxTerm: map[string]uint64{},
 	}
+	down := n.downPeers(st)
 	metaTerm, metaLeader := n.IsLeader(meta.ShardID)
 	out.MetaLeader = metaLeader
 	out.MaxTerm[metrics.GroupMeta] = metaTerm
@@ -48,7 +67,7 @@ func (n *Node) MetricsState() metrics.State {
 				ps.Leader = true
 				ps.HighWatermark = rep.HighWatermark()
 				for _, r := range p.Replicas {
-					if b, ok := st.Brokers[r]; ok && r != n.cfg.NodeID && n.peerDown(b.RaftAddr) {
+					if down[r] {
 						ps.UnderReplicated = true
 					}
 				}

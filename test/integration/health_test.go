@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -52,4 +53,70 @@ func TestReadyzFollowsQuorum(t *testing.T) {
 	c.StartBroker(1)
 	c.StartBroker(2)
 	waitStatus(t, c.HTTPAddr(0), http.StatusOK, 60*time.Second)
+}
+
+// metricSum adds up every sample of a metric family on the running brokers.
+func metricSum(t *testing.T, c *testcluster.Cluster, name string) float64 {
+	t.Helper()
+	var sum float64
+	for i, b := range c.Brokers {
+		if b == nil {
+			continue
+		}
+		resp, err := http.Get("http://" + c.HTTPAddr(i) + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+				continue
+			}
+			var v float64
+			fields := strings.Fields(line)
+			if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+func waitMetric(t *testing.T, c *testcluster.Cluster, name string, ok func(float64) bool, within time.Duration) float64 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v := metricSum(t, c, name)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after %v", name, v, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestUnderReplicatedAndOfflineGauges: with one broker down, every
+// partition with a replica there counts as under-replicated (reported once,
+// by its leader) and none is offline; after it returns, both are zero.
+func TestUnderReplicatedAndOfflineGauges(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	createTopic(t, c.Addrs(), "urp", 6, 3)
+	if v := metricSum(t, c, "longboat_under_replicated_partitions"); v != 0 {
+		t.Fatalf("under-replicated partitions %v on a healthy cluster", v)
+	}
+	if v := metricSum(t, c, "longboat_cluster_partitions"); v != 6 {
+		t.Fatalf("longboat_cluster_partitions = %v, want 6 (reported once, by the __meta leader)", v)
+	}
+	c.StopBroker(2)
+	// All six partitions have a replica on broker 3.
+	waitMetric(t, c, "longboat_under_replicated_partitions", func(v float64) bool { return v == 6 }, 20*time.Second)
+	if v := metricSum(t, c, "longboat_offline_partitions"); v != 0 {
+		t.Fatalf("offline partitions %v with a quorum up", v)
+	}
+	c.StartBroker(2)
+	c.WaitReady(60 * time.Second)
+	waitMetric(t, c, "longboat_under_replicated_partitions", func(v float64) bool { return v == 0 }, 20*time.Second)
 }
