@@ -146,12 +146,14 @@ func TestValidateBatches(t *testing.T) {
 		b    []byte
 		want RecordSet
 	}{
-		{"one record", one, RecordSet{Records: 1, LargestBatch: len(one)}},
-		{"five records", five, RecordSet{Records: 5, LargestBatch: len(five)}},
-		{"gzip batch", zipped, RecordSet{Records: 3, LargestBatch: len(zipped)}},
-		{"three batches", concat(one, five, two), RecordSet{Records: 8, LargestBatch: len(five)}},
-		{"largest last", concat(two, one, five), RecordSet{Records: 8, LargestBatch: len(five)}},
-		{"idempotent producer", testBatch{FirstTimestamp: 1, TsDeltas: []int64{0}, ProducerID: 77}.build(), RecordSet{Records: 1}},
+		{"one record", one, RecordSet{Records: 1, Batches: 1, LargestBatch: len(one)}},
+		{"five records", five, RecordSet{Records: 5, Batches: 1, LargestBatch: len(five)}},
+		{"gzip batch", zipped, RecordSet{Records: 3, Batches: 1, LargestBatch: len(zipped)}},
+		{"three batches", concat(one, five, two), RecordSet{Records: 8, Batches: 3, LargestBatch: len(five)}},
+		{"largest last", concat(two, one, five), RecordSet{Records: 8, Batches: 3, LargestBatch: len(five)}},
+		// A producer id without a sequence is not an idempotent batch.
+		{"producer id, no sequence", testBatch{FirstTimestamp: 1, TsDeltas: []int64{0}, ProducerID: 77}.build(), RecordSet{Records: 1, Batches: 1}},
+		{"idempotent producer", producerBatch(77, 0, 0, 2), RecordSet{Records: 2, Batches: 1, Idempotent: true}},
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
