@@ -14,20 +14,7 @@ import (
 // current generation; an empty group (or an unknown one) accepts the
 // commits of standalone consumers (generation -1, no member id).
 func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
-	answer := func(code int16) *kmsg.OffsetCommitResponse {
-		for _, t := range req.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp
-	}
+	answer := func(code int16) *kmsg.OffsetCommitResponse { return OffsetCommitAnswer(req, code) }
 	if req.Group == "" {
 		return answer(kerr.InvalidGroupID.Code)
 	}
@@ -68,6 +55,22 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 		return answer(kerr.NotCoordinator.Code)
 	}
 	return answer(0)
+}
+
+// OffsetCommitAnswer answers every partition of a commit with one code.
+func OffsetCommitAnswer(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }
 
 // FetchOffsets reads a group's committed offsets from the shard's replica

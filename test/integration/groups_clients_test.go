@@ -172,7 +172,7 @@ func startKgMember(t *testing.T, addrs []string, groupID, topic, clientID string
 		JoinGroupBackoff:  500 * time.Millisecond,
 		MinBytes:          1,
 		MaxBytes:          1 << 20,
-		MaxWait:           250 * time.Millisecond,
+		MaxWait:           2 * time.Second, // kafka-go allows the broker MaxWait minus 1s of slack
 		ReadLagInterval:   -1,
 		Dialer:            &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
 		ErrorLogger:       kgLogger(t, clientID+": "),
