@@ -3,7 +3,10 @@ package kafka
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
 )
 
 func (s *Server) describeGroups(ctx context.Context, body *kmsg.DescribeGroupsRequest) kmsg.Response {
@@ -26,6 +29,12 @@ func (s *Server) describeGroups(ctx context.Context, body *kmsg.DescribeGroupsRe
 				}
 				g.Members = append(g.Members, gm)
 			}
+		}
+		if code == 0 && g.State == group.StateDead && body.Version >= 6 {
+			// KIP-1043: from v6 an unknown group is an error, not just Dead.
+			code = kerr.GroupIDNotFound.Code
+			msg := "group " + name + " does not exist"
+			g.ErrorMessage = &msg
 		}
 		g.ErrorCode = code
 		resp.Groups = append(resp.Groups, g)

@@ -103,22 +103,74 @@ func waitCommittedAtEnd(t *testing.T, addrs []string, groupID, topic string, wit
 	}
 }
 
-// describeGroup describes one group with kadm (DescribeGroups at the
-// highest version both sides speak) and returns it, group error included.
-func describeGroup(t *testing.T, addrs []string, groupID string) kadm.DescribedGroup {
-	t.Helper()
-	adm := kadm.NewClient(newClient(t, addrs))
+// describeGroupOnce describes one group with kadm (DescribeGroups at the
+// highest version both sides speak).
+func describeGroupOnce(cl *kgo.Client, groupID string) (kadm.DescribedGroup, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	groups, err := adm.DescribeGroups(ctx, groupID)
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, groupID)
 	if err != nil {
-		t.Fatalf("describe %s: %v", groupID, err)
+		return kadm.DescribedGroup{}, err
 	}
 	g, ok := groups[groupID]
 	if !ok {
-		t.Fatalf("describe %s: group missing from the response", groupID)
+		return kadm.DescribedGroup{}, fmt.Errorf("group %s missing from the DescribeGroups response", groupID)
+	}
+	return g, nil
+}
+
+// describeGroup describes one group, failing the test if the request
+// fails; the group's own error is returned in the description.
+func describeGroup(t *testing.T, addrs []string, groupID string) kadm.DescribedGroup {
+	t.Helper()
+	g, err := describeGroupOnce(newClient(t, addrs), groupID)
+	if err != nil {
+		t.Fatalf("describe %s: %v", groupID, err)
 	}
 	return g
+}
+
+// waitGroupState polls DescribeGroups until the group is in state with n
+// members and returns its description. Unlike waitGroup (groups_test.go),
+// it retries the retriable errors Kafka answers while a group's coordinator
+// moves (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR,
+// COORDINATOR_NOT_AVAILABLE) instead of failing on the first one, and it
+// logs how many it saw.
+func waitGroupState(t *testing.T, addrs []string, groupID, state string, n int, within time.Duration) kadm.DescribedGroup {
+	t.Helper()
+	cl := newClient(t, addrs)
+	deadline := time.Now().Add(within)
+	retried := map[string]int{}
+	last := ""
+	for {
+		g, err := describeGroupOnce(cl, groupID)
+		if err == nil {
+			err = g.Err
+		}
+		switch {
+		case err == nil && g.State == state && len(g.Members) == n:
+			if len(retried) > 0 {
+				t.Logf("group %s: retried DescribeGroups errors %v before it was %s", groupID, retried, state)
+			}
+			return g
+		case err == nil:
+			last = fmt.Sprintf("state %s with %d members", g.State, len(g.Members))
+		case kerr.IsRetriable(err) || errors.Is(err, context.DeadlineExceeded):
+			retried[err.Error()]++
+			last = err.Error()
+		default:
+			var se *kadm.ShardErrors
+			if !errors.As(err, &se) {
+				t.Fatalf("describe %s: %v", groupID, err)
+			}
+			retried[err.Error()]++
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s: %s after %v, want %s with %d members (retried errors: %v)", groupID, last, within, state, n, retried)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // memberPartitions lists each member's assigned partitions of topic,
@@ -243,20 +295,20 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 	kgWaitLeaders(t, addrs, topic, parts)
 	prod := roundRobinProducer(t, addrs)
 	produced := produceN(t, prod, topic, "a", 2000)
+	changes := leadershipChanges(c)
+	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
 
 	start := time.Now()
 	var members []*kgMember
 	for i := 0; i < 3; i++ {
 		members = append(members, startKgMember(t, addrs, groupID, topic, fmt.Sprintf("kg-reader-%d", i)))
 	}
-	assigned := waitGroup(t, addrs, groupID, 3, 30*time.Second)
-	for id, n := range assigned {
-		if n != 2 {
-			t.Fatalf("member %s has %d partitions, want 2: %v", id, n, assigned)
-		}
-	}
-	if g := describeGroup(t, addrs, groupID); g.ProtocolType != "consumer" || g.Protocol != "range" {
+	g := waitGroupState(t, addrs, groupID, "Stable", 3, 30*time.Second)
+	if g.ProtocolType != "consumer" || g.Protocol != "range" {
 		t.Errorf("group %s: protocol type %q protocol %q, want consumer/range (kafka-go offers range first)", groupID, g.ProtocolType, g.Protocol)
+	}
+	if got := memberPartitions(t, g, topic); fmt.Sprint(got) != "[[0 1] [2 3] [4 5]]" {
+		t.Fatalf("3 readers: assignment %v, want 2 partitions each, [[0 1] [2 3] [4 5]] (range)", got)
 	}
 	waitConsumedValues(t, kgSinks(members), produced)
 	var counts []int
@@ -266,11 +318,9 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 	t.Logf("3 readers consumed the first 2000 in %v; per reader %v", time.Since(start), counts)
 
 	members[2].close()
-	assigned = waitGroup(t, addrs, groupID, 2, 30*time.Second)
-	for id, n := range assigned {
-		if n != 3 {
-			t.Fatalf("after a reader left, member %s has %d partitions, want 3: %v", id, n, assigned)
-		}
+	g = waitGroupState(t, addrs, groupID, "Stable", 2, 30*time.Second)
+	if got := memberPartitions(t, g, topic); fmt.Sprint(got) != "[[0 1 2] [3 4 5]]" {
+		t.Fatalf("after a reader left: assignment %v, want 3 partitions each, [[0 1 2] [3 4 5]] (range)", got)
 	}
 	more := produceN(t, prod, topic, "b", 500)
 	waitConsumedValues(t, kgSinks(members[:2]), more)
@@ -443,6 +493,8 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 	kgWaitLeaders(t, addrs, topic, parts)
 	prod := roundRobinProducer(t, addrs)
 	produced := produceN(t, prod, topic, "a", 1000)
+	changes := leadershipChanges(c)
+	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
 
 	// Phase 1.
 	cfg1 := srGroupConfig(sarama.V2_8_0_0, sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin())
@@ -450,8 +502,7 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 		startSrMember(t, addrs, cfg1, groupID, topic, "sarama-a1"),
 		startSrMember(t, addrs, cfg1, groupID, topic, "sarama-a2"),
 	}
-	waitGroup(t, addrs, groupID, 2, 30*time.Second)
-	g := describeGroup(t, addrs, groupID)
+	g := waitGroupState(t, addrs, groupID, "Stable", 2, 30*time.Second)
 	if g.Protocol != "range" || g.ProtocolType != "consumer" {
 		t.Errorf("members offering [range roundrobin]: group protocol %q type %q, want range/consumer", g.Protocol, g.ProtocolType)
 	}
@@ -466,9 +517,7 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 	checkSameRecords(t, produced, unique)
 	t.Logf("phase 1: %d records, %d redelivered", len(unique), redelivered)
 	committed := waitCommittedAtEnd(t, addrs, groupID, topic, 10*time.Second)
-	if st, members := describeMembers(t, addrs, groupID); st != "Empty" || len(members) != 0 {
-		t.Errorf("after both members closed: group state %s with %d members, want Empty with 0", st, len(members))
-	}
+	waitGroupState(t, addrs, groupID, "Empty", 0, 10*time.Second)
 
 	// Phase 2: new members resume at the committed offsets.
 	more := produceN(t, prod, topic, "b", 400)
@@ -477,8 +526,7 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 		startSrMember(t, addrs, cfg2, groupID, topic, "sarama-b1"),
 		startSrMember(t, addrs, cfg2, groupID, topic, "sarama-b2"),
 	}
-	waitGroup(t, addrs, groupID, 2, 30*time.Second)
-	g = describeGroup(t, addrs, groupID)
+	g = waitGroupState(t, addrs, groupID, "Stable", 2, 30*time.Second)
 	if g.Protocol != "roundrobin" {
 		t.Errorf("members offering [roundrobin range]: group protocol %q, want roundrobin", g.Protocol)
 	}
@@ -580,6 +628,8 @@ func TestKcatBalancedConsumer(t *testing.T) {
 	createTopic(t, addrs, topic, parts, 3)
 	kgWaitLeaders(t, addrs, topic, parts)
 	produced := produceN(t, roundRobinProducer(t, addrs), topic, "k", 1000)
+	changes := leadershipChanges(c)
+	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
 
 	start := time.Now()
 	got, stderr := kcatGroupConsume(t, addrs, groupID, topic)
@@ -593,10 +643,8 @@ func TestKcatBalancedConsumer(t *testing.T) {
 	}
 	committed := waitCommittedAtEnd(t, addrs, groupID, topic, 10*time.Second)
 	t.Logf("committed by kcat: %s", sortedParts(committed))
-	g := describeGroup(t, addrs, groupID)
-	if g.Err != nil || g.State != "Empty" || len(g.Members) != 0 || g.ProtocolType != "consumer" {
-		t.Errorf("after kcat closed: group %s err %v state %q type %q members %d, want Empty consumer group with 0 members",
-			groupID, g.Err, g.State, g.ProtocolType, len(g.Members))
+	if g := waitGroupState(t, addrs, groupID, "Empty", 0, 10*time.Second); g.ProtocolType != "consumer" {
+		t.Errorf("after kcat closed: group %s protocol type %q, want consumer", groupID, g.ProtocolType)
 	}
 
 	start = time.Now()
@@ -636,6 +684,8 @@ func TestGroupAdminKadm(t *testing.T) {
 	prod := roundRobinProducer(t, addrs)
 	produceN(t, prod, sub, "s", 30)
 	produceN(t, prod, unsub, "u", 30)
+	changes := leadershipChanges(c)
+	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
 	adm := kadm.NewClient(newClient(t, addrs))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -690,7 +740,7 @@ func TestGroupAdminKadm(t *testing.T) {
 		}
 	}
 	t.Cleanup(closeMember)
-	waitGroup(t, addrs, active, 1, 30*time.Second)
+	waitGroupState(t, addrs, active, "Stable", 1, 30*time.Second)
 	// The member consumes adm-sub and auto-commits its end offsets.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -855,17 +905,7 @@ func TestGroupAdminKadm(t *testing.T) {
 	// The member leaves: the group is Empty, its offsets can be deleted,
 	// and then the group itself.
 	closeMember()
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		st, members := describeMembers(t, addrs, active)
-		if st == "Empty" && len(members) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s after its only member left: state %s with %d members, want Empty", active, st, len(members))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitGroupState(t, addrs, active, "Empty", 0, 15*time.Second)
 	if empty := list("Empty"); empty[active].State != "Empty" {
 		t.Errorf("ListGroups(Empty) after the member left lacks %s: %v", active, empty.Groups())
 	}

@@ -43,6 +43,30 @@ func waitBalanced(t *testing.T, c *testcluster.Cluster, perBroker int, within ti
 	}
 }
 
+// waitAllPreferred waits until every shard, partitions and group shards,
+// is led by its preferred replica: from then on the balancer moves nothing,
+// so any leadership change is an election.
+func waitAllPreferred(t *testing.T, c *testcluster.Cluster, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		wrong := 0
+		b := c.Brokers[0]
+		for _, p := range b.Node.Meta().ReplicaSetsOf(b.Node.ID()) {
+			if leader, _, ok := b.Node.Leader(p.ShardID); !ok || leader != p.Replicas[0] {
+				wrong++
+			}
+		}
+		if wrong == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d shards not led by their preferred replica", wrong)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func leadershipChanges(c *testcluster.Cluster) int64 {
 	var n int64
 	for _, b := range c.Brokers {
@@ -60,6 +84,7 @@ func TestLeadersBalancedAndSteady(t *testing.T) {
 	createTopic(t, seeds, "balance", 6, 3)
 	// CreateTopics answers once the preferred replicas lead.
 	waitBalanced(t, c, 2, 500*time.Millisecond)
+	waitAllPreferred(t, c, 30*time.Second)
 
 	before := leadershipChanges(c)
 	cl := newClient(t, seeds)
