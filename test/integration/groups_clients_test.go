@@ -134,8 +134,9 @@ func describeGroup(t *testing.T, addrs []string, groupID string) kadm.DescribedG
 // members and returns its description. Unlike waitGroup (groups_test.go),
 // it retries the retriable errors Kafka answers while a group's coordinator
 // moves (COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR,
-// COORDINATOR_NOT_AVAILABLE) instead of failing on the first one, and it
-// logs how many it saw.
+// COORDINATOR_NOT_AVAILABLE) instead of failing on the first one, and logs
+// how many it saw; GROUP_ID_NOT_FOUND (DescribeGroups v6+ for a group not
+// created yet) counts as not there yet.
 func waitGroupState(t *testing.T, addrs []string, groupID, state string, n int, within time.Duration) kadm.DescribedGroup {
 	t.Helper()
 	cl := newClient(t, addrs)
@@ -155,6 +156,9 @@ func waitGroupState(t *testing.T, addrs []string, groupID, state string, n int, 
 			return g
 		case err == nil:
 			last = fmt.Sprintf("state %s with %d members", g.State, len(g.Members))
+		case errors.Is(err, kerr.GroupIDNotFound) && state != "Dead":
+			// Not created yet (DescribeGroups v6+ answers an unknown group so).
+			last = "not found"
 		case kerr.IsRetriable(err) || errors.Is(err, context.DeadlineExceeded):
 			retried[err.Error()]++
 			last = err.Error()
@@ -925,4 +929,67 @@ func TestGroupAdminKadm(t *testing.T) {
 	if all := list(); len(all) != 0 {
 		t.Errorf("ListGroups after deleting every group: %v", all.Groups())
 	}
+}
+
+// ---------------------------------------------------------------- failover
+
+// TestGroupCoordinatorFailover: two franz-go members consume a 6-partition
+// RF=3 topic; then the broker coordinating their group is stopped
+// gracefully (its Raft leaderships move away, clients see NOT_COORDINATOR).
+// A new coordinator must take the group over with both members and
+// everything produced after the stop must be consumed; the committed
+// offsets must reach the end offsets.
+func TestGroupCoordinatorFailover(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	addrs := c.Addrs()
+	const topic, groupID, parts = "fo-grp", "fo-group", 6
+	createTopic(t, addrs, topic, parts, 3)
+	kgWaitLeaders(t, addrs, topic, parts)
+	produced := produceN(t, roundRobinProducer(t, addrs), topic, "a", 1000)
+
+	members := []*groupConsumer{
+		startGroupConsumer(t, addrs, groupID, topic),
+		startGroupConsumer(t, addrs, groupID, topic),
+	}
+	closed := false
+	closeAll := func() {
+		if !closed {
+			closed = true
+			for _, m := range members {
+				m.close()
+			}
+		}
+	}
+	t.Cleanup(closeAll)
+	g := waitGroupState(t, addrs, groupID, "Stable", 2, 30*time.Second)
+	waitConsumedValues(t, members, produced)
+	waitCommittedAtEnd(t, addrs, groupID, topic, 10*time.Second)
+
+	coord := g.Coordinator.NodeID
+	var rest []string
+	for i, a := range addrs {
+		if int32(i+1) != coord {
+			rest = append(rest, a)
+		}
+	}
+	t.Logf("stopping broker %d, the coordinator of %s", coord, groupID)
+	stopped := time.Now()
+	c.StopBroker(int(coord) - 1)
+	more := produceN(t, roundRobinProducer(t, rest), topic, "b", 1000)
+	waitConsumedValues(t, members, more)
+	t.Logf("records produced after the stop consumed %v after it", time.Since(stopped))
+	g2 := waitGroupState(t, rest, groupID, "Stable", 2, 30*time.Second)
+	if g2.Coordinator.NodeID == coord {
+		t.Errorf("group %s still reports stopped broker %d as its coordinator", groupID, coord)
+	}
+	t.Logf("new coordinator: broker %d", g2.Coordinator.NodeID)
+	closeAll()
+	var all []record
+	for _, m := range members {
+		all = append(all, m.records()...)
+	}
+	unique, redelivered := dedupeByPosition(t, all)
+	checkSameRecords(t, append(produced, more...), unique)
+	t.Logf("%d records, %d redelivered", len(unique), redelivered)
+	waitCommittedAtEnd(t, rest, groupID, topic, 15*time.Second)
 }
