@@ -300,7 +300,9 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 	prod := roundRobinProducer(t, addrs)
 	produced := produceN(t, prod, topic, "a", 2000)
 	changes := leadershipChanges(c)
-	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
+	defer func() {
+		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+	}()
 
 	start := time.Now()
 	var members []*kgMember
@@ -498,7 +500,9 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 	prod := roundRobinProducer(t, addrs)
 	produced := produceN(t, prod, topic, "a", 1000)
 	changes := leadershipChanges(c)
-	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
+	defer func() {
+		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+	}()
 
 	// Phase 1.
 	cfg1 := srGroupConfig(sarama.V2_8_0_0, sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin())
@@ -633,7 +637,9 @@ func TestKcatBalancedConsumer(t *testing.T) {
 	kgWaitLeaders(t, addrs, topic, parts)
 	produced := produceN(t, roundRobinProducer(t, addrs), topic, "k", 1000)
 	changes := leadershipChanges(c)
-	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
+	defer func() {
+		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+	}()
 
 	start := time.Now()
 	got, stderr := kcatGroupConsume(t, addrs, groupID, topic)
@@ -689,7 +695,9 @@ func TestGroupAdminKadm(t *testing.T) {
 	produceN(t, prod, sub, "s", 30)
 	produceN(t, prod, unsub, "u", 30)
 	changes := leadershipChanges(c)
-	defer func() { t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes) }()
+	defer func() {
+		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+	}()
 	adm := kadm.NewClient(newClient(t, addrs))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
