@@ -451,7 +451,3 @@ func (g *group) checkMember(memberID string, instance *string, generation int32)
 	}
 	return m, 0
 }
-
-func (g *group) String() string {
-	return fmt.Sprintf("group %s gen %d %s (%d members)", g.name, g.generation, g.state, len(g.members))
-}

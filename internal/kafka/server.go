@@ -77,15 +77,6 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// Addrs returns the bound addresses (useful with port 0).
-func (s *Server) Addrs() []net.Addr {
-	out := make([]net.Addr, 0, len(s.listeners))
-	for _, ln := range s.listeners {
-		out = append(out, ln.Addr())
-	}
-	return out
-}
-
 func (s *Server) accept(name string, ln net.Listener) {
 	defer s.wg.Done()
 	counter, _ := s.Connections.LoadOrStore(name, new(atomic.Int64))
