@@ -53,11 +53,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	logging.RouteDragonboat(log)
 	c := &Cluster{t: t, log: log}
+	addrs := FreeAddrs(t, 3*opts.Nodes)
 	var members []string
 	for i := 1; i <= opts.Nodes; i++ {
-		raft := freeAddr(t)
+		raft, kafkaAddr, httpAddr := addrs[3*i-3], addrs[3*i-2], addrs[3*i-1]
 		members = append(members, fmt.Sprintf("%d=%s", i, raft))
-		kafkaAddr, httpAddr := freeAddr(t), freeAddr(t)
 		args := []string{
 			"--node-id", fmt.Sprint(i),
 			"--data-dir", filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)),
@@ -95,13 +95,20 @@ func mustParse(t testing.TB, args []string) *config.Config {
 	return cfg
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// FreeAddrs returns n distinct free 127.0.0.1 ports. All are held open
+// until all are chosen, so the kernel cannot hand out one twice.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 // StartBroker starts broker i (0-based) on its configured dirs and ports.

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // procCluster runs brokers as real `longboat serve` processes so that a
@@ -40,22 +41,14 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func startProcCluster(t *testing.T, n int) *procCluster {
 	pc := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), procs: make([]*exec.Cmd, n)}
 	var members []string
+	addrs := testcluster.FreeAddrs(t, 3*n)
 	for i := 0; i < n; i++ {
-		pc.kafka = append(pc.kafka, freePort(t))
-		pc.raft = append(pc.raft, freePort(t))
-		pc.http = append(pc.http, freePort(t))
+		pc.kafka = append(pc.kafka, addrs[3*i])
+		pc.raft = append(pc.raft, addrs[3*i+1])
+		pc.http = append(pc.http, addrs[3*i+2])
 		members = append(members, fmt.Sprintf("%d=%s", i+1, pc.raft[i]))
 	}
 	pc.members = strings.Join(members, ",")

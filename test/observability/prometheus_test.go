@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -140,15 +139,6 @@ func readAlerts(t *testing.T, path string) []alertRule {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestDashboardAndAlertsReturnData runs Prometheus against a live
 // three-broker cluster under a little load and evaluates every expression.
 func TestDashboardAndAlertsReturnData(t *testing.T) {
@@ -178,7 +168,7 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testcluster.FreeAddrs(t, 1)[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	prom := exec.CommandContext(ctx, promBin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
