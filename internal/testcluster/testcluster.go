@@ -4,6 +4,7 @@ package testcluster
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -95,15 +96,20 @@ func mustParse(t testing.TB, args []string) *config.Config {
 	return cfg
 }
 
-// FreeAddrs returns n distinct free 127.0.0.1 ports. All are held open
-// until all are chosen, so the kernel cannot hand out one twice.
+// FreeAddrs returns n distinct free 127.0.0.1 ports below the kernel's
+// ephemeral range (32768+), so that a client socket cannot take one while
+// its broker is stopped and block the restart. All are held open until all
+// are chosen.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			t.Fatal("no free ports in 20000-32767")
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12768)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		defer l.Close()
 		out = append(out, l.Addr().String())
