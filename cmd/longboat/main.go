@@ -16,6 +16,8 @@ Usage:
   longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
   longboat healthcheck     exit 0 when this broker's /readyz answers 200, else 1
   longboat topics ACTION   list, create, describe or delete topics (kafka-topics.sh-like)
+  longboat produce [flags] write N numbered records (<prefix>-<seq>) and report acknowledgements
+  longboat consume [flags] read a topic from the start; --prefix/--expect checks every record once
   longboat bench [flags]   produce (and consume) load and print throughput and latency
   longboat version         print the version
 `
@@ -35,6 +37,10 @@ func main() {
 		err = healthcheck(os.Args[2:])
 	case "topics":
 		err = topicsCmd(os.Args[2:])
+	case "produce":
+		err = produceCmd(os.Args[2:])
+	case "consume":
+		err = consumeCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version":
