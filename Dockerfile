@@ -6,9 +6,9 @@
 #   CGO_ENABLED=0 go build -trimpath -o dist/longboat ./cmd/longboat
 #   docker build --target local -t longboat:local . # offline: copies the host-built binary
 #
-# Stage order matters: the legacy builder (no BuildKit) builds every stage
-# up to the target, so the offline target comes before the Go stage and
-# never needs the golang image.
+# Stage order matters: the legacy builder (no BuildKit; docker-compose v1)
+# builds every stage up to the target, so the offline target comes before
+# the Go stage and never needs the golang image.
 
 # base: the runtime file system without the binary.
 FROM scratch AS base
@@ -32,9 +32,12 @@ ENTRYPOINT ["/usr/local/bin/longboat"]
 CMD ["serve"]
 
 # local: a binary built on the host (CGO_ENABLED=0), for machines with no
-# registry access.
+# registry access. The legacy builder also runs this stage for the default
+# target, where dist/longboat may not exist: docker/bin/ (an empty .keep)
+# keeps the COPY valid then, and scripts/build-images.sh checks that the
+# local image runs.
 FROM base AS local
-COPY dist/longboat /usr/local/bin/longboat
+COPY docker/bin/ dist/longboa[t] /usr/local/bin/
 
 # build: the static binary from the official Go image.
 FROM golang:1.26.8 AS build

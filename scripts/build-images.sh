@@ -17,6 +17,7 @@ CGO_ENABLED=0 go build -trimpath \
 
 echo "== docker build --target local -t longboat:local"
 docker build -q --target local -t longboat:local . >/dev/null
+docker run --rm longboat:local version >/dev/null  # the binary is in the image
 docker image ls longboat:local
 
 prom=$(command -v prometheus || true)
