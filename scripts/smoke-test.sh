@@ -26,6 +26,7 @@
 #   GRAFANA_PORT        3000
 #   SMOKE_RECORDS       records per produce step (1000)
 #   SMOKE_STOP_BROKER   which broker (1..3) to stop (1)
+#   SMOKE_STOP_MODE     stop (docker stop: SIGTERM, graceful) or kill (docker kill: SIGKILL)
 #   READY_TIMEOUT       seconds to wait for readiness (120)
 set -uo pipefail
 
@@ -37,6 +38,7 @@ prom_port=${PROMETHEUS_PORT:-9090}
 grafana_port=${GRAFANA_PORT:-3000}
 records=${SMOKE_RECORDS:-1000}
 stop=${SMOKE_STOP_BROKER:-1}
+stop_mode=${SMOKE_STOP_MODE:-stop}
 ready_timeout=${READY_TIMEOUT:-120}
 run=$(date +%s)
 topic=smoke-$run
@@ -48,7 +50,9 @@ failed=0
 t0=$SECONDS
 
 log() { printf '%s [%4ss] %s\n' "$(date -u +%H:%M:%S)" "$((SECONDS - t0))" "$*"; }
-result() { # status check detail
+result() { # status check detail (cut to 200 characters)
+  local detail=${3:0:200}
+  set -- "$1" "$2" "$detail"
   results+=("$1|$2|$3")
   [ "$1" = FAIL ] && failed=$((failed + 1))
   log "$1: $2${3:+ ($3)}"
@@ -203,18 +207,19 @@ others=$(brokers_except "$idx")
 other_http=()
 for i in "${!http_ports[@]}"; do [ "$i" = "$idx" ] || other_http+=("${http_ports[$i]}"); done
 prefix=outage-$run
-log "stopping $victim"
-if ! docker stop -t 30 "$victim" >/dev/null; then
-  result FAIL "stop $victim" "docker stop failed"
+log "stopping $victim (docker $stop_mode)"
+if [ "$stop_mode" = kill ]; then stop_cmd=(docker kill "$victim"); else stop_cmd=(docker stop -t 30 "$victim"); fi
+if ! "${stop_cmd[@]}" >/dev/null; then
+  result FAIL "stop $victim" "docker $stop_mode failed"
 else
   down_at=$SECONDS
   if out=$(wait_ready "${other_http[@]}"); then
-    result PASS "remaining brokers ready with $victim down" "$((SECONDS - down_at))s after the stop"
+    result PASS "remaining brokers ready with $victim down ($stop_mode)" "$((SECONDS - down_at))s after the stop"
   else
-    result FAIL "remaining brokers ready with $victim down" "$out"
+    result FAIL "remaining brokers ready with $victim down ($stop_mode)" "$out"
   fi
   if out=$(lb produce --brokers "$others" --topic "$topic" --records "$records" --prefix "$prefix" --acks all 2>&1); then
-    result PASS "produce (acks=all) via $others while $victim is down" "$(echo "$out" | awk 'NR==2 {print $6 " acknowledged"}')"
+    result PASS "produce (acks=all) via $others while $victim is down" "$(echo "$out" | awk -v t="$topic" '$1 == t {print $6 " acknowledged"}')"
   else
     result FAIL "produce (acks=all) via $others while $victim is down" "$(echo "$out" | tail -1)"
   fi

@@ -112,6 +112,12 @@ func produceCmd(args []string) error {
 		case errors.As(err, &werrs):
 			failed += werrs.Count()
 			acked += n - werrs.Count()
+			// One record's error, not all of them.
+			for _, e := range werrs {
+				if e != nil && firstErr == nil {
+					firstErr = e
+				}
+			}
 		default:
 			failed += n
 		}
