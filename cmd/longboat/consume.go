@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"sync"
@@ -47,10 +46,7 @@ func consumeCmd(args []string) error {
 	prefix := fs.String("prefix", "", "count records written by `produce --prefix` (default: count every record)")
 	expect := fs.Int("expect", 0, "with --prefix: wait until seq 0..expect-1 are all seen, and fail on any missing or duplicate")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *topic == "" {
@@ -59,10 +55,8 @@ func consumeCmd(args []string) error {
 	if *expect > 0 && *prefix == "" {
 		return errors.New("--expect needs --prefix")
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := clientContext(*timeout)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, *timeout)
-	defer cancelTimeout()
 
 	addrs := strings.Split(*brokers, ",")
 	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second,

@@ -3,8 +3,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"time"
 
 	"github.com/longboat/longboat/internal/version"
 )
@@ -55,4 +60,22 @@ func main() {
 		fmt.Fprintf(os.Stderr, "longboat %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// clientContext bounds a client subcommand: it ends on Ctrl-C or after
+// timeout, whichever comes first.
+func clientContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
+}
+
+// parseFlags parses a subcommand's flags; done is true when the subcommand
+// should return err at once (a bad flag, or nil after --help).
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	return err != nil, err
 }

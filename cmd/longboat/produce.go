@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -51,10 +49,7 @@ func produceCmd(args []string) error {
 	acks := fs.String("acks", "all", "all, 1 or 0")
 	chunk := fs.Int("chunk", 200, "records per WriteMessages call (one progress step)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *topic == "" {
@@ -88,10 +83,8 @@ func produceCmd(args []string) error {
 	}
 	defer w.Close()
 
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := clientContext(*timeout)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, *timeout)
-	defer cancelTimeout()
 
 	start := time.Now()
 	acked, failed := 0, 0
