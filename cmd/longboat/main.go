@@ -3,8 +3,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"time"
 
 	"github.com/longboat/longboat/internal/version"
 )
@@ -16,6 +21,8 @@ Usage:
   longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
   longboat healthcheck     exit 0 when this broker's /readyz answers 200, else 1
   longboat topics ACTION   list, create, describe or delete topics (kafka-topics.sh-like)
+  longboat produce [flags] write N numbered records (<prefix>-<seq>) and report acknowledgements
+  longboat consume [flags] read a topic from the start; --prefix/--expect checks every record once
   longboat bench [flags]   produce (and consume) load and print throughput and latency
   longboat version         print the version
 `
@@ -35,6 +42,10 @@ func main() {
 		err = healthcheck(os.Args[2:])
 	case "topics":
 		err = topicsCmd(os.Args[2:])
+	case "produce":
+		err = produceCmd(os.Args[2:])
+	case "consume":
+		err = consumeCmd(os.Args[2:])
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version":
@@ -49,4 +60,22 @@ func main() {
 		fmt.Fprintf(os.Stderr, "longboat %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// clientContext bounds a client subcommand: it ends on Ctrl-C or after
+// timeout, whichever comes first.
+func clientContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, func() { cancel(); stop() }
+}
+
+// parseFlags parses a subcommand's flags; done is true when the subcommand
+// should return err at once (a bad flag, or nil after --help).
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	return err != nil, err
 }

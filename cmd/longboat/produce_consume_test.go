@@ -1,0 +1,58 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+func TestRecordValueRoundTrip(t *testing.T) {
+	for _, seq := range []int{0, 7, 123456789} {
+		v := recordValue("run-1", seq)
+		got, ok := parseRecordValue("run-1", []byte(v))
+		if !ok || got != seq {
+			t.Fatalf("parseRecordValue(%q) = %d, %v; want %d", v, got, ok, seq)
+		}
+	}
+	for _, v := range []string{"run-2-000000001", "run-1-1", "run-1-00000000x", "run-1000000001"} {
+		if seq, ok := parseRecordValue("run-1", []byte(v)); ok {
+			t.Fatalf("parseRecordValue(%q) = %d, true; want no match", v, seq)
+		}
+	}
+}
+
+// TestProduceConsume runs the subcommands against a real three-broker
+// cluster: every produced record is found once, and a missing or a
+// duplicated record makes consume fail.
+func TestProduceConsume(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	defer c.Close()
+	brokers := strings.Join(c.Addrs(), ",")
+	if err := topicsCmd([]string{"create", "--brokers", brokers, "--topic", "pc", "--partitions", "3", "--replication-factor", "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "500", "--prefix", "a", "--chunk", "64"}); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	// Through a single broker, as the smoke test does per port.
+	if err := consumeCmd([]string{"--brokers", c.Addrs()[1], "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"}); err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	err := consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "501", "--timeout", "3s"})
+	if err == nil || !strings.Contains(err.Error(), "1 missing (first: [500])") {
+		t.Fatalf("consume expecting one record too many: err = %v, want 1 missing", err)
+	}
+	// Seq 0..9 of prefix a once more, into one partition.
+	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "10", "--prefix", "a", "--partition", "2"}); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	err = consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"})
+	if err == nil || !strings.Contains(err.Error(), "10 duplicates") {
+		t.Fatalf("consume after duplicating 10 records: err = %v, want 10 duplicates", err)
+	}
+	// Without --expect: reads partition 2 to its end (else it times out).
+	if err := consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--partition", "2", "--timeout", "30s"}); err != nil {
+		t.Fatalf("consume partition 2: %v", err)
+	}
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# CI stage for the Compose appliance, offline: builds longboat:local (and
+# longboat-prometheus:local when prometheus is installed) from this host,
+# brings the stack up with compose/offline.yml, measures the time from `up`
+# to all brokers ready, runs scripts/smoke-test.sh, and always tears the
+# stack down with its volumes. Exit code: 0 when the smoke test passed (or
+# when there is no Docker engine: the stage is then reported SKIPPED).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! docker info >/dev/null 2>&1; then
+  echo "Docker stage SKIPPED: no Docker engine answers (docker info failed)"
+  exit 0
+fi
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+else
+  echo "Docker stage SKIPPED: neither 'docker compose' nor 'docker-compose' is installed"
+  exit 0
+fi
+project=${COMPOSE_PROJECT_NAME:-longboat-ci}
+dc=("${compose[@]}" -p "$project" -f docker-compose.yml -f compose/offline.yml)
+t0=$SECONDS
+echo "== Docker stage: $("${compose[@]}" version 2>/dev/null | head -1), engine $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
+
+# Refuse to run over someone else's stack or ports; never remove it.
+busy=$(docker ps -a --format '{{.Names}}' | grep -E '^longboat-(broker[123]|prometheus|grafana)$' || true)
+if [ -n "$busy" ]; then
+  echo "Docker stage FAILED: containers already exist: $busy (another stack is running; stop it first)"
+  exit 1
+fi
+for port in 9092 9093 9094 13092 13093 13094 9090; do
+  if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$port" 2>/dev/null; then
+    echo "Docker stage FAILED: localhost:$port is already in use"
+    exit 1
+  fi
+done
+
+if ! timeout 900 scripts/build-images.sh; then
+  echo "Docker stage FAILED: image build"
+  exit 1
+fi
+profiles=()
+if docker image inspect longboat-prometheus:local >/dev/null 2>&1; then
+  profiles=(--profile prometheus)
+fi
+
+cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "== logs (last 40 lines per service)"
+    "${dc[@]}" "${profiles[@]}" logs --no-color --tail 40 2>&1 | tail -200
+  fi
+  echo "== down -v"
+  timeout 180 "${dc[@]}" "${profiles[@]}" down -v --remove-orphans 2>&1 | tail -3
+  echo "== Docker stage $([ "$rc" = 0 ] && echo PASSED || echo FAILED) in $((SECONDS - t0))s"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# Readiness is timed by a poller started with `up`: `up` itself waits for
+# the brokers' Docker health checks before it starts Prometheus.
+ready_file=$(mktemp)
+(
+  start=$(date +%s%N)
+  deadline=$((SECONDS + 180))
+  while [ $SECONDS -lt $deadline ]; do
+    ok=0
+    for p in 13092 13093 13094; do
+      dist/longboat healthcheck --http-addr "127.0.0.1:$p" --timeout 1s >/dev/null 2>&1 && ok=$((ok + 1))
+    done
+    if [ $ok = 3 ]; then
+      echo "$(( ($(date +%s%N) - start) / 1000000 ))" > "$ready_file"
+      exit 0
+    fi
+    sleep 0.2
+  done
+) &
+poller=$!
+echo "== up -d ${profiles[*]}"
+if ! timeout 300 "${dc[@]}" "${profiles[@]}" up -d --no-build; then
+  echo "compose up failed"
+  exit 1
+fi
+wait "$poller"
+ready_ms=$(cat "$ready_file")
+rm -f "$ready_file"
+if [ -z "$ready_ms" ]; then
+  echo "brokers not ready within 180s of up"
+  exit 1
+fi
+echo "== all three brokers ready $((ready_ms / 1000)).$(printf '%03d' $((ready_ms % 1000)))s after up"
+echo "== images"
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^longboat(-prometheus)?:local'
+
+timeout 900 scripts/smoke-test.sh
