@@ -257,9 +257,13 @@ func (s *StateMachine) HighWatermark() int64 { return s.hw.Load() }
 func (s *StateMachine) LogStartOffset() int64 { return s.start.Load() }
 
 // Read returns whole batches from the one containing offset, up to maxBytes
-// (at least one batch), never past the high watermark: an entry's batches
+// (at least one batch), never below the log start offset nor past the high
+// watermark: an entry's batches
 // reach the log before the high watermark moves past them.
 func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
+	if start := s.start.Load(); offset < start {
+		return nil, fmt.Errorf("partition %d: offset %d is below the log start offset %d: %w", s.ShardID, offset, start, storage.ErrOffsetOutOfRange)
+	}
 	hw := s.hw.Load()
 	if offset >= hw {
 		if offset > hw {
