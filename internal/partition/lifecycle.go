@@ -13,7 +13,8 @@ import (
 const errOffsetOutOfRange int16 = 1
 
 // advanceStart applies cmdAdvanceStart: the log start offset moves up to
-// offset and every segment wholly below it is deleted. Moving it past the
+// offset, the state is checkpointed, and every segment wholly below it is
+// deleted. Moving it past the
 // high watermark is refused (as DeleteRecords does); a lower offset than
 // the current start changes nothing. The result is the log start offset.
 func (s *StateMachine) advanceStart(offset int64) (sm.Result, error) {
@@ -23,6 +24,12 @@ func (s *StateMachine) advanceStart(offset int64) (sm.Result, error) {
 	if offset > s.start.Load() {
 		s.start.Store(offset)
 		s.epochs.truncateStart(offset)
+		// Checkpoint first: an older checkpoint would make Open cut the
+		// log back to an offset whose segment is gone, and Raft replay
+		// the appends after it onto nothing.
+		if err := s.Sync(); err != nil {
+			return sm.Result{}, err
+		}
 		if _, err := s.log.DeleteBefore(offset); err != nil {
 			return sm.Result{}, err
 		}
@@ -48,8 +55,13 @@ func stampAppendTime(head, records []byte, nowMs int64) {
 // SetSegmentLimits applies a topic's segment.bytes and segment.ms to this
 // replica's log. Segment boundaries are local layout: every replica agrees
 // on offsets and on the log start offset whatever its segments look like.
+// Before Open it only records segmentMs: the log opens with the
+// segment.bytes it was created with.
 func (s *StateMachine) SetSegmentLimits(segmentBytes, segmentMs int64) error {
 	s.segmentMs.Store(segmentMs)
+	if !s.opened.Load() {
+		return nil
+	}
 	return s.log.SetSegmentBytes(min(segmentBytes, math.MaxUint32))
 }
 
@@ -60,6 +72,9 @@ func (s *StateMachine) SetSegmentLimits(segmentBytes, segmentMs int64) error {
 // retentionBytes without the segment. -1 disables either rule. ok is false
 // when nothing is due. The leader evaluates this and proposes the result.
 func (s *StateMachine) RetentionOffset(nowMs, retentionMs, retentionBytes int64) (offset int64, ok bool, err error) {
+	if !s.opened.Load() {
+		return 0, false, nil
+	}
 	segs, err := s.log.SegmentStats()
 	if err != nil {
 		return 0, false, fmt.Errorf("partition %d: retention: %w", s.ShardID, err)

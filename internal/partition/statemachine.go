@@ -47,6 +47,7 @@ type StateMachine struct {
 	hw        atomic.Int64 // next offset: everything below is committed
 	start     atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs    epochHistory
+	opened    atomic.Bool // log is set: Open returned
 	segmentMs atomic.Int64          // roll the active segment at this age; 0: never
 	head      [BatchHeaderSize]byte // reused header scratch for the rewritten fields
 
@@ -99,6 +100,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
+	s.opened.Store(true)
 	return cp.Applied, nil
 }
 
@@ -292,8 +294,14 @@ func committedPrefix(data []byte, hw int64) int {
 	return min(n, len(data))
 }
 
-// LogSize is the partition's bytes on disk.
-func (s *StateMachine) LogSize() int64 { return s.log.Size() }
+// LogSize is the partition's bytes on disk (0 until Open has run, which
+// dragonboat does on its own goroutine after the replica is started).
+func (s *StateMachine) LogSize() int64 {
+	if !s.opened.Load() {
+		return 0
+	}
+	return s.log.Size()
+}
 
 // Lookup answers a ReadIndex: the high watermark once the read is linearized.
 func (s *StateMachine) Lookup(interface{}) (interface{}, error) { return s.HighWatermark(), nil }
