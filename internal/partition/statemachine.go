@@ -47,7 +47,7 @@ type StateMachine struct {
 	hw        atomic.Int64 // next offset: everything below is committed
 	start     atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs    epochHistory
-	opened    atomic.Bool // log is set: Open returned
+	opened    atomic.Bool           // log is set: Open returned
 	segmentMs atomic.Int64          // roll the active segment at this age; 0: never
 	head      [BatchHeaderSize]byte // reused header scratch for the rewritten fields
 

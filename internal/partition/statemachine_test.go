@@ -39,7 +39,9 @@ type proposal struct {
 	batches [][]byte
 }
 
-func (p proposal) cmd() []byte { return EncodeAppend(p.term, 1700000000000, false, concat(p.batches...)) }
+func (p proposal) cmd() []byte {
+	return EncodeAppend(p.term, 1700000000000, false, concat(p.batches...))
+}
 
 func (p proposal) records() int64 {
 	var n int64
