@@ -59,10 +59,15 @@ func stampAppendTime(head, records []byte, nowMs int64) {
 // segment.bytes it was created with.
 func (s *StateMachine) SetSegmentLimits(segmentBytes, segmentMs int64) error {
 	s.segmentMs.Store(segmentMs)
-	if !s.opened.Load() {
+	segmentBytes = min(segmentBytes, math.MaxUint32)
+	if !s.opened.Load() || s.segmentBytes.Load() == segmentBytes {
 		return nil
 	}
-	return s.log.SetSegmentBytes(min(segmentBytes, math.MaxUint32))
+	if err := s.log.SetSegmentBytes(segmentBytes); err != nil {
+		return err
+	}
+	s.segmentBytes.Store(segmentBytes)
+	return nil
 }
 
 // RetentionOffset is the log start offset that retention.ms and

@@ -41,15 +41,16 @@ type StateMachine struct {
 	dir     string
 	opts    storage.Options
 
-	log       *storage.Log
-	applied   uint64
-	producers *producers
-	hw        atomic.Int64 // next offset: everything below is committed
-	start     atomic.Int64 // log start offset, moved only by cmdAdvanceStart
-	epochs    epochHistory
-	opened    atomic.Bool           // log is set: Open returned
-	segmentMs atomic.Int64          // roll the active segment at this age; 0: never
-	head      [BatchHeaderSize]byte // reused header scratch for the rewritten fields
+	log          *storage.Log
+	applied      uint64
+	producers    *producers
+	hw           atomic.Int64 // next offset: everything below is committed
+	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
+	epochs       epochHistory
+	opened       atomic.Bool           // log is set: Open returned
+	segmentBytes atomic.Int64          // last segment.bytes applied to the log by SetSegmentLimits
+	segmentMs    atomic.Int64          // roll the active segment at this age; 0: never
+	head         [BatchHeaderSize]byte // reused header scratch for the rewritten fields
 
 	mu       sync.Mutex
 	appendCh chan struct{}

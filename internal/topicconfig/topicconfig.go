@@ -26,8 +26,11 @@ const (
 	MaxMessageBytes = "max.message.bytes"
 	CleanupPolicy   = "cleanup.policy"
 	TimestampType   = "message.timestamp.type"
-	MinInsync       = "min.insync.replicas"
-	Compression     = "compression.type"
+	// MinInsync is stored and reported for tools that set it, but under
+	// Raft a write (acks=1 or all) commits once a majority of the replica
+	// set has it: the effective minimum is always RF/2+1 (2 of 3).
+	MinInsync   = "min.insync.replicas"
+	Compression = "compression.type"
 )
 
 // kafkaDefaults are Apache Kafka's topic defaults.
