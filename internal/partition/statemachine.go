@@ -372,6 +372,9 @@ type snapshotSegment struct {
 // segments below the log start, which the open files survive).
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 	segs := s.log.Segments()
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("partition %d: snapshot: the log has no segments", s.ShardID)
+	}
 	p := preparedSnapshot{header: snapshotHeader{
 		Applied: s.applied, StartOffset: segs[0].BaseOffset, NextOffset: s.log.NextOffset(), Producers: s.producers.clone(),
 		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(),
