@@ -259,6 +259,10 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		end := offsets[len(offsets)-1] + 1
 		before := map[int]int64{}
 		for i, p := range replicas(t, c, "bysize") {
+			deadline := time.Now().Add(10 * time.Second)
+			for p.HighWatermark() < end && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
 			before[i] = p.LogSize()
 		}
 		if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: str("10000")}}, "bysize"); err != nil {
