@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -279,6 +280,39 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		checkRetained(t, c, cl, acked, "bysize", start, end)
 	})
 
+	t.Run("segment settings altered on a live topic", func(t *testing.T) {
+		acked := map[int64]string{}
+		createWithConfigs(t, adm, "roll", nil)
+		produceValues(t, cl, acked, "roll", 20, 200, time.Time{})
+		if n := minSegments(t, c, "roll"); n != 1 {
+			t.Fatalf("%d segments before any change, want 1", n)
+		}
+		if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: str("4096")}}, "roll"); err != nil {
+			t.Fatal(err)
+		}
+		waitConfig(t, c, "roll", "segment.bytes", "4096")
+		produceValues(t, cl, acked, "roll", 100, 200, time.Time{})
+		bySize := minSegments(t, c, "roll")
+		if bySize < 4 {
+			t.Fatalf("%d segments after segment.bytes 4096 and 20 KB more, want several", bySize)
+		}
+		// segment.ms: the next append rolls a segment whose first batch is older.
+		if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: str("1048576")}, {Op: kadm.SetConfig, Name: "segment.ms", Value: str("1")}}, "roll"); err != nil {
+			t.Fatal(err)
+		}
+		waitConfig(t, c, "roll", "segment.ms", "1")
+		// One batch a request; allow a few for the loop to apply the change.
+		var offsets []int64
+		for tries := 0; minSegments(t, c, "roll") < bySize+3; tries++ {
+			if tries == 20 {
+				t.Fatalf("%d segments after 20 appends with segment.ms 1, want %d", minSegments(t, c, "roll"), bySize+3)
+			}
+			time.Sleep(5 * time.Millisecond)
+			offsets = produceValues(t, cl, acked, "roll", 1, 10, time.Time{})
+		}
+		checkRetained(t, c, cl, acked, "roll", 0, offsets[len(offsets)-1]+1)
+	})
+
 	t.Run("by time", func(t *testing.T) {
 		acked := map[int64]string{}
 		createWithConfigs(t, adm, "bytime", map[string]*string{"segment.bytes": str("4096")})
@@ -369,6 +403,47 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		}
 		checkRetained(t, c, cl, acked, "away", start, end)
 	})
+}
+
+// waitConfig waits until every broker's __meta replica holds a topic config
+// value; its lifecycle loop applies it to the replicas at once.
+func waitConfig(t *testing.T, c *testcluster.Cluster, topic, name, value string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, b := range c.Brokers {
+		for b.Node.Meta().Topics[topic].Configs[name] != value {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s=%s never reached every broker", topic, name, value)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// minSegments waits until every replica of topic/0 has applied what the
+// first has and returns the fewest segment files any replica holds.
+func minSegments(t *testing.T, c *testcluster.Cluster, topic string) int {
+	t.Helper()
+	reps := replicas(t, c, topic)
+	hw := int64(0)
+	for _, p := range reps {
+		hw = max(hw, p.HighWatermark())
+	}
+	fewest := -1
+	for i, p := range reps {
+		deadline := time.Now().Add(10 * time.Second)
+		for p.HighWatermark() < hw && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		files, err := filepath.Glob(filepath.Join(c.Configs[i].DataDir, "partitions", fmt.Sprint(p.ShardID), "log", "*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fewest < 0 || len(files) < fewest {
+			fewest = len(files)
+		}
+	}
+	return fewest
 }
 
 // checkRetained asserts what every broker must now answer for topic/0:
