@@ -27,6 +27,7 @@ import (
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/storage"
+	"github.com/longboat/longboat/internal/topicconfig"
 )
 
 // Node is one broker's Raft side.
@@ -95,10 +96,11 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		nh.Close()
 		return nil, fmt.Errorf("start __meta replica: %w", err)
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.register()
 	go n.reconcileLoop()
 	go n.leaderLoop()
+	go n.lifecycleLoop()
 	return n, nil
 }
 
@@ -282,7 +284,7 @@ func (n *Node) startPartition(st *meta.State, ref meta.PartitionRef) error {
 		members[r] = b.RaftAddr
 	}
 	shardID := ref.Partition.ShardID
-	opts := storage.Options{SegmentBytes: n.cfg.SegmentBytes}
+	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, n.cfg.LogDefaults()).SegmentBytes}
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, n.partitionDir(shard), opts)
 		n.mu.Lock()

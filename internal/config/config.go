@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/longboat/longboat/internal/topicconfig"
 )
 
 // Listener is one named Kafka listener.
@@ -50,6 +52,16 @@ type Config struct {
 	CompactionOverheadEntries uint64
 	GroupShards               int
 	GroupInitialRebalance     time.Duration
+	// Log lifecycle defaults for topics that do not set their own.
+	RetentionMs            int64
+	RetentionBytes         int64
+	SegmentMs              int64
+	RetentionCheckInterval time.Duration
+}
+
+// LogDefaults are the broker's log.* settings as topic config defaults.
+func (c *Config) LogDefaults() topicconfig.BrokerDefaults {
+	return topicconfig.BrokerDefaults{RetentionMs: c.RetentionMs, RetentionBytes: c.RetentionBytes, SegmentBytes: c.SegmentBytes, SegmentMs: c.SegmentMs}
 }
 
 // env returns LONGBOAT_<NAME> for a flag name such as "node-id".
@@ -62,7 +74,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members string
-	var balance, shutdown, initialRebalance string
+	var balance, shutdown, initialRebalance, retentionCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -80,6 +92,10 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 20, "election timeout in ticks")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 2, "heartbeat interval in ticks")
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
+	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
+	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
+	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment once its first record is this old, so time retention can delete it (log.roll.ms)")
+	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
 	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 1000, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
@@ -125,6 +141,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: %w", err))
+	}
+	if c.RetentionCheckInterval, err = time.ParseDuration(retentionCheck); err != nil {
+		errs = append(errs, fmt.Errorf("--log-retention-check-interval: %w", err))
 	}
 	if c.GroupInitialRebalance, err = time.ParseDuration(initialRebalance); err != nil {
 		errs = append(errs, fmt.Errorf("--group-initial-rebalance-delay: %w", err))
@@ -278,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupShards < 1 || c.GroupShards > 1000 {
 		errs = append(errs, errors.New("--group-shards must be 1..1000"))
+	}
+	if c.RetentionMs < -1 || c.RetentionBytes < -1 || c.SegmentMs < 1 || c.RetentionCheckInterval <= 0 {
+		errs = append(errs, errors.New("--log-retention-ms and --log-retention-bytes must be -1 or more, --log-roll-ms and --log-retention-check-interval positive"))
 	}
 	if c.GroupInitialRebalance < 0 {
 		errs = append(errs, errors.New("--group-initial-rebalance-delay must not be negative"))

@@ -4,61 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/topicconfig"
 )
-
-// topicConfigDefaults are the topic configs accepted, with Kafka's names and
-// defaults. Values are stored; retention and segment settings take effect
-// when log lifecycle management lands.
-var topicConfigDefaults = map[string]string{
-	"cleanup.policy":         "delete",
-	"compression.type":       "producer",
-	"max.message.bytes":      "1048588",
-	"message.timestamp.type": "CreateTime",
-	"min.insync.replicas":    "1",
-	"retention.bytes":        "-1",
-	"retention.ms":           "604800000",
-	"segment.bytes":          "1073741824",
-	"segment.ms":             "604800000",
-}
-
-// validateConfig checks one topic config value; "" means valid.
-func validateConfig(name, value string) string {
-	if _, ok := topicConfigDefaults[name]; !ok {
-		return fmt.Sprintf("unknown or unsupported topic config %q", name)
-	}
-	switch name {
-	case "cleanup.policy":
-		if value != "delete" {
-			return "cleanup.policy: only \"delete\" is supported (compaction is not built yet)"
-		}
-	case "message.timestamp.type":
-		if value != "CreateTime" {
-			return "message.timestamp.type: only CreateTime is supported yet (LogAppendTime is not applied by the log)"
-		}
-	case "compression.type":
-		switch value {
-		case "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd":
-		default:
-			return "compression.type must be producer, uncompressed, gzip, snappy, lz4 or zstd"
-		}
-	case "retention.ms", "retention.bytes":
-		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < -1 {
-			return fmt.Sprintf("%s must be an integer, -1 for unlimited", name)
-		}
-	default:
-		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 0 {
-			return fmt.Sprintf("%s must be a non-negative integer", name)
-		}
-	}
-	return ""
-}
 
 // newCreateTopic builds the __meta command with broker defaults filled in
 // (-1 partitions or replication factor means "broker default").
@@ -117,7 +70,7 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 		if c.Value == nil {
 			continue
 		}
-		if msg := validateConfig(c.Name, *c.Value); msg != "" {
+		if msg := topicconfig.Validate(c.Name, *c.Value); msg != "" {
 			return kerr.InvalidConfig.Code, msg
 		}
 		configs[c.Name] = *c.Value
@@ -126,17 +79,10 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	ct := s.newCreateTopic(st, t.Topic, t.NumPartitions, t.ReplicationFactor, configs)
 	rt.NumPartitions, rt.ReplicationFactor = ct.Partitions, ct.ReplicationFactor
 	rt.TopicID = ct.ID
-	for name, def := range topicConfigDefaults {
+	for _, e := range topicconfig.Resolve(configs, s.cfg.LogDefaults()) {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
-		c.Name = name
-		v, set := configs[name]
-		if !set {
-			v = def
-			c.Source = 5 // DEFAULT_CONFIG
-		} else {
-			c.Source = 1 // DYNAMIC_TOPIC_CONFIG
-		}
-		c.Value = &v
+		c.Name, c.Source = e.Name, e.Source
+		c.Value = &e.Value
 		rt.Configs = append(rt.Configs, c)
 	}
 	if validateOnly {

@@ -6,13 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// Config sources as DescribeConfigs reports them.
-const (
-	sourceDynamicTopic = 1
-	sourceStaticBroker = 4
-	sourceDefault      = 5
+	"github.com/longboat/longboat/internal/topicconfig"
 )
 
 func (s *Server) describeConfigs(body *kmsg.DescribeConfigsRequest) kmsg.Response {
@@ -29,12 +24,8 @@ func (s *Server) describeConfigs(body *kmsg.DescribeConfigsRequest) kmsg.Respons
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			for name, def := range topicConfigDefaults {
-				if v, set := t.Configs[name]; set {
-					entries = append(entries, configEntry{name, v, sourceDynamicTopic})
-				} else {
-					entries = append(entries, configEntry{name, def, sourceDefault})
-				}
+			for _, e := range topicconfig.Resolve(t.Configs, s.cfg.LogDefaults()) {
+				entries = append(entries, configEntry{e.Name, e.Value, e.Source})
 			}
 		case kmsg.ConfigResourceTypeBroker:
 			if r.ResourceName != "" && r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
@@ -63,7 +54,7 @@ func (s *Server) describeConfigs(body *kmsg.DescribeConfigsRequest) kmsg.Respons
 			v := e.value
 			c.Value = &v
 			c.Source = kmsg.ConfigSource(e.source)
-			c.IsDefault = e.source == sourceDefault
+			c.IsDefault = e.source == topicconfig.SourceDefault
 			rr.Configs = append(rr.Configs, c)
 		}
 		resp.Resources = append(resp.Resources, rr)
@@ -79,11 +70,15 @@ type configEntry struct {
 func (s *Server) brokerConfigs() []configEntry {
 	b := func(v bool) string { return strconv.FormatBool(v) }
 	return []configEntry{
-		{"auto.create.topics.enable", b(s.cfg.AutoCreateTopics), sourceStaticBroker},
-		{"broker.id", strconv.FormatUint(s.cfg.NodeID, 10), sourceStaticBroker},
-		{"default.replication.factor", strconv.Itoa(s.cfg.DefaultReplicationFactor), sourceStaticBroker},
-		{"log.segment.bytes", strconv.FormatInt(s.cfg.SegmentBytes, 10), sourceStaticBroker},
-		{"num.partitions", strconv.Itoa(s.cfg.DefaultPartitions), sourceStaticBroker},
-		{"socket.request.max.bytes", strconv.Itoa(s.cfg.MaxRequestBytes), sourceStaticBroker},
+		{"auto.create.topics.enable", b(s.cfg.AutoCreateTopics), topicconfig.SourceStaticBroker},
+		{"broker.id", strconv.FormatUint(s.cfg.NodeID, 10), topicconfig.SourceStaticBroker},
+		{"default.replication.factor", strconv.Itoa(s.cfg.DefaultReplicationFactor), topicconfig.SourceStaticBroker},
+		{"log.retention.bytes", strconv.FormatInt(s.cfg.RetentionBytes, 10), topicconfig.SourceStaticBroker},
+		{"log.retention.check.interval.ms", strconv.FormatInt(s.cfg.RetentionCheckInterval.Milliseconds(), 10), topicconfig.SourceStaticBroker},
+		{"log.retention.ms", strconv.FormatInt(s.cfg.RetentionMs, 10), topicconfig.SourceStaticBroker},
+		{"log.roll.ms", strconv.FormatInt(s.cfg.SegmentMs, 10), topicconfig.SourceStaticBroker},
+		{"log.segment.bytes", strconv.FormatInt(s.cfg.SegmentBytes, 10), topicconfig.SourceStaticBroker},
+		{"num.partitions", strconv.Itoa(s.cfg.DefaultPartitions), topicconfig.SourceStaticBroker},
+		{"socket.request.max.bytes", strconv.Itoa(s.cfg.MaxRequestBytes), topicconfig.SourceStaticBroker},
 	}
 }

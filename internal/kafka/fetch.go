@@ -75,7 +75,10 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			p, _, code := s.localLeader(st, name, tp.Partition)
+			p, term, code := s.localLeader(st, name, tp.Partition)
+			if code == 0 && body.Version >= 9 {
+				code = checkLeaderEpoch(tp.CurrentLeaderEpoch, term)
+			}
 			if code != 0 {
 				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)

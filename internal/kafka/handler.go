@@ -28,10 +28,14 @@ var versions = map[int16]versionRange{
 	18: {0, 4},  // ApiVersions
 	19: {2, 7},  // CreateTopics
 	20: {1, 6},  // DeleteTopics
+	21: {0, 2},  // DeleteRecords
 	22: {0, 5},  // InitProducerId
+	23: {2, 4},  // OffsetForLeaderEpoch
 	32: {1, 4},  // DescribeConfigs
+	33: {0, 2},  // AlterConfigs
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
+	44: {0, 1},  // IncrementalAlterConfigs
 	47: {0, 0},  // OffsetDelete
 	60: {0, 1},  // DescribeCluster
 }
@@ -64,6 +68,14 @@ func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 		return s.deleteTopics(ctx, body)
 	case *kmsg.DescribeConfigsRequest:
 		return s.describeConfigs(body)
+	case *kmsg.AlterConfigsRequest:
+		return s.alterConfigs(ctx, body)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return s.incrementalAlterConfigs(ctx, body)
+	case *kmsg.DeleteRecordsRequest:
+		return s.deleteRecords(ctx, body)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		return s.offsetForLeaderEpoch(ctx, body)
 	case *kmsg.CreatePartitionsRequest:
 		return s.createPartitions(ctx, body)
 	case *kmsg.DescribeClusterRequest:

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -13,6 +12,7 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/topicconfig"
 )
 
 // pendingAppend is one partition's proposal in flight.
@@ -24,6 +24,8 @@ type pendingAppend struct {
 	records int
 	bytes   int
 	start   time.Time
+	// appendTime is the LogAppendTime stamped on the batches, or -1.
+	appendTime int64
 }
 
 // startProduce validates each partition's record set and starts ONE Raft
@@ -46,7 +48,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 		*rt = kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
-		maxBatch := maxMessageBytes(st.Topics[t.Topic])
+		logCfg := s.topicLog(st, t.Topic)
 		for j, tp := range t.Partitions {
 			rp := &rt.Partitions[j]
 			*rp = kmsg.NewProduceResponseTopicPartition()
@@ -55,19 +57,23 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
 			var set partition.RecordSet
 			if code == 0 {
-				set, code = checkRecords(tp.Records, maxBatch)
+				set, code = checkRecords(tp.Records, logCfg.MaxMessageBytes)
 			}
 			if code != 0 {
 				rp.ErrorCode = code
 				continue
 			}
 			start := time.Now()
-			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now.UnixMilli(), tp.Records), timeout)
+			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now.UnixMilli(), logCfg.LogAppendTime, tp.Records), timeout)
 			if err != nil {
 				rp.ErrorCode = proposeErrorCode(err)
 				continue
 			}
-			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, records: set.Records, bytes: len(tp.Records), start: start})
+			appendTime := int64(-1)
+			if logCfg.LogAppendTime {
+				appendTime = now.UnixMilli()
+			}
+			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
 		}
 	}
 	return func() kmsg.Response {
@@ -89,6 +95,9 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	case res.Completed():
 		base, code := partition.AppendResult(res.GetResult())
 		pa.resp.BaseOffset, pa.resp.ErrorCode = base, code
+		if code == 0 {
+			pa.resp.LogAppendTime = pa.appendTime
+		}
 		pa.resp.LogStartOffset = pa.p.LogStartOffset()
 		s.metrics.ProposalDuration.WithLabelValues(metrics.GroupPartition).Observe(time.Since(pa.start).Seconds())
 		if code == 0 {
@@ -143,15 +152,14 @@ func checkRecords(records []byte, maxBatch int) (partition.RecordSet, int16) {
 	return set, 0
 }
 
-func maxMessageBytes(t *meta.Topic) int {
-	v := topicConfigDefaults["max.message.bytes"]
-	if t != nil {
-		if set, ok := t.Configs["max.message.bytes"]; ok {
-			v = set
-		}
+// topicLog resolves the log settings of a topic (broker defaults for an
+// unknown one, which is refused later anyway).
+func (s *Server) topicLog(st *meta.State, topic string) topicconfig.Log {
+	var own map[string]string
+	if t, ok := st.Topics[topic]; ok {
+		own = t.Configs
 	}
-	n, _ := strconv.Atoi(v)
-	return n
+	return topicconfig.ForLog(own, s.cfg.LogDefaults())
 }
 
 // produceError answers every partition of a request with one error code.

@@ -34,6 +34,7 @@ type Command struct {
 	SetLeader         *SetLeader         `json:"set_leader,omitempty"`
 	AllocProducerIDs  *int64             `json:"alloc_producer_ids,omitempty"`
 	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
+	AlterTopicConfigs *AlterTopicConfigs `json:"alter_topic_configs,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
 }
@@ -52,6 +53,17 @@ type CreateTopic struct {
 type CreatePartitions struct {
 	Topic string `json:"topic"`
 	Count int32  `json:"count"`
+}
+
+// AlterTopicConfigs changes a topic's own configs (validated by the
+// proposer): with Replace the topic's configs become exactly Set
+// (AlterConfigs); otherwise Set entries are set and Delete entries removed
+// (IncrementalAlterConfigs).
+type AlterTopicConfigs struct {
+	Topic   string            `json:"topic"`
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+	Replace bool              `json:"replace,omitempty"`
 }
 
 // EnsureGroupShards creates the consumer-group shards once; later commands
@@ -166,6 +178,8 @@ func (s *State) apply(c *Command) (int, []byte) {
 			s.NextShardID++
 		}
 		return ErrNone, nil
+	case c.AlterTopicConfigs != nil:
+		return s.alterTopicConfigs(c.AlterTopicConfigs)
 	case c.AllocProducerIDs != nil:
 		n := *c.AllocProducerIDs
 		if n <= 0 || n > 1<<20 {
@@ -194,6 +208,28 @@ func (s *State) createTopic(ct *CreateTopic) (int, []byte) {
 		s.NextShardID++
 	}
 	s.Topics[t.Name] = t
+	return ErrNone, nil
+}
+
+func (s *State) alterTopicConfigs(ac *AlterTopicConfigs) (int, []byte) {
+	old, ok := s.Topics[ac.Topic]
+	if !ok {
+		return ErrUnknownTopic, []byte("unknown topic")
+	}
+	t := *old
+	t.Configs = map[string]string{}
+	if !ac.Replace {
+		for k, v := range old.Configs {
+			t.Configs[k] = v
+		}
+	}
+	for _, k := range ac.Delete {
+		delete(t.Configs, k)
+	}
+	for k, v := range ac.Set {
+		t.Configs[k] = v
+	}
+	s.Topics[t.Name] = &t
 	return ErrNone, nil
 }
 

@@ -720,3 +720,25 @@ func TestStateHelpers(t *testing.T) {
 		t.Errorf("PartitionsOf(99) = %v", got)
 	}
 }
+
+func TestAlterTopicConfigs(t *testing.T) {
+	h := newHarness(t)
+	h.registerBrokers(1)
+	h.createTopic("t", 1, 1)
+	h.must(Command{AlterTopicConfigs: &AlterTopicConfigs{Topic: "t", Set: map[string]string{"retention.ms": "1000", "segment.bytes": "4096"}}})
+	held := h.m.State()
+	h.must(Command{AlterTopicConfigs: &AlterTopicConfigs{Topic: "t", Set: map[string]string{"retention.bytes": "10"}, Delete: []string{"segment.bytes"}}})
+	if got := h.m.State().Topics["t"].Configs; !reflect.DeepEqual(got, map[string]string{"retention.ms": "1000", "retention.bytes": "10"}) {
+		t.Fatalf("incremental: %v", got)
+	}
+	if got := held.Topics["t"].Configs; len(got) != 2 || got["segment.bytes"] != "4096" {
+		t.Errorf("alter mutated a held State: %v", got)
+	}
+	h.must(Command{AlterTopicConfigs: &AlterTopicConfigs{Topic: "t", Set: map[string]string{"segment.ms": "5"}, Replace: true}})
+	if got := h.m.State().Topics["t"].Configs; !reflect.DeepEqual(got, map[string]string{"segment.ms": "5"}) {
+		t.Fatalf("replace: %v", got)
+	}
+	if res := h.apply(Command{AlterTopicConfigs: &AlterTopicConfigs{Topic: "nope"}}); res.Value != ErrUnknownTopic {
+		t.Errorf("unknown topic: code %d", res.Value)
+	}
+}

@@ -250,7 +250,7 @@ func TestValidateBatchesLegacyMessageSet(t *testing.T) {
 
 func TestEncodeAppendLayout(t *testing.T) {
 	b := concat(simple(2, 10, 1), simple(3, 20, 2))
-	cmd := EncodeAppend(0x0102030405060708, 1700000000123, b)
+	cmd := EncodeAppend(0x0102030405060708, 1700000000123, false, b)
 	if cmd[0] != cmdAppend {
 		t.Errorf("type byte %d", cmd[0])
 	}

@@ -14,6 +14,12 @@ import (
 // Command types (first byte of a proposal).
 const (
 	cmdAppend byte = 1
+	// cmdAdvanceStart moves the log start offset (retention, DeleteRecords).
+	cmdAdvanceStart byte = 2
+	// cmdAppendLogTime is cmdAppend for a LogAppendTime topic: each batch's
+	// maxTimestamp becomes the proposer's clock reading in the command.
+	cmdAppendLogTime byte = 3
+	advanceStartSize      = 1 + 8
 )
 
 // Record batch v2 header fields the broker reads or writes.
@@ -88,13 +94,27 @@ func ValidateBatches(b []byte) (RecordSet, error) {
 
 // EncodeAppend builds an append proposal: the batches as the client sent
 // them (already validated), the proposer's Raft term (stored as each batch's
-// partition leader epoch) and its clock (for LogAppendTime topics).
-func EncodeAppend(term uint64, appendTimeMs int64, batches []byte) []byte {
+// partition leader epoch) and its clock (the producer-expiry clock, and the
+// append time stamped on batches when logAppendTime is set).
+func EncodeAppend(term uint64, appendTimeMs int64, logAppendTime bool, batches []byte) []byte {
 	cmd := make([]byte, appendHeaderSize+len(batches))
 	cmd[0] = cmdAppend
+	if logAppendTime {
+		cmd[0] = cmdAppendLogTime
+	}
 	binary.BigEndian.PutUint64(cmd[1:], term)
 	binary.BigEndian.PutUint64(cmd[9:], uint64(appendTimeMs))
 	copy(cmd[appendHeaderSize:], batches)
+	return cmd
+}
+
+// EncodeAdvanceStart builds a proposal that moves the log start offset up
+// to offset (never down, never past the high watermark). The leader decides
+// the offset, so every replica applies the same one.
+func EncodeAdvanceStart(offset int64) []byte {
+	cmd := make([]byte, advanceStartSize)
+	cmd[0] = cmdAdvanceStart
+	binary.BigEndian.PutUint64(cmd[1:], uint64(offset))
 	return cmd
 }
 

@@ -22,7 +22,7 @@ func producerBatch(pid int64, epoch int16, seq int32, n int) []byte {
 // the decoded result.
 func applyAt(t *testing.T, s *StateMachine, index uint64, nowMs int64, batch []byte) (int64, int16) {
 	t.Helper()
-	out, err := s.Update([]sm.Entry{{Index: index, Cmd: EncodeAppend(1, nowMs, batch)}})
+	out, err := s.Update([]sm.Entry{{Index: index, Cmd: EncodeAppend(1, nowMs, false, batch)}})
 	if err != nil {
 		t.Fatal(err)
 	}

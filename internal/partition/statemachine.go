@@ -23,8 +23,12 @@ import (
 type checkpoint struct {
 	Applied     uint64     `json:"applied"`
 	NextOffset  int64      `json:"next_offset"`
-	StartOffset int64      `json:"start_offset"`
+	StartOffset int64      `json:"start_offset"` // first batch on disk
 	Producers   *producers `json:"producers,omitempty"`
+	// LogStartOffset is the replicated log start offset (Kafka's), which
+	// can lie inside the first segment on disk.
+	LogStartOffset int64        `json:"log_start_offset,omitempty"`
+	Epochs         []EpochStart `json:"epochs,omitempty"`
 }
 
 const checkpointFile = "checkpoint.json"
@@ -37,12 +41,16 @@ type StateMachine struct {
 	dir     string
 	opts    storage.Options
 
-	log       *storage.Log
-	applied   uint64
-	producers *producers
-	hw        atomic.Int64 // next offset: everything below is committed
-	start     atomic.Int64
-	head      [16]byte // reused header scratch for the rewritten fields
+	log          *storage.Log
+	applied      uint64
+	producers    *producers
+	hw           atomic.Int64 // next offset: everything below is committed
+	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
+	epochs       epochHistory
+	opened       atomic.Bool           // log is set: Open returned
+	segmentBytes atomic.Int64          // last segment.bytes applied to the log by SetSegmentLimits
+	segmentMs    atomic.Int64          // roll the active segment at this age; 0: never
+	head         [BatchHeaderSize]byte // reused header scratch for the rewritten fields
 
 	mu       sync.Mutex
 	appendCh chan struct{}
@@ -78,6 +86,12 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 		l.Close()
 		return 0, fmt.Errorf("partition %d: log ends at offset %d but the checkpoint says %d: data was lost below Raft", s.ShardID, end, cp.NextOffset)
 	}
+	// A crash between a Sync and the deletion that followed an advance of
+	// the log start leaves segments below it; they are not needed.
+	if _, err := l.DeleteBefore(min(cp.LogStartOffset, l.NextOffset())); err != nil {
+		l.Close()
+		return 0, fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, cp.LogStartOffset, err)
+	}
 	s.log = l
 	s.applied = cp.Applied
 	s.producers = cp.Producers
@@ -85,7 +99,9 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 		s.producers = newProducers()
 	}
 	s.hw.Store(l.NextOffset())
-	s.start.Store(l.StartOffset())
+	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
+	s.epochs.reset(cp.Epochs)
+	s.opened.Store(true)
 	return cp.Applied, nil
 }
 
@@ -112,14 +128,27 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	for i := range ents {
 		cmd := ents[i].Cmd
 		s.applied = ents[i].Index
-		if len(cmd) < appendHeaderSize || cmd[0] != cmdAppend {
+		if len(cmd) == advanceStartSize && cmd[0] == cmdAdvanceStart {
+			res, err := s.advanceStart(int64(binary.BigEndian.Uint64(cmd[1:])))
+			if err != nil {
+				return nil, fmt.Errorf("partition %d: advance log start at index %d: %w", s.ShardID, ents[i].Index, err)
+			}
+			ents[i].Result = res
+			continue
+		}
+		if len(cmd) < appendHeaderSize || (cmd[0] != cmdAppend && cmd[0] != cmdAppendLogTime) {
 			ents[i].Result = rejected(errInvalidRecord)
 			continue
 		}
 		term := binary.BigEndian.Uint64(cmd[1:])
 		nowMs := int64(binary.BigEndian.Uint64(cmd[9:]))
 		s.producers.expire(nowMs)
-		res, n, err := s.appendBatches(cmd[appendHeaderSize:], int32(term), nowMs)
+		if age := s.segmentMs.Load(); age > 0 {
+			if _, err := s.log.RollIfOlder(nowMs, age); err != nil {
+				return nil, fmt.Errorf("partition %d: roll segment at index %d: %w", s.ShardID, ents[i].Index, err)
+			}
+		}
+		res, n, err := s.appendBatches(cmd[appendHeaderSize:], int32(term), nowMs, cmd[0] == cmdAppendLogTime)
 		if err != nil {
 			return nil, fmt.Errorf("partition %d: append at index %d: %w", s.ShardID, ents[i].Index, err)
 		}
@@ -151,9 +180,11 @@ func AppendResult(r sm.Result) (baseOffset int64, code int16) {
 }
 
 // appendBatches writes each batch with its base offset and leader epoch
-// set; the rest of the bytes (covered by the CRC) are untouched. The result
-// describes the first batch; n counts the batches actually appended.
-func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64) (res sm.Result, n int, err error) {
+// set; the rest of the bytes (covered by the CRC) are untouched, except on
+// a LogAppendTime topic, where maxTimestamp becomes nowMs, the timestamp
+// type bit is set and the CRC is recomputed. The result describes the
+// first batch; n counts the batches actually appended.
+func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppendTime bool) (res sm.Result, n int, err error) {
 	first := true
 	for len(b) >= BatchHeaderSize {
 		size := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
@@ -181,12 +212,20 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64) (res sm
 				continue
 			}
 		}
-		copy(s.head[:], batch[:16])
-		binary.BigEndian.PutUint64(s.head[offBaseOffset:], uint64(base))
-		binary.BigEndian.PutUint32(s.head[offLeaderEpoch:], uint32(epoch))
-		if err := s.log.AppendParts(s.head[:], batch[16:]); err != nil {
+		head := s.head[:16]
+		if logAppendTime {
+			head = s.head[:BatchHeaderSize]
+		}
+		copy(head, batch)
+		binary.BigEndian.PutUint64(head[offBaseOffset:], uint64(base))
+		binary.BigEndian.PutUint32(head[offLeaderEpoch:], uint32(epoch))
+		if logAppendTime {
+			stampAppendTime(head, batch[BatchHeaderSize:], nowMs)
+		}
+		if err := s.log.AppendParts(head, batch[len(head):]); err != nil {
 			return res, n, err
 		}
+		s.epochs.record(epoch, base)
 		if idem {
 			s.producers.record(pid, pEpoch, firstSeq, lastSeq, base, nowMs)
 		}
@@ -221,9 +260,13 @@ func (s *StateMachine) HighWatermark() int64 { return s.hw.Load() }
 func (s *StateMachine) LogStartOffset() int64 { return s.start.Load() }
 
 // Read returns whole batches from the one containing offset, up to maxBytes
-// (at least one batch), never past the high watermark: an entry's batches
+// (at least one batch), never below the log start offset nor past the high
+// watermark: an entry's batches
 // reach the log before the high watermark moves past them.
 func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
+	if start := s.start.Load(); offset < start {
+		return nil, fmt.Errorf("partition %d: offset %d is below the log start offset %d: %w", s.ShardID, offset, start, storage.ErrOffsetOutOfRange)
+	}
 	hw := s.hw.Load()
 	if offset >= hw {
 		if offset > hw {
@@ -252,8 +295,14 @@ func committedPrefix(data []byte, hw int64) int {
 	return min(n, len(data))
 }
 
-// LogSize is the partition's bytes on disk.
-func (s *StateMachine) LogSize() int64 { return s.log.Size() }
+// LogSize is the partition's bytes on disk (0 until Open has run, which
+// dragonboat does on its own goroutine after the replica is started).
+func (s *StateMachine) LogSize() int64 {
+	if !s.opened.Load() {
+		return 0
+	}
+	return s.log.Size()
+}
 
 // Lookup answers a ReadIndex: the high watermark once the read is linearized.
 func (s *StateMachine) Lookup(interface{}) (interface{}, error) { return s.HighWatermark(), nil }
@@ -263,7 +312,8 @@ func (s *StateMachine) Sync() error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
 	}
-	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), Producers: s.producers})
+	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), Producers: s.producers,
+		LogStartOffset: s.start.Load(), Epochs: s.epochs.list()})
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
@@ -297,23 +347,53 @@ func syncDir(dir string) error {
 // snapshotHeader starts a snapshot stream; the log's batches follow it.
 type snapshotHeader struct {
 	Applied     uint64     `json:"applied"`
-	StartOffset int64      `json:"start_offset"`
+	StartOffset int64      `json:"start_offset"` // base offset of the first batch streamed
 	NextOffset  int64      `json:"next_offset"`
 	Producers   *producers `json:"producers"`
+	// LogStartOffset may lie inside the first segment streamed.
+	LogStartOffset int64        `json:"log_start_offset,omitempty"`
+	Epochs         []EpochStart `json:"epochs,omitempty"`
 }
 
 type preparedSnapshot struct {
 	header   snapshotHeader
-	segments []storage.SegmentInfo
+	segments []snapshotSegment
+}
+
+// snapshotSegment is a segment file opened when the snapshot was prepared:
+// retention may unlink the file while SaveSnapshot still streams it.
+type snapshotSegment struct {
+	f    *os.File
+	size int64
 }
 
 // PrepareSnapshot fixes which bytes the snapshot holds; SaveSnapshot then
-// streams them while Update keeps appending past that point.
+// streams them while Update keeps appending past that point (or deleting
+// segments below the log start, which the open files survive).
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
-	return preparedSnapshot{
-		header:   snapshotHeader{Applied: s.applied, StartOffset: s.log.StartOffset(), NextOffset: s.log.NextOffset(), Producers: s.producers.clone()},
-		segments: s.log.Segments(),
-	}, nil
+	segs := s.log.Segments()
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("partition %d: snapshot: the log has no segments", s.ShardID)
+	}
+	p := preparedSnapshot{header: snapshotHeader{
+		Applied: s.applied, StartOffset: segs[0].BaseOffset, NextOffset: s.log.NextOffset(), Producers: s.producers.clone(),
+		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(),
+	}}
+	for _, seg := range segs {
+		f, err := os.Open(seg.Path)
+		if err != nil {
+			closeSegments(p.segments)
+			return nil, fmt.Errorf("partition %d: snapshot: %w", s.ShardID, err)
+		}
+		p.segments = append(p.segments, snapshotSegment{f: f, size: seg.Size})
+	}
+	return p, nil
+}
+
+func closeSegments(segs []snapshotSegment) {
+	for _, seg := range segs {
+		_ = seg.f.Close() // opened read-only: nothing to lose
+	}
 }
 
 // SaveSnapshot writes a length-prefixed JSON header and then the raw batches.
@@ -322,6 +402,7 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	if !ok {
 		return fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx)
 	}
+	defer closeSegments(p.segments)
 	hb, _ := json.Marshal(p.header)
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
@@ -337,21 +418,11 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 			return sm.ErrSnapshotStopped
 		default:
 		}
-		if err := copySegment(w, seg); err != nil {
-			return fmt.Errorf("partition %d: snapshot segment %s: %w", s.ShardID, seg.Path, err)
+		if _, err := io.Copy(w, io.NewSectionReader(seg.f, 0, seg.size)); err != nil {
+			return fmt.Errorf("partition %d: snapshot segment %s: %w", s.ShardID, seg.f.Name(), err)
 		}
 	}
 	return nil
-}
-
-func copySegment(w io.Writer, seg storage.SegmentInfo) error {
-	f, err := os.Open(seg.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(w, io.NewSectionReader(f, 0, seg.Size))
-	return err
 }
 
 // RecoverFromSnapshot replaces the log with the snapshot's batches.
@@ -411,7 +482,8 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		s.producers = newProducers()
 	}
 	s.hw.Store(s.log.NextOffset())
-	s.start.Store(s.log.StartOffset())
+	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
+	s.epochs.reset(h.Epochs)
 	if err := s.Sync(); err != nil {
 		return err
 	}

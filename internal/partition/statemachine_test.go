@@ -39,7 +39,9 @@ type proposal struct {
 	batches [][]byte
 }
 
-func (p proposal) cmd() []byte { return EncodeAppend(p.term, 1700000000000, concat(p.batches...)) }
+func (p proposal) cmd() []byte {
+	return EncodeAppend(p.term, 1700000000000, false, concat(p.batches...))
+}
 
 func (p proposal) records() int64 {
 	var n int64
@@ -655,7 +657,7 @@ func TestReadNeverPastHighWatermark(t *testing.T) {
 	for round := 0; round < 20; round++ { // dragonboat hands Update many entries at once
 		ents := make([]sm.Entry, 200)
 		for i := range ents {
-			ents[i] = sm.Entry{Index: idx, Cmd: EncodeAppend(1, 0, b)}
+			ents[i] = sm.Entry{Index: idx, Cmd: EncodeAppend(1, 0, false, b)}
 			idx++
 		}
 		if _, err := s.Update(ents); err != nil {

@@ -30,7 +30,9 @@ func (s *StateMachine) OffsetForTimestamp(ts int64) (offset, timestamp int64, fo
 		return -1, -1, false, nil
 	}
 	off, at := recordAtOrAfter(data, ts)
-	return off, at, true, nil
+	// DeleteRecords can leave the log start inside a batch: records below
+	// it are gone, so the answer is the first one still held.
+	return max(off, s.LogStartOffset()), at, true, nil
 }
 
 // MaxTimestamp returns the record with the largest timestamp (ListOffsets

@@ -294,6 +294,103 @@ func (l *Log) roll() error {
 	return nil
 }
 
+// SetSegmentBytes changes the size at which the active segment rolls (a
+// topic's segment.bytes); it applies from the next append.
+func (l *Log) SetSegmentBytes(n int64) error {
+	if n <= 0 || n > math.MaxUint32 {
+		return fmt.Errorf("segment bytes %d outside 1..%d", n, uint32(math.MaxUint32))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts.SegmentBytes = n
+	return nil
+}
+
+// RollIfOlder seals the active segment when it holds data and its first
+// batch's maxTimestamp is at least maxAgeMs before nowMs (segment.ms), so
+// that time-based retention can delete what it holds. The caller passes a
+// replicated clock reading, so every replica rolls at the same batch.
+func (l *Log) RollIfOlder(nowMs, maxAgeMs int64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, errClosed
+	}
+	ts, ok, err := l.active().firstTimestamp()
+	if err != nil || !ok || nowMs-ts < maxAgeMs {
+		return false, err
+	}
+	if err := l.roll(); err != nil {
+		return false, fmt.Errorf("time roll: %w", err)
+	}
+	return true, nil
+}
+
+// SegmentStat is one segment as retention sees it.
+type SegmentStat struct {
+	BaseOffset, EndOffset int64
+	Size                  int64
+	MaxTimestamp          int64 // largest batch maxTimestamp; math.MinInt64 when empty
+}
+
+// SegmentStats describes the segments, oldest first, with their largest
+// timestamps (read from the batch headers once per segment, then cached).
+func (l *Log) SegmentStats() ([]SegmentStat, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, errClosed
+	}
+	out := make([]SegmentStat, len(l.segs))
+	for i, s := range l.segs {
+		ts, err := s.maxTimestamp()
+		if err != nil {
+			return nil, fmt.Errorf("segment stats: %w", err)
+		}
+		out[i] = SegmentStat{BaseOffset: s.base, EndOffset: s.next, Size: s.size, MaxTimestamp: ts}
+	}
+	return out, nil
+}
+
+// DeleteBefore removes, oldest first, every segment that lies wholly below
+// offset and returns the bytes freed. The active segment goes only when
+// offset is NextOffset: a new, empty segment starting there is created and
+// made durable first, so the log is never left without one.
+func (l *Log) DeleteBefore(offset int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, errClosed
+	}
+	if offset > l.nextOffset() {
+		return 0, fmt.Errorf("delete before %d: %w: the log ends at %d", offset, ErrOffsetOutOfRange, l.nextOffset())
+	}
+	if a := l.active(); offset == l.nextOffset() && a.size > 0 {
+		if err := l.roll(); err != nil {
+			return 0, fmt.Errorf("delete before %d: %w", offset, err)
+		}
+		if err := syncDir(l.dir); err != nil {
+			return 0, fmt.Errorf("delete before %d: %w", offset, err)
+		}
+		l.dirDirty = false
+	}
+	var freed int64
+	for len(l.segs) > 1 && l.segs[0].next <= offset {
+		s := l.segs[0]
+		if err := s.remove(); err != nil {
+			return freed, fmt.Errorf("delete before %d: %w", offset, err)
+		}
+		freed += s.size
+		l.segs = l.segs[1:]
+	}
+	if freed > 0 {
+		if err := syncDir(l.dir); err != nil {
+			return freed, fmt.Errorf("delete before %d: %w", offset, err)
+		}
+	}
+	return freed, nil
+}
+
 // NextOffset returns the offset the next appended batch must start at.
 func (l *Log) NextOffset() int64 {
 	l.mu.RLock()

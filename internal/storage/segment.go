@@ -41,6 +41,11 @@ type segment struct {
 	// header; atomics because OffsetForTimestamp fills it in under the read lock.
 	maxTs   atomic.Int64
 	tsKnown atomic.Bool
+
+	// firstTs is the first batch's maxTimestamp (segment.ms rolls on it),
+	// valid when firstTsKnown; both change only under Log.mu held for writing.
+	firstTs      int64
+	firstTsKnown bool
 }
 
 func newSegment(dir string, base int64) *segment {
@@ -87,6 +92,9 @@ func (s *segment) track(pos int64, h header, interval int64) {
 		s.sinceIndex = 0
 	}
 	s.sinceIndex += h.length
+	if pos == 0 {
+		s.firstTs, s.firstTsKnown = h.maxTimestamp, true
+	}
 	s.size = pos + h.length
 	s.next = h.lastOffset() + 1
 	if s.tsKnown.Load() && h.maxTimestamp > s.maxTs.Load() {
@@ -128,6 +136,41 @@ func (s *segment) locate(offset int64) (int64, header, error) {
 		pos += h.length
 	}
 	return 0, header{}, fmt.Errorf("%s: offset %d not found", s.logPath, offset)
+}
+
+// maxTimestamp returns the largest batch maxTimestamp in the segment
+// (math.MinInt64 when empty), scanning headers once if it is not known.
+func (s *segment) maxTimestamp() (int64, error) {
+	if s.tsKnown.Load() {
+		return s.maxTs.Load(), nil
+	}
+	highest := int64(math.MinInt64)
+	for pos := int64(0); pos < s.size; {
+		h, err := readHeader(s.f, pos, s.size)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", s.logPath, err)
+		}
+		highest = max(highest, h.maxTimestamp)
+		pos += h.length
+	}
+	s.setTimestampBound(highest)
+	return highest, nil
+}
+
+// firstTimestamp returns the first batch's maxTimestamp; ok is false for
+// an empty segment.
+func (s *segment) firstTimestamp() (ts int64, ok bool, err error) {
+	if s.size == 0 {
+		return 0, false, nil
+	}
+	if !s.firstTsKnown {
+		h, err := readHeader(s.f, 0, s.size)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %w", s.logPath, err)
+		}
+		s.firstTs, s.firstTsKnown = h.maxTimestamp, true
+	}
+	return s.firstTs, true, nil
 }
 
 // findTimestamp returns the base offset of the first batch whose
@@ -204,6 +247,7 @@ func (s *segment) cut(pos, offset int64, durable bool) error {
 	// bound, and OffsetForTimestamp tightens it when it next scans.
 	if pos == 0 {
 		s.setTimestampBound(math.MinInt64)
+		s.firstTsKnown = false
 	}
 	if durable {
 		if err := s.f.Sync(); err != nil {

@@ -1,0 +1,81 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/topicconfig"
+)
+
+// alterConfigs (AlterConfigs, key 33) replaces a topic's own configs with
+// exactly those given; the rest fall back to the defaults.
+func (s *Server) alterConfigs(ctx context.Context, body *kmsg.AlterConfigsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, r := range body.Resources {
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}, Replace: true}
+		code, msg := int16(0), ""
+		for _, c := range r.Configs {
+			if _, dup := ac.Set[c.Name]; dup {
+				code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("config %q given more than once", c.Name)
+				break
+			}
+			if c.Value == nil {
+				code, msg = kerr.InvalidConfig.Code, fmt.Sprintf("config %q has a null value", c.Name)
+				break
+			}
+			ac.Set[c.Name] = *c.Value
+		}
+		if code == 0 {
+			code, msg = s.applyTopicConfigs(ctx, r.ResourceType, ac, body.ValidateOnly)
+		}
+		rr.ErrorCode = code
+		if msg != "" {
+			rr.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+// applyTopicConfigs validates a config change of one resource and, unless
+// validateOnly, commits it through __meta. Only topics have dynamic
+// configs: a broker's are its flags.
+func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResourceType, ac *meta.AlterTopicConfigs, validateOnly bool) (int16, string) {
+	switch kind {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		return kerr.InvalidRequest.Code, "broker configs are static: set them with longboat serve flags"
+	default:
+		return kerr.InvalidRequest.Code, "only topic configs can be altered"
+	}
+	if _, ok := s.node.Meta().Topics[ac.Topic]; !ok {
+		return kerr.UnknownTopicOrPartition.Code, fmt.Sprintf("unknown topic %q", ac.Topic)
+	}
+	for name, v := range ac.Set {
+		if msg := topicconfig.Validate(name, v); msg != "" {
+			return kerr.InvalidConfig.Code, msg
+		}
+	}
+	for _, name := range ac.Delete {
+		if !topicconfig.Known(name) {
+			return kerr.InvalidConfig.Code, fmt.Sprintf("unknown or unsupported topic config %q", name)
+		}
+	}
+	if validateOnly {
+		return 0, ""
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := s.node.ProposeMeta(pctx, meta.Command{AlterTopicConfigs: ac}); err != nil {
+		return metaErrorCode(err)
+	}
+	s.log.Info().Str("topic", ac.Topic).Interface("set", ac.Set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("topic configs altered")
+	return 0, ""
+}

@@ -1,0 +1,92 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/topicconfig"
+)
+
+// incrementalAlterConfigs (IncrementalAlterConfigs, key 44) sets or
+// deletes single topic configs; APPEND and SUBTRACT apply to the one list
+// config, cleanup.policy.
+func (s *Server) incrementalAlterConfigs(ctx context.Context, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, r := range body.Resources {
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		code, msg := s.incrementalChange(ctx, r, body.ValidateOnly)
+		rr.ErrorCode = code
+		if msg != "" {
+			rr.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp
+}
+
+func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, string) {
+	ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}}
+	current := map[string]string{}
+	if t, ok := s.node.Meta().Topics[r.ResourceName]; ok {
+		for _, e := range topicconfig.Resolve(t.Configs, s.cfg.LogDefaults()) {
+			current[e.Name] = e.Value
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range r.Configs {
+		if seen[c.Name] {
+			return kerr.InvalidRequest.Code, fmt.Sprintf("config %q given more than once", c.Name)
+		}
+		seen[c.Name] = true
+		value := ""
+		if c.Value != nil {
+			value = *c.Value
+		}
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return kerr.InvalidConfig.Code, fmt.Sprintf("config %q: SET needs a value", c.Name)
+			}
+			ac.Set[c.Name] = value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			ac.Delete = append(ac.Delete, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if c.Name != topicconfig.CleanupPolicy {
+				return kerr.InvalidConfig.Code, fmt.Sprintf("config %q is not a list: APPEND and SUBTRACT do not apply", c.Name)
+			}
+			ac.Set[c.Name] = editList(current[c.Name], value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+		default:
+			return kerr.InvalidRequest.Code, fmt.Sprintf("config %q: unknown operation %d", c.Name, c.Op)
+		}
+	}
+	return s.applyTopicConfigs(ctx, r.ResourceType, ac, validateOnly)
+}
+
+// editList appends the comma-separated items of change to list, or removes
+// them from it.
+func editList(list, change string, add bool) string {
+	var items []string
+	for _, it := range strings.Split(list, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	for _, it := range strings.Split(change, ",") {
+		it = strings.TrimSpace(it)
+		switch {
+		case it == "":
+		case add && !slices.Contains(items, it):
+			items = append(items, it)
+		case !add:
+			items = slices.DeleteFunc(items, func(x string) bool { return x == it })
+		}
+	}
+	return strings.Join(items, ",")
+}

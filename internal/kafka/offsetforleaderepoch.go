@@ -1,0 +1,54 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// offsetForLeaderEpoch (OffsetForLeaderEpoch, key 23) tells a client that
+// validates its position after a leader change where an epoch's records
+// end. The leader epoch is the partition shard's Raft term; every replica
+// keeps the same epoch history, since it is built by applying the log.
+func (s *Server) offsetForLeaderEpoch(ctx context.Context, body *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+	resp := body.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	st := s.node.Meta()
+	for _, t := range body.Topics {
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = t.Topic
+		for _, tp := range t.Partitions {
+			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.EndOffset = tp.Partition, -1, -1
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
+			if code == 0 {
+				code = checkLeaderEpoch(tp.CurrentLeaderEpoch, term)
+			}
+			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
+				code = kerr.NotLeaderForPartition.Code
+			}
+			rp.ErrorCode = code
+			if code == 0 {
+				rp.LeaderEpoch, rp.EndOffset = p.OffsetForLeaderEpoch(tp.LeaderEpoch, int32(term))
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// checkLeaderEpoch compares a request's CurrentLeaderEpoch (-1: not sent)
+// with the leader's epoch: an older one is fenced, a newer one is not yet
+// known here (KIP-320).
+func checkLeaderEpoch(current int32, term uint64) int16 {
+	switch {
+	case current < 0:
+		return 0
+	case int64(current) < int64(term):
+		return kerr.FencedLeaderEpoch.Code
+	case int64(current) > int64(term):
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}
