@@ -42,6 +42,7 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	closed    atomic.Bool
 	wg        sync.WaitGroup
+	observer  atomic.Pointer[func(ClientRequest)]
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -151,6 +152,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var handlers sync.WaitGroup
+	var software clientSoftware
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes)
 		if err != nil {
@@ -166,6 +168,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		}
 		req.listener = listener
 		req.remoteHost = remoteHost
+		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1)}
 		select {
 		case queue <- sl:
