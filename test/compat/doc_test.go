@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +14,11 @@ import (
 // missing is skipped with a log line (CI installs all of them).
 func allClients(t *testing.T, addrs []string) []client {
 	out := []client{&franzClient{addrs: addrs}}
+	if p, err := exec.LookPath("kcat"); err == nil {
+		out = append(out, &kcatClient{addrs: addrs, path: p})
+	} else {
+		t.Log("kcat not installed (apt-get install kcat): its column is left out")
+	}
 	return out
 }
 
