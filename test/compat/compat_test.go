@@ -50,11 +50,13 @@ type client interface {
 // capabilities say what a client can express, so that generated records
 // stay within it (kcat reads text lines and cannot stamp records).
 type capabilities struct {
-	binary            bool // arbitrary bytes in keys and values, empty non-null values
-	timestamps        bool // the producer sets each record's timestamp
-	perRecordHeaders  bool // headers differ between records of one produce call
-	idempotent        bool
-	codecs            []string
+	binary           bool // arbitrary bytes in keys and values, empty non-null values
+	timestamps       bool // the producer sets each record's timestamp
+	perRecordHeaders bool // headers differ between records of one produce call
+	idempotent       bool
+	codecs           []string
+	keyForNullValue  bool   // a record with a null value needs a key
+	note             string // shown beside the client's version
 }
 
 type produceOpts struct {

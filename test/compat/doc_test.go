@@ -19,6 +19,20 @@ func allClients(t *testing.T, addrs []string) []client {
 	} else {
 		t.Log("kcat not installed (apt-get install kcat): its column is left out")
 	}
+	all := []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	if c := newPyClient(addrs, "confluent-kafka", "confluent_kafka",
+		capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all}); c != nil {
+		out = append(out, c)
+	} else {
+		t.Log("python3-confluent-kafka not installed: its column is left out")
+	}
+	if c := newPyClient(addrs, "kafka-python", "kafka",
+		capabilities{binary: true, timestamps: true, perRecordHeaders: true, codecs: all, keyForNullValue: true,
+			note: "refuses a record whose key and value are both null, so its null-value records carry keys"}); c != nil {
+		out = append(out, c)
+	} else {
+		t.Log("python3-kafka not installed: its column is left out")
+	}
 	return out
 }
 
@@ -53,13 +67,13 @@ func renderDoc(clients []client, m *matrix) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Clients\n\n| client | version | KIP-511 software name/version seen by the broker |\n| --- | --- | --- |\n")
+	b.WriteString("\n## Clients\n\n| client | version | KIP-511 software name/version seen by the broker | notes |\n| --- | --- | --- | --- |\n")
 	for _, cl := range clients {
 		sw := m.software[cl.clientID()]
 		if sw == "" {
 			sw = "(none sent)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", cl.name(), cl.version(), sw)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cl.name(), cl.version(), sw, cl.caps().note)
 	}
 	var na []string
 	for _, cl := range clients {

@@ -218,4 +218,3 @@ func (c *kcatClient) offsetForTime(ctx context.Context, topic string, partition 
 	}
 	return 0, fmt.Errorf("kcat -Q printed no offset for partition %d: %q", partition, stdout)
 }
-
