@@ -56,6 +56,7 @@ type capabilities struct {
 	idempotent       bool
 	codecs           []string
 	keyForNullValue  bool   // a record with a null value needs a key
+	emptyIsNull      bool   // the consumer cannot tell an empty value from null
 	note             string // shown beside the client's version
 }
 

@@ -7,13 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/IBM/sarama"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // allClients lists every client this machine can run; one whose tool is
 // missing is skipped with a log line (CI installs all of them).
 func allClients(t *testing.T, addrs []string) []client {
-	out := []client{&franzClient{addrs: addrs}}
+	out := []client{
+		&franzClient{addrs: addrs},
+		&kafkaGoClient{addrs: addrs},
+		&saramaClient{addrs: addrs, label: "sarama", v: sarama.DefaultVersion},
+		&saramaClient{addrs: addrs, label: "sarama-max", v: sarama.MaxVersion},
+	}
 	if p, err := exec.LookPath("kcat"); err == nil {
 		out = append(out, &kcatClient{addrs: addrs, path: p})
 	} else {

@@ -324,7 +324,7 @@ func gen(rng *rand.Rand, caps capabilities, n int, partitions int32, rich bool) 
 			switch {
 			case i%4 == 2:
 				r.Value = nil
-			case i%8 == 3 && caps.binary:
+			case i%8 == 3 && caps.binary && !caps.emptyIsNull:
 				r.Value = []byte{}
 			}
 			if caps.perRecordHeaders {
