@@ -133,10 +133,14 @@ type request struct {
 }
 
 // slot carries one response back to the writer, which writes slots in the
-// order the requests arrived. A nil frame means "send nothing" (acks=0).
+// order the requests arrived. A nil frame means "send nothing" (acks=0);
+// an empty one closes the connection once the responses before it are out.
 type slot struct {
 	frame chan []byte
 }
+
+// closeFrame, sent on a slot, closes the connection in request order.
+var closeFrame = []byte{}
 
 func (s *Server) serveConn(listener string, c net.Conn) {
 	defer c.Close()
@@ -192,6 +196,12 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 				}
 			}()
 			out := finish()
+			if failed, ok := out.(acklessFailure); ok {
+				s.observe(req, failed.ProduceResponse, time.Since(start))
+				log.Info().Str("error", errorName(firstError(failed.ProduceResponse))).Msg("closing connection: acks=0 produce failed")
+				sl.frame <- closeFrame
+				return
+			}
 			s.observe(req, out, time.Since(start))
 			if out == nil {
 				sl.frame <- nil
@@ -221,6 +231,11 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, c
 		}
 		if frame == nil {
 			continue
+		}
+		if len(frame) == 0 {
+			w.Flush()
+			fail()
+			return
 		}
 		if _, err := w.Write(frame); err != nil {
 			fail()
