@@ -63,37 +63,47 @@ func (v *verifier) ensureTopic(ctx context.Context, topic string, partitions int
 
 // leaders returns each partition's leader as Metadata reports it.
 func (v *verifier) leaders(ctx context.Context, topic string) (map[int32]int32, error) {
+	ls, _, err := v.placement(ctx, topic)
+	return ls, err
+}
+
+// placement returns each partition's leader and preferred (first) replica.
+func (v *verifier) placement(ctx context.Context, topic string) (leaders, preferred map[int32]int32, err error) {
 	md, err := v.adm.Metadata(ctx, topic)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	td, ok := md.Topics[topic]
 	if !ok || td.Err != nil {
-		return nil, fmt.Errorf("topic %s: %v", topic, td.Err)
+		return nil, nil, fmt.Errorf("topic %s: %v", topic, td.Err)
 	}
-	out := map[int32]int32{}
+	leaders, preferred = map[int32]int32{}, map[int32]int32{}
 	for p, pd := range td.Partitions {
 		if pd.Err != nil {
-			return nil, fmt.Errorf("%s/%d: %w", topic, p, pd.Err)
+			return nil, nil, fmt.Errorf("%s/%d: %w", topic, p, pd.Err)
 		}
-		out[p] = pd.Leader
+		leaders[p] = pd.Leader
+		if len(pd.Replicas) > 0 {
+			preferred[p] = pd.Replicas[0]
+		}
 	}
-	return out, nil
+	return leaders, preferred, nil
 }
 
 // waitPartitions waits until topic has n partitions (at least n unless
-// exact), each led.
+// exact), each led by its preferred replica, so that the brokers' leader
+// balancing does not move leaders while a cell runs.
 func (v *verifier) waitPartitions(ctx context.Context, topic string, n int, exact bool) error {
 	var last error
 	for {
-		ls, err := v.leaders(ctx, topic)
+		ls, pref, err := v.placement(ctx, topic)
 		if err == nil && (len(ls) < n || exact && len(ls) != n) {
 			err = fmt.Errorf("topic %s has %d partitions, want %d", topic, len(ls), n)
 		}
 		if err == nil {
 			for p, l := range ls {
-				if l < 0 {
-					err = fmt.Errorf("%s/%d has no leader", topic, p)
+				if l < 0 || l != pref[p] {
+					err = fmt.Errorf("%s/%d is led by %d, not yet by its preferred replica %d", topic, p, l, pref[p])
 				}
 			}
 		}
@@ -126,10 +136,18 @@ func (v *verifier) waitGone(ctx context.Context, topic string) error {
 	}
 }
 
+// endOffsets lists each partition's end offset, retrying errors (a leader
+// moving) for up to 10s.
 func (v *verifier) endOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	ends, err := v.adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
+	}
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(50 * time.Millisecond)
+		if ends, err = v.adm.ListEndOffsets(ctx, topic); err == nil {
+			err = ends.Error()
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
