@@ -105,7 +105,8 @@ func renderDoc(clients []client, m *matrix) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "- %s: %s\n", k, knownFailures[k])
 	}
-	b.WriteString("\n## API versions negotiated\n\nEach request the broker received from the client during the run, as `API vN` (several\nversions when the client used several).\n\n")
+	b.WriteString(rowNotes)
+	b.WriteString("\n## API versions negotiated\n\nEach request the broker received from the client during the run (recorded broker-side by\n`kafka.Server.SetRequestObserver`, keyed by client id), as `API vN`, several versions when the\nclient used several. Heartbeat shows only when a group member lived past its heartbeat interval.\n\n")
 	b.WriteString("| client | requests |\n| --- | --- |\n")
 	for _, cl := range clients {
 		byKey := m.apis[cl.clientID()]
@@ -121,3 +122,33 @@ func renderDoc(clients []client, m *matrix) string {
 	}
 	return b.String()
 }
+
+const rowNotes = `
+## What each row checks
+
+Every client uses its own topic (3 partitions, replication factor 3) and writes to explicit
+partitions; a franz-go client outside the matrix (the verifier) creates fixtures and checks what
+the cluster holds.
+
+- produce acks=0/1/all: 30 records through the client at that acks level; the verifier reads back
+  exactly those records, in order, keys and values byte for byte, at the offsets they extended.
+- codec X: 40 compressible records produced with codec X and read back by the same client, byte
+  for byte; a raw Fetch shows every stored batch carrying codec X (the broker never recompresses).
+- keys, headers, null values, timestamps: 30 records with binary keys (some null), 0-3 headers
+  (repeated keys, empty values), null values (and empty non-null ones where the client can tell
+  them apart) and explicit CreateTime timestamps, produced and consumed by the client; each row
+  judges one property on every record. A client that cannot set timestamps (kcat) must read back
+  the CreateTime it stamped, within the send window; kcat sends one header set per partition.
+- consume by partition: the verifier writes 30 records; the client assigns each partition at an
+  offset 3 records in and must read exactly the rest, byte for byte, and nothing before.
+- consume by group + commit: one group member reads a 3-partition topic from the earliest offset;
+  every offset of every partition must be delivered, and the group's committed offsets (fetched by
+  the verifier) must equal the end offsets.
+- admin: the client creates a 2-partition topic, describes it (partitions and leaders as the
+  cluster reports them), grows it to 4 partitions and deletes it; the verifier sees each step.
+- idempotent produce: 30 records with the client's idempotent producer; the verifier reads them
+  back once each, and every stored batch carries a producer id.
+- offsets by timestamp: the verifier writes 5 records 10 ms apart; ListOffsets by timestamp
+  through the client must give the first offset at or after an exact, an in-between and the last
+  timestamp.
+`
