@@ -57,6 +57,11 @@ func (c *franzClient) produce(ctx context.Context, topic string, o produceOpts, 
 		return err
 	}
 	defer cl.Close()
+	return cl.ProduceSync(ctx, toFranz(topic, recs)...).FirstErr()
+}
+
+// toFranz converts records, keeping their partitions and any timestamps.
+func toFranz(topic string, recs []rec) []*kgo.Record {
 	var krs []*kgo.Record
 	for _, r := range recs {
 		kr := &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
@@ -68,7 +73,7 @@ func (c *franzClient) produce(ctx context.Context, topic string, o produceOpts, 
 		}
 		krs = append(krs, kr)
 	}
-	return cl.ProduceSync(ctx, krs...).FirstErr()
+	return krs
 }
 
 func (c *franzClient) consume(ctx context.Context, topic string, ranges []prange) ([]rec, error) {

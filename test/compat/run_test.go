@@ -26,12 +26,8 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		acks int
 	}{{"acks0", 0}, {"acks1", 1}, {"acksall", -1}} {
 		cell(t, m, cl, a.id, 45*time.Second, func(ctx context.Context) error {
-			want := gen(rng, caps, 30, 3, false)
-			got, err := e.produceAndRead(ctx, cl, data, produceOpts{acks: a.acks, codec: "none"}, want, e.v.read)
-			if err != nil {
-				return err
-			}
-			return compare(want, got, "all", time.Time{}, time.Time{})
+			_, err := e.roundTrip(ctx, cl, data, produceOpts{acks: a.acks, codec: "none"}, gen(rng, caps, 30, 3, false), e.v.read)
+			return err
 		})
 	}
 
@@ -46,19 +42,7 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 			for i := range want {
 				want[i].Value = append(want[i].Value, bytes.Repeat([]byte("compressible "), 20)...)
 			}
-			var ranges []prange
-			got, err := e.produceAndRead(ctx, cl, data, produceOpts{acks: -1, codec: codec}, want,
-				func(ctx context.Context, topic string, r []prange) ([]rec, error) {
-					ranges = r
-					return cl.consume(ctx, topic, r)
-				})
-			if err != nil {
-				return err
-			}
-			if err := compare(want, got, "all", time.Time{}, time.Time{}); err != nil {
-				return err
-			}
-			batches, err := e.v.batches(ctx, data, ranges)
+			batches, err := e.roundTrip(ctx, cl, data, produceOpts{acks: -1, codec: codec}, want, cl.consume)
 			if err != nil {
 				return err
 			}
@@ -76,7 +60,7 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 	richWant := gen(rng, caps, 30, 3, true)
 	richCtx, richCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	sent := time.Now()
-	richGot, richErr := e.produceAndRead(richCtx, cl, data, produceOpts{acks: -1, codec: "none"}, richWant, cl.consume)
+	richGot, _, richErr := e.produceAndRead(richCtx, cl, data, produceOpts{acks: -1, codec: "none"}, richWant, cl.consume)
 	done := time.Now()
 	richCancel()
 	for _, prop := range []struct{ id, field string }{{"keys", "key"}, {"headers", "headers"}, {"nullvalues", "value"}, {"timestamps", "timestamp"}} {
@@ -226,20 +210,7 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		if !caps.idempotent {
 			return unsupported("%s has no idempotent producer", cl.name())
 		}
-		want := gen(rng, caps, 30, 3, false)
-		var ranges []prange
-		got, err := e.produceAndRead(ctx, cl, data, produceOpts{acks: -1, codec: "none", idempotent: true}, want,
-			func(ctx context.Context, topic string, r []prange) ([]rec, error) {
-				ranges = r
-				return e.v.read(ctx, topic, r)
-			})
-		if err != nil {
-			return err
-		}
-		if err := compare(want, got, "all", time.Time{}, time.Time{}); err != nil {
-			return err
-		}
-		batches, err := e.v.batches(ctx, data, ranges)
+		batches, err := e.roundTrip(ctx, cl, data, produceOpts{acks: -1, codec: "none", idempotent: true}, gen(rng, caps, 30, 3, false), e.v.read)
 		if err != nil {
 			return err
 		}
@@ -284,17 +255,33 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 	})
 }
 
-// produceAndRead notes the end offsets, has the client produce want (each
-// record to its Partition), waits until the end offsets have grown by as
-// much, and reads the new offsets back with read.
-func (e *env) produceAndRead(ctx context.Context, cl client, topic string, o produceOpts, want []rec,
-	read func(context.Context, string, []prange) ([]rec, error)) ([]rec, error) {
-	start, err := e.v.endOffsets(ctx, topic)
+// roundTrip has the client produce want, reads the new offsets back with
+// read, checks every record's key, value and headers byte for byte, and
+// returns the stored batches that hold them.
+func (e *env) roundTrip(ctx context.Context, cl client, topic string, o produceOpts, want []rec,
+	read func(context.Context, string, []prange) ([]rec, error)) ([]batch, error) {
+	got, ranges, err := e.produceAndRead(ctx, cl, topic, o, want, read)
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.produce(ctx, topic, o, want); err != nil {
+	if err := compare(want, got, "all", time.Time{}, time.Time{}); err != nil {
 		return nil, err
+	}
+	return e.v.batches(ctx, topic, ranges)
+}
+
+// produceAndRead notes the end offsets, has the client produce want (each
+// record to its Partition), waits until the end offsets have grown by as
+// much, and reads the new offsets back with read; it returns them and
+// their ranges.
+func (e *env) produceAndRead(ctx context.Context, cl client, topic string, o produceOpts, want []rec,
+	read func(context.Context, string, []prange) ([]rec, error)) ([]rec, []prange, error) {
+	start, err := e.v.endOffsets(ctx, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cl.produce(ctx, topic, o, want); err != nil {
+		return nil, nil, err
 	}
 	n := map[int32]int64{}
 	for _, r := range want {
@@ -305,9 +292,10 @@ func (e *env) produceAndRead(ctx context.Context, cl client, topic string, o pro
 		ranges = append(ranges, prange{Partition: p, From: start[p], To: start[p] + n[p]})
 	}
 	if err := e.v.waitEnds(ctx, topic, ranges); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return read(ctx, topic, ranges)
+	got, err := read(ctx, topic, ranges)
+	return got, ranges, err
 }
 
 // gen makes n records over the partitions. rich records carry keys (some

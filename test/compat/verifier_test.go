@@ -181,18 +181,7 @@ func (v *verifier) waitEnds(ctx context.Context, topic string, ranges []prange) 
 
 // produce writes recs (each to its partition, with its timestamp if set).
 func (v *verifier) produce(ctx context.Context, topic string, recs []rec) error {
-	var krs []*kgo.Record
-	for _, r := range recs {
-		kr := &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value}
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
-		if r.Timestamp != 0 {
-			kr.Timestamp = time.UnixMilli(r.Timestamp)
-		}
-		krs = append(krs, kr)
-	}
-	return v.cl.ProduceSync(ctx, krs...).FirstErr()
+	return v.cl.ProduceSync(ctx, toFranz(topic, recs)...).FirstErr()
 }
 
 // read fetches the ranges with a franz-go consumer.

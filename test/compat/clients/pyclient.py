@@ -31,6 +31,15 @@ class Unsupported(Exception):
     pass
 
 
+def check_topic_errors(what, topic_errors):
+    """Raises on the first non-zero code of kafka-python's per-topic
+    (name, code[, message]) tuples; returns an empty response."""
+    for t in topic_errors:
+        if t[1] != 0:
+            raise Exception("%s %s: error %s" % (what, t[0], t[1:]))
+    return {}
+
+
 class KafkaPython:
     """kafka-python, a pure-Python client (Debian python3-kafka)."""
 
@@ -112,10 +121,7 @@ class KafkaPython:
         a = self.admin()
         resp = a.create_topics([NewTopic(self.req["topic"], self.req["partitions"], 3)])
         a.close()
-        for t, code, msg in resp.topic_errors:
-            if code != 0:
-                raise Exception("create %s: error %d %s" % (t, code, msg))
-        return {}
+        return check_topic_errors("create", resp.topic_errors)
 
     def describe_topic(self):
         a = self.admin()
@@ -134,19 +140,13 @@ class KafkaPython:
         a = self.admin()
         resp = a.create_partitions({self.req["topic"]: NewPartitions(self.req["total"])})
         a.close()
-        for t, code, msg in resp.topic_errors:
-            if code != 0:
-                raise Exception("create partitions %s: error %d %s" % (t, code, msg))
-        return {}
+        return check_topic_errors("create partitions", resp.topic_errors)
 
     def delete_topic(self):
         a = self.admin()
         resp = a.delete_topics([self.req["topic"]])
         a.close()
-        for t, code in resp.topic_error_codes:
-            if code != 0:
-                raise Exception("delete %s: error %d" % (t, code))
-        return {}
+        return check_topic_errors("delete", resp.topic_error_codes)
 
     def offset_for_time(self):
         r = self.req
