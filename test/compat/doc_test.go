@@ -27,6 +27,11 @@ func allClients(t *testing.T, addrs []string) []client {
 		t.Log("kcat not installed (apt-get install kcat): its column is left out")
 	}
 	all := []string{"none", "gzip", "snappy", "lz4", "zstd"}
+	if c, err := newCkgoClient(addrs, t.TempDir(), capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all}); err == nil {
+		out = append(out, c)
+	} else {
+		t.Logf("confluent-kafka-go left out: %v", err)
+	}
 	if c := newPyClient(addrs, "confluent-kafka", "confluent_kafka",
 		capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all}); c != nil {
 		out = append(out, c)
