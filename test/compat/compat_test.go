@@ -188,10 +188,20 @@ func TestCompat(t *testing.T) {
 	e := &env{addrs: c.Addrs()}
 	e.v = newVerifier(t, e.addrs)
 	clients := allClients(t, e.addrs)
+	// Leadership changes explain a slow or failed cell: new topics elect
+	// and balance their leaders, anything beyond that is an election.
+	changes := func() (n int64) {
+		for _, b := range c.Brokers {
+			n += b.Node.Events.PartitionLeaderChanges.Load()
+		}
+		return n
+	}
 	for _, cl := range clients {
+		before := changes()
 		t.Run(cl.name(), func(t *testing.T) {
 			runClient(t, e, m, cl)
 		})
+		t.Logf("%s: %d partition leadership changes seen by the brokers during its cells (topic creation and balancing included)", cl.name(), changes()-before)
 	}
 	for _, cl := range clients {
 		for _, f := range features {

@@ -199,7 +199,20 @@ type batch struct {
 
 // batches fetches the ranges from each partition's leader with raw Fetch
 // requests and decodes the batch headers.
+// A retriable error (a leader moving) is retried for up to 10 s.
 func (v *verifier) batches(ctx context.Context, topic string, ranges []prange) ([]batch, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := v.batchesOnce(ctx, topic, ranges)
+		var ke *kerr.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Retriable || time.Now().After(deadline) || ctx.Err() != nil {
+			return out, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (v *verifier) batchesOnce(ctx context.Context, topic string, ranges []prange) ([]batch, error) {
 	leaders, err := v.leaders(ctx, topic)
 	if err != nil {
 		return nil, err
