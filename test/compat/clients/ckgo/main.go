@@ -23,6 +23,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
+// rec, header and prange mirror test/compat's types: their JSON is the
+// protocol between the suite and this command.
 type rec struct {
 	Partition int32    `json:"p"`
 	Offset    int64    `json:"o"`
