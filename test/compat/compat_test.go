@@ -117,7 +117,7 @@ var features = []struct{ id, title string }{
 	{"nullvalues", "null values"},
 	{"timestamps", "timestamps"},
 	{"assign", "consume by partition"},
-	{"group", "consume by group + commit"},
+	{"group", "consume by group, commit, resume"},
 	{"create", "admin: create topic"},
 	{"describe", "admin: describe topic"},
 	{"partitions", "admin: create partitions"},

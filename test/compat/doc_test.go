@@ -156,9 +156,10 @@ the cluster holds.
   the CreateTime it stamped, within the send window; kcat sends one header set per partition.
 - consume by partition: the verifier writes 30 records; the client assigns each partition at an
   offset 3 records in and must read exactly the rest, byte for byte, and nothing before.
-- consume by group + commit: one group member reads a 3-partition topic from the earliest offset;
-  every offset of every partition must be delivered, and the group's committed offsets (fetched by
-  the verifier) must equal the end offsets.
+- consume by group, commit, resume: one group member reads a 3-partition topic from the earliest
+  offset; every offset of every partition must be delivered, and the group's committed offsets
+  (fetched by the verifier) must equal the end offsets. Then 6 more records are written and a new
+  member of the group must get exactly those, nothing before its committed offsets.
 - admin: the client creates a 2-partition topic, describes it (partitions and leaders as the
   cluster reports them), grows it to 4 partitions and deletes it; the verifier sees each step.
 - idempotent produce: 30 records with the client's idempotent producer; the verifier reads them
