@@ -81,11 +81,20 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			s.finishAppend(pa)
 		}
 		if body.Acks == 0 {
+			if firstError(resp) != 0 {
+				return acklessFailure{resp}
+			}
 			return nil
 		}
 		return resp
 	}
 }
+
+// acklessFailure is what an acks=0 Produce returns when a partition
+// failed: as Kafka does, the broker answers nothing and closes the
+// connection, so that the client refreshes its metadata instead of sending
+// on to a broker that drops every record (after a leader moved, say).
+type acklessFailure struct{ *kmsg.ProduceResponse }
 
 // finishAppend waits for one partition's proposal and fills its response.
 func (s *Server) finishAppend(pa pendingAppend) {

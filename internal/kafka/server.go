@@ -42,6 +42,7 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	closed    atomic.Bool
 	wg        sync.WaitGroup
+	observer  atomic.Pointer[func(ClientRequest)]
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -132,10 +133,14 @@ type request struct {
 }
 
 // slot carries one response back to the writer, which writes slots in the
-// order the requests arrived. A nil frame means "send nothing" (acks=0).
+// order the requests arrived. A nil frame means "send nothing" (acks=0);
+// an empty one closes the connection once the responses before it are out.
 type slot struct {
 	frame chan []byte
 }
+
+// closeFrame, sent on a slot, closes the connection in request order.
+var closeFrame = []byte{}
 
 func (s *Server) serveConn(listener string, c net.Conn) {
 	defer c.Close()
@@ -151,6 +156,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	}()
 	r := bufio.NewReaderSize(c, 64<<10)
 	var handlers sync.WaitGroup
+	var software clientSoftware
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes)
 		if err != nil {
@@ -166,6 +172,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		}
 		req.listener = listener
 		req.remoteHost = remoteHost
+		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1)}
 		select {
 		case queue <- sl:
@@ -189,6 +196,12 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 				}
 			}()
 			out := finish()
+			if failed, ok := out.(acklessFailure); ok {
+				s.observe(req, failed.ProduceResponse, time.Since(start))
+				log.Info().Str("error", errorName(firstError(failed.ProduceResponse))).Msg("closing connection: acks=0 produce failed")
+				sl.frame <- closeFrame
+				return
+			}
 			s.observe(req, out, time.Since(start))
 			if out == nil {
 				sl.frame <- nil
@@ -218,6 +231,11 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, c
 		}
 		if frame == nil {
 			continue
+		}
+		if len(frame) == 0 {
+			w.Flush()
+			fail()
+			return
 		}
 		if _, err := w.Write(frame); err != nil {
 			fail()

@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""Drives a Python Kafka client for the compatibility suite (test/compat).
+
+usage: pyclient.py kafka-python|confluent-kafka < request.json > response.json
+
+The request names an operation and its arguments; records travel as JSON
+with base64 keys, values and header values (null stays null). Errors are
+reported as {"error": "..."} with exit status 1, "unsupported" ones as
+{"unsupported": "..."}.
+"""
+import base64
+import json
+import sys
+import time
+
+
+def b64(b):
+    return None if b is None else base64.b64encode(bytes(b)).decode()
+
+
+def unb64(s):
+    return None if s is None else base64.b64decode(s)
+
+
+def out_record(partition, offset, key, value, headers, ts):
+    return {"p": partition, "o": offset, "k": b64(key), "v": b64(value),
+            "h": [{"k": k, "v": b64(v)} for k, v in (headers or [])], "ts": ts}
+
+
+class Unsupported(Exception):
+    pass
+
+
+def check_topic_errors(what, topic_errors):
+    """Raises on the first non-zero code of kafka-python's per-topic
+    (name, code[, message]) tuples; returns an empty response."""
+    for t in topic_errors:
+        if t[1] != 0:
+            raise Exception("%s %s: error %s" % (what, t[0], t[1:]))
+    return {}
+
+
+class KafkaPython:
+    """kafka-python, a pure-Python client (Debian python3-kafka)."""
+
+    def __init__(self, req):
+        import kafka
+        self.kafka = kafka
+        self.req = req
+        self.common = {"bootstrap_servers": req["bootstrap"], "client_id": req["client_id"]}
+
+    @staticmethod
+    def version():
+        import kafka
+        return "kafka-python " + kafka.__version__
+
+    def produce(self):
+        r = self.req
+        if r.get("idempotent"):
+            raise Unsupported("kafka-python has no idempotent producer")
+        acks = {0: 0, 1: 1, -1: "all"}[r["acks"]]
+        codec = None if r["codec"] == "none" else r["codec"]
+        p = self.kafka.KafkaProducer(acks=acks, compression_type=codec, linger_ms=5, **self.common)
+        futures = []
+        for rec in r["records"]:
+            futures.append(p.send(r["topic"], value=unb64(rec["v"]), key=unb64(rec["k"]), partition=rec["p"],
+                                  headers=[(h["k"], unb64(h["v"])) for h in (rec["h"] or [])],
+                                  timestamp_ms=rec["ts"] or None))
+        p.flush(30)
+        for f in futures:
+            f.get(30)
+        p.close(10)
+        return {}
+
+    def _records(self, msgs):
+        return [out_record(m.partition, m.offset, m.key, m.value, m.headers, m.timestamp) for m in msgs]
+
+    def consume(self):
+        r = self.req
+        TP = self.kafka.TopicPartition
+        c = self.kafka.KafkaConsumer(enable_auto_commit=False, group_id=None, **self.common)
+        left = {x["p"]: x["to"] for x in r["ranges"] if x["to"] > x["from"]}
+        c.assign([TP(r["topic"], p) for p in left])
+        for x in r["ranges"]:
+            if x["p"] in left:
+                c.seek(TP(r["topic"], x["p"]), x["from"])
+        out = []
+        deadline = time.time() + r["timeout"]
+        while left and time.time() < deadline:
+            for tp, msgs in c.poll(timeout_ms=200).items():
+                for m in msgs:
+                    to = left.get(m.partition)
+                    if to is None or m.offset >= to:
+                        continue
+                    out += self._records([m])
+                    if m.offset >= to - 1:
+                        del left[m.partition]
+        c.close()
+        if left:
+            raise Exception("partitions %s not read to their end" % left)
+        return {"records": out}
+
+    def group_consume(self):
+        r = self.req
+        c = self.kafka.KafkaConsumer(r["topic"], group_id=r["group"], auto_offset_reset="earliest",
+                                     enable_auto_commit=False, **self.common)
+        out = []
+        deadline = time.time() + r["timeout"]
+        while len(out) < r["want"] and time.time() < deadline:
+            for tp, msgs in c.poll(timeout_ms=200).items():
+                out += self._records(msgs)
+        c.commit()
+        c.close()
+        return {"records": out}
+
+    def admin(self):
+        return self.kafka.KafkaAdminClient(**self.common)
+
+    def create_topic(self):
+        from kafka.admin import NewTopic
+        a = self.admin()
+        resp = a.create_topics([NewTopic(self.req["topic"], self.req["partitions"], 3)])
+        a.close()
+        return check_topic_errors("create", resp.topic_errors)
+
+    def describe_topic(self):
+        a = self.admin()
+        ts = a.describe_topics([self.req["topic"]])
+        a.close()
+        out = {}
+        for t in ts:
+            if t["error_code"] != 0:
+                raise Exception("describe %s: error %d" % (t["topic"], t["error_code"]))
+            for p in t["partitions"]:
+                out[str(p["partition"])] = p["leader"]
+        return {"leaders": out}
+
+    def create_partitions(self):
+        from kafka.admin import NewPartitions
+        a = self.admin()
+        resp = a.create_partitions({self.req["topic"]: NewPartitions(self.req["total"])})
+        a.close()
+        return check_topic_errors("create partitions", resp.topic_errors)
+
+    def delete_topic(self):
+        a = self.admin()
+        resp = a.delete_topics([self.req["topic"]])
+        a.close()
+        return check_topic_errors("delete", resp.topic_error_codes)
+
+    def offset_for_time(self):
+        r = self.req
+        tp = self.kafka.TopicPartition(r["topic"], r["partition"])
+        c = self.kafka.KafkaConsumer(**self.common)
+        res = c.offsets_for_times({tp: r["ts"]})
+        c.close()
+        if res.get(tp) is None:
+            raise Exception("no offset for timestamp %d" % r["ts"])
+        return {"offset": res[tp].offset}
+
+
+class ConfluentKafka:
+    """confluent-kafka-python on librdkafka (Debian python3-confluent-kafka)."""
+
+    def __init__(self, req):
+        import confluent_kafka
+        self.ck = confluent_kafka
+        self.req = req
+        self.common = {"bootstrap.servers": ",".join(req["bootstrap"]), "client.id": req["client_id"]}
+
+    @staticmethod
+    def version():
+        import confluent_kafka
+        return "confluent-kafka-python %s, librdkafka %s (Debian)" % (confluent_kafka.version()[0], confluent_kafka.libversion()[0])
+
+    def produce(self):
+        r = self.req
+        conf = dict(self.common, **{"acks": str(r["acks"]), "compression.type": r["codec"], "linger.ms": 5})
+        if r.get("idempotent"):
+            conf["enable.idempotence"] = True
+        p = self.ck.Producer(conf)
+        errors = []
+
+        def done(err, msg):
+            if err is not None:
+                errors.append(str(err))
+        for rec in r["records"]:
+            kw = {"value": unb64(rec["v"]), "key": unb64(rec["k"]), "partition": rec["p"], "on_delivery": done}
+            if rec["h"]:
+                kw["headers"] = [(h["k"], unb64(h["v"])) for h in rec["h"]]
+            if rec["ts"]:
+                kw["timestamp"] = rec["ts"]
+            p.produce(r["topic"], **kw)
+            p.poll(0)
+        if p.flush(30) != 0:
+            raise Exception("messages still queued after 30s")
+        if errors:
+            raise Exception("delivery failed: %s" % errors[:3])
+        return {}
+
+    def _record(self, m):
+        if m.error():
+            raise Exception(str(m.error()))
+        return out_record(m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp()[1])
+
+    def consume(self):
+        r = self.req
+        c = self.ck.Consumer(dict(self.common, **{"group.id": "compat-unused", "enable.auto.commit": False}))
+        left = {x["p"]: x["to"] for x in r["ranges"] if x["to"] > x["from"]}
+        c.assign([self.ck.TopicPartition(r["topic"], x["p"], x["from"]) for x in r["ranges"] if x["p"] in left])
+        out = []
+        deadline = time.time() + r["timeout"]
+        while left and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            rec = self._record(m)
+            to = left.get(rec["p"])
+            if to is None or rec["o"] >= to:
+                continue
+            out.append(rec)
+            if rec["o"] >= to - 1:
+                del left[rec["p"]]
+        c.close()
+        if left:
+            raise Exception("partitions %s not read to their end" % left)
+        return {"records": out}
+
+    def group_consume(self):
+        r = self.req
+        c = self.ck.Consumer(dict(self.common, **{"group.id": r["group"], "auto.offset.reset": "earliest",
+                                                   "enable.auto.commit": False}))
+        c.subscribe([r["topic"]])
+        out = []
+        deadline = time.time() + r["timeout"]
+        while len(out) < r["want"] and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is not None:
+                out.append(self._record(m))
+        if out:
+            c.commit(asynchronous=False)
+        c.close()
+        return {"records": out}
+
+    def admin(self):
+        from confluent_kafka.admin import AdminClient
+        # Kept on self: the futures fail once the client is collected.
+        self.adm = AdminClient(self.common)
+        return self.adm
+
+    def create_topic(self):
+        from confluent_kafka.admin import NewTopic
+        for f in self.admin().create_topics([NewTopic(self.req["topic"], num_partitions=self.req["partitions"], replication_factor=3)]).values():
+            f.result(30)
+        return {}
+
+    def describe_topic(self):
+        md = self.admin().list_topics(topic=self.req["topic"], timeout=30)
+        t = md.topics[self.req["topic"]]
+        if t.error is not None:
+            raise Exception(str(t.error))
+        return {"leaders": {str(p.id): p.leader for p in t.partitions.values()}}
+
+    def create_partitions(self):
+        from confluent_kafka.admin import NewPartitions
+        for f in self.admin().create_partitions([NewPartitions(self.req["topic"], self.req["total"])]).values():
+            f.result(30)
+        return {}
+
+    def delete_topic(self):
+        for f in self.admin().delete_topics([self.req["topic"]], operation_timeout=30).values():
+            f.result(30)
+        return {}
+
+    def offset_for_time(self):
+        r = self.req
+        c = self.ck.Consumer(dict(self.common, **{"group.id": "compat-unused"}))
+        res = c.offsets_for_times([self.ck.TopicPartition(r["topic"], r["partition"], r["ts"])], timeout=30)
+        c.close()
+        if res[0].error:
+            raise Exception(str(res[0].error))
+        return {"offset": res[0].offset}
+
+
+LIBS = {"kafka-python": KafkaPython, "confluent-kafka": ConfluentKafka}
+
+
+def main():
+    lib = LIBS[sys.argv[1]]
+    if sys.argv[2:] == ["version"]:
+        print(json.dumps({"version": lib.version()}))
+        return 0
+    req = json.load(sys.stdin)
+    try:
+        resp = getattr(lib(req), req["op"])()
+    except Unsupported as e:
+        print(json.dumps({"unsupported": str(e)}))
+        return 0
+    except Exception as e:  # reported to the Go side, which fails the cell
+        print(json.dumps({"error": "%s: %s" % (type(e).__name__, e)}))
+        return 1
+    print(json.dumps(resp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+// Package compat runs every Kafka client that installs here (Go clients
+// from the module proxy, librdkafka through Debian's kcat and
+// python3-confluent-kafka, Debian's kafka-python) through the same list of
+// features against an in-process three-broker cluster, and turns the
+// outcome into docs/COMPATIBILITY.md.
+//
+//	go test ./test/compat                              # asserts every expected cell
+//	LONGBOAT_COMPAT_DOC=1 go test ./test/compat        # also rewrites docs/COMPATIBILITY.md
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/longboat/longboat/internal/kafka"
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// client is one Kafka client library driven through the features below.
+// A method that the library cannot do returns an unsupported error.
+type client interface {
+	name() string
+	// clientID is sent with every request, so that the broker-side observer
+	// can attribute API versions to this client.
+	clientID() string
+	version() string
+	caps() capabilities
+	produce(ctx context.Context, topic string, o produceOpts, recs []rec) error
+	consume(ctx context.Context, topic string, ranges []prange) ([]rec, error)
+	// groupConsume joins group, consumes until it has want records, commits
+	// what it consumed and leaves.
+	groupConsume(ctx context.Context, topic, group string, want int) ([]rec, error)
+	createTopic(ctx context.Context, topic string, partitions int32) error
+	// describeTopic returns the partition count and each partition's leader.
+	describeTopic(ctx context.Context, topic string) (map[int32]int32, error)
+	createPartitions(ctx context.Context, topic string, total int32) error
+	deleteTopic(ctx context.Context, topic string) error
+	// offsetForTime is ListOffsets by timestamp: the first offset whose
+	// record timestamp is at or after ts.
+	offsetForTime(ctx context.Context, topic string, partition int32, ts int64) (int64, error)
+}
+
+// capabilities say what a client can express, so that generated records
+// stay within it (kcat reads text lines and cannot stamp records).
+type capabilities struct {
+	binary           bool // arbitrary bytes in keys and values, empty non-null values
+	timestamps       bool // the producer sets each record's timestamp
+	perRecordHeaders bool // headers differ between records of one produce call
+	idempotent       bool
+	codecs           []string
+	keyForNullValue  bool   // a record with a null value needs a key
+	emptyIsNull      bool   // the consumer cannot tell an empty value from null
+	note             string // shown beside the client's version
+}
+
+type produceOpts struct {
+	acks       int // 0, 1 or -1
+	codec      string
+	idempotent bool
+}
+
+// rec is one record as produced or consumed. A nil Key or Value is null.
+type rec struct {
+	Partition int32    `json:"p"`
+	Offset    int64    `json:"o"`
+	Key       []byte   `json:"k"`
+	Value     []byte   `json:"v"`
+	Headers   []header `json:"h"`
+	Timestamp int64    `json:"ts"` // ms; 0 = let the client stamp it
+}
+
+type header struct {
+	Key   string `json:"k"`
+	Value []byte `json:"v"`
+}
+
+// prange is the offsets [From, To) of one partition.
+type prange struct {
+	Partition int32 `json:"p"`
+	From      int64 `json:"from"`
+	To        int64 `json:"to"`
+}
+
+type unsupportedError struct{ reason string }
+
+func (e unsupportedError) Error() string { return "unsupported: " + e.reason }
+
+func unsupported(format string, args ...any) error {
+	return unsupportedError{fmt.Sprintf(format, args...)}
+}
+
+// outcome of one cell.
+type outcome struct {
+	state  string // pass, fail, n/a
+	detail string
+}
+
+// features in the order of the matrix rows.
+var features = []struct{ id, title string }{
+	{"acks0", "produce acks=0"},
+	{"acks1", "produce acks=1"},
+	{"acksall", "produce acks=all"},
+	{"none", "codec none"},
+	{"gzip", "codec gzip"},
+	{"snappy", "codec snappy"},
+	{"lz4", "codec lz4"},
+	{"zstd", "codec zstd"},
+	{"keys", "keys (incl. null)"},
+	{"headers", "record headers"},
+	{"nullvalues", "null values"},
+	{"timestamps", "timestamps"},
+	{"assign", "consume by partition"},
+	{"group", "consume by group, commit, resume"},
+	{"create", "admin: create topic"},
+	{"describe", "admin: describe topic"},
+	{"partitions", "admin: create partitions"},
+	{"delete", "admin: delete topic"},
+	{"idempotent", "idempotent produce"},
+	{"bytime", "offsets by timestamp"},
+}
+
+// knownFailures lists cells that fail for a reason outside the broker's
+// reach or pending other work, keyed "client/feature". A listed cell that
+// passes fails the run, so the list cannot go stale.
+var knownFailures = map[string]string{}
+
+// matrix collects outcomes and what the broker saw of each client.
+type matrix struct {
+	mu       sync.Mutex
+	cells    map[string]map[string]outcome // client -> feature -> outcome
+	software map[string]string             // client id -> KIP-511 name/version
+	apis     map[string]map[int16]map[int16]bool
+}
+
+func newMatrix() *matrix {
+	return &matrix{cells: map[string]map[string]outcome{}, software: map[string]string{}, apis: map[string]map[int16]map[int16]bool{}}
+}
+
+func (m *matrix) observe(r kafka.ClientRequest) {
+	if !strings.HasPrefix(r.ClientID, "compat-") {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.SoftwareName != "" {
+		m.software[r.ClientID] = r.SoftwareName + " " + r.SoftwareVersion
+	}
+	byKey := m.apis[r.ClientID]
+	if byKey == nil {
+		byKey = map[int16]map[int16]bool{}
+		m.apis[r.ClientID] = byKey
+	}
+	if byKey[r.Key] == nil {
+		byKey[r.Key] = map[int16]bool{}
+	}
+	byKey[r.Key][r.Version] = true
+}
+
+func (m *matrix) set(cl, feature string, o outcome) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cells[cl] == nil {
+		m.cells[cl] = map[string]outcome{}
+	}
+	m.cells[cl][feature] = o
+}
+
+// env is what every cell gets.
+type env struct {
+	addrs []string
+	v     *verifier
+}
+
+func TestCompat(t *testing.T) {
+	start := time.Now()
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	m := newMatrix()
+	for _, b := range c.Brokers {
+		b.Kafka.SetRequestObserver(m.observe)
+	}
+	e := &env{addrs: c.Addrs()}
+	e.v = newVerifier(t, e.addrs)
+	clients := allClients(t, e.addrs)
+	// Leadership changes explain a slow or failed cell: new topics elect
+	// and balance their leaders, anything beyond that is an election.
+	changes := func() (n int64) {
+		for _, b := range c.Brokers {
+			n += b.Node.Events.PartitionLeaderChanges.Load()
+		}
+		return n
+	}
+	for _, cl := range clients {
+		before := changes()
+		t.Run(cl.name(), func(t *testing.T) {
+			runClient(t, e, m, cl)
+		})
+		t.Logf("%s: %d partition leadership changes seen by the brokers during its cells (topic creation and balancing included)", cl.name(), changes()-before)
+	}
+	for _, cl := range clients {
+		for _, f := range features {
+			if _, ok := m.cells[cl.name()][f.id]; !ok {
+				t.Errorf("%s/%s never ran", cl.name(), f.id)
+			}
+		}
+	}
+	t.Logf("compatibility run took %v", time.Since(start).Round(time.Second))
+	if os.Getenv("LONGBOAT_COMPAT_DOC") != "" {
+		if err := os.WriteFile("../../docs/COMPATIBILITY.md", []byte(renderDoc(clients, m)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Log("wrote docs/COMPATIBILITY.md")
+	}
+}
+
+// cell runs fn as a subtest and records its outcome.
+func cell(t *testing.T, m *matrix, cl client, feature string, timeout time.Duration, fn func(ctx context.Context) error) {
+	t.Run(feature, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		err := fn(ctx)
+		reason, known := knownFailures[cl.name()+"/"+feature]
+		var ue unsupportedError
+		switch {
+		case err == nil:
+			m.set(cl.name(), feature, outcome{state: "pass"})
+		case errors.As(err, &ue):
+			m.set(cl.name(), feature, outcome{state: "n/a", detail: ue.reason})
+			t.Logf("n/a: %s", ue.reason)
+		default:
+			m.set(cl.name(), feature, outcome{state: "fail", detail: err.Error()})
+			if known {
+				t.Logf("known failure (%s): %v", reason, err)
+			} else {
+				t.Error(err)
+			}
+		}
+		if err == nil && known {
+			t.Errorf("listed as a known failure (%s) but passes now: remove it from knownFailures", reason)
+		}
+	})
+}
+
+func sortedKeys[K ~int16 | ~int32 | ~string, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

@@ -1,0 +1,284 @@
+package compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// verifier is the neutral party: a franz-go client (not attributed to any
+// column) that creates fixtures and checks what the cluster holds.
+type verifier struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+func newVerifier(t *testing.T, addrs []string) *verifier {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ClientID("verifier"), kgo.MetadataMinAge(50*time.Millisecond),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &verifier{cl: cl, adm: kadm.NewClient(cl)}
+}
+
+func (v *verifier) createTopic(t *testing.T, topic string, partitions int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := v.ensureTopic(ctx, topic, partitions); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (v *verifier) deleteTopic(t *testing.T, topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := v.adm.DeleteTopics(ctx, topic); err != nil {
+		t.Fatalf("delete %s: %v", topic, err)
+	}
+	if err := v.waitGone(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ensureTopic creates topic unless it exists and waits for its leaders.
+func (v *verifier) ensureTopic(ctx context.Context, topic string, partitions int32) error {
+	resp, err := v.adm.CreateTopic(ctx, partitions, 3, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create %s: %w", topic, err)
+	}
+	return v.waitPartitions(ctx, topic, int(partitions), false)
+}
+
+// leaders returns each partition's leader as Metadata reports it.
+func (v *verifier) leaders(ctx context.Context, topic string) (map[int32]int32, error) {
+	ls, _, err := v.placement(ctx, topic)
+	return ls, err
+}
+
+// placement returns each partition's leader and preferred (first) replica.
+func (v *verifier) placement(ctx context.Context, topic string) (leaders, preferred map[int32]int32, err error) {
+	md, err := v.adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return nil, nil, fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	leaders, preferred = map[int32]int32{}, map[int32]int32{}
+	for p, pd := range td.Partitions {
+		if pd.Err != nil {
+			return nil, nil, fmt.Errorf("%s/%d: %w", topic, p, pd.Err)
+		}
+		leaders[p] = pd.Leader
+		if len(pd.Replicas) > 0 {
+			preferred[p] = pd.Replicas[0]
+		}
+	}
+	return leaders, preferred, nil
+}
+
+// waitPartitions waits until topic has n partitions (at least n unless
+// exact), each led by its preferred replica, so that the brokers' leader
+// balancing does not move leaders while a cell runs.
+func (v *verifier) waitPartitions(ctx context.Context, topic string, n int, exact bool) error {
+	var last error
+	for {
+		ls, pref, err := v.placement(ctx, topic)
+		if err == nil && (len(ls) < n || exact && len(ls) != n) {
+			err = fmt.Errorf("topic %s has %d partitions, want %d", topic, len(ls), n)
+		}
+		if err == nil {
+			for p, l := range ls {
+				if l < 0 || l != pref[p] {
+					err = fmt.Errorf("%s/%d is led by %d, not yet by its preferred replica %d", topic, p, l, pref[p])
+				}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", topic, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitGone waits until no broker lists topic.
+func (v *verifier) waitGone(ctx context.Context, topic string) error {
+	for {
+		md, err := v.adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s still listed after delete", topic)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// endOffsets lists each partition's end offset, retrying errors (a leader
+// moving) for up to 10s.
+func (v *verifier) endOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	ends, err := v.adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(50 * time.Millisecond)
+		if ends, err = v.adm.ListEndOffsets(ctx, topic); err == nil {
+			err = ends.Error()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// waitEnds waits until every range's partition ends at or past To.
+func (v *verifier) waitEnds(ctx context.Context, topic string, ranges []prange) error {
+	for {
+		ends, err := v.endOffsets(ctx, topic)
+		if err == nil {
+			short := false
+			for _, r := range ranges {
+				short = short || ends[r.Partition] < r.To
+			}
+			if !short {
+				return nil
+			}
+			err = fmt.Errorf("end offsets %v, want at least %v", ends, ranges)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for produced records: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// produce writes recs (each to its partition, with its timestamp if set).
+func (v *verifier) produce(ctx context.Context, topic string, recs []rec) error {
+	return v.cl.ProduceSync(ctx, toFranz(topic, recs)...).FirstErr()
+}
+
+// read fetches the ranges with a franz-go consumer.
+func (v *verifier) read(ctx context.Context, topic string, ranges []prange) ([]rec, error) {
+	return franzConsume(ctx, []kgo.Opt{kgo.SeedBrokers(v.cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ClientID("verifier")}, topic, ranges)
+}
+
+// batch is what a raw Fetch shows of one stored record batch.
+type batch struct {
+	partition  int32
+	offset     int64
+	codec      int8
+	producerID int64
+}
+
+// batches fetches the ranges from each partition's leader with raw Fetch
+// requests and decodes the batch headers.
+// A retriable error (a leader moving) is retried for up to 10 s.
+func (v *verifier) batches(ctx context.Context, topic string, ranges []prange) ([]batch, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := v.batchesOnce(ctx, topic, ranges)
+		var ke *kerr.Error
+		if err == nil || !errors.As(err, &ke) || !ke.Retriable || time.Now().After(deadline) || ctx.Err() != nil {
+			return out, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (v *verifier) batchesOnce(ctx context.Context, topic string, ranges []prange) ([]batch, error) {
+	leaders, err := v.leaders(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	md, err := v.adm.Metadata(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	var out []batch
+	for _, r := range ranges {
+		next := r.From
+		for next < r.To {
+			req := kmsg.NewPtrFetchRequest()
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.ReplicaID = 100, 1, 8<<20, -1
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic, ft.TopicID = topic, md.Topics[topic].ID
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = r.Partition, next, 8<<20, -1
+			ft.Partitions = append(ft.Partitions, fp)
+			req.Topics = append(req.Topics, ft)
+			resp, err := req.RequestWith(ctx, v.cl.Broker(int(leaders[r.Partition])))
+			if err != nil {
+				return nil, fmt.Errorf("raw fetch %s/%d: %w", topic, r.Partition, err)
+			}
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				return nil, fmt.Errorf("raw fetch %s/%d: malformed response", topic, r.Partition)
+			}
+			rp := resp.Topics[0].Partitions[0]
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return nil, fmt.Errorf("raw fetch %s/%d at %d: %w", topic, r.Partition, next, err)
+			}
+			before := next
+			for raw := rp.RecordBatches; len(raw) > 0; {
+				var b kmsg.RecordBatch
+				if err := b.ReadFrom(raw); err != nil {
+					break // a partial batch at the end of the response
+				}
+				raw = raw[12+int(b.Length):]
+				end := b.FirstOffset + int64(b.LastOffsetDelta) + 1
+				if end <= next {
+					continue
+				}
+				if b.FirstOffset < r.To {
+					out = append(out, batch{partition: r.Partition, offset: b.FirstOffset, codec: int8(b.Attributes & 7), producerID: b.ProducerID})
+				}
+				next = end
+			}
+			if next == before {
+				return nil, fmt.Errorf("raw fetch %s/%d at %d returned no batch", topic, r.Partition, next)
+			}
+		}
+	}
+	return out, nil
+}
+
+// committed returns the group's committed offsets for topic.
+func (v *verifier) committed(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	offs, err := v.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("fetch offsets of %s: %w", group, err)
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			out[o.Partition] = o.At
+		}
+	})
+	return out, nil
+}
