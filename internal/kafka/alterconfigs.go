@@ -55,7 +55,7 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 	default:
 		return kerr.InvalidRequest.Code, "only topic configs can be altered"
 	}
-	if _, ok := s.node.Meta().Topics[ac.Topic]; !ok {
+	if _, ok := s.linearMeta(ctx).Topics[ac.Topic]; !ok {
 		return kerr.UnknownTopicOrPartition.Code, fmt.Sprintf("unknown topic %q", ac.Topic)
 	}
 	for name, v := range ac.Set {

@@ -28,7 +28,7 @@ func (s *Server) createPartitions(ctx context.Context, body *kmsg.CreatePartitio
 }
 
 func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartitionsRequestTopic, validateOnly bool, timeout time.Duration) (int16, string) {
-	st := s.node.Meta()
+	st := s.linearMeta(ctx)
 	mt, ok := st.Topics[t.Topic]
 	switch {
 	case !ok:

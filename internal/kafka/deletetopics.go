@@ -28,7 +28,7 @@ func (s *Server) deleteTopics(ctx context.Context, body *kmsg.DeleteTopicsReques
 	for _, tg := range targets {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = tg.name, tg.id
-		st := s.node.Meta()
+		st := s.linearMeta(ctx)
 		var name string
 		switch {
 		case tg.name != nil:

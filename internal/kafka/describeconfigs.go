@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"sort"
 	"strconv"
 
@@ -10,9 +11,9 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
-func (s *Server) describeConfigs(body *kmsg.DescribeConfigsRequest) kmsg.Response {
+func (s *Server) describeConfigs(ctx context.Context, body *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
-	st := s.node.Meta()
+	st := s.linearMeta(ctx)
 	for _, r := range body.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName

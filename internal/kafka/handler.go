@@ -67,7 +67,7 @@ func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 	case *kmsg.DeleteTopicsRequest:
 		return s.deleteTopics(ctx, body)
 	case *kmsg.DescribeConfigsRequest:
-		return s.describeConfigs(body)
+		return s.describeConfigs(ctx, body)
 	case *kmsg.AlterConfigsRequest:
 		return s.alterConfigs(ctx, body)
 	case *kmsg.IncrementalAlterConfigsRequest:

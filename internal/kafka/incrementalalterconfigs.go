@@ -34,7 +34,7 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, body *kmsg.Increme
 func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, string) {
 	ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}}
 	current := map[string]string{}
-	if t, ok := s.node.Meta().Topics[r.ResourceName]; ok {
+	if t, ok := s.linearMeta(ctx).Topics[r.ResourceName]; ok {
 		for _, e := range topicconfig.Resolve(t.Configs, s.cfg.LogDefaults()) {
 			current[e.Name] = e.Value
 		}

@@ -12,12 +12,7 @@ import (
 
 func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.MetadataRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.MetadataResponse)
-	// Linearize against __meta so that a topic created through any broker is
-	// visible here; on a timeout answer from the local view.
-	syncCtx, cancel := context.WithTimeout(ctx, time.Second)
-	_ = s.node.SyncMeta(syncCtx)
-	cancel()
-	st := s.node.Meta()
+	st := s.linearMeta(ctx)
 
 	if s.cfg.AutoCreateTopics && (body.Version < 4 || body.AllowAutoTopicCreation) {
 		s.autoCreate(ctx, st, body.Topics)
@@ -118,4 +113,15 @@ func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.M
 			s.waitLeaders(ctx, *rt.Topic, 5*time.Second)
 		}
 	}
+}
+
+// linearMeta returns this broker's __meta view after a ReadIndex, so that a
+// topic created or a config altered through any broker is visible here and
+// every broker gives the same answer; on a timeout it answers from the local
+// view.
+func (s *Server) linearMeta(ctx context.Context) *meta.State {
+	syncCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = s.node.SyncMeta(syncCtx)
+	return s.node.Meta()
 }
