@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,9 @@ func run() int {
 	grace := flag.Duration("grace", 4*time.Second, "after recovery, time for leaders to move back before calm is counted as steady")
 	steady := flag.Bool("steady", false, "no faults: steady load for --duration, counting leadership changes")
 	brokerFlags := flag.String("broker-flags", "--leader-balance-interval=1s", "extra flags for every `longboat serve` (space-separated)")
+	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports): "+strings.Join(chaos.AllKinds, ","))
+	minEvents := flag.Int("min-events", 0, "fail the run when fewer nemesis events ran (CI: 10)")
+	keepData := flag.Bool("keep-data", false, "keep the brokers' data directories of a passing run (a failing run always keeps them)")
 	check := flag.String("check", "", "only check an existing history.jsonl and print the anomalies")
 	flag.Parse()
 
@@ -67,6 +71,16 @@ func run() int {
 	}
 	fmt.Printf("longboat-chaos: seed %d, duration %s, output %s\n", *seed, *duration, *out)
 
+	var onlyKinds []string
+	if *kinds != "" {
+		onlyKinds = strings.Split(*kinds, ",")
+		for _, k := range onlyKinds {
+			if !slices.Contains(chaos.AllKinds, k) {
+				fmt.Fprintf(os.Stderr, "unknown nemesis %q; known: %s\n", k, strings.Join(chaos.AllKinds, ","))
+				return 2
+			}
+		}
+	}
 	var b chaos.Backend
 	switch *backend {
 	case "process":
@@ -114,15 +128,21 @@ func run() int {
 		Backend: b, OutDir: *out, Seed: *seed, Duration: *duration, Nemesis: !*steady,
 		Topic: "chaos", Partitions: int32(*partitions), Rate: *rate, Producers: *producers,
 		Fault: [2]time.Duration{*faultMin, *faultMax}, Quiet: [2]time.Duration{*quietMin, *quietMax},
-		Grace: *grace, Progress: os.Stdout,
+		Grace: *grace, Kinds: onlyKinds, Progress: os.Stdout,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "longboat-chaos: %v\n", err)
 		_ = b.CollectLogs(*out)
 		return 2
 	}
+	if ran := len(res.Schedule); ran < *minEvents {
+		res.Errors = append(res.Errors, fmt.Sprintf("only %d nemesis events ran, --min-events %d", ran, *minEvents))
+	}
 	fmt.Println()
 	chaos.PrintSummary(os.Stdout, res)
+	if res.Passed() && *backend == "process" && !*keepData {
+		_ = os.RemoveAll(filepath.Join(*out, "data"))
+	}
 	fmt.Printf("\nhistory, schedule, broker logs and summary in %s\n", *out)
 	if !res.Passed() {
 		return 1

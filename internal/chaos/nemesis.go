@@ -25,6 +25,9 @@ const (
 	killKindsPrefix = "kill"
 )
 
+// AllKinds lists every nemesis.
+var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader}
+
 // Kinds lists the nemeses a backend supports.
 func Kinds(b Backend) []string {
 	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader}

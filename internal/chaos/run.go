@@ -29,6 +29,7 @@ type Config struct {
 	Fault      [2]time.Duration // how long a fault lasts
 	Quiet      [2]time.Duration // calm between faults (after Grace)
 	Grace      time.Duration    // after a heal and readiness, before calm counts as steady
+	Kinds      []string         // nemeses to draw from; empty: every kind the backend supports
 	Progress   io.Writer
 }
 
@@ -333,6 +334,9 @@ func (r *runner) faults(ctx context.Context, obs *observer) []Event {
 		return nil
 	}
 	kinds := Kinds(r.b)
+	if len(cfg.Kinds) > 0 {
+		kinds = cfg.Kinds
+	}
 	var ran []Event
 	for _, e := range Schedule(cfg.Seed, kinds, 100000, cfg.Fault, cfg.Quiet) {
 		if !sleep(ctx, cfg.Grace) {

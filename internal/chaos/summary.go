@@ -96,14 +96,14 @@ func PrintSummary(w io.Writer, res *Result) {
 	}
 }
 
-// Stats returns the largest and the median duration.
+// Stats returns the largest and the (lower) median duration.
 func Stats(d []time.Duration) (worst, median time.Duration) {
 	if len(d) == 0 {
 		return 0, 0
 	}
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)-1], s[len(s)/2]
+	return s[len(s)-1], s[(len(s)-1)/2]
 }
 
 func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
