@@ -43,6 +43,10 @@ func run() int {
 	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports): "+strings.Join(chaos.AllKinds, ","))
 	minEvents := flag.Int("min-events", 0, "fail the run when fewer nemesis events ran (CI: 10)")
 	keepData := flag.Bool("keep-data", false, "keep the brokers' data directories of a passing run (a failing run always keeps them)")
+	dockerPrefix := flag.String("docker-prefix", "longboat-broker", "docker backend: container N is PREFIX<N>")
+	dockerNet := flag.String("docker-network", "longboat-net", "docker backend: the stack's network")
+	dockerKafka := flag.Int("docker-kafka-port", 9092, "docker backend: broker N's Kafka port on localhost is this + N - 1")
+	dockerHTTP := flag.Int("docker-http-port", 13092, "docker backend: broker N's HTTP port on localhost is this + N - 1")
 	check := flag.String("check", "", "only check an existing history.jsonl and print the anomalies")
 	flag.Parse()
 
@@ -104,7 +108,9 @@ func run() int {
 		}
 		b = pb
 	case "docker":
-		b = chaos.NewDockerBackend(3)
+		db := chaos.NewDockerBackend(3)
+		db.Prefix, db.Network, db.KafkaPort, db.HTTPPort = *dockerPrefix, *dockerNet, *dockerKafka, *dockerHTTP
+		b = db
 	default:
 		fmt.Fprintf(os.Stderr, "unknown --backend %q\n", *backend)
 		return 2

@@ -15,11 +15,13 @@ import (
 // published on localhost:9092.., HTTP on localhost:13092... It assumes the
 // stack is already up (docker compose up -d) and leaves it up.
 type DockerBackend struct {
-	Prefix  string // container name prefix, "longboat-broker"
-	Network string // "longboat-net"
-	Host    string // where published ports are reached, "localhost"
-	n       int
-	saved   map[int]dockerEndpoint
+	Prefix    string // container name prefix, "longboat-broker"
+	Network   string // "longboat-net"
+	Host      string // where published ports are reached, "localhost"
+	KafkaPort int    // broker N's Kafka port is KafkaPort+N-1
+	HTTPPort  int    // broker N's HTTP port is HTTPPort+N-1
+	n         int
+	saved     map[int]dockerEndpoint
 }
 
 type dockerEndpoint struct {
@@ -28,13 +30,13 @@ type dockerEndpoint struct {
 }
 
 func NewDockerBackend(n int) *DockerBackend {
-	return &DockerBackend{Prefix: "longboat-broker", Network: "longboat-net", Host: "localhost", n: n, saved: map[int]dockerEndpoint{}}
+	return &DockerBackend{Prefix: "longboat-broker", Network: "longboat-net", Host: "localhost", KafkaPort: 9092, HTTPPort: 13092, n: n, saved: map[int]dockerEndpoint{}}
 }
 
 func (d *DockerBackend) Name() string           { return "docker" }
 func (d *DockerBackend) Brokers() int           { return d.n }
-func (d *DockerBackend) KafkaAddr(i int) string { return fmt.Sprintf("%s:%d", d.Host, 9091+i) }
-func (d *DockerBackend) HTTPAddr(i int) string  { return fmt.Sprintf("%s:%d", d.Host, 13091+i) }
+func (d *DockerBackend) KafkaAddr(i int) string { return fmt.Sprintf("%s:%d", d.Host, d.KafkaPort+i-1) }
+func (d *DockerBackend) HTTPAddr(i int) string  { return fmt.Sprintf("%s:%d", d.Host, d.HTTPPort+i-1) }
 func (d *DockerBackend) Partitions() bool       { return true }
 func (d *DockerBackend) OneWay() bool           { return false }
 func (d *DockerBackend) DataDir(int) string     { return "" }
