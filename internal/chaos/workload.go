@@ -117,6 +117,16 @@ loop:
 	return nil
 }
 
+// readOp records the records one partition returned, with their offsets.
+func readOp(name, f string, broker int, ft kgo.FetchTopicPartition) Op {
+	op := Op{Process: name, Type: "ok", F: f, Broker: broker, Partition: ft.Partition, Offset: ft.Records[0].Offset}
+	for _, r := range ft.Records {
+		op.Offsets = append(op.Offsets, r.Offset)
+		op.Values = append(op.Values, string(r.Value))
+	}
+	return op
+}
+
 // pollOps turns a fetch into one poll op per partition.
 func pollOps(h *History, c *counters, name string, fs kgo.Fetches, seen func(p int32, last int64)) {
 	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
@@ -126,12 +136,7 @@ func pollOps(h *History, c *counters, name string, fs kgo.Fetches, seen func(p i
 		if len(ft.Records) == 0 {
 			return
 		}
-		op := Op{Process: name, Type: "ok", F: "poll", Partition: ft.Partition, Offset: ft.Records[0].Offset}
-		for _, r := range ft.Records {
-			op.Offsets = append(op.Offsets, r.Offset)
-			op.Values = append(op.Values, string(r.Value))
-		}
-		h.Add(op)
+		h.Add(readOp(name, "poll", 0, ft))
 		c.polled.Add(int64(len(ft.Records)))
 		if seen != nil {
 			seen(ft.Partition, ft.Records[len(ft.Records)-1].Offset)
@@ -369,12 +374,7 @@ func finalRead(h *History, seed string, broker int, topic string, end map[int32]
 			if len(ft.Records) == 0 {
 				return
 			}
-			op := Op{Process: name, Type: "ok", F: "final-read", Broker: broker, Partition: ft.Partition, Offset: ft.Records[0].Offset}
-			for _, r := range ft.Records {
-				op.Offsets = append(op.Offsets, r.Offset)
-				op.Values = append(op.Values, string(r.Value))
-			}
-			h.Add(op)
+			h.Add(readOp(name, "final-read", broker, ft))
 			next[ft.Partition] = ft.Records[len(ft.Records)-1].Offset + 1
 		})
 	}
