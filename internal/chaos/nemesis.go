@@ -116,17 +116,17 @@ func strike(ctx context.Context, b Backend, o *observer, h *History, e Event, pa
 		}
 	}
 	sort.Slice(led, func(i, j int) bool { return led[i] < led[j] })
-	switch {
-	case strings.HasPrefix(e.Kind, killKindsPrefix):
+	switch e.Kind {
+	case KillRandom, KillLeader:
 		err = b.Kill(victim)
 		heal = func() error { return b.Restart(victim) }
-	case strings.HasPrefix(e.Kind, "pause"):
+	case PauseRandom, PauseLeader:
 		err = b.Pause(victim)
 		heal = func() error { return b.Resume(victim) }
-	case strings.HasPrefix(e.Kind, "isolate"):
+	case IsolateRandom, IsolateLeader, IsolateMeta:
 		err = b.Isolate(victim)
 		heal = func() error { return b.Heal(victim) }
-	case e.Kind == OneWayLeader:
+	case OneWayLeader:
 		err = b.CutInbound(victim)
 		heal = func() error { return b.Heal(victim) }
 	default:
