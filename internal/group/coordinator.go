@@ -225,6 +225,20 @@ func (c *Coordinator) tick(now time.Time) {
 		}
 		switch g.state {
 		case StatePreparingRebalance:
+			// A member that neither rejoins nor heartbeats within its
+			// session timeout is gone (a consumer killed, or one whose
+			// LeaveGroup never arrived): drop it, as Kafka does, instead of
+			// holding every other member's join until the rebalance timeout.
+			var gone []string
+			for id, m := range g.members {
+				if m.join == nil && now.After(m.deadline) {
+					gone = append(gone, id)
+					delete(g.members, id)
+				}
+			}
+			if len(gone) > 0 {
+				c.log.Info().Str("group", g.name).Strs("members", gone).Msg("session expired while rebalancing")
+			}
 			if now.After(g.deadline) || (c.allJoined(g) && !now.Before(g.delayUntil)) {
 				c.completeJoin(g, now)
 			}

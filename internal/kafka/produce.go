@@ -21,6 +21,8 @@ type pendingAppend struct {
 	resp    *kmsg.ProduceResponseTopicPartition
 	rs      *dragonboat.RequestState
 	p       *partition.StateMachine
+	shard   uint64
+	term    uint64 // the Raft term this broker led the shard in when it proposed
 	records int
 	bytes   int
 	start   time.Time
@@ -73,7 +75,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			if logCfg.LogAppendTime {
 				appendTime = now.UnixMilli()
 			}
-			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
+			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, shard: p.ShardID, term: term, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
 		}
 	}
 	return func() kmsg.Response {
@@ -96,9 +98,33 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 // on to a broker that drops every record (after a leader moved, say).
 type acklessFailure struct{ *kmsg.ProduceResponse }
 
+// leadershipCheckInterval is how often a waiting produce checks that this
+// broker still leads the partition.
+const leadershipCheckInterval = 50 * time.Millisecond
+
 // finishAppend waits for one partition's proposal and fills its response.
+//
+// A proposal whose leader is deposed before it commits is replaced in the
+// log by the new leader's entries and dragonboat never reports it: it would
+// wait out its whole timeout (in Raft ticks, so a paused broker's wait grows
+// by the pause), leaving the partition without acknowledgements that long.
+// So while waiting, leadership is checked; once this broker no longer leads
+// the shard in the term it proposed in, the answer is NOT_LEADER_OR_FOLLOWER
+// and the client retries at the new leader, as Kafka answers a deposed
+// leader's pending acks=all produce. The entry may still commit through the
+// new leader; an idempotent producer's retry is then deduplicated.
 func (s *Server) finishAppend(pa pendingAppend) {
-	res := <-pa.rs.ResultC()
+	var res dragonboat.RequestResult
+	select {
+	case res = <-pa.rs.ResultC():
+	default:
+		var ok bool
+		if res, ok = s.awaitWhileLeader(pa); !ok {
+			// pa.rs is not released: dragonboat may still complete it.
+			pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
+			return
+		}
+	}
 	pa.rs.Release()
 	switch {
 	case res.Completed():
@@ -117,6 +143,23 @@ func (s *Server) finishAppend(pa pendingAppend) {
 		pa.resp.ErrorCode = kerr.RequestTimedOut.Code
 	default: // dropped, aborted, terminated: leadership moved or the shard closed
 		pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
+	}
+}
+
+// awaitWhileLeader waits for the proposal's result while this broker leads
+// the shard in the proposal's term; ok is false once it does not.
+func (s *Server) awaitWhileLeader(pa pendingAppend) (res dragonboat.RequestResult, ok bool) {
+	t := time.NewTicker(leadershipCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case res = <-pa.rs.ResultC():
+			return res, true
+		case <-t.C:
+			if term, leader := s.node.IsLeader(pa.shard); !leader || term != pa.term {
+				return res, false
+			}
+		}
 	}
 }
 
