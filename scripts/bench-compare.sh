@@ -274,8 +274,8 @@ bytes.
 
 Targets (issue 10): Longboat RF=3 >= JetStream R3; Longboat RF=3 >= 0.7 x bare dragonboat at the
 same proposal size; RF=3 >= 0.5 x RF=1; p99 produce latency at half of peak no worse than
-JetStream's at that rate (not measured by the script: `longboat bench` has no rate limit yet and
-`nats bench` reports no latency percentiles).
+JetStream's at that rate (not measured by the script: `longboat bench` has no rate limit yet;
+`nats bench js pub async` can throttle with `--throughput`).
 
 \* JetStream acknowledges before fsync by default (it fsyncs on `sync_interval`, 2 minutes),
 while Raft here (dragonboat's log) fsyncs every batch before the proposal commits.
