@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# Same-run produce comparison on this machine, one stage after the other:
+#   1. Longboat, three brokers, RF=3 acks=all
+#   2. Longboat, one broker, RF=1 acks=all
+#   3. bare dragonboat (../shared/bench/dragonboat-bare): three NodeHosts,
+#      proposals of the average size Longboat proposed in stage 1
+#   4. NATS JetStream, three servers, R3 file stream (`nats bench js pub`)
+#   5. raw append + fdatasync (scripts/fsyncbench) at that same size
+# 1 KiB records throughout. Prints a summary table with the ratios and
+# appends it, with the machine and the date, to docs/BENCHMARKS.md.
+#
+# Usage: scripts/bench-compare.sh [seconds of load per stage, default 20] [producers, default 4]
+# Env:   DRAGONBOAT_BARE  path of the dragonboat-bare source (default ../shared/bench/dragonboat-bare)
+#        NATS_BIN         directory holding nats-server and nats (default: go install into a temp GOBIN)
+#        NATS_SERVER_VERSION (default v2.15.2), NATSCLI_VERSION (default v0.5.0)
+#        NO_DOC=1         do not touch docs/BENCHMARKS.md
+# Ports while it runs: Kafka 9092-9094, Raft 9192/9292/9392, HTTP 13092-13094
+# (longboat dev defaults), dragonboat 27101-27103, NATS 24222-24224/26222-26224/28222-28224.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+secs=${1:-20}
+producers=${2:-4}
+record=1024
+partitions=6
+case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
+
+bare_src=${DRAGONBOAT_BARE:-$repo/../shared/bench/dragonboat-bare}
+[ -d "$bare_src" ] || bare_src=/work/shared/bench/dragonboat-bare
+nats_server_version=${NATS_SERVER_VERSION:-v2.15.2}
+natscli_version=${NATSCLI_VERSION:-v0.5.0}
+
+work=$(mktemp -d /tmp/longboat-compare.XXXXXX)
+bare_tmp_existed=0
+[ -e /tmp/dragonboat-bare ] && bare_tmp_existed=1
+running=() # pids of servers this script started and has not stopped yet
+
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  local p
+  for p in "${running[@]}"; do stop_pid "$p"; done
+  running=()
+  rm -rf "$work"
+  if [ $bare_tmp_existed = 0 ]; then rm -rf /tmp/dragonboat-bare; else rm -f /tmp/dragonboat-bare/logs/lbcompare-tput.log; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+t_start=$(date +%s)
+stage() { printf '\n== [%3ds] %s\n' $(($(date +%s) - t_start)) "$*"; }
+num() { grep -oE "$1=[0-9.]+" | head -1 | cut -d= -f2; } # key=value from stdin
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+holds() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { if (b <= 0) print "not measured"; else if (a / b >= t) print "holds"; else print "MISSES" }'; }
+# Bytes the data directory's disk wrote, so each stage's write amplification shows.
+disk_dev=$(basename "$(df --output=source "$work" | tail -1)")
+diskw() { awk -v d="$disk_dev" '$3 == d { printf "%.0f\n", $10 * 512 }' /proc/diskstats; }
+now() { date +%s.%N; }
+# disk_rate BYTES0 TIME0: MB/s the disk wrote since then
+disk_rate() { awk -v b0="$1" -v b1="$(diskw)" -v t0="$2" -v t1="$(now)" 'BEGIN { printf "%.0f", (b1 - b0) / (t1 - t0) / 1e6 }'; }
+
+stage "build (longboat, fsyncbench, dragonboat-bare, NATS tools)"
+go build -o "$work/longboat" ./cmd/longboat
+go build -o "$work/fsyncbench" ./scripts/fsyncbench
+(cd "$bare_src" && go build -o "$work/dragonboat-bare" .)
+if [ -n "${NATS_BIN:-}" ]; then
+  nats_bin=$NATS_BIN
+else
+  nats_bin=$work/gobin
+  (cd "$work" && GOBIN=$nats_bin go install "github.com/nats-io/nats-server/v2@$nats_server_version" \
+    && GOBIN=$nats_bin go install "github.com/nats-io/natscli/nats@$natscli_version")
+fi
+echo "built in $(($(date +%s) - t_start))s"
+
+# metric NAME-REGEX FILE...: sum of the matching Prometheus samples.
+metric() { local re=$1; shift; cat "$@" | awk -v re="$re" '$0 ~ re { s += $NF } END { printf "%.0f", s }'; }
+
+# longboat NODES RF LABEL KEY: one Longboat stage; results in $work/KEY.*
+longboat() {
+  local nodes=$1 rf=$2 label=$3 key=$4 brokers=localhost:9092 i ok
+  [ "$nodes" -ge 3 ] && brokers=localhost:9092,localhost:9093,localhost:9094
+  "$work/longboat" dev --nodes "$nodes" --dir "$work/data-$key" --log-level warn --restart-delay 0 \
+    >"$work/dev-$key.log" 2>&1 &
+  local dev=$!
+  running+=("$dev")
+  for _ in $(seq 1 120); do
+    ok=1
+    for i in $(seq 1 "$nodes"); do
+      "$work/longboat" healthcheck --http-addr "127.0.0.1:$((13091 + i))" >/dev/null 2>&1 || ok=0
+    done
+    [ $ok = 1 ] && break
+    sleep 0.5
+  done
+  [ $ok = 1 ] || { echo "brokers not ready after 60s; log:" >&2; tail -20 "$work/dev-$key.log" >&2; exit 1; }
+  local b0 t0
+  b0=$(diskw) t0=$(now)
+  "$work/longboat" bench --brokers "$brokers" --topic bench --partitions $partitions --replication-factor "$rf" \
+    --record-size $record --acks all --producers "$producers" --duration "${secs}s" --consume=false \
+    --name "$label" --json "$work/$key.json" | tee "$work/$key.txt"
+  disk_rate "$b0" "$t0" >"$work/$key.disk"
+  for i in $(seq 1 "$nodes"); do curl -fsS "http://127.0.0.1:$((13091 + i))/metrics" >"$work/$key.metrics.$i"; done
+  stop_pid "$dev"
+  running=()
+}
+
+stage "1/5 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
+longboat 3 3 "Longboat RF=3 acks=all" rf3
+stage "2/5 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
+longboat 1 1 "Longboat RF=1 acks=all" rf1
+
+jnum() { jq -r "first(.[]) | $1" "$2"; }
+rf3_mbs=$(jnum .mb_per_sec "$work/rf3.json")
+rf3_rps=$(jnum .records_per_sec "$work/rf3.json")
+rf3_p99=$(jnum .latency_ms.P99 "$work/rf3.json")
+rf1_mbs=$(jnum .mb_per_sec "$work/rf1.json")
+rf1_rps=$(jnum .records_per_sec "$work/rf1.json")
+rf1_p99=$(jnum .latency_ms.P99 "$work/rf1.json")
+bytes_in=$(metric '^longboat_kafka_bytes_in_total\\{topic="bench"\\}' "$work"/rf3.metrics.*)
+recs_in=$(metric '^longboat_kafka_records_produced_total\\{topic="bench"\\}' "$work"/rf3.metrics.*)
+props=$(metric '^longboat_raft_proposal_duration_seconds_count\\{group_kind="partition"\\}' "$work"/rf3.metrics.*)
+[ "$props" -gt 0 ] && [ "$recs_in" -gt 0 ] || { echo "no partition proposals in the RF=3 metrics" >&2; exit 1; }
+proposal=$((bytes_in / props))
+# Longboat's Raft payload rate: record MB/s scaled by batch framing overhead.
+rf3_raft_mbs=$(awk -v m="$rf3_mbs" -v b="$bytes_in" -v r="$recs_in" -v s=$record 'BEGIN { printf "%.1f", m * b / (r * s) }')
+echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / props)) records); Raft payload ${rf3_raft_mbs} MB/s"
+
+stage "3/5 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
+b0=$(diskw) t0=$(now)
+(cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small \
+  -rtt 10 -erl 20 -hb 2 -snap 1000 -compov 500 -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
+  -dur "${secs}s") | tee "$work/bare.txt"
+d_bare=$(disk_rate "$b0" "$t0")
+bare_line=$(grep '^RESULT' "$work/bare.txt")
+bare_mbs=$(echo "$bare_line" | num 'MB/s')
+bare_pps=$(echo "$bare_line" | num 'props/s')
+bare_p99=$(echo "$bare_line" | grep -oE 'p99=[^ ]+' | cut -d= -f2)
+
+# jetstream SYNC KEY: one JetStream stage, three fresh servers with
+# jetstream.sync_interval SYNC ("" for the default); prints msgs/s into $work/KEY.rate.
+jetstream() {
+  local sync=$1 key=$2 i ok rate msgs
+  local urls=nats://127.0.0.1:24222,nats://127.0.0.1:24223,nats://127.0.0.1:24224
+  for i in 1 2 3; do
+    mkdir -p "$work/$key/n$i"
+    cat >"$work/$key/n$i.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:$((24221 + i))
+http: 127.0.0.1:$((28221 + i))
+jetstream {
+  store_dir: "$work/$key/n$i"
+  ${sync:+sync_interval: $sync}
+}
+cluster {
+  name: lbcompare
+  listen: 127.0.0.1:$((26221 + i))
+  routes: [nats://127.0.0.1:26222, nats://127.0.0.1:26223, nats://127.0.0.1:26224]
+}
+EOF
+    "$nats_bin/nats-server" -c "$work/$key/n$i.conf" >"$work/$key/n$i.log" 2>&1 &
+    running+=($!)
+  done
+  for _ in $(seq 1 120); do
+    ok=1
+    for i in 1 2 3; do curl -fs "http://127.0.0.1:$((28221 + i))/healthz" >/dev/null || ok=0; done
+    [ $ok = 1 ] && break
+    sleep 0.5
+  done
+  [ $ok = 1 ] || { echo "NATS cluster not healthy after 60s" >&2; tail -5 "$work/$key"/n*.log >&2; exit 1; }
+  natsbench() { # MSGS: one publish run; prints msgs/s
+    XDG_CONFIG_HOME=$work/xdg "$nats_bin/nats" --no-context --server "$urls" bench "${jspub[@]}" bench.subject \
+      --create --purge --storage file --replicas 3 --maxbytes 16GB --size $record --clients "$producers" \
+      --msgs "$1" --no-progress 2>&1 | tee -a "$work/$key.txt" | grep -m1 -oE 'stats: [0-9,]+ msgs/sec' | tr -dc '0-9'
+  }
+  rate=""
+  for _ in 1 2 3; do # the meta leader may still be settling: retry the calibration
+    rate=$(natsbench 20000 || true)
+    [ -n "$rate" ] && break
+    sleep 2
+  done
+  [ -n "$rate" ] || { echo "nats bench failed:" >&2; tail -20 "$work/$key.txt" >&2; exit 1; }
+  msgs=$((rate * secs))
+  [ $msgs -gt 3000000 ] && msgs=3000000
+  echo "calibration: $rate msgs/s; measured run: $msgs messages"
+  local b0 t0
+  b0=$(diskw) t0=$(now)
+  rate=$(natsbench "$msgs")
+  disk_rate "$b0" "$t0" >"$work/$key.disk"
+  echo "$rate" >"$work/$key.rate"
+  echo "JetStream R3${sync:+ sync_interval=$sync}: $rate msgs/s = $(awk -v r="$rate" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }') MB/s"
+  for i in "${running[@]}"; do stop_pid "$i"; done
+  running=()
+}
+
+jspub=(js pub)
+"$nats_bin/nats" bench js pub --help 2>&1 | grep -qw async && jspub=(js pub async)
+stage "4/5 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
+"$nats_bin/nats-server" --version
+jetstream "" js
+js_rps=$(cat "$work/js.rate")
+js_mbs=$(awk -v r="$js_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
+stage "4b/5 NATS JetStream as above with sync_interval: always (fsync before ack, reference only)"
+jetstream always jsync
+jss_rps=$(cat "$work/jsync.rate")
+jss_mbs=$(awk -v r="$jss_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
+
+stage "5/5 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
+b0=$(diskw) t0=$(now)
+raw_line=$("$work/fsyncbench" -dir "$work" -size "$proposal" -duration "${secs}s")
+d_raw=$(disk_rate "$b0" "$t0")
+echo "$raw_line"
+raw_mbs=$(echo "$raw_line" | num 'MB/s')
+raw_aps=$(echo "$raw_line" | num 'appends/s')
+raw_p99=$(echo "$raw_line" | num 'p99_ms')
+
+d_rf3=$(cat "$work/rf3.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
+r_js=$(ratio "$rf3_mbs" "$js_mbs")
+r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
+r_rf1=$(ratio "$rf3_mbs" "$rf1_mbs")
+r_raw=$(ratio "$rf3_raft_mbs" "$raw_mbs")
+when=$(date -u +%Y-%m-%dT%H:%MZ)
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+fs=$(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }')
+machine="$(nproc) vCPU ($cpu), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, Linux $(uname -r), data on $fs"
+
+table() {
+  cat <<EOF
+| stage | MB/s | ops/s | p99 | disk MB/s‡ | ratio |
+|---|---:|---:|---:|---:|---|
+| Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
+| Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (target >= 0.5: $(holds "$rf3_mbs" "$rf1_mbs" 0.5)) |
+| bare dragonboat, 3 NodeHosts, ${proposal} B proposals | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
+| NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
+| NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
+| raw append + fdatasync, ${proposal} B appends | $raw_mbs | $raw_aps appends | $raw_p99 ms | $d_raw | Longboat RF=3 Raft payload / this = **$r_raw** |
+EOF
+}
+
+stage "summary ($when)"
+echo "machine: $machine"
+echo "load: ${secs}s per stage, $record-byte records, $partitions partitions/shards, $producers producers/clients;" \
+  "Longboat proposals averaged $proposal bytes ($((recs_in / props)) records)"
+echo
+table
+echo
+echo "* JetStream acknowledges a publish once a quorum has it in memory (page cache) and fsyncs on its"
+echo "  sync_interval (default 2 min); Longboat's Raft (dragonboat) fsyncs every batch before it acknowledges."
+echo "† Longboat's latency is from the record entering the client's buffer (up to 10000 records per"
+echo "   producer) to its acknowledgement, at saturation: mostly client-side queueing."
+echo "‡ bytes the data disk ($disk_dev) wrote per second during the load (/proc/diskstats): all replicas,"
+echo "  logs and state machines; without fsync (JetStream default) some is still in the page cache."
+echo "p99 produce latency at half of peak throughput vs JetStream: not measured by this script."
+
+if [ "${NO_DOC:-0}" != 1 ]; then
+  doc=$repo/docs/BENCHMARKS.md
+  if [ ! -f "$doc" ]; then
+    cat >"$doc" <<'EOF'
+# Benchmarks
+
+Produce throughput of Longboat next to what the same machine can do without it, measured in one
+run by `scripts/bench-compare.sh` (each run appends a section below). Stages, one after the other:
+Longboat three brokers RF=3 acks=all; Longboat one broker RF=1; bare dragonboat (three NodeHosts
+in one process, on-disk state machine appending to a file) at the average proposal size Longboat
+used; NATS JetStream three servers with an R3 file stream (`nats bench js pub async`), once with
+its default sync and once with `sync_interval: always` (fsync before acknowledging, for reference);
+raw append + fdatasync (`scripts/fsyncbench`) at that same size. 1 KiB records, 6 partitions (shards).
+
+"Raft payload" is Longboat's record MB/s scaled by the record-batch framing it proposes
+(`longboat_kafka_bytes_in_total` / records), so it is comparable with bare dragonboat's proposal
+bytes.
+
+Targets (issue 10): Longboat RF=3 >= JetStream R3; Longboat RF=3 >= 0.7 x bare dragonboat at the
+same proposal size; RF=3 >= 0.5 x RF=1; p99 produce latency at half of peak no worse than
+JetStream's at that rate (not measured by the script: `longboat bench` has no rate limit yet;
+`nats bench js pub async` can throttle with `--throughput`).
+
+\* JetStream acknowledges before fsync by default (it fsyncs on `sync_interval`, 2 minutes),
+while Raft here (dragonboat's log) fsyncs every batch before the proposal commits.
+EOF
+  fi
+  {
+    echo
+    echo "## $when, $(hostname)"
+    echo
+    echo "Machine: $machine. ${secs}s of load per stage, $producers producers/clients; Longboat's"
+    echo "proposals averaged $proposal bytes ($((recs_in / props)) records). NATS $nats_server_version, natscli $natscli_version."
+    echo
+    table
+    echo
+    echo "\\* acknowledged before fsync (JetStream default); the Raft rows fsync before acknowledging."
+    echo "‡ bytes the data disk wrote per second during the load (/proc/diskstats), all replicas together; JetStream's default run leaves some in the page cache."
+    echo "† at saturation, from the record entering the client's buffer (up to 10000 records per producer) to its acknowledgement: mostly client-side queueing."
+  } >>"$doc"
+  echo "appended to docs/BENCHMARKS.md"
+fi
+echo "total $(($(date +%s) - t_start))s"
