@@ -32,7 +32,7 @@ func (s *Server) deleteRecords(ctx context.Context, body *kmsg.DeleteRecordsRequ
 }
 
 func (s *Server) deletePartitionRecords(ctx context.Context, topic string, idx int32, offset int64) (int64, int16) {
-	p, _, code := s.localLeader(s.node.Meta(), topic, idx)
+	p, _, code := s.localLeader(s.node.Meta(), topic, idx, -1)
 	if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
 		code = kerr.NotLeaderForPartition.Code
 	}

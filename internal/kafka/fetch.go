@@ -75,10 +75,7 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			p, term, code := s.localLeader(st, name, tp.Partition)
-			if code == 0 && body.Version >= 9 {
-				code = checkLeaderEpoch(tp.CurrentLeaderEpoch, term)
-			}
+			p, _, code := s.localLeader(st, name, tp.Partition, epochIf(body.Version >= 9, tp.CurrentLeaderEpoch))
 			if code != 0 {
 				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)

@@ -26,10 +26,7 @@ func (s *Server) listOffsets(ctx context.Context, body *kmsg.ListOffsetsRequest)
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Timestamp, rp.Offset = -1, -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
-			if code == 0 && body.Version >= 4 {
-				code = checkLeaderEpoch(tp.CurrentLeaderEpoch, term)
-			}
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition, epochIf(body.Version >= 4, tp.CurrentLeaderEpoch))
 			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
 				code = kerr.NotLeaderForPartition.Code
 			}

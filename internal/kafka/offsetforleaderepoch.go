@@ -20,10 +20,7 @@ func (s *Server) offsetForLeaderEpoch(ctx context.Context, body *kmsg.OffsetForL
 		for _, tp := range t.Partitions {
 			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			rp.Partition, rp.LeaderEpoch, rp.EndOffset = tp.Partition, -1, -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
-			if code == 0 {
-				code = checkLeaderEpoch(tp.CurrentLeaderEpoch, term)
-			}
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition, tp.CurrentLeaderEpoch)
 			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
 				code = kerr.NotLeaderForPartition.Code
 			}
@@ -36,19 +33,4 @@ func (s *Server) offsetForLeaderEpoch(ctx context.Context, body *kmsg.OffsetForL
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp
-}
-
-// checkLeaderEpoch compares a request's CurrentLeaderEpoch (-1: not sent)
-// with the leader's epoch: an older one is fenced, a newer one is not yet
-// known here (KIP-320).
-func checkLeaderEpoch(current int32, term uint64) int16 {
-	switch {
-	case current < 0:
-		return 0
-	case int64(current) < int64(term):
-		return kerr.FencedLeaderEpoch.Code
-	case int64(current) > int64(term):
-		return kerr.UnknownLeaderEpoch.Code
-	}
-	return 0
 }

@@ -56,7 +56,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition)
+			p, term, code := s.localLeader(st, t.Topic, tp.Partition, -1)
 			var set partition.RecordSet
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg.MaxMessageBytes)

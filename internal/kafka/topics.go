@@ -28,7 +28,11 @@ func validTopicName(name string) bool {
 
 // localLeader resolves a topic-partition this broker must lead to serve it
 // (produce, fetch, list offsets) and returns its replica and Raft term.
-func (s *Server) localLeader(st *meta.State, topic string, idx int32) (*partition.StateMachine, uint64, int16) {
+//
+// currentEpoch is the request's CurrentLeaderEpoch (KIP-320), or -1 where
+// the request version has none: a stale one is FENCED_LEADER_EPOCH, one
+// ahead of this leader's term UNKNOWN_LEADER_EPOCH.
+func (s *Server) localLeader(st *meta.State, topic string, idx int32, currentEpoch int32) (*partition.StateMachine, uint64, int16) {
 	t, ok := st.Topics[topic]
 	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
 		return nil, 0, kerr.UnknownTopicOrPartition.Code
@@ -42,7 +46,34 @@ func (s *Server) localLeader(st *meta.State, topic string, idx int32) (*partitio
 	if !ok {
 		return nil, 0, kerr.NotLeaderForPartition.Code
 	}
+	if code := checkLeaderEpoch(currentEpoch, term); code != 0 {
+		return nil, 0, code
+	}
 	return p, term, 0
+}
+
+// epochIf is the request's CurrentLeaderEpoch where its version carries
+// one, else -1 (unchecked).
+func epochIf(versionHasIt bool, epoch int32) int32 {
+	if versionHasIt {
+		return epoch
+	}
+	return -1
+}
+
+// checkLeaderEpoch compares a request's CurrentLeaderEpoch (-1: not sent)
+// with the leader's epoch: an older one is fenced, a newer one is not yet
+// known here (KIP-320).
+func checkLeaderEpoch(current int32, term uint64) int16 {
+	switch {
+	case current < 0:
+		return 0
+	case int64(current) < int64(term):
+		return kerr.FencedLeaderEpoch.Code
+	case int64(current) > int64(term):
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
 }
 
 // catchUp waits (briefly) until the local replica has applied everything its
