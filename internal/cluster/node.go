@@ -77,7 +77,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   (*raftListener)(n),
 		SystemEventListener: (*systemListener)(n),
-		Expert:              dbconfig.ExpertConfig{LogDB: dbconfig.GetSmallMemLogDBConfig()},
+		Expert:              dbconfig.ExpertConfig{LogDB: logDBConfig(cfg)},
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -115,7 +115,27 @@ func (n *Node) shardConfig(shardID uint64) dbconfig.Config {
 		SnapshotEntries:    n.cfg.SnapshotEntries,
 		CompactionOverhead: n.cfg.CompactionOverheadEntries,
 		MaxInMemLogSize:    64 << 20,
+		// dragonboat follows every log trim (each snapshot) with a manual
+		// LogDB compaction of the trimmed range, which flushes the memtable
+		// holding the newest entries and rewrites them: with 3 replicas on a
+		// disk that made pebble flushes and compactions ~40% of a broker's
+		// CPU. Without it the trimmed entries are dropped while still in the
+		// memtable (see logDBConfig) and pebble's own compactions reclaim
+		// the rest.
+		DisableAutoCompactions: true,
 	}
+}
+
+// logDBConfig sizes the Raft log store (pebble, 16 shards). Its memtables
+// are large enough to hold a busy partition's whole Raft log between trims
+// (SnapshotEntries + CompactionOverhead entries of up to ~64 KiB each), so
+// a flush finds those entries already deleted and writes almost nothing:
+// each record is then written to disk twice per replica (the LogDB WAL and
+// the partition segment) instead of four to five times.
+func logDBConfig(cfg *config.Config) dbconfig.LogDBConfig {
+	c := dbconfig.GetSmallMemLogDBConfig()
+	c.KVWriteBufferSize = cfg.LogDBMemtableMB << 20
+	return c
 }
 
 // ID is this broker's node id (its replica id in every shard).

@@ -50,6 +50,7 @@ type Config struct {
 	ShutdownTimeout           time.Duration
 	SnapshotEntries           uint64
 	CompactionOverheadEntries uint64
+	LogDBMemtableMB           uint64
 	GroupShards               int
 	GroupInitialRebalance     time.Duration
 	// Log lifecycle defaults for topics that do not set their own.
@@ -98,10 +99,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
-	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 1000, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
+	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 200, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
-	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 500, "Raft entries kept behind a snapshot for slow followers")
+	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 200, "Raft entries kept behind a snapshot for slow followers")
+	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 64, "size of each of the Raft log store's 16 memtables; the Raft log of a busy partition should fit in one so trimmed entries never reach disk twice")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
@@ -306,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))
+	}
+	if c.LogDBMemtableMB < 4 || c.LogDBMemtableMB > 1024 {
+		errs = append(errs, errors.New("--raft-logdb-memtable-mb must be 4..1024"))
 	}
 	if c.LeaderBalanceInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))

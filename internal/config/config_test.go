@@ -53,6 +53,11 @@ func TestParseDefaults(t *testing.T) {
 	if c.SnapshotEntries == 0 {
 		t.Errorf("SnapshotEntries default is 0; the Raft log would never be trimmed")
 	}
+	// A busy partition's Raft log between trims (~64 KiB proposals) must fit
+	// in one LogDB memtable, or every entry is flushed and compacted again.
+	if window := (c.SnapshotEntries + c.CompactionOverheadEntries) * 64 << 10; window > c.LogDBMemtableMB<<20 {
+		t.Errorf("Raft log window %d bytes exceeds the %d MiB memtable", window, c.LogDBMemtableMB)
+	}
 	if c.LeaderBalanceInterval != 5*time.Second || c.ShutdownTimeout != 10*time.Second {
 		t.Errorf("durations = %v/%v, want 5s/10s", c.LeaderBalanceInterval, c.ShutdownTimeout)
 	}
@@ -320,6 +325,8 @@ func TestValidate(t *testing.T) {
 		{"default RF 0", func(c *Config) { c.DefaultReplicationFactor = 0 }, []string{"--default-replication-factor must be 1 or more"}},
 		{"small max request", func(c *Config) { c.MaxRequestBytes = 1000 }, []string{"--max-request-bytes must be at least 1048576"}},
 		{"snapshot entries 0", func(c *Config) { c.SnapshotEntries = 0 }, []string{"--raft-snapshot-entries must be > 0", "never trimmed"}},
+		{"tiny memtable", func(c *Config) { c.LogDBMemtableMB = 1 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
+		{"huge memtable", func(c *Config) { c.LogDBMemtableMB = 4096 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
 		{"rtt 0", func(c *Config) { c.RTTMillisecond = 0 }, []string{"Raft timing", "--raft-rtt-ms"}},
 		{"heartbeat 0", func(c *Config) { c.HeartbeatRTT = 0 }, []string{"Raft timing", "--raft-heartbeat-rtt must be > 0"}},
 		{"election = 2 x heartbeat", func(c *Config) { c.ElectionRTT = 4; c.HeartbeatRTT = 2 }, []string{"--raft-election-rtt > 2 x --raft-heartbeat-rtt"}},
