@@ -37,7 +37,8 @@ type Options struct {
 	// in total (0: as fast as they go). Record n is due at start + n/Rate
 	// whether or not earlier ones were acknowledged, and its latency counts
 	// from that due time, so a backlog shows in the latency instead of
-	// silently slowing the schedule (coordinated omission).
+	// silently slowing the schedule (coordinated omission). The record's
+	// timestamp is its due time too, so end-to-end latency counts alike.
 	Rate     float64
 	Consume  bool
 	Progress io.Writer
