@@ -6,6 +6,11 @@
 #      proposals of the average size Longboat proposed in stage 1
 #   4. NATS JetStream, three servers, R3 file stream (`nats bench js pub`)
 #   5. raw append + fdatasync (scripts/fsyncbench) at that same size
+#   6. latency at R = half of stage 1's records/s, open-loop (latency from
+#      each record's due time): Longboat RF=3 acks=all (`longboat bench
+#      --rate R`), then JetStream R3 with its default sync and with
+#      sync_interval: always (scripts/natslat, its own Go module, because
+#      `nats bench js pub async --throughput` times whole batches only)
 # 1 KiB records throughout. Prints a summary table with the ratios and
 # appends it, with the machine and the date, to docs/BENCHMARKS.md.
 #
@@ -63,9 +68,10 @@ now() { date +%s.%N; }
 # disk_rate BYTES0 TIME0: MB/s the disk wrote since then
 disk_rate() { awk -v b0="$1" -v b1="$(diskw)" -v t0="$2" -v t1="$(now)" 'BEGIN { printf "%.0f", (b1 - b0) / (t1 - t0) / 1e6 }'; }
 
-stage "build (longboat, fsyncbench, dragonboat-bare, NATS tools)"
+stage "build (longboat, fsyncbench, natslat, dragonboat-bare, NATS tools)"
 go build -o "$work/longboat" ./cmd/longboat
 go build -o "$work/fsyncbench" ./scripts/fsyncbench
+(cd scripts/natslat && go build -o "$work/natslat" .)
 (cd "$bare_src" && go build -o "$work/dragonboat-bare" .)
 if [ -n "${NATS_BIN:-}" ]; then
   nats_bin=$NATS_BIN
@@ -79,9 +85,10 @@ echo "built in $(($(date +%s) - t_start))s"
 # metric NAME-REGEX FILE...: sum of the matching Prometheus samples.
 metric() { local re=$1; shift; cat "$@" | awk -v re="$re" '$0 ~ re { s += $NF } END { printf "%.0f", s }'; }
 
-# longboat NODES RF LABEL KEY: one Longboat stage; results in $work/KEY.*
+# longboat NODES RF LABEL KEY [BENCH FLAGS...]: one Longboat stage; results in $work/KEY.*
 longboat() {
   local nodes=$1 rf=$2 label=$3 key=$4 brokers=localhost:9092 i ok
+  shift 4
   [ "$nodes" -ge 3 ] && brokers=localhost:9092,localhost:9093,localhost:9094
   "$work/longboat" dev --nodes "$nodes" --dir "$work/data-$key" --log-level warn --restart-delay 0 \
     >"$work/dev-$key.log" 2>&1 &
@@ -100,16 +107,16 @@ longboat() {
   b0=$(diskw) t0=$(now)
   "$work/longboat" bench --brokers "$brokers" --topic bench --partitions $partitions --replication-factor "$rf" \
     --record-size $record --acks all --producers "$producers" --duration "${secs}s" --consume=false \
-    --name "$label" --json "$work/$key.json" | tee "$work/$key.txt"
+    --name "$label" --json "$work/$key.json" "$@" | tee "$work/$key.txt"
   disk_rate "$b0" "$t0" >"$work/$key.disk"
   for i in $(seq 1 "$nodes"); do curl -fsS "http://127.0.0.1:$((13091 + i))/metrics" >"$work/$key.metrics.$i"; done
   stop_pid "$dev"
   running=()
 }
 
-stage "1/5 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
+stage "1/6 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
 longboat 3 3 "Longboat RF=3 acks=all" rf3
-stage "2/5 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
+stage "2/6 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
 longboat 1 1 "Longboat RF=1 acks=all" rf1
 
 jnum() { jq -r "first(.[]) | $1" "$2"; }
@@ -128,7 +135,7 @@ proposal=$((bytes_in / props))
 rf3_raft_mbs=$(awk -v m="$rf3_mbs" -v b="$bytes_in" -v r="$recs_in" -v s=$record 'BEGIN { printf "%.1f", m * b / (r * s) }')
 echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / props)) records); Raft payload ${rf3_raft_mbs} MB/s"
 
-stage "3/5 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
+stage "3/6 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
 b0=$(diskw) t0=$(now)
 (cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small \
   -rtt 10 -erl 20 -hb 2 -snap 1000 -compov 500 -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
@@ -139,11 +146,11 @@ bare_mbs=$(echo "$bare_line" | num 'MB/s')
 bare_pps=$(echo "$bare_line" | num 'props/s')
 bare_p99=$(echo "$bare_line" | grep -oE 'p99=[^ ]+' | cut -d= -f2)
 
-# jetstream SYNC KEY: one JetStream stage, three fresh servers with
-# jetstream.sync_interval SYNC ("" for the default); prints msgs/s into $work/KEY.rate.
-jetstream() {
-  local sync=$1 key=$2 i ok rate msgs
-  local urls=nats://127.0.0.1:24222,nats://127.0.0.1:24223,nats://127.0.0.1:24224
+nats_urls=nats://127.0.0.1:24222,nats://127.0.0.1:24223,nats://127.0.0.1:24224
+# js_start SYNC KEY: three fresh JetStream servers in $work/KEY with
+# jetstream.sync_interval SYNC ("" for the default), healthy on return.
+js_start() {
+  local sync=$1 key=$2 i ok
   for i in 1 2 3; do
     mkdir -p "$work/$key/n$i"
     cat >"$work/$key/n$i.conf" <<EOF
@@ -170,8 +177,19 @@ EOF
     sleep 0.5
   done
   [ $ok = 1 ] || { echo "NATS cluster not healthy after 60s" >&2; tail -5 "$work/$key"/n*.log >&2; exit 1; }
+}
+js_stop() {
+  local i
+  for i in "${running[@]}"; do stop_pid "$i"; done
+  running=()
+}
+
+# jetstream SYNC KEY: one JetStream throughput stage; prints msgs/s into $work/KEY.rate.
+jetstream() {
+  local sync=$1 key=$2 rate msgs
+  js_start "$sync" "$key"
   natsbench() { # MSGS: one publish run; prints msgs/s
-    XDG_CONFIG_HOME=$work/xdg "$nats_bin/nats" --no-context --server "$urls" bench "${jspub[@]}" bench.subject \
+    XDG_CONFIG_HOME=$work/xdg "$nats_bin/nats" --no-context --server "$nats_urls" bench "${jspub[@]}" bench.subject \
       --create --purge --storage file --replicas 3 --maxbytes 16GB --size $record --clients "$producers" \
       --msgs "$1" --no-progress 2>&1 | tee -a "$work/$key.txt" | grep -m1 -oE 'stats: [0-9,]+ msgs/sec' | tr -dc '0-9'
   }
@@ -191,23 +209,34 @@ EOF
   disk_rate "$b0" "$t0" >"$work/$key.disk"
   echo "$rate" >"$work/$key.rate"
   echo "JetStream R3${sync:+ sync_interval=$sync}: $rate msgs/s = $(awk -v r="$rate" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }') MB/s"
-  for i in "${running[@]}"; do stop_pid "$i"; done
-  running=()
+  js_stop
+}
+
+# jslat SYNC KEY LABEL: JetStream publish latency at $lat_rate msgs/s on
+# fresh servers (scripts/natslat); results in $work/KEY.json.
+jslat() {
+  local sync=$1 key=$2 label=$3 b0 t0
+  js_start "$sync" "$key"
+  b0=$(diskw) t0=$(now)
+  "$work/natslat" -server "$nats_urls" -stream latency -replicas 3 -size $record -clients "$producers" \
+    -rate "$lat_rate" -duration "${secs}s" -name "$label" -json "$work/$key.json" | tee "$work/$key.txt"
+  disk_rate "$b0" "$t0" >"$work/$key.disk"
+  js_stop
 }
 
 jspub=(js pub)
 "$nats_bin/nats" bench js pub --help 2>&1 | grep -qw async && jspub=(js pub async)
-stage "4/5 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
+stage "4/6 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
 "$nats_bin/nats-server" --version
 jetstream "" js
 js_rps=$(cat "$work/js.rate")
 js_mbs=$(awk -v r="$js_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
-stage "4b/5 NATS JetStream as above with sync_interval: always (fsync before ack, reference only)"
+stage "4b/6 NATS JetStream as above with sync_interval: always (fsync before ack, reference only)"
 jetstream always jsync
 jss_rps=$(cat "$work/jsync.rate")
 jss_mbs=$(awk -v r="$jss_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
 
-stage "5/5 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
+stage "5/6 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
 b0=$(diskw) t0=$(now)
 raw_line=$("$work/fsyncbench" -dir "$work" -size "$proposal" -duration "${secs}s")
 d_raw=$(disk_rate "$b0" "$t0")
@@ -216,7 +245,35 @@ raw_mbs=$(echo "$raw_line" | num 'MB/s')
 raw_aps=$(echo "$raw_line" | num 'appends/s')
 raw_p99=$(echo "$raw_line" | num 'p99_ms')
 
+lat_rate=$(awk -v r="$rf3_rps" 'BEGIN { printf "%.0f", r / 2 }')
+stage "6/6 latency at R = $lat_rate records/s (half of stage 1), open-loop, ${secs}s each"
+echo "-- Longboat 3 brokers RF=3 acks=all, longboat bench --rate $lat_rate"
+longboat 3 3 "Longboat RF=3 at R" lat --rate "$lat_rate"
+echo "-- JetStream R3, default sync, scripts/natslat -rate $lat_rate"
+jslat "" jsl "JetStream R3 at R"
+echo "-- JetStream R3, sync_interval: always, scripts/natslat -rate $lat_rate"
+jslat always jssl "JetStream R3 sync=always at R"
+# lat_fields KEY: "p50 p99 records/s MB/s held" of a paced run's JSON
+lat_fields() {
+  jq -r 'first(.[]) | "\(.latency_ms.P50) \(.latency_ms.P99) \(.records_per_sec) \(.mb_per_sec) \(if .pacing.held then "yes" else "NO" end)"' "$work/$1.json"
+}
+read -r lat_p50 lat_p99 lat_rps lat_mbs lat_held < <(lat_fields lat)
+read -r jsl_p50 jsl_p99 jsl_rps jsl_mbs jsl_held < <(lat_fields jsl)
+read -r jssl_p50 jssl_p99 jssl_rps jssl_mbs jssl_held < <(lat_fields jssl)
+# p99_check LONGBOAT_P99 OTHER_P99 OTHER_HELD: the latency target, saying when a rate was not held
+p99_check() {
+  awk -v a="$1" -v b="$2" -v lh="$lat_held" -v oh="$3" 'BEGIN {
+    if (b <= 0) { print "not measured"; exit }
+    printf "%s", (a <= b ? "holds" : "MISSES")
+    if (lh != "yes") printf ", Longboat did not hold R"
+    if (oh != "yes") printf ", JetStream did not hold R"
+    print ""
+  }'
+}
+lat_check=$(p99_check "$lat_p99" "$jsl_p99" "$jsl_held")
+
 d_rf3=$(cat "$work/rf3.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
+d_lat=$(cat "$work/lat.disk") d_jsl=$(cat "$work/jsl.disk") d_jssl=$(cat "$work/jssl.disk")
 r_js=$(ratio "$rf3_mbs" "$js_mbs")
 r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
 r_rf1=$(ratio "$rf3_mbs" "$rf1_mbs")
@@ -236,6 +293,9 @@ table() {
 | NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
 | NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
 | raw append + fdatasync, ${proposal} B appends | $raw_mbs | $raw_aps appends | $raw_p99 ms | $d_raw | Longboat RF=3 Raft payload / this = **$r_raw** |
+| latency at R = $lat_rate/s (half of row 1): Longboat RF=3 acks=all, \`longboat bench --rate\` | $(printf %.1f "$lat_mbs") | $(printf %.0f "$lat_rps") records | $(printf %.1f "$lat_p99") ms§ | $d_lat | p50 $(printf %.1f "$lat_p50") ms; R held: $lat_held |
+| latency at R: JetStream R3, default sync (acks before fsync*), \`scripts/natslat\` | $(printf %.1f "$jsl_mbs") | $(printf %.0f "$jsl_rps") msgs | $(printf %.1f "$jsl_p99") ms§ | $d_jsl | p50 $(printf %.1f "$jsl_p50") ms; R held: $jsl_held; Longboat p99 <= this p99: **$lat_check** |
+| latency at R: JetStream R3, \`sync_interval: always\`, \`scripts/natslat\` | $(printf %.1f "$jssl_mbs") | $(printf %.0f "$jssl_rps") msgs | $(printf %.1f "$jssl_p99") ms§ | $d_jssl | p50 $(printf %.1f "$jssl_p50") ms; R held: $jssl_held; Longboat p99 <= this p99: $(p99_check "$lat_p99" "$jssl_p99" "$jssl_held") (reference, no target) |
 EOF
 }
 
@@ -252,7 +312,9 @@ echo "† Longboat's latency is from the record entering the client's buffer (up
 echo "   producer) to its acknowledgement, at saturation: mostly client-side queueing."
 echo "‡ bytes the data disk ($disk_dev) wrote per second during the load (/proc/diskstats): all replicas,"
 echo "  logs and state machines; without fsync (JetStream default) some is still in the page cache."
-echo "p99 produce latency at half of peak throughput vs JetStream: not measured by this script."
+echo "§ open-loop at R (the same schedule in both tools): latency from each record's due time to its"
+echo "  acknowledgement, so time queued behind a backlog counts; \"R held\" = achieved >= 95% of R."
+echo "p99 produce latency at R = half of Longboat's RF=3 peak: Longboat $(printf %.1f "$lat_p99") ms vs JetStream $(printf %.1f "$jsl_p99") ms: $lat_check"
 
 if [ "${NO_DOC:-0}" != 1 ]; then
   doc=$repo/docs/BENCHMARKS.md
@@ -266,7 +328,9 @@ Longboat three brokers RF=3 acks=all; Longboat one broker RF=1; bare dragonboat 
 in one process, on-disk state machine appending to a file) at the average proposal size Longboat
 used; NATS JetStream three servers with an R3 file stream (`nats bench js pub async`), once with
 its default sync and once with `sync_interval: always` (fsync before acknowledging, for reference);
-raw append + fdatasync (`scripts/fsyncbench`) at that same size. 1 KiB records, 6 partitions (shards).
+raw append + fdatasync (`scripts/fsyncbench`) at that same size; then latency at R = half of the
+first row's records/s: Longboat RF=3 acks=all and JetStream R3 (default sync, then `sync_interval:
+always`), each on fresh servers. 1 KiB records, 6 partitions (shards).
 
 "Raft payload" is Longboat's record MB/s scaled by the record-batch framing it proposes
 (`longboat_kafka_bytes_in_total` / records), so it is comparable with bare dragonboat's proposal
@@ -274,8 +338,15 @@ bytes.
 
 Targets (issue 10): Longboat RF=3 >= JetStream R3; Longboat RF=3 >= 0.7 x bare dragonboat at the
 same proposal size; RF=3 >= 0.5 x RF=1; p99 produce latency at half of peak no worse than
-JetStream's at that rate (not measured by the script: `longboat bench` has no rate limit yet;
-`nats bench js pub async` can throttle with `--throughput`).
+JetStream's at that rate (the "latency at R" rows; runs dated before 2026-11-30 lack them).
+Both sides publish open-loop on one schedule shared by their clients (record n is due at
+start + n/R) and time each record from its due time to its acknowledgement, so queueing behind
+a backlog counts (no coordinated omission): Longboat with `longboat bench --rate R`, JetStream
+with `scripts/natslat` (its own Go module on nats.go, async publish, up to 10000 unacknowledged
+per client like the Kafka producer's buffer). natslat exists because `nats bench js pub async
+--throughput` reports latency per 500-message batch, waits for each batch's acks before the
+next, and leaves its throttle sleeps out of the latency. "R held" means a run acknowledged at
+least 95% of R over its whole length, its final drain included.
 
 \* JetStream acknowledges before fsync by default (it fsyncs on `sync_interval`, 2 minutes),
 while Raft here (dragonboat's log) fsyncs every batch before the proposal commits.
@@ -293,6 +364,7 @@ EOF
     echo "\\* acknowledged before fsync (JetStream default); the Raft rows fsync before acknowledging."
     echo "‡ bytes the data disk wrote per second during the load (/proc/diskstats), all replicas together; JetStream's default run leaves some in the page cache."
     echo "† at saturation, from the record entering the client's buffer (up to 10000 records per producer) to its acknowledgement: mostly client-side queueing."
+    echo "§ open-loop at R = half of row 1 (the same schedule in both tools, $producers clients, up to 10000 unacknowledged per client): from each record's due time to its acknowledgement; \"R held\" = achieved >= 95% of R."
   } >>"$doc"
   echo "appended to docs/BENCHMARKS.md"
 fi

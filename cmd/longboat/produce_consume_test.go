@@ -56,3 +56,12 @@ func TestProduceConsume(t *testing.T) {
 		t.Fatalf("consume partition 2: %v", err)
 	}
 }
+
+// TestBenchRejectsNegativeRate checks that --rate reaches the benchmark,
+// which refuses a negative rate before it connects to anything.
+func TestBenchRejectsNegativeRate(t *testing.T) {
+	err := benchCmd([]string{"--brokers", "127.0.0.1:1", "--rate", "-5"})
+	if err == nil || !strings.Contains(err.Error(), "--rate -5") {
+		t.Fatalf("bench --rate -5: err = %v; want a --rate error", err)
+	}
+}

@@ -33,8 +33,15 @@ type Options struct {
 	Producers         int
 	InFlight          int // produce requests in flight per broker per producer
 	BatchBytes        int // largest record batch a producer builds per partition
-	Consume           bool
-	Progress          io.Writer
+	// Rate paces the producers open-loop at this many records per second
+	// in total (0: as fast as they go). Record n is due at start + n/Rate
+	// whether or not earlier ones were acknowledged, and its latency counts
+	// from that due time, so a backlog shows in the latency instead of
+	// silently slowing the schedule (coordinated omission). The record's
+	// timestamp is its due time too, so end-to-end latency counts alike.
+	Rate     float64
+	Consume  bool
+	Progress io.Writer
 }
 
 // Result is one run's figures.
@@ -49,12 +56,31 @@ type Result struct {
 	ConsumeMBs    float64 `json:"consume_mb_per_sec,omitempty"`
 	ConsumeRecs   int64   `json:"consumed_records,omitempty"`
 	EndToEndMs    Latency `json:"end_to_end_ms,omitempty"`
+	Pacing        *Pacing `json:"pacing,omitempty"` // set when Options.Rate > 0
 }
+
+// Pacing reports how well an open-loop run kept its target rate.
+type Pacing struct {
+	TargetPerSec   float64 `json:"target_records_per_sec"`
+	AchievedPerSec float64 `json:"achieved_records_per_sec"` // acknowledged records / seconds from start to the last ack
+	// Held: achieved >= HeldFraction x target. When the cluster cannot keep
+	// up, the backlog drains after the schedule ends and stretches the run,
+	// so achieved falls towards what the cluster sustains.
+	Held bool `json:"held"`
+	// MaxSendLagMs is how far behind its due time a record was handed to
+	// the client at worst (client buffer full, or the pacer starved of CPU).
+	MaxSendLagMs float64 `json:"max_send_lag_ms"`
+}
+
+// HeldFraction of the target rate a paced run must achieve to count as held.
+const HeldFraction = 0.95
 
 // Latency is a distribution summary in milliseconds.
 type Latency struct {
 	Avg, P50, P95, P99, P999, Max float64
 }
+
+func ms(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
 
 func summarize(d []time.Duration) Latency {
 	if len(d) == 0 {
@@ -65,12 +91,14 @@ func summarize(d []time.Duration) Latency {
 	for _, x := range d {
 		sum += x
 	}
-	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
 	at := func(p float64) float64 { return ms(d[int(float64(len(d)-1)*p)]) }
 	return Latency{Avg: ms(sum / time.Duration(len(d))), P50: at(0.5), P95: at(0.95), P99: at(0.99), P999: at(0.999), Max: ms(d[len(d)-1])}
 }
 
 func (o Options) clientOpts() ([]kgo.Opt, error) {
+	if o.Rate < 0 {
+		return nil, fmt.Errorf("--rate %v: use 0 (unlimited) or a positive records/s", o.Rate)
+	}
 	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DisableIdempotentWrite(),
 		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
@@ -127,9 +155,14 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 	var sent, acked, errs atomic.Int64
 	var mu sync.Mutex
 	var lats []time.Duration
+	var maxLag time.Duration
 	start := time.Now()
 	deadline := start.Add(o.Duration)
-	stopProgress := progress(o.Progress, "produce", func() (int64, int64) { return acked.Load(), errs.Load() }, o.RecordSize)
+	label := "produce"
+	if o.Rate > 0 {
+		label = fmt.Sprintf("produce (target %.0f/s)", o.Rate)
+	}
+	stopProgress := progress(o.Progress, label, func() (int64, int64) { return acked.Load(), errs.Load() }, o.RecordSize)
 	var wg sync.WaitGroup
 	for p := 0; p < max(o.Producers, 1); p++ {
 		cl, err := kgo.NewClient(copts...)
@@ -142,14 +175,37 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 			defer cl.Close()
 			local := make([]time.Duration, 0, 1<<16)
 			var lmu sync.Mutex
+			var localLag time.Duration
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
 			for ctx.Err() == nil {
-				if o.Records > 0 && sent.Add(1) > int64(o.Records) {
-					break
-				}
-				if o.Records == 0 && time.Now().After(deadline) {
+				// One schedule shared by all producers: each takes the
+				// next slot, so a producer blocked on a full buffer does
+				// not hold the others back, and its late slot is charged
+				// from its due time.
+				n := sent.Add(1)
+				if o.Records > 0 && n > int64(o.Records) {
 					break
 				}
 				t0 := time.Now()
+				if o.Rate > 0 {
+					t0 = start.Add(time.Duration(float64(n-1) / o.Rate * float64(time.Second)))
+					if o.Records == 0 && !t0.Before(deadline) {
+						break
+					}
+					if d := time.Until(t0); d > 0 {
+						timer.Reset(d)
+						select {
+						case <-timer.C:
+						case <-ctx.Done():
+						}
+						if ctx.Err() != nil {
+							break
+						}
+					}
+				} else if o.Records == 0 && t0.After(deadline) {
+					break
+				}
 				cl.Produce(ctx, &kgo.Record{Topic: o.Topic, Value: payload, Timestamp: t0}, func(_ *kgo.Record, err error) {
 					if err != nil {
 						errs.Add(1)
@@ -160,11 +216,15 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 					local = append(local, time.Since(t0))
 					lmu.Unlock()
 				})
+				if o.Rate > 0 {
+					localLag = max(localLag, time.Since(t0))
+				}
 			}
 			_ = cl.Flush(ctx)
 			lmu.Lock()
 			mu.Lock()
 			lats = append(lats, local...)
+			maxLag = max(maxLag, localLag)
 			mu.Unlock()
 			lmu.Unlock()
 		}()
@@ -176,6 +236,10 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 	res.RecordsPerSec = float64(res.Records) / res.Seconds
 	res.MBPerSec = res.RecordsPerSec * float64(o.RecordSize) / 1e6
 	res.LatencyMs = summarize(lats)
+	if o.Rate > 0 {
+		res.Pacing = &Pacing{TargetPerSec: o.Rate, AchievedPerSec: res.RecordsPerSec,
+			Held: res.RecordsPerSec >= HeldFraction*o.Rate, MaxSendLagMs: ms(maxLag)}
+	}
 	return nil
 }
 
@@ -237,18 +301,38 @@ func progress(w io.Writer, what string, count func() (int64, int64), size int) f
 }
 
 // WriteTable prints results side by side, with each run's throughput as a
-// ratio of the first.
+// ratio of the first. When any run was paced (--rate), three columns say
+// its target, whether it held, and its worst send lag.
 func WriteTable(w io.Writer, names []string, results []*Result) {
-	fmt.Fprintf(w, "%-28s %10s %8s %7s %8s %8s %8s %8s %8s %8s %9s %9s %7s\n",
+	paced := false
+	for _, r := range results {
+		paced = paced || r.Pacing != nil
+	}
+	fmt.Fprintf(w, "%-28s %10s %8s %7s %8s %8s %8s %8s %8s %8s %9s %9s %7s",
 		"run", "records/s", "MB/s", "ratio", "avg ms", "p50", "p95", "p99", "p99.9", "max", "cons MB/s", "e2e p99", "errors")
+	if paced {
+		fmt.Fprintf(w, " %10s %6s %8s", "target/s", "held", "lag ms")
+	}
+	fmt.Fprintln(w)
 	for i, r := range results {
 		ratio := 1.0
 		if results[0].MBPerSec > 0 {
 			ratio = r.MBPerSec / results[0].MBPerSec
 		}
 		l := r.LatencyMs
-		fmt.Fprintf(w, "%-28s %10.0f %8.1f %7.2f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %7d\n",
+		fmt.Fprintf(w, "%-28s %10.0f %8.1f %7.2f %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f %9.1f %7d",
 			names[i], r.RecordsPerSec, r.MBPerSec, ratio, l.Avg, l.P50, l.P95, l.P99, l.P999, l.Max, r.ConsumeMBs, r.EndToEndMs.P99, r.Errors)
+		switch {
+		case r.Pacing != nil:
+			held := "yes"
+			if !r.Pacing.Held {
+				held = "NO"
+			}
+			fmt.Fprintf(w, " %10.0f %6s %8.1f", r.Pacing.TargetPerSec, held, r.Pacing.MaxSendLagMs)
+		case paced:
+			fmt.Fprintf(w, " %10s %6s %8s", "-", "-", "-")
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// TestRunPaced runs an open-loop paced benchmark against a real three-broker
+// cluster: the schedule sends exactly rate x duration records, the cluster
+// keeps up at this modest rate, and the latency summary is ordered.
+func TestRunPaced(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	defer c.Close()
+	const rate, secs = 400, 3
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{Brokers: c.Addrs(), Topic: "paced", Partitions: 3, ReplicationFactor: 3,
+		RecordSize: 100, Duration: secs * time.Second, Acks: "all", Compression: "none", Producers: 2,
+		InFlight: 5, BatchBytes: 64 << 10, Rate: rate, Consume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Records != rate*secs {
+		t.Fatalf("acked %d records with %d errors; want %d and 0", res.Records, res.Errors, rate*secs)
+	}
+	if res.ConsumeRecs != res.Records {
+		t.Fatalf("consumed %d of %d records", res.ConsumeRecs, res.Records)
+	}
+	p := res.Pacing
+	if p == nil || p.TargetPerSec != rate {
+		t.Fatalf("pacing = %+v; want target %d", p, rate)
+	}
+	// Acks trail the last due time (at 3s) by one round trip, so the
+	// achieved rate is a little under the target, never over; how much
+	// under depends on how loaded the machine is (the race detector too).
+	if p.AchievedPerSec > rate*1.01 || p.AchievedPerSec < rate*0.8 || p.Held != (p.AchievedPerSec >= HeldFraction*rate) {
+		t.Fatalf("achieved %.1f records/s (held %v) in %.2fs, latency %+v; want within 10%% below %d", p.AchievedPerSec, p.Held, res.Seconds, res.LatencyMs, rate)
+	}
+	if p.MaxSendLagMs < 0 {
+		t.Fatalf("max send lag %.3f ms", p.MaxSendLagMs)
+	}
+	for what, l := range map[string]Latency{"produce": res.LatencyMs, "end-to-end": res.EndToEndMs} {
+		if !(l.P50 > 0 && l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max && l.Avg > 0 && l.Avg <= l.Max) {
+			t.Fatalf("%s latency not ordered or not positive: %+v", what, l)
+		}
+	}
+
+	var table, js bytes.Buffer
+	WriteTable(&table, []string{"paced"}, []*Result{res})
+	if !strings.Contains(table.String(), "target/s") || !strings.Contains(table.String(), "  400 ") {
+		t.Fatalf("table lacks the pacing columns:\n%s", table.String())
+	}
+	if err := WriteJSON(&js, []string{"paced"}, []*Result{res}); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]struct {
+		Pacing struct {
+			Target float64 `json:"target_records_per_sec"`
+			Held   bool    `json:"held"`
+		} `json:"pacing"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back["paced"].Pacing.Target != rate || back["paced"].Pacing.Held != p.Held {
+		t.Fatalf("JSON pacing = %+v (err %v) from %s", back["paced"].Pacing, err, js.String())
+	}
+}
+
+// TestRunRejectsNegativeRate fails before touching any broker.
+func TestRunRejectsNegativeRate(t *testing.T) {
+	_, err := Run(context.Background(), Options{Brokers: []string{"127.0.0.1:1"}, Acks: "all", Compression: "none", Rate: -1})
+	if err == nil || !strings.Contains(err.Error(), "--rate") {
+		t.Fatalf("err = %v; want a --rate error", err)
+	}
+}
