@@ -28,6 +28,12 @@ secs=${1:-20}
 producers=${2:-4}
 record=1024
 partitions=6
+# Longboat's Raft log settings (its defaults, passed explicitly so that bare
+# dragonboat runs with the same ones; bare cannot turn off dragonboat's
+# compaction after each log trim, which Longboat does).
+raft_snap=200 raft_overhead=200 raft_memtable_mb=64
+export LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
+  LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb
 case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
 
 bare_src=${DRAGONBOAT_BARE:-$repo/../shared/bench/dragonboat-bare}
@@ -138,7 +144,8 @@ echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / pr
 stage "3/6 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
 b0=$(diskw) t0=$(now)
 (cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small \
-  -rtt 10 -erl 20 -hb 2 -snap 1000 -compov 500 -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
+  -rtt 10 -erl 20 -hb 2 -snap "$raft_snap" -compov "$raft_overhead" -wbuf $((raft_memtable_mb << 20)) \
+  -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
   -dur "${secs}s") | tee "$work/bare.txt"
 d_bare=$(disk_rate "$b0" "$t0")
 bare_line=$(grep '^RESULT' "$work/bare.txt")
@@ -247,8 +254,8 @@ raw_p99=$(echo "$raw_line" | num 'p99_ms')
 
 lat_rate=$(awk -v r="$rf3_rps" 'BEGIN { printf "%.0f", r / 2 }')
 stage "6/6 latency at R = $lat_rate records/s (half of stage 1), open-loop, ${secs}s each"
-echo "-- Longboat 3 brokers RF=3 acks=all, longboat bench --rate $lat_rate"
-longboat 3 3 "Longboat RF=3 at R" lat --rate "$lat_rate"
+echo "-- Longboat 3 brokers RF=3 acks=all, longboat bench --rate $lat_rate --linger 0 (natslat does not wait either)"
+longboat 3 3 "Longboat RF=3 at R" lat --rate "$lat_rate" --linger 0
 echo "-- JetStream R3, default sync, scripts/natslat -rate $lat_rate"
 jslat "" jsl "JetStream R3 at R"
 echo "-- JetStream R3, sync_interval: always, scripts/natslat -rate $lat_rate"
@@ -289,7 +296,7 @@ table() {
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (target >= 0.5: $(holds "$rf3_mbs" "$rf1_mbs" 0.5)) |
-| bare dragonboat, 3 NodeHosts, ${proposal} B proposals | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
+| bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings (snapshot every $raft_snap, keep $raft_overhead, ${raft_memtable_mb} MiB memtables) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
 | NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
 | NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
 | raw append + fdatasync, ${proposal} B appends | $raw_mbs | $raw_aps appends | $raw_p99 ms | $d_raw | Longboat RF=3 Raft payload / this = **$r_raw** |
@@ -341,7 +348,8 @@ same proposal size; RF=3 >= 0.5 x RF=1; p99 produce latency at half of peak no w
 JetStream's at that rate (the "latency at R" rows; runs dated before 2026-11-30 lack them).
 Both sides publish open-loop on one schedule shared by their clients (record n is due at
 start + n/R) and time each record from its due time to its acknowledgement, so queueing behind
-a backlog counts (no coordinated omission): Longboat with `longboat bench --rate R`, JetStream
+a backlog counts (no coordinated omission): Longboat with `longboat bench --rate R --linger 0`
+(no client-side wait, like a NATS publish), JetStream
 with `scripts/natslat` (its own Go module on nats.go, async publish, up to 10000 unacknowledged
 per client like the Kafka producer's buffer). natslat exists because `nats bench js pub async
 --throughput` reports latency per 500-message batch, waits for each batch's acks before the
@@ -364,7 +372,7 @@ EOF
     echo "\\* acknowledged before fsync (JetStream default); the Raft rows fsync before acknowledging."
     echo "‡ bytes the data disk wrote per second during the load (/proc/diskstats), all replicas together; JetStream's default run leaves some in the page cache."
     echo "† at saturation, from the record entering the client's buffer (up to 10000 records per producer) to its acknowledgement: mostly client-side queueing."
-    echo "§ open-loop at R = half of row 1 (the same schedule in both tools, $producers clients, up to 10000 unacknowledged per client): from each record's due time to its acknowledgement; \"R held\" = achieved >= 95% of R."
+    echo "§ open-loop at R = half of row 1 (the same schedule in both tools, $producers clients, up to 10000 unacknowledged per client, Longboat with --linger 0): from each record's due time to its acknowledgement; \"R held\" = achieved >= 95% of R."
   } >>"$doc"
   echo "appended to docs/BENCHMARKS.md"
 fi

@@ -31,6 +31,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&o.Producers, "producers", 1, "producer clients")
 	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer")
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "largest record batch per partition (producer batch.size); each becomes one Raft entry")
+	fs.DurationVar(&o.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records before it is sent (linger.ms; Kafka 4's default is 5ms)")
 	fs.Float64Var(&o.Rate, "rate", 0, "records/s across all producers, paced open-loop with latency counted from each record's due time (0: unlimited)")
 	fs.BoolVar(&o.Consume, "consume", true, "read everything back afterwards and report consumer MB/s and end-to-end latency")
 	if err := fs.Parse(args); err != nil {
@@ -51,8 +52,8 @@ func benchCmd(args []string) error {
 	if o.Rate > 0 {
 		rate = fmt.Sprintf("%.0f records/s", o.Rate)
 	}
-	fmt.Fprintf(os.Stderr, "bench %s: %s, %d producers, %d in flight, compression %s, rate %s, %d CPUs\n",
-		*name, *brokers, o.Producers, o.InFlight, o.Compression, rate, runtime.NumCPU())
+	fmt.Fprintf(os.Stderr, "bench %s: %s, %d producers, %d in flight, linger %v, compression %s, rate %s, %d CPUs\n",
+		*name, *brokers, o.Producers, o.InFlight, o.Linger, o.Compression, rate, runtime.NumCPU())
 	res, err := bench.Run(ctx, o)
 	if err != nil {
 		return err

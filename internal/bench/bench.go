@@ -31,8 +31,9 @@ type Options struct {
 	Acks              string        // all, 1, 0
 	Compression       string        // none, gzip, snappy, lz4, zstd
 	Producers         int
-	InFlight          int // produce requests in flight per broker per producer
-	BatchBytes        int // largest record batch a producer builds per partition
+	InFlight          int           // produce requests in flight per broker per producer
+	BatchBytes        int           // largest record batch a producer builds per partition
+	Linger            time.Duration // how long a partition's batch waits for more records (linger.ms)
 	// Rate paces the producers open-loop at this many records per second
 	// in total (0: as fast as they go). Record n is due at start + n/Rate
 	// whether or not earlier ones were acknowledged, and its latency counts
@@ -101,6 +102,7 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DisableIdempotentWrite(),
 		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
+		kgo.ProducerLinger(max(o.Linger, 0)),
 		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
 	switch o.Acks {
 	case "all", "-1":
