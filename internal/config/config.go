@@ -103,7 +103,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 200, "Raft entries kept behind a snapshot for slow followers")
-	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 64, "size of each of the Raft log store's 16 memtables; the Raft log of a busy partition should fit in one so trimmed entries never reach disk twice")
+	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 64, "size of the Raft log store's memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
