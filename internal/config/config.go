@@ -99,11 +99,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
-	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 200, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
+	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 100, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
-	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 200, "Raft entries kept behind a snapshot for slow followers")
-	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 64, "size of the Raft log store's memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
+	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
+	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "size of the Raft log store's memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
