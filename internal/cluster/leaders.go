@@ -207,6 +207,11 @@ var peerClient = &http.Client{Timeout: time.Second}
 // peerAnswers tells whether a broker's HTTP path answers 200. A wildcard
 // HTTP host is reached at the host of the broker's Raft address.
 func (n *Node) peerAnswers(b *meta.Broker, path string) bool {
+	return n.peerGet(peerClient, b, path)
+}
+
+// peerGet is peerAnswers with a given client (and so timeout).
+func (n *Node) peerGet(client *http.Client, b *meta.Broker, path string) bool {
 	if b == nil {
 		return false
 	}
@@ -217,7 +222,7 @@ func (n *Node) peerAnswers(b *meta.Broker, path string) bool {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host, _, _ = net.SplitHostPort(b.RaftAddr)
 	}
-	resp, err := peerClient.Get("http://" + net.JoinHostPort(host, port) + path)
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + path)
 	if err != nil {
 		return false
 	}
