@@ -20,6 +20,8 @@
 #        LONGBOAT_BIN: use this binary instead of building one
 #        EXTRA_FLAGS: appended to every `longboat serve` (e.g. "--raft-rtt-ms 50")
 #        SKIP_FAILOVER=1: leave out stage 4
+#        KEEP_LOGS: copy the brokers' logs into this directory at the end
+#        PPROF_OUT: write a CPU profile of broker 1 over the idle window there
 #        SOFT_SETTINGS: a dragonboat-soft-settings.json to run the brokers with
 #          (dragonboat reads it from the working directory at process start)
 set -euo pipefail
@@ -43,7 +45,11 @@ stop_all() {
   done
   pids=()
 }
-cleanup() { stop_all; rm -rf "$work"; }
+cleanup() {
+  stop_all
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$work"/node*.log "$KEEP_LOGS/"; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -127,6 +133,10 @@ sleep "$settle"
 declare -a c0 c1 ch0 ch1 rss
 for i in 1 2 3; do c0[i]=$(cpu_ticks "${pids[i - 1]}"); ch0[i]=$(changes "$i"); done
 ta=$(now)
+if [ -n "${PPROF_OUT:-}" ]; then
+  # A CPU profile of broker 1 over most of the idle window.
+  curl -s --max-time $((idle + 10)) -o "$PPROF_OUT" "http://$(httpa 1)/debug/pprof/profile?seconds=$((idle - 5))" &
+fi
 sleep "$idle"
 tb=$(now)
 for i in 1 2 3; do

@@ -179,7 +179,9 @@ func (n *Node) wakeLeaderless(before map[uint64]bool) map[uint64]bool {
 		}
 		now[shard] = true
 		if before[shard] {
-			n.log.Info().Uint64("shard", shard).Msg("partition replica without a leader for a second; waking it")
+			// Debug: a new topic's replicas start here before their first
+			// election, so on a loaded machine this is common and harmless.
+			n.log.Debug().Uint64("shard", shard).Msg("partition replica without a leader for a second; waking it")
 			n.wake(shard)
 		}
 	}
