@@ -20,6 +20,7 @@
 #        LONGBOAT_BIN: use this binary instead of building one
 #        EXTRA_FLAGS: appended to every `longboat serve` (e.g. "--raft-rtt-ms 50")
 #        SKIP_FAILOVER=1: leave out stage 4
+#        PROBE_FLAGS="--stop": stage 4 SIGSTOPs broker 1 (a hung broker) instead of killing it
 #        KEEP_LOGS: copy the brokers' logs into this directory at the end
 #        PPROF_OUT: write a CPU profile of broker 1 over the idle window there
 #        SOFT_SETTINGS: a dragonboat-soft-settings.json to run the brokers with
@@ -155,10 +156,13 @@ p99=$(jq -r 'first(.[]) | .latency_ms.P99' "$work/bench.json")
 
 fo="skipped"
 if [ -z "${SKIP_FAILOVER:-}" ]; then
-  stage "4/4 failover of idle partitions: settle ${settle}s, kill -9 broker 1, produce to what it led"
+  stage "4/4 failover of idle partitions: settle ${settle}s, kill -9 (or --stop) broker 1, produce to what it led"
   sleep "$settle"
-  "$work/scaleprobe" --brokers "$(kafka 2),$(kafka 3),$(kafka 1)" --topic scale --broker 1 --pid "${pids[0]}" | tee "$work/failover.txt"
-  fo=$(grep -oE 'acked=[0-9]+ failed=[0-9]+ first_ack_s=[0-9.]+ median_s=[0-9.]+ max_s=[0-9.]+' "$work/failover.txt" || echo "no result")
+  # shellcheck disable=SC2086 # PROBE_FLAGS is a list of flags
+  "$work/scaleprobe" --brokers "$(kafka 2),$(kafka 3),$(kafka 1)" --topic scale --broker 1 --pid "${pids[0]}" \
+    --survivors "$(kafka 2),$(kafka 3)" ${PROBE_FLAGS:-} | tee "$work/failover.txt"
+  kill -CONT "${pids[0]}" 2>/dev/null || true # after --stop: let it resume (and be stopped normally)
+  fo=$(grep -oE 'acked=[0-9]+ failed=[0-9]+ first_ack_s=[0-9.]+ median_s=[0-9.]+ max_s=[0-9.]+( metadata_moved_s=[0-9.-]+)?' "$work/failover.txt" || echo "no result")
 fi
 
 stage "summary ($(nproc) cores, load average $load1 during the idle window)"
@@ -168,4 +172,4 @@ for i in 1 2 3; do
   printf '%-34s %s\n' "broker$i idle CPU / RSS / changes" "${cpu[i]}% of a core / ${rss[i]} MiB / $((ch1[i] - ch0[i]))"
 done
 printf '%-34s %s\n' "produce across all partitions" "$mbs MB/s, p99 $p99 ms"
-printf '%-34s %s\n' "kill -9 broker 1 (idle) -> ack" "$fo"
+printf '%-34s %s\n' "broker 1 killed/stopped -> ack" "$fo"
