@@ -54,7 +54,7 @@ func (n *Node) startGroupShard(st *meta.State, p meta.Partition) error {
 	}
 	smr := group.NewStateMachine()
 	factory := func(uint64, uint64) sm.IStateMachine { return smr }
-	if err := n.nh.StartReplica(members, false, factory, n.shardConfig(p.ShardID)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+	if err := n.nh.StartReplica(members, false, factory, n.shardConfig(p.ShardID, false)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return fmt.Errorf("start group shard %d: %w", p.ShardID, err)
 	}
 	n.mu.Lock()

@@ -123,8 +123,14 @@ func (n *Node) leaderLoop() {
 			// The first election of a new shard is won by whichever replica
 			// times out first; hand it to the preferred replica at once so
 			// clients of a new topic do not meet a leader that moves later.
-			n.balanceLeaders(fresh, "/livez")
-			fresh = map[uint64]bool{}
+			// A round moves at most maxTransfersPerRound; the rest of a big
+			// new topic's shards go in the next rounds, 100 ms apart, not
+			// 32 every balance interval (a thousand partitions would still
+			// be moving half a minute later).
+			fresh = n.balanceLeaders(fresh, "/livez")
+			if len(fresh) > 0 {
+				freshTimer.Reset(100 * time.Millisecond)
+			}
 		case <-report.C:
 			all := map[uint64]bool{}
 			for _, id := range n.HostedShards() {
@@ -166,17 +172,23 @@ const maxTransfersPerRound = 32
 // those in only, when given) to their preferred replica (Replicas[0]) when
 // that broker answers 200 on check: /readyz for the periodic pass, so a
 // returning broker first catches up; /livez for brand-new shards, whose
-// replicas are all empty.
-func (n *Node) balanceLeaders(only map[uint64]bool, check string) {
+// replicas are all empty. It returns the shards of only it did not get to
+// because the round was full.
+func (n *Node) balanceLeaders(only map[uint64]bool, check string) map[uint64]bool {
 	st := n.Meta()
 	healthy := map[uint64]bool{}
 	moved := 0
+	left := map[uint64]bool{}
 	for _, p := range st.ReplicaSetsOf(n.cfg.NodeID) {
-		if moved >= maxTransfersPerRound {
-			return
-		}
 		if only != nil && !only[p.ShardID] {
 			continue
+		}
+		if moved >= maxTransfersPerRound {
+			if only != nil {
+				left[p.ShardID] = true
+				continue
+			}
+			return left
 		}
 		preferred := p.Replicas[0]
 		if preferred == n.cfg.NodeID {
@@ -200,6 +212,7 @@ func (n *Node) balanceLeaders(only map[uint64]bool, check string) {
 		moved++
 		n.log.Info().Uint64("shard", p.ShardID).Uint64("to", preferred).Msg("moving leadership back to the preferred replica")
 	}
+	return left
 }
 
 var peerClient = &http.Client{Timeout: time.Second}
@@ -207,6 +220,11 @@ var peerClient = &http.Client{Timeout: time.Second}
 // peerAnswers tells whether a broker's HTTP path answers 200. A wildcard
 // HTTP host is reached at the host of the broker's Raft address.
 func (n *Node) peerAnswers(b *meta.Broker, path string) bool {
+	return n.peerGet(peerClient, b, path)
+}
+
+// peerGet is peerAnswers with a given client (and so timeout).
+func (n *Node) peerGet(client *http.Client, b *meta.Broker, path string) bool {
 	if b == nil {
 		return false
 	}
@@ -217,7 +235,7 @@ func (n *Node) peerAnswers(b *meta.Broker, path string) bool {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host, _, _ = net.SplitHostPort(b.RaftAddr)
 	}
-	resp, err := peerClient.Get("http://" + net.JoinHostPort(host, port) + path)
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + path)
 	if err != nil {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/topicconfig"
@@ -17,6 +18,7 @@ import (
 // watermark). The caller must lead the shard.
 func (n *Node) AdvanceLogStart(ctx context.Context, shardID uint64, offset int64) (int64, int16, error) {
 	start := time.Now()
+	n.touch(shardID)
 	res, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(shardID), partition.EncodeAdvanceStart(offset))
 	if err != nil {
 		return 0, 0, fmt.Errorf("advance log start of shard %d to %d: %w", shardID, offset, err)
@@ -36,9 +38,10 @@ func (n *Node) lifecycleLoop() {
 	t := time.NewTicker(n.cfg.RetentionCheckInterval)
 	defer t.Stop()
 	retention := true
+	applied := map[uint64]segmentsApplied{}
 	for {
 		changed := n.meta.Changed()
-		n.applyLifecycle(retention)
+		n.applyLifecycle(retention, applied)
 		select {
 		case <-n.stop:
 			return
@@ -52,21 +55,50 @@ func (n *Node) lifecycleLoop() {
 	}
 }
 
-func (n *Node) applyLifecycle(retention bool) {
+// segmentsApplied is the topic record (never modified once published: an
+// AlterConfigs replaces it) whose segment settings were last applied to a
+// replica.
+type segmentsApplied struct {
+	p     *partition.StateMachine
+	topic *meta.Topic
+}
+
+// applyLifecycle runs on every __meta change, and most changes (leader
+// reports above all: a thousand on a new topic of a thousand partitions)
+// touch no topic config; so a replica whose topic record is the one last
+// applied to it is skipped, unless this is the periodic retention pass,
+// which applies everything again.
+func (n *Node) applyLifecycle(retention bool, applied map[uint64]segmentsApplied) {
+	if retention {
+		clear(applied) // also forgets the replicas of deleted topics
+	}
 	st := n.Meta()
+	logCfgs := map[string]topicconfig.Log{}
 	for _, ref := range st.PartitionsOf(n.cfg.NodeID) {
-		p, ok := n.Partition(ref.Partition.ShardID)
+		shard := ref.Partition.ShardID
+		p, ok := n.Partition(shard)
 		if !ok {
 			continue
 		}
-		cfg := topicconfig.ForLog(st.Topics[ref.Topic].Configs, n.cfg.LogDefaults())
-		log := n.log.With().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Logger()
-		if err := p.SetSegmentLimits(cfg.SegmentBytes, cfg.SegmentMs); err != nil {
-			log.Warn().Err(err).Msg("apply segment settings")
-		}
-		if _, leader := n.IsLeader(ref.Partition.ShardID); !leader || !retention {
+		topic := st.Topics[ref.Topic]
+		now := segmentsApplied{p: p, topic: topic}
+		if !retention && applied[shard] == now {
 			continue
 		}
+		cfg, ok := logCfgs[ref.Topic]
+		if !ok {
+			cfg = topicconfig.ForLog(topic.Configs, n.cfg.LogDefaults())
+			logCfgs[ref.Topic] = cfg
+		}
+		if err := p.SetSegmentLimits(cfg.SegmentBytes, cfg.SegmentMs); err != nil {
+			n.log.Warn().Err(err).Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Msg("apply segment settings")
+		} else {
+			applied[shard] = now
+		}
+		if _, leader := n.IsLeader(shard); !leader || !retention {
+			continue
+		}
+		log := n.log.With().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Logger()
 		target, due, err := p.RetentionOffset(time.Now().UnixMilli(), cfg.RetentionMs, cfg.RetentionBytes)
 		if err != nil {
 			log.Warn().Err(err).Msg("retention check")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -44,7 +45,10 @@ type Node struct {
 	ready    map[uint64]bool                    // shards whose replica reported ready
 	groupSMs map[uint64]*group.StateMachine     // started group shards
 	startAt  map[uint64]time.Time               // when each shard was started here
-	leaderCh chan raftio.LeaderInfo
+	// lastProposal is when this broker last proposed to each partition
+	// shard (Unix nanoseconds), to know when a proposal must wake it.
+	lastProposal map[uint64]*atomic.Int64
+	leaderCh     chan raftio.LeaderInfo
 
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64 // this broker's unused producer ids [next, end)
@@ -59,17 +63,18 @@ type Node struct {
 // loops that keep partition replicas in line with __meta.
 func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, error) {
 	n := &Node{
-		cfg:      cfg,
-		metrics:  m,
-		log:      log.With().Str("component", "cluster").Logger(),
-		parts:    map[uint64]*partition.StateMachine{},
-		started:  map[uint64]bool{},
-		ready:    map[uint64]bool{},
-		groupSMs: map[uint64]*group.StateMachine{},
-		startAt:  map[uint64]time.Time{},
-		leaderCh: make(chan raftio.LeaderInfo, 4096),
-		stop:     make(chan struct{}),
-		Events:   newEvents(),
+		cfg:          cfg,
+		metrics:      m,
+		log:          log.With().Str("component", "cluster").Logger(),
+		parts:        map[uint64]*partition.StateMachine{},
+		started:      map[uint64]bool{},
+		ready:        map[uint64]bool{},
+		groupSMs:     map[uint64]*group.StateMachine{},
+		startAt:      map[uint64]time.Time{},
+		lastProposal: map[uint64]*atomic.Int64{},
+		leaderCh:     make(chan raftio.LeaderInfo, 4096),
+		stop:         make(chan struct{}),
+		Events:       newEvents(),
 	}
 	nhc := dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
@@ -92,7 +97,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		members[id] = addr
 	}
 	n.meta = meta.New()
-	if err := nh.StartReplica(members, false, func(uint64, uint64) sm.IStateMachine { return n.meta }, n.shardConfig(meta.ShardID)); err != nil {
+	if err := nh.StartReplica(members, false, func(uint64, uint64) sm.IStateMachine { return n.meta }, n.shardConfig(meta.ShardID, false)); err != nil {
 		nh.Close()
 		return nil, fmt.Errorf("start __meta replica: %w", err)
 	}
@@ -101,11 +106,21 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	go n.reconcileLoop()
 	go n.leaderLoop()
 	go n.lifecycleLoop()
+	if cfg.RaftQuiesce {
+		n.wg.Add(1)
+		go n.watchPeers()
+	}
 	return n, nil
 }
 
-func (n *Node) shardConfig(shardID uint64) dbconfig.Config {
+// shardConfig is the Raft configuration of one shard. Only partition shards
+// quiesce (see quiesce.go): __meta carries leader reports and broker
+// registrations and is one shard, and the few group shards serve consumer
+// heartbeats, so keeping them awake costs little and spares coordinators
+// the wake-up.
+func (n *Node) shardConfig(shardID uint64, quiesce bool) dbconfig.Config {
 	return dbconfig.Config{
+		Quiesce:            quiesce,
 		ShardID:            shardID,
 		ReplicaID:          n.cfg.NodeID,
 		ElectionRTT:        n.cfg.ElectionRTT,
@@ -316,12 +331,17 @@ func (n *Node) startPartition(st *meta.State, ref meta.PartitionRef) error {
 		n.mu.Unlock()
 		return p
 	}
-	if err := n.nh.StartOnDiskReplica(members, false, factory, n.shardConfig(shardID)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+	if err := n.nh.StartOnDiskReplica(members, false, factory, n.shardConfig(shardID, n.cfg.RaftQuiesce)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return fmt.Errorf("start shard %d: %w", shardID, err)
 	}
 	n.mu.Lock()
 	n.started[shardID] = true
 	n.startAt[shardID] = time.Now()
+	if n.lastProposal[shardID] == nil {
+		// Zero: the first proposal wakes the shard, which may have
+		// quiesced before this broker ever proposed to it.
+		n.lastProposal[shardID] = new(atomic.Int64)
+	}
 	n.mu.Unlock()
 	n.log.Debug().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Uint64("shard", shardID).Msg("partition replica started")
 	return nil
@@ -341,6 +361,7 @@ func (n *Node) stopPartition(shardID uint64) {
 	delete(n.parts, shardID)
 	delete(n.ready, shardID)
 	delete(n.startAt, shardID)
+	delete(n.lastProposal, shardID)
 	n.mu.Unlock()
 	if err := os.RemoveAll(n.partitionDir(shardID)); err != nil {
 		n.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's log")
@@ -393,6 +414,7 @@ func (n *Node) IsLeader(shardID uint64) (uint64, bool) {
 
 // Propose starts a proposal on a partition shard this broker leads.
 func (n *Node) Propose(shardID uint64, cmd []byte, timeout time.Duration) (*dragonboat.RequestState, error) {
+	n.touch(shardID)
 	return n.nh.Propose(n.nh.GetNoOPSession(shardID), cmd, timeout)
 }
 

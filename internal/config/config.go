@@ -45,6 +45,7 @@ type Config struct {
 	RTTMillisecond            uint64
 	ElectionRTT               uint64
 	HeartbeatRTT              uint64
+	RaftQuiesce               bool
 	SegmentBytes              int64
 	LeaderBalanceInterval     time.Duration
 	ShutdownTimeout           time.Duration
@@ -92,6 +93,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 10, "Raft tick in milliseconds (dragonboat RTTMillisecond)")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 20, "election timeout in ticks")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 2, "heartbeat interval in ticks")
+	fs.BoolVar(&c.RaftQuiesce, "raft-quiesce", true, "let idle partition shards stop ticking and heartbeating (dragonboat quiesce) after 10 election timeouts without traffic; they wake on produce or when a peer broker stops answering")
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
