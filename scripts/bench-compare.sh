@@ -232,7 +232,9 @@ jslat() {
 }
 
 jspub=(js pub)
-"$nats_bin/nats" bench js pub --help 2>&1 | grep -qw async && jspub=(js pub async)
+# Not `nats ... | grep -q`: with pipefail, grep quitting early can SIGPIPE nats and fail the test.
+js_help=$("$nats_bin/nats" bench js pub --help 2>&1 || true)
+grep -qw async <<<"$js_help" && jspub=(js pub async)
 stage "4/6 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
 "$nats_bin/nats-server" --version
 jetstream "" js
