@@ -25,10 +25,13 @@ ENV LONGBOAT_DATA_DIR=/var/lib/longboat \
 # dragonboat reads dragonboat-soft-settings.json from the working directory
 # when the process starts (package init, before main): smaller per-replica
 # queues halve a broker's memory with many partitions (1000 partitions RF=3:
-# ~1.1 GiB -> ~0.5 GiB per broker, no throughput loss). The data directory
-# is absolute, so the working directory is free for this.
+# ~1.1 GiB -> ~0.5 GiB per broker, no throughput loss). Brokers run with
+# working directory /etc/longboat (docker-compose.yml sets it; `docker run -w
+# /etc/longboat`); the default stays the data directory so that the image
+# used as a client (`topics`, `produce`, ...) does not print dragonboat's
+# "Setting ..." lines before its own output.
 COPY docker/etc/longboat/ /etc/longboat/
-WORKDIR /etc/longboat
+WORKDIR /var/lib/longboat
 USER 65532:65532
 EXPOSE 9092 9192 13092
 # `longboat healthcheck` GETs this broker's own /readyz (LONGBOAT_HTTP_ADDR).
