@@ -140,7 +140,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("create topic: %w", err)
 	}
 	res := &Result{Options: o}
-	if err := produce(ctx, o, copts, res); err != nil {
+	var tailed chan []time.Duration
+	produced := make(chan struct{})
+	if o.Consume {
+		// End-to-end latency needs a consumer reading while the producers
+		// write; the read-back afterwards only measures consumer MB/s.
+		tailed = make(chan []time.Duration, 1)
+		go func() { tailed <- tail(ctx, o, produced) }()
+	}
+	err = produce(ctx, o, copts, res)
+	close(produced)
+	if o.Consume {
+		res.EndToEndMs = summarize(<-tailed)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if o.Consume {
@@ -149,6 +162,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// tailIdle is how long the tailing consumer keeps reading after the
+// producers finished and a poll came back empty.
+const tailIdle = 2 * time.Second
+
+// tail reads the topic from its end while the producers run and returns,
+// for each record it saw, the time from the record's timestamp (its send
+// time, or its due time when paced) to its arrival.
+func tail(ctx context.Context, o Options, produced <-chan struct{}) []time.Duration {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return nil
+	}
+	defer cl.Close()
+	var e2e []time.Duration
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, tailIdle)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		now := time.Now()
+		got := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			e2e = append(e2e, now.Sub(r.Timestamp))
+		})
+		select {
+		case <-produced:
+			if got == 0 {
+				return e2e
+			}
+		default:
+		}
+	}
+	return e2e
 }
 
 func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error {
@@ -255,24 +304,20 @@ func consume(ctx context.Context, o Options, res *Result) error {
 	var n atomic.Int64
 	stopProgress := progress(o.Progress, "consume", func() (int64, int64) { return n.Load(), 0 }, o.RecordSize)
 	defer stopProgress()
-	var e2e []time.Duration
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var bytes int64
 	for n.Load() < res.Records && cctx.Err() == nil {
 		fs := cl.PollFetches(cctx)
-		now := time.Now()
 		fs.EachRecord(func(r *kgo.Record) {
 			n.Add(1)
 			bytes += int64(len(r.Value))
-			e2e = append(e2e, now.Sub(r.Timestamp))
 		})
 	}
 	secs := time.Since(start).Seconds()
 	res.ConsumeRecs = n.Load()
 	res.ConsumeMBs = float64(bytes) / secs / 1e6
-	res.EndToEndMs = summarize(e2e)
 	return nil
 }
 

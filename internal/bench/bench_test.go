@@ -51,6 +51,12 @@ func TestRunPaced(t *testing.T) {
 		}
 	}
 
+	// Read while produced, a record arrives well within the run; read only
+	// afterwards, half of them would be older than half the run.
+	if res.EndToEndMs.P50 >= res.Seconds*1000/2 {
+		t.Fatalf("end-to-end p50 %.1f ms in a %.2f s run: not measured while producing", res.EndToEndMs.P50, res.Seconds)
+	}
+
 	var table, js bytes.Buffer
 	WriteTable(&table, []string{"paced"}, []*Result{res})
 	if !strings.Contains(table.String(), "target/s") || !strings.Contains(table.String(), "  400 ") {
