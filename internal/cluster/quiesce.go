@@ -12,9 +12,10 @@ import (
 // ticking and its leader stops heartbeating, which is what makes a
 // thousand idle partitions cheap. Two things dragonboat leaves to us:
 //
-//   - A quiesced leader is not woken by a proposal, only by a ReadIndex or
-//     an incoming message; a produce after a quiet spell therefore first
-//     wakes the shard (touch).
+//   - A quiesced leader's proposal does reach its followers (their answers
+//     wake it), but a leader that can no longer hear them stays quiesced,
+//     never ticks and so never runs CheckQuorum to step down; a produce
+//     after a quiet spell therefore first wakes the shard (touch).
 //   - Quiesced followers expect no heartbeats, so they do not notice that
 //     their leader died, was paused or was cut off: no election would ever
 //     start. watchPeers asks every other broker's /livez; when one stops
