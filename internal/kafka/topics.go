@@ -98,11 +98,21 @@ func metaErrorCode(err error) (int16, string) {
 	}
 }
 
+// minRequestTimeout is the shortest wait a request's timeout can ask for.
+// dragonboat counts a proposal's timeout in Raft ticks and refuses one
+// shorter than a tick, which a client would have seen as a retriable
+// NOT_LEADER_OR_FOLLOWER forever; and an acks=all produce that waited a
+// few milliseconds would only turn a commit into REQUEST_TIMED_OUT.
+const minRequestTimeout = time.Second
+
 // requestTimeout turns a request's timeout into a bounded duration.
 func requestTimeout(ms int32, def time.Duration) time.Duration {
 	d := time.Duration(ms) * time.Millisecond
 	if d <= 0 {
 		return def
+	}
+	if d < minRequestTimeout {
+		return minRequestTimeout
 	}
 	if d > 60*time.Second {
 		return 60 * time.Second
