@@ -81,7 +81,18 @@ func (s *Server) topicMetadata(st *meta.State, t *meta.Topic) kmsg.MetadataRespo
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
 		mp.Leader = -1
-		if leader, term, ok := s.node.Leader(p.ShardID); ok {
+		leader, term, ok := s.node.Leader(p.ShardID)
+		if !ok {
+			// Mid-election the replica here knows no leader. Name the last
+			// one reported, as Kafka's metadata names the old leader until
+			// the controller moves it: a client then meets a retriable
+			// NOT_LEADER_OR_FOLLOWER or a refused connection and backs off,
+			// whereas some (sarama) fail a record at once when metadata
+			// says LEADER_NOT_AVAILABLE.
+			l, known := st.Leaders[p.ShardID]
+			leader, term, ok = l.Replica, l.Term, known && l.Replica != 0
+		}
+		if ok {
 			mp.Leader = int32(leader)
 			mp.LeaderEpoch = int32(term)
 		} else {
