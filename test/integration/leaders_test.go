@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 )
 
@@ -80,11 +79,7 @@ func leadershipChanges(c *testcluster.Cluster) int64 {
 // per broker (their preferred replicas) when CreateTopics answers; under steady load no leadership changes at all; after a
 // broker restart the leaders come back into balance.
 func TestLeadersBalancedAndSteady(t *testing.T) {
-	// A 500 ms election timeout (50 ticks) instead of 200 ms: under the race
-	// detector on two loaded cores, ticks arrive late enough to start real
-	// elections. Any move made by Longboat itself (balancing, hand-offs)
-	// is still counted.
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) { cfg.ElectionRTT = 50 }})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "balance", 6, 3)
 	// CreateTopics answers once the preferred replicas lead.
