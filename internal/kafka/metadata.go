@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -82,15 +83,15 @@ func (s *Server) topicMetadata(st *meta.State, t *meta.Topic) kmsg.MetadataRespo
 		mp.Partition = p.Index
 		mp.Leader = -1
 		leader, term, ok := s.node.Leader(p.ShardID)
-		if !ok {
-			// Mid-election the replica here knows no leader. Name the last
-			// one reported, as Kafka's metadata names the old leader until
-			// the controller moves it: a client then meets a retriable
-			// NOT_LEADER_OR_FOLLOWER or a refused connection and backs off,
-			// whereas some (sarama) fail a record at once when metadata
-			// says LEADER_NOT_AVAILABLE.
-			l, known := st.Leaders[p.ShardID]
-			leader, term, ok = l.Replica, l.Term, known && l.Replica != 0
+		if !ok && slices.Contains(p.Replicas, s.node.ID()) {
+			// Mid-election the replica here knows no leader. Kafka's
+			// metadata keeps naming a leader then, and some clients
+			// (sarama) fail a record at once on LEADER_NOT_AVAILABLE
+			// instead of retrying. Name this broker, alive and a
+			// candidate: a produce here gets a retriable
+			// NOT_LEADER_OR_FOLLOWER until the election ends, whereas the
+			// last leader may be the dead broker the election replaces.
+			leader, ok = s.node.ID(), true
 		}
 		if ok {
 			mp.Leader = int32(leader)
