@@ -23,11 +23,10 @@ func produceFrame(t *testing.T, corr int32, acks int16, topic string, partition 
 	return req.AppendTo(headerBytes(0, 7, corr, "acks0-test", false))
 }
 
-// TestAcksZeroFailureClosesConnection: an acks=0 Produce gets no answer;
-// when it fails (here: a partition that does not exist), the broker closes
-// the connection as Kafka does, after the responses to earlier requests,
-// so that the client refreshes its metadata. A good one keeps it open.
-func TestAcksZeroFailureClosesConnection(t *testing.T) {
+// brokerWithTopic starts one broker with a one-partition topic and returns
+// its address and an admin client (skipped under -short).
+func brokerWithTopic(t *testing.T, topic string) (string, *kadm.Client) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
@@ -39,9 +38,18 @@ func TestAcksZeroFailureClosesConnection(t *testing.T) {
 	}
 	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctxT(t, 30e9), 1, 1, nil, "acks0"); err != nil {
+	if _, err := adm.CreateTopic(ctxT(t, 30e9), 1, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
+	return addr, adm
+}
+
+// TestAcksZeroFailureClosesConnection: an acks=0 Produce gets no answer;
+// when it fails (here: a partition that does not exist), the broker closes
+// the connection as Kafka does, after the responses to earlier requests,
+// so that the client refreshes its metadata. A good one keeps it open.
+func TestAcksZeroFailureClosesConnection(t *testing.T) {
+	addr, adm := brokerWithTopic(t, "acks0")
 
 	t.Run("SuccessKeepsConnection", func(t *testing.T) {
 		conn := dial(t, addr)

@@ -3,11 +3,7 @@ package kafka_test
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // TestProduceWithTinyTimeoutCommits: an acks=all Produce whose timeout is
@@ -15,19 +11,7 @@ import (
 // (it was refused with a retriable NOT_LEADER_OR_FOLLOWER, so a client that
 // set a 1 ms timeout could never produce).
 func TestProduceWithTinyTimeoutCommits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a broker")
-	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
-	addr := c.Addrs()[0]
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	if _, err := kadm.NewClient(cl).CreateTopic(ctxT(t, 30e9), 1, 1, nil, "tiny-timeout"); err != nil {
-		t.Fatal(err)
-	}
+	addr, _ := brokerWithTopic(t, "tiny-timeout")
 	conn := dial(t, addr)
 	for corr, ms := range []int32{1, 5, 50} {
 		req := kmsg.NewPtrProduceRequest()
