@@ -2,11 +2,14 @@
 # Same-run produce comparison on this machine, one stage after the other:
 #   1. Longboat, three brokers, RF=3 acks=all
 #   2. Longboat, one broker, RF=1 acks=all
-#   3. bare dragonboat (../shared/bench/dragonboat-bare): three NodeHosts,
+#   3. stages 1 and 2 again with each broker held to BROKER_CPUS CPUs in its
+#      own cgroup: replication's cost as on equal hosts (on one machine the
+#      three brokers of stage 1 share the cores stage 2's broker has alone)
+#   4. bare dragonboat (../shared/bench/dragonboat-bare): three NodeHosts,
 #      proposals of the average size Longboat proposed in stage 1
-#   4. NATS JetStream, three servers, R3 file stream (`nats bench js pub`)
-#   5. raw append + fdatasync (scripts/fsyncbench) at that same size
-#   6. latency at R = half of stage 1's records/s, open-loop (latency from
+#   5. NATS JetStream, three servers, R3 file stream (`nats bench js pub`)
+#   6. raw append + fdatasync (scripts/fsyncbench) at that same size
+#   7. latency at R = half of stage 1's records/s, open-loop (latency from
 #      each record's due time): Longboat RF=3 acks=all (`longboat bench
 #      --rate R`), then JetStream R3 with its default sync and with
 #      sync_interval: always (scripts/natslat, its own Go module, because
@@ -18,6 +21,8 @@
 # Env:   DRAGONBOAT_BARE  path of the dragonboat-bare source (default ../shared/bench/dragonboat-bare)
 #        NATS_BIN         directory holding nats-server and nats (default: go install into a temp GOBIN)
 #        NATS_SERVER_VERSION (default v2.15.2), NATSCLI_VERSION (default v0.5.0)
+#        BROKER_CPUS      CPUs per broker in stage 3 (default: a quarter of the machine's);
+#                         stage 3 needs root and a cgroup cpu controller (v1 or v2), else it is skipped
 #        NO_DOC=1         do not touch docs/BENCHMARKS.md
 # Ports while it runs: Kafka 9092-9094, Raft 9192/9292/9392, HTTP 13092-13094
 # (longboat dev defaults), dragonboat 27101-27103, NATS 24222-24224/26222-26224/28222-28224.
@@ -31,9 +36,10 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_snap=100 raft_overhead=100 raft_memtable_mb=32
+raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=100 raft_erl=5 raft_hb=1
 export LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
-  LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb
+  LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
+  LONGBOAT_RAFT_ELECTION_RTT=$raft_erl LONGBOAT_RAFT_HEARTBEAT_RTT=$raft_hb
 case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
 
 bare_src=${DRAGONBOAT_BARE:-$repo/../shared/bench/dragonboat-bare}
@@ -45,6 +51,45 @@ work=$(mktemp -d /tmp/longboat-compare.XXXXXX)
 bare_tmp_existed=0
 [ -e /tmp/dragonboat-bare ] && bare_tmp_existed=1
 running=() # pids of servers this script started and has not stopped yet
+broker_cpus=${BROKER_CPUS:-$(awk -v n="$(nproc)" 'BEGIN { printf "%.2f", n / 4 }')}
+cap=""     # when set, longboat() holds each broker to this many CPUs (stage 3)
+cgroups=() # cgroups this script made
+
+# A writable cgroup cpu controller for stage 3: v2 (cpu.max) or v1 (CFS quota).
+cg_root="" cg_skip=""
+if [ "$(id -u)" != 0 ]; then
+  cg_skip="needs root"
+elif [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+  cg_root=/sys/fs/cgroup
+  echo +cpu >"$cg_root/cgroup.subtree_control" 2>/dev/null || cg_skip="cannot enable the cpu controller in $cg_root"
+elif [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then
+  cg_root=/sys/fs/cgroup/cpu
+else
+  cg_skip="no writable cgroup cpu controller"
+fi
+# cap_children PID CPUS: each child process of PID (the brokers of a
+# `longboat dev`) into its own cgroup, held to CPUS CPUs.
+cap_children() {
+  local p g n=0 quota
+  quota=$(awk -v c="$2" 'BEGIN { printf "%d", c * 100000 }')
+  for p in $(pgrep -P "$1"); do
+    n=$((n + 1)) g=$cg_root/longboat-bench-$n
+    mkdir -p "$g"
+    if [ -f "$g/cpu.max" ]; then
+      echo "$quota 100000" >"$g/cpu.max"
+    else
+      echo 100000 >"$g/cpu.cfs_period_us" && echo "$quota" >"$g/cpu.cfs_quota_us"
+    fi
+    echo "$p" >"$g/cgroup.procs"
+    cgroups+=("$g")
+  done
+  echo "held each of $n brokers to $2 CPUs (cgroups under $cg_root)"
+}
+remove_cgroups() {
+  local g
+  for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null || true; done
+  cgroups=()
+}
 
 stop_pid() {
   kill -TERM "$1" 2>/dev/null || true
@@ -56,6 +101,7 @@ cleanup() {
   local p
   for p in "${running[@]}"; do stop_pid "$p"; done
   running=()
+  remove_cgroups
   rm -rf "$work"
   if [ $bare_tmp_existed = 0 ]; then rm -rf /tmp/dragonboat-bare; else rm -f /tmp/dragonboat-bare/logs/lbcompare-tput.log; fi
 }
@@ -109,6 +155,7 @@ longboat() {
     sleep 0.5
   done
   [ $ok = 1 ] || { echo "brokers not ready after 60s; log:" >&2; tail -20 "$work/dev-$key.log" >&2; exit 1; }
+  [ -z "$cap" ] || cap_children "$dev" "$cap"
   local b0 t0
   b0=$(diskw) t0=$(now)
   "$work/longboat" bench --brokers "$brokers" --topic bench --partitions $partitions --replication-factor "$rf" \
@@ -118,12 +165,22 @@ longboat() {
   for i in $(seq 1 "$nodes"); do curl -fsS "http://127.0.0.1:$((13091 + i))/metrics" >"$work/$key.metrics.$i"; done
   stop_pid "$dev"
   running=()
+  remove_cgroups
 }
 
-stage "1/6 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
+stage "1/7 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
 longboat 3 3 "Longboat RF=3 acks=all" rf3
-stage "2/6 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
+stage "2/7 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
 longboat 1 1 "Longboat RF=1 acks=all" rf1
+if [ -z "$cg_skip" ]; then
+  stage "3/7 stages 1 and 2 with each broker held to $broker_cpus CPUs (as on equal hosts)"
+  cap=$broker_cpus
+  longboat 3 3 "Longboat RF=3, $broker_cpus CPUs/broker" rf3cap
+  longboat 1 1 "Longboat RF=1, $broker_cpus CPUs/broker" rf1cap
+  cap=""
+else
+  stage "3/7 SKIPPED: per-broker CPU caps $cg_skip"
+fi
 
 jnum() { jq -r "first(.[]) | $1" "$2"; }
 rf3_mbs=$(jnum .mb_per_sec "$work/rf3.json")
@@ -141,10 +198,10 @@ proposal=$((bytes_in / props))
 rf3_raft_mbs=$(awk -v m="$rf3_mbs" -v b="$bytes_in" -v r="$recs_in" -v s=$record 'BEGIN { printf "%.1f", m * b / (r * s) }')
 echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / props)) records); Raft payload ${rf3_raft_mbs} MB/s"
 
-stage "3/6 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
+stage "4/7 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
 b0=$(diskw) t0=$(now)
 (cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small \
-  -rtt 10 -erl 20 -hb 2 -snap "$raft_snap" -compov "$raft_overhead" -wbuf $((raft_memtable_mb << 20)) \
+  -rtt "$raft_rtt" -erl "$raft_erl" -hb "$raft_hb" -snap "$raft_snap" -compov "$raft_overhead" -wbuf $((raft_memtable_mb << 20)) \
   -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
   -dur "${secs}s") | tee "$work/bare.txt"
 d_bare=$(disk_rate "$b0" "$t0")
@@ -235,17 +292,17 @@ jspub=(js pub)
 # Not `nats ... | grep -q`: with pipefail, grep quitting early can SIGPIPE nats and fail the test.
 js_help=$("$nats_bin/nats" bench js pub --help 2>&1 || true)
 grep -qw async <<<"$js_help" && jspub=(js pub async)
-stage "4/6 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
+stage "5/7 NATS JetStream, 3 servers, R3 file stream, default sync ($nats_server_version, natscli $natscli_version, ${jspub[*]})"
 "$nats_bin/nats-server" --version
 jetstream "" js
 js_rps=$(cat "$work/js.rate")
 js_mbs=$(awk -v r="$js_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
-stage "4b/6 NATS JetStream as above with sync_interval: always (fsync before ack, reference only)"
+stage "5b/7 NATS JetStream as above with sync_interval: always (fsync before ack, reference only)"
 jetstream always jsync
 jss_rps=$(cat "$work/jsync.rate")
 jss_mbs=$(awk -v r="$jss_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }')
 
-stage "5/6 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
+stage "6/7 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
 b0=$(diskw) t0=$(now)
 raw_line=$("$work/fsyncbench" -dir "$work" -size "$proposal" -duration "${secs}s")
 d_raw=$(disk_rate "$b0" "$t0")
@@ -255,7 +312,7 @@ raw_aps=$(echo "$raw_line" | num 'appends/s')
 raw_p99=$(echo "$raw_line" | num 'p99_ms')
 
 lat_rate=$(awk -v r="$rf3_rps" 'BEGIN { printf "%.0f", r / 2 }')
-stage "6/6 latency at R = $lat_rate records/s (half of stage 1), open-loop, ${secs}s each"
+stage "7/7 latency at R = $lat_rate records/s (half of stage 1), open-loop, ${secs}s each"
 echo "-- Longboat 3 brokers RF=3 acks=all, longboat bench --rate $lat_rate --linger 0 (natslat does not wait either)"
 longboat 3 3 "Longboat RF=3 at R" lat --rate "$lat_rate" --linger 0
 echo "-- JetStream R3, default sync, scripts/natslat -rate $lat_rate"
@@ -286,6 +343,25 @@ d_lat=$(cat "$work/lat.disk") d_jsl=$(cat "$work/jsl.disk") d_jssl=$(cat "$work/
 r_js=$(ratio "$rf3_mbs" "$js_mbs")
 r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
 r_rf1=$(ratio "$rf3_mbs" "$rf1_mbs")
+# Stage 3's rows: its figures, or "not measured" when it was skipped.
+capped_rows() {
+  local key mbs rps p99 label ratio_cell
+  if [ -n "$cg_skip" ]; then
+    echo "| stages 1 and 2 with each broker held to $broker_cpus CPUs | - | - | - | - | not measured: $cg_skip |"
+    return
+  fi
+  for key in rf3cap rf1cap; do
+    read -r mbs rps p99 < <(jq -r 'first(.[]) | "\(.mb_per_sec) \(.records_per_sec) \(.latency_ms.P99)"' "$work/$key.json")
+    label="Longboat 3 brokers RF=3 acks=all, each held to $broker_cpus CPUs" ratio_cell=-
+    if [ $key = rf1cap ]; then
+      label="Longboat 1 broker RF=1 acks=all, held to $broker_cpus CPUs"
+      ratio_cell="RF=3 / RF=1 with equal CPUs per broker = **$(ratio "$cap3_mbs" "$mbs")** (target >= 0.5: $(holds "$cap3_mbs" "$mbs" 0.5))"
+    else
+      cap3_mbs=$mbs
+    fi
+    echo "| $label | $(printf %.1f "$mbs") | $(printf %.0f "$rps") records | $(printf %.0f "$p99") ms† | $(cat "$work/$key.disk") | $ratio_cell |"
+  done
+}
 r_raw=$(ratio "$rf3_raft_mbs" "$raw_mbs")
 when=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -297,7 +373,8 @@ table() {
 | stage | MB/s | ops/s | p99 | disk MB/s‡ | ratio |
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
-| Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (target >= 0.5: $(holds "$rf3_mbs" "$rf1_mbs" 0.5)) |
+| Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
+$(capped_rows)
 | bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings (snapshot every $raft_snap, keep $raft_overhead, ${raft_memtable_mb} MiB memtables) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
 | NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
 | NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
@@ -323,6 +400,8 @@ echo "‡ bytes the data disk ($disk_dev) wrote per second during the load (/pro
 echo "  logs and state machines; without fsync (JetStream default) some is still in the page cache."
 echo "§ open-loop at R (the same schedule in both tools): latency from each record's due time to its"
 echo "  acknowledgement, so time queued behind a backlog counts; \"R held\" = achieved >= 95% of R."
+echo "Stage 3 holds each broker to $broker_cpus CPUs in its own cgroup, as if each had a host of that size;"
+echo "  the disk is still shared. Without it, RF=3's three brokers share the cores RF=1's broker has alone."
 echo "p99 produce latency at R = half of Longboat's RF=3 peak: Longboat $(printf %.1f "$lat_p99") ms vs JetStream $(printf %.1f "$jsl_p99") ms: $lat_check"
 
 if [ "${NO_DOC:-0}" != 1 ]; then
@@ -333,7 +412,9 @@ if [ "${NO_DOC:-0}" != 1 ]; then
 
 Produce throughput of Longboat next to what the same machine can do without it, measured in one
 run by `scripts/bench-compare.sh` (each run appends a section below). Stages, one after the other:
-Longboat three brokers RF=3 acks=all; Longboat one broker RF=1; bare dragonboat (three NodeHosts
+Longboat three brokers RF=3 acks=all; Longboat one broker RF=1; both again with each broker held
+to a quarter of the machine's CPUs in its own cgroup (as on equal hosts; runs dated before
+2026-11-30T04:50Z lack these rows); bare dragonboat (three NodeHosts
 in one process, on-disk state machine appending to a file) at the average proposal size Longboat
 used; NATS JetStream three servers with an R3 file stream (`nats bench js pub async`), once with
 its default sync and once with `sync_interval: always` (fsync before acknowledging, for reference);
@@ -346,7 +427,8 @@ always`), each on fresh servers. 1 KiB records, 6 partitions (shards).
 bytes.
 
 Targets (issue 10): Longboat RF=3 >= JetStream R3; Longboat RF=3 >= 0.7 x bare dragonboat at the
-same proposal size; RF=3 >= 0.5 x RF=1; p99 produce latency at half of peak no worse than
+same proposal size; RF=3 >= 0.5 x RF=1, judged on the rows with equal CPUs per broker (on one
+machine the three RF=3 brokers otherwise share the cores the RF=1 broker has alone); p99 produce latency at half of peak no worse than
 JetStream's at that rate (the "latency at R" rows; runs dated before 2026-11-30 lack them).
 Both sides publish open-loop on one schedule shared by their clients (record n is due at
 start + n/R) and time each record from its due time to its acknowledgement, so queueing behind
@@ -375,6 +457,7 @@ EOF
     echo "‡ bytes the data disk wrote per second during the load (/proc/diskstats), all replicas together; JetStream's default run leaves some in the page cache."
     echo "† at saturation, from the record entering the client's buffer (up to 10000 records per producer) to its acknowledgement: mostly client-side queueing."
     echo "§ open-loop at R = half of row 1 (the same schedule in both tools, $producers clients, up to 10000 unacknowledged per client, Longboat with --linger 0): from each record's due time to its acknowledgement; \"R held\" = achieved >= 95% of R."
+    echo "The rows \"held to $broker_cpus CPUs\" repeat rows 1 and 2 with each broker in its own cgroup (CPU quota), as on equal hosts; the disk is shared."
   } >>"$doc"
   echo "appended to docs/BENCHMARKS.md"
 fi
