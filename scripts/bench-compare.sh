@@ -343,26 +343,24 @@ d_lat=$(cat "$work/lat.disk") d_jsl=$(cat "$work/jsl.disk") d_jssl=$(cat "$work/
 r_js=$(ratio "$rf3_mbs" "$js_mbs")
 r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
 r_rf1=$(ratio "$rf3_mbs" "$rf1_mbs")
-# Stage 3's rows: its figures, or "not measured" when it was skipped.
+r_raw=$(ratio "$rf3_raft_mbs" "$raw_mbs")
+# cap_row KEY LABEL RATIO: a table row from a stage 3 run's JSON.
+cap_row() {
+  local j=$work/$1.json
+  echo "| $2 | $(printf %.1f "$(jnum .mb_per_sec "$j")") | $(printf %.0f "$(jnum .records_per_sec "$j")") records | $(printf %.0f "$(jnum .latency_ms.P99 "$j")") ms† | $(cat "$work/$1.disk") | $3 |"
+}
+# capped_rows: stage 3's two rows, or one saying why it was skipped.
 capped_rows() {
-  local key mbs rps p99 label ratio_cell
   if [ -n "$cg_skip" ]; then
     echo "| stages 1 and 2 with each broker held to $broker_cpus CPUs | - | - | - | - | not measured: $cg_skip |"
     return
   fi
-  for key in rf3cap rf1cap; do
-    read -r mbs rps p99 < <(jq -r 'first(.[]) | "\(.mb_per_sec) \(.records_per_sec) \(.latency_ms.P99)"' "$work/$key.json")
-    label="Longboat 3 brokers RF=3 acks=all, each held to $broker_cpus CPUs" ratio_cell=-
-    if [ $key = rf1cap ]; then
-      label="Longboat 1 broker RF=1 acks=all, held to $broker_cpus CPUs"
-      ratio_cell="RF=3 / RF=1 with equal CPUs per broker = **$(ratio "$cap3_mbs" "$mbs")** (target >= 0.5: $(holds "$cap3_mbs" "$mbs" 0.5))"
-    else
-      cap3_mbs=$mbs
-    fi
-    echo "| $label | $(printf %.1f "$mbs") | $(printf %.0f "$rps") records | $(printf %.0f "$p99") ms† | $(cat "$work/$key.disk") | $ratio_cell |"
-  done
+  local m3 m1
+  m3=$(jnum .mb_per_sec "$work/rf3cap.json") m1=$(jnum .mb_per_sec "$work/rf1cap.json")
+  cap_row rf3cap "Longboat 3 brokers RF=3 acks=all, each held to $broker_cpus CPUs" -
+  cap_row rf1cap "Longboat 1 broker RF=1 acks=all, held to $broker_cpus CPUs" \
+    "RF=3 / RF=1 with equal CPUs per broker = **$(ratio "$m3" "$m1")** (target >= 0.5: $(holds "$m3" "$m1" 0.5))"
 }
-r_raw=$(ratio "$rf3_raft_mbs" "$raw_mbs")
 when=$(date -u +%Y-%m-%dT%H:%MZ)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 fs=$(df -T "$work" | awk 'NR == 2 { print $2 " on " $1 }')
