@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,13 +23,47 @@ func devPorts(i int) (kafka, raft, http int) {
 	return 9091 + i, 9092 + 100*i, 13091 + i
 }
 
+// softSettings is the dragonboat-soft-settings.json of the Docker image
+// (docker/etc/longboat; a test keeps its copy in devconfig/ the same). dragonboat reads it
+// from the working directory when a broker process starts; its smaller
+// per-replica queues take a broker with 1,000 partitions from ~2.4 GiB to
+// ~0.56 GiB and ~19% to ~15% of a core idle, at the same produce throughput
+// (docs/BENCHMARKS.md), so dev brokers run like the Compose ones.
+//
+//go:embed devconfig/dragonboat-soft-settings.json
+var softSettings []byte
+
+const softSettingsFile = "dragonboat-soft-settings.json"
+
+// devWorkDir makes dir (absolute) the brokers' working directory and puts
+// the soft settings there, keeping a file the user already placed or edited.
+func devWorkDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	path := filepath.Join(abs, softSettingsFile)
+	if _, err := os.Stat(path); err == nil {
+		return abs, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("check %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, softSettings, 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return abs, nil
+}
+
 // dev runs N brokers as child processes of this binary, so that any one can
 // be killed (kill -9 its pid) like a real broker; it comes back after
 // --restart-delay and catches up.
 func dev(args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	nodes := fs.Int("nodes", 3, "number of brokers (1-9)")
-	dir := fs.String("dir", "./data", "data directory; broker N uses DIR/nodeN")
+	dir := fs.String("dir", "./data", "data directory; broker N uses DIR/nodeN, and every broker runs in DIR, where dev puts dragonboat-soft-settings.json unless one is there")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	restart := fs.Duration("restart-delay", 5*time.Second, "restart a broker that died after this long (0: leave it down)")
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +79,10 @@ func dev(args []string) error {
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
+	workDir, err := devWorkDir(*dir)
+	if err != nil {
+		return err
+	}
 	var members, bootstrap []string
 	for i := 1; i <= *nodes; i++ {
 		k, raft, _ := devPorts(i)
@@ -53,7 +93,7 @@ func dev(args []string) error {
 		k, r, h := devPorts(i)
 		return []string{"serve",
 			"--node-id", fmt.Sprint(i),
-			"--data-dir", filepath.Join(*dir, fmt.Sprintf("node%d", i)),
+			"--data-dir", filepath.Join(workDir, fmt.Sprintf("node%d", i)),
 			"--listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k),
 			"--advertised-listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k),
 			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", r),
@@ -71,7 +111,7 @@ func dev(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			supervise(i, exe, argsFor(i), *restart, stopping, &procs)
+			supervise(i, exe, workDir, argsFor(i), *restart, stopping, &procs)
 		}()
 	}
 	fmt.Printf("bootstrap servers: %s  (Ctrl-C stops all brokers)\n", strings.Join(bootstrap, ","))
@@ -89,11 +129,12 @@ func dev(args []string) error {
 	return nil
 }
 
-// supervise runs broker i until dev stops, restarting it after it dies.
-func supervise(i int, exe string, args []string, restart time.Duration, stopping <-chan struct{}, procs *sync.Map) {
+// supervise runs broker i in workDir until dev stops, restarting it after it dies.
+func supervise(i int, exe, workDir string, args []string, restart time.Duration, stopping <-chan struct{}, procs *sync.Map) {
 	tag := fmt.Sprintf("[broker%d] ", i)
 	for {
 		cmd := exec.Command(exe, args...)
+		cmd.Dir = workDir
 		// Own process group: Ctrl-C in the terminal reaches only dev, which
 		// then stops the brokers itself.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

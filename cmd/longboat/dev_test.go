@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestSoftSettingsMatchDockerImage(t *testing.T) {
+	image, err := os.ReadFile("../../docker/etc/longboat/" + softSettingsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(image, softSettings) {
+		t.Fatalf("cmd/longboat/devconfig/%s differs from docker/etc/longboat/%s: dev brokers and Compose brokers would run with different dragonboat settings", softSettingsFile, softSettingsFile)
+	}
+}
+
+func TestDevWorkDirWritesSettingsOnceAndKeepsEdits(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir, err := devWorkDir("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(dir) {
+		t.Fatalf("work dir %q is relative: brokers started there would resolve --data-dir against it", dir)
+	}
+	path := filepath.Join(dir, softSettingsFile)
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, softSettings) {
+		t.Fatalf("%s after the first call: %q, %v", path, got, err)
+	}
+	edited := []byte(`{"ReceiveQueueLength": 128}`)
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devWorkDir("data"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, edited) {
+		t.Fatalf("a second dev overwrote the user's %s: %q", softSettingsFile, got)
+	}
+}
+
+// TestDevBrokerReadsSoftSettings runs `longboat dev --nodes 1` from a
+// directory without a settings file and checks, by dragonboat's own
+// start-up lines, that the broker read the one dev put in --dir.
+func TestDevBrokerReadsSoftSettings(t *testing.T) {
+	k, r, h := devPorts(1)
+	for _, port := range []int{k, r, h} {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Skipf("dev's fixed port %d is taken (a dev cluster running?): %v", port, err)
+		}
+		l.Close()
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "longboat")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := filepath.Join(tmp, "data")
+	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "warn", "--restart-delay", "0")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"Setting ReceiveQueueLength to uint64 value 64":           false,
+		"Setting IncomingProposalQueueLength to uint64 value 256": false,
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		for range lines { // dev's output up to its exit, so Wait follows the last read
+		}
+		_ = cmd.Wait()
+	}()
+	deadline := time.After(60 * time.Second)
+	for missing := len(want); missing > 0; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("dev exited before the broker reported its settings; still missing %v", want)
+			}
+			for w, seen := range want {
+				if !seen && strings.HasPrefix(line, "[broker1]") && strings.Contains(line, w) {
+					want[w] = true
+					missing--
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no dragonboat settings lines from the broker in 60 s; seen %v", want)
+		}
+	}
+	for !livez(h) {
+		select {
+		case <-deadline:
+			t.Fatalf("broker's /livez on port %d did not answer in 60 s", h)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node1", "raft")); err != nil {
+		t.Fatalf("broker data dir under --dir: %v", err)
+	}
+}
+
+func livez(port int) bool {
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/livez")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
