@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +52,8 @@ func TestDevWorkDirWritesSettingsOnceAndKeepsEdits(t *testing.T) {
 
 // TestDevBrokerReadsSoftSettings runs `longboat dev --nodes 1` from a
 // directory without a settings file and checks, by dragonboat's own
-// start-up lines, that the broker read the one dev put in --dir.
+// start-up lines, that the broker read the one dev put in --dir, then that
+// the broker becomes ready with its data under --dir.
 func TestDevBrokerReadsSoftSettings(t *testing.T) {
 	k, r, h := devPorts(1)
 	for _, port := range []int{k, r, h} {
@@ -113,23 +113,15 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 			t.Fatalf("no dragonboat settings lines from the broker in 60 s; seen %v", want)
 		}
 	}
-	for !livez(h) {
+	readyz := []string{"--http-addr", "127.0.0.1:" + strconv.Itoa(h), "--timeout", "1s"}
+	for err := healthcheck(readyz); err != nil; err = healthcheck(readyz) {
 		select {
 		case <-deadline:
-			t.Fatalf("broker's /livez on port %d did not answer in 60 s", h)
+			t.Fatalf("broker on HTTP port %d not ready in 60 s: %v", h, err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node1", "raft")); err != nil {
 		t.Fatalf("broker data dir under --dir: %v", err)
 	}
-}
-
-func livez(port int) bool {
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/livez")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
