@@ -34,6 +34,7 @@ import (
 // Node is one broker's Raft side.
 type Node struct {
 	cfg     *config.Config
+	logDB   string // config.LogDBTan or config.LogDBPebble
 	log     zerolog.Logger
 	nh      *dragonboat.NodeHost
 	meta    *meta.StateMachine
@@ -76,16 +77,25 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		stop:         make(chan struct{}),
 		Events:       newEvents(),
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	logDB, err := resolveLogDB(cfg.DataDir, cfg.RaftLogDB)
+	if err != nil {
+		return nil, err
+	}
+	n.logDB = logDB
+	if err := removeReleasedTanLogs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
+	}
+	n.log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
 	nhc := dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
 		RTTMillisecond:      cfg.RTTMillisecond,
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   (*raftListener)(n),
 		SystemEventListener: (*systemListener)(n),
-		Expert:              dbconfig.ExpertConfig{LogDB: logDBConfig(cfg)},
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		Expert:              expertConfig(cfg, logDB),
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
@@ -153,22 +163,6 @@ func (n *Node) shardConfig(shardID uint64, quiesce bool) dbconfig.Config {
 		// the rest.
 		DisableAutoCompactions: true,
 	}
-}
-
-// logDBConfig sizes the Raft log store (pebble, 16 shards). Its memtables
-// are large enough to hold a busy partition's whole Raft log between trims
-// (SnapshotEntries + CompactionOverhead entries of up to ~64 KiB each), so
-// a flush finds most of them already deleted and writes little: a replica
-// writes about 2.5 bytes per produced byte (the LogDB WAL, the partition
-// segment and what flushes still carry) instead of about 3.8.
-func logDBConfig(cfg *config.Config) dbconfig.LogDBConfig {
-	c := dbconfig.GetSmallMemLogDBConfig()
-	c.KVWriteBufferSize = cfg.LogDBMemtableMB << 20
-	// One memtable filling while the previous one flushes: a flush writes
-	// little (see above), and pebble preallocates a WAL file of memtable
-	// size for each memtable, so more of them only cost disk and memory.
-	c.KVMaxWriteBufferNumber = 2
-	return c
 }
 
 // ID is this broker's node id (its replica id in every shard).
@@ -369,6 +363,8 @@ func (n *Node) stopPartition(shardID uint64) {
 	defer cancel()
 	if err := n.nh.SyncRemoveData(ctx, shardID, n.cfg.NodeID); err != nil {
 		n.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's Raft data")
+	} else if err := n.releaseTanLog(shardID); err != nil {
+		n.log.Warn().Err(err).Uint64("shard", shardID).Msg("release deleted partition's Raft log file")
 	}
 	n.mu.Lock()
 	delete(n.started, shardID)

@@ -52,6 +52,7 @@ type Config struct {
 	SnapshotEntries           uint64
 	CompactionOverheadEntries uint64
 	LogDBMemtableMB           uint64
+	RaftLogDB                 string
 	GroupShards               int
 	GroupInitialRebalance     time.Duration
 	// Log lifecycle defaults for topics that do not set their own.
@@ -60,6 +61,12 @@ type Config struct {
 	SegmentMs              int64
 	RetentionCheckInterval time.Duration
 }
+
+// Raft log stores (--raft-logdb).
+const (
+	LogDBTan    = "tan"
+	LogDBPebble = "pebble"
+)
 
 // LogDefaults are the broker's log.* settings as topic config defaults.
 func (c *Config) LogDefaults() topicconfig.BrokerDefaults {
@@ -105,7 +112,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
-	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "size of the Raft log store's memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
+	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
+	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
@@ -313,6 +321,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogDBMemtableMB < 4 || c.LogDBMemtableMB > 1024 {
 		errs = append(errs, errors.New("--raft-logdb-memtable-mb must be 4..1024"))
+	}
+	if c.RaftLogDB != "" && c.RaftLogDB != LogDBTan && c.RaftLogDB != LogDBPebble {
+		errs = append(errs, fmt.Errorf("--raft-logdb must be %q, %q or empty (the data directory's store, %s for a new one), got %q", LogDBTan, LogDBPebble, LogDBTan, c.RaftLogDB))
 	}
 	if c.LeaderBalanceInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))

@@ -1,0 +1,190 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	dbconfig "github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/plugin/tan"
+	"github.com/lni/vfs"
+
+	"github.com/longboat/longboat/internal/config"
+)
+
+// logDBFile records which Raft log store a data directory holds. dragonboat
+// refuses to open a NodeHost directory with another store ("logdb type
+// changed"), so the choice is made once per data directory and kept.
+const logDBFile = "raft-logdb"
+
+// resolveLogDB returns the Raft log store for dataDir: the one recorded
+// there, or for a directory made before the choice was recorded (it has
+// Raft data but no record) pebble, the only store then; for a new directory
+// the requested one, tan if none. A request that contradicts the directory
+// is a configuration error: entries cannot be converted in place.
+func resolveLogDB(dataDir, requested string) (string, error) {
+	path := filepath.Join(dataDir, logDBFile)
+	b, err := os.ReadFile(path)
+	held := strings.TrimSpace(string(b))
+	recorded := err == nil
+	switch {
+	case recorded:
+		if held != config.LogDBTan && held != config.LogDBPebble {
+			return "", fmt.Errorf("%s holds %q, not %q or %q: restore it or start with an empty --data-dir", path, held, config.LogDBTan, config.LogDBPebble)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if hasRaftData(dataDir) {
+			held = config.LogDBPebble
+		}
+	default:
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if held != "" && requested != "" && requested != held {
+		return "", fmt.Errorf("--raft-logdb %s: %s holds a %s Raft log, which cannot be converted in place; drop the flag to keep %s, or start this broker with an empty --data-dir so it copies its partitions from its peers", requested, dataDir, held, held)
+	}
+	kind := held
+	if kind == "" {
+		kind = requested
+	}
+	if kind == "" {
+		kind = config.LogDBTan
+	}
+	if !recorded {
+		if err := os.WriteFile(path, []byte(kind+"\n"), 0o644); err != nil {
+			return "", fmt.Errorf("record the Raft log store: %w", err)
+		}
+	}
+	return kind, nil
+}
+
+func hasRaftData(dataDir string) bool {
+	entries, err := os.ReadDir(filepath.Join(dataDir, "raft"))
+	return err == nil && len(entries) > 0
+}
+
+// expertConfig selects and sizes the Raft log store.
+//
+// tan (the default for new data directories) gives every replica its own
+// log file, appends each Raft update to it and keeps an index in memory;
+// a file is replaced at 64 MiB and deleted once the log is trimmed past it.
+// pebble writes every entry to its WAL and then copies it into a memtable,
+// and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
+// bytes with tan (docs/BENCHMARKS.md). dragonboat's plugin offers tan only
+// with a file per replica (the variant sharing 16 files is internal).
+func expertConfig(cfg *config.Config, kind string) dbconfig.ExpertConfig {
+	if kind == config.LogDBTan {
+		c := dbconfig.GetSmallMemLogDBConfig()
+		// tan uses KVWriteBufferSize only for 16 encode buffers, one per
+		// step worker; an update larger than one gets its own.
+		c.KVWriteBufferSize = 4 << 20
+		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{vfs.Default}}
+	}
+	return dbconfig.ExpertConfig{LogDB: pebbleConfig(cfg)}
+}
+
+// pebbleConfig sizes the pebble Raft log store (16 shards). Its memtables
+// are large enough to hold a busy partition's whole Raft log between trims
+// (SnapshotEntries + CompactionOverhead entries of up to ~64 KiB each), so
+// a flush finds most of them already deleted and writes little: a replica
+// writes about 2.5 bytes per produced byte (the LogDB WAL, the partition
+// segment and what flushes still carry) instead of about 3.8.
+func pebbleConfig(cfg *config.Config) dbconfig.LogDBConfig {
+	c := dbconfig.GetSmallMemLogDBConfig()
+	c.KVWriteBufferSize = cfg.LogDBMemtableMB << 20
+	// One memtable filling while the previous one flushes: a flush writes
+	// little (see above), and pebble preallocates a WAL file of memtable
+	// size for each memtable, so more of them only cost disk and memory.
+	c.KVMaxWriteBufferNumber = 2
+	return c
+}
+
+// sparseLogFS is the file system tan gets: it creates log files that are not
+// *os.File, the only kind tan preallocates (fallocate of 64 MiB, blocks
+// reserved at once). With a file per replica that reserved 64 MiB for every
+// replica as it started, 6.8 GB per broker for a 100-partition topic; the
+// files now take the disk they are written with. Appending to a file
+// without reserved blocks allocates as it goes; fsync covers that either
+// way, since tan's preallocation keeps the file size.
+type sparseLogFS struct{ vfs.FS }
+
+func (fs sparseLogFS) Create(name string) (vfs.File, error) {
+	f, err := fs.FS.Create(name)
+	if err != nil || filepath.Ext(name) != ".log" {
+		return f, err
+	}
+	return sparseFile{f}, nil
+}
+
+type sparseFile struct{ vfs.File }
+
+// removedLogsFile lists tan replica directories to delete at the next start.
+const removedLogsFile = "raft-logdb-removed"
+
+// releaseTanLog frees a removed replica's tan log. tan's RemoveNodeData
+// deletes the replica's entries and older files but keeps its current log
+// file (up to 64 MiB) and the directory open for good, and writes an index
+// there when the NodeHost closes, so the directory cannot go yet: topic
+// churn would leave one behind per deleted replica. The log files are
+// truncated now (nothing reads them again: shard IDs are never reused) and
+// the directory is listed for removal at the next start, before tan opens.
+func (n *Node) releaseTanLog(shardID uint64) error {
+	if n.logDB != config.LogDBTan {
+		return nil
+	}
+	name := fmt.Sprintf("node-%d-%d", shardID, n.cfg.NodeID)
+	logs, err := filepath.Glob(filepath.Join(tanDirs(n.cfg.DataDir, name), "*.log"))
+	if err != nil {
+		return err
+	}
+	for _, l := range logs {
+		if err := os.Truncate(l, 0); err != nil {
+			return fmt.Errorf("truncate %s: %w", l, err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(n.cfg.DataDir, removedLogsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, name); err != nil {
+		_ = f.Close() // the write error is the one to report
+		return err
+	}
+	return f.Close()
+}
+
+// removeReleasedTanLogs deletes the directories releaseTanLog listed; it
+// runs before the NodeHost (and tan) opens.
+func removeReleasedTanLogs(dataDir string) error {
+	list := filepath.Join(dataDir, removedLogsFile)
+	b, err := os.ReadFile(list)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Fields(string(b)) {
+		if !strings.HasPrefix(name, "node-") || strings.ContainsAny(name, `/\`) {
+			return fmt.Errorf("%s lists %q, not a tan replica directory: remove the file", list, name)
+		}
+		dirs, err := filepath.Glob(tanDirs(dataDir, name))
+		if err != nil {
+			return err
+		}
+		for _, d := range dirs {
+			if err := os.RemoveAll(d); err != nil {
+				return err
+			}
+		}
+	}
+	return os.Remove(list)
+}
+
+// tanDirs is the glob pattern of a tan replica directory named name:
+// NodeHostDir/<hostname>/<node id>/tandb/<name>.
+func tanDirs(dataDir, name string) string {
+	return filepath.Join(dataDir, "raft", "*", "*", "tandb", name)
+}

@@ -1,0 +1,85 @@
+package cluster
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/longboat/longboat/internal/config"
+)
+
+func TestResolveLogDB(t *testing.T) {
+	// legacy: a data directory with Raft data and no record of its store.
+	legacy := func(t *testing.T) string {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "raft", "host"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	cases := []struct {
+		name      string
+		dir       func(t *testing.T) string
+		requested string
+		want      string
+		wantErr   []string
+	}{
+		{"new directory defaults to tan", func(t *testing.T) string { return t.TempDir() }, "", config.LogDBTan, nil},
+		{"new directory honours pebble", func(t *testing.T) string { return t.TempDir() }, config.LogDBPebble, config.LogDBPebble, nil},
+		{"directory from before the choice holds pebble", legacy, "", config.LogDBPebble, nil},
+		{"directory from before the choice refuses tan", legacy, config.LogDBTan, "",
+			[]string{"--raft-logdb tan", "holds a pebble Raft log", "cannot be converted in place", "empty --data-dir"}},
+		{"an empty raft directory is new", func(t *testing.T) string {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "raft"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, "", config.LogDBTan, nil},
+		{"a damaged record is reported", func(t *testing.T) string {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, logDBFile), []byte("leveldb\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, "", "", []string{`holds "leveldb"`, "empty --data-dir"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.dir(t)
+			got, err := resolveLogDB(dir, tc.requested)
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("resolved %q, want an error", got)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("resolveLogDB = %q, %v; want %q", got, err, tc.want)
+			}
+			// The choice is recorded and sticks: a second start with no
+			// flag keeps it (the legacy case even after its raft
+			// directory is gone), one asking for the other store is refused.
+			if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
+				t.Fatal(err)
+			}
+			again, err := resolveLogDB(dir, "")
+			if err != nil || again != tc.want {
+				t.Fatalf("second start = %q, %v; want %q", again, err, tc.want)
+			}
+			other := config.LogDBTan
+			if tc.want == config.LogDBTan {
+				other = config.LogDBPebble
+			}
+			if _, err := resolveLogDB(dir, other); err == nil {
+				t.Fatalf("switching %s to %s was allowed", tc.want, other)
+			}
+		})
+	}
+}
