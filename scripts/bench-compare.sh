@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Same-run produce comparison on this machine, one stage after the other:
-#   1. Longboat, three brokers, RF=3 acks=all
+#   1. Longboat, three brokers, RF=3 acks=all; again with the pebble Raft
+#      log store instead of tan (the default for new data directories)
 #   2. Longboat, one broker, RF=1 acks=all
 #   3. stages 1 and 2 again with each broker held to BROKER_CPUS CPUs in its
 #      own cgroup: replication's cost as on equal hosts (on one machine the
@@ -36,8 +37,8 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=100 raft_erl=5 raft_hb=1
-export LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
+raft_logdb=tan raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=100 raft_erl=5 raft_hb=1
+export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
   LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
   LONGBOAT_RAFT_ELECTION_RTT=$raft_erl LONGBOAT_RAFT_HEARTBEAT_RTT=$raft_hb
 case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
@@ -170,6 +171,8 @@ longboat() {
 
 stage "1/7 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
 longboat 3 3 "Longboat RF=3 acks=all" rf3
+echo "-- the same with the pebble Raft log store (--raft-logdb pebble)"
+LONGBOAT_RAFT_LOGDB=pebble longboat 3 3 "Longboat RF=3 acks=all, pebble" rf3pebble
 stage "2/7 Longboat 1 broker RF=1 acks=all (${secs}s, $producers producers)"
 longboat 1 1 "Longboat RF=1 acks=all" rf1
 if [ -z "$cg_skip" ]; then
@@ -186,6 +189,9 @@ jnum() { jq -r "first(.[]) | $1" "$2"; }
 rf3_mbs=$(jnum .mb_per_sec "$work/rf3.json")
 rf3_rps=$(jnum .records_per_sec "$work/rf3.json")
 rf3_p99=$(jnum .latency_ms.P99 "$work/rf3.json")
+rf3p_mbs=$(jnum .mb_per_sec "$work/rf3pebble.json")
+rf3p_rps=$(jnum .records_per_sec "$work/rf3pebble.json")
+rf3p_p99=$(jnum .latency_ms.P99 "$work/rf3pebble.json")
 rf1_mbs=$(jnum .mb_per_sec "$work/rf1.json")
 rf1_rps=$(jnum .records_per_sec "$work/rf1.json")
 rf1_p99=$(jnum .latency_ms.P99 "$work/rf1.json")
@@ -199,9 +205,12 @@ rf3_raft_mbs=$(awk -v m="$rf3_mbs" -v b="$bytes_in" -v r="$recs_in" -v s=$record
 echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / props)) records); Raft payload ${rf3_raft_mbs} MB/s"
 
 stage "4/7 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
+# tan takes KVWriteBufferSize as its encode buffers' size: Longboat gives it 4 MiB.
+bare_wbuf=$((raft_memtable_mb << 20))
+[ "$raft_logdb" = tan ] && bare_wbuf=$((4 << 20))
 b0=$(diskw) t0=$(now)
-(cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small \
-  -rtt "$raft_rtt" -erl "$raft_erl" -hb "$raft_hb" -snap "$raft_snap" -compov "$raft_overhead" -wbuf $((raft_memtable_mb << 20)) \
+(cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small -factory "$raft_logdb" \
+  -rtt "$raft_rtt" -erl "$raft_erl" -hb "$raft_hb" -snap "$raft_snap" -compov "$raft_overhead" -wbuf "$bare_wbuf" \
   -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
   -dur "${secs}s") | tee "$work/bare.txt"
 d_bare=$(disk_rate "$b0" "$t0")
@@ -338,7 +347,7 @@ p99_check() {
 }
 lat_check=$(p99_check "$lat_p99" "$jsl_p99" "$jsl_held")
 
-d_rf3=$(cat "$work/rf3.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
+d_rf3=$(cat "$work/rf3.disk") d_rf3p=$(cat "$work/rf3pebble.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
 d_lat=$(cat "$work/lat.disk") d_jsl=$(cat "$work/jsl.disk") d_jssl=$(cat "$work/jssl.disk")
 r_js=$(ratio "$rf3_mbs" "$js_mbs")
 r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
@@ -371,9 +380,10 @@ table() {
 | stage | MB/s | ops/s | p99 | disk MB/s‡ | ratio |
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
+| Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`--raft-logdb pebble\`) | $(printf %.1f "$rf3p_mbs") | $(printf %.0f "$rf3p_rps") records | $(printf %.0f "$rf3p_p99") ms† | $d_rf3p | row 1 (tan) / this = **$(ratio "$rf3_mbs" "$rf3p_mbs")** (reference, no target) |
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
 $(capped_rows)
-| bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings (snapshot every $raft_snap, keep $raft_overhead, ${raft_memtable_mb} MiB memtables) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
+| bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $raft_snap, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
 | NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
 | NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
 | raw append + fdatasync, ${proposal} B appends | $raw_mbs | $raw_aps appends | $raw_p99 ms | $d_raw | Longboat RF=3 Raft payload / this = **$r_raw** |
