@@ -33,7 +33,7 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 	switch {
 	case recorded:
 		if held != config.LogDBTan && held != config.LogDBPebble {
-			return "", fmt.Errorf("%s holds %q, not %q or %q: restore it or start with an empty --data-dir", path, held, config.LogDBTan, config.LogDBPebble)
+			return "", fmt.Errorf("%s holds %q, not %q or %q: write the store this directory's raft/ holds (tandb/ inside it means tan)", path, held, config.LogDBTan, config.LogDBPebble)
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		if hasRaftData(dataDir) {
@@ -43,7 +43,9 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	if held != "" && requested != "" && requested != held {
-		return "", fmt.Errorf("--raft-logdb %s: %s holds a %s Raft log, which cannot be converted in place; drop the flag to keep %s, or start this broker with an empty --data-dir so it copies its partitions from its peers", requested, dataDir, held, held)
+		// An empty --data-dir is no way out: a Raft member that forgot its
+		// log and votes must not rejoin under its old ID.
+		return "", fmt.Errorf("--raft-logdb %s: %s holds a %s Raft log, which cannot be converted in place; drop the flag to keep %s", requested, dataDir, held, held)
 	}
 	kind := held
 	if kind == "" {

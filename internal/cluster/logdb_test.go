@@ -29,7 +29,7 @@ func TestResolveLogDB(t *testing.T) {
 		{"new directory honours pebble", func(t *testing.T) string { return t.TempDir() }, config.LogDBPebble, config.LogDBPebble, nil},
 		{"directory from before the choice holds pebble", legacy, "", config.LogDBPebble, nil},
 		{"directory from before the choice refuses tan", legacy, config.LogDBTan, "",
-			[]string{"--raft-logdb tan", "holds a pebble Raft log", "cannot be converted in place", "empty --data-dir"}},
+			[]string{"--raft-logdb tan", "holds a pebble Raft log", "cannot be converted in place", "drop the flag"}},
 		{"an empty raft directory is new", func(t *testing.T) string {
 			dir := t.TempDir()
 			if err := os.Mkdir(filepath.Join(dir, "raft"), 0o755); err != nil {
@@ -43,7 +43,7 @@ func TestResolveLogDB(t *testing.T) {
 				t.Fatal(err)
 			}
 			return dir
-		}, "", "", []string{`holds "leveldb"`, "empty --data-dir"}},
+		}, "", "", []string{`holds "leveldb"`, "tandb/ inside it means tan"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,6 +61,7 @@ func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
 	}
 	produced = append(produced, produceN(t, newClient(t, seeds), "legacy", "b", 100)...)
 	checkSameRecords(t, produced, consumeAll(t, seeds, "legacy", len(produced)))
+
 }
 
 // TestTanLogFiles: tan gives every replica its own log file and would
