@@ -107,9 +107,9 @@ func pebbleConfig(cfg *config.Config) dbconfig.LogDBConfig {
 // *os.File, the only kind tan preallocates (fallocate of 64 MiB, blocks
 // reserved at once). With a file per replica that reserved 64 MiB for every
 // replica as it started, 6.8 GB per broker for a 100-partition topic; the
-// files now take the disk they are written with. Appending to a file
-// without reserved blocks allocates as it goes; fsync covers that either
-// way, since tan's preallocation keeps the file size.
+// files now take the disk they are written with. Durability is the same:
+// tan syncs with fsync, which persists the blocks an append allocated and
+// the new file size along with the data (preallocation kept the size too).
 type sparseLogFS struct{ vfs.FS }
 
 func (fs sparseLogFS) Create(name string) (vfs.File, error) {
