@@ -26,10 +26,10 @@ func devPorts(i int) (kafka, raft, http int) {
 // softSettings is the Docker image's dragonboat-soft-settings.json
 // (docker/etc/longboat; a test keeps this copy in devconfig/ the same).
 // dragonboat reads it from the working directory when a broker process
-// starts; its smaller per-replica queues take a broker with 1,000
-// partitions from ~2.4 GiB to ~0.56 GiB and ~19% to ~15% of a core idle, at
-// the same produce throughput (docs/BENCHMARKS.md), so dev brokers run like
-// the Compose ones.
+// starts; its smaller per-replica queues and single pending-proposal shard
+// take a broker with 1,000 idle partitions from ~2.4 GiB to ~0.55 GiB and
+// ~19% to ~13% of a core, at the same produce throughput
+// (docs/BENCHMARKS.md), so dev brokers run like the Compose ones.
 //
 //go:embed devconfig/dragonboat-soft-settings.json
 var softSettings []byte

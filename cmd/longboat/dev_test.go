@@ -81,6 +81,7 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 	want := map[string]bool{
 		"Setting ReceiveQueueLength to uint64 value 64":           false,
 		"Setting IncomingProposalQueueLength to uint64 value 256": false,
+		"Setting PendingProposalShards to uint64 value 1":         false,
 	}
 	lines := make(chan string)
 	go func() {
