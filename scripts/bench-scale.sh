@@ -23,8 +23,9 @@
 #        PROBE_FLAGS="--stop": stage 4 SIGSTOPs broker 1 (a hung broker) instead of killing it
 #        KEEP_LOGS: copy the brokers' logs into this directory at the end
 #        PPROF_OUT: write a CPU profile of broker 1 over the idle window there
-#        SOFT_SETTINGS: a dragonboat-soft-settings.json to run the brokers with
-#          (dragonboat reads it from the working directory at process start)
+#        SOFT_SETTINGS: the dragonboat-soft-settings.json to run the brokers with
+#          (dragonboat reads it from the working directory at process start);
+#          default the Docker image's (docker/etc/longboat), "none" for dragonboat's defaults
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=${1:-1000}
@@ -74,7 +75,8 @@ members="1=$(raftp 1),2=$(raftp 2),3=$(raftp 3)"
 
 stage "start 3 brokers (Kafka $(kafka 1)-$((base + 3)), HTTP $(httpa 1)-$((base + 23)))"
 mkdir -p "$work/cwd"
-[ -n "${SOFT_SETTINGS:-}" ] && cp "$SOFT_SETTINGS" "$work/cwd/dragonboat-soft-settings.json"
+soft=${SOFT_SETTINGS:-$PWD/docker/etc/longboat/dragonboat-soft-settings.json}
+[ "$soft" = none ] || cp "$soft" "$work/cwd/dragonboat-soft-settings.json"
 for i in 1 2 3; do
   # shellcheck disable=SC2086 # EXTRA_FLAGS is a list of flags
   (
