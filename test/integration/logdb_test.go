@@ -61,7 +61,6 @@ func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
 	}
 	produced = append(produced, produceN(t, newClient(t, seeds), "legacy", "b", 100)...)
 	checkSameRecords(t, produced, consumeAll(t, seeds, "legacy", len(produced)))
-
 }
 
 // TestTanLogFiles: tan gives every replica its own log file and would
@@ -91,9 +90,6 @@ func TestTanLogFiles(t *testing.T) {
 	cl := newClient(t, c.Addrs())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "many"); err != nil {
-		t.Fatalf("delete topic: %v", err)
-	}
 	shardDirs := func() []string {
 		var dirs []string
 		for _, p := range topic.Partitions {
@@ -104,6 +100,12 @@ func TestTanLogFiles(t *testing.T) {
 			dirs = append(dirs, d...)
 		}
 		return dirs
+	}
+	if n := len(shardDirs()); n != len(topic.Partitions) {
+		t.Fatalf("found %d tan directories for the topic's %d partitions before deleting it", n, len(topic.Partitions))
+	}
+	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "many"); err != nil {
+		t.Fatalf("delete topic: %v", err)
 	}
 	for {
 		var held int64
