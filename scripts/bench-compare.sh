@@ -189,9 +189,6 @@ jnum() { jq -r "first(.[]) | $1" "$2"; }
 rf3_mbs=$(jnum .mb_per_sec "$work/rf3.json")
 rf3_rps=$(jnum .records_per_sec "$work/rf3.json")
 rf3_p99=$(jnum .latency_ms.P99 "$work/rf3.json")
-rf3p_mbs=$(jnum .mb_per_sec "$work/rf3pebble.json")
-rf3p_rps=$(jnum .records_per_sec "$work/rf3pebble.json")
-rf3p_p99=$(jnum .latency_ms.P99 "$work/rf3pebble.json")
 rf1_mbs=$(jnum .mb_per_sec "$work/rf1.json")
 rf1_rps=$(jnum .records_per_sec "$work/rf1.json")
 rf1_p99=$(jnum .latency_ms.P99 "$work/rf1.json")
@@ -347,14 +344,14 @@ p99_check() {
 }
 lat_check=$(p99_check "$lat_p99" "$jsl_p99" "$jsl_held")
 
-d_rf3=$(cat "$work/rf3.disk") d_rf3p=$(cat "$work/rf3pebble.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
+d_rf3=$(cat "$work/rf3.disk") d_rf1=$(cat "$work/rf1.disk") d_js=$(cat "$work/js.disk") d_jss=$(cat "$work/jsync.disk")
 d_lat=$(cat "$work/lat.disk") d_jsl=$(cat "$work/jsl.disk") d_jssl=$(cat "$work/jssl.disk")
 r_js=$(ratio "$rf3_mbs" "$js_mbs")
 r_bare=$(ratio "$rf3_raft_mbs" "$bare_mbs")
 r_rf1=$(ratio "$rf3_mbs" "$rf1_mbs")
 r_raw=$(ratio "$rf3_raft_mbs" "$raw_mbs")
-# cap_row KEY LABEL RATIO: a table row from a stage 3 run's JSON.
-cap_row() {
+# run_row KEY LABEL RATIO: a table row from a Longboat run's JSON and disk rate.
+run_row() {
   local j=$work/$1.json
   echo "| $2 | $(printf %.1f "$(jnum .mb_per_sec "$j")") | $(printf %.0f "$(jnum .records_per_sec "$j")") records | $(printf %.0f "$(jnum .latency_ms.P99 "$j")") ms† | $(cat "$work/$1.disk") | $3 |"
 }
@@ -366,8 +363,8 @@ capped_rows() {
   fi
   local m3 m1
   m3=$(jnum .mb_per_sec "$work/rf3cap.json") m1=$(jnum .mb_per_sec "$work/rf1cap.json")
-  cap_row rf3cap "Longboat 3 brokers RF=3 acks=all, each held to $broker_cpus CPUs" -
-  cap_row rf1cap "Longboat 1 broker RF=1 acks=all, held to $broker_cpus CPUs" \
+  run_row rf3cap "Longboat 3 brokers RF=3 acks=all, each held to $broker_cpus CPUs" -
+  run_row rf1cap "Longboat 1 broker RF=1 acks=all, held to $broker_cpus CPUs" \
     "RF=3 / RF=1 with equal CPUs per broker = **$(ratio "$m3" "$m1")** (target >= 0.5: $(holds "$m3" "$m1" 0.5))"
 }
 when=$(date -u +%Y-%m-%dT%H:%MZ)
@@ -380,7 +377,8 @@ table() {
 | stage | MB/s | ops/s | p99 | disk MB/s‡ | ratio |
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
-| Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`--raft-logdb pebble\`) | $(printf %.1f "$rf3p_mbs") | $(printf %.0f "$rf3p_rps") records | $(printf %.0f "$rf3p_p99") ms† | $d_rf3p | row 1 (tan) / this = **$(ratio "$rf3_mbs" "$rf3p_mbs")** (reference, no target) |
+$(run_row rf3pebble "Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`--raft-logdb pebble\`)" \
+  "row 1 (tan) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
 $(capped_rows)
 | bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $raft_snap, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
