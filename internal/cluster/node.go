@@ -194,10 +194,23 @@ func (e *ErrMetaRejected) Error() string {
 
 // ProposeMeta commits a __meta command and returns its result data, or
 // *ErrMetaRejected when the state machine refused it.
+//
+// A proposal made on a follower goes to the leader it knows of; when that
+// leader has just died, dragonboat drops it without a word and it waits
+// out its whole deadline (a client's InitProducerID sat 10 s behind a
+// killed __meta leader). So a command that may be applied twice is
+// proposed in attempts of one longest election timeout, by which time a
+// dead leader has a successor; the others keep the caller's deadline.
 func (n *Node) ProposeMeta(ctx context.Context, c meta.Command) ([]byte, error) {
+	attempt := time.Duration(2*n.cfg.ElectionRTT*n.cfg.RTTMillisecond) * time.Millisecond
 	for {
 		start := time.Now()
-		res, err := n.nh.SyncPropose(ctx, n.nh.GetNoOPSession(meta.ShardID), c.Encode())
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if c.RetrySafe() {
+			actx, cancel = context.WithTimeout(ctx, attempt)
+		}
+		res, err := n.nh.SyncPropose(actx, n.nh.GetNoOPSession(meta.ShardID), c.Encode())
+		cancel()
 		if err == nil {
 			n.metrics.ProposalDuration.WithLabelValues(metrics.GroupMeta).Observe(time.Since(start).Seconds())
 			if res.Value != meta.ErrNone {

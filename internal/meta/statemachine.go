@@ -39,6 +39,13 @@ type Command struct {
 	ClusterID string `json:"cluster_id,omitempty"`
 }
 
+// RetrySafe tells whether applying c twice leaves the same state as once
+// (a producer id block wasted at most), so that a proposal whose fate is
+// unknown may simply be made again.
+func (c Command) RetrySafe() bool {
+	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil
+}
+
 // CreateTopic asks for a new topic; ID is chosen by the proposer so that
 // every replica applies the same one.
 type CreateTopic struct {

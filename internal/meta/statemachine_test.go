@@ -742,3 +742,55 @@ func TestAlterTopicConfigs(t *testing.T) {
 		t.Errorf("unknown topic: code %d", res.Value)
 	}
 }
+
+// TestRetrySafeCommands checks the promise ProposeMeta relies on when it
+// proposes a command again after an attempt timed out: applying a
+// RetrySafe command twice leaves the state it leaves once (a producer id
+// block aside), and the commands whose repeat would answer or do something
+// else are not RetrySafe.
+func TestRetrySafeCommands(t *testing.T) {
+	block := int64(1000)
+	safe := map[string]Command{
+		"register broker": {RegisterBroker: &Broker{ID: 2, RaftAddr: "broker2:9292", HTTPAddr: "broker2:13093"}, ClusterID: "other"},
+		"set leader":      {SetLeader: &SetLeader{ShardID: FirstPartitionShard, Leader: Leader{Replica: 2, Term: 9}}},
+		"group shards":    {EnsureGroupShards: &EnsureGroupShards{Count: 5, ReplicationFactor: 3}},
+		"producer ids":    {AllocProducerIDs: &block},
+	}
+	// normalized is the state without what a repeat may legitimately move.
+	normalized := func(s *State) string {
+		c := s.clone()
+		c.Index, c.NextProducerID = 0, 0
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for name, c := range safe {
+		if !c.RetrySafe() {
+			t.Errorf("%s: not RetrySafe", name)
+		}
+		once, twice := newHarness(t), newHarness(t)
+		for _, h := range []*harness{once, twice} {
+			h.registerBrokers(3)
+			h.createTopic("t", 2, 3)
+			h.must(c)
+		}
+		twice.must(c)
+		if a, b := normalized(once.m.State()), normalized(twice.m.State()); a != b {
+			t.Errorf("%s applied twice:\n%s\nonce:\n%s", name, b, a)
+		}
+	}
+	deleted := "t"
+	unsafe := map[string]Command{
+		"create topic":      createTopicCmd("u", 1, 3),
+		"delete topic":      {DeleteTopic: &deleted},
+		"create partitions": {CreatePartitions: &CreatePartitions{Topic: "t", Count: 4}},
+		"alter configs":     {AlterTopicConfigs: &AlterTopicConfigs{Topic: "t", Set: map[string]string{"retention.ms": "1000"}}},
+	}
+	for name, c := range unsafe {
+		if c.RetrySafe() {
+			t.Errorf("%s: RetrySafe, but a repeat answers an error or undoes a later change", name)
+		}
+	}
+}
