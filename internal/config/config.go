@@ -97,7 +97,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.IntVar(&c.DefaultPartitions, "default-partitions", 1, "partitions of a topic created without a count (num.partitions)")
 	fs.IntVar(&c.DefaultReplicationFactor, "default-replication-factor", 3, "replication factor when a request leaves it to the broker; capped at the number of brokers")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request frame accepted (socket.request.max.bytes)")
-	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 100, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
+	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 200, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
 	fs.BoolVar(&c.RaftQuiesce, "raft-quiesce", true, "let idle partition shards stop ticking and heartbeating (dragonboat quiesce) after 10 election timeouts without traffic; they wake on produce or when a peer broker stops answering")

@@ -47,8 +47,8 @@ func TestParseDefaults(t *testing.T) {
 	if c.LogLevel != "info" || c.LogFormat != "auto" {
 		t.Errorf("log = %q/%q, want info/auto", c.LogLevel, c.LogFormat)
 	}
-	if c.RTTMillisecond != 100 || c.ElectionRTT != 5 || c.HeartbeatRTT != 1 {
-		t.Errorf("raft timing = %d/%d/%d, want 100/5/1", c.RTTMillisecond, c.ElectionRTT, c.HeartbeatRTT)
+	if c.RTTMillisecond != 200 || c.ElectionRTT != 5 || c.HeartbeatRTT != 1 {
+		t.Errorf("raft timing = %d/%d/%d, want 200/5/1", c.RTTMillisecond, c.ElectionRTT, c.HeartbeatRTT)
 	}
 	if c.SnapshotEntries == 0 {
 		t.Errorf("SnapshotEntries default is 0; the Raft log would never be trimmed")
