@@ -60,24 +60,31 @@ func metricSum(t *testing.T, c *testcluster.Cluster, name string) float64 {
 	t.Helper()
 	var sum float64
 	for i, b := range c.Brokers {
-		if b == nil {
+		if b != nil {
+			sum += metricAt(t, c.HTTPAddr(i), name)
+		}
+	}
+	return sum
+}
+
+// metricAt adds up every sample of a metric family on one broker.
+func metricAt(t *testing.T, httpAddr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		resp, err := http.Get("http://" + c.HTTPAddr(i) + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(body), "\n") {
-			if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-				continue
-			}
-			var v float64
-			fields := strings.Fields(line)
-			if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
-				sum += v
-			}
+		var v float64
+		fields := strings.Fields(line)
+		if _, err := fmt.Sscan(fields[len(fields)-1], &v); err == nil {
+			sum += v
 		}
 	}
 	return sum

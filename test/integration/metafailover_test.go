@@ -1,10 +1,7 @@
 package integration
 
 import (
-	"bufio"
 	"context"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +22,7 @@ func TestInitProducerIDWhileMetaLeaderKilled(t *testing.T) {
 	pc := startProcCluster(t, 3)
 	leader := -1
 	for i := range pc.http {
-		if metaIsLeader(t, pc.http[i]) {
+		if metricAt(t, pc.http[i], "longboat_raft_meta_is_leader") == 1 {
 			leader = i
 		}
 	}
@@ -64,21 +61,4 @@ func TestInitProducerIDWhileMetaLeaderKilled(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// metaIsLeader reads longboat_raft_meta_is_leader from a broker's /metrics.
-func metaIsLeader(t *testing.T, httpAddr string) bool {
-	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics of %s: %v", httpAddr, err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "longboat_raft_meta_is_leader ") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "longboat_raft_meta_is_leader ")) == "1"
-		}
-	}
-	return false
 }
