@@ -37,7 +37,7 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_logdb=tan raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=100 raft_erl=5 raft_hb=1
+raft_logdb=tan raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
 export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
   LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
   LONGBOAT_RAFT_ELECTION_RTT=$raft_erl LONGBOAT_RAFT_HEARTBEAT_RTT=$raft_hb
