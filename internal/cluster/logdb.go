@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	dbconfig "github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
@@ -127,26 +129,31 @@ func (fs sparseLogFS) Create(name string) (vfs.File, error) {
 // a fresh page: under produce load the kernel spent as long allocating and
 // copying into the Raft log's pages as into the segments' (perf, 2 vCPU).
 // Dropping clean pages is only a hint to the kernel; what is on disk is the
-// same. tan writes and syncs a file from one goroutine at a time.
+// same. tan appends from one goroutine at a time but may fsync from another
+// meanwhile, so a sync drops only what was written before it began.
 type sparseFile struct {
 	vfs.File
-	written int64 // bytes appended since Create: tan only appends
-	dropped int64 // start of the range not yet dropped
+	written atomic.Int64 // bytes appended since Create: tan only appends
+	mu      sync.Mutex   // orders concurrent syncs' drops
+	dropped int64        // start of the range not yet dropped
 }
 
 func (f *sparseFile) Write(p []byte) (int, error) {
 	n, err := f.File.Write(p)
-	f.written += int64(n)
+	f.written.Add(int64(n))
 	return n, err
 }
 
 func (f *sparseFile) Sync() error {
+	// Everything written before fsync starts is durable once it returns.
+	// Keep the last, partly written page: the next append fills it, and
+	// dropping it would make the kernel read it back first.
+	end := f.written.Load() &^ int64(os.Getpagesize()-1)
 	if err := f.File.Sync(); err != nil {
 		return err
 	}
-	// Keep the last, partly written page: the next append fills it, and
-	// dropping it would make the kernel read it back first.
-	end := f.written &^ int64(os.Getpagesize()-1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if end > f.dropped {
 		dropCache(f.File, f.dropped, end-f.dropped)
 		f.dropped = end

@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lni/vfs"
 
 	"github.com/longboat/longboat/internal/config"
 )
@@ -81,5 +85,44 @@ func TestResolveLogDB(t *testing.T) {
 				t.Fatalf("switching %s to %s was allowed", tc.want, other)
 			}
 		})
+	}
+}
+
+// tan fsyncs a log file from one goroutine while another appends to it
+// (go test -race checks the page-cache bookkeeping); every byte stays.
+func TestLogFileSyncWhileAppending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "00000001.log")
+	f, err := sparseLogFS{vfs.Default}.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const writes, size = 200, 10000
+	done := make(chan error)
+	go func() {
+		var err error
+		for range 50 {
+			err = errors.Join(err, f.Sync())
+		}
+		done <- err
+	}()
+	chunk := bytes.Repeat([]byte{'x'}, size)
+	for range writes {
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != writes*size || bytes.Count(got, []byte{'x'}) != writes*size {
+		t.Fatalf("file holds %d bytes, want %d of 'x'", len(got), writes*size)
 	}
 }
