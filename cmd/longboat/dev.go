@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,6 +22,27 @@ import (
 // Raft 9192, 9292, 9392..., HTTP 13092+i-1.
 func devPorts(i int) (kafka, raft, http int) {
 	return 9091 + i, 9092 + 100*i, 13091 + i
+}
+
+// devPortsFree fails when a port the brokers need is taken, typically by
+// another `longboat dev`: a broker that cannot bind would only exit and be
+// restarted in a loop, while clients and health checks on the same ports
+// quietly reach the other cluster.
+func devPortsFree(nodes int) error {
+	for i := 1; i <= nodes; i++ {
+		k, r, h := devPorts(i)
+		for _, p := range []struct {
+			port int
+			what string
+		}{{k, "Kafka"}, {r, "Raft"}, {h, "HTTP"}} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
+			if err != nil {
+				return fmt.Errorf("broker %d's %s port %d is taken (another `longboat dev` or broker still running?): stop it first: %w", i, p.what, p.port, err)
+			}
+			_ = l.Close() // only probing
+		}
+	}
+	return nil
 }
 
 // softSettings is the Docker image's dragonboat-soft-settings.json
@@ -75,6 +97,9 @@ func dev(args []string) error {
 	}
 	if *nodes < 1 || *nodes > 9 {
 		return fmt.Errorf("--nodes %d: use 1 to 9", *nodes)
+	}
+	if err := devPortsFree(*nodes); err != nil {
+		return err
 	}
 	exe, err := os.Executable()
 	if err != nil {

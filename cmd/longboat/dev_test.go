@@ -126,3 +126,30 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 		t.Fatalf("broker data dir under --dir: %v", err)
 	}
 }
+
+// dev refuses to start when a broker's port is taken instead of letting
+// that broker exit and restart in a loop while clients reach the other
+// process.
+func TestDevRefusesTakenPort(t *testing.T) {
+	if err := devPortsFree(1); err != nil {
+		t.Skipf("broker 1's ports are taken already (a dev cluster running?): %v", err)
+	}
+	k2, r2, _ := devPorts(2)
+	probe, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(k2)))
+	if err != nil {
+		t.Skipf("port %d is taken already: %v", k2, err)
+	}
+	probe.Close()
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r2)))
+	if err != nil {
+		t.Skipf("port %d is taken already: %v", r2, err)
+	}
+	defer l.Close()
+	err = devPortsFree(2)
+	if err == nil || !strings.Contains(err.Error(), "broker 2's Raft port "+strconv.Itoa(r2)+" is taken") {
+		t.Fatalf("devPortsFree(2) with port %d held = %v, want it named as taken", r2, err)
+	}
+	if err := dev([]string{"--nodes", "2", "--dir", t.TempDir()}); err == nil || !strings.Contains(err.Error(), strconv.Itoa(r2)) {
+		t.Fatalf("dev --nodes 2 with port %d held = %v, want the taken port reported", r2, err)
+	}
+}
