@@ -142,33 +142,42 @@ func checkSameRecords(t testing.TB, produced, consumed []record) {
 }
 
 // checkRecords asserts that every acknowledged record was consumed at the
-// offset it was acknowledged with, that offsets increase per partition, and
-// that nothing unacknowledged-and-unknown appears; it returns how many
-// values appeared more than once (a non-idempotent producer's retry after a
-// lost response writes a value twice: at-least-once, not a broker fault).
-func checkRecords(t testing.TB, produced, consumed []record) (duplicates int) {
+// offset it was acknowledged with and that nothing unacknowledged-and-unknown
+// appears; it returns how many values appeared more than once (a
+// non-idempotent producer's retry after a lost response writes a value twice,
+// and a group redelivers what was not committed when a partition moves:
+// at-least-once, not a broker fault). Each stream is one consumer's records in
+// the order it got them: its offsets must increase per partition, except where
+// it re-reads values consumed more than once in all (a redelivery).
+func checkRecords(t testing.TB, produced []record, streams ...[]record) (duplicates int) {
 	t.Helper()
 	byOffset := map[[2]int64]string{}
 	for _, r := range produced {
 		byOffset[[2]int64{int64(r.partition), r.offset}] = r.value
 	}
-	last := map[int32]int64{}
-	seen := map[string]bool{}
-	for _, r := range consumed {
-		if prev, ok := last[r.partition]; ok && r.offset <= prev {
-			t.Fatalf("partition %d: offset %d after %d", r.partition, r.offset, prev)
-		}
-		last[r.partition] = r.offset
-		if seen[r.value] {
-			duplicates++
-		}
-		seen[r.value] = true
-		if v, ok := byOffset[[2]int64{int64(r.partition), r.offset}]; ok && v != r.value {
-			t.Fatalf("partition %d offset %d: produced %q, consumed %q", r.partition, r.offset, v, r.value)
+	times := map[string]int{}
+	for _, s := range streams {
+		for _, r := range s {
+			times[r.value]++
 		}
 	}
+	for i, s := range streams {
+		last := map[int32]int64{}
+		for _, r := range s {
+			if prev, ok := last[r.partition]; ok && r.offset <= prev && times[r.value] < 2 {
+				t.Fatalf("consumer %d, partition %d: offset %d after %d, and not a redelivery", i, r.partition, r.offset, prev)
+			}
+			last[r.partition] = r.offset
+			if v, ok := byOffset[[2]int64{int64(r.partition), r.offset}]; ok && v != r.value {
+				t.Fatalf("partition %d offset %d: produced %q, consumed %q", r.partition, r.offset, v, r.value)
+			}
+		}
+	}
+	for _, n := range times {
+		duplicates += n - 1
+	}
 	for _, r := range produced {
-		if !seen[r.value] {
+		if times[r.value] == 0 {
 			t.Fatalf("acknowledged record %q (partition %d offset %d) not consumed", r.value, r.partition, r.offset)
 		}
 	}
