@@ -124,10 +124,11 @@ func (fs sparseLogFS) Create(name string) (vfs.File, error) {
 
 // sparseFile also drops each log file's synced pages from the page cache.
 // A synced entry is read again only when a lagging follower needs entries
-// no longer in memory or at restart, so cached copies of the log only push
-// out partition segments (which consumers read) and make every append find
-// a fresh page: under produce load the kernel spent as long allocating and
-// copying into the Raft log's pages as into the segments' (perf, 2 vCPU).
+// no longer in memory, at restart, and by dragonboat's trim (one entry, for
+// its term), so cached copies of the log mostly push out partition segments
+// (which consumers read) and make every append find a fresh page: under
+// produce load the kernel spent as long allocating and copying into the Raft
+// log's pages as into the segments' (perf, 2 vCPU).
 // Dropping clean pages is only a hint to the kernel; what is on disk is the
 // same. tan appends from one goroutine at a time but may fsync from another
 // meanwhile, so a sync drops only what was written before it began.
