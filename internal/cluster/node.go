@@ -202,7 +202,7 @@ func (e *ErrMetaRejected) Error() string {
 // proposed in attempts of one longest election timeout, by which time a
 // dead leader has a successor; the others keep the caller's deadline.
 func (n *Node) ProposeMeta(ctx context.Context, c meta.Command) ([]byte, error) {
-	attempt := time.Duration(2*n.cfg.ElectionRTT*n.cfg.RTTMillisecond) * time.Millisecond
+	attempt := 2 * n.cfg.ElectionTimeout()
 	for {
 		start := time.Now()
 		actx, cancel := ctx, context.CancelFunc(func() {})

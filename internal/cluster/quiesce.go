@@ -57,7 +57,7 @@ const (
 // threshold (ten election timeouts), so a shard that may have quiesced is
 // always woken and a busy one never pays for it.
 func (n *Node) quietAfter() time.Duration {
-	return time.Duration(n.cfg.ElectionRTT*n.cfg.RTTMillisecond) * time.Millisecond * 10 / 2
+	return n.cfg.ElectionTimeout() * 10 / 2
 }
 
 // touch records a proposal on a partition shard and wakes the shard first

@@ -355,6 +355,12 @@ func (c *Config) portCollisions() []error {
 	return errs
 }
 
+// ElectionTimeout is dragonboat's shortest election timeout (ElectionRTT
+// ticks); each follower waits a random time between it and twice it.
+func (c *Config) ElectionTimeout() time.Duration {
+	return time.Duration(c.ElectionRTT*c.RTTMillisecond) * time.Millisecond
+}
+
 // MemberIDs returns the initial member ids in ascending order.
 func (c *Config) MemberIDs() []uint64 {
 	ids := make([]uint64, 0, len(c.InitialMembers))

@@ -50,6 +50,9 @@ func TestParseDefaults(t *testing.T) {
 	if c.RTTMillisecond != 200 || c.ElectionRTT != 5 || c.HeartbeatRTT != 1 {
 		t.Errorf("raft timing = %d/%d/%d, want 200/5/1", c.RTTMillisecond, c.ElectionRTT, c.HeartbeatRTT)
 	}
+	if got := c.ElectionTimeout(); got != time.Second {
+		t.Errorf("ElectionTimeout() = %v, want 1s (5 ticks of 200 ms)", got)
+	}
 	if c.SnapshotEntries == 0 {
 		t.Errorf("SnapshotEntries default is 0; the Raft log would never be trimmed")
 	}
