@@ -3,6 +3,7 @@
 # works as a client too).
 #
 #   docker build -t longboat .                      # default: compiles in the official Go image
+#     (--build-arg COMMIT=$(git rev-parse --short=12 HEAD) names the commit in `longboat version`)
 #   CGO_ENABLED=0 go build -trimpath -o dist/longboat ./cmd/longboat
 #   docker build --target local -t longboat:local . # offline: copies the host-built binary
 #
@@ -12,6 +13,12 @@
 
 # base: the runtime file system without the binary.
 FROM scratch AS base
+# The release, internal/version.Version: scripts/build-images.sh and
+# docker-compose.yml pass it, and internal/version's test checks that this
+# default matches.
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="longboat" \
+      org.opencontainers.image.version="${VERSION}"
 COPY docker/etc/passwd docker/etc/group /etc/
 # A named volume mounted here starts with this directory's owner.
 COPY --chown=65532:65532 docker/data/ /var/lib/longboat/
@@ -59,9 +66,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
-ARG VERSION=dev
+ARG COMMIT=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/longboat/longboat/internal/version.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/longboat/longboat/internal/version.Commit=${COMMIT}" \
       -o /out/longboat ./cmd/longboat
 
 # runtime (default target).

@@ -8,16 +8,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=$(git describe --always --dirty 2>/dev/null || echo dev)
-echo "== go build (static, version $version)"
+# The version's one source is internal/version; the image label gets the same.
+version=$(sed -n 's/^const Version = "\(.*\)"$/\1/p' internal/version/version.go)
+[ -n "$version" ] || { echo "no const Version in internal/version/version.go" >&2; exit 1; }
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && ! git diff --quiet HEAD 2>/dev/null; then commit=$commit-dirty; fi
+echo "== go build (static, version $version, commit $commit)"
 mkdir -p dist
 CGO_ENABLED=0 go build -trimpath \
-  -ldflags "-s -w -X github.com/longboat/longboat/internal/version.Version=$version" \
+  -ldflags "-s -w -X github.com/longboat/longboat/internal/version.Commit=$commit" \
   -o dist/longboat ./cmd/longboat
 
 echo "== docker build --target local -t longboat:local"
-docker build -q --target local -t longboat:local . >/dev/null
-docker run --rm longboat:local version >/dev/null  # the binary is in the image
+docker build -q --target local --build-arg VERSION="$version" -t longboat:local . >/dev/null
+# The binary is in the image, and it and the label name the same version.
+docker run --rm longboat:local version | grep -qF "longboat $version " ||
+  { echo "longboat:local does not print version $version" >&2; exit 1; }
+label=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' longboat:local)
+[ "$label" = "$version" ] || { echo "longboat:local label version $label, binary $version" >&2; exit 1; }
 docker image ls longboat:local
 
 prom=$(command -v prometheus || true)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault-injection suite (docs/CHAOS.md): three brokers as processes in
 # network namespaces, kills, pauses and partitions on a seeded schedule,
-# then every invariant of CHECKS.md. Needs root (ip netns, iptables); without
+# then every invariant docs/CHAOS.md lists. Needs root (ip netns, iptables); without
 # it the brokers run on loopback with kill and pause only.
 #
 #   scripts/chaos-test.sh            short form (CI): ~3 minutes, >= 10 events

@@ -1,6 +1,6 @@
-// Command longboat-chaos runs the fault-injection suite of CHECKS.md
-// against a three-broker Longboat cluster and exits non-zero on any
-// anomaly. See docs/CHAOS.md.
+// Command longboat-chaos runs the fault-injection suite against a
+// three-broker Longboat cluster and exits non-zero on any anomaly; the
+// workload, the faults and what is checked are in docs/CHAOS.md.
 package main
 
 import (

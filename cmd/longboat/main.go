@@ -24,7 +24,7 @@ Usage:
   longboat produce [flags] write N numbered records (<prefix>-<seq>) and report acknowledgements
   longboat consume [flags] read a topic from the start; --prefix/--expect checks every record once
   longboat bench [flags]   produce (and consume) load and print throughput and latency
-  longboat version         print the version
+  longboat version         print the version, the commit it was built from and the Go version
 `
 
 func main() {
@@ -49,7 +49,7 @@ func main() {
 	case "bench":
 		err = benchCmd(os.Args[2:])
 	case "version":
-		fmt.Println(version.Version)
+		fmt.Println(version.String())
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -1,4 +1,4 @@
-// Package chaos runs the fault-injection workload of CHECKS.md against a
+// Package chaos runs the fault-injection workload of docs/CHAOS.md against a
 // three-broker cluster: producers and consumers record every operation to a
 // history, nemeses (kill -9, pause, network partitions) strike on a seeded
 // schedule, and after healing and draining a checker looks for every

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Anomaly names, as CHECKS.md lists them.
+// Anomaly names, as docs/CHAOS.md lists them.
 const (
 	AnLost          = "lost-write"
 	AnInconsistent  = "inconsistent-offset"
@@ -80,7 +80,7 @@ type sendState struct {
 	off    int64
 }
 
-// Check computes every anomaly of CHECKS.md from a history.
+// Check computes every anomaly docs/CHAOS.md lists from a history.
 func Check(ops []Op) *Report {
 	r := &Report{Anomalies: map[string]int{}, Examples: map[string][]string{}, Events: map[string]int{}}
 	for _, a := range AnomalyNames {

@@ -49,7 +49,9 @@ type Config struct {
 
 // Coordinator runs the classic group protocol for the groups whose shards
 // this broker leads. One mutex guards all groups: the protocol is chatty
-// but cheap, and waits happen outside the lock.
+// but cheap. Requests take it only through withGroup and locked, so it is
+// always released by the function that took it; waits for Raft and for
+// the other members happen outside it.
 type Coordinator struct {
 	cfg    Config
 	shards Shards
@@ -124,33 +126,60 @@ func newMemberID(clientID string) string {
 	return clientID + "-" + hex.EncodeToString(b[:])
 }
 
-// acquire returns the live group (loading it from the shard's state
-// machine if needed) with c.mu held; the caller must unlock. create makes
-// an unknown group.
-func (c *Coordinator) acquire(ctx context.Context, shard uint64, name string, create bool) (*group, int16) {
-	if _, leader := c.shards.IsLeader(shard); !leader {
-		return nil, kerr.NotCoordinator.Code
+// withGroup runs fn on the live group with c.mu held, loading the group
+// from the shard's state machine if needed, and returns fn's error code or
+// its own. fn gets nil for an unknown group unless create makes it. fn must
+// not block: the ReadIndex that catches a new leader up runs before the
+// lock is taken, Raft proposals after it is released.
+func (c *Coordinator) withGroup(ctx context.Context, shard uint64, name string, create bool, fn func(g *group) int16) int16 {
+	if code := c.catchUp(ctx, shard); code != 0 {
+		return code
 	}
 	c.mu.Lock()
-	caughtUp := c.loaded[shard]
-	c.mu.Unlock()
-	if !caughtUp {
-		// A new leader may not have applied what the old one committed.
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := c.shards.ReadIndex(rctx, shard)
-		cancel()
-		if err != nil {
-			return nil, kerr.CoordinatorLoadInProgress.Code
-		}
-	}
-	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.loaded[shard] = true
+	g, code := c.live(shard, name, create)
+	if code != 0 {
+		return code
+	}
+	return fn(g)
+}
+
+// locked runs fn with c.mu held.
+func (c *Coordinator) locked(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn()
+}
+
+// catchUp checks that this broker leads the shard and, the first time
+// since it became leader, waits until its replica has applied what the old
+// leader committed.
+func (c *Coordinator) catchUp(ctx context.Context, shard uint64) int16 {
+	if _, leader := c.shards.IsLeader(shard); !leader {
+		return kerr.NotCoordinator.Code
+	}
+	var caughtUp bool
+	c.locked(func() { caughtUp = c.loaded[shard] })
+	if caughtUp {
+		return 0
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.shards.ReadIndex(rctx, shard); err != nil {
+		return kerr.CoordinatorLoadInProgress.Code
+	}
+	return 0
+}
+
+// live returns the live group, loading it from the shard's state machine;
+// nil when it is unknown and create is false. c.mu must be held.
+func (c *Coordinator) live(shard uint64, name string, create bool) (*group, int16) {
 	if g, ok := c.groups[name]; ok {
 		return g, 0
 	}
 	smr, ok := c.shards.GroupStateMachine(shard)
 	if !ok {
-		c.mu.Unlock()
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
 	rec, found := smr.Group(name)

@@ -18,25 +18,23 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 	if req.Group == "" {
 		return answer(kerr.InvalidGroupID.Code)
 	}
-	g, code := c.acquire(ctx, shard, req.Group, true)
-	if code != 0 {
-		return answer(code)
-	}
-	switch {
-	case req.Generation < 0 && req.MemberID == "" && len(g.members) == 0:
-		// Standalone consumer committing to an empty group.
-	default:
+	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
+		if req.Generation < 0 && req.MemberID == "" && len(g.members) == 0 {
+			return 0 // a standalone consumer committing to an empty group
+		}
 		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
 		if code == 0 && g.state == StateCompletingRebalance {
 			code = kerr.RebalanceInProgress.Code
 		}
 		if code != 0 {
-			c.mu.Unlock()
-			return answer(code)
+			return code
 		}
 		m.deadline = time.Now().Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
+		return 0
+	})
+	if code != 0 {
+		return answer(code)
 	}
-	c.mu.Unlock()
 	now := time.Now().UnixMilli()
 	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}}
 	for _, t := range req.Topics {
@@ -118,19 +116,22 @@ type Description struct {
 
 // Describe reports a group's state and members (Dead when unknown).
 func (c *Coordinator) Describe(ctx context.Context, shard uint64, name string) (Description, int16) {
-	g, code := c.acquire(ctx, shard, name, false)
+	var d Description
+	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if g == nil {
+			d.State = StateDead
+			return 0
+		}
+		d = Description{State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol}
+		for _, m := range g.members {
+			mr := m.MemberRecord
+			mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
+			d.Members = append(d.Members, mr)
+		}
+		return 0
+	})
 	if code != 0 {
 		return Description{}, code
-	}
-	defer c.mu.Unlock()
-	if g == nil {
-		return Description{State: StateDead}, 0
-	}
-	d := Description{State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol}
-	for _, m := range g.members {
-		mr := m.MemberRecord
-		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
-		d.Members = append(d.Members, mr)
 	}
 	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].ID < d.Members[j].ID })
 	return d, 0
@@ -153,14 +154,12 @@ func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
 			continue
 		}
 		for _, name := range smr.Groups() {
-			g, code := c.acquire(ctx, shard, name, false)
-			if code != 0 {
-				continue
-			}
-			if g != nil {
-				out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state})
-			}
-			c.mu.Unlock()
+			c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+				if g != nil {
+					out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state})
+				}
+				return 0
+			})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -169,21 +168,20 @@ func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
 
 // Delete removes an empty group and its offsets.
 func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int16 {
-	g, code := c.acquire(ctx, shard, name, false)
+	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if g == nil {
+			return kerr.GroupIDNotFound.Code
+		}
+		if len(g.members) > 0 {
+			return kerr.NonEmptyGroup.Code
+		}
+		g.state = StateDead
+		delete(c.groups, name)
+		return 0
+	})
 	if code != 0 {
 		return code
 	}
-	if g == nil {
-		c.mu.Unlock()
-		return kerr.GroupIDNotFound.Code
-	}
-	if len(g.members) > 0 {
-		c.mu.Unlock()
-		return kerr.NonEmptyGroup.Code
-	}
-	g.state = StateDead
-	delete(c.groups, name)
-	c.mu.Unlock()
 	if err := c.shards.ProposeGroup(ctx, shard, Command{Delete: &name}.Encode()); err != nil {
 		return kerr.NotCoordinator.Code
 	}
@@ -193,16 +191,17 @@ func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int
 // DeleteOffsets removes committed offsets of partitions the group does not
 // consume now; per-partition codes keyed by topic and partition.
 func (c *Coordinator) DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16) {
-	g, code := c.acquire(ctx, shard, name, false)
+	var subscribed map[string]bool
+	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if g == nil {
+			return kerr.GroupIDNotFound.Code
+		}
+		subscribed = g.subscribedTopics()
+		return 0
+	})
 	if code != 0 {
 		return nil, code
 	}
-	if g == nil {
-		c.mu.Unlock()
-		return nil, kerr.GroupIDNotFound.Code
-	}
-	subscribed := g.subscribedTopics()
-	c.mu.Unlock()
 	codes := map[string]map[int32]int16{}
 	del := DeleteOffsets{Group: name, Partitions: map[string][]int32{}}
 	for t, ps := range parts {

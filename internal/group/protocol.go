@@ -35,14 +35,48 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 	if req.ProtocolType == "" || len(protocols) == 0 {
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
-	g, code := c.acquire(ctx, shard, req.Group, true)
+	var (
+		memberID string
+		wait     chan joinResult
+	)
+	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
+		var code int16
+		memberID, wait, code = c.join(g, req, protocols, cl)
+		return code
+	})
 	if code != 0 {
+		resp.MemberID = memberID
 		return fail(code)
 	}
-	// c.mu is held from here.
+
+	var res joinResult
+	select {
+	case res = <-wait:
+	case <-ctx.Done():
+		return fail(kerr.RebalanceInProgress.Code)
+	}
+	resp.ErrorCode = res.code
+	resp.Generation = res.generation
+	resp.ProtocolType = &req.ProtocolType
+	resp.Protocol = &res.protocol
+	resp.LeaderID = res.leader
+	resp.MemberID = res.memberID
+	for _, mr := range res.members {
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID, jm.InstanceID = mr.ID, mr.InstanceID
+		jm.ProtocolMetadata = mr.Protocols[0].Metadata
+		resp.Members = append(resp.Members, jm)
+	}
+	return resp
+}
+
+// join adds or refreshes the member a JoinGroup names and returns its id
+// and the channel its join result arrives on, or an error code (with the
+// id when the client must learn it: MemberIDRequired, UnknownMemberID).
+// c.mu is held.
+func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (string, chan joinResult, int16) {
 	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supports(protocols)) {
-		c.mu.Unlock()
-		return fail(kerr.InconsistentGroupProtocol.Code)
+		return "", nil, kerr.InconsistentGroupProtocol.Code
 	}
 	now := time.Now()
 	memberID := req.MemberID
@@ -53,8 +87,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		// without one replaces (fences) the previous holder.
 		if old := g.memberByInstance(*req.InstanceID); old != nil {
 			if memberID != "" && memberID != old.ID {
-				c.mu.Unlock()
-				return fail(kerr.FencedInstanceID.Code)
+				return "", nil, kerr.FencedInstanceID.Code
 			}
 			if memberID == "" {
 				memberID = newMemberID(cl.ID)
@@ -78,16 +111,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		if req.Version >= 4 {
 			// KIP-394: hand out the id and make the client come back with it.
 			g.pending[memberID] = now
-			c.mu.Unlock()
-			resp.MemberID = memberID
-			return fail(kerr.MemberIDRequired.Code)
+			return memberID, nil, kerr.MemberIDRequired.Code
 		}
 	default:
 		_, isPending := g.pending[memberID]
 		if _, known := g.members[memberID]; !known && !isPending {
-			c.mu.Unlock()
-			resp.MemberID = memberID
-			return fail(kerr.UnknownMemberID.Code)
+			return memberID, nil, kerr.UnknownMemberID.Code
 		}
 		delete(g.pending, memberID)
 	}
@@ -122,95 +151,58 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 	if g.state == StatePreparingRebalance && c.allJoined(g) && !now.Before(g.delayUntil) {
 		c.completeJoin(g, now)
 	}
-	c.mu.Unlock()
-
-	var res joinResult
-	select {
-	case res = <-wait:
-	case <-ctx.Done():
-		return fail(kerr.RebalanceInProgress.Code)
-	}
-	resp.ErrorCode = res.code
-	resp.Generation = res.generation
-	resp.ProtocolType = &req.ProtocolType
-	resp.Protocol = &res.protocol
-	resp.LeaderID = res.leader
-	resp.MemberID = res.memberID
-	for _, mr := range res.members {
-		jm := kmsg.NewJoinGroupResponseMember()
-		jm.MemberID, jm.InstanceID = mr.ID, mr.InstanceID
-		jm.ProtocolMetadata = mr.Protocols[0].Metadata
-		resp.Members = append(resp.Members, jm)
-	}
-	return resp
+	return memberID, wait, 0
 }
 
 // SyncGroup takes the leader's assignment and hands each member its own.
 func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	g, code := c.acquire(ctx, shard, req.Group, false)
+	var (
+		g     *group
+		wait  chan syncResult
+		store *StoreGroup
+	)
+	code := c.withGroup(ctx, shard, req.Group, false, func(live *group) int16 {
+		g = live
+		if g == nil {
+			return kerr.UnknownMemberID.Code
+		}
+		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
+		if code == 0 && ((req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol)) {
+			code = kerr.InconsistentGroupProtocol.Code
+		}
+		if code == 0 && g.state == StatePreparingRebalance {
+			code = kerr.RebalanceInProgress.Code
+		}
+		if code != 0 {
+			return code
+		}
+		// Copies: a rebalance rewrites the group's fields once c.mu is
+		// released, while the response is still being encoded.
+		protocolType, protocol := g.protocolType, g.protocol
+		resp.ProtocolType, resp.Protocol = &protocolType, &protocol
+		if g.state == StateStable {
+			resp.MemberAssignment = m.Assignment
+			return 0
+		}
+		m.sync = make(chan syncResult, 1)
+		wait = m.sync
+		if req.MemberID == g.leader {
+			store = g.assign(req.GroupAssignment)
+		}
+		return 0
+	})
 	if code != 0 {
 		resp.ErrorCode = code
 		return resp
 	}
-	if g == nil {
-		c.mu.Unlock()
-		resp.ErrorCode = kerr.UnknownMemberID.Code
+	if wait == nil {
 		return resp
 	}
-	m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
-	if code == 0 && ((req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol)) {
-		code = kerr.InconsistentGroupProtocol.Code
+	if store != nil {
+		err := c.shards.ProposeGroup(ctx, shard, Command{StoreGroup: store}.Encode())
+		c.locked(func() { c.assigned(g, store.Generation, err) })
 	}
-	if code == 0 && g.state == StatePreparingRebalance {
-		code = kerr.RebalanceInProgress.Code
-	}
-	if code != 0 {
-		c.mu.Unlock()
-		resp.ErrorCode = code
-		return resp
-	}
-	resp.ProtocolType, resp.Protocol = &g.protocolType, &g.protocol
-	if g.state == StateStable {
-		resp.MemberAssignment = m.Assignment
-		c.mu.Unlock()
-		return resp
-	}
-	m.sync = make(chan syncResult, 1)
-	wait := m.sync
-	if req.MemberID == g.leader {
-		assigned := map[string][]byte{}
-		for _, a := range req.GroupAssignment {
-			assigned[a.MemberID] = a.MemberAssignment
-		}
-		sg := StoreGroup{Group: g.name, ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
-		for id, mm := range g.members {
-			mm.Assignment = assigned[id]
-			mr := mm.MemberRecord
-			mr.Protocols = []Protocol{{Name: g.protocol, Metadata: mm.metadata(g.protocol)}}
-			sg.Members = append(sg.Members, mr)
-		}
-		generation := g.generation
-		c.mu.Unlock()
-		err := c.shards.ProposeGroup(ctx, shard, Command{StoreGroup: &sg}.Encode())
-		c.mu.Lock()
-		if g2 := c.groups[g.name]; g2 == g && g.generation == generation && g.state == StateCompletingRebalance {
-			if err != nil {
-				c.log.Warn().Err(err).Str("group", g.name).Msg("persist assignment")
-				c.prepareRebalance(g, time.Now(), "assignment not persisted")
-			} else {
-				g.state = StateStable
-				for _, mm := range g.members {
-					if mm.sync != nil {
-						mm.sync <- syncResult{assignment: mm.Assignment}
-						mm.sync = nil
-					}
-				}
-				c.log.Info().Str("group", g.name).Int32("generation", g.generation).Msg("rebalance: assignment synced")
-			}
-		}
-	}
-	c.mu.Unlock()
 	select {
 	case res := <-wait:
 		resp.ErrorCode, resp.MemberAssignment = res.code, res.assignment
@@ -220,43 +212,80 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 	return resp
 }
 
+// assign records the leader's assignment on every member and returns the
+// membership to persist. c.mu is held.
+func (g *group) assign(assignments []kmsg.SyncGroupRequestGroupAssignment) *StoreGroup {
+	assigned := map[string][]byte{}
+	for _, a := range assignments {
+		assigned[a.MemberID] = a.MemberAssignment
+	}
+	sg := &StoreGroup{Group: g.name, ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
+	for id, m := range g.members {
+		m.Assignment = assigned[id]
+		mr := m.MemberRecord
+		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
+		sg.Members = append(sg.Members, mr)
+	}
+	return sg
+}
+
+// assigned ends a rebalance once the leader's assignment for generation
+// is persisted (err nil) or failed to be, unless the group moved on in the
+// meantime. c.mu is held.
+func (c *Coordinator) assigned(g *group, generation int32, err error) {
+	if c.groups[g.name] != g || g.generation != generation || g.state != StateCompletingRebalance {
+		return
+	}
+	if err != nil {
+		c.log.Warn().Err(err).Str("group", g.name).Msg("persist assignment")
+		c.prepareRebalance(g, time.Now(), "assignment not persisted")
+		return
+	}
+	g.state = StateStable
+	for _, m := range g.members {
+		if m.sync != nil {
+			m.sync <- syncResult{assignment: m.Assignment}
+			m.sync = nil
+		}
+	}
+	c.log.Info().Str("group", g.name).Int32("generation", g.generation).Msg("rebalance: assignment synced")
+}
+
 // Heartbeat keeps a member's session alive and tells it about rebalances.
 func (c *Coordinator) Heartbeat(ctx context.Context, shard uint64, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	g, code := c.acquire(ctx, shard, req.Group, false)
-	if code != 0 {
-		resp.ErrorCode = code
-		return resp
-	}
-	defer c.mu.Unlock()
-	if g == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
-		return resp
-	}
-	m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
-	if m != nil {
-		m.deadline = time.Now().Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
-	}
-	if code == 0 && g.state == StatePreparingRebalance {
-		code = kerr.RebalanceInProgress.Code
-	}
-	resp.ErrorCode = code
+	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if g == nil {
+			return kerr.UnknownMemberID.Code
+		}
+		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
+		if m != nil {
+			m.deadline = time.Now().Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
+		}
+		if code == 0 && g.state == StatePreparingRebalance {
+			code = kerr.RebalanceInProgress.Code
+		}
+		return code
+	})
 	return resp
 }
 
 // LeaveGroup removes members (one by id before v3, a batch after).
 func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	g, code := c.acquire(ctx, shard, req.Group, false)
-	if code != 0 {
-		resp.ErrorCode = code
-		return resp
-	}
-	defer c.mu.Unlock()
-	if g == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
-		return resp
-	}
+	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if g == nil {
+			return kerr.UnknownMemberID.Code
+		}
+		c.leave(g, req, resp)
+		return resp.ErrorCode
+	})
+	return resp
+}
+
+// leave removes the members a LeaveGroup names, answering each in resp.
+// c.mu is held.
+func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
 	leaves := req.Members
 	if req.Version < 3 {
 		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
@@ -309,5 +338,4 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.Le
 			}
 		}
 	}
-	return resp
 }
