@@ -6,7 +6,7 @@
 #   3. stages 1 and 2 again with each broker held to BROKER_CPUS CPUs in its
 #      own cgroup: replication's cost as on equal hosts (on one machine the
 #      three brokers of stage 1 share the cores stage 2's broker has alone)
-#   4. bare dragonboat (DRAGONBOAT_BARE): three NodeHosts,
+#   4. bare dragonboat (scripts/dragonboat-bare): three NodeHosts,
 #      proposals of the average size Longboat proposed in stage 1
 #   5. NATS JetStream, three servers, R3 file stream (`nats bench js pub`)
 #   6. raw append + fdatasync (scripts/fsyncbench) at that same size
@@ -19,8 +19,7 @@
 # appends it, with the machine and the date, to docs/BENCHMARKS.md.
 #
 # Usage: scripts/bench-compare.sh [seconds of load per stage, default 20] [producers, default 4]
-# Env:   DRAGONBOAT_BARE  path of the dragonboat-bare source (required; not part of this repository)
-#        NATS_BIN         directory holding nats-server and nats (default: go install into a temp GOBIN)
+# Env:   NATS_BIN         directory holding nats-server and nats (default: go install into a temp GOBIN)
 #        NATS_SERVER_VERSION (default v2.15.2), NATSCLI_VERSION (default v0.5.0)
 #        BROKER_CPUS      CPUs per broker in stage 3 (default: a quarter of the machine's);
 #                         stage 3 needs root and a cgroup cpu controller (v1 or v2), else it is skipped
@@ -43,8 +42,7 @@ export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap
   LONGBOAT_RAFT_ELECTION_RTT=$raft_erl LONGBOAT_RAFT_HEARTBEAT_RTT=$raft_hb
 case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
 
-bare_src=${DRAGONBOAT_BARE:?set DRAGONBOAT_BARE to the dragonboat-bare source directory}
-[ -d "$bare_src" ] || { echo "DRAGONBOAT_BARE=$bare_src is not a directory" >&2; exit 2; }
+bare_src=$repo/scripts/dragonboat-bare
 nats_server_version=${NATS_SERVER_VERSION:-v2.15.2}
 natscli_version=${NATSCLI_VERSION:-v0.5.0}
 

@@ -15,7 +15,7 @@ echo "== go vet"
 go vet ./...
 # Nested modules that ./... does not reach (their own go.mod keeps their
 # client libraries out of the broker's dependencies).
-for m in scripts/natslat test/compat/clients/ckgo; do (cd "$m" && go vet ./...); done
+for m in scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && go vet ./...); done
 
 echo "== go test -race"
 # One package at a time: the integration and observability packages each run
