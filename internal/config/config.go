@@ -302,7 +302,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--max-request-bytes must be at least 1048576"))
 	}
 	if c.RTTMillisecond == 0 || c.HeartbeatRTT == 0 || c.ElectionRTT <= 2*c.HeartbeatRTT {
-		errs = append(errs, errors.New("Raft timing: --raft-rtt-ms and --raft-heartbeat-rtt must be > 0 and --raft-election-rtt > 2 x --raft-heartbeat-rtt"))
+		errs = append(errs, errors.New("raft timing: --raft-rtt-ms and --raft-heartbeat-rtt must be > 0 and --raft-election-rtt > 2 x --raft-heartbeat-rtt"))
 	}
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, errors.New("--segment-bytes must be at least 4096"))
