@@ -1,6 +1,7 @@
 package recordbatch
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"iter"
@@ -46,8 +47,10 @@ func WholeLen(b []byte) int {
 }
 
 // Read reads the next batch from a stream of concatenated batches into
-// buf, grown as needed, and returns it. A batch cut short is an error; a
-// length below the header size wraps ErrCorrupt.
+// buf's storage (grown as needed) and returns it. A batch cut short is an
+// error; a length below the header size wraps ErrCorrupt. Memory grows
+// with the bytes that actually arrive, not with what a damaged length
+// field claims.
 func Read(r io.Reader, buf []byte) ([]byte, error) {
 	var prefix [LengthPrefix]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
@@ -57,21 +60,13 @@ func Read(r io.Reader, buf []byte) ([]byte, error) {
 	if n < HeaderSize {
 		return nil, fmt.Errorf("%w: batch length %d is shorter than the %d-byte header", ErrCorrupt, n, HeaderSize)
 	}
-	if int64(cap(buf)) < n {
-		buf = make([]byte, n)
+	b := bytes.NewBuffer(buf[:0])
+	b.Write(prefix[:])
+	if _, err := io.CopyN(b, r, n-LengthPrefix); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("batch of %d bytes: %w", n, err)
 	}
-	buf = buf[:n]
-	copy(buf, prefix[:])
-	if _, err := io.ReadFull(r, buf[LengthPrefix:]); err != nil {
-		return nil, fmt.Errorf("batch of %d bytes: %w", n, noEOF(err))
-	}
-	return buf, nil
-}
-
-// noEOF turns a clean EOF inside a batch into the unexpected EOF it is.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+	return b.Bytes(), nil
 }
