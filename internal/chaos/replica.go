@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -53,11 +54,14 @@ func readReplicaLog(h *History, broker int, dir string) error {
 			break
 		}
 		for len(buf) > 0 {
-			var b kmsg.RecordBatch
-			if err := b.ReadFrom(buf); err != nil {
+			raw, rest, err := recordbatch.Split(buf)
+			if err != nil {
 				return fmt.Errorf("batch at %d: %w", off, err)
 			}
-			size := int(b.Length) + 12
+			var b kmsg.RecordBatch
+			if err := b.ReadFrom(raw); err != nil {
+				return fmt.Errorf("batch at %d: %w", off, err)
+			}
 			offs, vals, err := batchRecords(&b)
 			if err != nil {
 				return fmt.Errorf("batch at %d: %w", b.FirstOffset, err)
@@ -69,7 +73,7 @@ func readReplicaLog(h *History, broker int, dir string) error {
 				}
 			}
 			off = b.FirstOffset + int64(b.LastOffsetDelta) + 1
-			buf = buf[size:]
+			buf = rest
 		}
 	}
 	return nil
@@ -78,7 +82,7 @@ func readReplicaLog(h *History, broker int, dir string) error {
 // batchRecords decodes an uncompressed batch's records (the chaos
 // producers send without compression).
 func batchRecords(b *kmsg.RecordBatch) ([]int64, []string, error) {
-	if b.Attributes&0x07 != 0 {
+	if b.Attributes&recordbatch.AttrCompression != 0 {
 		return nil, nil, fmt.Errorf("compressed batch")
 	}
 	raw := b.Records

@@ -11,6 +11,7 @@ import (
 
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -91,7 +92,7 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			if records != nil {
 				rp.RecordBatches = records
 				s.metrics.BytesOut.WithLabelValues(name).Add(float64(len(records)))
-				s.metrics.RecordsFetched.WithLabelValues(name).Add(float64(partition.CountRecords(records)))
+				s.metrics.RecordsFetched.WithLabelValues(name).Add(float64(recordbatch.CountRecords(records)))
 			}
 			total += len(records)
 			if code == 0 && len(records) == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
@@ -57,7 +58,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
 			p, term, code := s.localLeader(st, t.Topic, tp.Partition, -1)
-			var set partition.RecordSet
+			var set recordbatch.Set
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg.MaxMessageBytes)
 			}
@@ -188,10 +189,10 @@ func proposeErrorCode(err error) int16 {
 }
 
 // checkRecords validates a partition's record set before it is proposed.
-func checkRecords(records []byte, maxBatch int) (partition.RecordSet, int16) {
-	set, err := partition.ValidateBatches(records)
+func checkRecords(records []byte, maxBatch int) (recordbatch.Set, int16) {
+	set, err := recordbatch.Validate(records)
 	switch {
-	case errors.Is(err, partition.ErrUnsupportedMessage):
+	case errors.Is(err, recordbatch.ErrUnsupportedMagic):
 		return set, kerr.UnsupportedForMessageFormat.Code
 	case err != nil:
 		return set, kerr.CorruptMessage.Code

@@ -4,12 +4,7 @@
 // was away (or is new) catches up.
 package partition
 
-import (
-	"encoding/binary"
-	"errors"
-	"fmt"
-	"hash/crc32"
-)
+import "encoding/binary"
 
 // Command types (first byte of a proposal).
 const (
@@ -22,75 +17,9 @@ const (
 	advanceStartSize      = 1 + 8
 )
 
-// Record batch v2 header fields the broker reads or writes.
-const (
-	BatchHeaderSize    = 61
-	offBaseOffset      = 0
-	offBatchLength     = 8
-	offLeaderEpoch     = 12
-	offMagic           = 16
-	offCRC             = 17
-	offAttributes      = 21
-	offLastOffsetDelta = 23
-	offMaxTimestamp    = 35
-	offRecordCount     = 57
-	appendHeaderSize   = 1 + 8 + 8
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// Batch errors, mapped by the Kafka layer to error codes.
-var (
-	ErrCorruptBatch       = errors.New("corrupt record batch")
-	ErrUnsupportedMessage = errors.New("record batch magic is not 2")
-)
-
-// RecordSet summarises a validated produce record set.
-type RecordSet struct {
-	Records      int  // records in all batches
-	Batches      int  // batches in the set
-	LargestBatch int  // bytes of the largest batch
-	Idempotent   bool // some batch carries a producer id
-}
-
-// ValidateBatches checks that b is a sequence of whole v2 record batches
-// with correct CRC-32C (over attributes..end, as Kafka defines it).
-func ValidateBatches(b []byte) (RecordSet, error) {
-	var rs RecordSet
-	if len(b) == 0 {
-		return rs, fmt.Errorf("%w: empty record set", ErrCorruptBatch)
-	}
-	for len(b) > 0 {
-		// Magic first: an old (v0/v1) message set can be shorter than a v2 header.
-		if len(b) > offMagic && b[offMagic] != 2 {
-			return rs, fmt.Errorf("%w: magic %d", ErrUnsupportedMessage, b[offMagic])
-		}
-		if len(b) < BatchHeaderSize {
-			return rs, fmt.Errorf("%w: %d trailing bytes are shorter than a batch header", ErrCorruptBatch, len(b))
-		}
-		n := int64(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
-		if n < BatchHeaderSize || n > int64(len(b)) {
-			return rs, fmt.Errorf("%w: batch length %d does not fit the %d bytes sent", ErrCorruptBatch, n, len(b))
-		}
-		batch := b[:n]
-		if crc32.Checksum(batch[offAttributes:], castagnoli) != binary.BigEndian.Uint32(batch[offCRC:]) {
-			return rs, fmt.Errorf("%w: CRC-32C mismatch", ErrCorruptBatch)
-		}
-		delta := int32(binary.BigEndian.Uint32(batch[offLastOffsetDelta:]))
-		count := int32(binary.BigEndian.Uint32(batch[offRecordCount:]))
-		if delta < 0 || count <= 0 || delta+1 != count {
-			return rs, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, delta, count)
-		}
-		rs.Records += int(count)
-		rs.Batches++
-		rs.LargestBatch = max(rs.LargestBatch, int(n))
-		if _, _, _, _, ok := idempotence(batch); ok {
-			rs.Idempotent = true
-		}
-		b = b[n:]
-	}
-	return rs, nil
-}
+// appendHeaderSize is the command type, term and clock before an append
+// proposal's batches.
+const appendHeaderSize = 1 + 8 + 8
 
 // EncodeAppend builds an append proposal: the batches as the client sent
 // them (already validated), the proposer's Raft term (stored as each batch's
@@ -116,19 +45,4 @@ func EncodeAdvanceStart(offset int64) []byte {
 	cmd[0] = cmdAdvanceStart
 	binary.BigEndian.PutUint64(cmd[1:], uint64(offset))
 	return cmd
-}
-
-// CountRecords sums the record counts of the whole batches in b without
-// validating them (for metrics on the fetch path).
-func CountRecords(b []byte) int {
-	n := 0
-	for len(b) >= BatchHeaderSize {
-		size := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
-		if size < BatchHeaderSize || size > len(b) {
-			break
-		}
-		n += int(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-		b = b[size:]
-	}
-	return n
 }

@@ -1,9 +1,7 @@
 package partition
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -40,17 +38,6 @@ func (s *StateMachine) advanceStart(offset int64) (sm.Result, error) {
 // AdvanceResult decodes a cmdAdvanceStart result: the log start offset
 // after it, or a Kafka error code.
 func AdvanceResult(r sm.Result) (start int64, code int16) { return AppendResult(r) }
-
-// stampAppendTime makes a batch LogAppendTime: maxTimestamp = nowMs, the
-// timestamp-type attribute bit set, and the CRC-32C (attributes to the end)
-// recomputed over the new header and the untouched records.
-func stampAppendTime(head, records []byte, nowMs int64) {
-	attrs := binary.BigEndian.Uint16(head[offAttributes:])
-	binary.BigEndian.PutUint16(head[offAttributes:], attrs|attrLogAppendTime)
-	binary.BigEndian.PutUint64(head[offMaxTimestamp:], uint64(nowMs))
-	crc := crc32.Update(crc32.Checksum(head[offAttributes:BatchHeaderSize], castagnoli), castagnoli, records)
-	binary.BigEndian.PutUint32(head[offCRC:], crc)
-}
 
 // SetSegmentLimits applies a topic's segment.bytes and segment.ms to this
 // replica's log. Segment boundaries are local layout: every replica agrees

@@ -2,12 +2,13 @@ package partition
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"testing"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/longboat/longboat/internal/recordbatch"
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -228,7 +229,7 @@ func TestRetentionOffset(t *testing.T) {
 
 func TestLogAppendTimeStampsBatch(t *testing.T) {
 	s, _ := openSM(t, t.TempDir())
-	sent := simple(3, 1000, 7)
+	sent := batchtest.Simple(3, 1000, 7)
 	const now = 1_700_000_123_456
 	out, err := s.Update([]sm.Entry{{Index: 1, Cmd: EncodeAppend(4, now, true, sent)}})
 	if err != nil {
@@ -241,16 +242,17 @@ func TestLogAppendTimeStampsBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ValidateBatches(stored); err != nil {
+	if _, err := recordbatch.Validate(stored); err != nil {
 		t.Fatalf("stamped batch fails CRC: %v", err)
 	}
-	if attrs := binary.BigEndian.Uint16(stored[offAttributes:]); attrs&attrLogAppendTime == 0 {
-		t.Errorf("timestamp type bit not set: attributes %#x", attrs)
+	h, sentHeader := recordbatch.ParseHeader(stored), recordbatch.ParseHeader(sent)
+	if !h.LogAppendTime() {
+		t.Errorf("timestamp type bit not set: attributes %#x", h.Attributes)
 	}
-	if ts := int64(binary.BigEndian.Uint64(stored[offMaxTimestamp:])); ts != now {
-		t.Errorf("maxTimestamp %d, want %d", ts, now)
+	if h.MaxTimestamp != now {
+		t.Errorf("maxTimestamp %d, want %d", h.MaxTimestamp, now)
 	}
-	if !bytes.Equal(stored[BatchHeaderSize:], sent[BatchHeaderSize:]) || !bytes.Equal(stored[offBaseTimestamp:offMaxTimestamp], sent[offBaseTimestamp:offMaxTimestamp]) {
+	if !bytes.Equal(stored[recordbatch.HeaderSize:], sent[recordbatch.HeaderSize:]) || h.BaseTimestamp != sentHeader.BaseTimestamp {
 		t.Errorf("records or base timestamp changed")
 	}
 }

@@ -1,17 +1,14 @@
 package partition
 
 import (
-	"encoding/binary"
 	"math"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
 // Producer state for idempotent produce, kept inside the state machine so
 // every replica applies the same decisions in the same order.
 const (
-	offProducerID    = 43
-	offProducerEpoch = 51
-	offBaseSequence  = 53
-
 	// cachedBatches is how many recent batches per producer are remembered
 	// for duplicate detection: Kafka allows five in flight per connection.
 	cachedBatches = 5
@@ -53,18 +50,14 @@ type producers struct {
 func newProducers() *producers { return &producers{ByID: map[int64]*producer{}} }
 
 // idempotence reads a batch's producer fields; ok is false for batches
-// without a producer id (plain, non-idempotent produce).
-func idempotence(batch []byte) (pid int64, epoch int16, firstSeq, lastSeq int32, ok bool) {
-	pid = int64(binary.BigEndian.Uint64(batch[offProducerID:]))
-	if pid < 0 {
+// without a producer id and sequence (plain, non-idempotent produce).
+func idempotence(h recordbatch.Header) (pid int64, epoch int16, firstSeq, lastSeq int32, ok bool) {
+	if h.ProducerID < 0 {
 		return 0, 0, 0, 0, false
 	}
-	epoch = int16(binary.BigEndian.Uint16(batch[offProducerEpoch:]))
-	firstSeq = int32(binary.BigEndian.Uint32(batch[offBaseSequence:]))
-	delta := int32(binary.BigEndian.Uint32(batch[offLastOffsetDelta:]))
 	// Sequences wrap at int32 max, as Kafka's do.
-	lastSeq = int32((int64(firstSeq) + int64(delta)) % (math.MaxInt32 + 1))
-	return pid, epoch, firstSeq, lastSeq, firstSeq >= 0
+	lastSeq = int32((int64(h.BaseSequence) + int64(h.LastOffsetDelta)) % (math.MaxInt32 + 1))
+	return h.ProducerID, h.ProducerEpoch, h.BaseSequence, lastSeq, h.Idempotent()
 }
 
 // nextSeq is the sequence that follows seq.

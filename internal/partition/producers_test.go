@@ -2,21 +2,13 @@ package partition
 
 import (
 	"bytes"
-	"encoding/binary"
 	"runtime"
 	"testing"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
-)
 
-// producerBatch is a valid batch of n records from producer pid.
-func producerBatch(pid int64, epoch int16, seq int32, n int) []byte {
-	b := testBatch{TsDeltas: make([]int64, n), ProducerID: pid}.build()
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
-	fixCRC(b)
-	return b
-}
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
+)
 
 // applyAt applies one append entry with a given command clock and returns
 // the decoded result.
@@ -38,17 +30,17 @@ func TestProducerDedupeRules(t *testing.T) {
 		offset int64
 		code   int16
 	}{
-		{"first batch", producerBatch(7, 0, 0, 3), 0, 0},
-		{"exact retry: original offset", producerBatch(7, 0, 0, 3), 0, 0},
-		{"next batch", producerBatch(7, 0, 3, 2), 3, 0},
-		{"retry of an older cached batch", producerBatch(7, 0, 0, 3), 0, 0},
-		{"gap", producerBatch(7, 0, 9, 1), -1, errOutOfOrderSequence},
-		{"overlapping, not identical", producerBatch(7, 0, 4, 2), -1, errOutOfOrderSequence},
-		{"new epoch must start at 0", producerBatch(7, 1, 5, 1), -1, errOutOfOrderSequence},
-		{"new epoch from 0", producerBatch(7, 1, 0, 1), 5, 0},
-		{"fenced old epoch", producerBatch(7, 0, 5, 1), -1, errInvalidProducerEpoc},
-		{"unknown producer, any sequence", producerBatch(8, 0, 42, 1), 6, 0},
-		{"plain (non-idempotent) batch", simple(2, 0, 1), 7, 0},
+		{"first batch", batchtest.Producer(7, 0, 0, 3), 0, 0},
+		{"exact retry: original offset", batchtest.Producer(7, 0, 0, 3), 0, 0},
+		{"next batch", batchtest.Producer(7, 0, 3, 2), 3, 0},
+		{"retry of an older cached batch", batchtest.Producer(7, 0, 0, 3), 0, 0},
+		{"gap", batchtest.Producer(7, 0, 9, 1), -1, errOutOfOrderSequence},
+		{"overlapping, not identical", batchtest.Producer(7, 0, 4, 2), -1, errOutOfOrderSequence},
+		{"new epoch must start at 0", batchtest.Producer(7, 1, 5, 1), -1, errOutOfOrderSequence},
+		{"new epoch from 0", batchtest.Producer(7, 1, 0, 1), 5, 0},
+		{"fenced old epoch", batchtest.Producer(7, 0, 5, 1), -1, errInvalidProducerEpoc},
+		{"unknown producer, any sequence", batchtest.Producer(8, 0, 42, 1), 6, 0},
+		{"plain (non-idempotent) batch", batchtest.Simple(2, 0, 1), 7, 0},
 	}
 	for i, st := range steps {
 		off, code := applyAt(t, s, uint64(i+1), now, st.batch)
@@ -64,14 +56,14 @@ func TestProducerDedupeRules(t *testing.T) {
 func TestProducerWindowIsFiveBatches(t *testing.T) {
 	s, _ := openSM(t, t.TempDir())
 	for i := 0; i < 7; i++ {
-		applyAt(t, s, uint64(i+1), 1, producerBatch(1, 0, int32(i), 1))
+		applyAt(t, s, uint64(i+1), 1, batchtest.Producer(1, 0, int32(i), 1))
 	}
 	// Batches 2..6 are remembered; batch 0 and 1 have left the window, so a
 	// retry of them is out of order rather than a duplicate.
-	if off, code := applyAt(t, s, 8, 1, producerBatch(1, 0, 2, 1)); off != 2 || code != 0 {
+	if off, code := applyAt(t, s, 8, 1, batchtest.Producer(1, 0, 2, 1)); off != 2 || code != 0 {
 		t.Fatalf("retry of batch 2: offset %d code %d, want 2", off, code)
 	}
-	if _, code := applyAt(t, s, 9, 1, producerBatch(1, 0, 1, 1)); code != errOutOfOrderSequence {
+	if _, code := applyAt(t, s, 9, 1, batchtest.Producer(1, 0, 1, 1)); code != errOutOfOrderSequence {
 		t.Fatalf("retry of batch 1: code %d, want %d", code, errOutOfOrderSequence)
 	}
 }
@@ -82,21 +74,21 @@ func TestProducerStateSurvivesReopenAndSnapshot(t *testing.T) {
 	if _, err := s.Open(nil); err != nil {
 		t.Fatal(err)
 	}
-	applyAt(t, s, 1, 1, producerBatch(3, 0, 0, 2))
+	applyAt(t, s, 1, 1, batchtest.Producer(3, 0, 0, 2))
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	applyAt(t, s, 2, 1, producerBatch(3, 0, 2, 2)) // after the checkpoint: replayed on reopen
+	applyAt(t, s, 2, 1, batchtest.Producer(3, 0, 2, 2)) // after the checkpoint: replayed on reopen
 	s.Close()
 
 	s2, applied := openSM(t, dir)
 	if applied != 1 {
 		t.Fatalf("reopened at %d, want 1", applied)
 	}
-	if off, code := applyAt(t, s2, 2, 1, producerBatch(3, 0, 2, 2)); off != 2 || code != 0 {
+	if off, code := applyAt(t, s2, 2, 1, batchtest.Producer(3, 0, 2, 2)); off != 2 || code != 0 {
 		t.Fatalf("replayed entry: offset %d code %d, want 2", off, code)
 	}
-	if off, code := applyAt(t, s2, 3, 1, producerBatch(3, 0, 0, 2)); off != 0 || code != 0 {
+	if off, code := applyAt(t, s2, 3, 1, batchtest.Producer(3, 0, 0, 2)); off != 0 || code != 0 {
 		t.Fatalf("retry after reopen: offset %d code %d, want the original 0", off, code)
 	}
 
@@ -112,7 +104,7 @@ func TestProducerStateSurvivesReopenAndSnapshot(t *testing.T) {
 	if err := s3.RecoverFromSnapshot(&buf, nil); err != nil {
 		t.Fatal(err)
 	}
-	if off, code := applyAt(t, s3, 4, 1, producerBatch(3, 0, 2, 2)); off != 2 || code != 0 {
+	if off, code := applyAt(t, s3, 4, 1, batchtest.Producer(3, 0, 2, 2)); off != 2 || code != 0 {
 		t.Fatalf("retry on a replica restored from a snapshot: offset %d code %d, want 2", off, code)
 	}
 }
@@ -120,9 +112,9 @@ func TestProducerStateSurvivesReopenAndSnapshot(t *testing.T) {
 func TestProducerExpiry(t *testing.T) {
 	s, _ := openSM(t, t.TempDir())
 	const start = 1700000000000
-	applyAt(t, s, 1, start, producerBatch(5, 0, 0, 1))
-	applyAt(t, s, 2, start+ProducerExpiryMs/2, producerBatch(6, 0, 0, 1))
-	applyAt(t, s, 3, start+ProducerExpiryMs+2*expirySweepMs, producerBatch(6, 0, 1, 1))
+	applyAt(t, s, 1, start, batchtest.Producer(5, 0, 0, 1))
+	applyAt(t, s, 2, start+ProducerExpiryMs/2, batchtest.Producer(6, 0, 0, 1))
+	applyAt(t, s, 3, start+ProducerExpiryMs+2*expirySweepMs, batchtest.Producer(6, 0, 1, 1))
 	if _, ok := s.producers.ByID[5]; ok {
 		t.Fatal("producer 5 was silent past the expiry and is still held")
 	}

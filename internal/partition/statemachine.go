@@ -1,12 +1,10 @@
 package partition
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +12,7 @@ import (
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -47,10 +46,10 @@ type StateMachine struct {
 	hw           atomic.Int64 // next offset: everything below is committed
 	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs       epochHistory
-	opened       atomic.Bool           // log is set: Open returned
-	segmentBytes atomic.Int64          // last segment.bytes applied to the log by SetSegmentLimits
-	segmentMs    atomic.Int64          // roll the active segment at this age; 0: never
-	head         [BatchHeaderSize]byte // reused header scratch for the rewritten fields
+	opened       atomic.Bool                  // log is set: Open returned
+	segmentBytes atomic.Int64                 // last segment.bytes applied to the log by SetSegmentLimits
+	segmentMs    atomic.Int64                 // roll the active segment at this age; 0: never
+	head         [recordbatch.HeaderSize]byte // reused header scratch for the rewritten fields
 
 	mu       sync.Mutex
 	appendCh chan struct{}
@@ -179,22 +178,22 @@ func AppendResult(r sm.Result) (baseOffset int64, code int16) {
 	return int64(r.Value), 0
 }
 
-// appendBatches writes each batch with its base offset and leader epoch
-// set; the rest of the bytes (covered by the CRC) are untouched, except on
-// a LogAppendTime topic, where maxTimestamp becomes nowMs, the timestamp
-// type bit is set and the CRC is recomputed. The result describes the
-// first batch; n counts the batches actually appended.
+// appendBatches writes each batch stamped with its base offset and leader
+// epoch, and on a LogAppendTime topic with nowMs as its maxTimestamp (see
+// recordbatch.Stamp). The result describes the first batch; n counts the
+// batches actually appended. Bytes after the last batch too few to hold a
+// header are ignored, as they always have been: every replica must apply a
+// logged proposal the same way.
 func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppendTime bool) (res sm.Result, n int, err error) {
 	first := true
-	for len(b) >= BatchHeaderSize {
-		size := int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
-		if size < BatchHeaderSize || size > len(b) {
-			return res, n, fmt.Errorf("%w: batch length %d", ErrCorruptBatch, size)
+	for len(b) >= recordbatch.HeaderSize {
+		var batch []byte
+		batch, b, err = recordbatch.Split(b)
+		if err != nil {
+			return res, n, err
 		}
-		batch := b[:size]
-		b = b[size:]
 		base := s.log.NextOffset()
-		pid, pEpoch, firstSeq, lastSeq, idem := idempotence(batch)
+		pid, pEpoch, firstSeq, lastSeq, idem := idempotence(recordbatch.ParseHeader(batch))
 		if idem {
 			dupOffset, dup, code := s.producers.check(pid, pEpoch, firstSeq, lastSeq)
 			switch {
@@ -212,17 +211,8 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppe
 				continue
 			}
 		}
-		head := s.head[:16]
-		if logAppendTime {
-			head = s.head[:BatchHeaderSize]
-		}
-		copy(head, batch)
-		binary.BigEndian.PutUint64(head[offBaseOffset:], uint64(base))
-		binary.BigEndian.PutUint32(head[offLeaderEpoch:], uint32(epoch))
-		if logAppendTime {
-			stampAppendTime(head, batch[BatchHeaderSize:], nowMs)
-		}
-		if err := s.log.AppendParts(head, batch[len(head):]); err != nil {
+		stamp := recordbatch.Stamp{BaseOffset: base, LeaderEpoch: epoch, LogAppendTime: logAppendTime, AppendTimeMs: nowMs}
+		if err := s.log.AppendParts(stamp.Apply(&s.head, batch)); err != nil {
 			return res, n, err
 		}
 		s.epochs.record(epoch, base)
@@ -285,14 +275,13 @@ func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
 // below hw.
 func committedPrefix(data []byte, hw int64) int {
 	n := 0
-	for len(data)-n >= BatchHeaderSize {
-		b := data[n:]
-		if int64(binary.BigEndian.Uint64(b[offBaseOffset:])) >= hw {
+	for h, batch := range recordbatch.All(data) {
+		if h.BaseOffset >= hw {
 			break
 		}
-		n += int(int32(binary.BigEndian.Uint32(b[offBatchLength:]))) + 12
+		n += len(batch)
 	}
-	return min(n, len(data))
+	return n
 }
 
 // LogSize is the partition's bytes on disk (0 until Open has run, which
@@ -342,153 +331,6 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// snapshotHeader starts a snapshot stream; the log's batches follow it.
-type snapshotHeader struct {
-	Applied     uint64     `json:"applied"`
-	StartOffset int64      `json:"start_offset"` // base offset of the first batch streamed
-	NextOffset  int64      `json:"next_offset"`
-	Producers   *producers `json:"producers"`
-	// LogStartOffset may lie inside the first segment streamed.
-	LogStartOffset int64        `json:"log_start_offset,omitempty"`
-	Epochs         []EpochStart `json:"epochs,omitempty"`
-}
-
-type preparedSnapshot struct {
-	header   snapshotHeader
-	segments []snapshotSegment
-}
-
-// snapshotSegment is a segment file opened when the snapshot was prepared:
-// retention may unlink the file while SaveSnapshot still streams it.
-type snapshotSegment struct {
-	f    *os.File
-	size int64
-}
-
-// PrepareSnapshot fixes which bytes the snapshot holds; SaveSnapshot then
-// streams them while Update keeps appending past that point (or deleting
-// segments below the log start, which the open files survive).
-func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
-	segs := s.log.Segments()
-	if len(segs) == 0 {
-		return nil, fmt.Errorf("partition %d: snapshot: the log has no segments", s.ShardID)
-	}
-	p := preparedSnapshot{header: snapshotHeader{
-		Applied: s.applied, StartOffset: segs[0].BaseOffset, NextOffset: s.log.NextOffset(), Producers: s.producers.clone(),
-		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(),
-	}}
-	for _, seg := range segs {
-		f, err := os.Open(seg.Path)
-		if err != nil {
-			closeSegments(p.segments)
-			return nil, fmt.Errorf("partition %d: snapshot: %w", s.ShardID, err)
-		}
-		p.segments = append(p.segments, snapshotSegment{f: f, size: seg.Size})
-	}
-	return p, nil
-}
-
-func closeSegments(segs []snapshotSegment) {
-	for _, seg := range segs {
-		_ = seg.f.Close() // opened read-only: nothing to lose
-	}
-}
-
-// SaveSnapshot writes a length-prefixed JSON header and then the raw batches.
-func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan struct{}) error {
-	p, ok := ctx.(preparedSnapshot)
-	if !ok {
-		return fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx)
-	}
-	defer closeSegments(p.segments)
-	hb, _ := json.Marshal(p.header)
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
-	if _, err := w.Write(n[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(hb); err != nil {
-		return err
-	}
-	for _, seg := range p.segments {
-		select {
-		case <-done:
-			return sm.ErrSnapshotStopped
-		default:
-		}
-		if _, err := io.Copy(w, io.NewSectionReader(seg.f, 0, seg.size)); err != nil {
-			return fmt.Errorf("partition %d: snapshot segment %s: %w", s.ShardID, seg.f.Name(), err)
-		}
-	}
-	return nil
-}
-
-// RecoverFromSnapshot replaces the log with the snapshot's batches.
-func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
-	br := bufio.NewReaderSize(r, 1<<20)
-	var n [4]byte
-	if _, err := io.ReadFull(br, n[:]); err != nil {
-		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
-	}
-	hb := make([]byte, binary.BigEndian.Uint32(n[:]))
-	if _, err := io.ReadFull(br, hb); err != nil {
-		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
-	}
-	var h snapshotHeader
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
-	}
-	// Record an empty, never-applied state before wiping the log: if the
-	// install is cut short, Open then finds a consistent (empty) replica and
-	// dragonboat installs the snapshot again.
-	if err := s.writeCheckpoint(checkpoint{NextOffset: h.StartOffset, StartOffset: h.StartOffset}); err != nil {
-		return err
-	}
-	if err := s.log.Reset(h.StartOffset); err != nil {
-		return fmt.Errorf("partition %d: reset log for snapshot: %w", s.ShardID, err)
-	}
-	var buf []byte
-	for s.log.NextOffset() < h.NextOffset {
-		select {
-		case <-done:
-			return sm.ErrSnapshotStopped
-		default:
-		}
-		var hdr [12]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), err)
-		}
-		size := int(int32(binary.BigEndian.Uint32(hdr[offBatchLength:]))) + 12
-		if size < BatchHeaderSize {
-			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), ErrCorruptBatch)
-		}
-		if cap(buf) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		copy(buf, hdr[:])
-		if _, err := io.ReadFull(br, buf[12:]); err != nil {
-			return fmt.Errorf("partition %d: snapshot batch at offset %d: %w", s.ShardID, s.log.NextOffset(), err)
-		}
-		if err := s.log.Append(buf); err != nil {
-			return fmt.Errorf("partition %d: restore batch: %w", s.ShardID, err)
-		}
-	}
-	s.applied = h.Applied
-	s.producers = h.Producers
-	if s.producers == nil {
-		s.producers = newProducers()
-	}
-	s.hw.Store(s.log.NextOffset())
-	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
-	s.epochs.reset(h.Epochs)
-	if err := s.Sync(); err != nil {
-		return err
-	}
-	s.notify()
-	return nil
 }
 
 // Close closes the log; the checkpoint from the last Sync stands.

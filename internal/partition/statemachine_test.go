@@ -13,6 +13,8 @@ import (
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/longboat/longboat/internal/recordbatch"
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -39,6 +41,8 @@ type proposal struct {
 	batches [][]byte
 }
 
+func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
 func (p proposal) cmd() []byte {
 	return EncodeAppend(p.term, 1700000000000, false, concat(p.batches...))
 }
@@ -46,7 +50,7 @@ func (p proposal) cmd() []byte {
 func (p proposal) records() int64 {
 	var n int64
 	for _, b := range p.batches {
-		n += int64(binary.BigEndian.Uint32(b[57:]))
+		n += int64(recordbatch.ParseHeader(b).Records)
 	}
 	return n
 }
@@ -89,12 +93,12 @@ func workload(n int, term uint64, seed byte) []proposal {
 			if (i+j)%2 == 0 {
 				size = 150
 			}
-			bs = append(bs, testBatch{
+			bs = append(bs, batchtest.Batch{
 				FirstTimestamp: 1_000_000 + int64(i*1000+j*100),
 				TsDeltas:       d,
 				ValueSize:      size,
 				Seed:           seed + byte(i*3+j),
-			}.build())
+			}.Build())
 		}
 		ps = append(ps, proposal{term: term, batches: bs})
 	}
@@ -115,12 +119,12 @@ func readAll(t *testing.T, s *StateMachine, from int64) [][]byte {
 		if len(data) == 0 {
 			t.Fatalf("Read(%d) returned nothing below HW %d", off, hw)
 		}
-		for len(data) > 0 {
-			n := int(binary.BigEndian.Uint32(data[8:])) + 12
-			out = append(out, data[:n])
-			last := int64(binary.BigEndian.Uint64(data)) + int64(binary.BigEndian.Uint32(data[23:]))
-			off = last + 1
-			data = data[n:]
+		if whole := recordbatch.WholeLen(data); whole != len(data) {
+			t.Fatalf("Read(%d) returned %d bytes, of which %d are whole batches", off, len(data), whole)
+		}
+		for h, batch := range recordbatch.All(data) {
+			out = append(out, batch)
+			off = h.LastOffset() + 1
 		}
 	}
 	return out
@@ -142,7 +146,7 @@ func checkStored(t *testing.T, stored, sent []byte, base int64, epoch int32) {
 	if !bytes.Equal(stored[8:12], sent[8:12]) || !bytes.Equal(stored[16:], sent[16:]) {
 		t.Errorf("batch %d: bytes other than base offset and leader epoch changed", base)
 	}
-	if _, err := ValidateBatches(stored); err != nil {
+	if _, err := recordbatch.Validate(stored); err != nil {
 		t.Errorf("stored batch %d no longer validates: %v", base, err)
 	}
 }
@@ -159,7 +163,7 @@ func expectLog(t *testing.T, s *StateMachine, ps []proposal) {
 				t.Fatalf("log has %d batches, want more", len(stored))
 			}
 			checkStored(t, stored[i], b, off, int32(p.term))
-			off += int64(binary.BigEndian.Uint32(b[57:]))
+			off += int64(recordbatch.ParseHeader(b).Records)
 			i++
 		}
 	}
@@ -185,10 +189,10 @@ func TestUpdateAssignsOffsetsAndRewritesHeaders(t *testing.T) {
 	if applied != 0 || s.HighWatermark() != 0 || s.LogStartOffset() != 0 {
 		t.Fatalf("fresh replica: applied %d, HW %d, start %d", applied, s.HighWatermark(), s.LogStartOffset())
 	}
-	b1 := simple(3, 1000, 1)
-	b2 := testBatch{FirstTimestamp: 2000, TsDeltas: []int64{0, 1}, ValueSize: 500, Seed: 2}.build()
-	b3 := testBatch{FirstTimestamp: 3000, TsDeltas: []int64{0, 1, 2, 3}, Gzip: true, Seed: 3}.build()
-	b4 := simple(1, 4000, 4)
+	b1 := batchtest.Simple(3, 1000, 1)
+	b2 := batchtest.Batch{FirstTimestamp: 2000, TsDeltas: []int64{0, 1}, ValueSize: 500, Seed: 2}.Build()
+	b3 := batchtest.Batch{FirstTimestamp: 3000, TsDeltas: []int64{0, 1, 2, 3}, Gzip: true, Seed: 3}.Build()
+	b4 := batchtest.Simple(1, 4000, 4)
 	ps := []proposal{
 		{term: 3, batches: [][]byte{b1}},
 		{term: 3, batches: [][]byte{b2, b3}},
@@ -223,8 +227,8 @@ func TestUpdateAssignsOffsetsAndRewritesHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) != len(b2) || binary.BigEndian.Uint64(data) != 3 {
-		t.Errorf("Read(4) = %d bytes at base %d, want batch 3..4", len(data), binary.BigEndian.Uint64(data))
+	if base := recordbatch.ParseHeader(data).BaseOffset; len(data) != len(b2) || base != 3 {
+		t.Errorf("Read(4) = %d bytes at base %d, want batch 3..4", len(data), base)
 	}
 	// maxBytes large enough for b3 and b4 returns both whole.
 	if data, err := s.Read(5, len(b3)+len(b4)); err != nil || len(data) != len(b3)+len(b4) {
@@ -356,7 +360,7 @@ func TestReopenWithoutAnySync(t *testing.T) {
 func TestOpenRefusesLogShorterThanCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := openSM(t, dir)
-	apply(t, s, 1, proposal{term: 1, batches: [][]byte{simple(3, 1, 1)}}, proposal{term: 1, batches: [][]byte{simple(2, 2, 2)}})
+	apply(t, s, 1, proposal{term: 1, batches: [][]byte{batchtest.Simple(3, 1, 1)}}, proposal{term: 1, batches: [][]byte{batchtest.Simple(2, 2, 2)}})
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +470,7 @@ func TestSnapshotOfEmptyLog(t *testing.T) {
 	if dst.HighWatermark() != 0 {
 		t.Errorf("HW %d", dst.HighWatermark())
 	}
-	if v := apply(t, dst, 1, proposal{term: 1, batches: [][]byte{simple(2, 1, 1)}}); v[0] != 0 {
+	if v := apply(t, dst, 1, proposal{term: 1, batches: [][]byte{batchtest.Simple(2, 1, 1)}}); v[0] != 0 {
 		t.Errorf("first append at %d", v[0])
 	}
 }
@@ -590,17 +594,16 @@ func TestConcurrentReaders(t *testing.T) {
 						errc <- err
 						return
 					}
-					if _, err := ValidateBatches(data); err != nil {
+					if _, err := recordbatch.Validate(data); err != nil {
 						errc <- err
 						return
 					}
-					for len(data) > 0 {
-						if got := int64(binary.BigEndian.Uint64(data)); got > off {
+					for h := range recordbatch.All(data) {
+						if h.BaseOffset > off {
 							errc <- errors.New("gap in offsets")
 							return
 						}
-						off = int64(binary.BigEndian.Uint64(data)) + int64(binary.BigEndian.Uint32(data[23:])) + 1
-						data = data[int(binary.BigEndian.Uint32(data[8:]))+12:]
+						off = h.LastOffset() + 1
 					}
 				}
 				if off >= total {
@@ -643,16 +646,15 @@ func TestReadNeverPastHighWatermark(t *testing.T) {
 			}
 			hw := s.HighWatermark() // taken after the read, as fetch.go does
 			var end int64
-			for len(data) > 0 {
-				end = int64(binary.BigEndian.Uint64(data)) + int64(binary.BigEndian.Uint32(data[23:])) + 1
-				data = data[int(binary.BigEndian.Uint32(data[8:]))+12:]
+			for h := range recordbatch.All(data) {
+				end = h.LastOffset() + 1
 			}
 			if end-hw > worst.Load() {
 				worst.Store(end - hw)
 			}
 		}
 	}()
-	b := simple(1, 1, 1)
+	b := batchtest.Simple(1, 1, 1)
 	idx := uint64(1)
 	for round := 0; round < 20; round++ { // dragonboat hands Update many entries at once
 		ents := make([]sm.Entry, 200)

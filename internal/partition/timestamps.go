@@ -4,14 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
-const (
-	offBaseTimestamp  = 27
-	attrCompression   = 0x07
-	attrLogAppendTime = 0x08
-	scanChunk         = 1 << 20
-)
+// scanChunk is how much of the log MaxTimestamp reads at a time.
+const scanChunk = 1 << 20
 
 // OffsetForTimestamp returns the first record whose timestamp is >= ts and
 // that timestamp. Inside an uncompressed batch it finds the exact record;
@@ -26,10 +24,11 @@ func (s *StateMachine) OffsetForTimestamp(ts int64) (offset, timestamp int64, fo
 	if err != nil {
 		return -1, -1, false, fmt.Errorf("partition %d: read batch at %d: %w", s.ShardID, base, err)
 	}
-	if len(data) < BatchHeaderSize {
+	batch, _, err := recordbatch.Split(data)
+	if err != nil {
 		return -1, -1, false, nil
 	}
-	off, at := recordAtOrAfter(data, ts)
+	off, at := recordAtOrAfter(batch, ts)
 	// DeleteRecords can leave the log start inside a batch: records below
 	// it are gone, so the answer is the first one still held.
 	return max(off, s.LogStartOffset()), at, true, nil
@@ -48,17 +47,12 @@ func (s *StateMachine) MaxTimestamp() (offset, timestamp int64, found bool, err 
 		if len(data) == 0 {
 			break
 		}
-		for len(data) >= BatchHeaderSize {
-			n := int(int32(binary.BigEndian.Uint32(data[offBatchLength:]))) + 12
-			if n < BatchHeaderSize || n > len(data) {
-				break
+		for h, batch := range recordbatch.All(data) {
+			if h.MaxTimestamp > bestTs {
+				bestTs = h.MaxTimestamp
+				bestBatch = append(bestBatch[:0], batch...)
 			}
-			if maxTs := int64(binary.BigEndian.Uint64(data[offMaxTimestamp:])); maxTs > bestTs {
-				bestTs = maxTs
-				bestBatch = append(bestBatch[:0], data[:n]...)
-			}
-			off = int64(binary.BigEndian.Uint64(data[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(data[offLastOffsetDelta:]))) + 1
-			data = data[n:]
+			off = h.LastOffset() + 1
 		}
 	}
 	if bestBatch == nil {
@@ -68,17 +62,15 @@ func (s *StateMachine) MaxTimestamp() (offset, timestamp int64, found bool, err 
 	return off, at, true, nil
 }
 
-// recordAtOrAfter finds the first record of one batch with timestamp >= ts.
+// recordAtOrAfter finds the first record of one whole batch with
+// timestamp >= ts.
 func recordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64) {
-	base := int64(binary.BigEndian.Uint64(batch[offBaseOffset:]))
-	maxTs := int64(binary.BigEndian.Uint64(batch[offMaxTimestamp:]))
-	attrs := binary.BigEndian.Uint16(batch[offAttributes:])
-	if attrs&attrCompression != 0 || attrs&attrLogAppendTime != 0 {
+	h := recordbatch.ParseHeader(batch)
+	base, maxTs, baseTs := h.BaseOffset, h.MaxTimestamp, h.BaseTimestamp
+	if h.Compressed() || h.LogAppendTime() {
 		return base, maxTs
 	}
-	baseTs := int64(binary.BigEndian.Uint64(batch[offBaseTimestamp:]))
-	n := int(int32(binary.BigEndian.Uint32(batch[offBatchLength:]))) + 12
-	recs := batch[BatchHeaderSize:min(n, len(batch))]
+	recs := batch[recordbatch.HeaderSize:]
 	for len(recs) > 0 {
 		length, k := binary.Varint(recs)
 		if k <= 0 || length < 0 || int(length) > len(recs)-k {

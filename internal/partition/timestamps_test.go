@@ -3,6 +3,9 @@ package partition
 import (
 	"fmt"
 	"testing"
+
+	"github.com/longboat/longboat/internal/recordbatch"
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 )
 
 // timestampLog appends, one proposal each (so that 4 KiB segments roll):
@@ -16,11 +19,11 @@ func timestampLog(t *testing.T, dir string) *StateMachine {
 	t.Helper()
 	s, _ := openSM(t, dir)
 	batches := [][]byte{
-		testBatch{FirstTimestamp: 1000, TsDeltas: []int64{0, 10, 20, 30}, ValueSize: 400, Seed: 1}.build(),
-		testBatch{FirstTimestamp: 2000, TsDeltas: []int64{0, 5, 50}, ValueSize: 900, Seed: 2}.build(),
-		testBatch{FirstTimestamp: 3000, TsDeltas: []int64{0, 40, 100}, ValueSize: 700, Gzip: true, Seed: 3}.build(),
-		testBatch{FirstTimestamp: 4000, TsDeltas: []int64{0}, ValueSize: 3000, Seed: 4}.build(),
-		testBatch{FirstTimestamp: 5000, TsDeltas: []int64{0, 1}, Attributes: attrLogAppendTime, Seed: 5}.build(),
+		batchtest.Batch{FirstTimestamp: 1000, TsDeltas: []int64{0, 10, 20, 30}, ValueSize: 400, Seed: 1}.Build(),
+		batchtest.Batch{FirstTimestamp: 2000, TsDeltas: []int64{0, 5, 50}, ValueSize: 900, Seed: 2}.Build(),
+		batchtest.Batch{FirstTimestamp: 3000, TsDeltas: []int64{0, 40, 100}, ValueSize: 700, Gzip: true, Seed: 3}.Build(),
+		batchtest.Batch{FirstTimestamp: 4000, TsDeltas: []int64{0}, ValueSize: 3000, Seed: 4}.Build(),
+		batchtest.Batch{FirstTimestamp: 5000, TsDeltas: []int64{0, 1}, Attributes: recordbatch.AttrLogAppendTime, Seed: 5}.Build(),
 	}
 	for i, b := range batches {
 		apply(t, s, uint64(i+1), proposal{term: 1, batches: [][]byte{b}})
@@ -102,15 +105,15 @@ func TestMaxTimestamp(t *testing.T) {
 		}
 	}
 	// Offsets 0-3; the largest timestamp is the second record's.
-	step(1, testBatch{FirstTimestamp: 1000, TsDeltas: []int64{0, 900, 100, 5}, ValueSize: 500}.build(), 1, 1900)
+	step(1, batchtest.Batch{FirstTimestamp: 1000, TsDeltas: []int64{0, 900, 100, 5}, ValueSize: 500}.Build(), 1, 1900)
 	// Offsets 4-5, all smaller.
-	step(2, testBatch{FirstTimestamp: 1500, TsDeltas: []int64{0, 1}, ValueSize: 2000}.build(), 1, 1900)
+	step(2, batchtest.Batch{FirstTimestamp: 1500, TsDeltas: []int64{0, 1}, ValueSize: 2000}.Build(), 1, 1900)
 	// Offsets 6-8: ties 1900 at offset 8; the earlier record stays the answer.
-	step(3, testBatch{FirstTimestamp: 1800, TsDeltas: []int64{0, 50, 100}, ValueSize: 1500}.build(), 1, 1900)
+	step(3, batchtest.Batch{FirstTimestamp: 1800, TsDeltas: []int64{0, 50, 100}, ValueSize: 1500}.Build(), 1, 1900)
 	// Offsets 9-13, new maximum on the last record, in a later segment.
-	step(4, testBatch{FirstTimestamp: 2000, TsDeltas: []int64{0, 1, 2, 3, 7}, ValueSize: 800}.build(), 13, 2007)
+	step(4, batchtest.Batch{FirstTimestamp: 2000, TsDeltas: []int64{0, 1, 2, 3, 7}, ValueSize: 800}.Build(), 13, 2007)
 	// Offsets 14-16, gzip with a larger max: the batch's base offset.
-	step(5, testBatch{FirstTimestamp: 9000, TsDeltas: []int64{0, 500, 20}, Gzip: true}.build(), 14, 9500)
+	step(5, batchtest.Batch{FirstTimestamp: 9000, TsDeltas: []int64{0, 500, 20}, Gzip: true}.Build(), 14, 9500)
 	// Offsets 17-18, smaller again.
-	step(6, testBatch{FirstTimestamp: 100, TsDeltas: []int64{0, 1}}.build(), 14, 9500)
+	step(6, batchtest.Batch{FirstTimestamp: 100, TsDeltas: []int64{0, 1}}.Build(), 14, 9500)
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
 func TestConcurrentAppendRead(t *testing.T) {
@@ -30,17 +32,17 @@ func TestConcurrentAppendRead(t *testing.T) {
 					errs <- "Read failed or returned nothing"
 					return
 				}
-				if h := parseHeader(got); h.baseOffset > off || h.lastOffset() < off {
+				if h := recordbatch.ParseHeader(got); h.BaseOffset > off || h.LastOffset() < off {
 					errs <- "Read returned a batch not containing the offset"
 					return
 				}
 				for len(got) > 0 {
-					h := parseHeader(got)
-					if h.length > int64(len(got)) || !crcValid(got[:h.length]) {
+					batch, rest, err := recordbatch.Split(got)
+					if err != nil || !recordbatch.ValidCRC(batch) {
 						errs <- "Read returned a partial or torn batch"
 						return
 					}
-					got = got[h.length:]
+					got = rest
 				}
 				if _, _, err := l.OffsetForTimestamp(1000 + off); err != nil {
 					errs <- "OffsetForTimestamp failed"
@@ -71,7 +73,7 @@ func TestConcurrentAppendRead(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) {
 	l := openLog(b, b.TempDir(), Options{SegmentBytes: 64 << 20})
-	batch := makeBatch(0, 10, 0, 1024-headerSize)
+	batch := makeBatch(0, 10, 0, 1024-recordbatch.HeaderSize)
 	b.SetBytes(int64(len(batch)))
 	off := int64(0)
 	for b.Loop() {
@@ -87,7 +89,7 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	l := openLog(b, b.TempDir(), Options{SegmentBytes: 16 << 20})
 	const n = 20000
-	fill(b, l, n, 10, 1024-headerSize)
+	fill(b, l, n, 10, 1024-recordbatch.HeaderSize)
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.SetBytes(64 << 10)
 	for b.Loop() {

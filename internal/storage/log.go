@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
 // ErrOffsetOutOfRange reports an offset outside [StartOffset, NextOffset].
@@ -45,12 +47,11 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// SegmentInfo describes one segment file. EndOffset is the offset after the
-// segment's last batch; the file's first Size bytes are whole batches.
+// SegmentInfo describes one segment. EndOffset is the offset after the
+// segment's last batch; its first Size bytes are whole batches.
 type SegmentInfo struct {
 	BaseOffset, EndOffset int64
 	Size                  int64
-	Path                  string
 }
 
 // Log is a partition replica's log. All methods are safe for concurrent
@@ -239,17 +240,17 @@ func (l *Log) Append(batch []byte) error {
 // a small buffer of its own).
 func (l *Log) AppendParts(head, body []byte) error {
 	total := int64(len(head)) + int64(len(body))
-	if total < headerSize {
-		return fmt.Errorf("append: %d-byte batch is shorter than a %d-byte header", total, headerSize)
+	if total < recordbatch.HeaderSize {
+		return fmt.Errorf("append: %d-byte batch is shorter than a %d-byte header", total, recordbatch.HeaderSize)
 	}
-	var hb [headerSize]byte
+	var hb [recordbatch.HeaderSize]byte
 	copy(hb[copy(hb[:], head):], body)
-	h := parseHeader(hb[:])
-	if err := h.check(); err != nil {
+	h := recordbatch.ParseHeader(hb[:])
+	if err := h.Check(); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
-	if h.length != total {
-		return fmt.Errorf("append: header says %d bytes but the batch has %d", h.length, total)
+	if h.Length != total {
+		return fmt.Errorf("append: header says %d bytes but the batch has %d", h.Length, total)
 	}
 
 	l.mu.Lock()
@@ -257,11 +258,11 @@ func (l *Log) AppendParts(head, body []byte) error {
 	if l.closed {
 		return errClosed
 	}
-	if next := l.nextOffset(); h.baseOffset != next {
-		return fmt.Errorf("append: batch base offset %d, want %d", h.baseOffset, next)
+	if next := l.nextOffset(); h.BaseOffset != next {
+		return fmt.Errorf("append: batch base offset %d, want %d", h.BaseOffset, next)
 	}
 	s := l.active()
-	if s.size > 0 && (s.size+total > l.opts.SegmentBytes || h.lastOffset()-s.base > math.MaxUint32) {
+	if s.size > 0 && (s.size+total > l.opts.SegmentBytes || h.LastOffset()-s.base > math.MaxUint32) {
 		if err := l.roll(); err != nil {
 			return fmt.Errorf("append: %w", err)
 		}
@@ -429,20 +430,12 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	}
 	// One read of everything that may fit, then trimmed to whole batches,
 	// costs fewer syscalls than reading each header first.
-	n := max(first.length, min(int64(maxBytes), s.size-pos))
+	n := max(first.Length, min(int64(maxBytes), s.size-pos))
 	buf := make([]byte, n)
 	if _, err := s.f.ReadAt(buf, pos); err != nil {
 		return nil, fmt.Errorf("read offset %d from %s: %w", offset, s.logPath, err)
 	}
-	end := first.length
-	for end+lengthPrefix <= n {
-		length := batchLength(buf[end:])
-		if length < headerSize || end+length > n {
-			break
-		}
-		end += length
-	}
-	return buf[:end], nil
+	return buf[:recordbatch.WholeLen(buf)], nil
 }
 
 // TruncateTo removes every batch at or after offset, which must be a batch
@@ -465,8 +458,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
-	if h.baseOffset != offset {
-		return fmt.Errorf("truncate to %d: offset is inside batch %d..%d", offset, h.baseOffset, h.lastOffset())
+	if h.BaseOffset != offset {
+		return fmt.Errorf("truncate to %d: offset is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
 	}
 	if err := l.removeFrom(k + 1); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
@@ -604,15 +597,13 @@ func (l *Log) RecoveryInfo() (truncatedBytes int64) {
 	return l.truncated
 }
 
-// Segments describes the segments, oldest first. A segment's first Size
-// bytes stay as they are while appends continue, until TruncateTo or Reset
-// removes or shortens it.
+// Segments describes the segments, oldest first.
 func (l *Log) Segments() []SegmentInfo {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make([]SegmentInfo, len(l.segs))
 	for i, s := range l.segs {
-		out[i] = SegmentInfo{BaseOffset: s.base, EndOffset: s.next, Size: s.size, Path: s.logPath}
+		out[i] = SegmentInfo{BaseOffset: s.base, EndOffset: s.next, Size: s.size}
 	}
 	return out
 }

@@ -68,7 +68,7 @@ func TestTornTail(t *testing.T) {
 				}
 				l.Close()
 				segs := l.Segments()
-				tc.damage(t, segs[len(segs)-1].Path)
+				tc.damage(t, segmentPath(l, segs[len(segs)-1]))
 
 				l = openLog(t, dir, opts)
 				if got := l.RecoveryInfo(); got != tc.cut {
@@ -106,7 +106,7 @@ func TestTornFirstBatchEmptiesActiveSegment(t *testing.T) {
 	batches := fill(t, l, 4, 1, 400) // two per segment
 	l.Close()
 	last := l.Segments()[1]
-	resize(t, last.Path, -(last.Size - 100))
+	resize(t, segmentPath(l, last), -(last.Size - 100))
 
 	l = openLog(t, dir, opts)
 	if l.NextOffset() != 2 || l.Segments()[1].Size != 0 {
@@ -130,11 +130,11 @@ func TestActiveIndexPastTruncatedTail(t *testing.T) {
 	}
 	l.Close()
 	seg := l.Segments()[0]
-	if fileSize(t, indexPath(seg.Path)) == 0 {
+	if fileSize(t, indexPath(segmentPath(l, seg))) == 0 {
 		t.Fatal("Sync wrote no index entries")
 	}
 	// Keep 10.5 batches: most index entries now point past the end.
-	resize(t, seg.Path, 10*261+130-seg.Size)
+	resize(t, segmentPath(l, seg), 10*261+130-seg.Size)
 
 	l = openLog(t, dir, opts)
 	if l.NextOffset() != 10 || l.RecoveryInfo() != 130 {
@@ -186,7 +186,7 @@ func TestSealedIndexRebuilt(t *testing.T) {
 			l := openLog(t, dir, opts)
 			batches := fill(t, l, 100, 3, 200)
 			l.Close()
-			path := indexPath(l.Segments()[1].Path)
+			path := indexPath(segmentPath(l, l.Segments()[1]))
 			want, err := os.ReadFile(path)
 			if err != nil || len(want) == 0 {
 				t.Fatalf("sealed index: %d bytes, %v", len(want), err)
@@ -217,7 +217,7 @@ func TestSealedSegmentCorruptionIsAnError(t *testing.T) {
 	fill(t, l, 40, 3, 200)
 	l.Close()
 	first := l.Segments()[0]
-	resize(t, first.Path, -100)
+	resize(t, segmentPath(l, first), -100)
 	if _, err := Open(dir, opts); err == nil {
 		t.Fatal("Open accepted a sealed segment that ends early")
 	}
@@ -237,6 +237,9 @@ func TestOrphanIndexRemoved(t *testing.T) {
 		t.Fatalf("NextOffset = %d", l.NextOffset())
 	}
 }
+
+// segmentPath is where the log keeps a segment's file.
+func segmentPath(l *Log, s SegmentInfo) string { return newSegment(l.dir, s.BaseOffset).logPath }
 
 func indexPath(logPath string) string {
 	return logPath[:len(logPath)-len(".log")] + ".index"

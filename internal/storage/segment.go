@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync/atomic"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
 const indexEntrySize = 8
@@ -86,19 +88,19 @@ func (s *segment) setTimestampBound(ts int64) {
 
 // track accounts for a batch accepted at pos, adding an index entry once
 // interval bytes have gone by since the previous one.
-func (s *segment) track(pos int64, h header, interval int64) {
+func (s *segment) track(pos int64, h recordbatch.Header, interval int64) {
 	if s.sinceIndex >= interval {
-		s.index = append(s.index, indexEntry{rel: uint32(h.baseOffset - s.base), pos: uint32(pos)})
+		s.index = append(s.index, indexEntry{rel: uint32(h.BaseOffset - s.base), pos: uint32(pos)})
 		s.sinceIndex = 0
 	}
-	s.sinceIndex += h.length
+	s.sinceIndex += h.Length
 	if pos == 0 {
-		s.firstTs, s.firstTsKnown = h.maxTimestamp, true
+		s.firstTs, s.firstTsKnown = h.MaxTimestamp, true
 	}
-	s.size = pos + h.length
-	s.next = h.lastOffset() + 1
-	if s.tsKnown.Load() && h.maxTimestamp > s.maxTs.Load() {
-		s.maxTs.Store(h.maxTimestamp)
+	s.size = pos + h.Length
+	s.next = h.LastOffset() + 1
+	if s.tsKnown.Load() && h.MaxTimestamp > s.maxTs.Load() {
+		s.maxTs.Store(h.MaxTimestamp)
 	}
 }
 
@@ -119,7 +121,7 @@ func (s *segment) write(head, body []byte) error {
 
 // locate returns the position and header of the batch containing offset,
 // starting from the nearest index entry and reading only headers.
-func (s *segment) locate(offset int64) (int64, header, error) {
+func (s *segment) locate(offset int64) (int64, recordbatch.Header, error) {
 	i := sort.Search(len(s.index), func(i int) bool { return s.base+int64(s.index[i].rel) > offset })
 	var pos int64
 	if i > 0 {
@@ -128,14 +130,14 @@ func (s *segment) locate(offset int64) (int64, header, error) {
 	for pos < s.size {
 		h, err := readHeader(s.f, pos, s.size)
 		if err != nil {
-			return 0, header{}, fmt.Errorf("%s: %w", s.logPath, err)
+			return 0, recordbatch.Header{}, fmt.Errorf("%s: %w", s.logPath, err)
 		}
-		if h.lastOffset() >= offset {
+		if h.LastOffset() >= offset {
 			return pos, h, nil
 		}
-		pos += h.length
+		pos += h.Length
 	}
-	return 0, header{}, fmt.Errorf("%s: offset %d not found", s.logPath, offset)
+	return 0, recordbatch.Header{}, fmt.Errorf("%s: offset %d not found", s.logPath, offset)
 }
 
 // maxTimestamp returns the largest batch maxTimestamp in the segment
@@ -150,8 +152,8 @@ func (s *segment) maxTimestamp() (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", s.logPath, err)
 		}
-		highest = max(highest, h.maxTimestamp)
-		pos += h.length
+		highest = max(highest, h.MaxTimestamp)
+		pos += h.Length
 	}
 	s.setTimestampBound(highest)
 	return highest, nil
@@ -168,7 +170,7 @@ func (s *segment) firstTimestamp() (ts int64, ok bool, err error) {
 		if err != nil {
 			return 0, false, fmt.Errorf("%s: %w", s.logPath, err)
 		}
-		s.firstTs, s.firstTsKnown = h.maxTimestamp, true
+		s.firstTs, s.firstTsKnown = h.MaxTimestamp, true
 	}
 	return s.firstTs, true, nil
 }
@@ -185,11 +187,11 @@ func (s *segment) findTimestamp(ts int64) (int64, bool, error) {
 		if err != nil {
 			return 0, false, fmt.Errorf("%s: %w", s.logPath, err)
 		}
-		if h.maxTimestamp >= ts {
-			return h.baseOffset, true, nil
+		if h.MaxTimestamp >= ts {
+			return h.BaseOffset, true, nil
 		}
-		highest = max(highest, h.maxTimestamp)
-		pos += h.length
+		highest = max(highest, h.MaxTimestamp)
+		pos += h.Length
 	}
 	s.setTimestampBound(highest)
 	return 0, false, nil
@@ -314,7 +316,7 @@ func (s *segment) recover(active bool, interval int64) (int64, error) {
 	for pos < fileSize {
 		h, err := s.checkBatch(pos, fileSize, expect, active, &buf)
 		if err != nil {
-			if !active || !errors.Is(err, errCorrupt) {
+			if !active || !errors.Is(err, recordbatch.ErrCorrupt) {
 				return 0, fmt.Errorf("recover %s: %w", s.logPath, err)
 			}
 			if err := s.cut(pos, expect, false); err != nil {
@@ -323,8 +325,8 @@ func (s *segment) recover(active bool, interval int64) (int64, error) {
 			return fileSize - pos, nil
 		}
 		s.track(pos, h, interval)
-		pos += h.length
-		expect = h.lastOffset() + 1
+		pos += h.Length
+		expect = h.LastOffset() + 1
 	}
 	return 0, nil
 }
@@ -347,7 +349,7 @@ func (s *segment) trustedEntries(raw []byte, fileSize int64) []indexEntry {
 	for n := len(idx); n > 0; n-- {
 		e := idx[n-1]
 		h, err := readHeader(s.f, int64(e.pos), fileSize)
-		if err == nil && h.baseOffset == s.base+int64(e.rel) {
+		if err == nil && h.BaseOffset == s.base+int64(e.rel) {
 			return idx[:n]
 		}
 	}
@@ -356,29 +358,29 @@ func (s *segment) trustedEntries(raw []byte, fileSize int64) []indexEntry {
 
 // checkBatch validates the batch at pos during recovery; with crc it reads
 // the whole batch into *buf to verify its checksum.
-func (s *segment) checkBatch(pos, limit, expect int64, crc bool, buf *[]byte) (header, error) {
+func (s *segment) checkBatch(pos, limit, expect int64, crc bool, buf *[]byte) (recordbatch.Header, error) {
 	h, err := readHeader(s.f, pos, limit)
 	if err != nil {
-		return header{}, err
+		return recordbatch.Header{}, err
 	}
-	if h.baseOffset != expect {
-		return header{}, fmt.Errorf("%w: batch at position %d has base offset %d, want %d", errCorrupt, pos, h.baseOffset, expect)
+	if h.BaseOffset != expect {
+		return recordbatch.Header{}, fmt.Errorf("%w: batch at position %d has base offset %d, want %d", recordbatch.ErrCorrupt, pos, h.BaseOffset, expect)
 	}
-	if h.lastOffset()-s.base > math.MaxUint32 {
-		return header{}, fmt.Errorf("%w: batch at position %d ends too far past the segment base for the index", errCorrupt, pos)
+	if h.LastOffset()-s.base > math.MaxUint32 {
+		return recordbatch.Header{}, fmt.Errorf("%w: batch at position %d ends too far past the segment base for the index", recordbatch.ErrCorrupt, pos)
 	}
 	if !crc {
 		return h, nil
 	}
-	if int64(cap(*buf)) < h.length {
-		*buf = make([]byte, h.length)
+	if int64(cap(*buf)) < h.Length {
+		*buf = make([]byte, h.Length)
 	}
-	b := (*buf)[:h.length]
+	b := (*buf)[:h.Length]
 	if _, err := s.f.ReadAt(b, pos); err != nil {
-		return header{}, fmt.Errorf("read batch at position %d: %w", pos, err)
+		return recordbatch.Header{}, fmt.Errorf("read batch at position %d: %w", pos, err)
 	}
-	if !crcValid(b) {
-		return header{}, fmt.Errorf("%w: CRC mismatch in batch at position %d", errCorrupt, pos)
+	if !recordbatch.ValidCRC(b) {
+		return recordbatch.Header{}, fmt.Errorf("%w: CRC mismatch in batch at position %d", recordbatch.ErrCorrupt, pos)
 	}
 	return h, nil
 }

@@ -4,32 +4,38 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/recordbatch"
 )
 
 // makeBatch builds a valid v2 batch of n records at base, with the given max
 // timestamp and payload bytes standing in for the records.
 func makeBatch(base int64, n int, maxTs int64, payload int) []byte {
-	b := make([]byte, headerSize+payload)
-	be := binary.BigEndian
-	be.PutUint64(b[0:], uint64(base))
-	be.PutUint32(b[8:], uint32(len(b)-lengthPrefix))
-	be.PutUint32(b[12:], 3) // partition leader epoch
-	b[16] = 2
-	be.PutUint32(b[23:], uint32(n-1))
-	be.PutUint64(b[27:], uint64(maxTs-1))
-	be.PutUint64(b[35:], uint64(maxTs))
-	be.PutUint64(b[43:], ^uint64(0)) // producer id -1
-	be.PutUint16(b[51:], 0xffff)
-	be.PutUint32(b[53:], 0xffffffff)
-	be.PutUint32(b[57:], uint32(n))
-	for i := headerSize; i < len(b); i++ {
-		b[i] = byte(int64(i) * (base + 7))
+	records := make([]byte, payload)
+	for i := range records {
+		records[i] = byte(int64(recordbatch.HeaderSize+i) * (base + 7))
 	}
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	rb := kmsg.RecordBatch{
+		FirstOffset:          base,
+		Length:               int32(recordbatch.HeaderSize - recordbatch.LengthPrefix + payload),
+		PartitionLeaderEpoch: 3,
+		Magic:                recordbatch.Magic,
+		LastOffsetDelta:      int32(n - 1),
+		FirstTimestamp:       maxTs - 1,
+		MaxTimestamp:         maxTs,
+		ProducerID:           -1,
+		ProducerEpoch:        -1,
+		FirstSequence:        -1,
+		NumRecords:           int32(n),
+		Records:              records,
+	}
+	b := rb.AppendTo(nil)
+	recordbatch.SetCRC(b)
 	return b
 }
 
@@ -72,14 +78,15 @@ func readAll(t testing.TB, l *Log, offset int64, maxBytes int) []byte {
 		if got == nil {
 			return all
 		}
-		for len(got) > 0 {
-			h := parseHeader(got)
-			if h.lastOffset() < offset {
-				t.Fatalf("Read(%d) returned batch %d..%d", offset, h.baseOffset, h.lastOffset())
+		if whole := recordbatch.WholeLen(got); whole != len(got) {
+			t.Fatalf("Read(%d) returned %d bytes, of which %d are whole batches", offset, len(got), whole)
+		}
+		for h, batch := range recordbatch.All(got) {
+			if h.LastOffset() < offset {
+				t.Fatalf("Read(%d) returned batch %d..%d", offset, h.BaseOffset, h.LastOffset())
 			}
-			all = append(all, got[:h.length]...)
-			got = got[h.length:]
-			offset = h.lastOffset() + 1
+			all = append(all, batch...)
+			offset = h.LastOffset() + 1
 		}
 	}
 }
@@ -226,8 +233,8 @@ func TestSegmentsRollAndReadAcross(t *testing.T) {
 		if i > 0 && s.BaseOffset != segs[i-1].EndOffset {
 			t.Errorf("segment %d starts at %d, previous ends at %d", i, s.BaseOffset, segs[i-1].EndOffset)
 		}
-		if fi, err := os.Stat(s.Path); err != nil || fi.Size() != s.Size {
-			t.Errorf("segment file %s: %v, size mismatch", s.Path, err)
+		if fi, err := os.Stat(segmentPath(l, s)); err != nil || fi.Size() != s.Size {
+			t.Errorf("segment file %s: %v, size mismatch", segmentPath(l, s), err)
 		}
 		total += s.Size
 	}

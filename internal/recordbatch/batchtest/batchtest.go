@@ -1,0 +1,110 @@
+// Package batchtest builds Kafka v2 record batches as clients send them,
+// for tests.
+package batchtest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/recordbatch"
+)
+
+// Batch describes a v2 record batch to build as a client would.
+type Batch struct {
+	FirstTimestamp int64
+	TsDeltas       []int64 // one per record; len is the record count
+	Attributes     int16   // recordbatch.AttrCompression and AttrLogAppendTime bits
+	ValueSize      int     // bytes per record value (0: a short value)
+	Seed           byte    // varies the payload
+	ProducerID     int64   // 0 means -1 (non-idempotent)
+	ProducerEpoch  int16   // with Sequenced
+	BaseSequence   int32   // with Sequenced
+	Sequenced      bool    // carry ProducerEpoch and BaseSequence; otherwise both are -1
+	Gzip           bool    // compress the records (and set codec 1)
+}
+
+// encodeRecords returns the records array of a batch, as kmsg.Records.
+func encodeRecords(tb Batch) []byte {
+	var recs []byte
+	for i, d := range tb.TsDeltas {
+		value := []byte(fmt.Sprintf("value-%d-%d", tb.Seed, i))
+		if tb.ValueSize > 0 {
+			value = bytes.Repeat([]byte{tb.Seed + byte(i)}, tb.ValueSize)
+		}
+		r := kmsg.Record{
+			TimestampDelta64: d,
+			OffsetDelta:      int32(i),
+			Key:              []byte(fmt.Sprintf("key-%d", i)),
+			Value:            value,
+			Headers:          []kmsg.Header{{Key: "h", Value: []byte{tb.Seed}}},
+		}
+		// Length counts everything after the varint; a zero Length encodes
+		// as one byte.
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	return recs
+}
+
+// Build returns a valid Kafka v2 record batch (base offset 0, leader epoch -1).
+func (tb Batch) Build() []byte {
+	n := len(tb.TsDeltas)
+	maxDelta := int64(0)
+	for i, d := range tb.TsDeltas {
+		if i == 0 || d > maxDelta {
+			maxDelta = d
+		}
+	}
+	recs := encodeRecords(tb)
+	attrs := tb.Attributes
+	if tb.Gzip {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(recs)
+		zw.Close()
+		recs = buf.Bytes()
+		attrs = attrs&^recordbatch.AttrCompression | 1
+	}
+	pid, epoch, seq := tb.ProducerID, int16(-1), int32(-1)
+	if pid == 0 {
+		pid = -1
+	}
+	if tb.Sequenced {
+		epoch, seq = tb.ProducerEpoch, tb.BaseSequence
+	}
+	rb := kmsg.RecordBatch{
+		FirstOffset:          0,
+		PartitionLeaderEpoch: -1,
+		Magic:                recordbatch.Magic,
+		Attributes:           attrs,
+		LastOffsetDelta:      int32(n - 1),
+		FirstTimestamp:       tb.FirstTimestamp,
+		MaxTimestamp:         tb.FirstTimestamp + maxDelta,
+		ProducerID:           pid,
+		ProducerEpoch:        epoch,
+		FirstSequence:        seq,
+		NumRecords:           int32(n),
+		Records:              recs,
+	}
+	rb.Length = int32(recordbatch.HeaderSize - recordbatch.LengthPrefix + len(recs))
+	b := rb.AppendTo(nil)
+	recordbatch.SetCRC(b)
+	return b
+}
+
+// Simple returns a batch of n records with timestamps base, base+1, ...
+func Simple(n int, base int64, seed byte) []byte {
+	d := make([]int64, n)
+	for i := range d {
+		d[i] = int64(i)
+	}
+	return Batch{FirstTimestamp: base, TsDeltas: d, Seed: seed}.Build()
+}
+
+// Producer is a valid batch of n records from idempotent producer pid.
+func Producer(pid int64, epoch int16, seq int32, n int) []byte {
+	return Batch{TsDeltas: make([]int64, n), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Sequenced: true}.Build()
+}
