@@ -172,12 +172,9 @@ const removedLogsFile = "raft-logdb-removed"
 // churn would leave one behind per deleted replica. The log files are
 // truncated now (nothing reads them again: shard IDs are never reused) and
 // the directory is listed for removal at the next start, before tan opens.
-func (n *Node) releaseTanLog(shardID uint64) error {
-	if n.logDB != config.LogDBTan {
-		return nil
-	}
-	name := fmt.Sprintf("node-%d-%d", shardID, n.cfg.NodeID)
-	logs, err := filepath.Glob(filepath.Join(tanDirs(n.cfg.DataDir, name), "*.log"))
+func releaseTanLog(dataDir string, nodeID, shardID uint64) error {
+	name := fmt.Sprintf("node-%d-%d", shardID, nodeID)
+	logs, err := filepath.Glob(filepath.Join(tanDirs(dataDir, name), "*.log"))
 	if err != nil {
 		return err
 	}
@@ -186,7 +183,7 @@ func (n *Node) releaseTanLog(shardID uint64) error {
 			return fmt.Errorf("truncate %s: %w", l, err)
 		}
 	}
-	f, err := os.OpenFile(filepath.Join(n.cfg.DataDir, removedLogsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dataDir, removedLogsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}

@@ -1,34 +1,9 @@
 package cluster
 
 import (
-	"sync"
-
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 )
-
-// downPeers asks every other broker's /livez, in parallel.
-func (n *Node) downPeers(st *meta.State) map[uint64]bool {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	down := map[uint64]bool{}
-	for id, b := range st.Brokers {
-		if id == n.cfg.NodeID {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !n.peerAnswers(b, "/livez") {
-				mu.Lock()
-				down[id] = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return down
-}
 
 // MetricsState describes this broker's view for the scrape-time gauges.
 // Partition-wide figures are reported once: high watermarks and
@@ -43,7 +18,7 @@ func (n *Node) MetricsState() metrics.State {
 		},
 		MaxTerm: map[string]uint64{},
 	}
-	down := n.downPeers(st)
+	down := n.peers.downPeers(n.ctx, n.cfg.NodeID, st)
 	metaTerm, metaLeader := n.IsLeader(meta.ShardID)
 	out.MetaLeader = metaLeader
 	out.MaxTerm[metrics.GroupMeta] = metaTerm

@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/lni/dragonboat/v4/raftio"
+	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// maxTransfersPerRound bounds how many leaderships move at once, so a
+// returning broker does not cause an election storm.
+const maxTransfersPerRound = 32
+
+// leadership tells whether this broker leads a shard now, with the term.
+type leadership interface {
+	isLeader(shardID uint64) (term uint64, leader bool)
+}
+
+// leaderTransferer moves a shard's leadership (a dragonboat NodeHost).
+type leaderTransferer interface {
+	RequestLeaderTransfer(shardID uint64, target uint64) error
+}
+
+// startedShards is what the balancer needs of the replica registry.
+type startedShards interface {
+	partitionShards() []uint64
+	firstLeadership(shardID uint64) bool
+}
+
+// peerChecker tells whether a broker's HTTP path answers 200.
+type peerChecker interface {
+	answers(ctx context.Context, b *meta.Broker, path string) bool
+}
+
+// balancer publishes this broker's partition leaderships through __meta
+// (so brokers that do not host a shard can still name its leader) and
+// hands leadership back to preferred replicas once they are healthy.
+type balancer struct {
+	self     uint64
+	interval time.Duration // of the periodic balancing pass
+	meta     metaState
+	leaders  leadership
+	nh       leaderTransferer
+	propose  proposeMetaFunc
+	replicas startedShards
+	peers    peerChecker
+	changes  <-chan raftio.LeaderInfo
+	log      zerolog.Logger
+}
+
+func (b *balancer) run(ctx context.Context) {
+	report := time.NewTicker(5 * time.Second)
+	defer report.Stop()
+	balance := time.NewTicker(b.interval)
+	defer balance.Stop()
+	pending := map[uint64]bool{}
+	flush := time.NewTimer(time.Hour)
+	defer flush.Stop()
+	fresh := map[uint64]bool{}
+	freshTimer := time.NewTimer(time.Hour)
+	defer freshTimer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case info := <-b.changes:
+			if info.ShardID != meta.ShardID && info.LeaderID == b.self {
+				if len(pending) == 0 {
+					flush.Reset(50 * time.Millisecond)
+				}
+				pending[info.ShardID] = true
+				if b.replicas.firstLeadership(info.ShardID) {
+					if len(fresh) == 0 {
+						freshTimer.Reset(100 * time.Millisecond)
+					}
+					fresh[info.ShardID] = true
+				}
+			}
+		case <-flush.C:
+			b.reportLeaders(ctx, pending)
+			pending = map[uint64]bool{}
+		case <-freshTimer.C:
+			// The first election of a new shard is won by whichever replica
+			// times out first; hand it to the preferred replica at once so
+			// clients of a new topic do not meet a leader that moves later.
+			// A round moves at most maxTransfersPerRound; the rest of a big
+			// new topic's shards go in the next rounds, 100 ms apart, not
+			// 32 every balance interval (a thousand partitions would still
+			// be moving half a minute later).
+			fresh = b.balanceLeaders(ctx, fresh, "/livez")
+			if len(fresh) > 0 {
+				freshTimer.Reset(100 * time.Millisecond)
+			}
+		case <-report.C:
+			all := map[uint64]bool{}
+			for _, id := range b.replicas.partitionShards() {
+				all[id] = true
+			}
+			b.reportLeaders(ctx, all)
+		case <-balance.C:
+			b.balanceLeaders(ctx, nil, "/readyz")
+		}
+	}
+}
+
+// reportLeaders proposes SetLeader for the given shards this broker leads
+// whose __meta record is stale.
+func (b *balancer) reportLeaders(ctx context.Context, shards map[uint64]bool) {
+	st := b.meta.State()
+	for id := range shards {
+		term, leader := b.leaders.isLeader(id)
+		if !leader {
+			continue
+		}
+		if cur, ok := st.Leaders[id]; ok && cur.Replica == b.self && cur.Term == term {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := b.propose(pctx, meta.Command{SetLeader: &meta.SetLeader{ShardID: id, Leader: meta.Leader{Replica: b.self, Term: term}}})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.log.Debug().Err(err).Uint64("shard", id).Msg("report leader to __meta; the periodic pass retries")
+		}
+	}
+}
+
+// balanceLeaders transfers leadership of shards this broker leads (only
+// those in only, when given) to their preferred replica (Replicas[0]) when
+// that broker answers 200 on check: /readyz for the periodic pass, so a
+// returning broker first catches up; /livez for brand-new shards, whose
+// replicas are all empty. It returns the shards of only it did not get to
+// because the round was full.
+func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, check string) map[uint64]bool {
+	st := b.meta.State()
+	healthy := map[uint64]bool{}
+	moved := 0
+	left := map[uint64]bool{}
+	for _, p := range st.ReplicaSetsOf(b.self) {
+		if only != nil && !only[p.ShardID] {
+			continue
+		}
+		if moved >= maxTransfersPerRound {
+			if only != nil {
+				left[p.ShardID] = true
+				continue
+			}
+			return left
+		}
+		preferred := p.Replicas[0]
+		if preferred == b.self {
+			continue
+		}
+		if _, leader := b.leaders.isLeader(p.ShardID); !leader {
+			continue
+		}
+		ok, seen := healthy[preferred]
+		if !seen {
+			ok = b.peers.answers(ctx, st.Brokers[preferred], check)
+			healthy[preferred] = ok
+		}
+		if !ok {
+			continue
+		}
+		if err := b.nh.RequestLeaderTransfer(p.ShardID, preferred); err != nil {
+			b.log.Debug().Err(err).Uint64("shard", p.ShardID).Msg("leader transfer")
+			continue
+		}
+		moved++
+		b.log.Info().Uint64("shard", p.ShardID).Uint64("to", preferred).Msg("moving leadership back to the preferred replica")
+	}
+	return left
+}
+
+// handOff moves every leadership this broker holds to another replica,
+// until it holds none or ctx ends.
+func (b *balancer) handOff(ctx context.Context) {
+	st := b.meta.State()
+	shards := map[uint64][]uint64{meta.ShardID: st.BrokerIDs()}
+	for _, p := range st.ReplicaSetsOf(b.self) {
+		shards[p.ShardID] = p.Replicas
+	}
+	for ctx.Err() == nil {
+		held := 0
+		for shard, replicas := range shards {
+			if _, leader := b.leaders.isLeader(shard); !leader {
+				continue
+			}
+			held++
+			for _, r := range replicas {
+				if r != b.self {
+					_ = b.nh.RequestLeaderTransfer(shard, r)
+					break
+				}
+			}
+		}
+		if held == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	dbconfig "github.com/lni/dragonboat/v4/config"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/storage"
+	"github.com/longboat/longboat/internal/topicconfig"
+)
+
+// replicaHost starts, stops and deletes replicas (a dragonboat NodeHost).
+type replicaHost interface {
+	StartReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateStateMachineFunc, cfg dbconfig.Config) error
+	StartOnDiskReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateOnDiskStateMachineFunc, cfg dbconfig.Config) error
+	StopShard(shardID uint64) error
+	SyncRemoveData(ctx context.Context, shardID uint64, replicaID uint64) error
+}
+
+// metaWatch is the applied view of __meta and its change signal.
+type metaWatch interface {
+	State() *meta.State
+	Changed() <-chan struct{}
+}
+
+// proposeMetaFunc commits a __meta command.
+type proposeMetaFunc func(ctx context.Context, c meta.Command) ([]byte, error)
+
+// replicaBook is where the reconciler records the replicas it runs.
+type replicaBook interface {
+	opened(shardID uint64, p *partition.StateMachine)
+	partitionStarted(shardID uint64)
+	groupStarted(shardID uint64, smr *group.StateMachine)
+	removed(shardID uint64)
+	isStarted(shardID uint64) bool
+	groupStateMachine(shardID uint64) (*group.StateMachine, bool)
+	partitionShards() []uint64
+}
+
+// proposalClock is told which partition shards run here, to time the
+// wake-up of a quiesced shard before a proposal.
+type proposalClock interface {
+	track(shardID uint64)
+	forget(shardID uint64)
+}
+
+// reconciler starts the replicas __meta assigns to this broker and stops
+// (and deletes) those of deleted topics.
+type reconciler struct {
+	cfg        *config.Config
+	nh         replicaHost
+	meta       metaWatch
+	propose    proposeMetaFunc
+	replicas   replicaBook
+	clock      proposalClock
+	releaseLog func(shardID uint64) error // frees a deleted replica's Raft log file
+	log        zerolog.Logger
+}
+
+func (r *reconciler) run(ctx context.Context) {
+	for {
+		changed := r.meta.Changed()
+		r.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *reconciler) reconcile(ctx context.Context) {
+	st := r.meta.State()
+	want := map[uint64]meta.PartitionRef{}
+	for _, ref := range st.PartitionsOf(r.cfg.NodeID) {
+		want[ref.Partition.ShardID] = ref
+	}
+	var toStart []meta.PartitionRef
+	var toStop []uint64
+	for id, ref := range want {
+		if !r.replicas.isStarted(id) {
+			toStart = append(toStart, ref)
+		}
+	}
+	for _, id := range r.replicas.partitionShards() {
+		if _, ok := want[id]; !ok {
+			toStop = append(toStop, id)
+		}
+	}
+	for _, ref := range toStart {
+		if err := r.startPartition(st, ref); err != nil {
+			r.log.Error().Err(err).Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Msg("start partition replica")
+		}
+	}
+	r.reconcileGroupShards(ctx, st)
+	for _, id := range toStop {
+		r.stopPartition(ctx, id)
+	}
+}
+
+func (r *reconciler) partitionDir(shardID uint64) string {
+	return filepath.Join(r.cfg.DataDir, "partitions", strconv.FormatUint(shardID, 10))
+}
+
+// members maps a shard's replicas to their Raft addresses.
+func members(st *meta.State, replicas []uint64) (map[uint64]dragonboat.Target, error) {
+	out := map[uint64]dragonboat.Target{}
+	for _, r := range replicas {
+		b, ok := st.Brokers[r]
+		if !ok {
+			return nil, fmt.Errorf("replica broker %d is not registered", r)
+		}
+		out[r] = b.RaftAddr
+	}
+	return out, nil
+}
+
+func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error {
+	shardID := ref.Partition.ShardID
+	initial, err := members(st, ref.Partition.Replicas)
+	if err != nil {
+		return err
+	}
+	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes}
+	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
+		p := partition.New(shard, r.partitionDir(shard), opts)
+		r.replicas.opened(shard, p)
+		return p
+	}
+	if err := r.nh.StartOnDiskReplica(initial, false, factory, shardConfig(r.cfg, shardID, r.cfg.RaftQuiesce)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+		return fmt.Errorf("start shard %d: %w", shardID, err)
+	}
+	r.replicas.partitionStarted(shardID)
+	r.clock.track(shardID)
+	r.log.Debug().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Uint64("shard", shardID).Msg("partition replica started")
+	return nil
+}
+
+func (r *reconciler) stopPartition(ctx context.Context, shardID uint64) {
+	if err := r.nh.StopShard(shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("stop deleted partition's shard")
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.nh.SyncRemoveData(rctx, shardID, r.cfg.NodeID); err != nil {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's Raft data")
+	} else if err := r.releaseLog(shardID); err != nil {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("release deleted partition's Raft log file")
+	}
+	r.replicas.removed(shardID)
+	r.clock.forget(shardID)
+	if err := os.RemoveAll(r.partitionDir(shardID)); err != nil {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's log")
+	}
+	r.log.Info().Uint64("shard", shardID).Msg("partition replica of a deleted topic removed")
+}
+
+// reconcileGroupShards asks for the consumer-group shards once every
+// initial member has registered, and starts the replicas placed here.
+func (r *reconciler) reconcileGroupShards(ctx context.Context, st *meta.State) {
+	if len(st.GroupShards) == 0 {
+		if len(st.Brokers) < len(r.cfg.InitialMembers) {
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := r.propose(pctx, meta.Command{EnsureGroupShards: &meta.EnsureGroupShards{
+			Count: r.cfg.GroupShards, ReplicationFactor: min(3, len(st.Brokers))}})
+		cancel()
+		if err != nil {
+			r.log.Debug().Err(err).Msg("create group shards; retrying")
+		}
+		return
+	}
+	for _, p := range st.GroupShardsOf(r.cfg.NodeID) {
+		if _, started := r.replicas.groupStateMachine(p.ShardID); started {
+			continue
+		}
+		if err := r.startGroupShard(st, p); err != nil {
+			r.log.Error().Err(err).Uint64("shard", p.ShardID).Msg("start group shard replica")
+		}
+	}
+}
+
+func (r *reconciler) startGroupShard(st *meta.State, p meta.Partition) error {
+	initial, err := members(st, p.Replicas)
+	if err != nil {
+		return err
+	}
+	smr := group.NewStateMachine()
+	factory := func(uint64, uint64) sm.IStateMachine { return smr }
+	if err := r.nh.StartReplica(initial, false, factory, shardConfig(r.cfg, p.ShardID, false)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+		return fmt.Errorf("start group shard %d: %w", p.ShardID, err)
+	}
+	r.replicas.groupStarted(p.ShardID, smr)
+	return nil
+}
