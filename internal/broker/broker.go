@@ -75,11 +75,13 @@ func (b *Broker) Close() {
 	b.stopping.Store(true)
 	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
 	b.Kafka.Close()
-	b.Groups.Close()
-	b.Node.Close()
+	// HTTP goes before the node: its handlers (/readyz, /metrics, /v1/status)
+	// read the NodeHost, which Node.Close closes.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = b.http.Shutdown(ctx)
+	b.Groups.Close()
+	b.Node.Close()
 	b.log.Info().Uint64("node_id", b.cfg.NodeID).Msg("broker stopped")
 }
 
