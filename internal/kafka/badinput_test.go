@@ -94,7 +94,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("UnsupportedProduceVersion", func(t *testing.T) {
-		for _, v := range []int16{99, 13, -1} {
+		for _, v := range []int16{99, 14, -1} {
 			conn := dial(t, addr)
 			// A v9 body under a v99 header: whatever the body, the version
 			// alone must make the broker refuse.
