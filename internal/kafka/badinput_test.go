@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/longboat/longboat/internal/testcluster"
 )
@@ -28,7 +29,11 @@ func TestBadInput(t *testing.T) {
 	}
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
 	addr := c.Addrs()[0]
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks()))
+	// The raw Produce requests below name their topic, which Produce v13
+	// replaced with the topic id.
+	maxVersions := kversion.Stable()
+	maxVersions.SetMaxKeyVersion(0, 12)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxVersions(maxVersions))
 	if err != nil {
 		t.Fatal(err)
 	}
