@@ -20,217 +20,87 @@ import (
 // groupName names the group the group requests ask about; it never exists.
 const groupName = "errors-no-such-group"
 
-// errorCase is a request a broker must refuse, and the error it gives.
+// errorCase is a request a broker must refuse, and the error it gives; the
+// test sends it at the highest version advertised.
 type errorCase struct {
-	req  func(version int16) kmsg.Request
+	req  kmsg.Request
 	want *kerr.Error
 }
 
 // errorCases has one refused request per API this broker advertises.
+// Requests whose defaults matter (leader epochs, replica ids, producer ids)
+// start from kmsg's constructors.
 func errorCases(t *testing.T) map[int16]errorCase {
-	const (
-		noTopic = "errors-no-such-topic"
-		noGroup = groupName
-		badName = "bad name!"
-	)
-	noTopicName := noTopic
-	badTopicName := badName
+	const noTopic = "errors-no-such-topic"
+	noTopicName, badName := noTopic, "bad name!"
 	unknownID := [16]byte{0xde, 0xad, 0xbe, 0xef, 0x40, 0x00, 0x40, 0x00, 0x80}
+
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = -1, 5000
+	produceTopic := kmsg.NewProduceRequestTopic()
+	produceTopic.Topic, produceTopic.TopicID = noTopic, unknownID
+	producePartition := kmsg.NewProduceRequestTopicPartition()
+	producePartition.Records = recordBatch(t, []byte("x"))
+	produceTopic.Partitions = append(produceTopic.Partitions, producePartition)
+	produce.Topics = append(produce.Topics, produceTopic)
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MinBytes, fetch.MaxBytes = 1, 1<<20
+	fetchTopic := kmsg.NewFetchRequestTopic()
+	fetchTopic.Topic, fetchTopic.TopicID = noTopic, unknownID
+	fetchTopic.Partitions = append(fetchTopic.Partitions, kmsg.NewFetchRequestTopicPartition())
+	fetch.Topics = append(fetch.Topics, fetchTopic)
+
+	listOffsets := kmsg.NewPtrListOffsetsRequest()
+	listOffsetsTopic := kmsg.NewListOffsetsRequestTopic()
+	listOffsetsTopic.Topic = noTopic
+	listOffsetsTopic.Partitions = append(listOffsetsTopic.Partitions, kmsg.NewListOffsetsRequestTopicPartition())
+	listOffsets.Topics = append(listOffsets.Topics, listOffsetsTopic)
+
+	epochs := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	epochsTopic := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	epochsTopic.Topic = noTopic
+	epochsTopic.Partitions = append(epochsTopic.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
+	epochs.Topics = append(epochs.Topics, epochsTopic)
+
+	txnID := "errors-txn"
+	initProducer := kmsg.NewPtrInitProducerIDRequest()
+	initProducer.TransactionalID, initProducer.TransactionTimeoutMillis = &txnID, 10000
+
+	retention := "1000"
+	topicResource := kmsg.ConfigResourceTypeTopic
 	return map[int16]errorCase{
-		0: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrProduceRequest()
-			r.Version, r.Acks, r.TimeoutMillis = v, -1, 5000
-			rt := kmsg.NewProduceRequestTopic()
-			rt.Topic, rt.TopicID = noTopic, unknownID
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = recordBatch(t, []byte("x"))
-			rt.Partitions = append(rt.Partitions, rp)
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicID},
-		1: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrFetchRequest()
-			r.Version, r.MaxWaitMillis, r.MinBytes, r.MaxBytes = v, 0, 1, 1<<20
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = noTopic, unknownID
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.PartitionMaxBytes = 1 << 20
-			rt.Partitions = append(rt.Partitions, rp)
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicID},
-		2: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrListOffsetsRequest()
-			r.Version = v
-			rt := kmsg.NewListOffsetsRequestTopic()
-			rt.Topic = noTopic
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Timestamp = -1
-			rt.Partitions = append(rt.Partitions, rp)
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		3: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrMetadataRequest()
-			r.Version, r.AllowAutoTopicCreation = v, true
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = &badTopicName
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.InvalidTopicException},
-		8: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrOffsetCommitRequest()
-			r.Version, r.Group, r.Generation = v, "", -1
-			rt := kmsg.NewOffsetCommitRequestTopic()
-			rt.Topic = noTopic
-			rt.Partitions = append(rt.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.InvalidGroupID},
-		9: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrOffsetFetchRequest()
-			r.Version = v
-			r.Groups = append(r.Groups, kmsg.NewOffsetFetchRequestGroup())
-			return r
-		}, kerr.InvalidGroupID},
-		10: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrFindCoordinatorRequest()
-			r.Version, r.CoordinatorType = v, 1 // transactions
-			r.CoordinatorKey, r.CoordinatorKeys = "txn", []string{"txn"}
-			return r
-		}, kerr.InvalidRequest},
-		11: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrJoinGroupRequest()
-			r.Version, r.Group, r.SessionTimeoutMillis, r.ProtocolType = v, "", 10000, "consumer"
-			return r
-		}, kerr.InvalidGroupID},
-		12: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrHeartbeatRequest()
-			r.Version, r.Group, r.MemberID, r.Generation = v, noGroup, "nobody", 1
-			return r
-		}, kerr.UnknownMemberID},
-		13: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrLeaveGroupRequest()
-			r.Version, r.Group, r.MemberID = v, noGroup, "nobody"
-			m := kmsg.NewLeaveGroupRequestMember()
-			m.MemberID = "nobody"
-			r.Members = append(r.Members, m)
-			return r
-		}, kerr.UnknownMemberID},
-		14: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrSyncGroupRequest()
-			r.Version, r.Group, r.MemberID, r.Generation = v, noGroup, "nobody", 1
-			return r
-		}, kerr.UnknownMemberID},
-		15: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDescribeGroupsRequest()
-			r.Version, r.Groups = v, []string{noGroup}
-			return r
-		}, kerr.GroupIDNotFound},
+		0: {produce, kerr.UnknownTopicID},
+		1: {fetch, kerr.UnknownTopicID},
+		2: {listOffsets, kerr.UnknownTopicOrPartition},
+		3: {&kmsg.MetadataRequest{AllowAutoTopicCreation: true, Topics: []kmsg.MetadataRequestTopic{{Topic: &badName}}}, kerr.InvalidTopicException},
+		8: {&kmsg.OffsetCommitRequest{Generation: -1, Topics: []kmsg.OffsetCommitRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{}}}}}, kerr.InvalidGroupID},
+		9: {&kmsg.OffsetFetchRequest{Groups: []kmsg.OffsetFetchRequestGroup{{Group: ""}}}, kerr.InvalidGroupID},
+		// Only group coordinators exist: transactions are not supported.
+		10: {&kmsg.FindCoordinatorRequest{CoordinatorType: 1, CoordinatorKey: "txn", CoordinatorKeys: []string{"txn"}}, kerr.InvalidRequest},
+		11: {&kmsg.JoinGroupRequest{SessionTimeoutMillis: 10000, ProtocolType: "consumer"}, kerr.InvalidGroupID},
+		12: {&kmsg.HeartbeatRequest{Group: groupName, MemberID: "nobody", Generation: 1}, kerr.UnknownMemberID},
+		13: {&kmsg.LeaveGroupRequest{Group: groupName, MemberID: "nobody", Members: []kmsg.LeaveGroupRequestMember{{MemberID: "nobody"}}}, kerr.UnknownMemberID},
+		14: {&kmsg.SyncGroupRequest{Group: groupName, MemberID: "nobody", Generation: 1}, kerr.UnknownMemberID},
+		15: {&kmsg.DescribeGroupsRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
 		// ListGroups fails only while the group shards do not exist: see
 		// listGroupsBeforeGroupShards.
-		16: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrListGroupsRequest()
-			r.Version = v
-			return r
-		}, kerr.CoordinatorNotAvailable},
+		16: {&kmsg.ListGroupsRequest{}, kerr.CoordinatorNotAvailable},
 		// ApiVersions fails at a version newer than advertised (KIP-511).
-		18: {nil, kerr.UnsupportedVersion},
-		19: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrCreateTopicsRequest()
-			r.Version, r.TimeoutMillis = v, 5000
-			rt := kmsg.NewCreateTopicsRequestTopic()
-			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = badName, 1, 1
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.InvalidTopicException},
-		20: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDeleteTopicsRequest()
-			r.Version, r.TimeoutMillis, r.TopicNames = v, 5000, []string{noTopic}
-			rt := kmsg.NewDeleteTopicsRequestTopic()
-			rt.Topic = &noTopicName
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		21: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDeleteRecordsRequest()
-			r.Version, r.TimeoutMillis = v, 5000
-			rt := kmsg.NewDeleteRecordsRequestTopic()
-			rt.Topic = noTopic
-			rt.Partitions = append(rt.Partitions, kmsg.NewDeleteRecordsRequestTopicPartition())
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		22: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrInitProducerIDRequest()
-			txn := "errors-txn"
-			r.Version, r.TransactionalID, r.TransactionTimeoutMillis = v, &txn, 10000
-			return r
-		}, kerr.TransactionalIDAuthorizationFailed},
-		23: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrOffsetForLeaderEpochRequest()
-			r.Version = v
-			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
-			rt.Topic = noTopic
-			rt.Partitions = append(rt.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		32: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDescribeConfigsRequest()
-			r.Version = v
-			rr := kmsg.NewDescribeConfigsRequestResource()
-			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, noTopic
-			r.Resources = append(r.Resources, rr)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		33: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrAlterConfigsRequest()
-			r.Version = v
-			rr := kmsg.NewAlterConfigsRequestResource()
-			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, noTopic
-			r.Resources = append(r.Resources, rr)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		37: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrCreatePartitionsRequest()
-			r.Version, r.TimeoutMillis = v, 5000
-			rt := kmsg.NewCreatePartitionsRequestTopic()
-			rt.Topic, rt.Count = noTopic, 2
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		42: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDeleteGroupsRequest()
-			r.Version, r.Groups = v, []string{noGroup}
-			return r
-		}, kerr.GroupIDNotFound},
-		44: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrIncrementalAlterConfigsRequest()
-			r.Version = v
-			rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, noTopic
-			c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-			val := "1000"
-			c.Name, c.Op, c.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, &val
-			rr.Configs = append(rr.Configs, c)
-			r.Resources = append(r.Resources, rr)
-			return r
-		}, kerr.UnknownTopicOrPartition},
-		47: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrOffsetDeleteRequest()
-			r.Version, r.Group = v, noGroup
-			rt := kmsg.NewOffsetDeleteRequestTopic()
-			rt.Topic = noTopic
-			rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
-			r.Topics = append(r.Topics, rt)
-			return r
-		}, kerr.GroupIDNotFound},
-		60: {func(v int16) kmsg.Request {
-			r := kmsg.NewPtrDescribeClusterRequest()
-			r.Version, r.EndpointType = v, 2 // controllers
-			return r
-		}, kerr.MismatchedEndpointType},
+		18: {&kmsg.ApiVersionsRequest{}, kerr.UnsupportedVersion},
+		19: {&kmsg.CreateTopicsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreateTopicsRequestTopic{{Topic: badName, NumPartitions: 1, ReplicationFactor: 1}}}, kerr.InvalidTopicException},
+		20: {&kmsg.DeleteTopicsRequest{TimeoutMillis: 5000, TopicNames: []string{noTopic}, Topics: []kmsg.DeleteTopicsRequestTopic{{Topic: &noTopicName}}}, kerr.UnknownTopicOrPartition},
+		21: {&kmsg.DeleteRecordsRequest{TimeoutMillis: 5000, Topics: []kmsg.DeleteRecordsRequestTopic{{Topic: noTopic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{}}}}}, kerr.UnknownTopicOrPartition},
+		22: {initProducer, kerr.TransactionalIDAuthorizationFailed},
+		23: {epochs, kerr.UnknownTopicOrPartition},
+		32: {&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
+		33: {&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
+		37: {&kmsg.CreatePartitionsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreatePartitionsRequestTopic{{Topic: noTopic, Count: 2}}}, kerr.UnknownTopicOrPartition},
+		42: {&kmsg.DeleteGroupsRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
+		44: {&kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic,
+			Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: &retention}}}}}, kerr.UnknownTopicOrPartition},
+		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
+		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
 	}
 }
 
@@ -264,15 +134,15 @@ func TestErrorsCountedPerAPI(t *testing.T) {
 		}
 		name := kmsg.NameForKey(ak.ApiKey)
 		corr++
+		ec.req.SetVersion(ak.MaxVersion)
 		switch ak.ApiKey {
 		case 16:
-			listGroupsBeforeGroupShards(t, b.Node, b.Groups, c.Configs[0], ec.req(ak.MaxVersion))
+			listGroupsBeforeGroupShards(t, b.Node, b.Groups, c.Configs[0], ec.req)
 			continue
 		case 18:
 			writeFrame(t, conn, headerBytes(18, ak.MaxVersion+1, corr, "errors-test", true))
 		default:
-			req := ec.req(ak.MaxVersion)
-			writeFrame(t, conn, req.AppendTo(headerBytes(ak.ApiKey, ak.MaxVersion, corr, "errors-test", req.IsFlexible())))
+			writeFrame(t, conn, ec.req.AppendTo(headerBytes(ak.ApiKey, ak.MaxVersion, corr, "errors-test", ec.req.IsFlexible())))
 		}
 		if got, _ := readResponse(t, conn); got != corr {
 			t.Fatalf("%s: correlation id %d, sent %d", name, got, corr)

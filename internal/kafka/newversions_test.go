@@ -43,12 +43,8 @@ func TestKafka41Versions(t *testing.T) {
 				t.Fatalf("topic id %x, error code %d, base offset %d; want %x, 0, %d", got.TopicID, got.Partitions[0].ErrorCode, got.Partitions[0].BaseOffset, id, want)
 			}
 		}
-		ends, err := adm.ListEndOffsets(ctxT(t, 10e9), "by-id")
-		if err != nil || ends.Error() != nil {
-			t.Fatal(err, ends.Error())
-		}
-		if o, _ := ends.Lookup("by-id", 0); o.Offset != 2 {
-			t.Fatalf("end offset %d after two records produced by topic id, want 2", o.Offset)
+		if o := endOffset(t, adm, "by-id"); o != 2 {
+			t.Fatalf("end offset %d after two records produced by topic id, want 2", o)
 		}
 	})
 
