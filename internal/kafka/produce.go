@@ -98,13 +98,14 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 }
 
 // produceTopic names a request's topic: by name before v13, by id from
-// then on, where an id no topic has is UNKNOWN_TOPIC_ID.
+// then on, where an id no topic has (the zero id included, which a client
+// sends when it knows no id) is UNKNOWN_TOPIC_ID.
 func produceTopic(st *meta.State, version int16, t kmsg.ProduceRequestTopic) (string, int16) {
 	if version < 13 {
 		return t.Topic, 0
 	}
 	mt, ok := st.TopicByID(t.TopicID)
-	if !ok {
+	if !ok || t.TopicID == [16]byte{} {
 		return "", kerr.UnknownTopicID.Code
 	}
 	return mt.Name, 0

@@ -1,6 +1,7 @@
 // Package kafka speaks the Kafka wire protocol (decoded with franz-go's
 // kmsg) on a broker's listeners and answers from the cluster node: one file
-// per API, like franz-go's kfake.
+// per API, each registering its versions and handler in its init, like
+// franz-go's kfake.
 package kafka
 
 import (
