@@ -44,6 +44,17 @@ func brokerWithTopic(t *testing.T, topic string) (string, *kadm.Client) {
 	return addr, adm
 }
 
+// endOffset is the end offset of partition 0 of a topic.
+func endOffset(t *testing.T, adm *kadm.Client, topic string) int64 {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(ctxT(t, 10e9), topic)
+	if err != nil || ends.Error() != nil {
+		t.Fatal(err, ends.Error())
+	}
+	o, _ := ends.Lookup(topic, 0)
+	return o.Offset
+}
+
 // TestAcksZeroFailureClosesConnection: an acks=0 Produce gets no answer;
 // when it fails (here: a partition that does not exist), the broker closes
 // the connection as Kafka does, after the responses to earlier requests,
@@ -58,12 +69,8 @@ func TestAcksZeroFailureClosesConnection(t *testing.T) {
 		if corr, _ := readResponse(t, conn); corr != 2 {
 			t.Fatalf("first response has correlation id %d, want 2 (the ApiVersions after the acks=0 produce)", corr)
 		}
-		ends, err := adm.ListEndOffsets(ctxT(t, 10e9), "acks0")
-		if err != nil || ends.Error() != nil {
-			t.Fatal(err, ends.Error())
-		}
-		if o, _ := ends.Lookup("acks0", 0); o.Offset != 1 {
-			t.Fatalf("end offset %d after one acks=0 record, want 1", o.Offset)
+		if o := endOffset(t, adm, "acks0"); o != 1 {
+			t.Fatalf("end offset %d after one acks=0 record, want 1", o)
 		}
 	})
 

@@ -12,9 +12,11 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
+func init() { handles(0, 2, (*Server).alterConfigs) }
+
 // alterConfigs (AlterConfigs, key 33) replaces a topic's own configs with
 // exactly those given; the rest fall back to the defaults.
-func (s *Server) alterConfigs(ctx context.Context, body *kmsg.AlterConfigsRequest) kmsg.Response {
+func (s *Server) alterConfigs(ctx context.Context, _ *request, body *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, r := range body.Resources {
 		rr := kmsg.NewAlterConfigsResponseResource()

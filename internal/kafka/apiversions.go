@@ -1,24 +1,27 @@
 package kafka
 
 import (
-	"sort"
+	"context"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// apiVersionsResponse lists the advertised ranges at the given version.
+func init() { handles(0, 4, (*Server).apiVersions) }
+
+func (s *Server) apiVersions(_ context.Context, req *request, _ *kmsg.ApiVersionsRequest) kmsg.Response {
+	return apiVersionsResponse(req.version)
+}
+
+// apiVersionsResponse lists every registered API's range, by key.
 func apiVersionsResponse(version int16) *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(version)
-	keys := make([]int16, 0, len(versions))
-	for k := range versions {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	for _, k := range keys {
+	for _, a := range apis {
 		ak := kmsg.NewApiVersionsResponseApiKey()
-		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, versions[k].min, versions[k].max
+		ak.ApiKey, ak.MinVersion, ak.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, ak)
 	}
+	slices.SortFunc(resp.ApiKeys, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey) - int(b.ApiKey) })
 	return resp
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 )
 
-func (s *Server) createPartitions(ctx context.Context, body *kmsg.CreatePartitionsRequest) kmsg.Response {
+func init() { handles(0, 3, (*Server).createPartitions) }
+
+func (s *Server) createPartitions(ctx context.Context, _ *request, body *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	for _, t := range body.Topics {

@@ -28,8 +28,9 @@ func (s *Server) newCreateTopic(st *meta.State, name string, partitions int32, r
 	ct.ID[8] = ct.ID[8]&0x3f | 0x80
 	return ct
 }
+func init() { handles(2, 7, (*Server).createTopics) }
 
-func (s *Server) createTopics(ctx context.Context, body *kmsg.CreateTopicsRequest) kmsg.Response {
+func (s *Server) createTopics(ctx context.Context, _ *request, body *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.CreateTopicsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	seen := map[string]int{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -29,19 +30,19 @@ func decodeRequest(frame []byte) (*request, kmsg.Response, error) {
 	if !r.Ok() {
 		return nil, nil, fmt.Errorf("%s: truncated client id", apiName(req.key))
 	}
-	rng, supported := versions[req.key]
-	if req.key == 18 && (!supported || req.version > rng.max || req.version < rng.min) {
+	if req.key == 18 && !supports(req.key, req.version) {
 		// KIP-511: answer an ApiVersions we cannot parse with a v0 body that
 		// carries UNSUPPORTED_VERSION and our ranges, keeping the correlation id.
 		resp := apiVersionsResponse(0)
-		resp.ErrorCode = 35
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		req.version = 0
 		return req, resp, nil
 	}
-	if !supported {
+	rng, registered := apis[req.key]
+	if !registered {
 		return nil, nil, fmt.Errorf("unsupported API key %d", req.key)
 	}
-	if req.version < rng.min || req.version > rng.max {
+	if !supports(req.key, req.version) {
 		return nil, nil, fmt.Errorf("%s v%d is not supported (v%d..v%d are)", apiName(req.key), req.version, rng.min, rng.max)
 	}
 	body := kmsg.RequestForKey(req.key)

@@ -141,8 +141,8 @@ func fillRequest(r kmsg.Request) {
 }
 
 func decodeSeeds() []fuzzSeed {
-	keys := make([]int16, 0, len(versions))
-	for k := range versions {
+	keys := make([]int16, 0, len(apis))
+	for k := range apis {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
@@ -150,7 +150,7 @@ func decodeSeeds() []fuzzSeed {
 	var seeds []fuzzSeed
 	corr := int32(1000)
 	for _, k := range keys {
-		for _, v := range []int16{versions[k].min, versions[k].max} {
+		for _, v := range []int16{apis[k].min, apis[k].max} {
 			req := kmsg.RequestForKey(k)
 			req.SetVersion(v)
 			fillRequest(req)
@@ -158,7 +158,7 @@ func decodeSeeds() []fuzzSeed {
 			frame := seedFrame(k, v, corr, &cid, req.IsFlexible(), req.AppendTo(nil))
 			name := fmt.Sprintf("%s-v%d", kmsg.NameForKey(k), v)
 			seeds = append(seeds, fuzzSeed{name: name, frame: frame, ok: true})
-			if versions[k].min == versions[k].max {
+			if apis[k].min == apis[k].max {
 				break
 			}
 		}
@@ -252,7 +252,7 @@ func TestDecodeRequestSeeds(t *testing.T) {
 					t.Fatalf("want the KIP-511 fallback response, got req=%v err=%v", req, err)
 				}
 				av, ok := resp.(*kmsg.ApiVersionsResponse)
-				if !ok || av.ErrorCode != 35 || av.GetVersion() != 0 || len(av.ApiKeys) != len(versions) {
+				if !ok || av.ErrorCode != 35 || av.GetVersion() != 0 || len(av.ApiKeys) != len(apis) {
 					t.Fatalf("fallback response %+v", resp)
 				}
 			default:
@@ -301,12 +301,12 @@ func FuzzDecodeRequest(f *testing.F) {
 			checkResponseFrame(t, out, req.correlationID)
 			back := kmsg.NewPtrApiVersionsResponse()
 			back.SetVersion(0)
-			if err := back.ReadFrom(out[8:]); err != nil || back.ErrorCode != 35 || len(back.ApiKeys) != len(versions) {
+			if err := back.ReadFrom(out[8:]); err != nil || back.ErrorCode != 35 || len(back.ApiKeys) != len(apis) {
 				t.Fatalf("fallback response does not decode at v0: err=%v %+v", err, back)
 			}
 			return
 		}
-		rng, ok := versions[req.key]
+		rng, ok := apis[req.key]
 		if !ok || req.version < rng.min || req.version > rng.max {
 			t.Fatalf("accepted %s v%d outside the advertised versions", apiName(req.key), req.version)
 		}

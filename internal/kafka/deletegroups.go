@@ -6,7 +6,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) deleteGroups(ctx context.Context, body *kmsg.DeleteGroupsRequest) kmsg.Response {
+func init() { handles(0, 2, (*Server).deleteGroups) }
+
+func (s *Server) deleteGroups(ctx context.Context, _ *request, body *kmsg.DeleteGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, name := range body.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()

@@ -12,7 +12,9 @@ import (
 // offset up to the requested offset (-1: the high watermark) through the
 // partition's Raft log, so every replica agrees on it; segments wholly
 // below it are deleted and the low watermark returned.
-func (s *Server) deleteRecords(ctx context.Context, body *kmsg.DeleteRecordsRequest) kmsg.Response {
+func init() { handles(0, 2, (*Server).deleteRecords) }
+
+func (s *Server) deleteRecords(ctx context.Context, _ *request, body *kmsg.DeleteRecordsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -32,8 +34,8 @@ func (s *Server) deleteRecords(ctx context.Context, body *kmsg.DeleteRecordsRequ
 }
 
 func (s *Server) deletePartitionRecords(ctx context.Context, topic string, idx int32, offset int64) (int64, int16) {
-	p, _, code := s.localLeader(s.node.Meta(), topic, idx, -1)
-	if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
+	p, code := s.localLeader(s.node.Meta(), topic, idx, -1)
+	if code == 0 && s.catchUp(ctx, p.shard) != nil {
 		code = kerr.NotLeaderForPartition.Code
 	}
 	if code != 0 {
@@ -45,7 +47,7 @@ func (s *Server) deletePartitionRecords(ctx context.Context, topic string, idx i
 	if offset < 0 || offset > p.HighWatermark() {
 		return -1, kerr.OffsetOutOfRange.Code
 	}
-	lso, code, err := s.node.AdvanceLogStart(ctx, p.ShardID, offset)
+	lso, code, err := s.node.AdvanceLogStart(ctx, p.shard, offset)
 	if err != nil {
 		return -1, proposeErrorCode(err)
 	}

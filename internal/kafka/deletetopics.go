@@ -10,7 +10,9 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 )
 
-func (s *Server) deleteTopics(ctx context.Context, body *kmsg.DeleteTopicsRequest) kmsg.Response {
+func init() { handles(1, 6, (*Server).deleteTopics) }
+
+func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	// v0-5 name topics in TopicNames; v6 in Topics, by name or by id.

@@ -11,7 +11,9 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
-func (s *Server) describeConfigs(ctx context.Context, body *kmsg.DescribeConfigsRequest) kmsg.Response {
+func init() { handles(1, 4, (*Server).describeConfigs) }
+
+func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	st := s.linearMeta(ctx)
 	for _, r := range body.Resources {

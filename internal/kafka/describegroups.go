@@ -9,7 +9,9 @@ import (
 	"github.com/longboat/longboat/internal/group"
 )
 
-func (s *Server) describeGroups(ctx context.Context, body *kmsg.DescribeGroupsRequest) kmsg.Response {
+func init() { handles(0, 6, (*Server).describeGroups) }
+
+func (s *Server) describeGroups(ctx context.Context, _ *request, body *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range body.Groups {
 		g := kmsg.NewDescribeGroupsResponseGroup()

@@ -10,15 +10,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/meta"
-	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
 
+// Fetch v18 only adds a follower's high watermark (KIP-1166, a tagged
+// field); consumers' fetches are the same as in v17.
+func init() { handles(4, 18, (*Server).fetch) }
+
 // fetch reads from the local logs of partitions this broker leads. When
 // fewer than MinBytes are available it long-polls on the partitions'
 // append signals until MaxWaitMillis passes.
-func (s *Server) fetch(ctx context.Context, req *request, body *kmsg.FetchRequest) kmsg.Response {
+func (s *Server) fetch(ctx context.Context, _ *request, body *kmsg.FetchRequest) kmsg.Response {
 	deadline := time.Now().Add(time.Duration(max(body.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
 		st := s.node.Meta()
@@ -76,7 +79,7 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			p, _, code := s.localLeader(st, name, tp.Partition, epochIf(body.Version >= 9, tp.CurrentLeaderEpoch))
+			p, code := s.localLeader(st, name, tp.Partition, epochIf(body.Version >= 9, tp.CurrentLeaderEpoch))
 			if code != 0 {
 				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)
@@ -108,11 +111,11 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 // readPartition returns the batches from offset on. The first partition with
 // data in a response always gets at least one whole batch (KIP-74), even
 // past the byte limits, so that a consumer can never get stuck.
-func (s *Server) readPartition(ctx context.Context, p *partition.StateMachine, offset int64, partMax, remaining int, first bool) ([]byte, int16) {
+func (s *Server) readPartition(ctx context.Context, p led, offset int64, partMax, remaining int, first bool) ([]byte, int16) {
 	if offset > p.HighWatermark() {
 		// A new leader may not have applied everything yet; catch up before
 		// calling the offset out of range.
-		if err := s.catchUp(ctx, p.ShardID); err != nil {
+		if err := s.catchUp(ctx, p.shard); err != nil {
 			return nil, kerr.NotLeaderForPartition.Code
 		}
 	}
@@ -128,7 +131,7 @@ func (s *Server) readPartition(ctx context.Context, p *partition.StateMachine, o
 		return nil, kerr.OffsetOutOfRange.Code
 	}
 	if err != nil {
-		s.log.Error().Err(err).Uint64("shard", p.ShardID).Int64("offset", offset).Msg("read partition log")
+		s.log.Error().Err(err).Uint64("shard", p.shard).Int64("offset", offset).Msg("read partition log")
 		return nil, kerr.KafkaStorageError.Code
 	}
 	if len(data) > limit && !first {

@@ -1,13 +1,17 @@
 package kafka
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() { handles(0, 6, (*Server).findCoordinator) }
+
 // findCoordinator names the broker leading a group's shard, on the
 // listener the request arrived on. v4+ asks for several keys at once.
-func (s *Server) findCoordinator(req *request, body *kmsg.FindCoordinatorRequest) kmsg.Response {
+func (s *Server) findCoordinator(_ context.Context, req *request, body *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := body.CoordinatorKeys
 	if body.Version < 4 {

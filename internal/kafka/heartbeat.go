@@ -6,7 +6,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) heartbeat(ctx context.Context, body *kmsg.HeartbeatRequest) kmsg.Response {
+func init() { handles(0, 4, (*Server).heartbeat) }
+
+func (s *Server) heartbeat(ctx context.Context, _ *request, body *kmsg.HeartbeatRequest) kmsg.Response {
 	shard, code := s.groupShard(body.Group)
 	if code != 0 {
 		resp := body.ResponseKind().(*kmsg.HeartbeatResponse)

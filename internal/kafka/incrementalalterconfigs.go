@@ -13,10 +13,12 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
+func init() { handles(0, 1, (*Server).incrementalAlterConfigs) }
+
 // incrementalAlterConfigs (IncrementalAlterConfigs, key 44) sets or
 // deletes single topic configs; APPEND and SUBTRACT apply to the one list
 // config, cleanup.policy.
-func (s *Server) incrementalAlterConfigs(ctx context.Context, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+func (s *Server) incrementalAlterConfigs(ctx context.Context, _ *request, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range body.Resources {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()

@@ -8,6 +8,8 @@ import (
 	"github.com/longboat/longboat/internal/group"
 )
 
+func init() { handles(0, 9, (*Server).joinGroup) }
+
 func (s *Server) joinGroup(ctx context.Context, req *request, body *kmsg.JoinGroupRequest) kmsg.Response {
 	shard, code := s.groupShard(body.Group)
 	if code != 0 {

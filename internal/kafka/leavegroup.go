@@ -6,7 +6,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) leaveGroup(ctx context.Context, body *kmsg.LeaveGroupRequest) kmsg.Response {
+func init() { handles(0, 5, (*Server).leaveGroup) }
+
+func (s *Server) leaveGroup(ctx context.Context, _ *request, body *kmsg.LeaveGroupRequest) kmsg.Response {
 	shard, code := s.groupShard(body.Group)
 	if code != 0 {
 		resp := body.ResponseKind().(*kmsg.LeaveGroupResponse)

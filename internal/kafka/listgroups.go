@@ -4,12 +4,15 @@ import (
 	"context"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() { handles(0, 5, (*Server).listGroups) }
+
 // listGroups lists the groups this broker coordinates (clients ask every
 // broker), filtered by state (v4+) and type (v5+: all are classic).
-func (s *Server) listGroups(ctx context.Context, body *kmsg.ListGroupsRequest) kmsg.Response {
+func (s *Server) listGroups(ctx context.Context, _ *request, body *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListGroupsResponse)
 	states := map[string]bool{}
 	for _, st := range body.StatesFilter {
@@ -19,10 +22,17 @@ func (s *Server) listGroups(ctx context.Context, body *kmsg.ListGroupsRequest) k
 	for _, t := range body.TypesFilter {
 		types[strings.ToLower(t)] = true
 	}
+	shards := s.node.GroupShardIDs()
+	if len(shards) == 0 {
+		// The group shards are not created yet: as Kafka's coordinator
+		// before it is active, say so (retriable) rather than list nothing.
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	}
 	if len(types) > 0 && !types["classic"] {
 		return resp
 	}
-	for _, g := range s.groups.List(ctx, s.node.GroupShardIDs()) {
+	for _, g := range s.groups.List(ctx, shards) {
 		if len(states) > 0 && !states[strings.ToLower(g.State)] {
 			continue
 		}

@@ -16,7 +16,9 @@ const (
 	tsLatestTiered  = -5
 )
 
-func (s *Server) listOffsets(ctx context.Context, body *kmsg.ListOffsetsRequest) kmsg.Response {
+func init() { handles(1, 10, (*Server).listOffsets) }
+
+func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListOffsetsResponse)
 	st := s.node.Meta()
 	for _, t := range body.Topics {
@@ -26,8 +28,8 @@ func (s *Server) listOffsets(ctx context.Context, body *kmsg.ListOffsetsRequest)
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Timestamp, rp.Offset = -1, -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition, epochIf(body.Version >= 4, tp.CurrentLeaderEpoch))
-			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
+			p, code := s.localLeader(st, t.Topic, tp.Partition, epochIf(body.Version >= 4, tp.CurrentLeaderEpoch))
+			if code == 0 && s.catchUp(ctx, p.shard) != nil {
 				code = kerr.NotLeaderForPartition.Code
 			}
 			if code != 0 {
@@ -35,7 +37,7 @@ func (s *Server) listOffsets(ctx context.Context, body *kmsg.ListOffsetsRequest)
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}
-			rp.LeaderEpoch = int32(term)
+			rp.LeaderEpoch = int32(p.term)
 			switch tp.Timestamp {
 			case tsLatest:
 				rp.Offset = p.HighWatermark()

@@ -11,6 +11,8 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 )
 
+func init() { handles(0, 13, (*Server).metadata) }
+
 func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.MetadataRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.MetadataResponse)
 	st := s.linearMeta(ctx)

@@ -8,7 +8,9 @@ import (
 	"github.com/longboat/longboat/internal/group"
 )
 
-func (s *Server) offsetCommit(ctx context.Context, body *kmsg.OffsetCommitRequest) kmsg.Response {
+func init() { handles(2, 9, (*Server).offsetCommit) }
+
+func (s *Server) offsetCommit(ctx context.Context, _ *request, body *kmsg.OffsetCommitRequest) kmsg.Response {
 	shard, code := s.groupShard(body.Group)
 	if code != 0 {
 		return group.OffsetCommitAnswer(body, code)

@@ -6,7 +6,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) offsetDelete(ctx context.Context, body *kmsg.OffsetDeleteRequest) kmsg.Response {
+func init() { handles(0, 0, (*Server).offsetDelete) }
+
+func (s *Server) offsetDelete(ctx context.Context, _ *request, body *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	shard, code := s.groupShard(body.Group)
 	var codes map[string]map[int32]int16

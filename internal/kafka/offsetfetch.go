@@ -4,14 +4,17 @@ import (
 	"context"
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/group"
 )
 
+func init() { handles(1, 9, (*Server).offsetFetch) }
+
 // offsetFetch answers committed offsets: one group before v8, several
 // after; a null topic list means every topic the group committed.
-func (s *Server) offsetFetch(ctx context.Context, body *kmsg.OffsetFetchRequest) kmsg.Response {
+func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if body.Version < 8 {
 		g := kmsg.NewOffsetFetchRequestGroup()
@@ -47,6 +50,11 @@ func (s *Server) offsetFetch(ctx context.Context, body *kmsg.OffsetFetchRequest)
 func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = g.Group
+	if g.Group == "" {
+		// As Kafka's coordinator: no group has an empty id.
+		out.ErrorCode = kerr.InvalidGroupID.Code
+		return out
+	}
 	shard, code := s.groupShard(g.Group)
 	if code != 0 {
 		out.ErrorCode = code

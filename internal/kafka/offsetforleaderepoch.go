@@ -11,7 +11,9 @@ import (
 // validates its position after a leader change where an epoch's records
 // end. The leader epoch is the partition shard's Raft term; every replica
 // keeps the same epoch history, since it is built by applying the log.
-func (s *Server) offsetForLeaderEpoch(ctx context.Context, body *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+func init() { handles(2, 4, (*Server).offsetForLeaderEpoch) }
+
+func (s *Server) offsetForLeaderEpoch(ctx context.Context, _ *request, body *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	st := s.node.Meta()
 	for _, t := range body.Topics {
@@ -20,13 +22,13 @@ func (s *Server) offsetForLeaderEpoch(ctx context.Context, body *kmsg.OffsetForL
 		for _, tp := range t.Partitions {
 			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			rp.Partition, rp.LeaderEpoch, rp.EndOffset = tp.Partition, -1, -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition, tp.CurrentLeaderEpoch)
-			if code == 0 && s.catchUp(ctx, p.ShardID) != nil {
+			p, code := s.localLeader(st, t.Topic, tp.Partition, tp.CurrentLeaderEpoch)
+			if code == 0 && s.catchUp(ctx, p.shard) != nil {
 				code = kerr.NotLeaderForPartition.Code
 			}
 			rp.ErrorCode = code
 			if code == 0 {
-				rp.LeaderEpoch, rp.EndOffset = p.OffsetForLeaderEpoch(tp.LeaderEpoch, int32(term))
+				rp.LeaderEpoch, rp.EndOffset = p.OffsetForLeaderEpoch(tp.LeaderEpoch, int32(p.term))
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}

@@ -16,14 +16,14 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
+func init() { starts(0, 13, (*Server).startProduce) }
+
 // pendingAppend is one partition's proposal in flight.
 type pendingAppend struct {
 	topic   string
 	resp    *kmsg.ProduceResponseTopicPartition
 	rs      *dragonboat.RequestState
-	p       *partition.StateMachine
-	shard   uint64
-	term    uint64 // the Raft term this broker led the shard in when it proposed
+	led     led // led.term is the Raft term this broker led the shard in when it proposed
 	records int
 	bytes   int
 	start   time.Time
@@ -35,8 +35,9 @@ type pendingAppend struct {
 // proposal per partition; it runs on the connection's reader goroutine, so
 // proposals start in request order (an idempotent producer's pipelined
 // batches must reach the log in sequence order). The returned func waits
-// for the commits and builds the response.
-func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) func() kmsg.Response {
+// for the commits and builds the response. From v13 topics are named by id
+// (KIP-516).
+func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.ProduceRequest) func() kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ProduceResponse)
 	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
 		return func() kmsg.Response { return produceError(body, resp, kerr.InvalidRequiredAcks.Code) }
@@ -49,15 +50,19 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 	for i, t := range body.Topics {
 		rt := &resp.Topics[i]
 		*rt = kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
-		logCfg := s.topicLog(st, t.Topic)
+		name, topicCode := produceTopic(st, body.Version, t)
+		logCfg := s.topicLog(st, name)
 		for j, tp := range t.Partitions {
 			rp := &rt.Partitions[j]
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
-			p, term, code := s.localLeader(st, t.Topic, tp.Partition, -1)
+			l, code := led{}, topicCode
+			if code == 0 {
+				l, code = s.localLeader(st, name, tp.Partition, -1)
+			}
 			var set recordbatch.Set
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg.MaxMessageBytes)
@@ -67,7 +72,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 				continue
 			}
 			start := time.Now()
-			rs, err := s.proposeAppend(ctx, p.ShardID, partition.EncodeAppend(term, now.UnixMilli(), logCfg.LogAppendTime, tp.Records), timeout)
+			rs, err := s.proposeAppend(ctx, l.shard, partition.EncodeAppend(l.term, now.UnixMilli(), logCfg.LogAppendTime, tp.Records), timeout)
 			if err != nil {
 				rp.ErrorCode = proposeErrorCode(err)
 				continue
@@ -76,7 +81,7 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			if logCfg.LogAppendTime {
 				appendTime = now.UnixMilli()
 			}
-			pending = append(pending, pendingAppend{topic: t.Topic, resp: rp, rs: rs, p: p, shard: p.ShardID, term: term, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
+			pending = append(pending, pendingAppend{topic: name, resp: rp, rs: rs, led: l, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
 		}
 	}
 	return func() kmsg.Response {
@@ -91,6 +96,20 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 		}
 		return resp
 	}
+}
+
+// produceTopic names a request's topic: by name before v13, by id from
+// then on, where an id no topic has (the zero id included, which a client
+// sends when it knows no id) is UNKNOWN_TOPIC_ID.
+func produceTopic(st *meta.State, version int16, t kmsg.ProduceRequestTopic) (string, int16) {
+	if version < 13 {
+		return t.Topic, 0
+	}
+	mt, ok := st.TopicByID(t.TopicID)
+	if !ok || t.TopicID == [16]byte{} {
+		return "", kerr.UnknownTopicID.Code
+	}
+	return mt.Name, 0
 }
 
 // acklessFailure is what an acks=0 Produce returns when a partition
@@ -134,7 +153,7 @@ func (s *Server) finishAppend(pa pendingAppend) {
 		if code == 0 {
 			pa.resp.LogAppendTime = pa.appendTime
 		}
-		pa.resp.LogStartOffset = pa.p.LogStartOffset()
+		pa.resp.LogStartOffset = pa.led.LogStartOffset()
 		s.metrics.ProposalDuration.WithLabelValues(metrics.GroupPartition).Observe(time.Since(pa.start).Seconds())
 		if code == 0 {
 			s.metrics.BytesIn.WithLabelValues(pa.topic).Add(float64(pa.bytes))
@@ -157,7 +176,7 @@ func (s *Server) awaitWhileLeader(pa pendingAppend) (res dragonboat.RequestResul
 		case res = <-pa.rs.ResultC():
 			return res, true
 		case <-t.C:
-			if term, leader := s.node.IsLeader(pa.shard); !leader || term != pa.term {
+			if term, leader := s.node.IsLeader(pa.led.shard); !leader || term != pa.led.term {
 				return res, false
 			}
 		}
@@ -219,7 +238,7 @@ func (s *Server) topicLog(st *meta.State, topic string) topicconfig.Log {
 func produceError(body *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16) *kmsg.ProduceResponse {
 	for _, t := range body.Topics {
 		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
 			rp.Partition, rp.ErrorCode, rp.BaseOffset = p.Partition, code, -1

@@ -1,6 +1,7 @@
 // Package kafka speaks the Kafka wire protocol (decoded with franz-go's
 // kmsg) on a broker's listeners and answers from the cluster node: one file
-// per API, like franz-go's kfake.
+// per API, each registering its versions and handler in its init, like
+// franz-go's kfake.
 package kafka
 
 import (
@@ -19,9 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
-	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/metrics"
 )
 
@@ -32,8 +31,8 @@ const maxInFlight = 64
 // Server serves every Kafka listener of one broker.
 type Server struct {
 	cfg     *config.Config
-	node    *cluster.Node
-	groups  *group.Coordinator
+	node    Node
+	groups  Groups
 	metrics *metrics.Metrics
 	log     zerolog.Logger
 
@@ -47,8 +46,9 @@ type Server struct {
 	Connections sync.Map // name -> *atomic.Int64
 }
 
-// New returns a server; call Listen to bind.
-func New(cfg *config.Config, node *cluster.Node, groups *group.Coordinator, m *metrics.Metrics, log zerolog.Logger) *Server {
+// New returns a server answering from node and groups (the broker passes
+// its *cluster.Node and *group.Coordinator); call Listen to bind.
+func New(cfg *config.Config, node Node, groups Groups, m *metrics.Metrics, log zerolog.Logger) *Server {
 	return &Server{cfg: cfg, node: node, groups: groups, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
 }
 
@@ -179,11 +179,12 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		case <-ctx.Done():
 		}
 		if resp != nil { // answered without a handler (ApiVersions fallback)
+			s.observe(req, resp, 0)
 			sl.frame <- encodeResponse(req, resp)
 			continue
 		}
 		start := time.Now()
-		finish := s.start(ctx, req)
+		finish := apis[req.key].start(s, ctx, req)
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()

@@ -6,7 +6,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) syncGroup(ctx context.Context, body *kmsg.SyncGroupRequest) kmsg.Response {
+func init() { handles(0, 5, (*Server).syncGroup) }
+
+func (s *Server) syncGroup(ctx context.Context, _ *request, body *kmsg.SyncGroupRequest) kmsg.Response {
 	shard, code := s.groupShard(body.Group)
 	if code != 0 {
 		resp := body.ResponseKind().(*kmsg.SyncGroupResponse)

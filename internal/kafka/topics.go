@@ -10,7 +10,6 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
-	"github.com/longboat/longboat/internal/partition"
 )
 
 // validTopicName applies Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..".
@@ -26,30 +25,38 @@ func validTopicName(name string) bool {
 	return true
 }
 
+// led is a partition this broker leads: its local replica, its shard and
+// the Raft term this broker leads it in.
+type led struct {
+	Replica
+	shard uint64
+	term  uint64
+}
+
 // localLeader resolves a topic-partition this broker must lead to serve it
-// (produce, fetch, list offsets) and returns its replica and Raft term.
+// (produce, fetch, list offsets).
 //
 // currentEpoch is the request's CurrentLeaderEpoch (KIP-320), or -1 where
 // the request version has none: a stale one is FENCED_LEADER_EPOCH, one
 // ahead of this leader's term UNKNOWN_LEADER_EPOCH.
-func (s *Server) localLeader(st *meta.State, topic string, idx int32, currentEpoch int32) (*partition.StateMachine, uint64, int16) {
+func (s *Server) localLeader(st *meta.State, topic string, idx int32, currentEpoch int32) (led, int16) {
 	t, ok := st.Topics[topic]
 	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
-		return nil, 0, kerr.UnknownTopicOrPartition.Code
+		return led{}, kerr.UnknownTopicOrPartition.Code
 	}
 	shard := t.Partitions[idx].ShardID
 	term, leader := s.node.IsLeader(shard)
 	if !leader {
-		return nil, 0, kerr.NotLeaderForPartition.Code
+		return led{}, kerr.NotLeaderForPartition.Code
 	}
 	p, ok := s.node.Partition(shard)
 	if !ok {
-		return nil, 0, kerr.NotLeaderForPartition.Code
+		return led{}, kerr.NotLeaderForPartition.Code
 	}
 	if code := checkLeaderEpoch(currentEpoch, term); code != 0 {
-		return nil, 0, code
+		return led{}, code
 	}
-	return p, term, 0
+	return led{Replica: p, shard: shard, term: term}, 0
 }
 
 // epochIf is the request's CurrentLeaderEpoch where its version carries

@@ -227,7 +227,7 @@ func TestLogAppendTime(t *testing.T) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 10000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "lat"
+	rt.Topic, rt.TopicID = "lat", topicID(t, cl, "lat")
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Records = rawBatch(t, []byte("b"), old.UnixMilli())
 	rt.Partitions = append(rt.Partitions, rp)

@@ -36,6 +36,19 @@ func createTopic(t testing.TB, seeds []string, name string, partitions int32, rf
 	}
 }
 
+// topicID looks up a topic's id: a raw Produce names its topic by id from
+// v13 (Kafka 4.1) on, by name before.
+func topicID(t testing.TB, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || details.Error() != nil {
+		t.Fatalf("topic %s: %v %v", topic, err, details.Error())
+	}
+	return details[topic].ID
+}
+
 // record identifies one produced value for later comparison.
 type record struct {
 	partition int32

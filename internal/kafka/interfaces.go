@@ -1,0 +1,66 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+)
+
+// Node is what the handlers use of the broker's cluster node
+// (*cluster.Node): the __meta view and proposals, the partition shards'
+// leadership and replicas, and the producer-id and group-shard lookups.
+type Node interface {
+	ID() uint64
+	Meta() *meta.State
+	// SyncMeta waits until the local __meta view holds everything committed
+	// when it was called.
+	SyncMeta(ctx context.Context) error
+	ProposeMeta(ctx context.Context, c meta.Command) ([]byte, error)
+
+	Leader(shard uint64) (leader uint64, term uint64, ok bool)
+	IsLeader(shard uint64) (term uint64, leader bool)
+	// Partition returns the local replica of a partition shard; the
+	// handlers use it only through Replica.
+	Partition(shard uint64) (*partition.StateMachine, bool)
+	Propose(shard uint64, cmd []byte, timeout time.Duration) (*dragonboat.RequestState, error)
+	ReadIndex(ctx context.Context, shard uint64) error
+	AdvanceLogStart(ctx context.Context, shard uint64, offset int64) (int64, int16, error)
+
+	GroupShardFor(name string) (uint64, bool)
+	GroupShardIDs() []uint64
+	NextProducerID(ctx context.Context) (int64, error)
+}
+
+// Replica is what the handlers read of a partition's local replica
+// (*partition.StateMachine).
+type Replica interface {
+	HighWatermark() int64
+	LogStartOffset() int64
+	// Appended is closed at the next append, for long-polling fetches.
+	Appended() <-chan struct{}
+	Read(offset int64, maxBytes int) ([]byte, error)
+	OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error)
+	MaxTimestamp() (offset, timestamp int64, found bool, err error)
+	OffsetForLeaderEpoch(epoch, current int32) (int32, int64)
+}
+
+// Groups is what the group APIs use of the group coordinator
+// (*group.Coordinator).
+type Groups interface {
+	JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl group.Client) *kmsg.JoinGroupResponse
+	SyncGroup(ctx context.Context, shard uint64, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse
+	Heartbeat(ctx context.Context, shard uint64, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse
+	LeaveGroup(ctx context.Context, shard uint64, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse
+	OffsetCommit(ctx context.Context, shard uint64, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse
+	FetchOffsets(ctx context.Context, shard uint64, name string, topics map[string][]int32) (map[string]map[int32]group.OffsetRecord, int16)
+	Describe(ctx context.Context, shard uint64, name string) (group.Description, int16)
+	List(ctx context.Context, shards []uint64) []group.Listed
+	Delete(ctx context.Context, shard uint64, name string) int16
+	DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16)
+}
