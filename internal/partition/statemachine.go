@@ -41,9 +41,12 @@ type StateMachine struct {
 	dir     string
 	opts    storage.Options
 
-	log          *storage.Log
-	applied      uint64
+	log     *storage.Log
+	applied uint64
+	// producers is changed only on the apply goroutine, under prodMu so
+	// that ActiveProducers may read it from others.
 	producers    *producers
+	prodMu       sync.Mutex
 	hw           atomic.Int64 // next offset: everything below is committed
 	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs       epochHistory
@@ -94,10 +97,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	}
 	s.log = l
 	s.applied = cp.Applied
-	s.producers = cp.Producers
-	if s.producers == nil {
-		s.producers = newProducers()
-	}
+	s.setProducers(cp.Producers)
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
@@ -124,6 +124,8 @@ func readCheckpoint(dir string) (checkpoint, error) {
 // and producer decisions only from replicated state, so every replica
 // assigns the same offsets and accepts the same batches.
 func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
 	appended := false
 	for i := range ents {
 		cmd := ents[i].Cmd
@@ -477,10 +479,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		}
 	}
 	s.applied = h.Applied
-	s.producers = h.Producers
-	if s.producers == nil {
-		s.producers = newProducers()
-	}
+	s.setProducers(h.Producers)
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
 	s.epochs.reset(h.Epochs)
