@@ -33,11 +33,15 @@ var versions = map[int16]versionRange{
 	23: {2, 4},  // OffsetForLeaderEpoch
 	32: {1, 4},  // DescribeConfigs
 	33: {0, 2},  // AlterConfigs
+	35: {1, 4},  // DescribeLogDirs
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
+	43: {0, 2},  // ElectLeaders
 	44: {0, 1},  // IncrementalAlterConfigs
 	47: {0, 0},  // OffsetDelete
 	60: {0, 1},  // DescribeCluster
+	61: {0, 0},  // DescribeProducers
+	75: {0, 0},  // DescribeTopicPartitions
 }
 
 // start begins a request on the connection's reader goroutine and returns
@@ -104,6 +108,14 @@ func (s *Server) handle(ctx context.Context, req *request) kmsg.Response {
 		return s.deleteGroups(ctx, body)
 	case *kmsg.OffsetDeleteRequest:
 		return s.offsetDelete(ctx, body)
+	case *kmsg.DescribeLogDirsRequest:
+		return s.describeLogDirs(ctx, body)
+	case *kmsg.ElectLeadersRequest:
+		return s.electLeaders(ctx, body)
+	case *kmsg.DescribeProducersRequest:
+		return s.describeProducers(ctx, body)
+	case *kmsg.DescribeTopicPartitionsRequest:
+		return s.describeTopicPartitions(ctx, body)
 	}
 	// decodeRequest only admits keys listed in versions, each handled above.
 	panic("kafka: no handler for " + apiName(req.key))

@@ -93,6 +93,23 @@ func firstError(resp kmsg.Response) int16 {
 		return r.ErrorCode
 	case *kmsg.InitProducerIDResponse:
 		return r.ErrorCode
+	case *kmsg.DescribeLogDirsResponse:
+		return firstNonZero(describeLogDirsErrors(r))
+	case *kmsg.ElectLeadersResponse:
+		return firstNonZero(electLeadersErrors(r))
+	case *kmsg.DescribeProducersResponse:
+		return firstNonZero(describeProducersErrors(r))
+	case *kmsg.DescribeTopicPartitionsResponse:
+		return firstNonZero(describeTopicPartitionsErrors(r))
+	}
+	return 0
+}
+
+func firstNonZero(codes []int16) int16 {
+	for _, c := range codes {
+		if c != 0 {
+			return c
+		}
 	}
 	return 0
 }
