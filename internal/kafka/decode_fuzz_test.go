@@ -137,6 +137,24 @@ func fillRequest(r kmsg.Request) {
 		r.Topics = append(r.Topics, t)
 	case *kmsg.DescribeClusterRequest:
 		r.IncludeClusterAuthorizedOperations = true
+	case *kmsg.DescribeLogDirsRequest:
+		t := kmsg.NewDescribeLogDirsRequestTopic()
+		t.Topic, t.Partitions = topic, []int32{0, 1}
+		r.Topics = append(r.Topics, t)
+	case *kmsg.ElectLeadersRequest:
+		t := kmsg.NewElectLeadersRequestTopic()
+		t.Topic, t.Partitions = topic, []int32{0}
+		r.Topics = append(r.Topics, t)
+	case *kmsg.DescribeProducersRequest:
+		t := kmsg.NewDescribeProducersRequestTopic()
+		t.Topic, t.Partitions = topic, []int32{0}
+		r.Topics = append(r.Topics, t)
+	case *kmsg.DescribeTopicPartitionsRequest:
+		t := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		t.Topic = topic
+		r.Topics = append(r.Topics, t)
+		r.ResponsePartitionLimit = 10
+		r.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: topic, Partition: 3}
 	}
 }
 

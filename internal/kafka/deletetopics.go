@@ -15,52 +15,96 @@ func init() { handles(1, 6, (*Server).deleteTopics) }
 func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
-	// v0-5 name topics in TopicNames; v6 in Topics, by name or by id.
-	type target struct {
-		name *string
-		id   [16]byte
-	}
-	var targets []target
-	for i := range body.TopicNames {
-		targets = append(targets, target{name: &body.TopicNames[i]})
-	}
-	for _, t := range body.Topics {
-		targets = append(targets, target{name: t.Topic, id: t.TopicID})
-	}
-	for _, tg := range targets {
+	reply := func(name *string, id [16]byte, code int16, msg string) {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
-		rt.Topic, rt.TopicID = tg.name, tg.id
-		st := s.linearMeta(ctx)
-		var name string
-		switch {
-		case tg.name != nil:
-			name = *tg.name
-		default:
-			if t, ok := st.TopicByID(tg.id); ok {
-				name = t.Name
-				rt.Topic = &t.Name
-			}
+		rt.Topic, rt.TopicID, rt.ErrorCode = name, id, code
+		if msg != "" {
+			rt.ErrorMessage = &msg
 		}
-		t, ok := st.Topics[name]
+		resp.Topics = append(resp.Topics, rt)
+	}
+	targets := deleteTargets(body, reply)
+	for _, tg := range targets {
+		st := s.linearMeta(ctx)
+		var t *meta.Topic
+		ok := false
+		if tg.byID {
+			t, ok = st.TopicByID(tg.id)
+		} else {
+			t, ok = st.Topics[tg.name]
+		}
 		if !ok {
-			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			if tg.name == nil {
-				rt.ErrorCode = kerr.UnknownTopicID.Code
+			if tg.byID {
+				reply(nil, tg.id, kerr.UnknownTopicID.Code, "")
+			} else {
+				reply(&tg.name, tg.id, kerr.UnknownTopicOrPartition.Code, "")
 			}
-			resp.Topics = append(resp.Topics, rt)
 			continue
 		}
-		rt.TopicID = t.ID
+		name := t.Name
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		_, err := s.node.ProposeMeta(pctx, meta.Command{DeleteTopic: &name})
 		cancel()
 		if err != nil {
 			code, msg := metaErrorCode(err)
-			rt.ErrorCode, rt.ErrorMessage = code, &msg
-		} else {
-			s.log.Info().Str("topic", name).Msg("topic deleted")
+			reply(&name, t.ID, code, msg)
+			continue
 		}
-		resp.Topics = append(resp.Topics, rt)
+		s.log.Info().Str("topic", name).Msg("topic deleted")
+		reply(&name, t.ID, 0, "")
 	}
 	return resp
+}
+
+// deleteTarget is one topic a DeleteTopics request names, by name or by id.
+type deleteTarget struct {
+	name string
+	id   [16]byte
+	byID bool
+}
+
+// deleteTargets reads the topics to delete: v0-5 name them in TopicNames,
+// v6 in Topics, each by name or by id. As Kafka does, an entry with both or
+// neither, and every repeat of a name or an id, is answered INVALID_REQUEST
+// at once and not deleted. An empty name counts as none, so an entry with
+// an id and an empty name is looked up by the id.
+func deleteTargets(body *kmsg.DeleteTopicsRequest, reply func(*string, [16]byte, int16, string)) []deleteTarget {
+	var targets []deleteTarget
+	for _, name := range body.TopicNames {
+		targets = append(targets, deleteTarget{name: name})
+	}
+	for _, t := range body.Topics {
+		hasName := t.Topic != nil && *t.Topic != ""
+		hasID := t.TopicID != [16]byte{}
+		switch {
+		case hasName && hasID:
+			reply(t.Topic, t.TopicID, kerr.InvalidRequest.Code, "You may not specify both topic name and topic id.")
+		case hasID:
+			targets = append(targets, deleteTarget{id: t.TopicID, byID: true})
+		case hasName:
+			targets = append(targets, deleteTarget{name: *t.Topic})
+		default:
+			reply(nil, [16]byte{}, kerr.InvalidRequest.Code, "Neither topic name nor id were specified.")
+		}
+	}
+	count := map[deleteTarget]int{}
+	for _, tg := range targets {
+		count[tg]++
+	}
+	unique := targets[:0]
+	for _, tg := range targets {
+		switch n := count[tg]; {
+		case n == 1:
+			unique = append(unique, tg)
+		case n > 1 && tg.byID:
+			reply(nil, tg.id, kerr.InvalidRequest.Code, "Duplicate topic id.")
+		case n > 1:
+			name := tg.name
+			reply(&name, tg.id, kerr.InvalidRequest.Code, "Duplicate topic name.")
+		}
+		if count[tg] > 1 {
+			count[tg] = 0 // answer a repeated entry once
+		}
+	}
+	return unique
 }

@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"testing"
@@ -83,8 +84,7 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		13: {&kmsg.LeaveGroupRequest{Group: groupName, MemberID: "nobody", Members: []kmsg.LeaveGroupRequestMember{{MemberID: "nobody"}}}, kerr.UnknownMemberID},
 		14: {&kmsg.SyncGroupRequest{Group: groupName, MemberID: "nobody", Generation: 1}, kerr.UnknownMemberID},
 		15: {&kmsg.DescribeGroupsRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
-		// ListGroups fails only while the group shards do not exist: see
-		// listGroupsBeforeGroupShards.
+		// ListGroups fails only while the group shards do not exist.
 		16: {&kmsg.ListGroupsRequest{}, kerr.CoordinatorNotAvailable},
 		// ApiVersions fails at a version newer than advertised (KIP-511).
 		18: {&kmsg.ApiVersionsRequest{}, kerr.UnsupportedVersion},
@@ -95,12 +95,17 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		23: {epochs, kerr.UnknownTopicOrPartition},
 		32: {&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		33: {&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
+		// Without an authorizer DescribeLogDirs fails only on a bad volume.
+		35: {&kmsg.DescribeLogDirsRequest{}, kerr.KafkaStorageError},
 		37: {&kmsg.CreatePartitionsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreatePartitionsRequestTopic{{Topic: noTopic, Count: 2}}}, kerr.UnknownTopicOrPartition},
 		42: {&kmsg.DeleteGroupsRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
 		44: {&kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic,
 			Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: &retention}}}}}, kerr.UnknownTopicOrPartition},
+		43: {&kmsg.ElectLeadersRequest{ElectionType: 7, TimeoutMillis: 5000}, kerr.InvalidRequest},
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
+		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
+		75: {&kmsg.DescribeTopicPartitionsRequest{ResponsePartitionLimit: 2000, Topics: []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: noTopic}}}, kerr.UnknownTopicOrPartition},
 	}
 }
 
@@ -137,7 +142,10 @@ func TestErrorsCountedPerAPI(t *testing.T) {
 		ec.req.SetVersion(ak.MaxVersion)
 		switch ak.ApiKey {
 		case 16:
-			listGroupsBeforeGroupShards(t, b.Node, b.Groups, c.Configs[0], ec.req)
+			refusedByNodeInState(t, noGroupShards{b.Node}, b.Groups, c.Configs[0], ec.req, ec.want)
+			continue
+		case 35:
+			refusedByNodeInState(t, unreadableLogDir{b.Node}, b.Groups, c.Configs[0], ec.req, ec.want)
 			continue
 		case 18:
 			writeFrame(t, conn, headerBytes(18, ak.MaxVersion+1, corr, "errors-test", true))
@@ -195,11 +203,19 @@ type noGroupShards struct{ *cluster.Node }
 
 func (noGroupShards) GroupShardIDs() []uint64 { return nil }
 
-// listGroupsBeforeGroupShards serves the cluster through a second Kafka
-// server on its own listener, whose node has no group shards yet, and
-// checks its ListGroups fails and is counted so.
-func listGroupsBeforeGroupShards(t *testing.T, node *cluster.Node, groups kafka.Groups, base *config.Config, req kmsg.Request) {
+// unreadableLogDir is a broker's node whose data directory cannot be
+// resolved, as on a failed volume.
+type unreadableLogDir struct{ *cluster.Node }
+
+func (unreadableLogDir) LogDir() (string, error) { return "", errors.New("data directory unreadable") }
+
+// refusedByNodeInState serves the cluster through a second Kafka server on
+// its own listener, over a node in a state the running broker is not in
+// (node), sends req, and checks the error the response carries first is
+// want and is counted so.
+func refusedByNodeInState(t *testing.T, node kafka.Node, groups kafka.Groups, base *config.Config, req kmsg.Request, want *kerr.Error) {
 	t.Helper()
+	name := kmsg.NameForKey(req.Key())
 	cfg := *base
 	host, port, err := net.SplitHostPort(testcluster.FreeAddrs(t, 1)[0])
 	if err != nil {
@@ -208,7 +224,7 @@ func listGroupsBeforeGroupShards(t *testing.T, node *cluster.Node, groups kafka.
 	p, _ := strconv.Atoi(port)
 	cfg.Listeners = []config.Listener{{Name: base.Listeners[0].Name, Host: host, Port: p}}
 	m := metrics.New("test")
-	srv := kafka.New(&cfg, noGroupShards{node}, groups, m, zerolog.Nop())
+	srv := kafka.New(&cfg, node, groups, m, zerolog.Nop())
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,15 +232,18 @@ func listGroupsBeforeGroupShards(t *testing.T, node *cluster.Node, groups kafka.
 	conn := dial(t, cfg.Listeners[0].Addr())
 	writeFrame(t, conn, req.AppendTo(headerBytes(req.Key(), req.GetVersion(), 7, "errors-test", req.IsFlexible())))
 	_, body := readResponse(t, conn)
-	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if err := resp.ReadFrom(body[1:]); err != nil { // body[0] is the flexible header's empty tag section
-		t.Fatalf("ListGroups: %v", err)
+	resp := req.ResponseKind()
+	if req.IsFlexible() {
+		body = body[1:] // the flexible header's empty tag section
 	}
-	if resp.ErrorCode != kerr.CoordinatorNotAvailable.Code {
-		t.Fatalf("ListGroups before the group shards exist: error code %d, want %d", resp.ErrorCode, kerr.CoordinatorNotAvailable.Code)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	if counted := requestsCounted(t, m, "ListGroups"); counted[kerr.CoordinatorNotAvailable.Message] != 1 {
-		t.Errorf("ListGroups: longboat_kafka_requests_total by error is %v, want %s once", counted, kerr.CoordinatorNotAvailable.Message)
+	if code := kafka.FirstError(resp); code != want.Code {
+		t.Fatalf("%s: error code %d, want %d (%s)", name, code, want.Code, want.Message)
+	}
+	if counted := requestsCounted(t, m, name); counted[want.Message] != 1 {
+		t.Errorf("%s: longboat_kafka_requests_total by error is %v, want %s once", name, counted, want.Message)
 	}
 }
 

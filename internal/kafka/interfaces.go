@@ -32,6 +32,15 @@ type Node interface {
 	ReadIndex(ctx context.Context, shard uint64) error
 	AdvanceLogStart(ctx context.Context, shard uint64, offset int64) (int64, int16, error)
 
+	// The log directory, its volume and how far each replica lags, for
+	// DescribeLogDirs.
+	LogDir() (string, error)
+	LogDirVolume() (total, usable int64, err error)
+	ReplicaLag(ctx context.Context, shard uint64) (int64, error)
+	// DownBrokers are the registered peers whose /livez does not answer.
+	DownBrokers() map[uint64]bool
+	TransferLeadership(shard, to uint64) error
+
 	GroupShardFor(name string) (uint64, bool)
 	GroupShardIDs() []uint64
 	NextProducerID(ctx context.Context) (int64, error)
@@ -48,6 +57,7 @@ type Replica interface {
 	OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error)
 	MaxTimestamp() (offset, timestamp int64, found bool, err error)
 	OffsetForLeaderEpoch(epoch, current int32) (int32, int64)
+	ActiveProducers() []partition.ProducerState
 }
 
 // Groups is what the group APIs use of the group coordinator

@@ -17,7 +17,8 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 	resp := body.ResponseKind().(*kmsg.MetadataResponse)
 	st := s.linearMeta(ctx)
 
-	if s.cfg.AutoCreateTopics && (body.Version < 4 || body.AllowAutoTopicCreation) {
+	byID := slices.ContainsFunc(body.Topics, func(rt kmsg.MetadataRequestTopic) bool { return rt.TopicID != [16]byte{} })
+	if s.cfg.AutoCreateTopics && !byID && (body.Version < 4 || body.AllowAutoTopicCreation) {
 		s.autoCreate(ctx, st, body.Topics)
 		st = s.node.Meta()
 	}
@@ -32,28 +33,40 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 		resp.ControllerID = int32(id)
 	}
 
+	withOps := body.IncludeTopicAuthorizedOperations
 	all := body.Topics == nil || (body.Version == 0 && len(body.Topics) == 0)
 	if all {
 		for _, name := range st.TopicNames() {
-			resp.Topics = append(resp.Topics, s.topicMetadata(st, st.Topics[name]))
+			resp.Topics = append(resp.Topics, s.topicMetadata(st.Topics[name], withOps))
 		}
 		return resp
 	}
 	for _, rt := range body.Topics {
-		var t *meta.Topic
-		ok := false
-		switch {
-		case rt.Topic != nil:
-			t, ok = st.Topics[*rt.Topic]
-		case rt.TopicID != [16]byte{}:
-			t, ok = st.TopicByID(rt.TopicID)
-		}
-		if ok {
-			resp.Topics = append(resp.Topics, s.topicMetadata(st, t))
+		if byID {
+			// As Kafka does, a request naming any topic by id is answered
+			// from its ids alone: the Java client sends each id with an
+			// empty name, which is no topic's.
+			if rt.TopicID == [16]byte{} {
+				continue
+			}
+			if t, ok := st.TopicByID(rt.TopicID); ok {
+				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
+				continue
+			}
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.TopicID = rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
+		if rt.Topic != nil {
+			if t, ok := st.Topics[*rt.Topic]; ok {
+				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
+				continue
+			}
+		}
 		mt := kmsg.NewMetadataResponseTopic()
-		mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+		mt.Topic = rt.Topic
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		if rt.Topic != nil && !validTopicName(*rt.Topic) {
 			mt.ErrorCode = kerr.InvalidTopicException.Code
@@ -75,42 +88,72 @@ func (s *Server) fillBrokers(st *meta.State, listener string, add func(id int32,
 	}
 }
 
-func (s *Server) topicMetadata(st *meta.State, t *meta.Topic) kmsg.MetadataResponseTopic {
+func (s *Server) topicMetadata(t *meta.Topic, withOps bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
+	mt.IsInternal = isInternalTopic(t.Name)
+	if withOps {
+		mt.AuthorizedOperations = topicAuthorizedOperations
+	}
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
-		mp.Leader = -1
-		leader, term, ok := s.node.Leader(p.ShardID)
-		if !ok && slices.Contains(p.Replicas, s.node.ID()) {
-			// Mid-election the replica here knows no leader. Kafka's
-			// metadata keeps naming a leader then, and some clients
-			// (sarama) fail a record at once on LEADER_NOT_AVAILABLE
-			// instead of retrying. Name this broker, alive and a
-			// candidate: a produce here gets a retriable
-			// NOT_LEADER_OR_FOLLOWER until the election ends, whereas the
-			// last leader may be the dead broker the election replaces.
-			leader, ok = s.node.ID(), true
-		}
-		if ok {
-			mp.Leader = int32(leader)
-			mp.LeaderEpoch = int32(term)
-		} else {
-			mp.ErrorCode = kerr.LeaderNotAvailable.Code
-		}
-		for _, r := range p.Replicas {
-			mp.Replicas = append(mp.Replicas, int32(r))
-		}
-		// Raft elects only a voter whose log holds every committed entry, so
-		// the voter set plays the ISR's role; follower lag is not tracked yet.
-		mp.ISR = mp.Replicas
+		pl := s.partitionLeadership(p)
+		mp.Leader, mp.LeaderEpoch, mp.ErrorCode = pl.leader, pl.epoch, pl.errorCode
+		mp.Replicas, mp.ISR = pl.replicas, pl.isr
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }
+
+// leadership is what Metadata and DescribeTopicPartitions tell of a
+// partition's leader and replicas.
+type leadership struct {
+	leader, epoch int32 // -1 when no leader is known
+	errorCode     int16 // LEADER_NOT_AVAILABLE when no leader is known
+	replicas, isr []int32
+}
+
+func (s *Server) partitionLeadership(p meta.Partition) leadership {
+	pl := leadership{leader: -1, epoch: -1}
+	leader, term, ok := s.node.Leader(p.ShardID)
+	if !ok && slices.Contains(p.Replicas, s.node.ID()) {
+		// Mid-election the replica here knows no leader. Kafka's
+		// metadata keeps naming a leader then, and some clients
+		// (sarama) fail a record at once on LEADER_NOT_AVAILABLE
+		// instead of retrying. Name this broker, alive and a
+		// candidate: a produce here gets a retriable
+		// NOT_LEADER_OR_FOLLOWER until the election ends, whereas the
+		// last leader may be the dead broker the election replaces.
+		leader, ok = s.node.ID(), true
+	}
+	if ok {
+		pl.leader, pl.epoch = int32(leader), int32(term)
+	} else {
+		pl.errorCode = kerr.LeaderNotAvailable.Code
+	}
+	for _, r := range p.Replicas {
+		pl.replicas = append(pl.replicas, int32(r))
+	}
+	// Raft elects only a voter whose log holds every committed entry, so
+	// the voter set plays the ISR's role; follower lag is not tracked yet.
+	pl.isr = pl.replicas
+	return pl
+}
+
+// isInternalTopic is Kafka's rule: the consumer offsets and transaction
+// state topics are internal.
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+// topicAuthorizedOperations is what Kafka answers for a topic when no
+// authorizer is configured: every operation a topic supports (READ, WRITE,
+// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS, as bits
+// 3-8, 10 and 11). Longboat has no authorizer.
+const topicAuthorizedOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
 // autoCreate creates requested topics that do not exist, with the broker
 // defaults (auto.create.topics.enable).

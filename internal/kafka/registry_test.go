@@ -35,11 +35,15 @@ func TestAdvertisedVersions(t *testing.T) {
 		23: {2, 4},  // OffsetForLeaderEpoch
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs
+		35: {1, 4},  // DescribeLogDirs
 		37: {0, 3},  // CreatePartitions
 		42: {0, 2},  // DeleteGroups
+		43: {0, 2},  // ElectLeaders
 		44: {0, 1},  // IncrementalAlterConfigs
 		47: {0, 0},  // OffsetDelete
 		60: {0, 2},  // DescribeCluster
+		61: {0, 0},  // DescribeProducers
+		75: {0, 0},  // DescribeTopicPartitions
 	}
 	got := map[int16][2]int16{}
 	resp := apiVersionsResponse(4)

@@ -90,10 +90,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		return s.snapshotError("install snapshot", err)
 	}
 	s.applied = h.Applied
-	s.producers = h.Producers
-	if s.producers == nil {
-		s.producers = newProducers()
-	}
+	s.setProducers(h.Producers)
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
 	s.epochs.reset(h.Epochs)

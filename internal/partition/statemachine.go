@@ -40,9 +40,12 @@ type StateMachine struct {
 	dir     string
 	opts    storage.Options
 
-	log          *storage.Log
-	applied      uint64
+	log     *storage.Log
+	applied uint64
+	// producers is changed only on the apply goroutine, under prodMu so
+	// that ActiveProducers may read it from others.
 	producers    *producers
+	prodMu       sync.Mutex
 	hw           atomic.Int64 // next offset: everything below is committed
 	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs       epochHistory
@@ -93,10 +96,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	}
 	s.log = l
 	s.applied = cp.Applied
-	s.producers = cp.Producers
-	if s.producers == nil {
-		s.producers = newProducers()
-	}
+	s.setProducers(cp.Producers)
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
@@ -123,6 +123,8 @@ func readCheckpoint(dir string) (checkpoint, error) {
 // and producer decisions only from replicated state, so every replica
 // assigns the same offsets and accepts the same batches.
 func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
 	appended := false
 	for i := range ents {
 		cmd := ents[i].Cmd
