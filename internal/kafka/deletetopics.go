@@ -29,6 +29,10 @@ func (s *Server) deleteTopics(ctx context.Context, body *kmsg.DeleteTopicsReques
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = tg.name, tg.id
 		st := s.linearMeta(ctx)
+		if refuseInternalDelete(st, tg.name, tg.id, &rt) {
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		var name string
 		switch {
 		case tg.name != nil:

@@ -35,9 +35,14 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 		for _, name := range st.TopicNames() {
 			resp.Topics = append(resp.Topics, s.topicMetadata(st, st.Topics[name]))
 		}
+		resp.Topics = append(resp.Topics, s.allInternalMetadata(st)...)
 		return resp
 	}
 	for _, rt := range body.Topics {
+		if mt, ok := s.internalMetadata(st, rt.Topic, rt.TopicID); ok {
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		var t *meta.Topic
 		ok := false
 		switch {
@@ -114,7 +119,7 @@ func (s *Server) topicMetadata(st *meta.State, t *meta.Topic) kmsg.MetadataRespo
 // defaults (auto.create.topics.enable).
 func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.MetadataRequestTopic) {
 	for _, rt := range topics {
-		if rt.Topic == nil || !validTopicName(*rt.Topic) {
+		if rt.Topic == nil || !validTopicName(*rt.Topic) || isInternalTopic(*rt.Topic) {
 			continue
 		}
 		if _, ok := st.Topics[*rt.Topic]; ok {

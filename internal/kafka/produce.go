@@ -56,6 +56,9 @@ func (s *Server) startProduce(ctx context.Context, body *kmsg.ProduceRequest) fu
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
+			if refuseInternalAppend(t.Topic, rp) {
+				continue
+			}
 			p, term, code := s.localLeader(st, t.Topic, tp.Partition, -1)
 			var set partition.RecordSet
 			if code == 0 {
