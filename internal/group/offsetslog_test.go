@@ -18,7 +18,9 @@ func readAll(m *StateMachine, from int64) ([]LogRecord, int64) {
 	return out, end
 }
 
-func offsetKey(g, t string, p int32) LogKey { return LogKey{Group: g, Offset: true, Topic: t, Partition: p} }
+func offsetKey(g, t string, p int32) LogKey {
+	return LogKey{Group: g, Offset: true, Topic: t, Partition: p}
+}
 
 // applyAt applies a command stamped with atMs.
 func applyAt(t *testing.T, m *StateMachine, index uint64, atMs int64, c Command) {
