@@ -1,7 +1,6 @@
 package group
 
 import (
-	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -117,14 +116,7 @@ func TestOffsetsLogSnapshotRoundTrip(t *testing.T) {
 	name := "g2"
 	applyAt(t, m, 22, t0+22, Command{Delete: &name})
 
-	var buf bytes.Buffer
-	if err := m.SaveSnapshot(&buf, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	restored := NewStateMachine()
-	if err := restored.RecoverFromSnapshot(&buf, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	restored := restoreSnapshot(t, m)
 	next := Command{Commit: &Commit{Group: "g1", Offsets: map[string]map[int32]OffsetRecord{"u": {0: {Offset: 99}}}}}
 	for _, sm := range []*StateMachine{m, restored} {
 		applyAt(t, sm, 23, t0+23, next)
