@@ -4,10 +4,12 @@
 package group
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
@@ -46,6 +48,9 @@ type Record struct {
 	Leader       string                            `json:"leader"`
 	Members      []MemberRecord                    `json:"members"`
 	Offsets      map[string]map[int32]OffsetRecord `json:"offsets"`
+	// StateMs is when the membership was last stored (Kafka's
+	// current_state_timestamp).
+	StateMs int64 `json:"state_ms,omitempty"`
 }
 
 // Command is one proposal to a group shard. Exactly one field is set.
@@ -58,6 +63,10 @@ type Command struct {
 	Delete *string `json:"delete,omitempty"`
 	// DeleteOffsets removes some of a group's offsets.
 	DeleteOffsets *DeleteOffsets `json:"delete_offsets,omitempty"`
+	// AtMs is the proposer's clock when it proposed: the time of the
+	// records the command writes to __consumer_offsets and the clock their
+	// tombstones expire by, the same on every replica.
+	AtMs int64 `json:"at_ms,omitempty"`
 }
 
 // StoreGroup persists a group's membership after a rebalance.
@@ -82,8 +91,12 @@ type DeleteOffsets struct {
 	Partitions map[string][]int32 `json:"partitions"`
 }
 
-// Encode marshals a command for proposal.
+// Encode marshals a command for proposal, stamped with the current time
+// unless AtMs is set.
 func (c Command) Encode() []byte {
+	if c.AtMs == 0 {
+		c.AtMs = time.Now().UnixMilli()
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		panic(fmt.Sprintf("group: command cannot be encoded: %v", err)) // plain types only: cannot happen
@@ -91,15 +104,20 @@ func (c Command) Encode() []byte {
 	return b
 }
 
-// StateMachine is one group shard's replica (a dragonboat IStateMachine).
-// Reads take the lock; records handed out are copies.
+// StateMachine is one group shard's replica (a dragonboat IStateMachine):
+// its groups and its partition of __consumer_offsets. Reads take the lock;
+// records handed out are copies.
 type StateMachine struct {
-	mu     sync.RWMutex
-	groups map[string]*Record
+	mu       sync.RWMutex
+	groups   map[string]*Record
+	log      *offsetsLog
+	appended chan struct{} // closed and replaced when records are written
 }
 
 // NewStateMachine returns an empty group shard state machine.
-func NewStateMachine() *StateMachine { return &StateMachine{groups: map[string]*Record{}} }
+func NewStateMachine() *StateMachine {
+	return &StateMachine{groups: map[string]*Record{}, log: newOffsetsLog(), appended: make(chan struct{})}
+}
 
 // Update applies one committed command.
 func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
@@ -109,36 +127,64 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	written := m.log.next
 	switch {
 	case c.StoreGroup != nil:
 		g := m.group(c.StoreGroup.Group)
 		g.ProtocolType, g.Protocol = c.StoreGroup.ProtocolType, c.StoreGroup.Protocol
 		g.Generation, g.Leader, g.Members = c.StoreGroup.Generation, c.StoreGroup.Leader, c.StoreGroup.Members
+		g.StateMs = c.AtMs
+		m.log.write(LogKey{Group: c.StoreGroup.Group}, false, c.AtMs)
 	case c.Commit != nil:
 		g := m.group(c.Commit.Group)
-		for topic, parts := range c.Commit.Offsets {
+		forEachOffset(c.Commit.Offsets, func(topic string, p int32) {
 			if g.Offsets[topic] == nil {
 				g.Offsets[topic] = map[int32]OffsetRecord{}
 			}
-			for p, o := range parts {
-				g.Offsets[topic][p] = o
-			}
-		}
+			g.Offsets[topic][p] = c.Commit.Offsets[topic][p]
+			m.log.write(LogKey{Group: c.Commit.Group, Offset: true, Topic: topic, Partition: p}, false, c.AtMs)
+		})
 	case c.Delete != nil:
-		delete(m.groups, *c.Delete)
+		if g, ok := m.groups[*c.Delete]; ok {
+			// As Kafka's DeleteGroups: a tombstone per offset, then the group's.
+			forEachOffset(g.Offsets, func(topic string, p int32) {
+				m.log.write(LogKey{Group: *c.Delete, Offset: true, Topic: topic, Partition: p}, true, c.AtMs)
+			})
+			m.log.write(LogKey{Group: *c.Delete}, true, c.AtMs)
+			delete(m.groups, *c.Delete)
+		}
 	case c.DeleteOffsets != nil:
 		if g, ok := m.groups[c.DeleteOffsets.Group]; ok {
-			for topic, parts := range c.DeleteOffsets.Partitions {
-				for _, p := range parts {
-					delete(g.Offsets[topic], p)
+			forEachOffset(partitionSet(c.DeleteOffsets.Partitions), func(topic string, p int32) {
+				if _, ok := g.Offsets[topic][p]; !ok {
+					return
 				}
+				delete(g.Offsets[topic], p)
 				if len(g.Offsets[topic]) == 0 {
 					delete(g.Offsets, topic)
 				}
-			}
+				m.log.write(LogKey{Group: c.DeleteOffsets.Group, Offset: true, Topic: topic, Partition: p}, true, c.AtMs)
+			})
 		}
 	}
+	m.log.expire(c.AtMs)
+	if m.log.next != written {
+		close(m.appended)
+		m.appended = make(chan struct{})
+	}
 	return sm.Result{}, nil
+}
+
+// partitionSet turns partition lists into the map forEachOffset walks.
+func partitionSet(parts map[string][]int32) map[string]map[int32]struct{} {
+	out := make(map[string]map[int32]struct{}, len(parts))
+	for t, ps := range parts {
+		out[t] = make(map[int32]struct{}, len(ps))
+		for _, p := range ps {
+			out[t][p] = struct{}{}
+		}
+	}
+	return out
 }
 
 func (m *StateMachine) group(name string) *Record {
@@ -188,21 +234,55 @@ func (g *Record) copy() Record {
 // Lookup is unused: reads go through Group after a ReadIndex.
 func (m *StateMachine) Lookup(interface{}) (interface{}, error) { return nil, nil }
 
-// SaveSnapshot writes every group as JSON.
+// snapshotHeader starts a snapshot that holds the __consumer_offsets
+// index; older snapshots are a bare JSON object of groups.
+const snapshotHeader = "longboat-groups 2\n"
+
+type snapshot struct {
+	Groups map[string]*Record `json:"groups"`
+	Log    logSnapshot        `json:"log"`
+}
+
+// SaveSnapshot writes the header, then every group and the partition's
+// index as JSON.
 func (m *StateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return json.NewEncoder(w).Encode(m.groups)
-}
-
-// RecoverFromSnapshot replaces every group with the snapshot's.
-func (m *StateMachine) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
-	groups := map[string]*Record{}
-	if err := json.NewDecoder(r).Decode(&groups); err != nil {
+	if _, err := io.WriteString(w, snapshotHeader); err != nil {
 		return fmt.Errorf("group snapshot: %w", err)
 	}
+	return json.NewEncoder(w).Encode(snapshot{Groups: m.groups, Log: m.log.save()})
+}
+
+// RecoverFromSnapshot replaces the state with the snapshot's. A snapshot
+// from before the __consumer_offsets index gets its records numbered from
+// its groups.
+func (m *StateMachine) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <-chan struct{}) error {
+	br := bufio.NewReader(r)
+	head, err := br.Peek(len(snapshotHeader))
+	var (
+		snap snapshot
+		log  *offsetsLog
+	)
+	if err == nil && string(head) == snapshotHeader {
+		_, _ = br.Discard(len(snapshotHeader))
+		if err := json.NewDecoder(br).Decode(&snap); err != nil {
+			return fmt.Errorf("group snapshot: %w", err)
+		}
+		log = loadOffsetsLog(snap.Log)
+	} else {
+		if err := json.NewDecoder(br).Decode(&snap.Groups); err != nil {
+			return fmt.Errorf("group snapshot (without header): %w", err)
+		}
+		log = numberLegacy(snap.Groups)
+	}
+	if snap.Groups == nil {
+		snap.Groups = map[string]*Record{}
+	}
 	m.mu.Lock()
-	m.groups = groups
+	m.groups, m.log = snap.Groups, log
+	close(m.appended)
+	m.appended = make(chan struct{})
 	m.mu.Unlock()
 	return nil
 }

@@ -45,14 +45,7 @@ func TestStateMachineCommandsAndSnapshot(t *testing.T) {
 		t.Fatal("a record handed out changed under the reader")
 	}
 
-	var buf bytes.Buffer
-	if err := m.SaveSnapshot(&buf, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	restored := NewStateMachine()
-	if err := restored.RecoverFromSnapshot(&buf, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	restored := restoreSnapshot(t, m)
 	a, _ := m.Group("g")
 	b, _ := restored.Group("g")
 	if !reflect.DeepEqual(a, b) {
@@ -66,6 +59,20 @@ func TestStateMachineCommandsAndSnapshot(t *testing.T) {
 	if res, _ := m.Update(sm.Entry{Index: 8, Cmd: []byte("{not json")}); res.Value == 0 {
 		t.Fatal("an undecodable command was accepted")
 	}
+}
+
+// restoreSnapshot saves m's snapshot and recovers a fresh replica from it.
+func restoreSnapshot(t *testing.T, m *StateMachine) *StateMachine {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := m.SaveSnapshot(&buf, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	restored := NewStateMachine()
+	if err := restored.RecoverFromSnapshot(&buf, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return restored
 }
 
 func TestSelectProtocol(t *testing.T) {

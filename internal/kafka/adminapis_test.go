@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -47,7 +46,6 @@ func TestAdminAPIs(t *testing.T) {
 	t.Run("DescribeTopicPartitions", env.testDescribeTopicPartitions)
 	t.Run("DescribeLogDirs", env.testDescribeLogDirs)
 	t.Run("DescribeProducers", env.testDescribeProducers)
-	t.Run("RegexSkipsInternal", env.testRegexSkipsInternal)
 	// Last: it stops a broker.
 	t.Run("ElectLeaders", env.testElectLeaders)
 }
@@ -526,58 +524,6 @@ func (e *adminEnv) testDescribeProducers(t *testing.T) {
 	if p := describe(leader, "producers-missing"); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("unknown topic: %+v", p)
 	}
-}
-
-// testRegexSkipsInternal: a regex consumer over every topic consumes user
-// topics, and skips a topic Kafka calls internal because Metadata marks it
-// so (there is no real __transaction_state here; one is created as a
-// plain topic to stand for it).
-func (e *adminEnv) testRegexSkipsInternal(t *testing.T) {
-	e.createTopic(t, "regex-user", 1)
-	internal := e.createTopic(t, "__transaction_state", 1)
-	if !internal.IsInternal {
-		t.Fatalf("__transaction_state not marked internal: %+v", internal)
-	}
-	if mt := e.metadata(t, "regex-user"); mt.IsInternal {
-		t.Fatalf("a user topic marked internal: %+v", mt)
-	}
-	ctx := ctxT(t, 30*time.Second)
-	if err := e.cl.ProduceSync(ctx,
-		&kgo.Record{Topic: "__transaction_state", Value: []byte("internal")},
-		&kgo.Record{Topic: "regex-user", Value: []byte("user")},
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	gotUser := false
-	for !gotUser {
-		fs := cons.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("no record from regex-user")
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			switch r.Topic {
-			case "__transaction_state":
-				t.Fatalf("regex consumer read the internal topic: %q", r.Value)
-			case "regex-user":
-				gotUser = true
-			}
-		})
-	}
-	// The internal topic's record would have come in the same fetches;
-	// one more short poll makes sure it does not come later.
-	short, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	cons.PollFetches(short).EachRecord(func(r *kgo.Record) {
-		if r.Topic == "__transaction_state" {
-			t.Fatalf("regex consumer read the internal topic: %q", r.Value)
-		}
-	})
 }
 
 // electLeaders sends ElectLeaders (type 0: preferred; nil topics: all).

@@ -55,6 +55,8 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	switch {
 	case duplicate:
 		return kerr.InvalidRequest.Code, "topic named more than once in the request"
+	case t.Topic == consumerOffsetsTopic:
+		return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
 	case !validTopicName(t.Topic):
 		return kerr.InvalidTopicException.Code, "topic names are 1-249 characters of [a-zA-Z0-9._-], not . or .."
 	case len(t.ReplicaAssignment) > 0:

@@ -26,6 +26,12 @@ func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.Delete
 	targets := deleteTargets(body, reply)
 	for _, tg := range targets {
 		st := s.linearMeta(ctx)
+		if it, ok := internalTopic(st, tg.namePtr(), tg.id); ok {
+			// Kafka's tools refuse this; here the topic is the group shards
+			// themselves, so the broker refuses it too.
+			reply(&it.Name, it.ID, kerr.InvalidRequest.Code, "Topic "+it.Name+" is a kafka internal topic and is not allowed to be marked for deletion.")
+			continue
+		}
 		var t *meta.Topic
 		ok := false
 		if tg.byID {
@@ -61,6 +67,14 @@ type deleteTarget struct {
 	name string
 	id   [16]byte
 	byID bool
+}
+
+// namePtr is the target's name, or nil when it is named by id.
+func (tg deleteTarget) namePtr() *string {
+	if tg.byID {
+		return nil
+	}
+	return &tg.name
 }
 
 // deleteTargets reads the topics to delete: v0-5 name them in TopicNames,

@@ -22,7 +22,7 @@ func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.Des
 		var entries []configEntry
 		switch r.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			t, ok := st.Topics[r.ResourceName]
+			t, ok := topicOrInternal(st, r.ResourceName)
 			if !ok {
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break

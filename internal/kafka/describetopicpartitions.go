@@ -30,6 +30,10 @@ func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *
 	var names []string
 	if len(body.Topics) == 0 {
 		names = st.TopicNames()
+		for _, t := range internalTopics(st) {
+			names = append(names, t.Name)
+		}
+		slices.Sort(names)
 	} else {
 		for _, t := range body.Topics {
 			names = append(names, t.Topic)
@@ -62,7 +66,7 @@ func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *
 		rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		rt.Topic = &name
 		rt.IsInternal = isInternalTopic(name)
-		t, ok := st.Topics[name]
+		t, ok := topicOrInternal(st, name)
 		if !ok {
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			if !validTopicName(name) {

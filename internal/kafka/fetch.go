@@ -66,10 +66,13 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			if mt, ok := st.TopicByID(t.TopicID); ok {
 				name = mt.Name
 			} else {
-				name = ""
+				name = internalTopicName(st, t.TopicID)
 			}
 		}
 		for _, tp := range t.Partitions {
+			if s.fetchInternal(ctx, st, name, body, tp, budget, &total, &waitOn, &rt) {
+				continue
+			}
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1

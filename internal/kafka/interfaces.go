@@ -42,6 +42,9 @@ type Node interface {
 	TransferLeadership(shard, to uint64) error
 
 	GroupShardFor(name string) (uint64, bool)
+	// GroupStateMachine returns the local replica of a group shard, which
+	// serves __consumer_offsets.
+	GroupStateMachine(shard uint64) (*group.StateMachine, bool)
 	GroupShardIDs() []uint64
 	NextProducerID(ctx context.Context) (int64, error)
 }

@@ -25,6 +25,9 @@ func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOff
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
 		for _, tp := range t.Partitions {
+			if s.listInternalOffsets(ctx, st, t.Topic, body.Version, tp, &rt) {
+				continue
+			}
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.Timestamp, rp.Offset = -1, -1

@@ -39,6 +39,9 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 		for _, name := range st.TopicNames() {
 			resp.Topics = append(resp.Topics, s.topicMetadata(st.Topics[name], withOps))
 		}
+		for _, t := range internalTopics(st) {
+			resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
+		}
 		return resp
 	}
 	for _, rt := range body.Topics {
@@ -49,7 +52,11 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 			if rt.TopicID == [16]byte{} {
 				continue
 			}
-			if t, ok := st.TopicByID(rt.TopicID); ok {
+			t, ok := st.TopicByID(rt.TopicID)
+			if !ok {
+				t, ok = internalTopic(st, nil, rt.TopicID)
+			}
+			if ok {
 				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
 				continue
 			}
@@ -60,7 +67,7 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 			continue
 		}
 		if rt.Topic != nil {
-			if t, ok := st.Topics[*rt.Topic]; ok {
+			if t, ok := topicOrInternal(st, *rt.Topic); ok {
 				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
 				continue
 			}
@@ -159,7 +166,7 @@ const topicAuthorizedOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<1
 // defaults (auto.create.topics.enable).
 func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.MetadataRequestTopic) {
 	for _, rt := range topics {
-		if rt.Topic == nil || !validTopicName(*rt.Topic) {
+		if rt.Topic == nil || !validTopicName(*rt.Topic) || isInternalTopic(*rt.Topic) {
 			continue
 		}
 		if _, ok := st.Topics[*rt.Topic]; ok {

@@ -59,6 +59,9 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = tp.Partition
 			rp.BaseOffset = -1
+			if refuseInternalAppend(name, rp) {
+				continue
+			}
 			l, code := led{}, topicCode
 			if code == 0 {
 				l, code = s.localLeader(st, name, tp.Partition, -1)
