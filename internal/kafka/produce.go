@@ -108,11 +108,16 @@ func produceTopic(st *meta.State, version int16, t kmsg.ProduceRequestTopic) (st
 	if version < 13 {
 		return t.Topic, 0
 	}
-	mt, ok := st.TopicByID(t.TopicID)
-	if !ok || t.TopicID == [16]byte{} {
+	if t.TopicID == [16]byte{} {
 		return "", kerr.UnknownTopicID.Code
 	}
-	return mt.Name, 0
+	if mt, ok := st.TopicByID(t.TopicID); ok {
+		return mt.Name, 0
+	}
+	if name := internalTopicName(st, t.TopicID); name != "" {
+		return name, 0
+	}
+	return "", kerr.UnknownTopicID.Code
 }
 
 // acklessFailure is what an acks=0 Produce returns when a partition

@@ -5,6 +5,7 @@ package meta
 
 import (
 	"sort"
+	"sync"
 )
 
 // ShardID of the __meta Raft shard. Partition shards start at FirstPartitionShard.
@@ -74,6 +75,15 @@ type State struct {
 	NextProducerID int64       `json:"next_producer_id"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
+
+	// ids indexes Topics by id, built at the first lookup: Produce v13 and
+	// Fetch v13+ name every topic by id.
+	ids *topicIDs
+}
+
+type topicIDs struct {
+	once sync.Once
+	m    map[[16]byte]*Topic
 }
 
 func newState() *State {
@@ -82,6 +92,7 @@ func newState() *State {
 		Topics:      map[string]*Topic{},
 		Leaders:     map[uint64]Leader{},
 		NextShardID: FirstPartitionShard,
+		ids:         &topicIDs{},
 	}
 }
 
@@ -89,6 +100,7 @@ func newState() *State {
 // a State a reader holds.
 func (s *State) clone() *State {
 	c := *s
+	c.ids = &topicIDs{}
 	c.Brokers = make(map[uint64]*Broker, len(s.Brokers))
 	for k, v := range s.Brokers {
 		c.Brokers[k] = v
@@ -126,12 +138,22 @@ func (s *State) TopicNames() []string {
 
 // TopicByID finds a topic by its UUID.
 func (s *State) TopicByID(id [16]byte) (*Topic, bool) {
-	for _, t := range s.Topics {
-		if t.ID == id {
-			return t, true
+	if s.ids == nil { // a State decoded from a snapshot, or built by hand
+		for _, t := range s.Topics {
+			if t.ID == id {
+				return t, true
+			}
 		}
+		return nil, false
 	}
-	return nil, false
+	s.ids.once.Do(func() {
+		s.ids.m = make(map[[16]byte]*Topic, len(s.Topics))
+		for _, t := range s.Topics {
+			s.ids.m[t.ID] = t
+		}
+	})
+	t, ok := s.ids.m[id]
+	return t, ok
 }
 
 // PartitionRef locates a partition shard.
