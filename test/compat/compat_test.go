@@ -207,7 +207,13 @@ var features = []struct{ id, title string }{
 // knownFailures lists cells that fail for a reason outside the broker's
 // reach or pending other work, keyed "client/feature". A listed cell that
 // passes fails the run, so the list cannot go stale.
-var knownFailures = map[string]string{}
+var knownFailures = map[string]string{
+	"java/describeid": "broker: Metadata v12 by topic id: the Java client sends the id with the name '' (not null); " +
+		"the broker looks up the empty name and answers INVALID_TOPIC_EXCEPTION (17) with name '', which the client " +
+		"reports as UnknownTopicIdException (franz-go, sending a null name, passes)",
+	"kafka-go/groupdescribe": "client: kafka-go decodes consumer subscription metadata up to v1; the verifier's franz-go " +
+		"member sends v3, so DescribeGroups fails in the client (\"Got non-zero number of bytes remaining\")",
+}
 
 // matrix collects outcomes and what the broker saw of each client.
 type matrix struct {

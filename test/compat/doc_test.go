@@ -19,12 +19,12 @@ import (
 func allClients(t *testing.T, addrs []string) []client {
 	out := []client{
 		&franzClient{addrs: addrs},
-		&kafkaGoClient{addrs: addrs, without: without{notRun("kafka-go's Client has these calls; not driven here yet")}},
-		&saramaClient{addrs: addrs, label: "sarama", v: sarama.DefaultVersion, without: without{notRun("sarama's ClusterAdmin has these calls; not driven here yet")}},
-		&saramaClient{addrs: addrs, label: "sarama-max", v: sarama.MaxVersion, without: without{notRun("sarama's ClusterAdmin has these calls; not driven here yet")}},
+		&kafkaGoClient{addrs: addrs},
+		&saramaClient{addrs: addrs, label: "sarama", v: sarama.DefaultVersion},
+		&saramaClient{addrs: addrs, label: "sarama-max", v: sarama.MaxVersion},
 	}
 	if p, err := exec.LookPath("kcat"); err == nil {
-		out = append(out, &kcatClient{addrs: addrs, path: p, without: without{unsupported("kcat has no admin or group commands")}})
+		out = append(out, &kcatClient{addrs: addrs, path: p, without: without{unsupported("kcat has no admin commands")}})
 	} else {
 		leftOut(t, "kcat not installed (apt-get install kcat)")
 	}

@@ -12,10 +12,7 @@ import (
 
 // kafkaGoClient drives github.com/segmentio/kafka-go: Writer, Reader
 // (by partition and by group) and Client for administration.
-type kafkaGoClient struct {
-	without
-	addrs []string
-}
+type kafkaGoClient struct{ addrs []string }
 
 func (c *kafkaGoClient) name() string     { return "kafka-go" }
 func (c *kafkaGoClient) clientID() string { return "compat-kafka-go" }

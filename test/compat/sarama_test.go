@@ -13,7 +13,6 @@ import (
 // saramaClient drives github.com/IBM/sarama at one protocol version:
 // SyncProducer, Consumer, ConsumerGroup, ClusterAdmin and Client.
 type saramaClient struct {
-	without
 	addrs []string
 	label string
 	v     sarama.KafkaVersion
