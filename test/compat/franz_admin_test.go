@@ -100,23 +100,7 @@ func (c *franzClient) describeTopicConfig(ctx context.Context, topic, key string
 		return "", err
 	}
 	defer done()
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return "", err
-	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if err != nil {
-		return "", err
-	}
-	for _, cf := range rc.Configs {
-		if cf.Key == key {
-			return cf.MaybeValue(), nil
-		}
-	}
-	return "", fmt.Errorf("%s: no config %s described", topic, key)
+	return describedConfig(ctx, adm, topic, key)
 }
 
 func (c *franzClient) deleteRecords(ctx context.Context, topic string, partition int32, before int64) error {

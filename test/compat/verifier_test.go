@@ -311,11 +311,19 @@ func parseTopicID(s string) ([16]byte, error) {
 
 // topicConfig is the value of topic's config key as DescribeConfigs shows it.
 func (v *verifier) topicConfig(ctx context.Context, topic, key string) (string, error) {
-	rcs, err := v.adm.DescribeTopicConfigs(ctx, topic)
+	return describedConfig(ctx, v.adm, topic, key)
+}
+
+// describedConfig is the value of topic's config key, described through adm.
+func describedConfig(ctx context.Context, adm *kadm.Client, topic, key string) (string, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		return "", err
 	}
 	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
 	if err != nil {
 		return "", err
 	}
@@ -324,7 +332,7 @@ func (v *verifier) topicConfig(ctx context.Context, topic, key string) (string, 
 			return c.MaybeValue(), nil
 		}
 	}
-	return "", fmt.Errorf("%s has no config %s", topic, key)
+	return "", fmt.Errorf("%s: no config %s described", topic, key)
 }
 
 // startOffsets lists each partition's log start offset.
