@@ -24,7 +24,7 @@ func allClients(t *testing.T, addrs []string) []client {
 		&saramaClient{addrs: addrs, label: "sarama-max", v: sarama.MaxVersion},
 	}
 	if p, err := exec.LookPath("kcat"); err == nil {
-		out = append(out, &kcatClient{addrs: addrs, path: p})
+		out = append(out, &kcatClient{addrs: addrs, path: p, without: without{unsupported("kcat has no admin commands")}})
 	} else {
 		leftOut(t, "kcat not installed (apt-get install kcat)")
 	}
@@ -39,6 +39,13 @@ func allClients(t *testing.T, addrs []string) []client {
 		out = append(out, c)
 	} else {
 		leftOut(t, "python3-confluent-kafka not installed (apt-get install python3-confluent-kafka)")
+	}
+	if c, stop, err := newJavaClient(addrs, t.TempDir(), capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all,
+		note: "the reference client; one JVM serves every cell (Producer, KafkaConsumer with the default classic group protocol, Admin)"}); err == nil {
+		t.Cleanup(stop)
+		out = append(out, c)
+	} else {
+		leftOut(t, fmt.Sprintf("java: %v", err))
 	}
 	if c := newPyClient(addrs, "kafka-python", "kafka",
 		capabilities{binary: true, timestamps: true, perRecordHeaders: true, codecs: all, keyForNullValue: true,
@@ -67,6 +74,7 @@ func renderDoc(clients []client, m *matrix) string {
 	b.WriteString("three-broker cluster (replication factor 3); do not edit by hand. Every cell is a real round trip\n")
 	b.WriteString("checked byte for byte: see test/compat for what each row asserts.\n\n")
 	b.WriteString("`pass`: the feature works and its outcome was checked; `n/a`: the client cannot express it;\n")
+	b.WriteString("`not run`: the library can express it but this suite's driver for it does not exercise it;\n")
 	b.WriteString("`FAIL`: a known failure, listed below with its reason.\n\n")
 	b.WriteString("| feature |")
 	for _, cl := range clients {
@@ -97,16 +105,18 @@ func renderDoc(clients []client, m *matrix) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cl.name(), cl.version(), sw, cl.caps().note)
 	}
-	var na []string
-	for _, cl := range clients {
-		for _, f := range features {
-			if o := m.cells[cl.name()][f.id]; o.state == "n/a" {
-				na = append(na, fmt.Sprintf("- %s, %s: %s", cl.name(), f.title, o.detail))
+	for _, sec := range []struct{ state, title string }{{"n/a", "Not applicable"}, {"not run", "Not run"}} {
+		var lines []string
+		for _, cl := range clients {
+			for _, f := range features {
+				if o := m.cells[cl.name()][f.id]; o.state == sec.state {
+					lines = append(lines, fmt.Sprintf("- %s, %s: %s", cl.name(), f.title, o.detail))
+				}
 			}
 		}
-	}
-	if len(na) > 0 {
-		b.WriteString("\n## Not applicable\n\n" + strings.Join(na, "\n") + "\n")
+		if len(lines) > 0 {
+			b.WriteString("\n## " + sec.title + "\n\n" + strings.Join(lines, "\n") + "\n")
+		}
 	}
 	keys := make([]string, 0, len(knownFailures))
 	for k := range knownFailures {
@@ -160,11 +170,20 @@ the cluster holds.
   offset; every offset of every partition must be delivered, and the group's committed offsets
   (fetched by the verifier) must equal the end offsets. Then 6 more records are written and a new
   member of the group must get exactly those, nothing before its committed offsets.
-- admin: the client creates a 2-partition topic, describes it (partitions and leaders as the
-  cluster reports them), grows it to 4 partitions and deletes it; the verifier sees each step.
+- admin: the client creates a 2-partition topic, describes it by name and by the id the cluster
+  reports (name, partitions and leaders as the cluster reports them), grows it to 4 partitions,
+  sets its retention.ms (the verifier's DescribeConfigs must show the value, and so must the
+  client's) and deletes it; then deletes a second topic by its id. The verifier sees each step.
 - idempotent produce: 30 records with the client's idempotent producer; the verifier reads them
   back once each, and every stored batch carries a producer id.
 - offsets by timestamp: the verifier writes 5 records 10 ms apart; ListOffsets by timestamp
   through the client must give the first offset at or after an exact, an in-between and the last
   timestamp.
+- delete records: the verifier writes 5 records to a 1-partition topic; the client deletes those
+  below the third; the log start offset must be the third's and the last 3 read back byte for byte.
+- groups: the verifier's franz-go consumer (client id verifier-member) joins a group of the
+  client's own and holds all 3 partitions of a topic. The client must list the group, and describe
+  it as Stable with that one member and its assignment. After the member leaves, the verifier
+  commits offsets the client must list; the client sets other offsets, which the verifier must
+  fetch; the client deletes the group, which no broker may list afterwards, with no offsets left.
 `

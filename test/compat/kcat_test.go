@@ -17,8 +17,9 @@ import (
 // balanced consumer, metadata and offset queries. kcat reads text lines
 // and cannot set a record's timestamp or vary headers within one run.
 type kcatClient struct {
-	addrs []string
-	path  string
+	without // no admin commands
+	addrs   []string
+	path    string
 }
 
 func (c *kcatClient) name() string     { return "kcat" }

@@ -8,23 +8,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
 // debianPython is the interpreter Debian's python3-* packages install for.
 const debianPython = "/usr/bin/python3"
 
-// procClient drives a client in another process, one process per
-// operation, JSON in and out: a Python library through clients/pyclient.py,
-// or confluent-kafka-go through clients/ckgo.
+// procClient drives a client in another process, JSON in and out: a
+// Python library through clients/pyclient.py or confluent-kafka-go through
+// clients/ckgo, one process per operation, or the Java client through one
+// long-lived JVM (clients/java).
 type procClient struct {
 	addrs []string
 	lib   string
-	argv  []string // the command; stdin carries the request
 	id    string
 	ver   string
 	c     capabilities
+	// exchange sends one request and returns the answer, and the process's
+	// stderr for a diagnosis.
+	exchange func(ctx context.Context, req []byte) (resp []byte, stderr string, err error)
 }
 
 // newProcClient asks argv for its version; the client is nil when that
@@ -35,7 +37,19 @@ func newProcClient(addrs []string, lib string, argv []string, c capabilities) *p
 	if err != nil || json.Unmarshal(out, &v) != nil {
 		return nil
 	}
-	return &procClient{addrs: addrs, lib: lib, argv: argv, id: "compat-" + lib, ver: v.Version, c: c}
+	return &procClient{addrs: addrs, lib: lib, id: "compat-" + lib, ver: v.Version, c: c, exchange: processPerCall(argv)}
+}
+
+// processPerCall runs argv for each request, the request on its stdin.
+func processPerCall(argv []string) func(context.Context, []byte) ([]byte, string, error) {
+	return func(ctx context.Context, req []byte) ([]byte, string, error) {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Stdin = bytes.NewReader(req)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return stdout.Bytes(), stderr.String(), err
+	}
 }
 
 // newPyClient drives a Python library, or is nil when Debian's package
@@ -82,28 +96,27 @@ func (c *procClient) call(ctx context.Context, op string, args map[string]any, r
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
+	out, stderr, runErr := c.exchange(ctx, in)
 	var res struct {
 		Error       string `json:"error"`
 		Unsupported string `json:"unsupported"`
+		NotRun      string `json:"not_run"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return fmt.Errorf("%s %s: %v %v: %s %s", c.lib, op, runErr, err, stdout.String(), tail(stderr.String(), 1500))
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("%s %s: %v %v: %s %s", c.lib, op, runErr, err, out, tail(stderr, 1500))
 	}
 	switch {
 	case res.Unsupported != "":
 		return unsupported("%s", res.Unsupported)
+	case res.NotRun != "":
+		return notRun("%s", res.NotRun)
 	case res.Error != "":
 		return fmt.Errorf("%s %s: %s", c.lib, op, res.Error)
 	case runErr != nil:
-		return fmt.Errorf("%s %s: %v: %s", c.lib, op, runErr, tail(stderr.String(), 1500))
+		return fmt.Errorf("%s %s: %v: %s", c.lib, op, runErr, tail(stderr, 1500))
 	}
 	if resp != nil {
-		return json.Unmarshal(stdout.Bytes(), resp)
+		return json.Unmarshal(out, resp)
 	}
 	return nil
 }
@@ -129,19 +142,23 @@ func (c *procClient) createTopic(ctx context.Context, topic string, partitions i
 }
 
 func (c *procClient) describeTopic(ctx context.Context, topic string) (map[int32]int32, error) {
-	var resp struct{ Leaders map[string]int32 }
-	if err := c.call(ctx, "describe_topic", map[string]any{"topic": topic}, &resp); err != nil {
-		return nil, err
+	_, leaders, err := c.describe(ctx, "describe_topic", map[string]any{"topic": topic})
+	return leaders, err
+}
+
+func (c *procClient) describeTopicByID(ctx context.Context, id string) (string, map[int32]int32, error) {
+	return c.describe(ctx, "describe_topic_id", map[string]any{"id": id})
+}
+
+// describe runs a describe operation: the topic's name and the leader of
+// each partition.
+func (c *procClient) describe(ctx context.Context, op string, args map[string]any) (string, map[int32]int32, error) {
+	var resp struct {
+		Name    string
+		Leaders map[int32]int32
 	}
-	out := map[int32]int32{}
-	for p, l := range resp.Leaders {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return nil, err
-		}
-		out[int32(n)] = l
-	}
-	return out, nil
+	err := c.call(ctx, op, args, &resp)
+	return resp.Name, resp.Leaders, err
 }
 
 func (c *procClient) createPartitions(ctx context.Context, topic string, total int32) error {
@@ -156,4 +173,57 @@ func (c *procClient) offsetForTime(ctx context.Context, topic string, partition 
 	var resp struct{ Offset int64 }
 	err := c.call(ctx, "offset_for_time", map[string]any{"topic": topic, "partition": partition, "ts": ts}, &resp)
 	return resp.Offset, err
+}
+
+func (c *procClient) deleteTopicByID(ctx context.Context, id string) error {
+	return c.call(ctx, "delete_topic_id", map[string]any{"id": id}, nil)
+}
+
+func (c *procClient) alterTopicConfig(ctx context.Context, topic, key, value string) error {
+	return c.call(ctx, "alter_topic_config", map[string]any{"topic": topic, "key": key, "value": value}, nil)
+}
+
+func (c *procClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {
+	var resp struct{ Value string }
+	err := c.call(ctx, "describe_topic_config", map[string]any{"topic": topic, "key": key}, &resp)
+	return resp.Value, err
+}
+
+func (c *procClient) deleteRecords(ctx context.Context, topic string, partition int32, before int64) error {
+	var resp struct {
+		LowWatermark int64 `json:"low_watermark"`
+	}
+	if err := c.call(ctx, "delete_records", map[string]any{"topic": topic, "partition": partition, "before": before}, &resp); err != nil {
+		return err
+	}
+	if resp.LowWatermark != before {
+		return fmt.Errorf("%s delete records below %d: low watermark %d", c.lib, before, resp.LowWatermark)
+	}
+	return nil
+}
+
+func (c *procClient) listGroups(ctx context.Context) ([]string, error) {
+	var resp struct{ Groups []string }
+	err := c.call(ctx, "list_groups", nil, &resp)
+	return resp.Groups, err
+}
+
+func (c *procClient) describeGroup(ctx context.Context, group string) (groupDescription, error) {
+	var resp groupDescription
+	err := c.call(ctx, "describe_group", map[string]any{"group": group}, &resp)
+	return resp, err
+}
+
+func (c *procClient) groupOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	var resp struct{ Offsets map[int32]int64 }
+	err := c.call(ctx, "group_offsets", map[string]any{"group": group, "topic": topic}, &resp)
+	return resp.Offsets, err
+}
+
+func (c *procClient) alterGroupOffsets(ctx context.Context, group, topic string, offsets map[int32]int64) error {
+	return c.call(ctx, "alter_group_offsets", map[string]any{"group": group, "topic": topic, "offsets": offsets}, nil)
+}
+
+func (c *procClient) deleteGroup(ctx context.Context, group string) error {
+	return c.call(ctx, "delete_group", map[string]any{"group": group}, nil)
 }

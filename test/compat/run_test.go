@@ -3,9 +3,11 @@ package compat
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -178,13 +180,22 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
 			return err
 		}
-		// Asked again while a leader is being elected, as a client would.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			err := describeMatches(ctx, e, cl, admin)
-			if err == nil || time.Now().After(deadline) {
-				return err
-			}
+		return untilLeadersMatch(ctx, e, admin, func() (string, map[int32]int32, error) {
+			got, err := cl.describeTopic(ctx, admin)
+			return admin, got, err
+		})
+	})
+	cell(t, m, cl, "describeid", 30*time.Second, func(ctx context.Context) error {
+		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
+			return err
 		}
+		id, err := e.v.topicID(ctx, admin)
+		if err != nil {
+			return err
+		}
+		return untilLeadersMatch(ctx, e, admin, func() (string, map[int32]int32, error) {
+			return cl.describeTopicByID(ctx, id)
+		})
 	})
 	cell(t, m, cl, "partitions", 45*time.Second, func(ctx context.Context) error {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
@@ -195,6 +206,27 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		return e.v.waitPartitions(ctx, admin, 4, true)
 	})
+	cell(t, m, cl, "configs", 45*time.Second, func(ctx context.Context) error {
+		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
+			return err
+		}
+		// Not the default, and harmless on a topic whose records are fresh.
+		const key, value = "retention.ms", "86400123"
+		if err := cl.alterTopicConfig(ctx, admin, key, value); err != nil {
+			return err
+		}
+		if got, err := e.v.topicConfig(ctx, admin, key); err != nil || got != value {
+			return fmt.Errorf("the cluster has %s=%q (%v) after the client set %q", key, got, err, value)
+		}
+		got, err := cl.describeTopicConfig(ctx, admin, key)
+		if err != nil {
+			return err
+		}
+		if got != value {
+			return fmt.Errorf("the client describes %s=%q, the cluster has %q", key, got, value)
+		}
+		return nil
+	})
 	cell(t, m, cl, "delete", 45*time.Second, func(ctx context.Context) error {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
 			return err
@@ -204,8 +236,23 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		return e.v.waitGone(ctx, admin)
 	})
-	// An admin topic left by a client without delete.
+	byID := data + "-byid"
+	cell(t, m, cl, "deleteid", 30*time.Second, func(ctx context.Context) error {
+		if err := e.v.ensureTopic(ctx, byID, 2); err != nil {
+			return err
+		}
+		id, err := e.v.topicID(ctx, byID)
+		if err != nil {
+			return err
+		}
+		if err := cl.deleteTopicByID(ctx, id); err != nil {
+			return err
+		}
+		return e.v.waitGone(ctx, byID)
+	})
+	// Admin topics left by a client without delete.
 	e.v.deleteTopic(t, admin)
+	e.v.deleteTopic(t, byID)
 
 	cell(t, m, cl, "idempotent", 45*time.Second, func(ctx context.Context) error {
 		if !caps.idempotent {
@@ -254,14 +301,143 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		return nil
 	})
+
+	cell(t, m, cl, "deleterecords", 45*time.Second, func(ctx context.Context) error {
+		topic := data + "-records"
+		if err := e.v.ensureTopic(ctx, topic, 1); err != nil {
+			return err
+		}
+		want := gen(rng, caps, 5, 1, false)
+		start, err := e.v.endOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		if err := e.v.produce(ctx, topic, want); err != nil {
+			return err
+		}
+		before := start[0] + 2
+		if err := cl.deleteRecords(ctx, topic, 0, before); err != nil {
+			return err
+		}
+		first, err := e.v.startOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		if first[0] != before {
+			return fmt.Errorf("log start offset %d after deleting the records below %d", first[0], before)
+		}
+		got, err := e.v.read(ctx, topic, []prange{{Partition: 0, From: before, To: start[0] + 5}})
+		if err != nil {
+			return err
+		}
+		return compare(want[2:], got, "all", time.Time{}, time.Time{})
+	})
+
+	runGroupAdmin(t, e, m, cl, data+"-group")
 }
 
-// describeMatches has the client describe topic: the same partitions as
-// the cluster has, each with a live broker as leader.
-func describeMatches(ctx context.Context, e *env, cl client, topic string) error {
-	got, err := cl.describeTopic(ctx, topic)
+// runGroupAdmin runs the consumer-group admin rows against a group of the
+// client's own on topic: listed and described while the verifier holds a
+// live member in it, then its offsets listed, altered and the group deleted.
+func runGroupAdmin(t *testing.T, e *env, m *matrix, cl client, topic string) {
+	group := "compat-admin-" + cl.name()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	leave, joinErr := e.v.joinGroup(ctx, group, topic)
+	cell(t, m, cl, "grouplist", 45*time.Second, func(ctx context.Context) error {
+		if joinErr != nil {
+			return joinErr
+		}
+		groups, err := cl.listGroups(ctx)
+		if err != nil {
+			return err
+		}
+		if !contains(groups, group) {
+			return fmt.Errorf("listed groups %v lack %s, which has a live member", groups, group)
+		}
+		return nil
+	})
+	cell(t, m, cl, "groupdescribe", 45*time.Second, func(ctx context.Context) error {
+		if joinErr != nil {
+			return joinErr
+		}
+		d, err := cl.describeGroup(ctx, group)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(d.State, "Stable") || len(d.Members) != 1 {
+			return fmt.Errorf("described %s as %q with %d members, want Stable with the verifier's one: %+v", group, d.State, len(d.Members), d)
+		}
+		mem := d.Members[0]
+		ps := append([]int32(nil), mem.Assigned[topic]...)
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		if mem.ClientID != verifierMember || fmt.Sprint(ps) != "[0 1 2]" || len(mem.Assigned) != 1 {
+			return fmt.Errorf("described member %q assigned %v, want %q assigned %s [0 1 2]", mem.ClientID, mem.Assigned, verifierMember, topic)
+		}
+		return nil
+	})
+	leave()
+	cancel()
+	cell(t, m, cl, "groupoffsets", 45*time.Second, func(ctx context.Context) error {
+		want := map[int32]int64{0: 3, 1: 5, 2: 7}
+		if err := e.v.commit(ctx, group, topic, want); err != nil {
+			return err
+		}
+		got, err := cl.groupOffsets(ctx, group, topic)
+		if err != nil {
+			return err
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("listed offsets %v of %s, the verifier committed %v", got, group, want)
+		}
+		return nil
+	})
+	cell(t, m, cl, "groupalter", 45*time.Second, func(ctx context.Context) error {
+		want := map[int32]int64{0: 2, 1: 1, 2: 0}
+		if err := cl.alterGroupOffsets(ctx, group, topic, want); err != nil {
+			return err
+		}
+		got, err := e.v.committed(ctx, group, topic)
+		if err != nil {
+			return err
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("the cluster has offsets %v for %s after the client set %v", got, group, want)
+		}
+		return nil
+	})
+	cell(t, m, cl, "groupdelete", 45*time.Second, func(ctx context.Context) error {
+		if err := e.v.commit(ctx, group, topic, map[int32]int64{0: 1}); err != nil {
+			return err
+		}
+		if err := cl.deleteGroup(ctx, group); err != nil {
+			return err
+		}
+		return e.v.groupGone(ctx, group)
+	})
+}
+
+// untilLeadersMatch has the client describe topic with describe until it
+// reports the same partitions as the cluster has, each with a live broker
+// as leader: asked again for 10 s while a leader is being elected, as a
+// client would.
+func untilLeadersMatch(ctx context.Context, e *env, topic string, describe func() (string, map[int32]int32, error)) error {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := leadersMatch(ctx, e, topic, describe)
+		var ue unsupportedError
+		var nr notRunError
+		if err == nil || errors.As(err, &ue) || errors.As(err, &nr) || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+func leadersMatch(ctx context.Context, e *env, topic string, describe func() (string, map[int32]int32, error)) error {
+	name, got, err := describe()
 	if err != nil {
 		return err
+	}
+	if name != topic {
+		return fmt.Errorf("described topic %q, want %q", name, topic)
 	}
 	want, err := e.v.leaders(ctx, topic)
 	if err != nil {

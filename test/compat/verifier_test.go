@@ -2,8 +2,10 @@ package compat
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,4 +283,148 @@ func (v *verifier) committed(ctx context.Context, group, topic string) (map[int3
 		}
 	})
 	return out, nil
+}
+
+// topicID is topic's id in Kafka's text form.
+func (v *verifier) topicID(ctx context.Context, topic string) (string, error) {
+	md, err := v.adm.Metadata(ctx, topic)
+	if err != nil {
+		return "", err
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return "", fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	return base64.RawURLEncoding.EncodeToString(td.ID[:]), nil
+}
+
+// parseTopicID reads Kafka's text form of a topic id.
+func parseTopicID(s string) ([16]byte, error) {
+	var id [16]byte
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("topic id %q: not 16 bytes of unpadded URL-safe base64 (%v)", s, err)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// topicConfig is the value of topic's config key as DescribeConfigs shows it.
+func (v *verifier) topicConfig(ctx context.Context, topic, key string) (string, error) {
+	return describedConfig(ctx, v.adm, topic, key)
+}
+
+// describedConfig is the value of topic's config key, described through adm.
+func describedConfig(ctx context.Context, adm *kadm.Client, topic, key string) (string, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return "", err
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, c := range rc.Configs {
+		if c.Key == key {
+			return c.MaybeValue(), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no config %s described", topic, key)
+}
+
+// startOffsets lists each partition's log start offset.
+func (v *verifier) startOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	starts, err := v.adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	starts.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// verifierMember is the client id of the verifier's group member.
+const verifierMember = "verifier-member"
+
+// joinGroup makes the verifier a member of group, consuming topic, and
+// returns once the member holds its assignment; leave closes it (leaving
+// the group). leave is never nil.
+func (v *verifier) joinGroup(ctx context.Context, group, topic string) (leave func(), err error) {
+	assigned := make(chan struct{})
+	var once sync.Once
+	cl, err := kgo.NewClient(kgo.SeedBrokers(v.cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ClientID(verifierMember),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { once.Do(func() { close(assigned) }) }))
+	if err != nil {
+		return func() {}, err
+	}
+	pctx, stop := context.WithCancel(ctx)
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for pctx.Err() == nil {
+			cl.PollFetches(pctx)
+		}
+	}()
+	leave = func() {
+		stop()
+		<-polled
+		cl.Close()
+	}
+	select {
+	case <-assigned:
+		return leave, nil
+	case <-ctx.Done():
+		leave()
+		return func() {}, fmt.Errorf("the verifier's member of %s got no assignment: %w", group, ctx.Err())
+	}
+}
+
+// commit sets group's committed offsets for topic.
+func (v *verifier) commit(ctx context.Context, group, topic string, offsets map[int32]int64) error {
+	os := kadm.Offsets{}
+	for p, o := range offsets {
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
+	}
+	resp, err := v.adm.CommitOffsets(ctx, group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("commit to %s: %w", group, err)
+	}
+	return nil
+}
+
+// groupGone waits until no broker lists group and it has no committed
+// offsets.
+func (v *verifier) groupGone(ctx context.Context, group string) error {
+	for {
+		listed, err := v.adm.ListGroups(ctx)
+		if err == nil {
+			if _, ok := listed[group]; ok {
+				err = fmt.Errorf("group %s still listed", group)
+			}
+		}
+		if err == nil {
+			var offs kadm.OffsetResponses
+			if offs, err = v.adm.FetchOffsets(ctx, group); err == nil && len(offs) > 0 {
+				err = fmt.Errorf("group %s still has offsets %v", group, offs)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after delete: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
