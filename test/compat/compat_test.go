@@ -208,9 +208,6 @@ var features = []struct{ id, title string }{
 // reach or pending other work, keyed "client/feature". A listed cell that
 // passes fails the run, so the list cannot go stale.
 var knownFailures = map[string]string{
-	"java/describeid": "broker: Metadata v12 by topic id: the Java client sends the id with the name '' (not null); " +
-		"the broker looks up the empty name and answers INVALID_TOPIC_EXCEPTION (17) with name '', which the client " +
-		"reports as UnknownTopicIdException (franz-go, sending a null name, passes)",
 	"kafka-go/groupdescribe": "client: kafka-go reads the fields of consumer subscription metadata v0 and v1 only; the " +
 		"verifier's franz-go member sends v3, whose owned partitions, generation and rack (10 bytes) it rejects " +
 		"(\"failed to decode member metadata ...: Got non-zero number of bytes remaining: 10\")",
