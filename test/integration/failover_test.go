@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestBrokerStopMidStream stops one broker while a producer with retries is
@@ -50,20 +51,15 @@ func TestBrokerStopMidStream(t *testing.T) {
 				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
 			})
 			sent++
-			if i%50 == 49 {
+			if i%50 == 49 { // pace the producer: load, not a flood
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
 	}()
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitAcked := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d records acknowledged, waited for %d", ackedCount(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		t.Helper()
+		testutil.Eventually(t, 30*time.Second, func() error { return atLeast("records acknowledged", ackedCount(), n) })
 	}
 	waitAcked(2000)
 	t.Log("stopping broker 2")

@@ -17,6 +17,7 @@ import (
 	"github.com/longboat/longboat/internal/broker"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestPebbleDataDirectoryKeepsItsStore starts brokers on data directories
@@ -107,19 +108,16 @@ func TestTanLogFiles(t *testing.T) {
 	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "many"); err != nil {
 		t.Fatalf("delete topic: %v", err)
 	}
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		var held int64
 		for _, d := range shardDirs() {
 			held += allocatedUnder(t, d, ".log")
 		}
-		if held == 0 {
-			break
+		if held > 0 {
+			return fmt.Errorf("after the topic was deleted its replicas' tan directories still take %d KiB", held>>10)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("30 s after the topic was deleted its replicas' tan directories still take %d KiB", held>>10)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	c.StopBroker(0)
 	c.StartBroker(0)
 	c.WaitReady(60 * time.Second)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // procCluster runs brokers as real `longboat serve` processes so that a
@@ -101,25 +102,29 @@ func (pc *procCluster) kill(i int) {
 }
 
 func (pc *procCluster) waitReady(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for i, p := range pc.procs {
-		if p == nil {
-			continue
-		}
-		for {
+	pc.t.Helper()
+	notReady := -1
+	err := testutil.Poll(timeout, func() error {
+		for i, p := range pc.procs {
+			if p == nil {
+				continue
+			}
 			resp, err := http.Get("http://" + pc.http[i] + "/readyz")
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
+				if resp.StatusCode == http.StatusOK {
+					continue
 				}
+				err = fmt.Errorf("/readyz %s", resp.Status)
 			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
-				pc.t.Fatalf("broker %d not ready after %v; log:\n%s", i+1, timeout, log)
-			}
-			time.Sleep(50 * time.Millisecond)
+			notReady = i
+			return fmt.Errorf("broker %d not ready: %w", i+1, err)
 		}
+		return nil
+	})
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", notReady+1)))
+		pc.t.Fatalf("%v; log:\n%s", err, log)
 	}
 }
 
@@ -157,20 +162,15 @@ func TestKill9BrokerMidStream(t *testing.T) {
 				}
 				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
 			})
-			if i%50 == 49 {
+			if i%50 == 49 { // pace the producer: load, not a flood
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
 	}()
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitAcked := func(n int) {
-		deadline := time.Now().Add(60 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d records acknowledged, waited for %d", ackedCount(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, func() error { return atLeast("records acknowledged", ackedCount(), n) })
 	}
 	waitAcked(2000)
 	for round, victim := range []int{0, 1, 2} {

@@ -1,0 +1,34 @@
+package integration
+
+import (
+	"os"
+	"testing"
+
+	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// shared is the one three-broker cluster that the tests which never stop a
+// broker and look only at their own topics and groups run on together;
+// starting a cluster per test cost most of this package's run time.
+var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+	// A static broker retention.bytes, for TestTopicConfigsAlterAndDescribe
+	// to see its source; 1 GiB deletes nothing that any test here writes.
+	cfg.RetentionBytes = 1 << 30
+}}}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
+
+// sharedCluster marks t parallel (it then runs after the tests with their
+// own clusters, at most -parallel at a time) and returns the shared
+// cluster. A test using it must not stop brokers and must name its topics
+// and groups uniquely in the package.
+func sharedCluster(t *testing.T) *testcluster.Cluster {
+	t.Helper()
+	t.Parallel()
+	return shared.Get(t)
+}
