@@ -184,17 +184,32 @@ func FreeAddrs(t testing.TB, n int) []string {
 	return out
 }
 
+// handedOut holds every port FreeAddrs has returned in this process: tests
+// run in parallel, and a port free only because another test's broker is
+// stopped must not go to a new broker.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 func freeAddrs(n int) ([]string, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	out := make([]string, 0, n)
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 1000 {
 			return nil, errors.New("no free ports in 20000-32767")
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12768)))
+		port := 20000 + rand.IntN(12768)
+		if handedOut.ports[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		defer l.Close()
+		handedOut.ports[port] = true
 		out = append(out, l.Addr().String())
 	}
 	return out, nil

@@ -59,6 +59,7 @@ func waitHighWatermark(t *testing.T, p *partition.StateMachine, hw int64, within
 // changes), then checks the end offset of every epoch against the leader
 // epochs stamped on the records, on every replica.
 func TestOffsetForLeaderEpochAfterLeaderChanges(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	cl := newClient(t, seeds)

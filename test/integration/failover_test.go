@@ -19,6 +19,7 @@ import (
 // readable at its acknowledged offset, and nothing appears twice unless the
 // producer was told the send failed.
 func TestBrokerStopMidStream(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "failover", 6, 3)
@@ -90,6 +91,7 @@ func TestBrokerStopMidStream(t *testing.T) {
 // TestFullClusterRestart stops every broker and starts them again on the
 // same directories: topics, offsets and records all survive.
 func TestFullClusterRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "durable", 6, 3)

@@ -684,6 +684,7 @@ func TestKcatBalancedConsumer(t *testing.T) {
 // subscribed topic is GROUP_SUBSCRIBED_TO_TOPIC per partition while the
 // unsubscribed topic's offsets go away; once the member leaves, both work.
 func TestGroupAdminKadm(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const sub, unsub, active, idle, never = "adm-sub", "adm-unsub", "adm-active", "adm-idle", "adm-never"
@@ -942,6 +943,7 @@ func TestGroupAdminKadm(t *testing.T) {
 // everything produced after the stop must be consumed; the committed
 // offsets must reach the end offsets.
 func TestGroupCoordinatorFailover(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const topic, groupID, parts = "fo-grp", "fo-group", 6

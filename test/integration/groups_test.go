@@ -274,6 +274,7 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "coord", 6, 3)
 	prod := newClient(t, pc.kafka, kgo.RecordRetries(1000), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
@@ -394,6 +395,7 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 // every broker, and checks that the offsets are unchanged and that a new
 // member resumes exactly at them.
 func TestGroupOffsetsSurviveFullRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "restart-group", 3, 3)

@@ -40,6 +40,7 @@ func waitStatus(t *testing.T, addr string, want int, within time.Duration) strin
 // TestReadyzFollowsQuorum: a broker that loses both peers loses its quorum
 // and answers 503; when they return it answers 200 again.
 func TestReadyzFollowsQuorum(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	createTopic(t, c.Addrs(), "health", 3, 3)
 	waitStatus(t, c.HTTPAddr(0), http.StatusOK, 10*time.Second)
@@ -106,6 +107,7 @@ func waitMetric(t *testing.T, c *testcluster.Cluster, name string, ok func(float
 // partition with a replica there counts as under-replicated (reported once,
 // by its leader) and none is offline; after it returns, both are zero.
 func TestUnderReplicatedAndOfflineGauges(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	createTopic(t, c.Addrs(), "urp", 6, 3)
 	if v := metricSum(t, c, "longboat_under_replicated_partitions"); v != 0 {

@@ -75,6 +75,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) (int64
 // again (also by a new leader), a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
 // an older epoch INVALID_PRODUCER_EPOCH.
 func TestDuplicateBatchesByHand(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "dedupe", 1, 3)
@@ -175,6 +176,7 @@ func TestIdempotentProducersThroughLeaderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "exactly-once", 3, 3)
 

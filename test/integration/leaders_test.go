@@ -72,6 +72,9 @@ func leadershipChanges(c *testcluster.Cluster) int64 {
 // TestLeadersBalancedAndSteady: six partitions on three brokers are led two
 // per broker (their preferred replicas) when CreateTopics answers; under steady load no leadership changes at all; after a
 // broker restart the leaders come back into balance.
+//
+// Not parallel: "no election under load" needs the CPU to itself, or a
+// starved Raft tick can cost a leadership.
 func TestLeadersBalancedAndSteady(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()

@@ -246,6 +246,7 @@ func TestTopicConfigsAlterAndDescribe(t *testing.T) {
 }
 
 func TestRetentionAndDeleteRecords(t *testing.T) {
+	t.Parallel()
 	c := lifecycleCluster(t)
 	seeds := c.Addrs()
 	// Uncompressed, so the padding fills segments as the sizes say.

@@ -26,6 +26,7 @@ import (
 // acknowledged record, and a broker told to use tan there must refuse to
 // start, saying why, instead of opening an empty Raft log.
 func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Dir: dir, Adjust: func(cfg *config.Config) {
 		cfg.RaftLogDB = config.LogDBPebble
@@ -70,6 +71,7 @@ func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
 // topic must free its replicas' log files at once (tan itself keeps each
 // one's last file) and remove their directories at the next start.
 func TestTanLogFiles(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
 	createTopic(t, c.Addrs(), "many", 60, 1)
 	produced := produceN(t, newClient(t, c.Addrs()), "many", "a", 600)

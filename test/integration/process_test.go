@@ -32,14 +32,32 @@ type procCluster struct {
 	procs   []*exec.Cmd
 }
 
+// longboatBinary is the longboat binary that the process tests run, built once for
+// the package; TestMain removes its directory.
+var longboatBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "longboat")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/longboat").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	longboatBinary.once.Do(func() {
+		longboatBinary.dir, longboatBinary.err = os.MkdirTemp("", "longboat-bin-")
+		if longboatBinary.err != nil {
+			return
+		}
+		longboatBinary.path = filepath.Join(longboatBinary.dir, "longboat")
+		out, err := exec.Command("go", "build", "-o", longboatBinary.path, "../../cmd/longboat").CombinedOutput()
+		if err != nil {
+			longboatBinary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if longboatBinary.err != nil {
+		t.Fatal(longboatBinary.err)
 	}
-	return bin
+	return longboatBinary.path
 }
 
 func startProcCluster(t *testing.T, n int) *procCluster {
@@ -135,6 +153,7 @@ func TestKill9BrokerMidStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "crash", 6, 3)
 	cl := newClient(t, pc.kafka, kgo.RecordRetries(100), kgo.RetryTimeout(60*time.Second))

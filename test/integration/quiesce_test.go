@@ -26,6 +26,8 @@ const quiesceWait = 13 * time.Second
 // change, and that when the broker leading the most of them is killed
 // (SIGKILL) while they are quiesced, their leadership moves and every one
 // of them acknowledges a produce again within seconds.
+//
+// Not parallel: quiescing needs an idle cluster, and the failover is timed.
 func TestIdlePartitionsQuiesceAndFailOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")

@@ -20,12 +20,16 @@ var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: f
 func TestMain(m *testing.M) {
 	code := m.Run()
 	shared.Close()
+	if longboatBinary.dir != "" {
+		os.RemoveAll(longboatBinary.dir)
+	}
 	os.Exit(code)
 }
 
-// sharedCluster marks t parallel (it then runs after the tests with their
-// own clusters, at most -parallel at a time) and returns the shared
-// cluster. A test using it must not stop brokers and must name its topics
+// sharedCluster marks t parallel and returns the shared cluster. Parallel
+// tests, these and the ones that stop brokers of their own cluster, run
+// after the few sequential ones (whose assertions are about timing), at
+// most -parallel (GOMAXPROCS) at a time. A test using it must not stop brokers and must name its topics
 // and groups uniquely in the package.
 func sharedCluster(t *testing.T) *testcluster.Cluster {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 // only catch up from a streamed partition snapshot; then it must serve
 // everything once another broker is away.
 func TestCatchUpBySnapshot(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.SnapshotEntries = 20
 		cfg.CompactionOverheadEntries = 5
