@@ -114,21 +114,41 @@ func (s *Shared) Close() {
 	}
 }
 
+// testLog is the one logger of every cluster in the process, built once:
+// logging.New sets zerolog's global time format, which clusters started by
+// parallel tests must not each write.
+var testLog struct {
+	once sync.Once
+	log  zerolog.Logger
+	err  error
+}
+
+// processLogger returns testLog, at the level LONGBOAT_TEST_LOG names
+// (default: disabled), with dragonboat's logging routed into it.
+func processLogger() (zerolog.Logger, error) {
+	testLog.once.Do(func() {
+		level := "disabled"
+		if os.Getenv("LONGBOAT_TEST_LOG") != "" {
+			level = os.Getenv("LONGBOAT_TEST_LOG")
+		}
+		testLog.log, testLog.err = logging.New(os.Stderr, level, "console")
+		if testLog.err == nil {
+			logging.RouteDragonboat(testLog.log)
+		}
+	})
+	return testLog.log, testLog.err
+}
+
 // launch configures and starts the brokers. A non-nil Cluster returned with
 // an error has brokers running that the caller must Close.
 func launch(t testing.TB, opts Options) (*Cluster, error) {
 	if opts.Nodes == 0 {
 		opts.Nodes = 3
 	}
-	level := "disabled"
-	if os.Getenv("LONGBOAT_TEST_LOG") != "" {
-		level = os.Getenv("LONGBOAT_TEST_LOG")
-	}
-	log, err := logging.New(os.Stderr, level, "console")
+	log, err := processLogger()
 	if err != nil {
 		return nil, err
 	}
-	logging.RouteDragonboat(log)
 	c := &Cluster{t: t, log: log}
 	addrs, err := freeAddrs(3 * opts.Nodes)
 	if err != nil {

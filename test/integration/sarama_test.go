@@ -572,6 +572,7 @@ wait:
 // again: the same values at the same offsets, and ListOffsets sent directly
 // to the restarted broker for the partitions it now leads agrees.
 func TestSaramaFailoverBrokerRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const topic, parts = "sr-failover", 6

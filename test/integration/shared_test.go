@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"flag"
 	"os"
 	"testing"
 
@@ -18,6 +19,17 @@ var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: f
 }}}
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// These tests mostly wait on Raft and on clients, not on the CPU, so
+	// three run at a time rather than GOMAXPROCS (two on CI); more starves
+	// Raft ticks on two cores. An explicit -parallel wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", "3"); err != nil {
+			panic(err)
+		}
+	}
 	code := m.Run()
 	shared.Close()
 	if longboatBinary.dir != "" {
@@ -29,7 +41,7 @@ func TestMain(m *testing.M) {
 // sharedCluster marks t parallel and returns the shared cluster. Parallel
 // tests, these and the ones that stop brokers of their own cluster, run
 // after the few sequential ones (whose assertions are about timing), at
-// most -parallel (GOMAXPROCS) at a time. A test using it must not stop brokers and must name its topics
+// most -parallel (see TestMain) at a time. A test using it must not stop brokers and must name its topics
 // and groups uniquely in the package.
 func sharedCluster(t *testing.T) *testcluster.Cluster {
 	t.Helper()
