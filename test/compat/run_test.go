@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // codecIDs are the record batch attribute values of each codec.
@@ -179,12 +181,7 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 			return err
 		}
 		// Asked again while a leader is being elected, as a client would.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			err := describeMatches(ctx, e, cl, admin)
-			if err == nil || time.Now().After(deadline) {
-				return err
-			}
-		}
+		return testutil.Poll(10*time.Second, func() error { return describeMatches(ctx, e, cl, admin) })
 	})
 	cell(t, m, cl, "partitions", 45*time.Second, func(ctx context.Context) error {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
