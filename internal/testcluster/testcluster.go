@@ -3,6 +3,7 @@
 package testcluster
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +20,16 @@ import (
 	"github.com/longboat/longboat/internal/broker"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/logging"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // Cluster is N brokers in this process.
 type Cluster struct {
-	t       testing.TB
+	t       testing.TB // nil for a shared cluster, which outlives every test
 	Configs []*config.Config
 	Brokers []*broker.Broker // nil while stopped
 	log     zerolog.Logger
+	tempDir string // made by StartShared, removed by Close
 }
 
 // Options adjust the brokers' configuration before start.
@@ -35,26 +39,121 @@ type Options struct {
 	Adjust func(*config.Config) // applied to every broker's config
 }
 
-// Start starts opts.Nodes brokers and waits until every one is ready.
+// Start starts opts.Nodes brokers, waits until every one is ready, and
+// closes them when t ends.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	if opts.Nodes == 0 {
-		opts.Nodes = 3
-	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	level := "disabled"
-	if os.Getenv("LONGBOAT_TEST_LOG") != "" {
-		level = os.Getenv("LONGBOAT_TEST_LOG")
+	c, err := launch(t, opts)
+	if c != nil {
+		t.Cleanup(c.Close)
 	}
-	log, err := logging.New(os.Stderr, level, "console")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logging.RouteDragonboat(log)
+	return c
+}
+
+// StartShared starts a cluster that belongs to no single test, for a
+// package's tests to share: the package's TestMain must Close it. Its
+// brokers must never be stopped (StopBroker and StartBroker report failures
+// through the test that started a cluster, and a shared one has none), and
+// the tests using it must keep to their own topics and groups.
+func StartShared(opts Options) (*Cluster, error) {
+	var made string
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "longboat-shared-")
+		if err != nil {
+			return nil, fmt.Errorf("shared cluster directory: %w", err)
+		}
+		opts.Dir, made = dir, dir
+	}
+	c, err := launch(nil, opts)
+	if c != nil {
+		c.tempDir = made
+	}
+	if err != nil {
+		if c != nil {
+			c.Close()
+		} else if made != "" {
+			os.RemoveAll(made)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// Shared is one cluster for a package's tests, started by the first test
+// that asks for it; the package's TestMain must Close it after the tests.
+// The tests sharing it must not stop its brokers and must keep to their own
+// topics and groups.
+type Shared struct {
+	Options Options
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// Get returns the shared cluster, starting it on first use.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() { s.cluster, s.err = StartShared(s.Options) })
+	if s.err != nil {
+		t.Fatalf("shared cluster: %v", s.err)
+	}
+	return s.cluster
+}
+
+// Close stops the shared cluster if a test started it.
+func (s *Shared) Close() {
+	s.once.Do(func() {}) // no test asked: none may start it now
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
+}
+
+// testLog is the one logger of every cluster in the process, built once:
+// logging.New sets zerolog's global time format, which clusters started by
+// parallel tests must not each write.
+var testLog struct {
+	once sync.Once
+	log  zerolog.Logger
+	err  error
+}
+
+// processLogger returns testLog, at the level LONGBOAT_TEST_LOG names
+// (default: disabled), with dragonboat's logging routed into it.
+func processLogger() (zerolog.Logger, error) {
+	testLog.once.Do(func() {
+		level := "disabled"
+		if os.Getenv("LONGBOAT_TEST_LOG") != "" {
+			level = os.Getenv("LONGBOAT_TEST_LOG")
+		}
+		testLog.log, testLog.err = logging.New(os.Stderr, level, "console")
+		if testLog.err == nil {
+			logging.RouteDragonboat(testLog.log)
+		}
+	})
+	return testLog.log, testLog.err
+}
+
+// launch configures and starts the brokers. A non-nil Cluster returned with
+// an error has brokers running that the caller must Close.
+func launch(t testing.TB, opts Options) (*Cluster, error) {
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	log, err := processLogger()
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{t: t, log: log}
-	addrs := FreeAddrs(t, 3*opts.Nodes)
+	addrs, err := freeAddrs(3 * opts.Nodes)
+	if err != nil {
+		return nil, err
+	}
 	var members []string
 	for i := 1; i <= opts.Nodes; i++ {
 		raft, kafkaAddr, httpAddr := addrs[3*i-3], addrs[3*i-2], addrs[3*i-1]
@@ -68,12 +167,16 @@ func Start(t testing.TB, opts Options) *Cluster {
 			"--default-replication-factor", fmt.Sprint(min(3, opts.Nodes)),
 			"--leader-balance-interval", "1s",
 		}
-		c.Configs = append(c.Configs, mustParse(t, args))
+		cfg, err := config.Parse(args, func(string) string { return "" })
+		if err != nil {
+			return nil, fmt.Errorf("broker %d config: %w", i, err)
+		}
+		c.Configs = append(c.Configs, cfg)
 	}
 	for _, cfg := range c.Configs {
 		cfg.InitialMembers, err = config.ParseMembers(strings.Join(members, ","))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if opts.Adjust != nil {
 			opts.Adjust(cfg)
@@ -81,19 +184,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c.Brokers = make([]*broker.Broker, opts.Nodes)
 	for i := range c.Configs {
-		c.StartBroker(i)
+		if err := c.startBroker(i); err != nil {
+			return c, err
+		}
 	}
-	t.Cleanup(c.Close)
-	c.WaitReady(60 * time.Second)
-	return c
-}
-
-func mustParse(t testing.TB, args []string) *config.Config {
-	cfg, err := config.Parse(args, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return c, c.waitReady(60 * time.Second)
 }
 
 // FreeAddrs returns n distinct free 127.0.0.1 ports below the kernel's
@@ -102,34 +197,63 @@ func mustParse(t testing.TB, args []string) *config.Config {
 // are chosen.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
+	out, err := freeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// handedOut holds every port FreeAddrs has returned in this process: tests
+// run in parallel, and a port free only because another test's broker is
+// stopped must not go to a new broker.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+func freeAddrs(n int) ([]string, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	out := make([]string, 0, n)
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 1000 {
-			t.Fatal("no free ports in 20000-32767")
+			return nil, errors.New("no free ports in 20000-32767")
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12768)))
+		port := 20000 + rand.IntN(12768)
+		if handedOut.ports[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		defer l.Close()
+		handedOut.ports[port] = true
 		out = append(out, l.Addr().String())
 	}
-	return out
+	return out, nil
 }
 
 // StartBroker starts broker i (0-based) on its configured dirs and ports.
 func (c *Cluster) StartBroker(i int) {
 	c.t.Helper()
-	var err error
-	for attempt := 0; attempt < 50; attempt++ {
-		// A just-closed listener's port can take a moment to be free again.
-		c.Brokers[i], err = broker.Start(c.Configs[i], c.log.With().Uint64("node", c.Configs[i].NodeID).Logger())
-		if err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := c.startBroker(i); err != nil {
+		c.t.Fatal(err)
 	}
-	c.t.Fatalf("start broker %d: %v", i+1, err)
+}
+
+func (c *Cluster) startBroker(i int) error {
+	// A just-closed listener's port can take a moment to be free again.
+	err := testutil.Poll(5*time.Second, func() error {
+		var err error
+		c.Brokers[i], err = broker.Start(c.Configs[i], c.log.With().Uint64("node", c.Configs[i].NodeID).Logger())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("start broker %d: %w", i+1, err)
+	}
+	return nil
 }
 
 // StopBroker stops broker i gracefully (as SIGTERM would).
@@ -155,30 +279,37 @@ func (c *Cluster) HTTPAddr(i int) string { return c.Configs[i].HTTPAddr }
 // WaitReady waits until every running broker's /readyz answers 200.
 func (c *Cluster) WaitReady(timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for i, b := range c.Brokers {
-		if b == nil {
-			continue
-		}
-		for {
-			resp, err := http.Get("http://" + c.HTTPAddr(i) + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("broker %d not ready after %v", i+1, timeout)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := c.waitReady(timeout); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
-// Close stops every running broker.
+func (c *Cluster) waitReady(timeout time.Duration) error {
+	return testutil.Poll(timeout, func() error {
+		for i, b := range c.Brokers {
+			if b == nil {
+				continue
+			}
+			resp, err := http.Get("http://" + c.HTTPAddr(i) + "/readyz")
+			if err != nil {
+				return fmt.Errorf("broker %d not ready: %w", i+1, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("broker %d not ready: /readyz %s", i+1, resp.Status)
+			}
+		}
+		return nil
+	})
+}
+
+// Close stops every running broker, and removes the data of a shared
+// cluster.
 func (c *Cluster) Close() {
 	for i := range c.Brokers {
 		c.StopBroker(i)
+	}
+	if c.tempDir != "" {
+		os.RemoveAll(c.tempDir)
 	}
 }

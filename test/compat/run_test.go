@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // codecIDs are the record batch attribute values of each codec.
@@ -421,14 +423,21 @@ func runGroupAdmin(t *testing.T, e *env, m *matrix, cl client, topic string) {
 // as leader: asked again for 10 s while a leader is being elected, as a
 // client would.
 func untilLeadersMatch(ctx context.Context, e *env, topic string, describe func() (string, map[int32]int32, error)) error {
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	var final error // an answer that asking again cannot change
+	err := testutil.Poll(10*time.Second, func() error {
 		err := leadersMatch(ctx, e, topic, describe)
 		var ue unsupportedError
 		var nr notRunError
-		if err == nil || errors.As(err, &ue) || errors.As(err, &nr) || time.Now().After(deadline) {
-			return err
+		if errors.As(err, &ue) || errors.As(err, &nr) {
+			final = err
+			return nil
 		}
+		return err
+	})
+	if final != nil {
+		return final
 	}
+	return err
 }
 
 func leadersMatch(ctx context.Context, e *env, topic string, describe func() (string, map[int32]int32, error)) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
 	"testing"
 	"time"
@@ -13,29 +15,42 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // leaderOf returns the broker index leading topic/0 and its term, as the
 // first running broker sees it.
-func leaderOf(t *testing.T, c *testcluster.Cluster, topic string) (int, uint64) {
+func leaderOf(t *testing.T, c *testcluster.Cluster, topic string) (leader int, term uint64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		for _, b := range c.Brokers {
 			if b == nil {
 				continue
 			}
 			shard := b.Node.Meta().Topics[topic].Partitions[0].ShardID
-			if id, term, ok := b.Node.Leader(shard); ok && c.Brokers[id-1] != nil {
-				return int(id - 1), term
+			id, tm, ok := b.Node.Leader(shard)
+			if !ok || c.Brokers[id-1] == nil {
+				return fmt.Errorf("%s has no live leader", topic)
 			}
-			break
+			leader, term = int(id-1), tm
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s has no live leader", topic)
-	return 0, 0
+		return errors.New("no broker running")
+	})
+	return leader, term
+}
+
+// waitHighWatermark waits until replica p has applied up to hw.
+func waitHighWatermark(t *testing.T, p *partition.StateMachine, hw int64, within time.Duration) {
+	t.Helper()
+	testutil.Eventually(t, within, func() error {
+		if got := p.HighWatermark(); got < hw {
+			return fmt.Errorf("high watermark %d, want %d", got, hw)
+		}
+		return nil
+	})
 }
 
 // TestOffsetForLeaderEpochAfterLeaderChanges moves a partition's leadership
@@ -44,6 +59,7 @@ func leaderOf(t *testing.T, c *testcluster.Cluster, topic string) (int, uint64) 
 // changes), then checks the end offset of every epoch against the leader
 // epochs stamped on the records, on every replica.
 func TestOffsetForLeaderEpochAfterLeaderChanges(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	cl := newClient(t, seeds)
@@ -90,6 +106,10 @@ func TestOffsetForLeaderEpochAfterLeaderChanges(t *testing.T) {
 		c.StartBroker(old)
 		c.WaitReady(60 * time.Second)
 	}
+	// The balancer moves leadership back to the preferred replica after the
+	// last restart, in a new epoch: let it, so that the epoch read below
+	// stays current.
+	waitAllPreferred(t, c, 30*time.Second)
 	produceValues(t, cl, acked, "epochs", 20, 50, time.Time{})
 	drain(len(acked))
 	for off, v := range acked {
@@ -185,10 +205,7 @@ func TestOffsetForLeaderEpochAfterLeaderChanges(t *testing.T) {
 		if !ok {
 			t.Fatalf("broker %d has no replica", i+1)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for p.HighWatermark() < hw && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitHighWatermark(t, p, hw, 10*time.Second)
 		var got []byte
 		for _, e := range p.EpochHistory() {
 			got = append(got, []byte{byte(e.Epoch), byte(e.StartOffset)}...)
@@ -208,7 +225,7 @@ func TestOffsetForLeaderEpochAfterLeaderChanges(t *testing.T) {
 // leader's clock at proposal, the same bytes on every replica, and the
 // produce response carries the time.
 func TestLogAppendTime(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	seeds := c.Addrs()
 	cl := newClient(t, seeds)
 	adm := kadm.NewClient(cl)
@@ -257,10 +274,7 @@ func TestLogAppendTime(t *testing.T) {
 	var stored []byte
 	for i, b := range c.Brokers {
 		p, _ := b.Node.PartitionByName("lat", 0)
-		deadline := time.Now().Add(10 * time.Second)
-		for p.HighWatermark() < 2 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitHighWatermark(t, p, 2, 10*time.Second)
 		data, err := p.Read(0, 1<<20)
 		if err != nil {
 			t.Fatal(err)

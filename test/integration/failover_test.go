@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestBrokerStopMidStream stops one broker while a producer with retries is
@@ -18,6 +19,7 @@ import (
 // readable at its acknowledged offset, and nothing appears twice unless the
 // producer was told the send failed.
 func TestBrokerStopMidStream(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "failover", 6, 3)
@@ -50,20 +52,15 @@ func TestBrokerStopMidStream(t *testing.T) {
 				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
 			})
 			sent++
-			if i%50 == 49 {
+			if i%50 == 49 { // pace the producer: load, not a flood
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
 	}()
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitAcked := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d records acknowledged, waited for %d", ackedCount(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		t.Helper()
+		testutil.Eventually(t, 30*time.Second, func() error { return atLeast("records acknowledged", ackedCount(), n) })
 	}
 	waitAcked(2000)
 	t.Log("stopping broker 2")
@@ -94,6 +91,7 @@ func TestBrokerStopMidStream(t *testing.T) {
 // TestFullClusterRestart stops every broker and starts them again on the
 // same directories: topics, offsets and records all survive.
 func TestFullClusterRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "durable", 6, 3)

@@ -7,8 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // joinGroup sends JoinGroup v5 (through the coordinator) until it has a
@@ -56,7 +54,7 @@ func joinGroup(ctx context.Context, t *testing.T, cl interface {
 // timeout. Found by longboat-chaos: a consumer whose LeaveGroup was lost
 // during a partition held each later rebalance for 60 s.
 func TestDeadMemberExpiresDuringRebalance(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	cl := newClient(t, c.Addrs())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // roundRobinProducer is a franz-go client that spreads unkeyed records
@@ -79,9 +80,9 @@ func waitCommittedAtEnd(t *testing.T, addrs []string, groupID, topic string, wit
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ends := endOffsets(ctx, t, addrs, topic)
-	deadline := time.Now().Add(within)
-	for {
-		committed := committedOffsets(t, addrs, groupID)
+	var committed map[int32]int64
+	testutil.Eventually(t, within, func() error {
+		committed = committedOffsets(t, addrs, groupID)
 		diff := ""
 		for p, e := range ends {
 			if committed[p] != e {
@@ -93,14 +94,12 @@ func waitCommittedAtEnd(t *testing.T, addrs []string, groupID, topic string, wit
 				diff += fmt.Sprintf(" p%d committed %d on an empty partition;", p, o)
 			}
 		}
-		if diff == "" {
-			return committed
+		if diff != "" {
+			return fmt.Errorf("group %s: committed offsets [%s] differ from end offsets [%s]:%s", groupID, sortedParts(committed), sortedParts(ends), diff)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: committed offsets [%s] differ from end offsets [%s]:%s", groupID, sortedParts(committed), sortedParts(ends), diff)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return committed
 }
 
 // describeGroupOnce describes one group with kadm (DescribeGroups at the
@@ -140,20 +139,18 @@ func describeGroup(t *testing.T, addrs []string, groupID string) kadm.DescribedG
 func waitGroupState(t *testing.T, addrs []string, groupID, state string, n int, within time.Duration) kadm.DescribedGroup {
 	t.Helper()
 	cl := newClient(t, addrs)
-	deadline := time.Now().Add(within)
 	retried := map[string]int{}
-	last := ""
-	for {
-		g, err := describeGroupOnce(cl, groupID)
+	var g kadm.DescribedGroup
+	testutil.Eventually(t, within, func() error {
+		var err error
+		g, err = describeGroupOnce(cl, groupID)
 		if err == nil {
 			err = g.Err
 		}
+		last := ""
 		switch {
 		case err == nil && g.State == state && len(g.Members) == n:
-			if len(retried) > 0 {
-				t.Logf("group %s: retried DescribeGroups errors %v before it was %s", groupID, retried, state)
-			}
-			return g
+			return nil
 		case err == nil:
 			last = fmt.Sprintf("state %s with %d members", g.State, len(g.Members))
 		case errors.Is(err, kerr.GroupIDNotFound) && state != "Dead":
@@ -170,11 +167,12 @@ func waitGroupState(t *testing.T, addrs []string, groupID, state string, n int, 
 			retried[err.Error()]++
 			last = err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: %s after %v, want %s with %d members (retried errors: %v)", groupID, last, within, state, n, retried)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return fmt.Errorf("group %s: %s, want %s with %d members (retried errors: %v)", groupID, last, state, n, retried)
+	})
+	if len(retried) > 0 {
+		t.Logf("group %s: retried DescribeGroups errors %v before it was %s", groupID, retried, state)
 	}
+	return g
 }
 
 // memberPartitions lists each member's assigned partitions of topic,
@@ -247,7 +245,7 @@ func startKgMember(t *testing.T, addrs []string, groupID, topic, clientID string
 				if fetchErrs++; fetchErrs <= 5 {
 					t.Logf("%s: FetchMessage: %v", clientID, err)
 				}
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // back off before fetching again, as an application would
 				continue
 			}
 			m.sink.mu.Lock()
@@ -292,7 +290,7 @@ func kgSinks(ms []*kgMember) []*groupConsumer {
 // closed, the committed offsets (kadm OffsetFetch and kafka-go's own
 // Client.OffsetFetch) must equal the partitions' end offsets.
 func TestKafkaGoReaderGroup(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic, groupID, parts = "kg-grp", "kg-readers", 6
 	createTopic(t, addrs, topic, parts, 3)
@@ -301,7 +299,7 @@ func TestKafkaGoReaderGroup(t *testing.T) {
 	produced := produceN(t, prod, topic, "a", 2000)
 	changes := leadershipChanges(c)
 	defer func() {
-		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+		t.Logf("Raft leadership changes (events summed over the brokers, other tests' on the shared cluster included) after setup: %d", leadershipChanges(c)-changes)
 	}()
 
 	start := time.Now()
@@ -456,7 +454,7 @@ func startSrMember(t *testing.T, addrs []string, cfg *sarama.Config, groupID, to
 					return
 				}
 				t.Logf("%s: Consume: %v", name, err)
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond) // back off before rejoining, as an application would
 			}
 		}
 	}()
@@ -492,7 +490,7 @@ func srSinks(ms []*srMember) []*groupConsumer {
 // "roundrobin" ({0,2},{1,3}), every claim must start at the committed offset,
 // and they must consume exactly the new messages — not one old record again.
 func TestSaramaConsumerGroupResume(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic, groupID, parts = "sr-grp", "sr-group", 4
 	createTopic(t, addrs, topic, parts, 3)
@@ -501,7 +499,7 @@ func TestSaramaConsumerGroupResume(t *testing.T) {
 	produced := produceN(t, prod, topic, "a", 1000)
 	changes := leadershipChanges(c)
 	defer func() {
-		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+		t.Logf("Raft leadership changes (events summed over the brokers, other tests' on the shared cluster included) after setup: %d", leadershipChanges(c)-changes)
 	}()
 
 	// Phase 1.
@@ -630,15 +628,15 @@ func kcatGroupConsume(t *testing.T, addrs []string, groupID, topic string) ([]re
 // the brokers and the topic.
 func TestKcatBalancedConsumer(t *testing.T) {
 	kcatPath(t)
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
-	const topic, groupID, parts = "kc-grp", "kcat-group", 3
+	const topic, groupID, parts = "kcat-grp", "kcat-group", 3
 	createTopic(t, addrs, topic, parts, 3)
 	kgWaitLeaders(t, addrs, topic, parts)
 	produced := produceN(t, roundRobinProducer(t, addrs), topic, "k", 1000)
 	changes := leadershipChanges(c)
 	defer func() {
-		t.Logf("Raft leadership changes (events summed over the brokers) after setup: %d", leadershipChanges(c)-changes)
+		t.Logf("Raft leadership changes (events summed over the brokers, other tests' on the shared cluster included) after setup: %d", leadershipChanges(c)-changes)
 	}()
 
 	start := time.Now()
@@ -686,6 +684,7 @@ func TestKcatBalancedConsumer(t *testing.T) {
 // subscribed topic is GROUP_SUBSCRIBED_TO_TOPIC per partition while the
 // unsubscribed topic's offsets go away; once the member leaves, both work.
 func TestGroupAdminKadm(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const sub, unsub, active, idle, never = "adm-sub", "adm-unsub", "adm-active", "adm-idle", "adm-never"
@@ -754,8 +753,7 @@ func TestGroupAdminKadm(t *testing.T) {
 	t.Cleanup(closeMember)
 	waitGroupState(t, addrs, active, "Stable", 1, 30*time.Second)
 	// The member consumes adm-sub and auto-commits its end offsets.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		resp := fetch(active)
 		done := true
 		subEnds.Each(func(o kadm.Offset) {
@@ -763,14 +761,11 @@ func TestGroupAdminKadm(t *testing.T) {
 				done = false
 			}
 		})
-		if done {
-			break
+		if !done {
+			return fmt.Errorf("member of %s has not committed the end offsets of %s", active, sub)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("member of %s did not commit the end offsets of %s within 20s", active, sub)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// ListGroups, unfiltered and by state.
 	list := func(states ...string) kadm.ListedGroups {
@@ -948,6 +943,7 @@ func TestGroupAdminKadm(t *testing.T) {
 // everything produced after the stop must be consumed; the committed
 // offsets must reach the end offsets.
 func TestGroupCoordinatorFailover(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const topic, groupID, parts = "fo-grp", "fo-group", 6

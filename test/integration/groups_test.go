@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // groupConsumer is one franz-go group member recording what it consumed.
@@ -100,24 +101,23 @@ func describeMembers(t *testing.T, seeds []string, groupID string) (string, map[
 
 func waitGroup(t *testing.T, seeds []string, groupID string, members int, within time.Duration) map[string]int {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		state, assigned := describeMembers(t, seeds, groupID)
-		if state == "Stable" && len(assigned) == members {
-			return assigned
+	var assigned map[string]int
+	testutil.Eventually(t, within, func() error {
+		var state string
+		state, assigned = describeMembers(t, seeds, groupID)
+		if state != "Stable" || len(assigned) != members {
+			return fmt.Errorf("group %s: state %s with %d members, want Stable with %d", groupID, state, len(assigned), members)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: state %s with %d members, want Stable with %d", groupID, state, len(assigned), members)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return assigned
 }
 
 // TestFranzGroupSharesAndRebalances: three members share six partitions two
 // each and consume everything once; one leaves and the other two take over
 // its partitions.
 func TestFranzGroupSharesAndRebalances(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	seeds := c.Addrs()
 	createTopic(t, seeds, "grouped", 6, 3)
 	produced := produceN(t, newClient(t, seeds), "grouped", "a", 3000)
@@ -173,48 +173,37 @@ func checkMonotonic(t *testing.T, rs []record) {
 
 func waitConsumed(t *testing.T, members []*groupConsumer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		seen := map[string]bool{}
-		for _, m := range members {
-			for _, r := range m.records() {
-				seen[r.value] = true
-			}
+	testutil.Eventually(t, 60*time.Second, func() error {
+		return atLeast("distinct values consumed by the group", len(seenValues(members)), n)
+	})
+}
+
+// seenValues is the set of values the members have consumed.
+func seenValues(members []*groupConsumer) map[string]bool {
+	seen := map[string]bool{}
+	for _, m := range members {
+		for _, r := range m.records() {
+			seen[r.value] = true
 		}
-		if len(seen) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group consumed %d distinct values, want %d", len(seen), n)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	return seen
 }
 
 func waitConsumedValues(t *testing.T, members []*groupConsumer, want []record) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		seen := map[string]bool{}
-		for _, m := range members {
-			for _, r := range m.records() {
-				seen[r.value] = true
-			}
-		}
+	testutil.Eventually(t, 60*time.Second, func() error {
+		seen := seenValues(members)
 		missing := 0
 		for _, r := range want {
 			if !seen[r.value] {
 				missing++
 			}
 		}
-		if missing == 0 {
-			return
+		if missing > 0 {
+			return fmt.Errorf("%d of %d values not consumed", missing, len(want))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d values never consumed", missing, len(want))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // committedOffsets fetches a group's committed offsets per partition. Each
@@ -222,8 +211,8 @@ func waitConsumedValues(t *testing.T, members []*groupConsumer, want []record) {
 // coordinator dies, brokers may still name it until the election ends.
 func committedOffsets(t *testing.T, seeds []string, groupID string) map[int32]int64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	out := map[int32]int64{}
+	testutil.Eventually(t, 30*time.Second, func() error {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 		if err != nil {
 			t.Fatal(err)
@@ -235,16 +224,13 @@ func committedOffsets(t *testing.T, seeds []string, groupID string) map[int32]in
 		if err == nil {
 			err = resp.Error()
 		}
-		if err == nil {
-			out := map[int32]int64{}
-			resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
-			return out
+		if err != nil {
+			return fmt.Errorf("fetch offsets of %s: %w", groupID, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fetch offsets of %s: %v", groupID, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+		return nil
+	})
+	return out
 }
 
 func sortedParts(m map[int32]int64) string {
@@ -264,18 +250,19 @@ func sortedParts(m map[int32]int64) string {
 func coordinatorOf(t *testing.T, seeds []string, groupID string) int32 {
 	t.Helper()
 	adm := kadm.NewClient(newClient(t, seeds))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
+	var coordinator int32
+	testutil.Eventually(t, 10*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		resp := adm.FindGroupCoordinators(ctx, groupID)
-		if c, ok := resp[groupID]; ok && c.Err == nil {
-			return c.NodeID
+		c, ok := resp[groupID]
+		if !ok || c.Err != nil {
+			return fmt.Errorf("find coordinator of %s: %v", groupID, resp)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("find coordinator of %s: %v", groupID, resp)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		coordinator = c.NodeID
+		return nil
+	})
+	return coordinator
 }
 
 // TestGroupCoordinatorKilled SIGKILLs the broker process coordinating a
@@ -287,6 +274,7 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "coord", 6, 3)
 	prod := newClient(t, pc.kafka, kgo.RecordRetries(1000), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
@@ -323,12 +311,9 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 		}
 		return n
 	}
-	for deadline := time.Now().Add(30 * time.Second); consumedCount() < 1000; {
-		if time.Now().After(deadline) {
-			t.Fatal("group consumed too little before the kill")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		return atLeast("records consumed before the kill", consumedCount(), 1000)
+	})
 	coord := coordinatorOf(t, pc.kafka, "g-coord")
 	before := committedOffsets(t, pc.kafka, "g-coord")
 	t.Logf("SIGKILL coordinator broker %d; committed before: %s", coord, sortedParts(before))
@@ -346,17 +331,11 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 	mu.Lock()
 	mark := len(acked)
 	mu.Unlock()
-	var resumed time.Duration
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		mu.Lock()
 		after := append([]record(nil), acked[mark:]...)
 		mu.Unlock()
-		seen := map[string]bool{}
-		for _, m := range members {
-			for _, r := range m.records() {
-				seen[r.value] = true
-			}
-		}
+		seen := seenValues(members)
 		consumedNew := false
 		for _, r := range after {
 			if seen[r.value] {
@@ -372,15 +351,12 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 				}
 			}
 		}
-		if committedNew {
-			resumed = time.Since(killedAt)
-			break
+		if !committedNew {
+			return fmt.Errorf("group has not resumed (consumed a record produced after the kill: %v; committed past the offsets at the kill: %v)", consumedNew, committedNew)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("group did not resume within 60 s of the coordinator kill")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	resumed := time.Since(killedAt)
 	newCoord := coordinatorOf(t, live, "g-coord")
 	if newCoord == coord {
 		t.Fatalf("the killed broker %d is still named coordinator", coord)
@@ -419,6 +395,7 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 // every broker, and checks that the offsets are unchanged and that a new
 // member resumes exactly at them.
 func TestGroupOffsetsSurviveFullRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "restart-group", 3, 3)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 func readyz(t *testing.T, addr string) (int, string) {
@@ -24,22 +25,22 @@ func readyz(t *testing.T, addr string) (int, string) {
 
 func waitStatus(t *testing.T, addr string, want int, within time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		code, body := readyz(t, addr)
-		if code == want {
-			return body
+	var body string
+	testutil.Eventually(t, within, func() error {
+		var code int
+		code, body = readyz(t, addr)
+		if code != want {
+			return fmt.Errorf("/readyz on %s: %d, want %d:\n%s", addr, code, want, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz on %s: %d, want %d:\n%s", addr, code, want, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return body
 }
 
 // TestReadyzFollowsQuorum: a broker that loses both peers loses its quorum
 // and answers 503; when they return it answers 200 again.
 func TestReadyzFollowsQuorum(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	createTopic(t, c.Addrs(), "health", 3, 3)
 	waitStatus(t, c.HTTPAddr(0), http.StatusOK, 10*time.Second)
@@ -92,23 +93,21 @@ func metricAt(t *testing.T, httpAddr, name string) float64 {
 
 func waitMetric(t *testing.T, c *testcluster.Cluster, name string, ok func(float64) bool, within time.Duration) float64 {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		v := metricSum(t, c, name)
-		if ok(v) {
-			return v
+	var v float64
+	testutil.Eventually(t, within, func() error {
+		if v = metricSum(t, c, name); !ok(v) {
+			return fmt.Errorf("%s = %v", name, v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after %v", name, v, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	return v
 }
 
 // TestUnderReplicatedAndOfflineGauges: with one broker down, every
 // partition with a replica there counts as under-replicated (reported once,
 // by its leader) and none is offline; after it returns, both are zero.
 func TestUnderReplicatedAndOfflineGauges(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	createTopic(t, c.Addrs(), "urp", 6, 3)
 	if v := metricSum(t, c, "longboat_under_replicated_partitions"); v != 0 {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // newClient returns a franz-go client for the given seeds; its producer is
@@ -117,32 +119,32 @@ func consumeAll(t testing.TB, seeds []string, topic string, want int) []record {
 	return out
 }
 
-// endOffsets lists each non-empty partition's end offset, retrying while
-// partitions are between leaders (after a broker was stopped).
+// endOffsets lists each non-empty partition's end offset, retrying until
+// ctx's deadline while partitions are between leaders (after a broker was
+// stopped).
 func endOffsets(ctx context.Context, t testing.TB, seeds []string, topic string) map[int32]int64 {
 	t.Helper()
 	adm := kadm.NewClient(newClient(t, seeds))
-	for {
+	deadline, _ := ctx.Deadline()
+	out := map[int32]int64{}
+	// Any error is retried: kadm folds per-partition errors such as
+	// LEADER_NOT_AVAILABLE into one.
+	testutil.Eventually(t, time.Until(deadline), func() error {
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err == nil {
 			err = ends.Error()
 		}
-		if err == nil {
-			out := map[int32]int64{}
-			ends.Each(func(o kadm.ListedOffset) {
-				if o.Offset > 0 {
-					out[o.Partition] = o.Offset
-				}
-			})
-			return out
+		if err != nil {
+			return fmt.Errorf("list end offsets: %w", err)
 		}
-		// Any error is retried until ctx ends: kadm folds per-partition
-		// errors such as LEADER_NOT_AVAILABLE into one.
-		if ctx.Err() != nil {
-			t.Fatalf("list end offsets: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Offset > 0 {
+				out[o.Partition] = o.Offset
+			}
+		})
+		return nil
+	})
+	return out
 }
 
 // checkSameRecords asserts that consumed holds exactly produced, with
@@ -195,4 +197,12 @@ func checkRecords(t testing.TB, produced []record, streams ...[]record) (duplica
 		}
 	}
 	return duplicates
+}
+
+// atLeast is the condition "got has reached want" for testutil.Eventually.
+func atLeast(what string, got, want int) error {
+	if got < want {
+		return fmt.Errorf("%d %s, want %d", got, what, want)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // idempotentBatch builds a v2 record batch of n records from a producer.
@@ -52,18 +53,21 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) (int64
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
+	var offset int64
+	var code int16
+	testutil.Eventually(t, 30*time.Second, func() error {
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			t.Fatalf("produce: %v", err)
 		}
 		p := resp.Topics[0].Partitions[0]
 		if p.ErrorCode == 6 || p.ErrorCode == 5 { // leadership moving: retry, as a client would
-			time.Sleep(100 * time.Millisecond)
-			continue
+			return fmt.Errorf("produce to %s: error code %d", topic, p.ErrorCode)
 		}
-		return p.BaseOffset, p.ErrorCode
-	}
+		offset, code = p.BaseOffset, p.ErrorCode
+		return nil
+	})
+	return offset, code
 }
 
 // TestDuplicateBatchesByHand sends batches of one producer id directly:
@@ -71,6 +75,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) (int64
 // again (also by a new leader), a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER,
 // an older epoch INVALID_PRODUCER_EPOCH.
 func TestDuplicateBatchesByHand(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "dedupe", 1, 3)
@@ -171,6 +176,7 @@ func TestIdempotentProducersThroughLeaderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "exactly-once", 3, 3)
 
@@ -201,7 +207,7 @@ func TestIdempotentProducersThroughLeaderKills(t *testing.T) {
 				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
 				mu.Unlock()
 			})
-			if i%20 == 19 {
+			if i%20 == 19 { // pace the producer: load, not a flood
 				time.Sleep(2 * time.Millisecond)
 			}
 		}
@@ -244,14 +250,9 @@ func TestIdempotentProducersThroughLeaderKills(t *testing.T) {
 
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitMore := func(n int) {
+		t.Helper()
 		target := count() + n
-		deadline := time.Now().Add(60 * time.Second)
-		for count() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("stuck at %d acknowledged records", count())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testutil.Eventually(t, 60*time.Second, func() error { return atLeast("records acknowledged", count(), target) })
 	}
 	waitMore(1000)
 	kills := 0

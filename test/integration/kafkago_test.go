@@ -19,7 +19,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // kgLogger adapts t.Logf for kafka-go's error logger. The writer or reader
@@ -59,12 +59,12 @@ func kgCreateTopic(t testing.TB, addrs []string, topic string, partitions, rf in
 // It logs how many partitions started on a non-preferred leader.
 func kgWaitLeaders(t testing.TB, addrs []string, topic string, partitions int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var last string
 	loggedMoves := false
 	start := time.Now()
-	for {
+	testutil.Eventually(t, 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var last string
 		md, err := kgClient(addrs).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == partitions {
 			ok, notPreferred := true, 0
@@ -83,20 +83,17 @@ func kgWaitLeaders(t testing.TB, addrs []string, topic string, partitions int) {
 				t.Logf("topic %s: %d of %d partitions have a leader that is not the preferred replica (waiting for balancing)", topic, notPreferred, partitions)
 			}
 			if ok {
-				if loggedMoves {
-					t.Logf("topic %s: leaders settled on preferred replicas after %v", topic, time.Since(start))
-				}
-				return
+				return nil
 			}
 		} else if err != nil {
 			last = err.Error()
 		} else if len(md.Topics) == 1 {
 			last = fmt.Sprintf("topic error %v, %d partitions", md.Topics[0].Error, len(md.Topics[0].Partitions))
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("topic %s: leaders not settled within 20s: %s", topic, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return fmt.Errorf("topic %s: leaders not settled: %s", topic, last)
+	})
+	if loggedMoves {
+		t.Logf("topic %s: leaders settled on preferred replicas after %v", topic, time.Since(start))
 	}
 }
 
@@ -107,17 +104,19 @@ func kgOffsets(t testing.TB, addrs []string, topic string, partition int) (first
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
-		first, last, err := kgOffsetsOnce(ctx, addrs, topic, partition)
-		if err == nil {
-			return first, last
-		}
-		if attempt >= 20 || !(errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, kafka.LeaderNotAvailable)) {
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var err error
+		first, last, err = kgOffsetsOnce(ctx, addrs, topic, partition)
+		if err != nil && !(errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, kafka.LeaderNotAvailable)) {
 			t.Fatalf("ListOffsets %s/%d: %v", topic, partition, err)
 		}
-		t.Logf("ListOffsets %s/%d: %v; retrying", topic, partition, err)
-		time.Sleep(250 * time.Millisecond)
-	}
+		if err != nil {
+			t.Logf("ListOffsets %s/%d: %v; retrying", topic, partition, err)
+			return fmt.Errorf("ListOffsets %s/%d: %w", topic, partition, err)
+		}
+		return nil
+	})
+	return first, last
 }
 
 func kgOffsetsOnce(ctx context.Context, addrs []string, topic string, partition int) (first, last int64, err error) {
@@ -187,7 +186,7 @@ func headerMap(hs []kafka.Header) map[string]string {
 // the offset the Writer was acknowledged with, offsets contiguous from 0,
 // key, headers and timestamp preserved.
 func TestKafkaGoProduceConsumeRF3(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic, parts, n = "kg-orders", 6, 2000
 	kgCreateTopic(t, addrs, topic, parts, 3)
@@ -342,7 +341,7 @@ func compressionPayload(rng *rand.Rand, i int) []byte {
 // (franz-go kmsg) to each partition leader checks that the stored batches
 // still carry the producer's codec, i.e. the broker kept them as sent.
 func TestKafkaGoCompressionRoundTrip(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const parts, n = 3, 400
 	for _, cc := range kgCodecs {
@@ -411,7 +410,7 @@ func TestKafkaGoCompressionRoundTrip(t *testing.T) {
 // missing topic, that a deleted topic disappears from Metadata, and that a
 // recreated topic with the same name starts empty.
 func TestKafkaGoListOffsetsAndDeleteTopics(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic = "kg-offsets"
 	kgCreateTopic(t, addrs, topic, 2, 3)
@@ -525,24 +524,18 @@ func TestKafkaGoListOffsetsAndDeleteTopics(t *testing.T) {
 	}
 	// Every broker must stop listing it.
 	for _, addr := range addrs {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testutil.Eventually(t, 10*time.Second, func() error {
 			md, err := kgClient([]string{addr}).Metadata(ctx, &kafka.MetadataRequest{})
 			if err != nil {
 				t.Fatalf("metadata from %s: %v", addr, err)
 			}
-			found := false
 			for _, tp := range md.Topics {
-				found = found || tp.Name == topic
+				if tp.Name == topic {
+					return fmt.Errorf("broker %s still lists deleted topic %s", addr, topic)
+				}
 			}
-			if !found {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("broker %s still lists deleted topic %s after 10s", addr, topic)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
 		md, err := kgClient([]string{addr}).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err != nil {
 			t.Fatalf("metadata for deleted topic from %s: %v", addr, err)
@@ -554,21 +547,20 @@ func TestKafkaGoListOffsetsAndDeleteTopics(t *testing.T) {
 
 	// Recreate with the same name (Kafka may briefly answer
 	// TOPIC_ALREADY_EXISTS while the deletion completes): it must be empty.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		cr, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 3, ReplicationFactor: 3}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		e := cr.Errors[topic]
-		if e == nil {
-			break
-		}
-		if !errors.Is(e, kafka.TopicAlreadyExists) || time.Now().After(deadline) {
+		if e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
 			t.Fatalf("recreate %s: %v", topic, e)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		if e != nil {
+			return fmt.Errorf("recreate %s: %w", topic, e)
+		}
+		return nil
+	})
 	kgWaitLeaders(t, addrs, topic, 3)
 	for p := 0; p < 3; p++ {
 		if first, last := kgOffsets(t, addrs, topic, p); first != 0 || last != 0 {
@@ -601,7 +593,7 @@ func TestKafkaGoListOffsetsAndDeleteTopics(t *testing.T) {
 // high watermark. It then checks that a long poll at the high
 // watermark returns the record appended while it waits, well before MaxWait.
 func TestKafkaGoEmptyFetchAtHighWatermark(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic = "kg-tail"
 	kgCreateTopic(t, addrs, topic, 1, 3)
@@ -654,6 +646,7 @@ func TestKafkaGoEmptyFetchAtHighWatermark(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
+		// Append only once the fetch below is waiting at the high watermark.
 		time.Sleep(300 * time.Millisecond)
 		w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 		defer w.Close()
@@ -680,7 +673,7 @@ func TestKafkaGoEmptyFetchAtHighWatermark(t *testing.T) {
 // back intact, a 2 MB batch is refused with MESSAGE_TOO_LARGE
 // (max.message.bytes defaults to 1048588).
 func TestKafkaGoAcksModesAndMessageSize(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	const topic, parts = "kg-acks", 3
 	kgCreateTopic(t, addrs, topic, parts, 3)
@@ -705,19 +698,15 @@ func TestKafkaGoAcksModesAndMessageSize(t *testing.T) {
 			t.Fatalf("%s WriteMessages: %v", mode.name, err)
 		}
 	}
-	// acks=0 writes are not confirmed: give them a moment to be applied.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// acks=0 writes are not confirmed: wait until they are applied.
+	testutil.Eventually(t, 10*time.Second, func() error {
 		total := int64(0)
 		for p := 0; p < parts; p++ {
 			_, last := kgOffsets(t, addrs, topic, p)
 			total += last
 		}
-		if total >= int64(len(want)) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return atLeast("records in the topic", int(total), len(want))
+	})
 	seen := map[string]bool{}
 	for p := 0; p < parts; p++ {
 		first, last := kgOffsets(t, addrs, topic, p)

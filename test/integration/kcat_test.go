@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 func kcatPath(t testing.TB) string {
@@ -216,7 +214,7 @@ func kcatConsume(t testing.TB, addrs []string, topic string) []kcatLine {
 // every partition.
 func TestKcatProduceConsume(t *testing.T) {
 	kcatPath(t)
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	bootstrap := strings.Join(addrs, ",")
 	const n, parts = 1000, 3

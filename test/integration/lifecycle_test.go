@@ -16,6 +16,7 @@ import (
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // lifecycleCluster starts three brokers that check retention every 200 ms
@@ -47,8 +48,8 @@ func replicas(t *testing.T, c *testcluster.Cluster, topic string) map[int]*parti
 // log start offset satisfying ok, and returns it.
 func waitLogStart(t *testing.T, c *testcluster.Cluster, topic string, ok func(int64) bool) int64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var start int64
+	testutil.Eventually(t, 30*time.Second, func() error {
 		starts := map[int64]int{}
 		reps := replicas(t, c, topic)
 		for _, p := range reps {
@@ -57,15 +58,14 @@ func waitLogStart(t *testing.T, c *testcluster.Cluster, topic string, ok func(in
 		if len(reps) == 3 && len(starts) == 1 {
 			for s := range starts {
 				if ok(s) {
-					return s
+					start = s
+					return nil
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: log start offsets by value %v (replicas %d) never settled", topic, starts, len(reps))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: log start offsets by value %v (replicas %d) not settled", topic, starts, len(reps))
+	})
+	return start
 }
 
 func createWithConfigs(t *testing.T, adm *kadm.Client, topic string, configs map[string]*string) {
@@ -165,7 +165,7 @@ func fetchAt(t *testing.T, cl *kgo.Client, topic string, offset int64) (int16, i
 }
 
 func TestTopicConfigsAlterAndDescribe(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) { cfg.RetentionBytes = 1 << 30 }})
+	c := sharedCluster(t)
 	adm := kadm.NewClient(newClient(t, c.Addrs()))
 	ctx := context.Background()
 	createWithConfigs(t, adm, "cfg", map[string]*string{"retention.ms": str("3600000")})
@@ -246,6 +246,7 @@ func TestTopicConfigsAlterAndDescribe(t *testing.T) {
 }
 
 func TestRetentionAndDeleteRecords(t *testing.T) {
+	t.Parallel()
 	c := lifecycleCluster(t)
 	seeds := c.Addrs()
 	// Uncompressed, so the padding fills segments as the sizes say.
@@ -260,10 +261,7 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		end := offsets[len(offsets)-1] + 1
 		before := map[int]int64{}
 		for i, p := range replicas(t, c, "bysize") {
-			deadline := time.Now().Add(10 * time.Second)
-			for p.HighWatermark() < end && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitHighWatermark(t, p, end, 10*time.Second)
 			before[i] = p.LogSize()
 		}
 		if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: str("10000")}}, "bysize"); err != nil {
@@ -273,10 +271,13 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		for i, p := range replicas(t, c, "bysize") {
 			// A replica publishes the new log start before it has deleted
 			// the segments below it (checkpoint first), so wait a little.
-			size := p.LogSize()
-			for deadline := time.Now().Add(5 * time.Second); size > 10000+4096 && time.Now().Before(deadline); size = p.LogSize() {
-				time.Sleep(20 * time.Millisecond)
-			}
+			var size int64
+			_ = testutil.Poll(5*time.Second, func() error {
+				if size = p.LogSize(); size > 10000+4096 {
+					return errors.New("segments below the log start not deleted yet")
+				}
+				return nil
+			})
 			t.Logf("broker %d: %d bytes before, %d after; log start %d of %d", i+1, before[i], size, start, end)
 			if size > 10000+4096 || size >= before[i] {
 				t.Errorf("broker %d holds %d bytes (was %d) with retention.bytes 10000", i+1, size, before[i])
@@ -312,6 +313,7 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 			if tries == 20 {
 				t.Fatalf("%d segments after 20 appends with segment.ms 1, want %d", minSegments(t, c, "roll"), bySize+3)
 			}
+			// Let segment.ms (1 ms) pass since the segment's first batch.
 			time.Sleep(5 * time.Millisecond)
 			offsets = produceValues(t, cl, acked, "roll", 1, 10, time.Time{})
 		}
@@ -381,17 +383,16 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 		if _, err := liveAdm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.bytes", Value: str("20000")}}, "away"); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
 		var lead int64
-		for lead == 0 && time.Now().Before(deadline) {
+		testutil.Eventually(t, 30*time.Second, func() error {
 			for _, p := range replicas(t, c, "away") {
 				lead = max(lead, p.LogStartOffset())
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if lead == 0 {
-			t.Fatal("retention never ran while broker 3 was down")
-		}
+			if lead == 0 {
+				return errors.New("retention never ran while broker 3 was down")
+			}
+			return nil
+		})
 		c.StartBroker(2)
 		c.WaitReady(60 * time.Second)
 		start := waitLogStart(t, c, "away", func(s int64) bool { return s >= lead })
@@ -399,10 +400,7 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 			t.Fatal("broker 3 caught up without a snapshot")
 		}
 		p := replicas(t, c, "away")[2]
-		deadline = time.Now().Add(30 * time.Second)
-		for p.HighWatermark() < end && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitHighWatermark(t, p, end, 30*time.Second)
 		if p.HighWatermark() != end || p.LogSize() > 20000+4096 {
 			t.Fatalf("broker 3 after catching up: hw %d (want %d), %d bytes", p.HighWatermark(), end, p.LogSize())
 		}
@@ -414,15 +412,14 @@ func TestRetentionAndDeleteRecords(t *testing.T) {
 // value; its lifecycle loop applies it to the replicas at once.
 func waitConfig(t *testing.T, c *testcluster.Cluster, topic, name, value string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, b := range c.Brokers {
-		for b.Node.Meta().Topics[topic].Configs[name] != value {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s %s=%s never reached every broker", topic, name, value)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for i, b := range c.Brokers {
+			if got := b.Node.Meta().Topics[topic].Configs[name]; got != value {
+				return fmt.Errorf("%s %s=%q on broker %d, want %q", topic, name, got, i+1, value)
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
 
 // minSegments waits until every replica of topic/0 has applied what the
@@ -436,10 +433,7 @@ func minSegments(t *testing.T, c *testcluster.Cluster, topic string) int {
 	}
 	fewest := -1
 	for i, p := range reps {
-		deadline := time.Now().Add(10 * time.Second)
-		for p.HighWatermark() < hw && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitHighWatermark(t, p, hw, 10*time.Second)
 		files, err := filepath.Glob(filepath.Join(c.Configs[i].DataDir, "partitions", fmt.Sprint(p.ShardID), "log", "*.log"))
 		if err != nil {
 			t.Fatal(err)

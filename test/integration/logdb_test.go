@@ -17,6 +17,7 @@ import (
 	"github.com/longboat/longboat/internal/broker"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestPebbleDataDirectoryKeepsItsStore starts brokers on data directories
@@ -25,6 +26,7 @@ import (
 // acknowledged record, and a broker told to use tan there must refuse to
 // start, saying why, instead of opening an empty Raft log.
 func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Dir: dir, Adjust: func(cfg *config.Config) {
 		cfg.RaftLogDB = config.LogDBPebble
@@ -69,6 +71,7 @@ func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
 // topic must free its replicas' log files at once (tan itself keeps each
 // one's last file) and remove their directories at the next start.
 func TestTanLogFiles(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
 	createTopic(t, c.Addrs(), "many", 60, 1)
 	produced := produceN(t, newClient(t, c.Addrs()), "many", "a", 600)
@@ -107,19 +110,16 @@ func TestTanLogFiles(t *testing.T) {
 	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "many"); err != nil {
 		t.Fatalf("delete topic: %v", err)
 	}
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		var held int64
 		for _, d := range shardDirs() {
 			held += allocatedUnder(t, d, ".log")
 		}
-		if held == 0 {
-			break
+		if held > 0 {
+			return fmt.Errorf("after the topic was deleted its replicas' tan directories still take %d KiB", held>>10)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("30 s after the topic was deleted its replicas' tan directories still take %d KiB", held>>10)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	c.StopBroker(0)
 	c.StartBroker(0)
 	c.WaitReady(60 * time.Second)

@@ -18,6 +18,8 @@ import (
 // be the dead broker: the proposal is lost there and must be made again
 // once a new leader is elected, within the request's own 10 s deadline
 // (it used to wait out that deadline and answer REQUEST_TIMED_OUT).
+//
+// Not parallel: the election must fit in the request's 10 s.
 func TestInitProducerIDWhileMetaLeaderKilled(t *testing.T) {
 	pc := startProcCluster(t, 3)
 	leader := -1

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // procCluster runs brokers as real `longboat serve` processes so that a
@@ -31,14 +32,32 @@ type procCluster struct {
 	procs   []*exec.Cmd
 }
 
+// longboatBinary is the longboat binary that the process tests run, built once for
+// the package; TestMain removes its directory.
+var longboatBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "longboat")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/longboat").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	longboatBinary.once.Do(func() {
+		longboatBinary.dir, longboatBinary.err = os.MkdirTemp("", "longboat-bin-")
+		if longboatBinary.err != nil {
+			return
+		}
+		longboatBinary.path = filepath.Join(longboatBinary.dir, "longboat")
+		out, err := exec.Command("go", "build", "-o", longboatBinary.path, "../../cmd/longboat").CombinedOutput()
+		if err != nil {
+			longboatBinary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if longboatBinary.err != nil {
+		t.Fatal(longboatBinary.err)
 	}
-	return bin
+	return longboatBinary.path
 }
 
 func startProcCluster(t *testing.T, n int) *procCluster {
@@ -101,25 +120,29 @@ func (pc *procCluster) kill(i int) {
 }
 
 func (pc *procCluster) waitReady(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for i, p := range pc.procs {
-		if p == nil {
-			continue
-		}
-		for {
+	pc.t.Helper()
+	notReady := -1
+	err := testutil.Poll(timeout, func() error {
+		for i, p := range pc.procs {
+			if p == nil {
+				continue
+			}
 			resp, err := http.Get("http://" + pc.http[i] + "/readyz")
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
+				if resp.StatusCode == http.StatusOK {
+					continue
 				}
+				err = fmt.Errorf("/readyz %s", resp.Status)
 			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
-				pc.t.Fatalf("broker %d not ready after %v; log:\n%s", i+1, timeout, log)
-			}
-			time.Sleep(50 * time.Millisecond)
+			notReady = i
+			return fmt.Errorf("broker %d not ready: %w", i+1, err)
 		}
+		return nil
+	})
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", notReady+1)))
+		pc.t.Fatalf("%v; log:\n%s", err, log)
 	}
 }
 
@@ -130,6 +153,7 @@ func TestKill9BrokerMidStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
 	}
+	t.Parallel()
 	pc := startProcCluster(t, 3)
 	createTopic(t, pc.kafka, "crash", 6, 3)
 	cl := newClient(t, pc.kafka, kgo.RecordRetries(100), kgo.RetryTimeout(60*time.Second))
@@ -157,20 +181,15 @@ func TestKill9BrokerMidStream(t *testing.T) {
 				}
 				acked = append(acked, record{r.Partition, r.Offset, string(r.Value)})
 			})
-			if i%50 == 49 {
+			if i%50 == 49 { // pace the producer: load, not a flood
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
 	}()
 	ackedCount := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitAcked := func(n int) {
-		deadline := time.Now().Add(60 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d records acknowledged, waited for %d", ackedCount(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, func() error { return atLeast("records acknowledged", ackedCount(), n) })
 	}
 	waitAcked(2000)
 	for round, victim := range []int{0, 1, 2} {

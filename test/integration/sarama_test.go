@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 func init() {
@@ -80,9 +81,8 @@ func srClient(t testing.TB, addrs []string, cfg *sarama.Config) sarama.Client {
 // leader that is its preferred (first) replica.
 func srWaitLeaders(t testing.TB, cl sarama.Client, topic string, partitions int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for {
+	testutil.Eventually(t, 20*time.Second, func() error {
+		var last string
 		err := cl.RefreshMetadata(topic)
 		if err == nil {
 			ps, err2 := cl.Partitions(topic)
@@ -106,16 +106,13 @@ func srWaitLeaders(t testing.TB, cl sarama.Client, topic string, partitions int)
 				}
 			}
 			if ok {
-				return
+				return nil
 			}
 		} else {
 			last = err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s: leaders not settled within 20s: %s", topic, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("topic %s: leaders not settled: %s", topic, last)
+	})
 }
 
 // srReadPartition consumes partition p with ConsumePartition(start) (an
@@ -285,7 +282,7 @@ func srCheckTopic(t testing.TB, addrs []string, cfg *sarama.Config, topic, prefi
 // usable, shrinking refused), CreateTopic of an existing topic, and
 // DeleteTopic (twice: the second is UNKNOWN_TOPIC_OR_PARTITION).
 func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	cfg := srConfig(sarama.MaxVersion)
 	const topic = "sr-orders"
@@ -453,20 +450,16 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 	if err := adm.DeleteTopic(topic); err != nil {
 		t.Fatalf("DeleteTopic: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		topics, err := adm.ListTopics()
 		if err != nil {
 			t.Fatalf("ListTopics after delete: %v", err)
 		}
-		if _, still := topics[topic]; !still {
-			break
+		if _, still := topics[topic]; still {
+			return fmt.Errorf("ListTopics still lists %s after DeleteTopic", topic)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ListTopics still lists %s 10s after DeleteTopic", topic)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := adm.DeleteTopic(topic); !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		t.Errorf("DeleteTopic of a deleted topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
 	}
@@ -478,7 +471,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 // V1_0_0_0: Produce v5, Fetch v6, Metadata v5; V2_0_0_0: Produce v6, Fetch
 // v8, Metadata v6, CreateTopics v3), with a different codec for each.
 func TestSaramaOldProtocolVersions(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := sharedCluster(t)
 	addrs := c.Addrs()
 	for _, tc := range []struct {
 		name  string
@@ -579,6 +572,7 @@ wait:
 // again: the same values at the same offsets, and ListOffsets sent directly
 // to the restarted broker for the partitions it now leads agrees.
 func TestSaramaFailoverBrokerRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	addrs := c.Addrs()
 	const topic, parts = "sr-failover", 6
@@ -646,13 +640,8 @@ func TestSaramaFailoverBrokerRestart(t *testing.T) {
 		}
 	}()
 	waitAcks := func(n int, what string) {
-		deadline := time.Now().Add(30 * time.Second)
-		for ackCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: only %d of %d acknowledged after 30s", what, ackCount(), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		t.Helper()
+		testutil.Eventually(t, 30*time.Second, func() error { return atLeast("acknowledged "+what, ackCount(), n) })
 	}
 
 	waitAcks(1000, "before stop")
@@ -662,6 +651,8 @@ func TestSaramaFailoverBrokerRestart(t *testing.T) {
 	c.StopBroker(1)
 	waitAcks(before+2000, "while broker 2 is down")
 	t.Logf("%d acknowledged %v after stopping broker 2", ackCount(), time.Since(stopAt))
+	// Deliberately keep broker 2 away a while longer under load, so that it
+	// returns well behind the others.
 	time.Sleep(time.Second)
 	c.StartBroker(1)
 	c.WaitReady(30 * time.Second)
@@ -762,19 +753,15 @@ func srReadAllCheckAcked(t testing.TB, addrs []string, cfg *sarama.Config, topic
 	where := map[string][]string{}
 	for p := int32(0); p < parts; p++ {
 		var oldest, newest int64
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testutil.Eventually(t, 20*time.Second, func() error {
 			var err1, err2 error
 			oldest, err1 = cl.GetOffset(topic, p, sarama.OffsetOldest)
 			newest, err2 = cl.GetOffset(topic, p, sarama.OffsetNewest)
-			if err1 == nil && err2 == nil {
-				break
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("%s: ListOffsets %s/%d: %w", what, topic, p, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: ListOffsets %s/%d: %v %v", what, topic, p, err1, err2)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 		if oldest != 0 {
 			t.Errorf("%s: %s/%d oldest offset %d, want 0", what, topic, p, oldest)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestCatchUpBySnapshot keeps a broker down while the others commit far
@@ -17,6 +18,7 @@ import (
 // only catch up from a streamed partition snapshot; then it must serve
 // everything once another broker is away.
 func TestCatchUpBySnapshot(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.SnapshotEntries = 20
 		cfg.CompactionOverheadEntries = 5
@@ -53,8 +55,7 @@ func TestCatchUpBySnapshot(t *testing.T) {
 // watermark as broker a's, for every partition they share.
 func waitReplicasEqual(t *testing.T, c *testcluster.Cluster, a, b int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		behind := 0
 		for _, shard := range c.Brokers[a].Node.HostedShards() {
 			pa, okA := c.Brokers[a].Node.Partition(shard)
@@ -63,12 +64,9 @@ func waitReplicasEqual(t *testing.T, c *testcluster.Cluster, a, b int) {
 				behind++
 			}
 		}
-		if behind == 0 {
-			return
+		if behind > 0 {
+			return fmt.Errorf("broker %d behind broker %d on %d partitions", b+1, a+1, behind)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker %d still behind broker %d on %d partitions", b+1, a+1, behind)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

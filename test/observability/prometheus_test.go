@@ -24,9 +24,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 const repo = "../.."
+
+// shared is the cluster both metric tests read, each under its own load.
+var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3}}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	os.Exit(code)
+}
 
 // requireTool finds a binary; CI sets LONGBOAT_REQUIRE_PROMETHEUS so that a
 // missing install fails instead of skipping.
@@ -55,8 +65,9 @@ func TestPromtoolChecksRepoConfig(t *testing.T) {
 }
 
 func TestMetricNamesLint(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
-	load(t, c.Addrs())
+	t.Parallel()
+	c := shared.Get(t)
+	load(t, c.Addrs(), "obs-lint")
 	resp, err := http.Get("http://" + c.HTTPAddr(0) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -71,23 +82,24 @@ func TestMetricNamesLint(t *testing.T) {
 	}
 }
 
-// load creates a topic, produces and consumes a little through a consumer
-// group that commits, so every counter, histogram and lag gauge has series.
-func load(t *testing.T, seeds []string) {
+// load creates topic, produces and consumes a little through a consumer
+// group (topic+"-group") that commits, so every counter, histogram and lag
+// gauge has series.
+func load(t *testing.T, seeds []string, topic string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup("obs-group"),
-		kgo.ConsumeTopics("obs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(topic+"-group"),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, -1, nil, "obs"); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 300; i++ {
-		cl.Produce(ctx, &kgo.Record{Topic: "obs", Value: []byte(fmt.Sprint(i))}, nil)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint(i))}, nil)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -143,8 +155,9 @@ func readAlerts(t *testing.T, path string) []alertRule {
 // three-broker cluster under a little load and evaluates every expression.
 func TestDashboardAndAlertsReturnData(t *testing.T) {
 	promBin := requireTool(t, "prometheus")
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
-	load(t, c.Addrs())
+	t.Parallel()
+	c := shared.Get(t)
+	load(t, c.Addrs(), "obs")
 
 	dir := t.TempDir()
 	var targets []string
@@ -181,13 +194,35 @@ scrape_configs:
 	defer func() { cancel(); _ = prom.Wait() }()
 
 	base := "http://" + addr
-	waitFor(t, 30*time.Second, "3 targets up", func() bool {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		r, err := query(base, `sum(up{job="longboat"})`)
-		return err == nil && len(r) == 1 && r[0].Value[1] == "3"
+		if err != nil || len(r) != 1 || r[0].Value[1] != "3" {
+			return fmt.Errorf("3 targets not up: %v %v", r, err)
+		}
+		return nil
 	})
-	// Rates need two samples inside the window; keep a trickle of load.
-	load(t, c.Addrs())
-	time.Sleep(4 * time.Second)
+	// Rates need two samples inside the window; keep a trickle of load and
+	// wait until every target has been scraped twice since.
+	load(t, c.Addrs(), "obs")
+	loaded := time.Now()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		r, err := query(base, `min(timestamp(up{job="longboat"}))`)
+		if err != nil || len(r) != 1 {
+			return fmt.Errorf("last scrape times: %v %v", r, err)
+		}
+		var last float64
+		if s, ok := r[0].Value[1].(string); !ok {
+			return fmt.Errorf("last scrape time %v", r[0].Value[1])
+		} else if _, err := fmt.Sscan(s, &last); err != nil {
+			return fmt.Errorf("last scrape time %q: %w", s, err)
+		}
+		// Scrapes are 1 s apart: a scrape after loaded+1s had one before it
+		// that was also after loaded.
+		if since := time.UnixMilli(int64(last * 1000)).Sub(loaded); since <= time.Second {
+			return fmt.Errorf("oldest target's last scrape %v after the load, want over 1s", since)
+		}
+		return nil
+	})
 
 	var dash dashboard
 	raw, err := os.ReadFile(filepath.Join(repo, "grafana/dashboards/longboat.json"))
@@ -289,15 +324,4 @@ func query(base, expr string) ([]sample, error) {
 	var out []sample
 	err = json.Unmarshal(body.Data.Result, &out)
 	return out, err
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

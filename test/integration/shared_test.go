@@ -1,0 +1,50 @@
+package integration
+
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// shared is the one three-broker cluster that the tests which never stop a
+// broker and look only at their own topics and groups run on together;
+// starting a cluster per test cost most of this package's run time.
+var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+	// A static broker retention.bytes, for TestTopicConfigsAlterAndDescribe
+	// to see its source; 1 GiB deletes nothing that any test here writes.
+	cfg.RetentionBytes = 1 << 30
+}}}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// These tests mostly wait on Raft and on clients, not on the CPU, so
+	// three run at a time rather than GOMAXPROCS (two on CI); more starves
+	// Raft ticks on two cores. An explicit -parallel wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", "3"); err != nil {
+			panic(err)
+		}
+	}
+	code := m.Run()
+	shared.Close()
+	if longboatBinary.dir != "" {
+		os.RemoveAll(longboatBinary.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedCluster marks t parallel and returns the shared cluster. Parallel
+// tests, these and the ones that stop brokers of their own cluster, run
+// after the few sequential ones (whose assertions are about timing), at
+// most -parallel (see TestMain) at a time. A test using it must not stop brokers and must name its topics
+// and groups uniquely in the package.
+func sharedCluster(t *testing.T) *testcluster.Cluster {
+	t.Helper()
+	t.Parallel()
+	return shared.Get(t)
+}
