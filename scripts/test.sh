@@ -17,6 +17,13 @@ go vet ./...
 # client libraries out of the broker's dependencies).
 for m in scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && go vet ./...); done
 
+echo "== staticcheck"
+# Pinned, and run through the module proxy rather than installed, so that
+# every machine checks with the same rules.
+staticcheck="go run honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+$staticcheck ./...
+for m in scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && $staticcheck ./...); done
+
 echo "== go test -race"
 # One package at a time: the integration and observability packages each run
 # real clusters, and on two cores running them together starves Raft ticks.

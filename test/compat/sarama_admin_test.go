@@ -35,6 +35,7 @@ func (c *saramaClient) describeTopicConfig(_ context.Context, topic, key string)
 		return "", err
 	}
 	defer adm.Close()
+	//lint:ignore SA1019 the one-resource call is what most sarama programs use
 	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{key}})
 	if err != nil {
 		return "", err

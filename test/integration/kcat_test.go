@@ -304,10 +304,7 @@ func TestKcatProduceConsume(t *testing.T) {
 					}
 					out, _ := runKcat(t, 15*time.Second, nil, "-C", "-b", bootstrap, "-t", topic, "-p", strconv.Itoa(int(bp)),
 						"-o", "-10", "-e", "-q", "-f", "%o\n")
-					var got []string
-					for _, l := range strings.Fields(out) {
-						got = append(got, l)
-					}
+					got := strings.Fields(out)
 					var want []string
 					for o := max(0, last[bp]-9); o <= last[bp]; o++ {
 						want = append(want, strconv.FormatInt(o, 10))

@@ -355,6 +355,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 	}
 
 	// DescribeConfig: the override and the defaults.
+	//lint:ignore SA1019 the one-resource call is what most sarama programs use
 	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
 	if err != nil {
 		t.Fatalf("DescribeConfig: %v", err)
@@ -369,6 +370,7 @@ func TestSaramaProduceConsumeAndAdmin(t *testing.T) {
 	if e, ok := byName["cleanup.policy"]; !ok || e.Value != "delete" || !e.Default {
 		t.Errorf("DescribeConfig cleanup.policy: %+v (present %v), want default delete", e, ok)
 	}
+	//lint:ignore SA1019 the one-resource call is what most sarama programs use
 	if _, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "sr-missing"}); !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		t.Errorf("DescribeConfig of a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
 	}
