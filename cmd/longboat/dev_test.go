@@ -7,12 +7,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// buildLongboat builds this command into a temporary directory, to run
+// it as a user would.
+func buildLongboat(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "longboat")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
 
 func TestSoftSettingsMatchDockerImage(t *testing.T) {
 	image, err := os.ReadFile("../../docker/etc/longboat/" + softSettingsFile)
@@ -63,12 +75,8 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 		}
 		l.Close()
 	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "longboat")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := filepath.Join(tmp, "data")
+	bin := buildLongboat(t)
+	dir := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "warn", "--restart-delay", "0")
 	cmd.Dir = t.TempDir()
 	out, err := cmd.StdoutPipe()
@@ -148,6 +156,9 @@ func TestDevRefusesTakenPort(t *testing.T) {
 	err = devPortsFree(2)
 	if err == nil || !strings.Contains(err.Error(), "broker 2's Raft port "+strconv.Itoa(r2)+" is taken") {
 		t.Fatalf("devPortsFree(2) with port %d held = %v, want it named as taken", r2, err)
+	}
+	if self := strconv.Itoa(os.Getpid()); runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "by pid "+self+" (") || !strings.Contains(err.Error(), "kill "+self)) {
+		t.Fatalf("devPortsFree(2) with port %d held by this process = %v, want pid %s named", r2, err, self)
 	}
 	if err := dev([]string{"--nodes", "2", "--dir", t.TempDir()}); err == nil || !strings.Contains(err.Error(), strconv.Itoa(r2)) {
 		t.Fatalf("dev --nodes 2 with port %d held = %v, want the taken port reported", r2, err)

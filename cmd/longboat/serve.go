@@ -20,7 +20,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log, err := logging.NewWithColor(os.Stderr, cfg.LogLevel, cfg.LogFormat, cfg.LogColor)
 	if err != nil {
 		return err
 	}
