@@ -59,17 +59,19 @@ func devPortsFree(nodes int) error {
 		ports[i] = b.port
 	}
 	owners := listenerPIDs(ports)
-	var lines, pids []string
+	var lines, commands, pids []string
 	for _, b := range busy {
 		line := fmt.Sprintf("broker %d's %s port %d is taken", b.broker, b.what, b.port)
 		if pid, ok := owners[b.port]; ok {
-			line += fmt.Sprintf(" by pid %d (%s)", pid, processCommand(pid))
+			line += fmt.Sprintf(" by pid %d", pid)
 			if p := strconv.Itoa(pid); !slices.Contains(pids, p) {
 				pids = append(pids, p)
+				commands = append(commands, fmt.Sprintf("pid %d: %s", pid, processCommand(pid)))
 			}
 		}
 		lines = append(lines, line)
 	}
+	lines = append(lines, commands...)
 	hint := "stop what holds them first (another `longboat dev`, or brokers left from an earlier one)"
 	if len(pids) > 0 {
 		hint += ": kill " + strings.Join(pids, " ")

@@ -157,7 +157,7 @@ func TestDevRefusesTakenPort(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "broker 2's Raft port "+strconv.Itoa(r2)+" is taken") {
 		t.Fatalf("devPortsFree(2) with port %d held = %v, want it named as taken", r2, err)
 	}
-	if self := strconv.Itoa(os.Getpid()); runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "by pid "+self+" (") || !strings.Contains(err.Error(), "kill "+self)) {
+	if self := strconv.Itoa(os.Getpid()); runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "is taken by pid "+self+"\npid "+self+": ") || !strings.Contains(err.Error(), "kill "+self)) {
 		t.Fatalf("devPortsFree(2) with port %d held by this process = %v, want pid %s named", r2, err, self)
 	}
 	if err := dev([]string{"--nodes", "2", "--dir", t.TempDir()}); err == nil || !strings.Contains(err.Error(), strconv.Itoa(r2)) {
