@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +25,28 @@ func buildLongboat(t *testing.T) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// startLines starts cmd and returns the lines it writes to the pipe
+// (cmd.StdoutPipe or cmd.StderrPipe), closed when cmd closes it.
+func startLines(t *testing.T, cmd *exec.Cmd, pipe func() (io.ReadCloser, error)) <-chan string {
+	t.Helper()
+	out, err := pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
 }
 
 func TestSoftSettingsMatchDockerImage(t *testing.T) {
@@ -79,26 +102,12 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "warn", "--restart-delay", "0")
 	cmd.Dir = t.TempDir()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	lines := startLines(t, cmd, cmd.StdoutPipe)
 	want := map[string]bool{
 		"Setting ReceiveQueueLength to uint64 value 64":           false,
 		"Setting IncomingProposalQueueLength to uint64 value 256": false,
 		"Setting PendingProposalShards to uint64 value 1":         false,
 	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		for range lines { // dev's output up to its exit, so Wait follows the last read

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -40,34 +39,29 @@ func TestDevKilledTakesItsBrokersAlong(t *testing.T) {
 	bin := buildLongboat(t)
 	cmd := exec.Command(bin, "dev", "--nodes", strconv.Itoa(nodes), "--dir", filepath.Join(t.TempDir(), "data"), "--restart-delay", "0")
 	cmd.Dir = t.TempDir()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	lines := startLines(t, cmd, cmd.StdoutPipe)
 	var (
 		mu     sync.Mutex
 		output bytes.Buffer
 		pids   []int
 	)
-	t.Cleanup(func() { // only when the test failed with brokers left
+	t.Cleanup(func() { // brokers a failed test left running
 		mu.Lock()
 		defer mu.Unlock()
 		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if t.Failed() && processAlive(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	})
 	pidLine := regexp.MustCompile(`^\[broker\d\] pid (\d+): `)
-	started := make(chan struct{})
+	started, drained := make(chan struct{}), make(chan struct{})
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
+		defer close(drained)
+		for line := range lines {
 			mu.Lock()
-			output.Write(sc.Bytes())
-			output.WriteByte('\n')
-			if m := pidLine.FindStringSubmatch(sc.Text()); m != nil {
+			output.WriteString(line + "\n")
+			if m := pidLine.FindStringSubmatch(line); m != nil {
 				pid, _ := strconv.Atoi(m[1])
 				if pids = append(pids, pid); len(pids) == nodes {
 					close(started)
@@ -76,7 +70,8 @@ func TestDevKilledTakesItsBrokersAlong(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// Wait closes the pipe: only after dev's last line was read.
+	defer func() { _ = cmd.Process.Kill(); <-drained; _ = cmd.Wait() }()
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
@@ -106,8 +101,8 @@ func TestDevKilledTakesItsBrokersAlong(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
 	killed := time.Now()
+	<-drained // dev is gone, so its output ends; pids is complete
 	for {
 		var alive []int
 		for _, pid := range pids {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -28,21 +27,7 @@ func TestServeLogsToAPipe(t *testing.T) {
 				"--http-addr", addrs[2],
 				"--log-format", format)
 			cmd.Dir = t.TempDir() // no dragonboat-soft-settings.json: see the README on its start-up lines
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := make(chan string)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
+			lines := startLines(t, cmd, cmd.StderrPipe)
 			var seen []string
 			deadline := time.After(30 * time.Second)
 			for started := false; !started; {
