@@ -201,9 +201,11 @@ func dev(args []string) error {
 // supervise runs broker i in workDir until dev stops, restarting it after it dies.
 func supervise(i int, exe, workDir string, args []string, restart time.Duration, stopping <-chan struct{}, procs *sync.Map) {
 	// The parent-death signal (brokerProcAttr) fires when the thread that
-	// started the broker exits, not the process; Go may end an idle
-	// thread, so this goroutine keeps its thread until its last broker has
-	// exited (returning locked ends the thread, with no broker left).
+	// started the broker exits, not the process. An unlocked goroutine's
+	// thread can pass to another goroutine that locks it and ends it, which
+	// would stop a healthy broker; so this goroutine keeps its own thread
+	// until its last broker has exited (returning locked ends the thread,
+	// with no broker left).
 	runtime.LockOSThread()
 	tag := fmt.Sprintf("[broker%d] ", i)
 	for {
