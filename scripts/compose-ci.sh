@@ -95,4 +95,25 @@ echo "== all three brokers ready $((ready_ms / 1000)).$(printf '%03d' $((ready_m
 echo "== images"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E '^longboat(-prometheus)?:local'
 
-timeout 900 scripts/smoke-test.sh
+# The smoke test picks its client image itself, as after a plain `docker
+# compose up`: it must name and use the image the brokers run, here the
+# offline longboat:local.
+smoke_log=$(mktemp)
+timeout 900 env -u LONGBOAT_IMAGE -u LONGBOAT_BIN scripts/smoke-test.sh | tee "$smoke_log"
+smoke_rc=${PIPESTATUS[0]}
+ran_name=$(docker inspect -f '{{.Config.Image}}' longboat-broker1)
+ran_id=$(docker inspect -f '{{.Image}}' longboat-broker1)
+used=$(sed -n 's/^== client image: //p' "$smoke_log")
+rm -f "$smoke_log"
+if [ "$ran_name" != longboat:local ]; then
+  echo "Compose ran $ran_name for broker1, not the offline longboat:local"
+  exit 1
+fi
+case $used in
+  "$ran_id "*) echo "== smoke test clients ran the brokers' image: $used" ;;
+  *)
+    echo "smoke test client image: '${used:-not reported}'; the brokers run $ran_id ($ran_name)"
+    exit 1
+    ;;
+esac
+exit "$smoke_rc"

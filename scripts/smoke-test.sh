@@ -14,11 +14,14 @@
 #
 # The Kafka clients are the `longboat` produce/consume/topics subcommands
 # (kafka-go): $LONGBOAT_BIN when set, else `docker run --network host` of
-# $LONGBOAT_IMAGE.
+# $LONGBOAT_IMAGE, else of the image the first broker container runs (the
+# one Compose built or was given: longboat:latest online, longboat:local
+# offline), so the clients are the same build as the brokers. The summary
+# names the image.
 #
 # Environment (defaults match docker-compose.yml):
 #   LONGBOAT_BIN        host binary to use instead of the image
-#   LONGBOAT_IMAGE      longboat:local
+#   LONGBOAT_IMAGE      client image (default: the first container's image)
 #   KAFKA_PORTS         "9092 9093 9094"   (EXTERNAL listeners on localhost)
 #   HTTP_PORTS          "13092 13093 13094"
 #   CONTAINERS          "longboat-broker1 longboat-broker2 longboat-broker3"
@@ -30,10 +33,25 @@
 #   READY_TIMEOUT       seconds to wait for readiness (120)
 set -uo pipefail
 
-image=${LONGBOAT_IMAGE:-longboat:local}
 read -r -a kafka_ports <<< "${KAFKA_PORTS:-9092 9093 9094}"
 read -r -a http_ports <<< "${HTTP_PORTS:-13092 13093 13094}"
 read -r -a containers <<< "${CONTAINERS:-longboat-broker1 longboat-broker2 longboat-broker3}"
+
+# client_image prints "IMAGE<TAB>where it came from": $LONGBOAT_IMAGE, else
+# the image id the first broker container runs (the exact build, even if
+# its tag has moved since), else Compose's default name.
+client_image() {
+  local id name
+  if [ -n "${LONGBOAT_IMAGE:-}" ]; then
+    printf '%s\tLONGBOAT_IMAGE\n' "$LONGBOAT_IMAGE"
+  elif id=$(docker inspect -f '{{.Image}}' "${containers[0]}" 2>/dev/null) && [ -n "$id" ]; then
+    name=$(docker inspect -f '{{.Config.Image}}' "${containers[0]}" 2>/dev/null)
+    printf '%s\t%s, as container %s runs\n' "$id" "$name" "${containers[0]}"
+  else
+    printf '%s\tno container %s: the Compose default\n' longboat:latest "${containers[0]}"
+  fi
+}
+IFS=$'\t' read -r image image_from < <(client_image)
 prom_port=${PROMETHEUS_PORT:-9090}
 grafana_port=${GRAFANA_PORT:-3000}
 records=${SMOKE_RECORDS:-1000}
@@ -136,7 +154,12 @@ leaders_agree() {
   result FAIL "$label: all brokers report the same leaders" "$detail"
 }
 
-echo "== Longboat smoke test: topic $topic, $records records per step, client ${LONGBOAT_BIN:-docker run $image}"
+echo "== Longboat smoke test: topic $topic, $records records per step"
+if [ -n "${LONGBOAT_BIN:-}" ]; then
+  echo "== client binary: $LONGBOAT_BIN"
+else
+  echo "== client image: $image ($image_from)"
+fi
 
 # 1. readiness
 if out=$(wait_ready "${http_ports[@]}"); then

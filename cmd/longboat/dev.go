@@ -12,10 +12,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/longboat/longboat/internal/logging"
 )
 
 // devPorts are the default ports of broker i (1-based): Kafka 9092+i-1,
@@ -25,24 +30,53 @@ func devPorts(i int) (kafka, raft, http int) {
 }
 
 // devPortsFree fails when a port the brokers need is taken, typically by
-// another `longboat dev`: a broker that cannot bind would only exit and be
-// restarted in a loop, while clients and health checks on the same ports
-// quietly reach the other cluster.
+// another `longboat dev` or brokers left from one: a broker that cannot
+// bind would only exit and be restarted in a loop, while clients and health
+// checks on the same ports quietly reach the other cluster. It names the
+// process holding each port where the system tells (Linux).
 func devPortsFree(nodes int) error {
+	type taken struct {
+		broker, port int
+		what         string
+	}
+	var busy []taken
 	for i := 1; i <= nodes; i++ {
 		k, r, h := devPorts(i)
-		for _, p := range []struct {
-			port int
-			what string
-		}{{k, "Kafka"}, {r, "Raft"}, {h, "HTTP"}} {
+		for _, p := range []taken{{i, k, "Kafka"}, {i, r, "Raft"}, {i, h, "HTTP"}} {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
 			if err != nil {
-				return fmt.Errorf("broker %d's %s port %d is taken (another `longboat dev` or broker still running?): stop it first: %w", i, p.what, p.port, err)
+				busy = append(busy, p)
+				continue
 			}
 			_ = l.Close() // only probing
 		}
 	}
-	return nil
+	if len(busy) == 0 {
+		return nil
+	}
+	ports := make([]int, len(busy))
+	for i, b := range busy {
+		ports[i] = b.port
+	}
+	owners := listenerPIDs(ports)
+	var lines, commands, pids []string
+	for _, b := range busy {
+		line := fmt.Sprintf("broker %d's %s port %d is taken", b.broker, b.what, b.port)
+		if pid, ok := owners[b.port]; ok {
+			line += fmt.Sprintf(" by pid %d", pid)
+			if p := strconv.Itoa(pid); !slices.Contains(pids, p) {
+				pids = append(pids, p)
+				commands = append(commands, fmt.Sprintf("pid %d: %s", pid, processCommand(pid)))
+			}
+		}
+		lines = append(lines, line)
+	}
+	lines = append(lines, commands...)
+	hint := "stop what holds them first (another `longboat dev`, or brokers left from an earlier one)"
+	if len(pids) > 0 {
+		hint += ": kill " + strings.Join(pids, " ")
+	}
+	return fmt.Errorf("%s\n%s", strings.Join(lines, "\n"), hint)
 }
 
 // softSettings is the Docker image's dragonboat-soft-settings.json
@@ -89,6 +123,7 @@ func dev(args []string) error {
 	dir := fs.String("dir", "./data", "data directory; broker N uses DIR/nodeN, and every broker runs in DIR, where dev puts dragonboat-soft-settings.json unless one is there")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	restart := fs.Duration("restart-delay", 5*time.Second, "restart a broker that died after this long (0: leave it down)")
+	autoCreate := fs.Bool("auto-create-topics", true, "brokers create a topic a producer names (Kafka's default, for a quick start); false as `serve` does")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -115,6 +150,12 @@ func dev(args []string) error {
 		members = append(members, fmt.Sprintf("%d=127.0.0.1:%d", i, raft))
 		bootstrap = append(bootstrap, fmt.Sprintf("localhost:%d", k))
 	}
+	// The brokers write to pipes that dev copies to its own output, so
+	// they colour their lines only when that output is a terminal.
+	color := "never"
+	if logging.IsTerminal(os.Stdout) {
+		color = "always"
+	}
 	argsFor := func(i int) []string {
 		k, r, h := devPorts(i)
 		return []string{"serve",
@@ -126,8 +167,10 @@ func dev(args []string) error {
 			"--initial-members", strings.Join(members, ","),
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", h),
 			"--default-replication-factor", fmt.Sprint(min(3, *nodes)),
+			fmt.Sprintf("--auto-create-topics=%t", *autoCreate),
 			"--log-level", *logLevel,
 			"--log-format", "console",
+			"--log-color", color,
 		}
 	}
 	stopping := make(chan struct{})
@@ -157,13 +200,18 @@ func dev(args []string) error {
 
 // supervise runs broker i in workDir until dev stops, restarting it after it dies.
 func supervise(i int, exe, workDir string, args []string, restart time.Duration, stopping <-chan struct{}, procs *sync.Map) {
+	// The parent-death signal (brokerProcAttr) fires when the thread that
+	// started the broker exits, not the process. An unlocked goroutine's
+	// thread can pass to another goroutine that locks it and ends it, which
+	// would stop a healthy broker; so this goroutine keeps its own thread
+	// until its last broker has exited (returning locked ends the thread,
+	// with no broker left).
+	runtime.LockOSThread()
 	tag := fmt.Sprintf("[broker%d] ", i)
 	for {
 		cmd := exec.Command(exe, args...)
 		cmd.Dir = workDir
-		// Own process group: Ctrl-C in the terminal reaches only dev, which
-		// then stops the brokers itself.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = brokerProcAttr()
 		stdout, _ := cmd.StdoutPipe()
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {

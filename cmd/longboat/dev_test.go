@@ -3,16 +3,51 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// buildLongboat builds this command into a temporary directory, to run
+// it as a user would.
+func buildLongboat(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "longboat")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startLines starts cmd and returns the lines it writes to the pipe
+// (cmd.StdoutPipe or cmd.StderrPipe), closed when cmd closes it.
+func startLines(t *testing.T, cmd *exec.Cmd, pipe func() (io.ReadCloser, error)) <-chan string {
+	t.Helper()
+	out, err := pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
 
 func TestSoftSettingsMatchDockerImage(t *testing.T) {
 	image, err := os.ReadFile("../../docker/etc/longboat/" + softSettingsFile)
@@ -63,34 +98,16 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 		}
 		l.Close()
 	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "longboat")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := filepath.Join(tmp, "data")
+	bin := buildLongboat(t)
+	dir := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "warn", "--restart-delay", "0")
 	cmd.Dir = t.TempDir()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	lines := startLines(t, cmd, cmd.StdoutPipe)
 	want := map[string]bool{
 		"Setting ReceiveQueueLength to uint64 value 64":           false,
 		"Setting IncomingProposalQueueLength to uint64 value 256": false,
 		"Setting PendingProposalShards to uint64 value 1":         false,
 	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		for range lines { // dev's output up to its exit, so Wait follows the last read
@@ -148,6 +165,9 @@ func TestDevRefusesTakenPort(t *testing.T) {
 	err = devPortsFree(2)
 	if err == nil || !strings.Contains(err.Error(), "broker 2's Raft port "+strconv.Itoa(r2)+" is taken") {
 		t.Fatalf("devPortsFree(2) with port %d held = %v, want it named as taken", r2, err)
+	}
+	if self := strconv.Itoa(os.Getpid()); runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "is taken by pid "+self+"\npid "+self+": ") || !strings.Contains(err.Error(), "kill "+self)) {
+		t.Fatalf("devPortsFree(2) with port %d held by this process = %v, want pid %s named", r2, err, self)
 	}
 	if err := dev([]string{"--nodes", "2", "--dir", t.TempDir()}); err == nil || !strings.Contains(err.Error(), strconv.Itoa(r2)) {
 		t.Fatalf("dev --nodes 2 with port %d held = %v, want the taken port reported", r2, err)

@@ -20,17 +20,19 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	log, err := logging.NewWithColor(os.Stderr, cfg.LogLevel, cfg.LogFormat, cfg.LogColor)
 	if err != nil {
 		return err
 	}
 	logging.RouteDragonboat(log)
+	// Caught from before the start, so that a stop during it (docker stop
+	// as the broker comes up) still closes the broker cleanly once started.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	b, err := broker.Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info().Str("signal", s.String()).Msg("stopping")
 	b.Close()

@@ -37,6 +37,7 @@ type Config struct {
 	HTTPAddr            string
 	LogLevel            string
 	LogFormat           string // console, json or auto
+	LogColor            string // auto, always or never
 
 	AutoCreateTopics          bool
 	DefaultPartitions         int
@@ -93,7 +94,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "console, json, or auto (console on a terminal, json otherwise)")
-	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", false, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
+	fs.StringVar(&c.LogColor, "log-color", "auto", "colours of the console format: auto (only on a terminal), always or never")
+	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", false, "create a topic that a Metadata request names and allows creating, with --default-partitions and --default-replication-factor (auto.create.topics.enable); as in Kafka, a Produce to an unknown topic does not create it")
 	fs.IntVar(&c.DefaultPartitions, "default-partitions", 1, "partitions of a topic created without a count (num.partitions)")
 	fs.IntVar(&c.DefaultReplicationFactor, "default-replication-factor", 3, "replication factor when a request leaves it to the broker; capped at the number of brokers")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request frame accepted (socket.request.max.bytes)")
@@ -291,6 +293,11 @@ func (c *Config) Validate() error {
 	case "console", "json", "auto":
 	default:
 		errs = append(errs, fmt.Errorf("--log-format %q: use console, json or auto", c.LogFormat))
+	}
+	switch c.LogColor {
+	case "auto", "always", "never":
+	default:
+		errs = append(errs, fmt.Errorf("--log-color %q: use auto, always or never", c.LogColor))
 	}
 	if c.DefaultPartitions < 1 {
 		errs = append(errs, errors.New("--default-partitions must be 1 or more"))

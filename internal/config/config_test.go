@@ -44,8 +44,8 @@ func TestParseDefaults(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:13092" {
 		t.Errorf("HTTPAddr = %q, want 127.0.0.1:13092", c.HTTPAddr)
 	}
-	if c.LogLevel != "info" || c.LogFormat != "auto" {
-		t.Errorf("log = %q/%q, want info/auto", c.LogLevel, c.LogFormat)
+	if c.LogLevel != "info" || c.LogFormat != "auto" || c.LogColor != "auto" {
+		t.Errorf("log = %q/%q/%q, want info/auto/auto", c.LogLevel, c.LogFormat, c.LogColor)
 	}
 	if c.RTTMillisecond != 200 || c.ElectionRTT != 5 || c.HeartbeatRTT != 1 {
 		t.Errorf("raft timing = %d/%d/%d, want 200/5/1", c.RTTMillisecond, c.ElectionRTT, c.HeartbeatRTT)
@@ -324,6 +324,7 @@ func TestValidate(t *testing.T) {
 		{"bad http addr", func(c *Config) { c.HTTPAddr = "13092" }, []string{`--http-addr "13092"`, "host:port"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "verbose" }, []string{`--log-level "verbose"`, "debug, info, warn or error"}},
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, []string{`--log-format "xml"`, "console, json or auto"}},
+		{"bad log color", func(c *Config) { c.LogColor = "rainbow" }, []string{`--log-color "rainbow"`, "auto, always or never"}},
 		{"default partitions 0", func(c *Config) { c.DefaultPartitions = 0 }, []string{"--default-partitions must be 1 or more"}},
 		{"default RF 0", func(c *Config) { c.DefaultReplicationFactor = 0 }, []string{"--default-replication-factor must be 1 or more"}},
 		{"small max request", func(c *Config) { c.MaxRequestBytes = 1000 }, []string{"--max-request-bytes must be at least 1048576"}},

@@ -93,18 +93,36 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 		case st.Topics[t.Topic] != nil:
 			return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
 		case int(ct.ReplicationFactor) > len(st.Brokers):
-			return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d exceeds the %d registered brokers", ct.ReplicationFactor, len(st.Brokers))
+			return kerr.InvalidReplicationFactor.Code, s.tooFewBrokers(ct.ReplicationFactor, len(st.Brokers))
 		}
 		return 0, ""
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := s.node.ProposeMeta(pctx, meta.Command{CreateTopic: ct}); err != nil {
-		return metaErrorCode(err)
+		code, msg := metaErrorCode(err)
+		// __meta applied the refusal here, so this view counts at least
+		// the brokers it counted.
+		if n := len(s.node.Meta().Brokers); code == kerr.InvalidReplicationFactor.Code && int(ct.ReplicationFactor) > n {
+			msg = s.tooFewBrokers(ct.ReplicationFactor, n)
+		}
+		return code, msg
 	}
 	s.log.Info().Str("topic", t.Topic).Int32("partitions", ct.Partitions).Int16("replication_factor", ct.ReplicationFactor).Msg("topic created")
 	s.waitLeaders(pctx, t.Topic, timeout)
 	return 0, ""
+}
+
+// tooFewBrokers explains a replication factor larger than the registered
+// brokers. Right after a cluster starts that is usually brokers that have
+// not registered yet (topics created by a script racing the start-up),
+// which a retry fixes; the initial members say how many are expected.
+func (s *Server) tooFewBrokers(rf int16, registered int) string {
+	members := len(s.cfg.InitialMembers)
+	if registered < members && int(rf) <= members {
+		return fmt.Sprintf("replication factor %d needs %d brokers; %d of the %d initial members have registered so far: retry, or wait until every broker's /readyz answers 200", rf, rf, registered, members)
+	}
+	return fmt.Sprintf("replication factor %d exceeds the %d registered brokers", rf, registered)
 }
 
 // waitLeaders waits until every partition of a topic is led by its

@@ -2,12 +2,14 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 )
 
@@ -162,6 +164,11 @@ func isInternalTopic(name string) bool {
 // 3-8, 10 and 11). Longboat has no authorizer.
 const topicAuthorizedOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
+// autoCreateTimeout bounds the creation of one topic by Metadata. The
+// request's context has no deadline, and dragonboat refuses a proposal
+// without one (ErrDeadlineNotSet), so every auto-creation failed at once.
+const autoCreateTimeout = 10 * time.Second
+
 // autoCreate creates requested topics that do not exist, with the broker
 // defaults (auto.create.topics.enable).
 func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.MetadataRequestTopic) {
@@ -173,9 +180,20 @@ func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.M
 			continue
 		}
 		ct := s.newCreateTopic(st, *rt.Topic, -1, -1, nil)
-		if _, err := s.node.ProposeMeta(ctx, meta.Command{CreateTopic: ct}); err == nil {
-			s.waitLeaders(ctx, *rt.Topic, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, autoCreateTimeout)
+		_, err := s.node.ProposeMeta(pctx, meta.Command{CreateTopic: ct})
+		var rej *cluster.ErrMetaRejected
+		switch {
+		case err == nil:
+			s.log.Info().Str("topic", ct.Name).Int32("partitions", ct.Partitions).Int16("replication_factor", ct.ReplicationFactor).Msg("topic auto-created")
+			s.waitLeaders(pctx, ct.Name, autoCreateTimeout)
+		case errors.As(err, &rej) && rej.Code == kerr.TopicAlreadyExists.Code:
+			// Another broker created it meanwhile.
+		default:
+			// The topic stays unknown and the client asks again.
+			s.log.Warn().Err(err).Str("topic", ct.Name).Msg("auto-create topic failed")
 		}
+		cancel()
 	}
 }
 

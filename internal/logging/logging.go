@@ -9,32 +9,55 @@ import (
 	"sync"
 
 	"github.com/lni/dragonboat/v4/logger"
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
 // New returns a logger writing to w in the given format ("console", "json"
-// or "auto": console when w is a terminal) at the given level.
+// or "auto": console when w is a terminal) at the given level, coloured
+// only when w is a terminal.
 func New(w io.Writer, level, format string) (zerolog.Logger, error) {
+	return NewWithColor(w, level, format, "auto")
+}
+
+// NewWithColor is New with the console format's colours chosen by color:
+// "always", "never", or "auto" (only when w is a terminal). Escape codes in
+// a file or a container's log are noise; `longboat dev` asks its brokers,
+// whose output is a pipe, for colour when its own output is a terminal.
+func NewWithColor(w io.Writer, level, format, color string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("log level %q: %w", level, err)
 	}
+	tty := IsTerminal(w)
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
+		if tty {
 			format = "console"
 		}
 	}
+	var noColor bool
+	switch color {
+	case "always":
+	case "never":
+		noColor = true
+	case "auto":
+		noColor = !tty
+	default:
+		return zerolog.Nop(), fmt.Errorf("log color %q: use auto, always or never", color)
+	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: noColor}
 	}
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+// IsTerminal tells whether w is a terminal (not a pipe, file or
+// /dev/null, which is a character device too).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 var (

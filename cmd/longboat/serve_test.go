@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/longboat/longboat/internal/testcluster"
+)
+
+// TestServeLogsToAPipe runs `longboat serve` with its log to a pipe, as
+// under Docker or systemd: the console format has no colour codes, and
+// with --log-format json every line is a JSON object.
+func TestServeLogsToAPipe(t *testing.T) {
+	bin := buildLongboat(t)
+	for _, format := range []string{"console", "json"} {
+		t.Run(format, func(t *testing.T) {
+			addrs := testcluster.FreeAddrs(t, 3)
+			cmd := exec.Command(bin, "serve",
+				"--data-dir", filepath.Join(t.TempDir(), "data"),
+				"--listeners", "PLAINTEXT://"+addrs[0],
+				"--raft-addr", addrs[1],
+				"--http-addr", addrs[2],
+				"--log-format", format)
+			cmd.Dir = t.TempDir() // no dragonboat-soft-settings.json: see the README on its start-up lines
+			lines := startLines(t, cmd, cmd.StderrPipe)
+			var seen []string
+			deadline := time.After(30 * time.Second)
+			for started := false; !started; {
+				select {
+				case line, ok := <-lines:
+					if !ok {
+						t.Fatalf("serve exited before it started: %q", seen)
+					}
+					seen = append(seen, line)
+					started = strings.Contains(line, "broker started")
+				case <-deadline:
+					_ = cmd.Process.Kill()
+					t.Fatalf("serve did not log \"broker started\" in 30 s: %q", seen)
+				}
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			for line := range lines {
+				seen = append(seen, line)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("serve after SIGTERM: %v; log %q", err, seen)
+			}
+			for _, line := range seen {
+				if strings.Contains(line, "\x1b") {
+					t.Errorf("colour codes in a log written to a pipe: %q", line)
+				}
+				if format == "json" && !json.Valid([]byte(line)) {
+					t.Errorf("--log-format json wrote a line that is not JSON: %q", line)
+				}
+			}
+		})
+	}
+}
