@@ -124,6 +124,9 @@ type joinResult struct {
 	leader     string
 	memberID   string
 	members    []MemberRecord // only for the leader
+	// skipAssignment tells a restarted static leader (JoinGroup v9+,
+	// KIP-814) that the group keeps its assignment.
+	skipAssignment bool
 }
 
 type syncResult struct {
@@ -476,13 +479,7 @@ func (c *Coordinator) completeJoin(g *group, now time.Time) {
 		timeout = max(timeout, m.RebalanceTimeoutMs)
 	}
 	g.deadline = now.Add(time.Duration(timeout) * time.Millisecond)
-	var all []MemberRecord
-	for _, m := range g.members {
-		mr := m.MemberRecord
-		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
-		all = append(all, mr)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	all := g.record().Members
 	for _, m := range g.members {
 		res := joinResult{generation: g.generation, protocol: g.protocol, leader: g.leader, memberID: m.ID}
 		if m.ID == g.leader {

@@ -67,6 +67,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 	resp.Protocol = &res.protocol
 	resp.LeaderID = res.leader
 	resp.MemberID = res.memberID
+	resp.SkipAssignment = res.skipAssignment
 	for _, mr := range res.members {
 		jm := kmsg.NewJoinGroupResponseMember()
 		jm.MemberID, jm.InstanceID = mr.ID, mr.InstanceID
@@ -84,7 +85,10 @@ type joining struct {
 	// member id in a stable group: once the replacement is persisted, the
 	// join is answered with the current generation and leader.
 	stored <-chan error
-	leader string // the leader to answer such a join with
+	leader string // the leader before the replacement
+	// skipAssignment: the join (v9+) may learn it leads, and then that
+	// the group keeps its assignment (KIP-814).
+	skipAssignment bool
 }
 
 // full tells whether a group cannot take another member (group.max.size).
@@ -114,7 +118,9 @@ func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Pro
 				return joining{}, kerr.FencedInstanceID.Code
 			}
 			if j.memberID == "" {
-				j.memberID, j.leader, replaced = newMemberID(cl.ID), g.leader, true
+				// Kafka's static member ids start with the instance id;
+				// clients rely on it (franz-go tells a restarted leader so).
+				j.memberID, j.leader, replaced = newMemberID(*req.InstanceID), g.leader, true
 				c.replaceStatic(g, old, j.memberID)
 			}
 			m = g.members[j.memberID]
@@ -122,7 +128,7 @@ func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Pro
 			if c.full(g) {
 				return joining{}, kerr.GroupMaxSizeReached.Code
 			}
-			j.memberID = newMemberID(cl.ID)
+			j.memberID = newMemberID(*req.InstanceID)
 		}
 	case j.memberID == "":
 		if c.full(g) {
@@ -170,6 +176,7 @@ func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Pro
 		// generation and assignment; only the member id changes, once
 		// persisted so that a new coordinator fences the old id too.
 		j.stored = c.persist(g.shard, g.term, Command{StoreGroup: g.record()})
+		j.skipAssignment = req.Version >= 9
 		return j, 0
 	}
 	g.protocolType = req.ProtocolType
@@ -208,9 +215,11 @@ func (c *Coordinator) replaceStatic(g *group, old *member, memberID string) {
 }
 
 // staticStored answers the join of a static member that replaced its old
-// id in a stable group, once the replacement is persisted (err nil): with
-// the current generation and the leader as it was before, so that the
-// member, even if it replaced the leader, syncs without assigning. If the
+// id in a stable group, once the replacement is persisted (err nil), with
+// the current generation, as Kafka does: before v9 with the leader as it
+// was before, so that the member, even if it replaced the leader, syncs
+// without assigning; from v9 with the current leader, the members, and
+// SkipAssignment (KIP-814). If the
 // group moved on meanwhile, its rebalance answers the join; if the
 // replacement was not persisted, the group rebalances. c.mu is held.
 func (c *Coordinator) staticStored(g *group, j joining, err error) {
@@ -223,7 +232,14 @@ func (c *Coordinator) staticStored(g *group, j joining, err error) {
 		return
 	}
 	m.join = nil
-	j.wait <- joinResult{generation: g.generation, protocol: g.protocol, leader: j.leader, memberID: j.memberID}
+	res := joinResult{generation: g.generation, protocol: g.protocol, leader: j.leader, memberID: j.memberID}
+	if j.skipAssignment {
+		res.leader = g.leader
+		if g.leader == j.memberID {
+			res.members, res.skipAssignment = g.record().Members, true
+		}
+	}
+	j.wait <- res
 }
 
 // SyncGroup takes the leader's assignment and hands each member its own.
