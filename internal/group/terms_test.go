@@ -38,6 +38,17 @@ func (s *termShard) ProposeGroup(ctx context.Context, shard uint64, cmd []byte) 
 	return s.localShard.ProposeGroup(ctx, shard, cmd)
 }
 
+// startCoordinator runs a coordinator on a termShard for one test.
+func startCoordinator(t *testing.T, cfg Config, slowEmpty time.Duration) (context.Context, *termShard, *Coordinator) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	s := newTermShard()
+	s.slowEmpty = slowEmpty
+	c := NewCoordinator(cfg, s, zerolog.Nop())
+	t.Cleanup(c.Close)
+	return ctx, s, c
+}
+
 // other applies a command as another leader of the shard would have.
 func (s *termShard) other(t *testing.T, c Command) {
 	t.Helper()
@@ -141,11 +152,7 @@ func committed(t *testing.T, s *termShard, group string) int64 {
 // groups it held in the earlier term: the fenced member's heartbeat is
 // refused and its commit does not move the committed offset back.
 func TestCoordinatorReloadsOnNewTerm(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newTermShard()
-	c := NewCoordinator(Config{}, s, zerolog.Nop())
-	defer c.Close()
+	ctx, s, c := startCoordinator(t, Config{}, 0)
 
 	x := joinSync(ctx, t, c, "g", "", nil)
 	if codes := commit(ctx, c, "g", x, 10, ""); codes[0] != 0 {
@@ -203,12 +210,7 @@ func TestStateMachineFencesOlderGenerations(t *testing.T) {
 // propose (it used to be proposed from its own goroutine, after the
 // rejoin's, regressing the stored generation).
 func TestCoordinatorPersistsTransitionsInOrder(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newTermShard()
-	s.slowEmpty = 50 * time.Millisecond
-	c := NewCoordinator(Config{}, s, zerolog.Nop())
-	defer c.Close()
+	ctx, s, c := startCoordinator(t, Config{}, 50*time.Millisecond)
 	for range 4 {
 		x := joinSync(ctx, t, c, "g", "", nil)
 		time.Sleep(2 * s.slowEmpty) // the time a transition persisted out of order would take to land
@@ -233,11 +235,7 @@ func TestCoordinatorPersistsTransitionsInOrder(t *testing.T) {
 // its assignment back in the same generation without a rebalance; its old
 // member id is fenced, and the replacement is stored.
 func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newTermShard()
-	c := NewCoordinator(Config{}, s, zerolog.Nop())
-	defer c.Close()
+	ctx, s, c := startCoordinator(t, Config{}, 0)
 	inst := "instance-a"
 	a := joinSync(ctx, t, c, "g", "", &inst)
 	if a.leader != a.id || string(a.assignment) != a.id {
@@ -273,11 +271,7 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 // offset.metadata.max.bytes refuses a partition whose metadata is longer
 // and commits the others.
 func TestCoordinatorLimits(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newTermShard()
-	c := NewCoordinator(Config{MaxSize: 1, OffsetMetadataMaxBytes: 8}, s, zerolog.Nop())
-	defer c.Close()
+	ctx, s, c := startCoordinator(t, Config{MaxSize: 1, OffsetMetadataMaxBytes: 8}, 0)
 	x := joinSync(ctx, t, c, "g", "", nil)
 
 	join := kmsg.NewPtrJoinGroupRequest()
