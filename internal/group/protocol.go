@@ -218,13 +218,13 @@ func (c *Coordinator) replaceStatic(g *group, old *member, memberID string) {
 // id in a stable group, once the replacement is persisted (err nil), with
 // the current generation, as Kafka does: before v9 with the leader as it
 // was before, so that the member, even if it replaced the leader, syncs
-// without assigning; from v9 with the current leader, the members, and
-// SkipAssignment (KIP-814). If the
-// group moved on meanwhile, its rebalance answers the join; if the
-// replacement was not persisted, the group rebalances. c.mu is held.
+// without assigning; from v9 with the current leader and, for the leader,
+// the members and SkipAssignment (KIP-814). If the group moved on
+// meanwhile, its rebalance answers the join; if the replacement was not
+// persisted, the group rebalances. c.mu is held.
 func (c *Coordinator) staticStored(g *group, j joining, err error) {
 	m, ok := g.members[j.memberID]
-	if c.groups[g.name] != g || !ok || m.join != j.wait {
+	if c.groups[g.name] != g || !ok || m.join != j.wait || g.state != StateStable {
 		return
 	}
 	if err != nil {

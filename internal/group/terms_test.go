@@ -265,6 +265,21 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	if rec.Generation != a.generation || len(rec.Members) != 1 || rec.Members[0].ID != again.id || rec.Leader != again.id {
 		t.Fatalf("stored %+v, want generation %d with member and leader %s", rec, a.generation, again.id)
 	}
+
+	// From JoinGroup v9 (KIP-814) the restarted leader learns it leads,
+	// with the members, and that it must not assign.
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version = 9
+	join.Group, join.InstanceID, join.ProtocolType = "g", &inst, "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 30000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "range", []byte("meta")
+	join.Protocols = append(join.Protocols, p)
+	jr := c.JoinGroup(ctx, 0, join, Client{ID: "client"})
+	if jr.ErrorCode != 0 || jr.Generation != a.generation || jr.LeaderID != jr.MemberID || !jr.SkipAssignment ||
+		len(jr.Members) != 1 || !strings.HasPrefix(jr.MemberID, inst+"-") {
+		t.Fatalf("v9 rejoin of the static leader: %+v", jr)
+	}
 }
 
 // TestCoordinatorLimits: group.max.size refuses the member past it;
