@@ -45,9 +45,11 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 		return p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes
 	}
 	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
+	refused := 0
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			if tooLarge(p) {
+				refused++
 				continue
 			}
 			md := ""
@@ -61,7 +63,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 		}
 	}
 	code = 0
-	if len(commit.Offsets) > 0 {
+	// A commit of no partitions is proposed all the same: it creates the
+	// group, as Kafka's does; one whose partitions were all refused is not.
+	if refused == 0 || len(commit.Offsets) > 0 {
 		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) {
 			code = kerr.IllegalGeneration.Code
 		} else if err != nil {
