@@ -330,8 +330,8 @@ func (c *Config) Validate() error {
 	if c.GroupInitialRebalance < 0 {
 		errs = append(errs, errors.New("--group-initial-rebalance-delay must not be negative"))
 	}
-	if c.GroupMaxSize < 0 || c.OffsetMetadataMaxBytes < 0 || c.OffsetsRetention <= 0 || c.OffsetsRetentionCheck <= 0 {
-		errs = append(errs, errors.New("--group-max-size and --offset-metadata-max-bytes must not be negative, --offsets-retention and --offsets-retention-check-interval must be positive"))
+	if c.GroupMaxSize < 0 || c.OffsetMetadataMaxBytes <= 0 || c.OffsetsRetention <= 0 || c.OffsetsRetentionCheck <= 0 {
+		errs = append(errs, errors.New("--group-max-size must not be negative; --offset-metadata-max-bytes, --offsets-retention and --offsets-retention-check-interval must be positive"))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))
