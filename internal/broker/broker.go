@@ -45,7 +45,13 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	b.Node = node
-	b.Groups = group.NewCoordinator(group.Config{InitialRebalanceDelay: cfg.GroupInitialRebalance}, node, log)
+	b.Groups = group.NewCoordinator(group.Config{
+		InitialRebalanceDelay:  cfg.GroupInitialRebalance,
+		MaxSize:                cfg.GroupMaxSize,
+		OffsetMetadataMaxBytes: cfg.OffsetMetadataMaxBytes,
+		OffsetsRetention:       cfg.OffsetsRetention,
+		RetentionCheckInterval: cfg.OffsetsRetentionCheck,
+	}, node, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/client"
 
+	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 )
@@ -59,10 +60,10 @@ func (p *shardProposer) proposeGroup(ctx context.Context, shard uint64, cmd []by
 	}
 	start := time.Now()
 	for {
-		_, err := p.nh.SyncPropose(ctx, p.nh.GetNoOPSession(shard), cmd)
+		res, err := p.nh.SyncPropose(ctx, p.nh.GetNoOPSession(shard), cmd)
 		if err == nil {
 			p.metrics.ProposalDuration.WithLabelValues("group").Observe(time.Since(start).Seconds())
-			return nil
+			return group.CommandError(res)
 		}
 		if !errors.Is(err, dragonboat.ErrSystemBusy) || ctx.Err() != nil {
 			return fmt.Errorf("propose to group shard %d: %w", shard, err)

@@ -56,6 +56,10 @@ type Config struct {
 	RaftLogDB                 string
 	GroupShards               int
 	GroupInitialRebalance     time.Duration
+	GroupMaxSize              int
+	OffsetMetadataMaxBytes    int
+	OffsetsRetention          time.Duration
+	OffsetsRetentionCheck     time.Duration
 	// Log lifecycle defaults for topics that do not set their own.
 	RetentionMs            int64
 	RetentionBytes         int64
@@ -84,7 +88,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members string
-	var balance, shutdown, initialRebalance, retentionCheck string
+	var balance, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -113,6 +117,10 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 100, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
+	fs.IntVar(&c.GroupMaxSize, "group-max-size", 0, "most members a consumer group may have, 0 for no limit (group.max.size)")
+	fs.IntVar(&c.OffsetMetadataMaxBytes, "offset-metadata-max-bytes", 4096, "longest metadata string an offset commit may carry (offset.metadata.max.bytes)")
+	fs.StringVar(&offsetsRetention, "offsets-retention", "168h", "keep the committed offsets of a group without members this long after it became empty (offsets.retention.minutes)")
+	fs.StringVar(&offsetsCheck, "offsets-retention-check-interval", "10m", "how often group coordinators remove expired offsets (offsets.retention.check.interval.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
 	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
@@ -161,6 +169,12 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.GroupInitialRebalance, err = time.ParseDuration(initialRebalance); err != nil {
 		errs = append(errs, fmt.Errorf("--group-initial-rebalance-delay: %w", err))
+	}
+	if c.OffsetsRetention, err = time.ParseDuration(offsetsRetention); err != nil {
+		errs = append(errs, fmt.Errorf("--offsets-retention: %w", err))
+	}
+	if c.OffsetsRetentionCheck, err = time.ParseDuration(offsetsCheck); err != nil {
+		errs = append(errs, fmt.Errorf("--offsets-retention-check-interval: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -322,6 +336,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupInitialRebalance < 0 {
 		errs = append(errs, errors.New("--group-initial-rebalance-delay must not be negative"))
+	}
+	if c.GroupMaxSize < 0 || c.OffsetMetadataMaxBytes <= 0 || c.OffsetsRetention <= 0 || c.OffsetsRetentionCheck <= 0 {
+		errs = append(errs, errors.New("--group-max-size must not be negative; --offset-metadata-max-bytes, --offsets-retention and --offsets-retention-check-interval must be positive"))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))

@@ -14,14 +14,16 @@ import (
 
 // Shards is what the coordinator needs from the Raft side.
 type Shards interface {
-	// IsLeader tells whether this broker leads the group shard now.
+	// IsLeader tells whether this broker leads the group shard now, and
+	// in which Raft term.
 	IsLeader(shard uint64) (term uint64, leader bool)
 	// ReadIndex waits until the local replica has applied everything the
 	// shard had committed when it was called.
 	ReadIndex(ctx context.Context, shard uint64) error
 	// GroupStateMachine returns the local replica of a group shard.
 	GroupStateMachine(shard uint64) (*StateMachine, bool)
-	// ProposeGroup commits a command to a group shard.
+	// ProposeGroup commits a command to a group shard; the error of a
+	// command the state machine refused is CommandError's.
 	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
 }
 
@@ -40,11 +42,43 @@ const (
 	MaxSessionTimeoutMs = 1800000
 )
 
+// Defaults of the Config fields left zero, Kafka's.
+const (
+	DefaultOffsetMetadataMaxBytes = 4096
+	DefaultOffsetsRetention       = 7 * 24 * time.Hour
+	DefaultRetentionCheckInterval = 10 * time.Minute
+)
+
 // Config tunes the coordinator.
 type Config struct {
 	// InitialRebalanceDelay lets more members join a new group before its
 	// first generation (group.initial.rebalance.delay.ms).
 	InitialRebalanceDelay time.Duration
+	// MaxSize bounds the members of a group (group.max.size); 0 is no
+	// bound, as Kafka's default.
+	MaxSize int
+	// OffsetMetadataMaxBytes bounds a committed offset's metadata
+	// (offset.metadata.max.bytes).
+	OffsetMetadataMaxBytes int
+	// OffsetsRetention is how long the offsets of a group without members
+	// are kept (offsets.retention.minutes).
+	OffsetsRetention time.Duration
+	// RetentionCheckInterval is how often expired offsets are removed
+	// (offsets.retention.check.interval.ms).
+	RetentionCheckInterval time.Duration
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.OffsetMetadataMaxBytes <= 0 {
+		cfg.OffsetMetadataMaxBytes = DefaultOffsetMetadataMaxBytes
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = DefaultOffsetsRetention
+	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
+	return cfg
 }
 
 // Coordinator runs the classic group protocol for the groups whose shards
@@ -52,17 +86,28 @@ type Config struct {
 // but cheap. Requests take it only through withGroup and locked, so it is
 // always released by the function that took it; waits for Raft and for
 // the other members happen outside it.
+//
+// Live groups belong to the Raft term their shard was loaded in: a request
+// that finds the shard in another term (leadership went elsewhere and came
+// back, however quickly) drops them and reloads from the replica after a
+// ReadIndex, so no decision rests on what another leader may have changed.
 type Coordinator struct {
 	cfg    Config
 	shards Shards
 	log    zerolog.Logger
 
-	mu     sync.Mutex
-	groups map[string]*group // live groups, loaded from their shard
-	loaded map[uint64]bool   // shards caught up (ReadIndex) since this broker became leader
+	mu        sync.Mutex
+	groups    map[string]*group      // live groups, loaded from their shard
+	loaded    map[uint64]uint64      // shard → the Raft term its live groups were loaded in (after a ReadIndex)
+	queues    map[uint64]*shardQueue // per shard, the group transitions waiting to be proposed in order
+	closed    bool
+	nextSweep time.Time // next offsets expiry and idle group eviction
 
-	stop chan struct{}
-	done chan struct{}
+	ctx    context.Context // cancelled by Close: ends proposals in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // proposers
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 type member struct {
@@ -79,6 +124,9 @@ type joinResult struct {
 	leader     string
 	memberID   string
 	members    []MemberRecord // only for the leader
+	// skipAssignment tells a restarted static leader (JoinGroup v9+,
+	// KIP-814) that the group keeps its assignment.
+	skipAssignment bool
 }
 
 type syncResult struct {
@@ -89,6 +137,7 @@ type syncResult struct {
 type group struct {
 	name         string
 	shard        uint64
+	term         uint64 // Raft term of the shard the group was loaded in
 	state        string
 	protocolType string
 	protocol     string
@@ -102,16 +151,23 @@ type group struct {
 
 // NewCoordinator starts the coordinator's timer loop.
 func NewCoordinator(cfg Config, shards Shards, log zerolog.Logger) *Coordinator {
+	cfg = cfg.withDefaults()
 	c := &Coordinator{cfg: cfg, shards: shards, log: log.With().Str("component", "group").Logger(),
-		groups: map[string]*group{}, loaded: map[uint64]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+		groups: map[string]*group{}, loaded: map[uint64]uint64{}, queues: map[uint64]*shardQueue{},
+		nextSweep: time.Now().Add(cfg.RetentionCheckInterval), stop: make(chan struct{}), done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.tickLoop()
 	return c
 }
 
-// Close stops the timer loop and answers every waiting request.
+// Close stops the timer loop and the proposers and answers every waiting
+// request.
 func (c *Coordinator) Close() {
+	c.locked(func() { c.closed = true })
 	close(c.stop)
+	c.cancel()
 	<-c.done
+	c.wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, g := range c.groups {
@@ -132,13 +188,17 @@ func newMemberID(clientID string) string {
 // not block: the ReadIndex that catches a new leader up runs before the
 // lock is taken, Raft proposals after it is released.
 func (c *Coordinator) withGroup(ctx context.Context, shard uint64, name string, create bool, fn func(g *group) int16) int16 {
-	if code := c.catchUp(ctx, shard); code != 0 {
+	term, code := c.catchUp(ctx, shard)
+	if code != 0 {
 		return code
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.loaded[shard] = true
-	g, code := c.live(shard, name, create)
+	if cur, leader := c.shards.IsLeader(shard); !leader || cur != term || c.loaded[shard] != term {
+		// Leadership moved while this request caught up.
+		return kerr.NotCoordinator.Code
+	}
+	g, code := c.live(shard, name, create, term)
 	if code != 0 {
 		return code
 	}
@@ -152,29 +212,75 @@ func (c *Coordinator) locked(fn func()) {
 	fn()
 }
 
-// catchUp checks that this broker leads the shard and, the first time
-// since it became leader, waits until its replica has applied what the old
-// leader committed.
-func (c *Coordinator) catchUp(ctx context.Context, shard uint64) int16 {
-	if _, leader := c.shards.IsLeader(shard); !leader {
-		return kerr.NotCoordinator.Code
+// catchUp checks that this broker leads the shard and returns the Raft
+// term it leads in. The first time in a term, it drops the groups loaded
+// in an earlier term and waits until the replica has applied what every
+// earlier leader committed.
+func (c *Coordinator) catchUp(ctx context.Context, shard uint64) (uint64, int16) {
+	term, leader := c.shards.IsLeader(shard)
+	if !leader {
+		return 0, kerr.NotCoordinator.Code
 	}
-	var caughtUp bool
-	c.locked(func() { caughtUp = c.loaded[shard] })
-	if caughtUp {
-		return 0
+	var loaded, stale bool
+	c.locked(func() { loaded, stale = c.adopt(shard, term) })
+	if stale {
+		return 0, kerr.NotCoordinator.Code
+	}
+	if loaded {
+		return term, 0
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.shards.ReadIndex(rctx, shard); err != nil {
-		return kerr.CoordinatorLoadInProgress.Code
+		return 0, kerr.CoordinatorLoadInProgress.Code
 	}
-	return 0
+	if cur, leader := c.shards.IsLeader(shard); !leader || cur != term {
+		return 0, kerr.NotCoordinator.Code
+	}
+	c.locked(func() {
+		if _, stale = c.adopt(shard, term); !stale {
+			c.loaded[shard] = term
+		}
+	})
+	if stale {
+		return 0, kerr.NotCoordinator.Code
+	}
+	return term, 0
+}
+
+// adopt compares term with the one the shard's live groups were loaded
+// in: loaded when they are the same, stale when term is older (a request
+// that saw the shard before a newer election); groups of an older term are
+// dropped. c.mu is held.
+func (c *Coordinator) adopt(shard, term uint64) (loaded, stale bool) {
+	t, ok := c.loaded[shard]
+	switch {
+	case !ok:
+		return false, false
+	case t > term:
+		return false, true
+	case t < term:
+		c.unload(shard)
+		return false, false
+	}
+	return true, false
+}
+
+// unload drops the live groups of a shard, answering their waiting
+// requests NOT_COORDINATOR. c.mu is held.
+func (c *Coordinator) unload(shard uint64) {
+	delete(c.loaded, shard)
+	for name, g := range c.groups {
+		if g.shard == shard {
+			c.abandon(g, kerr.NotCoordinator.Code)
+			delete(c.groups, name)
+		}
+	}
 }
 
 // live returns the live group, loading it from the shard's state machine;
 // nil when it is unknown and create is false. c.mu must be held.
-func (c *Coordinator) live(shard uint64, name string, create bool) (*group, int16) {
+func (c *Coordinator) live(shard uint64, name string, create bool, term uint64) (*group, int16) {
 	if g, ok := c.groups[name]; ok {
 		return g, 0
 	}
@@ -186,7 +292,7 @@ func (c *Coordinator) live(shard uint64, name string, create bool) (*group, int1
 	if !found && !create {
 		return nil, 0
 	}
-	g := &group{name: name, shard: shard, state: StateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}}
+	g := &group{name: name, shard: shard, term: term, state: StateEmpty, members: map[string]*member{}, pending: map[string]time.Time{}}
 	if found {
 		g.protocolType, g.protocol, g.generation, g.leader = rec.ProtocolType, rec.Protocol, rec.Generation, rec.Leader
 		now := time.Now()
@@ -234,19 +340,16 @@ func (c *Coordinator) tickLoop() {
 func (c *Coordinator) tick(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	lost := map[uint64]bool{}
-	for shard := range c.loaded {
-		if _, leader := c.shards.IsLeader(shard); !leader {
-			lost[shard] = true
-			delete(c.loaded, shard)
+	for shard, term := range c.loaded {
+		if cur, leader := c.shards.IsLeader(shard); !leader || cur != term {
+			c.unload(shard)
 		}
 	}
-	for name, g := range c.groups {
-		if lost[g.shard] {
-			c.abandon(g, kerr.NotCoordinator.Code)
-			delete(c.groups, name)
-			continue
-		}
+	if !now.Before(c.nextSweep) {
+		c.nextSweep = now.Add(c.cfg.RetentionCheckInterval)
+		c.sweep()
+	}
+	for _, g := range c.groups {
 		for id, at := range g.pending {
 			if now.Sub(at) > time.Minute {
 				delete(g.pending, id)
@@ -331,15 +434,19 @@ func (c *Coordinator) becomeEmpty(g *group) {
 	g.state = StateEmpty
 	g.generation++
 	g.leader, g.protocol = "", ""
-	go c.persistMembers(g.shard, StoreGroup{Group: g.name, ProtocolType: g.protocolType, Generation: g.generation})
+	c.persist(g.shard, g.term, Command{StoreGroup: g.record()})
 }
 
-func (c *Coordinator) persistMembers(shard uint64, sg StoreGroup) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.shards.ProposeGroup(ctx, shard, Command{StoreGroup: &sg}.Encode()); err != nil {
-		c.log.Warn().Err(err).Str("group", sg.Group).Msg("persist group membership")
+// record is the group's membership as a StoreGroup persists it.
+func (g *group) record() *StoreGroup {
+	sg := &StoreGroup{Group: g.name, ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
+	for _, m := range g.members {
+		mr := m.MemberRecord
+		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
+		sg.Members = append(sg.Members, mr)
 	}
+	sort.Slice(sg.Members, func(i, j int) bool { return sg.Members[i].ID < sg.Members[j].ID })
+	return sg
 }
 
 // completeJoin ends the join phase: members that did not rejoin are
@@ -372,13 +479,7 @@ func (c *Coordinator) completeJoin(g *group, now time.Time) {
 		timeout = max(timeout, m.RebalanceTimeoutMs)
 	}
 	g.deadline = now.Add(time.Duration(timeout) * time.Millisecond)
-	var all []MemberRecord
-	for _, m := range g.members {
-		mr := m.MemberRecord
-		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
-		all = append(all, mr)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	all := g.record().Members
 	for _, m := range g.members {
 		res := joinResult{generation: g.generation, protocol: g.protocol, leader: g.leader, memberID: m.ID}
 		if m.ID == g.leader {

@@ -2,7 +2,6 @@ package group
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -37,10 +36,7 @@ func (l *localShard) ProposeGroup(_ context.Context, _ uint64, cmd []byte) error
 	if err != nil {
 		return err
 	}
-	if res.Value != 0 {
-		return errors.New(string(res.Data))
-	}
-	return nil
+	return CommandError(res)
 }
 
 // generationView is what one member saw of a completed generation.

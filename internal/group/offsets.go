@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -12,12 +13,15 @@ import (
 // OffsetCommit stores offsets through Raft and answers after they commit.
 // A group with members only accepts commits from a current member of the
 // current generation; an empty group (or an unknown one) accepts the
-// commits of standalone consumers (generation -1, no member id).
+// commits of standalone consumers (generation -1, no member id). A
+// partition whose metadata exceeds offset.metadata.max.bytes is refused
+// alone.
 func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	answer := func(code int16) *kmsg.OffsetCommitResponse { return OffsetCommitAnswer(req, code) }
 	if req.Group == "" {
 		return answer(kerr.InvalidGroupID.Code)
 	}
+	var generation int32 // the member's generation, 0 for a standalone commit
 	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
 		if req.Generation < 0 && req.MemberID == "" && len(g.members) == 0 {
 			return 0 // a standalone consumer committing to an empty group
@@ -30,40 +34,67 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 			return code
 		}
 		m.deadline = time.Now().Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
+		generation = g.generation
 		return 0
 	})
 	if code != 0 {
 		return answer(code)
 	}
 	now := time.Now().UnixMilli()
-	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}}
+	tooLarge := func(p kmsg.OffsetCommitRequestTopicPartition) bool {
+		return p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes
+	}
+	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
+	refused := 0
 	for _, t := range req.Topics {
-		parts := map[int32]OffsetRecord{}
 		for _, p := range t.Partitions {
+			if tooLarge(p) {
+				refused++
+				continue
+			}
 			md := ""
 			if p.Metadata != nil {
 				md = *p.Metadata
 			}
-			parts[p.Partition] = OffsetRecord{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: md, CommitMs: now}
+			if commit.Offsets[t.Topic] == nil {
+				commit.Offsets[t.Topic] = map[int32]OffsetRecord{}
+			}
+			commit.Offsets[t.Topic][p.Partition] = OffsetRecord{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: md, CommitMs: now}
 		}
-		commit.Offsets[t.Topic] = parts
 	}
-	if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); err != nil {
-		c.log.Warn().Err(err).Str("group", req.Group).Msg("offset commit")
-		return answer(kerr.NotCoordinator.Code)
+	code = 0
+	// A commit of no partitions is proposed all the same: it creates the
+	// group, as Kafka's does; one whose partitions were all refused is not.
+	if refused == 0 || len(commit.Offsets) > 0 {
+		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) {
+			code = kerr.IllegalGeneration.Code
+		} else if err != nil {
+			c.log.Warn().Err(err).Str("group", req.Group).Msg("offset commit")
+			code = kerr.NotCoordinator.Code
+		}
 	}
-	return answer(0)
+	return offsetCommitAnswer(req, func(p kmsg.OffsetCommitRequestTopicPartition) int16 {
+		if tooLarge(p) {
+			return kerr.OffsetMetadataTooLarge.Code
+		}
+		return code
+	})
 }
 
 // OffsetCommitAnswer answers every partition of a commit with one code.
 func OffsetCommitAnswer(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
+	return offsetCommitAnswer(req, func(kmsg.OffsetCommitRequestTopicPartition) int16 { return code })
+}
+
+// offsetCommitAnswer answers each partition of a commit with its code.
+func offsetCommitAnswer(req *kmsg.OffsetCommitRequest, code func(kmsg.OffsetCommitRequestTopicPartition) int16) *kmsg.OffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, code
+			rp.Partition, rp.ErrorCode = p.Partition, code(p)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -166,8 +197,11 @@ func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
 	return out
 }
 
-// Delete removes an empty group and its offsets.
+// Delete removes an empty group and its offsets, behind the group's
+// earlier transitions (a StoreGroup committing after the delete would
+// bring the group back).
 func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int16 {
+	var deleted <-chan error
 	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
 		if g == nil {
 			return kerr.GroupIDNotFound.Code
@@ -177,12 +211,13 @@ func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int
 		}
 		g.state = StateDead
 		delete(c.groups, name)
+		deleted = c.persist(shard, g.term, Command{Delete: &name})
 		return 0
 	})
 	if code != 0 {
 		return code
 	}
-	if err := c.shards.ProposeGroup(ctx, shard, Command{Delete: &name}.Encode()); err != nil {
+	if err := <-deleted; err != nil {
 		return kerr.NotCoordinator.Code
 	}
 	return 0

@@ -36,19 +36,25 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	var (
-		memberID string
-		wait     chan joinResult
+		g *group
+		j joining
 	)
-	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
+	code := c.withGroup(ctx, shard, req.Group, true, func(live *group) int16 {
 		var code int16
-		memberID, wait, code = c.join(g, req, protocols, cl)
+		g = live
+		j, code = c.join(g, req, protocols, cl)
 		return code
 	})
 	if code != 0 {
-		resp.MemberID = memberID
+		resp.MemberID = j.memberID
 		return fail(code)
 	}
+	if j.stored != nil {
+		err := <-j.stored
+		c.locked(func() { c.staticStored(g, j, err) })
+	}
 
+	wait := j.wait
 	var res joinResult
 	select {
 	case res = <-wait:
@@ -61,6 +67,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 	resp.Protocol = &res.protocol
 	resp.LeaderID = res.leader
 	resp.MemberID = res.memberID
+	resp.SkipAssignment = res.skipAssignment
 	for _, mr := range res.members {
 		jm := kmsg.NewJoinGroupResponseMember()
 		jm.MemberID, jm.InstanceID = mr.ID, mr.InstanceID
@@ -70,66 +77,89 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 	return resp
 }
 
-// join adds or refreshes the member a JoinGroup names and returns its id
-// and the channel its join result arrives on, or an error code (with the
-// id when the client must learn it: MemberIDRequired, UnknownMemberID).
-// c.mu is held.
-func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (string, chan joinResult, int16) {
+// joining is where a JoinGroup stands once the coordinator took it.
+type joining struct {
+	memberID string
+	wait     chan joinResult // the join's result arrives here
+	// stored is set when a known static member replaced its previous
+	// member id in a stable group: once the replacement is persisted, the
+	// join is answered with the current generation and leader.
+	stored <-chan error
+	leader string // the leader before the replacement
+	// skipAssignment: the join (v9+) may learn it leads, and then that
+	// the group keeps its assignment (KIP-814).
+	skipAssignment bool
+}
+
+// full tells whether a group cannot take another member (group.max.size).
+func (c *Coordinator) full(g *group) bool {
+	return c.cfg.MaxSize > 0 && len(g.members) >= c.cfg.MaxSize
+}
+
+// join adds or refreshes the member a JoinGroup names, or returns an error
+// code (with the member id when the client must learn it:
+// MemberIDRequired, UnknownMemberID). c.mu is held.
+func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (joining, int16) {
 	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supports(protocols)) {
-		return "", nil, kerr.InconsistentGroupProtocol.Code
+		return joining{}, kerr.InconsistentGroupProtocol.Code
 	}
 	now := time.Now()
-	memberID := req.MemberID
-	var m *member
+	j := joining{memberID: req.MemberID}
+	var (
+		m        *member
+		replaced bool
+	)
 	switch {
 	case req.InstanceID != nil:
 		// Static member: the instance id owns a member id; a new join
 		// without one replaces (fences) the previous holder.
 		if old := g.memberByInstance(*req.InstanceID); old != nil {
-			if memberID != "" && memberID != old.ID {
-				return "", nil, kerr.FencedInstanceID.Code
+			if j.memberID != "" && j.memberID != old.ID {
+				return joining{}, kerr.FencedInstanceID.Code
 			}
-			if memberID == "" {
-				memberID = newMemberID(cl.ID)
-				delete(g.members, old.ID)
-				if old.join != nil {
-					old.join <- joinResult{code: kerr.FencedInstanceID.Code, generation: -1, memberID: old.ID}
-				}
-				if g.leader == old.ID {
-					g.leader = memberID
-				}
-				old.ID = memberID
-				old.join = nil
-				g.members[memberID] = old
+			if j.memberID == "" {
+				// Kafka's static member ids start with the instance id;
+				// clients rely on it (franz-go tells a restarted leader so).
+				j.memberID, j.leader, replaced = newMemberID(*req.InstanceID), g.leader, true
+				c.replaceStatic(g, old, j.memberID)
 			}
-			m = g.members[memberID]
-		} else if memberID == "" {
-			memberID = newMemberID(cl.ID)
+			m = g.members[j.memberID]
+		} else if j.memberID == "" {
+			if c.full(g) {
+				return joining{}, kerr.GroupMaxSizeReached.Code
+			}
+			j.memberID = newMemberID(*req.InstanceID)
 		}
-	case memberID == "":
-		memberID = newMemberID(cl.ID)
+	case j.memberID == "":
+		if c.full(g) {
+			return joining{}, kerr.GroupMaxSizeReached.Code
+		}
+		j.memberID = newMemberID(cl.ID)
 		if req.Version >= 4 {
 			// KIP-394: hand out the id and make the client come back with it.
-			g.pending[memberID] = now
-			return memberID, nil, kerr.MemberIDRequired.Code
+			g.pending[j.memberID] = now
+			return j, kerr.MemberIDRequired.Code
 		}
 	default:
-		_, isPending := g.pending[memberID]
-		if _, known := g.members[memberID]; !known && !isPending {
-			return memberID, nil, kerr.UnknownMemberID.Code
+		_, isPending := g.pending[j.memberID]
+		if _, known := g.members[j.memberID]; !known && !isPending {
+			return j, kerr.UnknownMemberID.Code
 		}
-		delete(g.pending, memberID)
+		delete(g.pending, j.memberID)
 	}
 	if m == nil {
-		m = g.members[memberID]
+		m = g.members[j.memberID]
 	}
 	if m == nil {
-		m = &member{MemberRecord: MemberRecord{ID: memberID}}
-		g.members[memberID] = m
+		if c.full(g) {
+			return joining{}, kerr.GroupMaxSizeReached.Code
+		}
+		m = &member{MemberRecord: MemberRecord{ID: j.memberID}}
+		g.members[j.memberID] = m
 	}
 	if m.join != nil {
 		// A second join from the same member replaces the first.
-		m.join <- joinResult{code: kerr.RebalanceInProgress.Code, generation: -1, memberID: memberID}
+		m.join <- joinResult{code: kerr.RebalanceInProgress.Code, generation: -1, memberID: j.memberID}
 	}
 	m.InstanceID, m.ClientID, m.ClientHost = req.InstanceID, cl.ID, cl.Host
 	m.SessionTimeoutMs = req.SessionTimeoutMillis
@@ -139,7 +169,16 @@ func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Pro
 	}
 	m.Protocols = protocols
 	m.join = make(chan joinResult, 1)
-	wait := m.join
+	m.deadline = now.Add(time.Duration(m.SessionTimeoutMs) * time.Millisecond)
+	j.wait = m.join
+	if replaced && g.state == StateStable && g.protocolType == req.ProtocolType && selectProtocol(g) == g.protocol {
+		// Kafka's updateStaticMemberAndRebalance: the group keeps its
+		// generation and assignment; only the member id changes, once
+		// persisted so that a new coordinator fences the old id too.
+		j.stored = c.persist(g.shard, g.term, Command{StoreGroup: g.record()})
+		j.skipAssignment = req.Version >= 9
+		return j, 0
+	}
 	g.protocolType = req.ProtocolType
 	switch g.state {
 	case StateEmpty:
@@ -151,16 +190,70 @@ func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Pro
 	if g.state == StatePreparingRebalance && c.allJoined(g) && !now.Before(g.delayUntil) {
 		c.completeJoin(g, now)
 	}
-	return memberID, wait, 0
+	return j, 0
+}
+
+// replaceStatic gives a static member's place to its new member id: the
+// old id's waiting requests are fenced and it owns nothing any more.
+// c.mu is held.
+func (c *Coordinator) replaceStatic(g *group, old *member, memberID string) {
+	delete(g.members, old.ID)
+	if old.join != nil {
+		old.join <- joinResult{code: kerr.FencedInstanceID.Code, generation: -1, memberID: old.ID}
+		old.join = nil
+	}
+	if old.sync != nil {
+		old.sync <- syncResult{code: kerr.FencedInstanceID.Code}
+		old.sync = nil
+	}
+	if g.leader == old.ID {
+		g.leader = memberID
+	}
+	c.log.Info().Str("group", g.name).Str("instance", *old.InstanceID).Str("old_member", old.ID).Str("member", memberID).Msg("static member replaced")
+	old.ID = memberID
+	g.members[memberID] = old
+}
+
+// staticStored answers the join of a static member that replaced its old
+// id in a stable group, once the replacement is persisted (err nil), with
+// the current generation, as Kafka does: before v9 with the leader as it
+// was before, so that the member, even if it replaced the leader, syncs
+// without assigning; from v9 with the current leader and, for the leader,
+// the members and SkipAssignment (KIP-814). If the group moved on
+// meanwhile, its rebalance answers the join; if the replacement was not
+// persisted, the group rebalances. c.mu is held.
+func (c *Coordinator) staticStored(g *group, j joining, err error) {
+	m, ok := g.members[j.memberID]
+	if c.groups[g.name] != g || !ok || m.join != j.wait || g.state != StateStable {
+		return
+	}
+	if err != nil {
+		c.prepareRebalance(g, time.Now(), "static member replacement not persisted")
+		return
+	}
+	m.join = nil
+	res := joinResult{generation: g.generation, protocol: g.protocol, leader: j.leader, memberID: j.memberID}
+	if j.skipAssignment {
+		res.leader = g.leader
+		if g.leader == j.memberID {
+			res.members, res.skipAssignment = g.record().Members, true
+		}
+	}
+	j.wait <- res
 }
 
 // SyncGroup takes the leader's assignment and hands each member its own.
 func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
 	var (
-		g     *group
-		wait  chan syncResult
-		store *StoreGroup
+		g          *group
+		wait       chan syncResult
+		generation int32
+		stored     <-chan error
 	)
 	code := c.withGroup(ctx, shard, req.Group, false, func(live *group) int16 {
 		g = live
@@ -188,7 +281,9 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 		m.sync = make(chan syncResult, 1)
 		wait = m.sync
 		if req.MemberID == g.leader {
-			store = g.assign(req.GroupAssignment)
+			g.assign(req.GroupAssignment)
+			generation = g.generation
+			stored = c.persist(shard, g.term, Command{StoreGroup: g.record()})
 		}
 		return 0
 	})
@@ -199,9 +294,9 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 	if wait == nil {
 		return resp
 	}
-	if store != nil {
-		err := c.shards.ProposeGroup(ctx, shard, Command{StoreGroup: store}.Encode())
-		c.locked(func() { c.assigned(g, store.Generation, err) })
+	if stored != nil {
+		err := <-stored
+		c.locked(func() { c.assigned(g, generation, err) })
 	}
 	select {
 	case res := <-wait:
@@ -212,21 +307,15 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 	return resp
 }
 
-// assign records the leader's assignment on every member and returns the
-// membership to persist. c.mu is held.
-func (g *group) assign(assignments []kmsg.SyncGroupRequestGroupAssignment) *StoreGroup {
+// assign records the leader's assignment on every member. c.mu is held.
+func (g *group) assign(assignments []kmsg.SyncGroupRequestGroupAssignment) {
 	assigned := map[string][]byte{}
 	for _, a := range assignments {
 		assigned[a.MemberID] = a.MemberAssignment
 	}
-	sg := &StoreGroup{Group: g.name, ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
 	for id, m := range g.members {
 		m.Assignment = assigned[id]
-		mr := m.MemberRecord
-		mr.Protocols = []Protocol{{Name: g.protocol, Metadata: m.metadata(g.protocol)}}
-		sg.Members = append(sg.Members, mr)
 	}
-	return sg
 }
 
 // assigned ends a rebalance once the leader's assignment for generation
@@ -254,6 +343,10 @@ func (c *Coordinator) assigned(g *group, generation int32, err error) {
 // Heartbeat keeps a member's session alive and tells it about rebalances.
 func (c *Coordinator) Heartbeat(ctx context.Context, shard uint64, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
 		if g == nil {
 			return kerr.UnknownMemberID.Code
@@ -273,6 +366,10 @@ func (c *Coordinator) Heartbeat(ctx context.Context, shard uint64, req *kmsg.Hea
 // LeaveGroup removes members (one by id before v3, a batch after).
 func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp
+	}
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
 		if g == nil {
 			return kerr.UnknownMemberID.Code

@@ -6,8 +6,10 @@ package group
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"time"
 
@@ -63,6 +65,9 @@ type Command struct {
 	Delete *string `json:"delete,omitempty"`
 	// DeleteOffsets removes some of a group's offsets.
 	DeleteOffsets *DeleteOffsets `json:"delete_offsets,omitempty"`
+	// ExpireOffsets removes the offsets of memberless groups past their
+	// retention, judged by AtMs.
+	ExpireOffsets *ExpireOffsets `json:"expire_offsets,omitempty"`
 	// AtMs is the proposer's clock when it proposed: the time of the
 	// records the command writes to __consumer_offsets and the clock their
 	// tombstones expire by, the same on every replica.
@@ -83,6 +88,20 @@ type StoreGroup struct {
 type Commit struct {
 	Group   string                            `json:"group"`
 	Offsets map[string]map[int32]OffsetRecord `json:"offsets"`
+	// Generation is the generation a member's commit was accepted in (0
+	// for a standalone consumer). The commit is refused once the group has
+	// stored a later generation: a coordinator that lost its leadership
+	// between checking and proposing cannot move offsets of a group a newer
+	// coordinator already rebalanced.
+	Generation int32 `json:"generation,omitempty"`
+}
+
+// ExpireOffsets is the periodic offsets.retention.minutes cleanup.
+type ExpireOffsets struct {
+	RetentionMs int64 `json:"retention_ms"`
+	// Active names the groups the coordinator holds members of that are
+	// not stored yet (a first rebalance in progress): not expired.
+	Active []string `json:"active,omitempty"`
 }
 
 // DeleteOffsets removes offsets of the given partitions.
@@ -104,6 +123,34 @@ func (c Command) Encode() []byte {
 	return b
 }
 
+// Results of a command the state machine refused (sm.Result.Value).
+const (
+	resultMalformed = 1
+	resultFenced    = 2 // a commit of a generation older than the stored one
+	resultStale     = 3 // a StoreGroup of a generation older than the stored one
+)
+
+// ErrFenced is a commit refused because its generation is no longer the
+// group's; ErrStale a membership older than the stored one.
+var (
+	ErrFenced = errors.New("commit from an older generation than the stored one")
+	ErrStale  = errors.New("membership older than the stored one")
+)
+
+// CommandError turns the result of an applied command into its error.
+func CommandError(r sm.Result) error {
+	switch r.Value {
+	case 0:
+		return nil
+	case resultFenced:
+		return ErrFenced
+	case resultStale:
+		return ErrStale
+	default:
+		return fmt.Errorf("group command refused: %s", r.Data)
+	}
+}
+
 // StateMachine is one group shard's replica (a dragonboat IStateMachine):
 // its groups and its partition of __consumer_offsets. Reads take the lock;
 // records handed out are copies.
@@ -123,19 +170,28 @@ func NewStateMachine() *StateMachine {
 func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 	var c Command
 	if err := json.Unmarshal(e.Cmd, &c); err != nil {
-		return sm.Result{Value: 1, Data: []byte(err.Error())}, nil
+		return sm.Result{Value: resultMalformed, Data: []byte(err.Error())}, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	written := m.log.next
+	var res sm.Result
 	switch {
 	case c.StoreGroup != nil:
+		if g, ok := m.groups[c.StoreGroup.Group]; ok && g.Generation > c.StoreGroup.Generation {
+			res.Value = resultStale
+			break
+		}
 		g := m.group(c.StoreGroup.Group)
 		g.ProtocolType, g.Protocol = c.StoreGroup.ProtocolType, c.StoreGroup.Protocol
 		g.Generation, g.Leader, g.Members = c.StoreGroup.Generation, c.StoreGroup.Leader, c.StoreGroup.Members
 		g.StateMs = c.AtMs
 		m.log.write(LogKey{Group: c.StoreGroup.Group}, false, c.AtMs)
 	case c.Commit != nil:
+		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Generation > 0 && g.Generation > c.Commit.Generation {
+			res.Value = resultFenced
+			break
+		}
 		g := m.group(c.Commit.Group)
 		forEachOffset(c.Commit.Offsets, func(topic string, p int32) {
 			if g.Offsets[topic] == nil {
@@ -166,13 +222,59 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 				m.log.write(LogKey{Group: c.DeleteOffsets.Group, Offset: true, Topic: topic, Partition: p}, true, c.AtMs)
 			})
 		}
+	case c.ExpireOffsets != nil:
+		m.expireOffsets(*c.ExpireOffsets, c.AtMs)
 	}
 	m.log.expire(c.AtMs)
 	if m.log.next != written {
 		close(m.appended)
 		m.appended = make(chan struct{})
 	}
-	return sm.Result{}, nil
+	return res, nil
+}
+
+// expireOffsets removes, as Kafka's offsets cleanup does, the offsets of
+// groups without members once retentionMs has passed since the group
+// became empty (or, for a group only ever used to store offsets, since the
+// offset was committed), each with its tombstone; an empty group left
+// without offsets goes too, its metadata tombstoned. Groups are visited by
+// name so that every replica writes the same records.
+func (m *StateMachine) expireOffsets(e ExpireOffsets, nowMs int64) {
+	active := make(map[string]bool, len(e.Active))
+	for _, name := range e.Active {
+		active[name] = true
+	}
+	names := make([]string, 0, len(m.groups))
+	for name, g := range m.groups {
+		if !active[name] && len(g.Members) == 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		g := m.groups[name]
+		forEachOffset(g.Offsets, func(topic string, p int32) {
+			base := g.Offsets[topic][p].CommitMs
+			if g.hasMetadata() && g.StateMs != 0 {
+				base = g.StateMs
+			}
+			if nowMs-base < e.RetentionMs {
+				return
+			}
+			delete(g.Offsets[topic], p)
+			if len(g.Offsets[topic]) == 0 {
+				delete(g.Offsets, topic)
+			}
+			m.log.write(LogKey{Group: name, Offset: true, Topic: topic, Partition: p}, true, nowMs)
+		})
+		if len(g.Offsets) > 0 {
+			continue
+		}
+		if _, ok := m.log.slots[LogKey{Group: name}]; ok && !m.log.slots[LogKey{Group: name}].Tombstone {
+			m.log.write(LogKey{Group: name}, true, nowMs)
+		}
+		delete(m.groups, name)
+	}
 }
 
 // partitionSet turns partition lists into the map forEachOffset walks.
