@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/longboat/longboat/internal/recordbatch"
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 	"github.com/longboat/longboat/internal/testcluster"
 )
 
@@ -506,29 +507,12 @@ func expectServing(t *testing.T, addr string) {
 }
 
 // recordBatch is one valid, uncompressed magic-2 batch holding one record
-// with the given value: CRC-32C over bytes [21:], Length = len - 12.
+// with the given value, checked with kmsg as a client would read it back.
 func recordBatch(t *testing.T, value []byte) []byte {
 	t.Helper()
-	rec := kmsg.Record{Value: value}
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // Length 0 encodes as one varint byte
-	recs := rec.AppendTo(nil)
-	now := time.Now().UnixMilli()
-	b := kmsg.RecordBatch{
-		Magic:          2,
-		FirstTimestamp: now,
-		MaxTimestamp:   now,
-		ProducerID:     -1,
-		ProducerEpoch:  -1,
-		FirstSequence:  -1,
-		NumRecords:     1,
-		Records:        recs,
-	}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	// Check the batch with kmsg, as a client would read it back.
+	raw := batchtest.OneRecord(nil, value, time.Now().UnixMilli())
 	var check kmsg.RecordBatch
-	if err := check.ReadFrom(raw); err != nil || int(check.Length) != len(raw)-12 || check.NumRecords != 1 {
+	if err := check.ReadFrom(raw); err != nil || int(check.Length) != len(raw)-recordbatch.LengthPrefix || check.NumRecords != 1 || !recordbatch.ValidCRC(raw) {
 		t.Fatalf("built an invalid batch: %v", err)
 	}
 	return raw

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 )
 
 // Regenerate the committed seed corpus (testdata/fuzz/FuzzDecodeRequest) with
@@ -53,24 +54,7 @@ func seedFrame(key, version int16, corr int32, clientID *string, flexible bool, 
 
 // fuzzRecordBatch is one valid magic-2 batch holding one record.
 func fuzzRecordBatch() []byte {
-	rec := kmsg.Record{Key: []byte("k"), Value: []byte("value")}
-	enc := rec.AppendTo(nil)
-	rec.Length = int32(len(enc) - 1) // the varint 0 written for Length is one byte
-	recs := rec.AppendTo(nil)
-	batch := kmsg.RecordBatch{
-		Magic:          2,
-		FirstTimestamp: 1_700_000_000_000,
-		MaxTimestamp:   1_700_000_000_000,
-		ProducerID:     -1,
-		ProducerEpoch:  -1,
-		FirstSequence:  -1,
-		NumRecords:     1,
-		Records:        recs,
-	}
-	raw := batch.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
+	return batchtest.OneRecord([]byte("k"), []byte("value"), 1_700_000_000_000)
 }
 
 // fillRequest gives a request a few realistic fields so that its body is

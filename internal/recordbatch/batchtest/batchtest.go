@@ -75,24 +75,44 @@ func (tb Batch) Build() []byte {
 	if tb.Sequenced {
 		epoch, seq = tb.ProducerEpoch, tb.BaseSequence
 	}
-	rb := kmsg.RecordBatch{
-		FirstOffset:          0,
-		PartitionLeaderEpoch: -1,
-		Magic:                recordbatch.Magic,
-		Attributes:           attrs,
-		LastOffsetDelta:      int32(n - 1),
-		FirstTimestamp:       tb.FirstTimestamp,
-		MaxTimestamp:         tb.FirstTimestamp + maxDelta,
-		ProducerID:           pid,
-		ProducerEpoch:        epoch,
-		FirstSequence:        seq,
-		NumRecords:           int32(n),
-		Records:              recs,
-	}
-	rb.Length = int32(recordbatch.HeaderSize - recordbatch.LengthPrefix + len(recs))
+	return finish(kmsg.RecordBatch{
+		Attributes:      attrs,
+		LastOffsetDelta: int32(n - 1),
+		FirstTimestamp:  tb.FirstTimestamp,
+		MaxTimestamp:    tb.FirstTimestamp + maxDelta,
+		ProducerID:      pid,
+		ProducerEpoch:   epoch,
+		FirstSequence:   seq,
+		NumRecords:      int32(n),
+		Records:         recs,
+	})
+}
+
+// finish encodes rb as a client sends it: base offset 0, leader epoch -1,
+// magic 2, its length and CRC-32C.
+func finish(rb kmsg.RecordBatch) []byte {
+	rb.FirstOffset, rb.PartitionLeaderEpoch, rb.Magic = 0, -1, recordbatch.Magic
+	rb.Length = int32(recordbatch.HeaderSize - recordbatch.LengthPrefix + len(rb.Records))
 	b := rb.AppendTo(nil)
 	recordbatch.SetCRC(b)
 	return b
+}
+
+// OneRecord is a valid uncompressed batch from a plain (non-idempotent)
+// producer holding one record with key and value, either of which may be
+// nil, stamped ts.
+func OneRecord(key, value []byte, ts int64) []byte {
+	r := kmsg.Record{Key: key, Value: value}
+	r.Length = int32(len(r.AppendTo(nil)) - 1) // a zero Length encodes as one byte
+	return finish(kmsg.RecordBatch{
+		FirstTimestamp: ts,
+		MaxTimestamp:   ts,
+		ProducerID:     -1,
+		ProducerEpoch:  -1,
+		FirstSequence:  -1,
+		NumRecords:     1,
+		Records:        r.AppendTo(nil),
+	})
 }
 
 // Simple returns a batch of n records with timestamps base, base+1, ...
