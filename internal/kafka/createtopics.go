@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -68,15 +69,9 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
 	}
-	configs := map[string]string{}
-	for _, c := range t.Configs {
-		if c.Value == nil {
-			continue
-		}
-		if msg := topicconfig.Validate(c.Name, *c.Value); msg != "" {
-			return kerr.InvalidConfig.Code, msg
-		}
-		configs[c.Name] = *c.Value
+	configs, err := s.createConfigs(t.Configs)
+	if err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
 	}
 	st := s.node.Meta()
 	ct := s.newCreateTopic(st, t.Topic, t.NumPartitions, t.ReplicationFactor, configs)
@@ -105,6 +100,28 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	s.log.Info().Str("topic", t.Topic).Int32("partitions", ct.Partitions).Int16("replication_factor", ct.ReplicationFactor).Msg("topic created")
 	s.waitLeaders(pctx, t.Topic, timeout)
 	return 0, ""
+}
+
+// createConfigs validates the configs a topic is created with, as Kafka
+// prints them back.
+func (s *Server) createConfigs(req []kmsg.CreateTopicsRequestTopicConfig) (map[string]string, error) {
+	given := map[string]string{}
+	var nulls []string
+	for _, c := range req {
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+			continue
+		}
+		given[c.Name] = *c.Value
+	}
+	if len(nulls) > 0 {
+		return nil, fmt.Errorf("Null value not supported for topic configs: %s", strings.Join(nulls, ","))
+	}
+	configs, err := topicconfig.Validate(given, s.cfg.LogDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return configs, topicconfig.ValidateTogether(configs)
 }
 
 // waitLeaders waits until every partition of a topic is led by its
