@@ -15,37 +15,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/config"
-	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
-
-// configEnv is one three-broker cluster the topic config tests share: it
-// checks retention every 200 ms and allows 4 KiB segments.
-type configEnv struct {
-	c   *testcluster.Cluster
-	cl  *kgo.Client
-	adm *kadm.Client
-}
 
 // TestTopicConfigs drives every Kafka topic config through CreateTopics,
 // AlterConfigs, IncrementalAlterConfigs and DescribeConfigs, the topics
 // Kafka Connect, Kafka Streams, Schema Registry and Debezium create, and
-// retention on compacted topics.
+// retention on compacted topics. Its brokers check retention every 200 ms
+// and allow 4 KiB segments.
 func TestTopicConfigs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+	e := newAdminEnv(t, func(cfg *config.Config) {
 		cfg.RetentionCheckInterval = 200 * time.Millisecond
 		cfg.MinSegmentBytes = 4096
-	}})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	e := &configEnv{c: c, cl: cl, adm: kadm.NewClient(cl)}
+	}, kgo.ProducerBatchCompression(kgo.NoCompression()))
 	t.Run("EveryConfigRoundTrips", e.testEveryConfigRoundTrips)
 	t.Run("InvalidValuesRefused", e.testInvalidValuesRefused)
 	t.Run("ListAppendSubtract", e.testListAppendSubtract)
@@ -96,9 +81,9 @@ var setValues = map[string][2]string{
 	"unclean.leader.election.enable":          {"true", "true"},
 }
 
-// describe asks for a topic's or broker's configs with synonyms and
+// describeConfigs asks for a topic's or broker's configs with synonyms and
 // documentation.
-func (e *configEnv) describe(t *testing.T, kind kmsg.ConfigResourceType, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
+func (e *adminEnv) describeConfigs(t *testing.T, kind kmsg.ConfigResourceType, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
 	t.Helper()
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	req.IncludeSynonyms, req.IncludeDocumentation = true, true
@@ -119,11 +104,13 @@ func (e *configEnv) describe(t *testing.T, kind kmsg.ConfigResourceType, name st
 	return out
 }
 
-func value(c kmsg.DescribeConfigsResponseResourceConfig) string {
-	if c.Value == nil {
+func value(c kmsg.DescribeConfigsResponseResourceConfig) string { return deref(c.Value) }
+
+func deref(v *string) string {
+	if v == nil {
 		return "<null>"
 	}
-	return *c.Value
+	return *v
 }
 
 // checkDescribed compares a topic's described configs with own (the
@@ -150,7 +137,7 @@ func checkDescribed(t *testing.T, got map[string]kmsg.DescribeConfigsResponseRes
 			t.Errorf("%s: type %v read-only %v sensitive %v, want %v, writable, not sensitive", d.Name, c.ConfigType, c.ReadOnly, c.IsSensitive, kmsg.ConfigType(d.Type))
 		case c.Documentation == nil || *c.Documentation == "":
 			t.Errorf("%s: no documentation", d.Name)
-		case set && (len(c.ConfigSynonyms) == 0 || c.ConfigSynonyms[0].Name != d.Name || value2(c.ConfigSynonyms[0].Value) != want):
+		case set && (len(c.ConfigSynonyms) == 0 || c.ConfigSynonyms[0].Name != d.Name || deref(c.ConfigSynonyms[0].Value) != want):
 			t.Errorf("%s: synonyms %+v, want the topic's own value first", d.Name, c.ConfigSynonyms)
 		case d.Broker != "" && (len(c.ConfigSynonyms) == 0 || c.ConfigSynonyms[len(c.ConfigSynonyms)-1].Name != d.Broker):
 			t.Errorf("%s: synonyms %+v, want the broker's %s last", d.Name, c.ConfigSynonyms, d.Broker)
@@ -158,14 +145,7 @@ func checkDescribed(t *testing.T, got map[string]kmsg.DescribeConfigsResponseRes
 	}
 }
 
-func value2(v *string) string {
-	if v == nil {
-		return "<null>"
-	}
-	return *v
-}
-
-func (e *configEnv) testEveryConfigRoundTrips(t *testing.T) {
+func (e *adminEnv) testEveryConfigRoundTrips(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	req := map[string]*string{}
 	want := map[string]string{}
@@ -188,7 +168,7 @@ func (e *configEnv) testEveryConfigRoundTrips(t *testing.T) {
 			t.Errorf("CreateTopics answered %s = %q (%v), want %q", name, c.MaybeValue(), c.Source, w)
 		}
 	}
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
 
 	// IncrementalAlterConfigs DELETE of every one: all back to Kafka's defaults.
 	var del []kadm.AlterConfig
@@ -198,7 +178,7 @@ func (e *configEnv) testEveryConfigRoundTrips(t *testing.T) {
 	if ar, err := e.adm.AlterTopicConfigs(ctx, del, "all-configs"); err != nil || ar[0].Err != nil {
 		t.Fatalf("delete every config: %v %+v", err, ar)
 	}
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "all-configs"), nil)
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "all-configs"), nil)
 
 	// AlterConfigs (the whole set at once), then IncrementalAlterConfigs SET one by one.
 	var state []kadm.AlterConfig
@@ -208,20 +188,20 @@ func (e *configEnv) testEveryConfigRoundTrips(t *testing.T) {
 	if ar, err := e.adm.AlterTopicConfigsState(ctx, state, "all-configs"); err != nil || ar[0].Err != nil {
 		t.Fatalf("AlterConfigs with every config: %v %+v", err, ar)
 	}
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
 	if ar, err := e.adm.AlterTopicConfigsState(ctx, nil, "all-configs"); err != nil || ar[0].Err != nil {
 		t.Fatalf("AlterConfigs with none: %v %+v", err, ar)
 	}
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "all-configs"), nil)
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "all-configs"), nil)
 	for name := range want {
 		if ar, err := e.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: req[name]}}, "all-configs"); err != nil || ar[0].Err != nil {
 			t.Fatalf("SET %s: %v %+v", name, err, ar)
 		}
 	}
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "all-configs"), want)
 }
 
-func (e *configEnv) testInvalidValuesRefused(t *testing.T) {
+func (e *adminEnv) testInvalidValuesRefused(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	if resp, err := e.adm.CreateTopic(ctx, 1, 3, map[string]*string{"retention.ms": sp("60000")}, "bad-target"); err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
@@ -272,7 +252,7 @@ func (e *configEnv) testInvalidValuesRefused(t *testing.T) {
 		}
 	}
 	// Nothing changed on the target.
-	checkDescribed(t, e.describe(t, kmsg.ConfigResourceTypeTopic, "bad-target"), map[string]string{"retention.ms": "60000"})
+	checkDescribed(t, e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "bad-target"), map[string]string{"retention.ms": "60000"})
 	// A null value is refused at creation, as Kafka refuses it.
 	resp, err := e.adm.CreateTopic(ctx, 1, 3, map[string]*string{"retention.ms": nil}, "bad-null")
 	if err == nil {
@@ -283,7 +263,7 @@ func (e *configEnv) testInvalidValuesRefused(t *testing.T) {
 	}
 }
 
-func (e *configEnv) testListAppendSubtract(t *testing.T) {
+func (e *adminEnv) testListAppendSubtract(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	if resp, err := e.adm.CreateTopic(ctx, 1, 3, nil, "lists"); err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
@@ -294,7 +274,7 @@ func (e *configEnv) testListAppendSubtract(t *testing.T) {
 		if err != nil || ar[0].Err != nil {
 			t.Fatalf("%v %s %s: %v %+v", op, name, v, err, ar)
 		}
-		if got := value(e.describe(t, kmsg.ConfigResourceTypeTopic, "lists")[name]); got != want {
+		if got := value(e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, "lists")[name]); got != want {
 			t.Errorf("after %v %s %s: %q, want %q", op, name, v, got, want)
 		}
 	}
@@ -331,7 +311,7 @@ type frameworkTopic struct {
 // Schema Registry and Debezium create, with their configs, and checks them
 // as those frameworks do: Connect refuses to start unless its internal
 // topics describe cleanup.policy as exactly compact.
-func (e *configEnv) testFrameworkTopics(t *testing.T) {
+func (e *adminEnv) testFrameworkTopics(t *testing.T) {
 	ctx := ctxT(t, 2*time.Minute)
 	for _, ft := range []frameworkTopic{
 		{"Kafka Connect config.storage.topic", "connect-configs", 1, map[string]string{"cleanup.policy": "compact"}},
@@ -361,7 +341,7 @@ func (e *configEnv) testFrameworkTopics(t *testing.T) {
 		if resp.NumPartitions != ft.partitions || resp.ReplicationFactor != 3 {
 			t.Errorf("%s: %d partitions RF %d, want %d RF 3", ft.who, resp.NumPartitions, resp.ReplicationFactor, ft.partitions)
 		}
-		got := e.describe(t, kmsg.ConfigResourceTypeTopic, ft.topic)
+		got := e.describeConfigs(t, kmsg.ConfigResourceTypeTopic, ft.topic)
 		checkDescribed(t, got, ft.configs)
 		if policy := value(got["cleanup.policy"]); strings.HasPrefix(ft.who, "Kafka Connect") && policy != "compact" {
 			t.Errorf("%s: cleanup.policy %q: Connect refuses anything but compact", ft.who, policy)
@@ -379,8 +359,8 @@ func (e *configEnv) testFrameworkTopics(t *testing.T) {
 	}
 }
 
-func (e *configEnv) testBrokerConfigs(t *testing.T) {
-	got := e.describe(t, kmsg.ConfigResourceTypeBroker, "1")
+func (e *adminEnv) testBrokerConfigs(t *testing.T) {
+	got := e.describeConfigs(t, kmsg.ConfigResourceTypeBroker, "1")
 	cfg := e.c.Configs[0]
 	for name, want := range map[string]string{
 		"broker.id":                       "1",
@@ -430,7 +410,7 @@ func (e *configEnv) testBrokerConfigs(t *testing.T) {
 // testCompactOnlyRetention: with retention.ms and retention.bytes far
 // exceeded, the delete topics are trimmed and the compact-only one keeps
 // every record, until its policy becomes delete.
-func (e *configEnv) testCompactOnlyRetention(t *testing.T) {
+func (e *adminEnv) testCompactOnlyRetention(t *testing.T) {
 	ctx := ctxT(t, 2*time.Minute)
 	limits := map[string]string{"retention.ms": "1000", "retention.bytes": "1", "segment.bytes": "4096"}
 	policies := map[string]string{"keep-compact": "compact", "trim-delete": "delete", "trim-both": "compact,delete"}

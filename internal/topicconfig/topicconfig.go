@@ -245,31 +245,39 @@ type Log struct {
 	LogAppendTime   bool
 }
 
-// ForLog resolves the settings the log applies. Values were validated when
-// they were set, so a parse failure cannot happen; it falls back to 0.
+// ForLog resolves the settings the log applies (on every produce, so
+// without building the described entries). Values were validated when they
+// were set, so a parse failure cannot happen; it falls back to 0.
 //
 // Retention deletes only under the delete policy: a compacted topic
 // without it keeps every record, since the cleaner that would keep the
 // latest record of each key is not built and deleting by age or size
 // would lose keys whose latest value readers still need.
 func ForLog(topic map[string]string, b BrokerDefaults) Log {
-	v := map[string]string{}
-	for _, e := range Resolve(topic, b) {
-		v[e.Name] = e.Value
+	str := func(name string) string {
+		if v, ok := topic[name]; ok {
+			return v
+		}
+		return byName[name].Default
 	}
-	n := func(name string) int64 {
-		x, _ := strconv.ParseInt(v[name], 10, 64)
+	num := func(name string, broker int64) int64 {
+		v, ok := topic[name]
+		if !ok {
+			return broker
+		}
+		x, _ := strconv.ParseInt(v, 10, 64)
 		return x
 	}
+	maxMessage, _ := strconv.Atoi(str(MaxMessageBytes))
 	l := Log{
-		RetentionMs:     n(RetentionMs),
-		RetentionBytes:  max(n(RetentionBytes), -1),
-		SegmentBytes:    n(SegmentBytes),
-		SegmentMs:       n(SegmentMs),
-		MaxMessageBytes: int(n(MaxMessageBytes)),
-		LogAppendTime:   v[TimestampType] == "LogAppendTime",
+		RetentionMs:     num(RetentionMs, b.RetentionMs),
+		RetentionBytes:  max(num(RetentionBytes, b.RetentionBytes), -1),
+		SegmentBytes:    num(SegmentBytes, b.SegmentBytes),
+		SegmentMs:       num(SegmentMs, b.SegmentMs),
+		MaxMessageBytes: maxMessage,
+		LogAppendTime:   str(TimestampType) == "LogAppendTime",
 	}
-	if !slices.Contains(splitList(v[CleanupPolicy]), "delete") {
+	if !slices.Contains(splitList(str(CleanupPolicy)), "delete") {
 		l.RetentionMs, l.RetentionBytes = -1, -1
 	}
 	return l
