@@ -65,6 +65,8 @@ type Config struct {
 	RetentionBytes         int64
 	SegmentMs              int64
 	RetentionCheckInterval time.Duration
+	// MinSegmentBytes bounds the segment.bytes a topic may set.
+	MinSegmentBytes int64
 }
 
 // Raft log stores (--raft-logdb).
@@ -75,7 +77,7 @@ const (
 
 // LogDefaults are the broker's log.* settings as topic config defaults.
 func (c *Config) LogDefaults() topicconfig.BrokerDefaults {
-	return topicconfig.BrokerDefaults{RetentionMs: c.RetentionMs, RetentionBytes: c.RetentionBytes, SegmentBytes: c.SegmentBytes, SegmentMs: c.SegmentMs}
+	return topicconfig.BrokerDefaults{RetentionMs: c.RetentionMs, RetentionBytes: c.RetentionBytes, SegmentBytes: c.SegmentBytes, SegmentMs: c.SegmentMs, MinSegmentBytes: c.MinSegmentBytes}
 }
 
 // env returns LONGBOAT_<NAME> for a flag name such as "node-id".
@@ -111,6 +113,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment once its first record is this old, so time retention can delete it (log.roll.ms)")
+	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
@@ -327,6 +330,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, errors.New("--segment-bytes must be at least 4096"))
+	}
+	if c.MinSegmentBytes < 1024 {
+		errs = append(errs, errors.New("--min-segment-bytes must be at least 1024"))
 	}
 	if c.GroupShards < 1 || c.GroupShards > 1000 {
 		errs = append(errs, errors.New("--group-shards must be 1..1000"))

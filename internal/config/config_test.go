@@ -337,6 +337,7 @@ func TestValidate(t *testing.T) {
 		{"election = 2 x heartbeat", func(c *Config) { c.ElectionRTT = 4; c.HeartbeatRTT = 2 }, []string{"--raft-election-rtt > 2 x --raft-heartbeat-rtt"}},
 		{"election < heartbeat", func(c *Config) { c.ElectionRTT = 1; c.HeartbeatRTT = 2 }, []string{"--raft-election-rtt > 2 x --raft-heartbeat-rtt"}},
 		{"small segment", func(c *Config) { c.SegmentBytes = 100 }, []string{"--segment-bytes must be at least 4096"}},
+		{"tiny segment minimum", func(c *Config) { c.MinSegmentBytes = 1023 }, []string{"--min-segment-bytes must be at least 1024"}},
 		{"zero balance interval", func(c *Config) { c.LeaderBalanceInterval = 0 }, []string{"--leader-balance-interval", "positive"}},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"--shutdown-timeout", "positive"}},
 		{"several problems reported together", func(c *Config) { c.LogLevel = "x"; c.SnapshotEntries = 0; c.NodeID = 0 },
@@ -367,6 +368,7 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"as parsed", func(*Config) {}},
 		{"election just over 2 x heartbeat", func(c *Config) { c.ElectionRTT = 5; c.HeartbeatRTT = 2 }},
 		{"segment 4096", func(c *Config) { c.SegmentBytes = 4096 }},
+		{"segment minimum 1024", func(c *Config) { c.MinSegmentBytes = 1024 }},
 		{"max request 1 MiB", func(c *Config) { c.MaxRequestBytes = 1 << 20 }},
 		{"each log level", func(c *Config) {
 			for _, l := range []string{"debug", "info", "warn", "error"} {

@@ -31,15 +31,7 @@ func TestAdminAPIs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
-		cfg.LeaderBalanceInterval = time.Hour
-	}})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	env := &adminEnv{c: c, cl: cl, adm: kadm.NewClient(cl)}
+	env := newAdminEnv(t, func(cfg *config.Config) { cfg.LeaderBalanceInterval = time.Hour })
 	t.Run("MetadataByID", env.testMetadataByID)
 	t.Run("FetchByID", env.testFetchByID)
 	t.Run("DeleteTopicsByID", env.testDeleteTopicsByID)
@@ -48,6 +40,19 @@ func TestAdminAPIs(t *testing.T) {
 	t.Run("DescribeProducers", env.testDescribeProducers)
 	// Last: it stops a broker.
 	t.Run("ElectLeaders", env.testElectLeaders)
+}
+
+// newAdminEnv starts three brokers with adjust applied to their config and
+// a client (acks=all, then opts) to them.
+func newAdminEnv(t *testing.T, adjust func(*config.Config), opts ...kgo.Opt) *adminEnv {
+	t.Helper()
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: adjust})
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...), kgo.RequiredAcks(kgo.AllISRAcks())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &adminEnv{c: c, cl: cl, adm: kadm.NewClient(cl)}
 }
 
 // createTopic creates a topic with a replica on every broker and waits

@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -57,18 +59,22 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 	default:
 		return kerr.InvalidRequest.Code, "only topic configs can be altered"
 	}
-	if _, ok := s.linearMeta(ctx).Topics[ac.Topic]; !ok {
+	t, ok := s.linearMeta(ctx).Topics[ac.Topic]
+	if !ok {
 		return kerr.UnknownTopicOrPartition.Code, fmt.Sprintf("unknown topic %q", ac.Topic)
 	}
-	for name, v := range ac.Set {
-		if msg := topicconfig.Validate(name, v); msg != "" {
-			return kerr.InvalidConfig.Code, msg
-		}
+	set, err := topicconfig.Validate(ac.Set, s.cfg.LogDefaults())
+	if err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
 	}
 	for _, name := range ac.Delete {
 		if !topicconfig.Known(name) {
-			return kerr.InvalidConfig.Code, fmt.Sprintf("unknown or unsupported topic config %q", name)
+			return kerr.InvalidConfig.Code, topicconfig.UnknownError(name).Error()
 		}
+	}
+	ac.Set = set
+	if err := topicconfig.ValidateTogether(resultingConfigs(t.Configs, ac)); err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
 	}
 	if validateOnly {
 		return 0, ""
@@ -80,4 +86,17 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 	}
 	s.log.Info().Str("topic", ac.Topic).Interface("set", ac.Set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("topic configs altered")
 	return 0, ""
+}
+
+// resultingConfigs is what a topic's own configs become once ac applies.
+func resultingConfigs(own map[string]string, ac *meta.AlterTopicConfigs) map[string]string {
+	out := maps.Clone(ac.Set)
+	if !ac.Replace {
+		for name, v := range own {
+			if _, set := out[name]; !set && !slices.Contains(ac.Delete, name) {
+				out[name] = v
+			}
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -68,15 +69,9 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
 	}
-	configs := map[string]string{}
-	for _, c := range t.Configs {
-		if c.Value == nil {
-			continue
-		}
-		if msg := topicconfig.Validate(c.Name, *c.Value); msg != "" {
-			return kerr.InvalidConfig.Code, msg
-		}
-		configs[c.Name] = *c.Value
+	configs, err := s.createConfigs(t.Configs)
+	if err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
 	}
 	st := s.node.Meta()
 	ct := s.newCreateTopic(st, t.Topic, t.NumPartitions, t.ReplicationFactor, configs)
@@ -123,6 +118,29 @@ func (s *Server) tooFewBrokers(rf int16, registered int) string {
 		return fmt.Sprintf("replication factor %d needs %d brokers; %d of the %d initial members have registered so far: retry, or wait until every broker's /readyz answers 200", rf, rf, registered, members)
 	}
 	return fmt.Sprintf("replication factor %d exceeds the %d registered brokers", rf, registered)
+}
+
+// createConfigs validates the configs a topic is created with, as Kafka
+// prints them back.
+func (s *Server) createConfigs(req []kmsg.CreateTopicsRequestTopicConfig) (map[string]string, error) {
+	given := map[string]string{}
+	var nulls []string
+	for _, c := range req {
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+			continue
+		}
+		given[c.Name] = *c.Value
+	}
+	if len(nulls) > 0 {
+		//lint:ignore ST1005 Kafka's own message, which clients print as it is
+		return nil, fmt.Errorf("Null value not supported for topic configs: %s", strings.Join(nulls, ","))
+	}
+	configs, err := topicconfig.Validate(given, s.cfg.LogDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return configs, topicconfig.ValidateTogether(configs)
 }
 
 // waitLeaders waits until every partition of a topic is led by its

@@ -4,22 +4,29 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
 func init() { handles(1, 4, (*Server).describeConfigs) }
 
+// describeConfigs (DescribeConfigs, key 32) lists every topic config of a
+// topic, or this broker's configs: the flags it runs with and the broker
+// configs behind the topic defaults. Broker configs are read-only: they
+// are flags, not dynamic configs.
 func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	st := s.linearMeta(ctx)
 	for _, r := range body.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		var entries []configEntry
+		var entries []topicconfig.Entry
+		readOnly := false
 		switch r.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t, ok := topicOrInternal(st, r.ResourceName)
@@ -27,9 +34,7 @@ func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.Des
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			for _, e := range topicconfig.Resolve(t.Configs, s.cfg.LogDefaults()) {
-				entries = append(entries, configEntry{e.Name, e.Value, e.Source})
-			}
+			entries = topicconfig.Resolve(t.Configs, s.cfg.LogDefaults())
 		case kmsg.ConfigResourceTypeBroker:
 			if r.ResourceName != "" && r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
 				rr.ErrorCode = kerr.InvalidRequest.Code
@@ -37,51 +42,87 @@ func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.Des
 				rr.ErrorMessage = &msg
 				break
 			}
-			entries = s.brokerConfigs()
+			entries, readOnly = brokerConfigs(s.cfg), true
 		default:
 			rr.ErrorCode = kerr.InvalidRequest.Code
 			msg := "only topic and broker configs can be described"
 			rr.ErrorMessage = &msg
 		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 		want := map[string]bool{}
 		for _, k := range r.ConfigNames {
 			want[k] = true
 		}
 		for _, e := range entries {
-			if r.ConfigNames != nil && !want[e.name] {
+			if r.ConfigNames != nil && !want[e.Name] {
 				continue
 			}
-			c := kmsg.NewDescribeConfigsResponseResourceConfig()
-			c.Name = e.name
-			v := e.value
-			c.Value = &v
-			c.Source = kmsg.ConfigSource(e.source)
-			c.IsDefault = e.source == topicconfig.SourceDefault
-			rr.Configs = append(rr.Configs, c)
+			rr.Configs = append(rr.Configs, describedConfig(e, readOnly, body.IncludeSynonyms, body.IncludeDocumentation))
 		}
 		resp.Resources = append(resp.Resources, rr)
 	}
 	return resp
 }
 
-type configEntry struct {
-	name, value string
-	source      int8
+func describedConfig(e topicconfig.Entry, readOnly, synonyms, doc bool) kmsg.DescribeConfigsResponseResourceConfig {
+	c := kmsg.NewDescribeConfigsResponseResourceConfig()
+	c.Name = e.Name
+	c.Value = &e.Value
+	c.ReadOnly = readOnly
+	c.Source = kmsg.ConfigSource(e.Source)
+	c.IsDefault = e.Source == topicconfig.SourceDefault
+	c.ConfigType = kmsg.ConfigType(e.Type)
+	if doc {
+		c.Documentation = &e.Doc
+	}
+	if synonyms {
+		for _, syn := range e.Synonyms {
+			cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			cs.Name, cs.Source = syn.Name, kmsg.ConfigSource(syn.Source)
+			cs.Value = &syn.Value
+			c.ConfigSynonyms = append(c.ConfigSynonyms, cs)
+		}
+	}
+	return c
 }
 
-func (s *Server) brokerConfigs() []configEntry {
-	b := func(v bool) string { return strconv.FormatBool(v) }
-	return []configEntry{
-		{"auto.create.topics.enable", b(s.cfg.AutoCreateTopics), topicconfig.SourceStaticBroker},
-		{"broker.id", strconv.FormatUint(s.cfg.NodeID, 10), topicconfig.SourceStaticBroker},
-		{"default.replication.factor", strconv.Itoa(s.cfg.DefaultReplicationFactor), topicconfig.SourceStaticBroker},
-		{"log.retention.bytes", strconv.FormatInt(s.cfg.RetentionBytes, 10), topicconfig.SourceStaticBroker},
-		{"log.retention.check.interval.ms", strconv.FormatInt(s.cfg.RetentionCheckInterval.Milliseconds(), 10), topicconfig.SourceStaticBroker},
-		{"log.retention.ms", strconv.FormatInt(s.cfg.RetentionMs, 10), topicconfig.SourceStaticBroker},
-		{"log.roll.ms", strconv.FormatInt(s.cfg.SegmentMs, 10), topicconfig.SourceStaticBroker},
-		{"log.segment.bytes", strconv.FormatInt(s.cfg.SegmentBytes, 10), topicconfig.SourceStaticBroker},
-		{"num.partitions", strconv.Itoa(s.cfg.DefaultPartitions), topicconfig.SourceStaticBroker},
-		{"socket.request.max.bytes", strconv.Itoa(s.cfg.MaxRequestBytes), topicconfig.SourceStaticBroker},
+// brokerConfigs are this broker's configs: its flags under Kafka's names,
+// and the broker configs behind the topic defaults.
+func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
+	listeners := func(ls []config.Listener) string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.Name+"://"+l.Addr())
+		}
+		return strings.Join(out, ",")
 	}
+	itoa := strconv.Itoa
+	flags := []struct {
+		name, value, kafkaDefault string
+		typ                       topicconfig.Type
+		doc                       string
+	}{
+		{"advertised.listeners", listeners(cfg.AdvertisedListeners), "", topicconfig.TypeString, "The listener addresses clients are told to connect to (--advertised-listeners)."},
+		{"auto.create.topics.enable", strconv.FormatBool(cfg.AutoCreateTopics), "true", topicconfig.TypeBoolean, "Whether Metadata and Produce create an unknown topic (--auto-create-topics)."},
+		{"broker.id", strconv.FormatUint(cfg.NodeID, 10), "-1", topicconfig.TypeInt, "This broker's id (--node-id)."},
+		{"default.replication.factor", itoa(cfg.DefaultReplicationFactor), "1", topicconfig.TypeInt, "Replication factor of a topic created without one (--default-replication-factor)."},
+		{"group.initial.rebalance.delay.ms", strconv.FormatInt(cfg.GroupInitialRebalance.Milliseconds(), 10), "3000", topicconfig.TypeInt, "How long a new group waits for more members before its first rebalance (--group-initial-rebalance-delay)."},
+		{"listeners", listeners(cfg.Listeners), "PLAINTEXT://:9092", topicconfig.TypeString, "The addresses this broker listens on (--listeners)."},
+		{"log.dirs", cfg.DataDir, "", topicconfig.TypeString, "Where this broker keeps partition logs and Raft state (--data-dir)."},
+		{"log.retention.check.interval.ms", strconv.FormatInt(cfg.RetentionCheckInterval.Milliseconds(), 10), "300000", topicconfig.TypeLong, "How often partition leaders look for segments to delete (--log-retention-check-interval)."},
+		{"node.id", strconv.FormatUint(cfg.NodeID, 10), "-1", topicconfig.TypeInt, "This broker's id (--node-id)."},
+		{"num.partitions", itoa(cfg.DefaultPartitions), "1", topicconfig.TypeInt, "Partitions of a topic created without a count (--default-partitions)."},
+		{"offsets.topic.num.partitions", itoa(cfg.GroupShards), "50", topicconfig.TypeInt, "Partitions of __consumer_offsets: the Raft shards holding groups (--group-shards)."},
+		{"socket.request.max.bytes", itoa(cfg.MaxRequestBytes), "104857600", topicconfig.TypeInt, "The largest request frame accepted (--max-request-bytes)."},
+	}
+	entries := topicconfig.BrokerEntries(cfg.LogDefaults())
+	for _, f := range flags {
+		e := topicconfig.Entry{Name: f.name, Value: f.value, Source: topicconfig.SourceStaticBroker, Type: f.typ, Doc: f.doc,
+			Synonyms: []topicconfig.Synonym{{Name: f.name, Value: f.value, Source: topicconfig.SourceStaticBroker}}}
+		if f.kafkaDefault != "" {
+			e.Synonyms = append(e.Synonyms, topicconfig.Synonym{Name: f.name, Value: f.kafkaDefault, Source: topicconfig.SourceDefault})
+		}
+		entries = append(entries, e)
+	}
+	return entries
 }

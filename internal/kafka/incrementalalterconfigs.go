@@ -16,8 +16,8 @@ import (
 func init() { handles(0, 1, (*Server).incrementalAlterConfigs) }
 
 // incrementalAlterConfigs (IncrementalAlterConfigs, key 44) sets or
-// deletes single topic configs; APPEND and SUBTRACT apply to the one list
-// config, cleanup.policy.
+// deletes single topic configs; APPEND and SUBTRACT apply to the list
+// configs (cleanup.policy, the throttled replica lists).
 func (s *Server) incrementalAlterConfigs(ctx context.Context, _ *request, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range body.Resources {
@@ -60,8 +60,12 @@ func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterC
 		case kmsg.IncrementalAlterConfigOpDelete:
 			ac.Delete = append(ac.Delete, c.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if c.Name != topicconfig.CleanupPolicy {
-				return kerr.InvalidConfig.Code, fmt.Sprintf("config %q is not a list: APPEND and SUBTRACT do not apply", c.Name)
+			d, ok := topicconfig.Lookup(c.Name)
+			if !ok {
+				return kerr.InvalidConfig.Code, topicconfig.UnknownError(c.Name).Error()
+			}
+			if d.Type != topicconfig.TypeList {
+				return kerr.InvalidConfig.Code, fmt.Sprintf("Can't %s to key %s because its type is not LIST.", c.Op, c.Name)
 			}
 			ac.Set[c.Name] = editList(current[c.Name], value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
 		default:

@@ -1,13 +1,16 @@
-// Package topicconfig knows the topic configs Longboat accepts: Kafka's
-// names and defaults, how a value is validated, and how a topic's own
-// settings, the broker's log.* defaults and Kafka's defaults combine into
-// the values the log applies and DescribeConfigs reports.
+// Package topicconfig knows the topic configs of Kafka 4.1: their names,
+// types, defaults and broker synonyms, how a value is validated, which of
+// them Longboat applies, and how a topic's own settings, the broker's log.*
+// flags and Kafka's defaults combine into the values the log applies and
+// DescribeConfigs reports.
 package topicconfig
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Sources as DescribeConfigs reports them (Kafka's ConfigSource).
@@ -17,7 +20,47 @@ const (
 	SourceDefault      = 5
 )
 
-// Names of the configs the log itself applies.
+// Type is Kafka's ConfigType as DescribeConfigs reports it.
+type Type int8
+
+// Kafka's ConfigType ids.
+const (
+	TypeBoolean  Type = 1
+	TypeString   Type = 2
+	TypeInt      Type = 3
+	TypeShort    Type = 4
+	TypeLong     Type = 5
+	TypeDouble   Type = 6
+	TypeList     Type = 7
+	TypeClass    Type = 8
+	TypePassword Type = 9
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeBoolean:
+		return "boolean"
+	case TypeString:
+		return "string"
+	case TypeInt:
+		return "int"
+	case TypeShort:
+		return "short"
+	case TypeLong:
+		return "long"
+	case TypeDouble:
+		return "double"
+	case TypeList:
+		return "list"
+	case TypeClass:
+		return "class"
+	case TypePassword:
+		return "password"
+	}
+	return "unknown"
+}
+
+// Names of the configs other packages refer to.
 const (
 	RetentionMs     = "retention.ms"
 	RetentionBytes  = "retention.bytes"
@@ -26,117 +69,170 @@ const (
 	MaxMessageBytes = "max.message.bytes"
 	CleanupPolicy   = "cleanup.policy"
 	TimestampType   = "message.timestamp.type"
-	// MinInsync is stored and reported for tools that set it, but under
-	// Raft a write (acks=1 or all) commits once a majority of the replica
-	// set has it: the effective minimum is always RF/2+1 (2 of 3).
-	MinInsync   = "min.insync.replicas"
-	Compression = "compression.type"
+	MinInsync       = "min.insync.replicas"
+	Compression     = "compression.type"
 )
 
-// kafkaDefaults are Apache Kafka's topic defaults.
-var kafkaDefaults = map[string]string{
-	CleanupPolicy:   "delete",
-	Compression:     "producer",
-	MaxMessageBytes: "1048588",
-	TimestampType:   "CreateTime",
-	MinInsync:       "1",
-	RetentionBytes:  "-1",
-	RetentionMs:     "604800000",
-	SegmentBytes:    "1073741824",
-	SegmentMs:       "604800000",
+// Def is one topic config as Kafka defines it and as Longboat treats it.
+type Def struct {
+	Name    string
+	Type    Type
+	Default string // Kafka's default, as DescribeConfigs prints it
+	Broker  string // the broker config that sets the default (Kafka's synonym); "" when none
+	Doc     string // one line for DescribeConfigs' documentation
+	// Applied tells whether the value changes what Longboat does; Effect
+	// says how, or why it does not.
+	Applied bool
+	Effect  string
+	rule    rule
 }
 
-// MinSegmentBytes is the smallest segment.bytes accepted: small enough for
-// tests that want many segments, large enough for any batch header.
-const MinSegmentBytes = 1024
+// Valid is Kafka's "Valid Values" text for the config.
+func (d *Def) Valid() string { return d.rule.valid }
 
-// BrokerDefaults are the broker's log.* settings, which replace Kafka's
-// default for every topic that does not set its own value.
-type BrokerDefaults struct {
-	RetentionMs    int64 // log.retention.ms
-	RetentionBytes int64 // log.retention.bytes
-	SegmentBytes   int64 // log.segment.bytes
-	SegmentMs      int64 // log.roll.ms
-}
+// All returns every topic config, sorted by name.
+func All() []Def { return slices.Clone(defs) }
 
-func (b BrokerDefaults) values() map[string]string {
-	return map[string]string{
-		RetentionMs:    strconv.FormatInt(b.RetentionMs, 10),
-		RetentionBytes: strconv.FormatInt(b.RetentionBytes, 10),
-		SegmentBytes:   strconv.FormatInt(b.SegmentBytes, 10),
-		SegmentMs:      strconv.FormatInt(b.SegmentMs, 10),
+// Lookup finds a topic config by name.
+func Lookup(name string) (Def, bool) {
+	d, ok := byName[name]
+	if !ok {
+		return Def{}, false
 	}
+	return *d, true
 }
 
-// Known tells whether name is a topic config Longboat accepts.
+// Known tells whether name is a topic config.
 func Known(name string) bool {
-	_, ok := kafkaDefaults[name]
+	_, ok := byName[name]
 	return ok
 }
 
-// Validate checks one topic config value; "" means valid.
-func Validate(name, value string) string {
-	if !Known(name) {
-		return fmt.Sprintf("unknown or unsupported topic config %q", name)
+// UnknownError is Kafka's answer to a name it does not define.
+func UnknownError(name string) error {
+	//lint:ignore ST1005 Kafka's own message, which clients print as it is
+	return fmt.Errorf("Unknown topic config name: %s", name)
+}
+
+// BrokerDefaults are the broker's log.* settings, which replace Kafka's
+// default for every topic that does not set its own value, and the bound
+// the broker puts on segment.bytes.
+type BrokerDefaults struct {
+	RetentionMs     int64 // log.retention.ms
+	RetentionBytes  int64 // log.retention.bytes
+	SegmentBytes    int64 // log.segment.bytes
+	SegmentMs       int64 // log.roll.ms
+	MinSegmentBytes int64 // smallest segment.bytes a topic may set; 0 means Kafka's
+}
+
+func (b BrokerDefaults) minSegmentBytes() int64 {
+	if b.MinSegmentBytes <= 0 {
+		return KafkaMinSegmentBytes
 	}
-	switch name {
-	case CleanupPolicy:
-		if value != "delete" {
-			return "cleanup.policy: only \"delete\" is supported (compaction is not built)"
-		}
-	case TimestampType:
-		if value != "CreateTime" && value != "LogAppendTime" {
-			return "message.timestamp.type must be CreateTime or LogAppendTime"
-		}
-	case Compression:
-		switch value {
-		case "producer", "uncompressed", "gzip", "snappy", "lz4", "zstd":
-		default:
-			return "compression.type must be producer, uncompressed, gzip, snappy, lz4 or zstd"
-		}
-	case RetentionMs, RetentionBytes:
-		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < -1 {
-			return fmt.Sprintf("%s must be an integer, -1 for unlimited", name)
-		}
-	case SegmentBytes:
-		if n, err := strconv.ParseInt(value, 10, 32); err != nil || n < MinSegmentBytes {
-			return fmt.Sprintf("segment.bytes must be an integer %d..2147483647", MinSegmentBytes)
-		}
-	case SegmentMs, MinInsync:
-		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 1 {
-			return fmt.Sprintf("%s must be a positive integer", name)
-		}
-	default:
-		if n, err := strconv.ParseInt(value, 10, 32); err != nil || n < 0 {
-			return fmt.Sprintf("%s must be a non-negative integer", name)
-		}
+	return b.MinSegmentBytes
+}
+
+// Validate checks configs about to be set on a topic, one by one, and
+// returns them as Kafka prints them back (trimmed, parsed, formatted).
+// The error is Kafka's INVALID_CONFIG message for the first bad one.
+func Validate(set map[string]string, b BrokerDefaults) (map[string]string, error) {
+	names := make([]string, 0, len(set))
+	for name := range set {
+		names = append(names, name)
 	}
-	return ""
+	sort.Strings(names)
+	out := make(map[string]string, len(set))
+	for _, name := range names {
+		d, ok := byName[name]
+		if !ok {
+			return nil, UnknownError(name)
+		}
+		v, err := d.rule.check(name, strings.TrimSpace(set[name]), b)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// ValidateTogether checks the rules that tie configs to each other on a
+// topic's own configs as they would be after a change.
+func ValidateTogether(own map[string]string) error {
+	lag := func(name string) int64 {
+		v, ok := own[name]
+		if !ok {
+			v = byName[name].Default
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	if minLag, maxLag := lag("min.compaction.lag.ms"), lag("max.compaction.lag.ms"); minLag > maxLag {
+		return fmt.Errorf("conflict topic config setting min.compaction.lag.ms (%d) > max.compaction.lag.ms (%d)", minLag, maxLag)
+	}
+	return nil
+}
+
+// Synonym is one source a config's value could come from, as
+// DescribeConfigs lists them: the one in effect first.
+type Synonym struct {
+	Name, Value string
+	Source      int8
 }
 
 // Entry is one effective config value and where it comes from.
 type Entry struct {
 	Name, Value string
 	Source      int8
+	Type        Type
+	Doc         string
+	Synonyms    []Synonym
 }
 
-// Resolve returns every accepted config of a topic, sorted by name: its
-// own value, else the broker's default where the broker sets one that
-// differs from Kafka's, else Kafka's default.
+// Resolve returns every topic config of a topic, sorted by name: its own
+// value, else the broker's flag where the broker sets one that differs from
+// Kafka's default, else Kafka's default.
 func Resolve(topic map[string]string, b BrokerDefaults) []Entry {
 	broker := b.values()
-	out := make([]Entry, 0, len(kafkaDefaults))
-	for name, def := range kafkaDefaults {
-		e := Entry{Name: name, Value: def, Source: SourceDefault}
-		if v, ok := broker[name]; ok && v != def {
-			e.Value, e.Source = v, SourceStaticBroker
+	out := make([]Entry, 0, len(defs))
+	for i := range defs {
+		d := &defs[i]
+		e := Entry{Name: d.Name, Value: d.Default, Source: SourceDefault, Type: d.Type, Doc: d.Doc}
+		if d.Broker != "" {
+			e.Synonyms = []Synonym{{d.Broker, d.Default, SourceDefault}}
 		}
-		if v, ok := topic[name]; ok {
+		if v, ok := broker[d.Name]; ok && v != d.Default {
+			e.Value, e.Source = v, SourceStaticBroker
+			e.Synonyms = append([]Synonym{{d.Broker, v, SourceStaticBroker}}, e.Synonyms...)
+		}
+		if v, ok := topic[d.Name]; ok {
 			e.Value, e.Source = v, SourceDynamicTopic
+			e.Synonyms = append([]Synonym{{d.Name, v, SourceDynamicTopic}}, e.Synonyms...)
 		}
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// BrokerEntries returns the broker configs behind the topic defaults
+// (log.retention.ms, log.cleanup.policy, ...), sorted by topic config:
+// the broker's flag where it has one, else Kafka's default.
+func BrokerEntries(b BrokerDefaults) []Entry {
+	broker := b.values()
+	var out []Entry
+	for i := range defs {
+		d := &defs[i]
+		if d.Broker == "" {
+			continue
+		}
+		e := Entry{Name: d.Broker, Value: d.Default, Source: SourceDefault, Type: d.Type, Doc: d.Doc}
+		if v, ok := broker[d.Name]; ok {
+			e.Value, e.Source = v, SourceStaticBroker
+			e.Synonyms = []Synonym{{d.Broker, v, SourceStaticBroker}}
+		}
+		e.Synonyms = append(e.Synonyms, Synonym{d.Broker, d.Default, SourceDefault})
+		out = append(out, e)
+	}
 	return out
 }
 
@@ -150,23 +246,40 @@ type Log struct {
 	LogAppendTime   bool
 }
 
-// ForLog resolves the settings the log applies. Values were validated when
-// they were set, so a parse failure cannot happen; it falls back to 0.
+// ForLog resolves the settings the log applies (on every produce, so
+// without building the described entries). Values were validated when they
+// were set, so a parse failure cannot happen; it falls back to 0.
+//
+// Retention deletes only under the delete policy: a compacted topic
+// without it keeps every record, since the cleaner that would keep the
+// latest record of each key is not built and deleting by age or size
+// would lose keys whose latest value readers still need.
 func ForLog(topic map[string]string, b BrokerDefaults) Log {
-	v := map[string]string{}
-	for _, e := range Resolve(topic, b) {
-		v[e.Name] = e.Value
+	str := func(name string) string {
+		if v, ok := topic[name]; ok {
+			return v
+		}
+		return byName[name].Default
 	}
-	n := func(name string) int64 {
-		x, _ := strconv.ParseInt(v[name], 10, 64)
+	num := func(name string, broker int64) int64 {
+		v, ok := topic[name]
+		if !ok {
+			return broker
+		}
+		x, _ := strconv.ParseInt(v, 10, 64)
 		return x
 	}
-	return Log{
-		RetentionMs:     n(RetentionMs),
-		RetentionBytes:  n(RetentionBytes),
-		SegmentBytes:    n(SegmentBytes),
-		SegmentMs:       n(SegmentMs),
-		MaxMessageBytes: int(n(MaxMessageBytes)),
-		LogAppendTime:   v[TimestampType] == "LogAppendTime",
+	maxMessage, _ := strconv.Atoi(str(MaxMessageBytes))
+	l := Log{
+		RetentionMs:     num(RetentionMs, b.RetentionMs),
+		RetentionBytes:  max(num(RetentionBytes, b.RetentionBytes), -1),
+		SegmentBytes:    num(SegmentBytes, b.SegmentBytes),
+		SegmentMs:       num(SegmentMs, b.SegmentMs),
+		MaxMessageBytes: maxMessage,
+		LogAppendTime:   str(TimestampType) == "LogAppendTime",
 	}
+	if !slices.Contains(splitList(str(CleanupPolicy)), "delete") {
+		l.RetentionMs, l.RetentionBytes = -1, -1
+	}
+	return l
 }
