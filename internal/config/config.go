@@ -34,9 +34,13 @@ type Config struct {
 	AdvertisedListeners []Listener // same names as Listeners
 	RaftAddr            string
 	InitialMembers      map[uint64]string // node id -> raft address
-	HTTPAddr            string
-	LogLevel            string
-	LogFormat           string // console, json or auto
+	// InitialMembersHTTP is node id -> HTTP address of the other initial
+	// members: a broker whose data directory is empty asks them whether it
+	// is already a member before it starts Raft. Empty: no such check.
+	InitialMembersHTTP map[uint64]string
+	HTTPAddr           string
+	LogLevel           string
+	LogFormat          string // console, json or auto
 
 	AutoCreateTopics          bool
 	DefaultPartitions         int
@@ -82,7 +86,7 @@ func envName(flagName string) string {
 func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
-	var listeners, advertised, members string
+	var listeners, advertised, members, membersHTTP string
 	var balance, shutdown, initialRebalance, retentionCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
@@ -90,6 +94,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
+	fs.StringVar(&membersHTTP, "initial-members-http", "", "id=host:port,... every broker's --http-addr: a broker with an empty data directory asks the others whether it is already a cluster member before it starts Raft (without it, a wiped broker can rejoin and vote)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "console, json, or auto (console on a terminal, json otherwise)")
@@ -147,6 +152,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
 	} else if c.InitialMembers, err = ParseMembers(members); err != nil {
 		errs = append(errs, fmt.Errorf("--initial-members: %w", err))
+	}
+	if membersHTTP != "" {
+		if c.InitialMembersHTTP, err = ParseMembers(membersHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("--initial-members-http: %w", err))
+		}
 	}
 	if c.LeaderBalanceInterval, err = time.ParseDuration(balance); err != nil {
 		errs = append(errs, fmt.Errorf("--leader-balance-interval: %w", err))

@@ -3,6 +3,7 @@
 package testcluster
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +57,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 	logging.RouteDragonboat(log)
 	c := &Cluster{t: t, log: log}
 	addrs := FreeAddrs(t, 3*opts.Nodes)
-	var members []string
+	var members, membersHTTP []string
 	for i := 1; i <= opts.Nodes; i++ {
 		raft, kafkaAddr, httpAddr := addrs[3*i-3], addrs[3*i-2], addrs[3*i-1]
 		members = append(members, fmt.Sprintf("%d=%s", i, raft))
+		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", i, httpAddr))
 		args := []string{
 			"--node-id", fmt.Sprint(i),
 			"--data-dir", filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)),
@@ -75,15 +78,30 @@ func Start(t testing.TB, opts Options) *Cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if cfg.InitialMembersHTTP, err = config.ParseMembers(strings.Join(membersHTTP, ",")); err != nil {
+			t.Fatal(err)
+		}
 		if opts.Adjust != nil {
 			opts.Adjust(cfg)
 		}
 	}
 	c.Brokers = make([]*broker.Broker, opts.Nodes)
+	// At once, as a new cluster's brokers start: each one's identity check
+	// waits to hear from the others.
+	errs := make([]error, opts.Nodes)
+	var wg sync.WaitGroup
 	for i := range c.Configs {
-		c.StartBroker(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.startBroker(i)
+		}()
 	}
+	wg.Wait()
 	t.Cleanup(c.Close)
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	c.WaitReady(60 * time.Second)
 	return c
 }
@@ -120,16 +138,22 @@ func FreeAddrs(t testing.TB, n int) []string {
 // StartBroker starts broker i (0-based) on its configured dirs and ports.
 func (c *Cluster) StartBroker(i int) {
 	c.t.Helper()
+	if err := c.startBroker(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) startBroker(i int) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		// A just-closed listener's port can take a moment to be free again.
 		c.Brokers[i], err = broker.Start(c.Configs[i], c.log.With().Uint64("node", c.Configs[i].NodeID).Logger())
 		if err == nil {
-			return
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("start broker %d: %v", i+1, err)
+	return fmt.Errorf("start broker %d: %w", i+1, err)
 }
 
 // StopBroker stops broker i gracefully (as SIGTERM would).
