@@ -31,6 +31,10 @@ const (
 	// set has it: the effective minimum is always RF/2+1 (2 of 3).
 	MinInsync   = "min.insync.replicas"
 	Compression = "compression.type"
+	// A CreateTime record's timestamp may be at most this much older or
+	// newer than the broker's clock (else INVALID_TIMESTAMP).
+	TimestampBeforeMaxMs = "message.timestamp.before.max.ms"
+	TimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 )
 
 // kafkaDefaults are Apache Kafka's topic defaults.
@@ -44,6 +48,10 @@ var kafkaDefaults = map[string]string{
 	RetentionMs:     "604800000",
 	SegmentBytes:    "1073741824",
 	SegmentMs:       "604800000",
+	// Kafka 4.0's defaults (KIP-937, KIP-1030): no limit into the past,
+	// an hour into the future.
+	TimestampBeforeMaxMs: "9223372036854775807",
+	TimestampAfterMaxMs:  "3600000",
 }
 
 // MinSegmentBytes is the smallest segment.bytes accepted: small enough for
@@ -102,6 +110,10 @@ func Validate(name, value string) string {
 		if n, err := strconv.ParseInt(value, 10, 32); err != nil || n < MinSegmentBytes {
 			return fmt.Sprintf("segment.bytes must be an integer %d..2147483647", MinSegmentBytes)
 		}
+	case TimestampBeforeMaxMs, TimestampAfterMaxMs:
+		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 0 {
+			return fmt.Sprintf("%s must be a non-negative integer", name)
+		}
 	case SegmentMs, MinInsync:
 		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n < 1 {
 			return fmt.Sprintf("%s must be a positive integer", name)
@@ -148,6 +160,9 @@ type Log struct {
 	SegmentMs       int64
 	MaxMessageBytes int
 	LogAppendTime   bool
+	// TimestampBeforeMaxMs and TimestampAfterMaxMs bound CreateTime
+	// timestamps around the broker's clock.
+	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
 }
 
 // ForLog resolves the settings the log applies. Values were validated when
@@ -162,11 +177,13 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 		return x
 	}
 	return Log{
-		RetentionMs:     n(RetentionMs),
-		RetentionBytes:  n(RetentionBytes),
-		SegmentBytes:    n(SegmentBytes),
-		SegmentMs:       n(SegmentMs),
-		MaxMessageBytes: int(n(MaxMessageBytes)),
-		LogAppendTime:   v[TimestampType] == "LogAppendTime",
+		RetentionMs:          n(RetentionMs),
+		RetentionBytes:       n(RetentionBytes),
+		SegmentBytes:         n(SegmentBytes),
+		SegmentMs:            n(SegmentMs),
+		MaxMessageBytes:      int(n(MaxMessageBytes)),
+		LogAppendTime:        v[TimestampType] == "LogAppendTime",
+		TimestampBeforeMaxMs: n(TimestampBeforeMaxMs),
+		TimestampAfterMaxMs:  n(TimestampAfterMaxMs),
 	}
 }
