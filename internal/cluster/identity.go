@@ -73,7 +73,8 @@ const (
 	identityProgressEach = 5 * time.Second
 )
 
-func newIncarnation() string {
+// randomID is 128 random bits in hex: an incarnation or a cluster id.
+func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -166,7 +167,7 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 		return *cur, nil
 	case hasData:
 		// A directory from before identity files: it is this broker's own.
-		id := identity{NodeID: c.cfg.NodeID, Incarnation: newIncarnation()}
+		id := identity{NodeID: c.cfg.NodeID, Incarnation: randomID()}
 		if err := writeIdentity(dir, id); err != nil {
 			return identity{}, err
 		}
@@ -178,7 +179,7 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 			return identity{}, err
 		}
 	}
-	id := identity{NodeID: c.cfg.NodeID, Incarnation: newIncarnation()}
+	id := identity{NodeID: c.cfg.NodeID, Incarnation: randomID()}
 	if err := writeIdentity(dir, id); err != nil {
 		return identity{}, err
 	}

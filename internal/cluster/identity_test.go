@@ -51,7 +51,7 @@ func TestIdentityFileRoundTrip(t *testing.T) {
 	if id, err := readIdentity(dir); err != nil || id != nil {
 		t.Fatalf("empty dir: %v %v", id, err)
 	}
-	want := identity{ClusterID: "c", NodeID: 2, Incarnation: newIncarnation()}
+	want := identity{ClusterID: "c", NodeID: 2, Incarnation: randomID()}
 	if err := writeIdentity(dir, want); err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (r registration) recordCluster() {
 // register proposes the registration until __meta holds it; false when
 // ctx ended first.
 func (r registration) register(ctx context.Context) bool {
-	cmd := meta.Command{RegisterBroker: r.self, ClusterID: newIncarnation()}
+	cmd := meta.Command{RegisterBroker: r.self, ClusterID: randomID()}
 	for {
 		if cur, ok := r.meta.State().Brokers[r.self.ID]; ok && sameBroker(cur, r.self) {
 			return true
