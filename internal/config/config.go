@@ -109,7 +109,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
-	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment once its first record is this old, so time retention can delete it (log.roll.ms)")
+	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment when a batch arrives whose timestamp is this much newer than the segment's first batch's, so time retention can delete it (log.roll.ms, as Kafka rolls)")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
