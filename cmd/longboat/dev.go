@@ -144,10 +144,11 @@ func dev(args []string) error {
 	if err != nil {
 		return err
 	}
-	var members, bootstrap []string
+	var members, membersHTTP, bootstrap []string
 	for i := 1; i <= *nodes; i++ {
-		k, raft, _ := devPorts(i)
+		k, raft, h := devPorts(i)
 		members = append(members, fmt.Sprintf("%d=127.0.0.1:%d", i, raft))
+		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=127.0.0.1:%d", i, h))
 		bootstrap = append(bootstrap, fmt.Sprintf("localhost:%d", k))
 	}
 	// The brokers write to pipes that dev copies to its own output, so
@@ -165,6 +166,7 @@ func dev(args []string) error {
 			"--advertised-listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k),
 			"--raft-addr", fmt.Sprintf("127.0.0.1:%d", r),
 			"--initial-members", strings.Join(members, ","),
+			"--initial-members-http", strings.Join(membersHTTP, ","),
 			"--http-addr", fmt.Sprintf("127.0.0.1:%d", h),
 			"--default-replication-factor", fmt.Sprint(min(3, *nodes)),
 			fmt.Sprintf("--auto-create-topics=%t", *autoCreate),

@@ -24,6 +24,10 @@ func (b *Broker) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/readyz", b.readyz)
 	mux.HandleFunc("/v1/status", b.status)
+	mux.HandleFunc("/v1/identity", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(b.Node.IdentityReport(r.Context()))
+	})
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

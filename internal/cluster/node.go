@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,9 +28,10 @@ import (
 // Node is one broker's Raft side: it starts the parts below on one
 // NodeHost and answers for them.
 type Node struct {
-	cfg  *config.Config
-	nh   *dragonboat.NodeHost
-	meta *meta.StateMachine
+	cfg      *config.Config
+	identity identity // the data directory's, as the identity check found it
+	nh       *dragonboat.NodeHost
+	meta     *meta.StateMachine
 
 	replicas  *registry
 	leaders   leaderView
@@ -56,6 +58,13 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	// Before anything is written and any Raft replica starts: a wiped
+	// directory must not vote.
+	check := identityCheck{cfg: cfg, client: &http.Client{Timeout: identityAskTimeout}, window: emptyIdentityWindow, log: log}
+	self, err := check.run(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("identity check: %w", err)
+	}
 	logDB, err := resolveLogDB(cfg.DataDir, cfg.RaftLogDB)
 	if err != nil {
 		return nil, err
@@ -65,7 +74,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	}
 	log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
 
-	n := &Node{cfg: cfg, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, Events: &Events{}}
+	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, Events: &Events{}}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	nh, err := dragonboat.NewNodeHost(dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
@@ -106,7 +115,8 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.metaProp.propose, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, log: log,
 	}
-	reg := registration{self: registeredBroker(cfg), meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
+	reg := registration{self: registeredBroker(cfg, self.Incarnation), identity: self, dataDir: cfg.DataDir,
+		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
 	life := &lifecycle{
 		self: cfg.NodeID, interval: cfg.RetentionCheckInterval, defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, leaders: n.leaders, advance: n.shards.advanceLogStart, log: log,

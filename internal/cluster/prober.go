@@ -27,26 +27,31 @@ var probeClient = &http.Client{Timeout: peerProbeTimeout}
 // scrape-time under-replication figure.
 var peerClient = &http.Client{Timeout: time.Second}
 
+// peerURL is a path at a broker's HTTP address. A wildcard HTTP host is
+// reached at the host of the broker's Raft address.
+func peerURL(httpAddr, raftAddr, path string) string {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "http://" + httpAddr + path
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(raftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
+
 // prober asks other brokers' HTTP endpoints whether they answer 200; its
 // client's timeout bounds one probe.
 type prober struct {
 	client *http.Client
 }
 
-// answers tells whether a broker's HTTP path answers 200. A wildcard HTTP
-// host is reached at the host of the broker's Raft address.
+// answers tells whether a broker's HTTP path answers 200.
 func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 	if b == nil {
 		return false
 	}
-	host, port, err := net.SplitHostPort(b.HTTPAddr)
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host, _, _ = net.SplitHostPort(b.RaftAddr)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(b.HTTPAddr, b.RaftAddr, path), nil)
 	if err != nil {
 		return false
 	}

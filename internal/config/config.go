@@ -34,10 +34,14 @@ type Config struct {
 	AdvertisedListeners []Listener // same names as Listeners
 	RaftAddr            string
 	InitialMembers      map[uint64]string // node id -> raft address
-	HTTPAddr            string
-	LogLevel            string
-	LogFormat           string // console, json or auto
-	LogColor            string // auto, always or never
+	// InitialMembersHTTP is node id -> HTTP address of the other initial
+	// members: a broker whose data directory is empty asks them whether it
+	// is already a member before it starts Raft. Empty: no such check.
+	InitialMembersHTTP map[uint64]string
+	HTTPAddr           string
+	LogLevel           string
+	LogFormat          string // console, json or auto
+	LogColor           string // auto, always or never
 
 	AutoCreateTopics          bool
 	DefaultPartitions         int
@@ -89,7 +93,7 @@ func envName(flagName string) string {
 func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
-	var listeners, advertised, members string
+	var listeners, advertised, members, membersHTTP string
 	var balance, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
@@ -97,6 +101,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
+	fs.StringVar(&membersHTTP, "initial-members-http", "", "id=host:port,... every broker's --http-addr: a broker with an empty data directory asks the others whether it is already a cluster member before it starts Raft (without it, a wiped broker can rejoin and vote)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "console, json, or auto (console on a terminal, json otherwise)")
@@ -112,7 +117,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
-	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment once its first record is this old, so time retention can delete it (log.roll.ms)")
+	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment when a batch arrives whose timestamp is this much newer than the segment's first batch's, so time retention can delete it (log.roll.ms, as Kafka rolls)")
 	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
@@ -160,6 +165,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
 	} else if c.InitialMembers, err = ParseMembers(members); err != nil {
 		errs = append(errs, fmt.Errorf("--initial-members: %w", err))
+	}
+	if membersHTTP != "" {
+		if c.InitialMembersHTTP, err = ParseMembers(membersHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("--initial-members-http: %w", err))
+		}
 	}
 	if c.LeaderBalanceInterval, err = time.ParseDuration(balance); err != nil {
 		errs = append(errs, fmt.Errorf("--leader-balance-interval: %w", err))

@@ -372,6 +372,56 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("produce to a missing topic: error code %d, want 3 UNKNOWN_TOPIC_OR_PARTITION", code)
 		}
 
+		// Kafka's rules for what a client may write (LogValidator).
+		now := time.Now().UnixMilli()
+		recs := func(tsDeltas ...int64) []kmsg.Record {
+			out := make([]kmsg.Record, len(tsDeltas))
+			for i, d := range tsDeltas {
+				out[i] = kmsg.Record{TimestampDelta64: d, OffsetDelta: int32(i), Value: []byte("v")}
+			}
+			return out
+		}
+		rules := []struct {
+			name  string
+			batch []byte
+			code  int16
+		}{
+			{"codec 5", clientBatch(t, 5, now, 1, recs(0)), 76},                                                                         // UNSUPPORTED_COMPRESSION_TYPE
+			{"control batch", clientBatch(t, 0x20, now, 1, recs(0)), 87},                                                                // INVALID_RECORD
+			{"more records claimed than the bytes hold", clientBatch(t, 0, now, 3, recs(0, 1)), 2},                                      // CORRUPT_MESSAGE
+			{"fewer records claimed than the bytes hold", clientBatch(t, 0, now, 1, recs(0, 1)), 2},                                     // CORRUPT_MESSAGE
+			{"offset deltas out of sequence", clientBatch(t, 0, now, 2, []kmsg.Record{{Value: []byte("a")}, {Value: []byte("b")}}), 87}, // INVALID_RECORD
+			{"timestamp two hours ahead", clientBatch(t, 0, now+2*3600*1000, 1, recs(0)), 32},                                           // INVALID_TIMESTAMP
+			{"producer claims LogAppendTime, no timestamp", clientBatch(t, 0x08, -1, 1, recs(0)), 32},                                   // INVALID_TIMESTAMP
+		}
+		for _, r := range rules {
+			if code := produce(topic, r.batch); code != r.code {
+				t.Errorf("%s: error code %d, want %d", r.name, code, r.code)
+			}
+		}
+		if off := latest(); off != 0 {
+			t.Fatalf("after batches breaking the client rules: latest offset %d, want 0", off)
+		}
+		// message.timestamp.before.max.ms, set on a topic.
+		const strict = "badinput-strict-time"
+		ct = kmsg.NewPtrCreateTopicsRequest()
+		ct.TimeoutMillis = 20000
+		rt = kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = strict, 1, 1
+		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+		cfg.Name, cfg.Value = "message.timestamp.before.max.ms", kmsg.StringPtr("60000")
+		rt.Configs = append(rt.Configs, cfg)
+		ct.Topics = append(ct.Topics, rt)
+		if ctResp, err := ct.RequestWith(ctx, cl); err != nil || len(ctResp.Topics) != 1 || ctResp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: err=%v resp=%+v", strict, err, ctResp)
+		}
+		if code := produce(strict, clientBatch(t, 0, now-3600*1000, 1, recs(0))); code != 32 {
+			t.Errorf("timestamp an hour old on a topic allowing a minute: error code %d, want 32 INVALID_TIMESTAMP", code)
+		}
+		if code := produce(strict, clientBatch(t, 0, now, 1, recs(0))); code != 0 {
+			t.Errorf("current timestamp on a topic allowing a minute: error code %d", code)
+		}
+
 		// Control: the well-formed batch is accepted and moves the end offset,
 		// so the zeros above mean "rejected", not "broken produce path".
 		if code := produce(topic, good); code != 0 {
@@ -515,5 +565,36 @@ func recordBatch(t *testing.T, value []byte) []byte {
 	if err := check.ReadFrom(raw); err != nil || int(check.Length) != len(raw)-recordbatch.LengthPrefix || check.NumRecords != 1 || !recordbatch.ValidCRC(raw) {
 		t.Fatalf("built an invalid batch: %v", err)
 	}
+	return raw
+}
+
+// clientBatch is an uncompressed magic-2 batch with the given attributes
+// that claims count records (lastOffsetDelta count-1) and holds recs, with
+// a correct length and CRC-32C: what Validate accepts, for the client
+// rules to judge.
+func clientBatch(t *testing.T, attrs int16, firstTs int64, count int32, recs []kmsg.Record) []byte {
+	t.Helper()
+	var body []byte
+	maxTs := firstTs
+	for _, r := range recs {
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		body = r.AppendTo(body)
+		maxTs = max(maxTs, firstTs+r.TimestampDelta64)
+	}
+	b := kmsg.RecordBatch{
+		Magic:           2,
+		Attributes:      attrs,
+		LastOffsetDelta: count - 1,
+		FirstTimestamp:  firstTs,
+		MaxTimestamp:    maxTs,
+		ProducerID:      -1,
+		ProducerEpoch:   -1,
+		FirstSequence:   -1,
+		NumRecords:      count,
+		Records:         body,
+	}
+	b.Length = int32(recordbatch.HeaderSize - recordbatch.LengthPrefix + len(body))
+	raw := b.AppendTo(nil)
+	recordbatch.SetCRC(raw)
 	return raw
 }

@@ -68,7 +68,7 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 			}
 			var set recordbatch.Set
 			if code == 0 {
-				set, code = checkRecords(tp.Records, logCfg.MaxMessageBytes)
+				set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
 			}
 			if code != 0 {
 				rp.ErrorCode = code
@@ -215,19 +215,32 @@ func proposeErrorCode(err error) int16 {
 	return kerr.NotLeaderForPartition.Code
 }
 
-// checkRecords validates a partition's record set before it is proposed.
-func checkRecords(records []byte, maxBatch int) (recordbatch.Set, int16) {
+// checkRecords validates a partition's record set before it is proposed,
+// with Kafka's rules for what a client may write (recordbatch.CheckClient).
+func checkRecords(records []byte, logCfg topicconfig.Log, nowMs int64) (recordbatch.Set, int16) {
 	set, err := recordbatch.Validate(records)
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedMagic):
 		return set, kerr.UnsupportedForMessageFormat.Code
 	case err != nil:
 		return set, kerr.CorruptMessage.Code
-	case set.LargestBatch > maxBatch:
+	case set.LargestBatch > logCfg.MaxMessageBytes:
 		return set, kerr.MessageTooLarge.Code
 	case set.Idempotent && set.Batches > 1:
 		// Kafka requires exactly one batch per partition from an idempotent producer.
 		return set, kerr.InvalidRecord.Code
+	}
+	err = recordbatch.CheckClient(records, recordbatch.ClientRules{NowMs: nowMs, CreateTime: !logCfg.LogAppendTime,
+		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs})
+	switch {
+	case errors.Is(err, recordbatch.ErrUnsupportedCodec):
+		return set, kerr.UnsupportedCompressionType.Code
+	case errors.Is(err, recordbatch.ErrInvalidTimestamp):
+		return set, kerr.InvalidTimestamp.Code
+	case errors.Is(err, recordbatch.ErrInvalidRecord):
+		return set, kerr.InvalidRecord.Code
+	case err != nil:
+		return set, kerr.CorruptMessage.Code
 	}
 	return set, 0
 }

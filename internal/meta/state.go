@@ -27,6 +27,10 @@ type Broker struct {
 	RaftAddr  string     `json:"raft_addr"`
 	HTTPAddr  string     `json:"http_addr"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// Incarnation names the data directory the broker registered from
+	// (its identity file); a broker whose directory was wiped comes back
+	// with a new one. Empty for registrations made before it existed.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // Endpoint returns the advertised endpoint for a listener name.

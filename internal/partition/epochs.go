@@ -30,6 +30,16 @@ func (h *epochHistory) record(epoch int32, offset int64) {
 	}
 }
 
+// latest is the newest epoch recorded, or -1 for none.
+func (h *epochHistory) latest() int32 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.entries) == 0 {
+		return -1
+	}
+	return h.entries[len(h.entries)-1].Epoch
+}
+
 // truncateStart drops the epochs that lie wholly below a new log start
 // offset; the epoch the start falls in now starts there (Kafka's
 // truncateFromStart).

@@ -17,6 +17,12 @@ const (
 	// log) is forgotten.
 	ProducerExpiryMs = 24 * 60 * 60 * 1000
 	expirySweepMs    = 60 * 1000
+	// maxProducers bounds the producer ids one partition remembers: each
+	// new id past it evicts the one that appended longest ago (by command
+	// clock), so a client minting producer ids cannot grow the state, its
+	// snapshots and checkpoints without bound. An evicted producer is
+	// unknown again, as after expiry.
+	maxProducers = 10000
 )
 
 // Kafka error codes the producer-state check answers with.
@@ -24,6 +30,7 @@ const (
 	errOutOfOrderSequence  int16 = 45
 	errInvalidProducerEpoc int16 = 47
 	errInvalidRecord       int16 = 87
+	errNotLeader           int16 = 6 // NOT_LEADER_OR_FOLLOWER
 )
 
 // batchRecord remembers one appended batch of a producer.
@@ -104,6 +111,9 @@ func (ps *producers) check(pid int64, epoch int16, firstSeq, lastSeq int32) (dup
 // record notes an appended batch.
 func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, base, nowMs int64) {
 	p, ok := ps.ByID[pid]
+	if !ok && len(ps.ByID) >= maxProducers {
+		ps.evictLeastRecent()
+	}
 	if !ok || epoch != p.Epoch {
 		p = &producer{Epoch: epoch}
 		ps.ByID[pid] = p
@@ -114,6 +124,18 @@ func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, bas
 		p.Batches = p.Batches[:cachedBatches-1]
 	}
 	p.Batches = append(p.Batches, batchRecord{FirstSeq: firstSeq, LastSeq: lastSeq, BaseOffset: base})
+}
+
+// evictLeastRecent forgets the producer whose last append is oldest (the
+// lowest id among equals), the same one on every replica.
+func (ps *producers) evictLeastRecent() {
+	victim, oldest := int64(0), int64(math.MaxInt64)
+	for id, p := range ps.ByID {
+		if p.LastSeen < oldest || (p.LastSeen == oldest && id < victim) {
+			victim, oldest = id, p.LastSeen
+		}
+	}
+	delete(ps.ByID, victim)
 }
 
 // expire forgets producers silent for ProducerExpiryMs, judged by the

@@ -10,11 +10,13 @@ import (
 	"github.com/longboat/longboat/internal/recordbatch/batchtest"
 )
 
-// applyAt applies one append entry with a given command clock and returns
-// the decoded result.
+// applyAt applies one append entry with a given command clock, in the
+// log's latest leader epoch (term 1 for an empty log), and returns the
+// decoded result.
 func applyAt(t *testing.T, s *StateMachine, index uint64, nowMs int64, batch []byte) (int64, int16) {
 	t.Helper()
-	out, err := s.Update([]sm.Entry{{Index: index, Cmd: EncodeAppend(1, nowMs, false, batch)}})
+	term := uint64(max(1, s.epochs.latest()))
+	out, err := s.Update([]sm.Entry{{Index: index, Cmd: EncodeAppend(term, nowMs, false, batch)}})
 	if err != nil {
 		t.Fatal(err)
 	}

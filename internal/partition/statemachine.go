@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -143,13 +144,21 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 		}
 		term := binary.BigEndian.Uint64(cmd[1:])
 		nowMs := int64(binary.BigEndian.Uint64(cmd[9:]))
+		logAppendTime := cmd[0] == cmdAppendLogTime
+		if int64(term) < int64(s.epochs.latest()) {
+			// Stamped by a leader of an older term that proposed after a
+			// newer leader had appended: leader epochs in the log never go
+			// backwards, so the producer is sent to the current leader.
+			ents[i].Result = rejected(errNotLeader)
+			continue
+		}
 		s.producers.expire(nowMs)
 		if age := s.segmentMs.Load(); age > 0 {
-			if _, err := s.log.RollIfOlder(nowMs, age); err != nil {
+			if _, err := s.log.RollIfOlder(largestTimestamp(cmd[appendHeaderSize:], nowMs, logAppendTime), age); err != nil {
 				return nil, fmt.Errorf("partition %d: roll segment at index %d: %w", s.ShardID, ents[i].Index, err)
 			}
 		}
-		res, n, err := s.appendBatches(cmd[appendHeaderSize:], int32(term), nowMs, cmd[0] == cmdAppendLogTime)
+		res, n, err := s.appendBatches(cmd[appendHeaderSize:], int32(term), nowMs, logAppendTime)
 		if err != nil {
 			return nil, fmt.Errorf("partition %d: append at index %d: %w", s.ShardID, ents[i].Index, err)
 		}
@@ -163,6 +172,20 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 		s.notify()
 	}
 	return ents, nil
+}
+
+// largestTimestamp is the newest timestamp a command's batches will carry
+// in the log: the append time on a LogAppendTime topic, else the largest
+// batch maxTimestamp (math.MinInt64 when there is no whole batch).
+func largestTimestamp(batches []byte, nowMs int64, logAppendTime bool) int64 {
+	if logAppendTime {
+		return nowMs
+	}
+	ts := int64(math.MinInt64)
+	for h := range recordbatch.All(batches) {
+		ts = max(ts, h.MaxTimestamp)
+	}
+	return ts
 }
 
 // rejected is the result of a proposal whose batch was refused.

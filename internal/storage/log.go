@@ -307,18 +307,23 @@ func (l *Log) SetSegmentBytes(n int64) error {
 	return nil
 }
 
-// RollIfOlder seals the active segment when it holds data and its first
-// batch's maxTimestamp is at least maxAgeMs before nowMs (segment.ms), so
-// that time-based retention can delete what it holds. The caller passes a
-// replicated clock reading, so every replica rolls at the same batch.
-func (l *Log) RollIfOlder(nowMs, maxAgeMs int64) (bool, error) {
+// RollIfOlder seals the active segment before a batch whose largest
+// timestamp is batchTs when the segment holds data and its first batch's
+// maxTimestamp is at least maxAgeMs older (segment.ms), so that time-based
+// retention can delete what it holds. This is Kafka's rule
+// (LogSegment.shouldRoll): it compares the incoming timestamp, not the
+// clock, with the segment's first, so a producer sending old timestamps
+// fills one segment rather than rolling one per append. Negative
+// timestamps (none given) never roll. batchTs comes from the replicated
+// command, so every replica rolls at the same batch.
+func (l *Log) RollIfOlder(batchTs, maxAgeMs int64) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return false, errClosed
 	}
 	ts, ok, err := l.active().firstTimestamp()
-	if err != nil || !ok || nowMs-ts < maxAgeMs {
+	if err != nil || !ok || ts < 0 || batchTs < 0 || batchTs-ts < maxAgeMs {
 		return false, err
 	}
 	if err := l.roll(); err != nil {

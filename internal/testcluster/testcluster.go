@@ -154,10 +154,11 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	var members []string
+	var members, membersHTTP []string
 	for i := 1; i <= opts.Nodes; i++ {
 		raft, kafkaAddr, httpAddr := addrs[3*i-3], addrs[3*i-2], addrs[3*i-1]
 		members = append(members, fmt.Sprintf("%d=%s", i, raft))
+		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", i, httpAddr))
 		args := []string{
 			"--node-id", fmt.Sprint(i),
 			"--data-dir", filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)),
@@ -178,15 +179,28 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cfg.InitialMembersHTTP, err = config.ParseMembers(strings.Join(membersHTTP, ",")); err != nil {
+			return nil, err
+		}
 		if opts.Adjust != nil {
 			opts.Adjust(cfg)
 		}
 	}
 	c.Brokers = make([]*broker.Broker, opts.Nodes)
+	// At once, as a new cluster's brokers start: each one's identity check
+	// waits to hear from the others.
+	errs := make([]error, opts.Nodes)
+	var wg sync.WaitGroup
 	for i := range c.Configs {
-		if err := c.startBroker(i); err != nil {
-			return c, err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.startBroker(i)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return c, err
 	}
 	return c, c.waitReady(60 * time.Second)
 }

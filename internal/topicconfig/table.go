@@ -111,12 +111,12 @@ var defs = []Def{
 	},
 	{
 		Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: "3600000", Broker: "log.message.timestamp.after.max.ms",
-		rule: longs(0), Effect: "Produce does not check how far a record's timestamp is ahead of the broker's clock",
+		rule: longs(0), Applied: true, Effect: "Produce refuses a CreateTime batch stamped further ahead of the broker's clock with INVALID_TIMESTAMP",
 		Doc: "How far ahead of the broker's clock a CreateTime timestamp may be.",
 	},
 	{
 		Name: "message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, Broker: "log.message.timestamp.before.max.ms",
-		rule: longs(0), Effect: "Produce does not check how far a record's timestamp is behind the broker's clock",
+		rule: longs(0), Applied: true, Effect: "Produce refuses a CreateTime batch stamped further behind the broker's clock with INVALID_TIMESTAMP",
 		Doc: "How far behind the broker's clock a CreateTime timestamp may be.",
 	},
 	{

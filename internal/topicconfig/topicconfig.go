@@ -71,6 +71,10 @@ const (
 	TimestampType   = "message.timestamp.type"
 	MinInsync       = "min.insync.replicas"
 	Compression     = "compression.type"
+	// A CreateTime record's timestamp may be at most this much older or
+	// newer than the broker's clock (else INVALID_TIMESTAMP).
+	TimestampBeforeMaxMs = "message.timestamp.before.max.ms"
+	TimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 )
 
 // Def is one topic config as Kafka defines it and as Longboat treats it.
@@ -244,6 +248,9 @@ type Log struct {
 	SegmentMs       int64
 	MaxMessageBytes int
 	LogAppendTime   bool
+	// TimestampBeforeMaxMs and TimestampAfterMaxMs bound CreateTime
+	// timestamps around the broker's clock.
+	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
 }
 
 // ForLog resolves the settings the log applies (on every produce, so
@@ -278,6 +285,8 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 		MaxMessageBytes: maxMessage,
 		LogAppendTime:   str(TimestampType) == "LogAppendTime",
 	}
+	l.TimestampBeforeMaxMs, _ = strconv.ParseInt(str(TimestampBeforeMaxMs), 10, 64)
+	l.TimestampAfterMaxMs, _ = strconv.ParseInt(str(TimestampAfterMaxMs), 10, 64)
 	if !slices.Contains(splitList(str(CleanupPolicy)), "delete") {
 		l.RetentionMs, l.RetentionBytes = -1, -1
 	}

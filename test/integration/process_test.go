@@ -29,7 +29,9 @@ type procCluster struct {
 	raft    []string
 	http    []string
 	members string
-	procs   []*exec.Cmd
+	// membersHTTP is every broker's HTTP address (--initial-members-http).
+	membersHTTP string
+	procs       []*exec.Cmd
 }
 
 // longboatBinary is the longboat binary that the process tests run, built once for
@@ -62,15 +64,17 @@ func buildBinary(t *testing.T) string {
 
 func startProcCluster(t *testing.T, n int) *procCluster {
 	pc := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), procs: make([]*exec.Cmd, n)}
-	var members []string
+	var members, membersHTTP []string
 	addrs := testcluster.FreeAddrs(t, 3*n)
 	for i := 0; i < n; i++ {
 		pc.kafka = append(pc.kafka, addrs[3*i])
 		pc.raft = append(pc.raft, addrs[3*i+1])
 		pc.http = append(pc.http, addrs[3*i+2])
 		members = append(members, fmt.Sprintf("%d=%s", i+1, pc.raft[i]))
+		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", i+1, pc.http[i]))
 	}
 	pc.members = strings.Join(members, ",")
+	pc.membersHTTP = strings.Join(membersHTTP, ",")
 	for i := 0; i < n; i++ {
 		pc.start(i)
 	}
@@ -97,6 +101,7 @@ func (pc *procCluster) start(i int) {
 		"--listeners", "PLAINTEXT://"+pc.kafka[i],
 		"--raft-addr", pc.raft[i],
 		"--initial-members", pc.members,
+		"--initial-members-http", pc.membersHTTP,
 		"--http-addr", pc.http[i],
 		"--leader-balance-interval", "1s",
 		"--log-format", "json", "--log-level", "info")
