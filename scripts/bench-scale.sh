@@ -72,6 +72,7 @@ raftp() { echo "127.0.0.1:$((base + 10 + $1))"; }
 httpa() { echo "127.0.0.1:$((base + 20 + $1))"; }
 brokers="$(kafka 1),$(kafka 2),$(kafka 3)"
 members="1=$(raftp 1),2=$(raftp 2),3=$(raftp 3)"
+members_http="1=$(httpa 1),2=$(httpa 2),3=$(httpa 3)"
 
 stage "start 3 brokers (Kafka $(kafka 1)-$((base + 3)), HTTP $(httpa 1)-$((base + 23)))"
 mkdir -p "$work/cwd"
@@ -81,7 +82,7 @@ for i in 1 2 3; do
   # shellcheck disable=SC2086 # EXTRA_FLAGS is a list of flags
   (
     cd "$work/cwd" && exec "$work/longboat" serve --node-id "$i" --data-dir "$work/node$i" --listeners "PLAINTEXT://$(kafka $i)" \
-    --raft-addr "$(raftp $i)" --initial-members "$members" --http-addr "$(httpa $i)" \
+    --raft-addr "$(raftp $i)" --initial-members "$members" --initial-members-http "$members_http" --http-addr "$(httpa $i)" \
     --log-level warn --log-format json ${EXTRA_FLAGS:-} >"$work/node$i.log" 2>&1
   ) &
   pids+=($!)

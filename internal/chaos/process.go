@@ -110,9 +110,10 @@ func (pb *ProcessBackend) Start(ctx context.Context) error {
 }
 
 func (pb *ProcessBackend) args(i int) []string {
-	var members []string
+	var members, membersHTTP []string
 	for j := 1; j <= pb.n; j++ {
 		members = append(members, fmt.Sprintf("%d=%s", j, pb.raft[j-1]))
+		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", j, pb.http[j-1]))
 	}
 	a := []string{"serve",
 		"--node-id", strconv.Itoa(i),
@@ -120,6 +121,7 @@ func (pb *ProcessBackend) args(i int) []string {
 		"--listeners", "PLAINTEXT://" + pb.kafka[i-1],
 		"--raft-addr", pb.raft[i-1],
 		"--initial-members", strings.Join(members, ","),
+		"--initial-members-http", strings.Join(membersHTTP, ","),
 		"--http-addr", pb.http[i-1],
 		"--log-format", "json", "--log-level", "info",
 	}
