@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -33,20 +35,13 @@ type prober struct {
 	client *http.Client
 }
 
-// answers tells whether a broker's HTTP path answers 200. A wildcard HTTP
-// host is reached at the host of the broker's Raft address.
+// answers tells whether a broker's HTTP path answers 200.
 func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
-	if b == nil {
-		return false
-	}
-	host, port, err := net.SplitHostPort(b.HTTPAddr)
+	url, err := peerURL(b, path)
 	if err != nil {
 		return false
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host, _, _ = net.SplitHostPort(b.RaftAddr)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
 	}
@@ -61,6 +56,22 @@ func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// peerURL is the URL of a path on a broker's HTTP listener. A wildcard
+// HTTP host is reached at the host of the broker's Raft address.
+func peerURL(b *meta.Broker, path string) (string, error) {
+	if b == nil {
+		return "", errors.New("unregistered broker")
+	}
+	host, port, err := net.SplitHostPort(b.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("HTTP address of broker %d: %w", b.ID, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(b.RaftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port) + path, nil
 }
 
 // downPeers asks every broker but self for /livez, in parallel, and returns
