@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ type followerSync struct {
 // shardSync is a leader's view of one partition's followers.
 type shardSync struct {
 	term      uint64
+	replicas  []uint64
 	followers map[uint64]*followerSync
 	// prevHW is the leader's high watermark at the previous poll, taken at
 	// prevAt.
@@ -72,7 +74,7 @@ type shardSync struct {
 }
 
 func newShardSync(term uint64, replicas []uint64, self uint64, now time.Time) *shardSync {
-	s := &shardSync{term: term, followers: map[uint64]*followerSync{}}
+	s := &shardSync{term: term, replicas: replicas, followers: map[uint64]*followerSync{}}
 	for _, r := range replicas {
 		if r != self {
 			// A new leader gives each follower the lag time to show it is
@@ -193,7 +195,7 @@ func (t *isrTracker) round(ctx context.Context) {
 
 	t.mu.Lock()
 	for id, s := range t.led {
-		if l, ok := led[id]; !ok || l.term != s.term {
+		if l, ok := led[id]; !ok || l.term != s.term || !slices.Equal(l.replicas, s.replicas) {
 			delete(t.led, id)
 		}
 	}

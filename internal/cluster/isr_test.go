@@ -1,11 +1,15 @@
 package cluster
 
 import (
+	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/meta"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -145,5 +149,99 @@ func TestTrackerISR(t *testing.T) {
 	now = now.Add(isrReportTTL + time.Millisecond)
 	if got := tr.isr(20, 2, replicas); !slices.Equal(got, replicas) {
 		t.Errorf("stale report used: ISR %v, want every replica", got)
+	}
+}
+
+type fixedState struct{ st *meta.State }
+
+func (f fixedState) State() *meta.State { return f.st }
+
+// leadsAll: this broker leads every shard.
+type leadsAll struct{}
+
+func (leadsAll) isLeader(uint64) (uint64, bool) { return 1, true }
+
+// transfers records the leadership transfers asked for.
+type transfers map[uint64]uint64
+
+func (tr transfers) RequestLeaderTransfer(shard, target uint64) error {
+	tr[shard] = target
+	return nil
+}
+
+// everyoneAnswers: every peer's health check answers 200.
+type everyoneAnswers struct{}
+
+func (everyoneAnswers) answers(context.Context, *meta.Broker, string) bool { return true }
+
+// TestBalancerMovesOnlyToInSync: the periodic balancing pass hands a
+// partition to its preferred replica only once its leader has seen that
+// replica caught up; group shards (not tracked) and brand-new partitions
+// (every replica empty) move on the health check alone.
+func TestBalancerMovesOnlyToInSync(t *testing.T) {
+	now := t0
+	st := &meta.State{
+		Brokers: map[uint64]*meta.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}},
+		Topics: map[string]*meta.Topic{"t": {Name: "t", Partitions: []meta.Partition{
+			{Index: 0, ShardID: 10, Replicas: []uint64{3, 1, 2}},
+			{Index: 1, ShardID: 11, Replicas: []uint64{2, 1, 3}},
+		}}},
+		GroupShards: []meta.Partition{{ShardID: 50, Replicas: []uint64{3, 1, 2}}},
+	}
+	tr := newISRTracker(1, lagMax, fixedState{st}, leadsAll{}, nil, nil, zerolog.Nop())
+	tr.now = func() time.Time { return now }
+	tr.led[10] = newShardSync(1, []uint64{3, 1, 2}, 1, now)
+	tr.led[11] = newShardSync(1, []uint64{2, 1, 3}, 1, now)
+	tr.led[10].observe(3, 40, 100, now) // behind
+	tr.led[11].observe(2, 100, 100, now)
+	moved := transfers{}
+	b := &balancer{self: 1, meta: fixedState{st}, leaders: leadsAll{}, nh: moved, peers: everyoneAnswers{}, inSync: tr, log: zerolog.Nop()}
+
+	b.balanceLeaders(context.Background(), nil, "/readyz")
+	if want := (transfers{11: 2, 50: 3}); !maps.Equal(moved, want) {
+		t.Fatalf("transfers %v, want %v: shard 10's preferred replica is behind", moved, want)
+	}
+	b.balanceLeaders(context.Background(), map[uint64]bool{10: true}, "/livez")
+	if moved[10] != 3 {
+		t.Fatalf("a new partition's first leadership was not handed to its preferred replica: %v", moved)
+	}
+	delete(moved, 10)
+
+	now = now.Add(time.Second)
+	tr.led[10].observe(3, 100, 100, now)
+	b.balanceLeaders(context.Background(), nil, "/readyz")
+	if moved[10] != 3 {
+		t.Fatalf("preferred replica caught up, yet shard 10 not moved: %v", moved)
+	}
+}
+
+// TestHandOffTarget: a graceful stop hands a partition to a replica seen in
+// sync before one still in its grace, never to one out of sync or on a
+// broker that stopped answering.
+func TestHandOffTarget(t *testing.T) {
+	now := t0
+	tr := newISRTracker(1, lagMax, nil, nil, nil, nil, zerolog.Nop())
+	tr.now = func() time.Time { return now }
+	b := &balancer{self: 1, inSync: tr}
+	replicas := []uint64{1, 3, 2}
+	tr.led[10] = newShardSync(1, replicas, 1, now)
+	if r, ok := b.handOffTarget(10, replicas, true); !ok || r != 3 {
+		t.Errorf("both followers in grace: target %d %v, want 3", r, ok)
+	}
+	tr.led[10].observe(2, 5, 5, now)
+	if r, ok := b.handOffTarget(10, replicas, true); !ok || r != 2 {
+		t.Errorf("2 seen in sync, 3 in grace: target %d %v, want 2", r, ok)
+	}
+	now = now.Add(lagMax + time.Second)
+	if r, ok := b.handOffTarget(10, replicas, true); ok {
+		t.Errorf("both followers out of sync: target %d, want none", r)
+	}
+	tr.led[10].observe(3, 5, 5, now)
+	tr.failures[3] = isrFenceAfter
+	if r, ok := b.handOffTarget(10, replicas, true); ok {
+		t.Errorf("3 caught up but its broker stopped answering, 2 out of sync: target %d, want none", r)
+	}
+	if r, ok := b.handOffTarget(meta.ShardID, replicas, false); !ok || r != 3 {
+		t.Errorf("__meta: target %d %v, want the first other replica", r, ok)
 	}
 }
