@@ -26,10 +26,11 @@ import (
 const (
 	// isrPollInterval is how often a leader asks its peers.
 	isrPollInterval = time.Second
-	// isrFenceAfter polls in a row without an answer take a broker out of
-	// every ISR at once, as Kafka's controller does when a broker's
-	// heartbeats stop, instead of after the lag time.
-	isrFenceAfter = 2
+	// isrFenceAfter polls in a row without an answer (~5 s) take a broker
+	// out of every ISR at once, as Kafka's controller does when a broker's
+	// heartbeats stop for broker.session.timeout.ms, instead of after the
+	// lag time. Not fewer: a busy broker may miss a poll or two.
+	isrFenceAfter = 5
 	// isrReportTTL is how long a leader's ISR report counts on the
 	// brokers it sent it to; past it they fall back to every replica.
 	isrReportTTL = 5 * isrPollInterval
