@@ -39,19 +39,17 @@ type Config struct {
 	LogFormat           string // console, json or auto
 	LogColor            string // auto, always or never
 
-	AutoCreateTopics         bool
-	DefaultPartitions        int
-	DefaultReplicationFactor int
-	MaxRequestBytes          int
-	RTTMillisecond           uint64
-	ElectionRTT              uint64
-	HeartbeatRTT             uint64
-	RaftQuiesce              bool
-	SegmentBytes             int64
-	LeaderBalanceInterval    time.Duration
-	// ReplicaLagTimeMax: a follower that has not caught up to its leader's
-	// high watermark within this long leaves the ISR (replica.lag.time.max.ms).
-	ReplicaLagTimeMax         time.Duration
+	AutoCreateTopics          bool
+	DefaultPartitions         int
+	DefaultReplicationFactor  int
+	MaxRequestBytes           int
+	RTTMillisecond            uint64
+	ElectionRTT               uint64
+	HeartbeatRTT              uint64
+	RaftQuiesce               bool
+	SegmentBytes              int64
+	LeaderBalanceInterval     time.Duration
+	ReplicaLagTimeMax         time.Duration // a follower not caught up within it leaves the ISR (replica.lag.time.max.ms)
 	ShutdownTimeout           time.Duration
 	SnapshotEntries           uint64
 	CompactionOverheadEntries uint64
