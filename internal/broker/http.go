@@ -28,6 +28,7 @@ func (b *Broker) routes() *http.ServeMux {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(b.Node.IdentityReport(r.Context()))
 	})
+	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -62,6 +63,7 @@ func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "[%s] replicas-started %d/%d\n", mark(rd.ReplicasReady == rd.ReplicasTotal), rd.ReplicasReady, rd.ReplicasTotal)
 	fmt.Fprintf(w, "[%s] replicas-with-leader %d/%d\n", mark(rd.ReplicasLeader == rd.ReplicasTotal), rd.ReplicasLeader, rd.ReplicasTotal)
 	fmt.Fprintln(w, "[ok] kafka-listeners")
+	fmt.Fprintf(w, "[info] under-replicated-partitions %d (led here with an ISR smaller than the replica set; does not fail readiness)\n", rd.UnderReplicated)
 	fmt.Fprintln(w, http.StatusText(status))
 }
 

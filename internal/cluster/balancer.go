@@ -35,6 +35,12 @@ type peerChecker interface {
 	answers(ctx context.Context, b *meta.Broker, path string) bool
 }
 
+// takeOvers tells whether a replica is in sync enough to be handed the
+// leadership of a partition led here (the ISR tracker).
+type takeOvers interface {
+	canTakeOver(shardID, replica uint64, proven bool) bool
+}
+
 // balancer publishes this broker's partition leaderships through __meta
 // (so brokers that do not host a shard can still name its leader) and
 // hands leadership back to preferred replicas once they are healthy.
@@ -47,6 +53,7 @@ type balancer struct {
 	propose  proposeMetaFunc
 	replicas startedShards
 	peers    peerChecker
+	inSync   takeOvers
 	changes  <-chan raftio.LeaderInfo
 	log      zerolog.Logger
 }
@@ -134,13 +141,16 @@ func (b *balancer) reportLeaders(ctx context.Context, shards map[uint64]bool) {
 // those in only, when given) to their preferred replica (Replicas[0]) when
 // that broker answers 200 on check: /readyz for the periodic pass, so a
 // returning broker first catches up; /livez for brand-new shards, whose
-// replicas are all empty. It returns the shards of only it did not get to
-// because the round was full.
+// replicas are all empty. The periodic pass also moves a partition only to
+// a replica seen in sync during this leadership, so a returning broker does
+// not lead before it has caught up. It returns the shards of only it did not
+// get to because the round was full.
 func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, check string) map[uint64]bool {
 	st := b.meta.State()
 	healthy := map[uint64]bool{}
 	moved := 0
 	left := map[uint64]bool{}
+	groups := groupShardIDs(st)
 	for _, p := range st.ReplicaSetsOf(b.self) {
 		if only != nil && !only[p.ShardID] {
 			continue
@@ -157,6 +167,9 @@ func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, che
 			continue
 		}
 		if _, leader := b.leaders.isLeader(p.ShardID); !leader {
+			continue
+		}
+		if only == nil && !groups[p.ShardID] && !b.inSync.canTakeOver(p.ShardID, preferred, true) {
 			continue
 		}
 		ok, seen := healthy[preferred]
@@ -178,12 +191,18 @@ func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, che
 }
 
 // handOff moves every leadership this broker holds to another replica,
-// until it holds none or ctx ends.
+// until it holds none or ctx ends. A partition goes only to an in-sync
+// replica, one seen caught up first; one with none stays until the stop,
+// when Raft elects among the others.
 func (b *balancer) handOff(ctx context.Context) {
 	st := b.meta.State()
 	shards := map[uint64][]uint64{meta.ShardID: st.BrokerIDs()}
 	for _, p := range st.ReplicaSetsOf(b.self) {
 		shards[p.ShardID] = p.Replicas
+	}
+	partitions := map[uint64]bool{}
+	for _, ref := range st.PartitionsOf(b.self) {
+		partitions[ref.Partition.ShardID] = true
 	}
 	for ctx.Err() == nil {
 		held := 0
@@ -192,11 +211,8 @@ func (b *balancer) handOff(ctx context.Context) {
 				continue
 			}
 			held++
-			for _, r := range replicas {
-				if r != b.self {
-					_ = b.nh.RequestLeaderTransfer(shard, r)
-					break
-				}
+			if r, ok := b.handOffTarget(shard, replicas, partitions[shard]); ok {
+				_ = b.nh.RequestLeaderTransfer(shard, r)
 			}
 		}
 		if held == 0 {
@@ -207,4 +223,27 @@ func (b *balancer) handOff(ctx context.Context) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// handOffTarget picks the replica to hand a shard to: for a partition an
+// in-sync one, preferring one seen caught up in this leadership; for
+// __meta and group shards (not tracked) the first other replica.
+func (b *balancer) handOffTarget(shard uint64, replicas []uint64, partition bool) (uint64, bool) {
+	for _, proven := range []bool{true, false} {
+		for _, r := range replicas {
+			if r != b.self && (!partition || b.inSync.canTakeOver(shard, r, proven)) {
+				return r, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// groupShardIDs is the set of the consumer-group shards.
+func groupShardIDs(st *meta.State) map[uint64]bool {
+	out := make(map[uint64]bool, len(st.GroupShards))
+	for _, p := range st.GroupShards {
+		out[p.ShardID] = true
+	}
+	return out
 }

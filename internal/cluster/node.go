@@ -41,6 +41,7 @@ type Node struct {
 	balancer  *balancer
 	readiness readinessCheck
 	peers     prober
+	isr       *isrTracker
 
 	// ctx is cancelled by Close; every loop and every wait they start
 	// derives from it, so Close does not sit out their timeouts.
@@ -102,11 +103,12 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, log: log, lastProposal: map[uint64]*atomic.Int64{}}
 	n.shards = &shardProposer{nh: nh, touch: w.touch, metrics: m}
 	n.pids = &producerIDs{propose: n.metaProp.propose}
+	n.isr = newISRTracker(cfg.NodeID, cfg.ReplicaLagTimeMax, n.meta, n.leaders, n.replicas, peerClient, log)
 	n.balancer = &balancer{
 		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: nh,
-		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, changes: leaderCh, log: log,
+		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
 	}
-	n.readiness = readinessCheck{self: cfg.NodeID, meta: n.meta, sync: n.metaProp.sync, leaders: n.leaders, nh: nh, replicas: n.replicas}
+	n.readiness = readinessCheck{self: cfg.NodeID, meta: n.meta, sync: n.metaProp.sync, leaders: n.leaders, nh: nh, replicas: n.replicas, isr: n.isr}
 	releaseLog := func(uint64) error { return nil }
 	if logDB == config.LogDBTan {
 		releaseLog = func(shard uint64) error { return releaseTanLog(cfg.DataDir, cfg.NodeID, shard) }
@@ -121,7 +123,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		self: cfg.NodeID, interval: cfg.RetentionCheckInterval, defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, leaders: n.leaders, advance: n.shards.advanceLogStart, log: log,
 	}
-	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run}
+	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
 			self: cfg.NodeID, meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -48,10 +50,11 @@ type prober struct {
 
 // answers tells whether a broker's HTTP path answers 200.
 func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
-	if b == nil {
+	url, err := brokerURL(b, path)
+	if err != nil {
 		return false
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, peerURL(b.HTTPAddr, b.RaftAddr, path), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false
 	}
@@ -66,6 +69,18 @@ func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// brokerURL is peerURL for a registered broker, refusing one that is not
+// or whose HTTP address does not parse.
+func brokerURL(b *meta.Broker, path string) (string, error) {
+	if b == nil {
+		return "", errors.New("unregistered broker")
+	}
+	if _, _, err := net.SplitHostPort(b.HTTPAddr); err != nil {
+		return "", fmt.Errorf("HTTP address of broker %d: %w", b.ID, err)
+	}
+	return peerURL(b.HTTPAddr, b.RaftAddr, path), nil
 }
 
 // downPeers asks every broker but self for /livez, in parallel, and returns

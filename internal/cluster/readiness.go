@@ -14,6 +14,10 @@ type Readiness struct {
 	ReplicasTotal  int
 	ReplicasReady  int
 	ReplicasLeader int
+	// UnderReplicated counts the partitions led here with an ISR smaller
+	// than the replica set; it is informational and does not fail
+	// readiness (a broker's peer being down does not make it unready).
+	UnderReplicated int
 }
 
 // Ready tells whether every check passes.
@@ -27,6 +31,12 @@ type readyReplicas interface {
 	readyHere(shardID uint64) bool
 }
 
+// underReplication tells whether a partition led here has replicas out
+// of sync.
+type underReplication interface {
+	underReplicated(shardID uint64, replicas []uint64) bool
+}
+
 // readinessCheck evaluates the checks of Readiness.
 type readinessCheck struct {
 	self     uint64
@@ -35,6 +45,7 @@ type readinessCheck struct {
 	leaders  leaderFinder
 	nh       leaderIDs
 	replicas readyReplicas
+	isr      underReplication
 }
 
 // check evaluates readiness now; ctx bounds the ReadIndex on __meta that
@@ -51,8 +62,13 @@ func (c readinessCheck) check(ctx context.Context) Readiness {
 		if c.replicas.readyHere(p.ShardID) {
 			r.ReplicasReady++
 		}
-		if lid, _, ok, err := c.nh.GetLeaderID(p.ShardID); err == nil && ok && lid != 0 {
-			r.ReplicasLeader++
+		lid, _, ok, err := c.nh.GetLeaderID(p.ShardID)
+		if err != nil || !ok || lid == 0 {
+			continue
+		}
+		r.ReplicasLeader++
+		if lid == c.self && c.isr.underReplicated(p.ShardID, p.Replicas) {
+			r.UnderReplicated++
 		}
 	}
 	return r

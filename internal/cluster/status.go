@@ -7,8 +7,9 @@ import (
 
 // MetricsState describes this broker's view for the scrape-time gauges.
 // Partition-wide figures are reported once: high watermarks and
-// under-replication by each partition's leader, partition counts and
-// offline partitions by the __meta leader.
+// under-replication (an ISR smaller than the replica set) by each
+// partition's leader, partition counts and offline partitions by the
+// __meta leader.
 func (n *Node) MetricsState() metrics.State {
 	st := n.Meta()
 	out := metrics.State{
@@ -18,7 +19,6 @@ func (n *Node) MetricsState() metrics.State {
 		},
 		MaxTerm: map[string]uint64{},
 	}
-	down := n.peers.downPeers(n.ctx, n.cfg.NodeID, st)
 	metaTerm, metaLeader := n.IsLeader(meta.ShardID)
 	out.MetaLeader = metaLeader
 	out.MaxTerm[metrics.GroupMeta] = metaTerm
@@ -41,11 +41,7 @@ func (n *Node) MetricsState() metrics.State {
 			if leader {
 				ps.Leader = true
 				ps.HighWatermark = rep.HighWatermark()
-				for _, r := range p.Replicas {
-					if down[r] {
-						ps.UnderReplicated = true
-					}
-				}
+				ps.UnderReplicated = n.isr.underReplicated(p.ShardID, p.Replicas)
 			}
 			out.Partitions = append(out.Partitions, ps)
 		}

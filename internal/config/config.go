@@ -53,6 +53,7 @@ type Config struct {
 	RaftQuiesce               bool
 	SegmentBytes              int64
 	LeaderBalanceInterval     time.Duration
+	ReplicaLagTimeMax         time.Duration // a follower not caught up within it leaves the ISR (replica.lag.time.max.ms)
 	ShutdownTimeout           time.Duration
 	SnapshotEntries           uint64
 	CompactionOverheadEntries uint64
@@ -94,7 +95,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members, membersHTTP string
-	var balance, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
+	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -121,6 +122,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
+	fs.StringVar(&replicaLag, "replica-lag-time-max", "30s", "a follower that has not caught up to its leader within this long leaves the partition's ISR (replica.lag.time.max.ms); leadership moves only to in-sync replicas")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
 	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 100, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
@@ -173,6 +175,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.LeaderBalanceInterval, err = time.ParseDuration(balance); err != nil {
 		errs = append(errs, fmt.Errorf("--leader-balance-interval: %w", err))
+	}
+	if c.ReplicaLagTimeMax, err = time.ParseDuration(replicaLag); err != nil {
+		errs = append(errs, fmt.Errorf("--replica-lag-time-max: %w", err))
 	}
 	if c.ShutdownTimeout, err = time.ParseDuration(shutdown); err != nil {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout: %w", err))
@@ -367,6 +372,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaderBalanceInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		errs = append(errs, errors.New("--replica-lag-time-max must be a positive duration"))
 	}
 	return errors.Join(errs...)
 }

@@ -61,8 +61,8 @@ func TestParseDefaults(t *testing.T) {
 	if window := (c.SnapshotEntries + c.CompactionOverheadEntries) * 64 << 10; window > c.LogDBMemtableMB<<20 {
 		t.Errorf("Raft log window %d bytes exceeds the %d MiB memtable", window, c.LogDBMemtableMB)
 	}
-	if c.LeaderBalanceInterval != 5*time.Second || c.ShutdownTimeout != 10*time.Second {
-		t.Errorf("durations = %v/%v, want 5s/10s", c.LeaderBalanceInterval, c.ShutdownTimeout)
+	if c.LeaderBalanceInterval != 5*time.Second || c.ShutdownTimeout != 10*time.Second || c.ReplicaLagTimeMax != 30*time.Second {
+		t.Errorf("durations = %v/%v/%v, want 5s/10s/30s", c.LeaderBalanceInterval, c.ShutdownTimeout, c.ReplicaLagTimeMax)
 	}
 	if c.Listeners[0].Addr() != "127.0.0.1:9092" {
 		t.Errorf("Addr() = %q", c.Listeners[0].Addr())
@@ -340,6 +340,7 @@ func TestValidate(t *testing.T) {
 		{"tiny segment minimum", func(c *Config) { c.MinSegmentBytes = 1023 }, []string{"--min-segment-bytes must be at least 1024"}},
 		{"zero balance interval", func(c *Config) { c.LeaderBalanceInterval = 0 }, []string{"--leader-balance-interval", "positive"}},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"--shutdown-timeout", "positive"}},
+		{"zero replica lag time", func(c *Config) { c.ReplicaLagTimeMax = 0 }, []string{"--replica-lag-time-max", "positive"}},
 		{"several problems reported together", func(c *Config) { c.LogLevel = "x"; c.SnapshotEntries = 0; c.NodeID = 0 },
 			[]string{"--log-level", "--raft-snapshot-entries", "--node-id must be"}},
 	}

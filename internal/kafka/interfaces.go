@@ -25,6 +25,8 @@ type Node interface {
 
 	Leader(shard uint64) (leader uint64, term uint64, ok bool)
 	IsLeader(shard uint64) (term uint64, leader bool)
+	// ISR is a partition's in-sync replicas as its leader last knew them.
+	ISR(shard uint64, replicas []uint64) []uint64
 	// Partition returns the local replica of a partition shard; the
 	// handlers use it only through Replica.
 	Partition(shard uint64) (*partition.StateMachine, bool)

@@ -146,9 +146,13 @@ func (s *Server) partitionLeadership(p meta.Partition) leadership {
 	for _, r := range p.Replicas {
 		pl.replicas = append(pl.replicas, int32(r))
 	}
-	// Raft elects only a voter whose log holds every committed entry, so
-	// the voter set plays the ISR's role; follower lag is not tracked yet.
-	pl.isr = pl.replicas
+	// The leader tracks which followers have caught up within
+	// --replica-lag-time-max; brokers that do not lead the partition
+	// answer with what the leader last reported to them. Raft still elects
+	// only a voter whose log holds every committed entry, whatever the ISR.
+	for _, r := range s.node.ISR(p.ShardID, p.Replicas) {
+		pl.isr = append(pl.isr, int32(r))
+	}
 	return pl
 }
 

@@ -13,7 +13,7 @@ type PartitionState struct {
 	Leader        bool  // this broker leads it
 	HighWatermark int64 // reported by the leader only
 	LogSizeBytes  int64
-	// UnderReplicated: led here and some replica's broker does not answer /livez.
+	// UnderReplicated: led here with an ISR smaller than the replica set.
 	UnderReplicated bool
 }
 
@@ -62,7 +62,7 @@ func (m *Metrics) RegisterState(src Source) {
 		offline:       prometheus.NewDesc("longboat_offline_partitions", "Partitions with no live leader; reported by the __meta leader only.", nil, nil),
 		replicas:      prometheus.NewDesc("longboat_partition_replicas", "Partition replicas hosted by this broker.", nil, nil),
 		leaders:       prometheus.NewDesc("longboat_partition_leaders", "Partitions this broker leads.", nil, nil),
-		underRep:      prometheus.NewDesc("longboat_under_replicated_partitions", "Partitions led here with a replica on a broker that does not answer /livez.", nil, nil),
+		underRep:      prometheus.NewDesc("longboat_under_replicated_partitions", "Partitions led here whose ISR is smaller than their replica set: a follower has not caught up within --replica-lag-time-max, or its broker stopped answering.", nil, nil),
 		hw:            prometheus.NewDesc("longboat_partition_high_watermark", "High watermark (next offset) of partitions led here.", tp, nil),
 		logSize:       prometheus.NewDesc("longboat_log_size_bytes", "Bytes of this broker's replica of each partition's log.", tp, nil),
 		conns:         prometheus.NewDesc("longboat_connections", "Open Kafka connections by listener.", []string{"listener"}, nil),
