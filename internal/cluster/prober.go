@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -33,20 +34,12 @@ type prober struct {
 	client *http.Client
 }
 
-// answers tells whether a broker's HTTP path answers 200. A wildcard HTTP
-// host is reached at the host of the broker's Raft address.
+// answers tells whether a broker's HTTP path answers 200.
 func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 	if b == nil {
 		return false
 	}
-	host, port, err := net.SplitHostPort(b.HTTPAddr)
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host, _, _ = net.SplitHostPort(b.RaftAddr)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
+	req, err := peerRequest(ctx, b, path)
 	if err != nil {
 		return false
 	}
@@ -61,6 +54,19 @@ func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// peerRequest is a GET of path on a broker's HTTP listener. A wildcard
+// HTTP host is reached at the host of the broker's Raft address.
+func peerRequest(ctx context.Context, b *meta.Broker, path string) (*http.Request, error) {
+	host, port, err := net.SplitHostPort(b.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("broker %d HTTP address %q: %w", b.ID, b.HTTPAddr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(b.RaftAddr)
+	}
+	return http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+path, nil)
 }
 
 // downPeers asks every broker but self for /livez, in parallel, and returns
