@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/partition"
@@ -30,10 +31,29 @@ type followerLogs struct {
 	client *http.Client
 }
 
-// Positions asks every other replica in parallel; one that does not answer
-// fails the whole question, since the stream must suit whichever follower
-// receives it.
+// positionRetry spaces the attempts to ask the followers: a follower that
+// has just restarted asks for the snapshot a moment before its HTTP
+// listener and its replica are up.
+const positionRetry = 100 * time.Millisecond
+
+// Positions asks every other replica in parallel, again until ctx ends if
+// one does not answer: one that never does fails the whole question, since
+// the stream must suit whichever follower receives it.
 func (f followerLogs) Positions(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
+	for {
+		out, err := f.askAll(ctx, shardID)
+		if err == nil {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(positionRetry):
+		}
+	}
+}
+
+func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
 	st := f.meta.State()
 	ref, ok := st.Shard(shardID)
 	if !ok {

@@ -79,20 +79,19 @@ func TestIncrementalSnapshotContinuesFollowerLog(t *testing.T) {
 		t.Fatal("snapshot continued a log although a follower did not answer")
 	}
 
-	for _, unsynced := range []int{0, 7} {
+	for _, after := range []int{0, 7} {
 		dir := t.TempDir()
 		dst, _ := openSM(t, dir)
-		apply(t, dst, 1, ps[:20]...)
-		if err := dst.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		durable := dst.HighWatermark()
-		apply(t, dst, 21, ps[20:20+unsynced]...) // applied, not yet checkpointed
-
+		apply(t, dst, 1, ps[:20]...) // never synced: Position makes it durable
+		asked := dst.HighWatermark()
 		stream, h := streamFrom(t, src, replicas{dst})
-		if !h.Continues || h.StartOffset != durable {
-			t.Fatalf("snapshot continues=%v from %d, want from the follower's durable end %d", h.Continues, h.StartOffset, durable)
+		if !h.Continues || h.StartOffset != asked {
+			t.Fatalf("snapshot continues=%v from %d, want from the follower's end %d", h.Continues, h.StartOffset, asked)
 		}
+		if cp, err := readCheckpoint(dir); err != nil || cp.NextOffset != asked || cp.Applied != 20 {
+			t.Fatalf("checkpoint after Position: %+v, %v; want applied 20 ending at %d", cp, err, asked)
+		}
+		apply(t, dst, 21, ps[20:20+after]...) // applied between the question and the install
 		if len(stream) >= len(full)*3/4 {
 			t.Fatalf("incremental snapshot is %d bytes, the full one %d", len(stream), len(full))
 		}
@@ -122,9 +121,6 @@ func TestIncrementalSnapshotOnReplicaThatDoesNotContinue(t *testing.T) {
 	apply(t, src, 1, ps...)
 	asked, _ := openSM(t, t.TempDir())
 	apply(t, asked, 1, ps[:30]...)
-	if err := asked.Sync(); err != nil {
-		t.Fatal(err)
-	}
 	stream, h := streamFrom(t, src, replicas{asked})
 	if !h.Continues || h.StartOffset != asked.HighWatermark() {
 		t.Fatalf("snapshot continues=%v from %d, want from %d", h.Continues, h.StartOffset, asked.HighWatermark())
@@ -185,25 +181,22 @@ func TestInterruptedIncrementalInstall(t *testing.T) {
 	src, _ := openSM(t, t.TempDir())
 	apply(t, src, 1, ps...)
 	for _, tc := range []struct {
-		name     string
-		lag      int // entries the follower applied
-		unsynced int // of which after its checkpoint
-		cut      func(n int) int
+		name  string
+		lag   int // entries the follower applied when asked
+		after int // entries it applied after
+		cut   func(n int) int
 	}{
 		{"in the header", 20, 0, func(int) int { return 3 }},
 		{"halfway", 20, 0, func(n int) int { return n / 2 }},
-		{"halfway, follower ahead of its checkpoint", 20, 5, func(n int) int { return n / 2 }},
+		{"halfway, follower applied more after the question", 20, 5, func(n int) int { return n / 2 }},
 		{"one byte short", 20, 0, func(n int) int { return n - 1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			dst, _ := openSM(t, dir)
-			apply(t, dst, 1, ps[:tc.lag-tc.unsynced]...)
-			if err := dst.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			apply(t, dst, uint64(tc.lag-tc.unsynced+1), ps[tc.lag-tc.unsynced:tc.lag]...)
+			apply(t, dst, 1, ps[:tc.lag]...)
 			stream, h := streamFrom(t, src, replicas{dst})
+			apply(t, dst, uint64(tc.lag+1), ps[tc.lag:tc.lag+tc.after]...)
 			if !h.Continues {
 				t.Fatal("snapshot does not continue the follower's log")
 			}

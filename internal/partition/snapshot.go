@@ -62,11 +62,22 @@ const followerQueryTimeout = 2 * time.Second
 // the followers' logs end. Call it before dragonboat opens the replica.
 func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
 
-// Position reports where this replica's durable log ends: the offset of
-// its last checkpoint, which a restart never cuts below.
+// Position makes this replica's applied state durable (a checkpoint, as
+// Sync writes, unless a snapshot install is under way) and reports where
+// its log then ends: a restart never cuts the log below that point, so a
+// snapshot that starts there always finds it.
 func (s *StateMachine) Position() (LogPosition, error) {
 	if !s.opened.Load() {
 		return LogPosition{}, fmt.Errorf("partition %d: not open yet", s.ShardID)
+	}
+	// Holding prodMu keeps Update and RecoverFromSnapshot out, so the
+	// checkpoint is of a state between two entries.
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	if !s.installing.Load() {
+		if err := s.Sync(); err != nil {
+			return LogPosition{}, err
+		}
 	}
 	pos := LogPosition{StartOffset: s.log.StartOffset(), NextOffset: s.synced.Load(), SnapshotBytesInstalled: s.installed.Load()}
 	if pos.NextOffset > pos.StartOffset {
@@ -186,6 +197,33 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
 	}
+	if err := s.install(h, stoppableReader{r: br, done: done}); err != nil {
+		return err
+	}
+	s.setProducers(h.Producers)
+	s.hw.Store(s.log.NextOffset())
+	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
+	s.epochs.reset(h.Epochs)
+	if h.Continues {
+		// Segments the leader's retention removed while this replica was away.
+		if _, err := s.log.DeleteBefore(min(h.LogStartOffset, s.log.NextOffset())); err != nil {
+			return fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, h.LogStartOffset, err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		return err
+	}
+	s.installing.Store(false)
+	s.notify()
+	return nil
+}
+
+// install writes the snapshot's batches into the log, under prodMu so that
+// Position neither checkpoints nor reads a log half-way through.
+func (s *StateMachine) install(h snapshotHeader, r io.Reader) error {
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	s.installing.Store(true)
 	keep := h.Continues && s.continues(h)
 	start := h.StartOffset
 	if keep {
@@ -199,32 +237,17 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		return err
 	}
 	s.hw.Store(min(s.hw.Load(), h.StartOffset))
-	in := stoppableReader{r: br, done: done}
 	if keep {
 		if err := s.log.TruncateTo(h.StartOffset); err != nil {
 			return s.snapshotError("install snapshot", err)
 		}
-		if err := s.log.Extend(in, h.NextOffset); err != nil {
+		if err := s.log.Extend(r, h.NextOffset); err != nil {
 			return s.snapshotError("install snapshot", err)
 		}
-	} else if err := s.log.Restore(in, h.StartOffset, h.NextOffset); err != nil {
+	} else if err := s.log.Restore(r, h.StartOffset, h.NextOffset); err != nil {
 		return s.snapshotError("install snapshot", err)
 	}
 	s.applied = h.Applied
-	s.setProducers(h.Producers)
-	s.hw.Store(s.log.NextOffset())
-	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
-	s.epochs.reset(h.Epochs)
-	if keep {
-		// Segments the leader's retention removed while this replica was away.
-		if _, err := s.log.DeleteBefore(min(h.LogStartOffset, s.log.NextOffset())); err != nil {
-			return fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, h.LogStartOffset, err)
-		}
-	}
-	if err := s.Sync(); err != nil {
-		return err
-	}
-	s.notify()
 	return nil
 }
 

@@ -60,9 +60,11 @@ type StateMachine struct {
 	mu       sync.Mutex
 	appendCh chan struct{}
 
-	followers FollowerLogs // nil: snapshots hold the whole log
-	synced    atomic.Int64 // NextOffset of the last checkpoint written
-	installed atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
+	followers  FollowerLogs // nil: snapshots hold the whole log
+	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
+	synced     atomic.Int64 // NextOffset of the last checkpoint written
+	installing atomic.Bool  // a snapshot install started and has not completed
+	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
 }
 
 // New returns an unopened replica whose files live in dir.
@@ -325,6 +327,8 @@ func (s *StateMachine) Sync() error {
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
 	b, _ := json.Marshal(cp)
 	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
 	f, err := os.Create(tmp)
