@@ -241,3 +241,53 @@ func TestInterruptedIncrementalInstall(t *testing.T) {
 			applied, re.LogStartOffset(), re.HighWatermark(), src.HighWatermark()-1)
 	}
 }
+
+// Position may be asked from any goroutine while the apply goroutine
+// appends, syncs and installs snapshots; what it reports is always a
+// durable state the replica reopens at or beyond.
+func TestPositionWhileApplying(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	dir := t.TempDir()
+	dst, _ := openSM(t, dir)
+	stop := make(chan struct{})
+	reported := make(chan int64, 1)
+	go func() {
+		var last int64
+		defer func() { reported <- last }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if pos, err := dst.Position(); err == nil {
+				if pos.NextOffset < last {
+					t.Errorf("reported log end went back from %d to %d", last, pos.NextOffset)
+				}
+				last = pos.NextOffset
+			}
+		}
+	}()
+	for i := range 30 {
+		apply(t, dst, uint64(i+1), ps[i])
+		if i%7 == 0 {
+			if err := dst.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stream, _ := streamFrom(t, src, replicas{dst})
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	last := <-reported
+	dst.Close()
+	re, applied := openSM(t, dir)
+	if re.HighWatermark() < last || applied != 60 {
+		t.Fatalf("reopened at applied %d ending at %d; reported %d", applied, re.HighWatermark(), last)
+	}
+	sameLog(t, re, src)
+}

@@ -70,8 +70,10 @@ func (s *StateMachine) Position() (LogPosition, error) {
 	if !s.opened.Load() {
 		return LogPosition{}, fmt.Errorf("partition %d: not open yet", s.ShardID)
 	}
-	// Holding prodMu keeps Update and RecoverFromSnapshot out, so the
-	// checkpoint is of a state between two entries.
+	// installMu keeps a snapshot install out and prodMu keeps Update out,
+	// so the checkpoint is of a state between two entries.
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
 	s.prodMu.Lock()
 	defer s.prodMu.Unlock()
 	if !s.installing.Load() {
@@ -218,11 +220,11 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	return nil
 }
 
-// install writes the snapshot's batches into the log, under prodMu so that
-// Position neither checkpoints nor reads a log half-way through.
+// install writes the snapshot's batches into the log, under installMu so
+// that Position neither checkpoints nor reads a log half-way through.
 func (s *StateMachine) install(h snapshotHeader, r io.Reader) error {
-	s.prodMu.Lock()
-	defer s.prodMu.Unlock()
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
 	s.installing.Store(true)
 	keep := h.Continues && s.continues(h)
 	start := h.StartOffset

@@ -62,6 +62,7 @@ type StateMachine struct {
 
 	followers  FollowerLogs // nil: snapshots hold the whole log
 	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
+	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
 	synced     atomic.Int64 // NextOffset of the last checkpoint written
 	installing atomic.Bool  // a snapshot install started and has not completed
 	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot

@@ -24,11 +24,7 @@ import (
 // received a small multiple of what it missed rather than the whole log.
 func TestCatchUpReceivesOnlyWhatItMissed(t *testing.T) {
 	t.Parallel()
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
-		cfg.SnapshotEntries = 20
-		cfg.CompactionOverheadEntries = 5
-		cfg.SegmentBytes = 256 << 10
-	}})
+	c := startShortRaftLogCluster(t, 256<<10)
 	seeds := c.Addrs()
 	createTopic(t, seeds, "catchup", 1, 3)
 	value := bytes.Repeat([]byte("v"), 1000)
@@ -87,6 +83,16 @@ func TestCatchUpReceivesOnlyWhatItMissed(t *testing.T) {
 			t.Fatalf("broker %d's replica holds %d bytes that differ from broker 1's %d", b+1, len(got), len(want))
 		}
 	}
+}
+
+// startShortRaftLogCluster starts three brokers whose Raft logs keep only
+// ~25 entries, so that a replica away for more is caught up by snapshot.
+func startShortRaftLogCluster(t *testing.T, segmentBytes int64) *testcluster.Cluster {
+	return testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+		cfg.SnapshotEntries = 20
+		cfg.CompactionOverheadEntries = 5
+		cfg.SegmentBytes = segmentBytes
+	}})
 }
 
 // installedBytes asks broker b's HTTP listener, as a leader would, how many
