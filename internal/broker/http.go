@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,6 +30,7 @@ func (b *Broker) routes() *http.ServeMux {
 		_ = json.NewEncoder(w).Encode(b.Node.IdentityReport(r.Context()))
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
+	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -65,6 +67,28 @@ func (b *Broker) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "[ok] kafka-listeners")
 	fmt.Fprintf(w, "[info] under-replicated-partitions %d (led here with an ISR smaller than the replica set; does not fail readiness)\n", rd.UnderReplicated)
 	fmt.Fprintln(w, http.StatusText(status))
+}
+
+// logPosition answers where a hosted replica's durable log ends, for a
+// leader about to stream it a snapshot (see cluster.LogPositionPath).
+func (b *Broker) logPosition(w http.ResponseWriter, r *http.Request) {
+	shard, err := strconv.ParseUint(r.PathValue("shard"), 10, 64)
+	if err != nil {
+		http.Error(w, "bad shard id", http.StatusBadRequest)
+		return
+	}
+	p, ok := b.Node.Partition(shard)
+	if !ok {
+		http.Error(w, "shard not hosted", http.StatusNotFound)
+		return
+	}
+	pos, err := p.Position()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(pos)
 }
 
 // statusDoc is /v1/status: who this broker is and what it holds.

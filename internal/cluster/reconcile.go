@@ -138,6 +138,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes}
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
+		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: peerClient})
 		r.replicas.opened(shard, p)
 		return p
 	}

@@ -2,11 +2,15 @@ package partition
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
@@ -22,6 +26,70 @@ type snapshotHeader struct {
 	// LogStartOffset may lie inside the first segment streamed.
 	LogStartOffset int64        `json:"log_start_offset,omitempty"`
 	Epochs         []EpochStart `json:"epochs,omitempty"`
+	// Continues marks a snapshot that holds only what a follower lacked:
+	// its batches continue a log that ends at StartOffset with the batch
+	// whose header is Prev. A replica whose log does not end that way
+	// cannot keep it (see RecoverFromSnapshot).
+	Continues bool   `json:"continues,omitempty"`
+	Prev      []byte `json:"prev,omitempty"`
+}
+
+// LogPosition is where a replica's durable log ends. A leader streams a
+// follower that fell out of the Raft log only the batches after it.
+type LogPosition struct {
+	StartOffset int64 `json:"start_offset"`
+	NextOffset  int64 `json:"next_offset"`
+	// LastBatch is the header of the batch ending at NextOffset (none for
+	// an empty log): batches are identical on every replica, so a match
+	// shows the log is a prefix of the leader's.
+	LastBatch []byte `json:"last_batch,omitempty"`
+	// SnapshotBytesInstalled counts the snapshot bytes this replica has
+	// read while installing snapshots since it was opened.
+	SnapshotBytesInstalled int64 `json:"snapshot_bytes_installed"`
+}
+
+// FollowerLogs tells a leader where the logs of a shard's other replicas
+// end; an error when any of them cannot say.
+type FollowerLogs interface {
+	Positions(ctx context.Context, shardID uint64) ([]LogPosition, error)
+}
+
+// followerQueryTimeout bounds asking the followers before a snapshot
+// stream; past it the stream holds the whole log, as it always could.
+const followerQueryTimeout = 2 * time.Second
+
+// SetFollowerLogs lets snapshots streamed from this replica start where
+// the followers' logs end. Call it before dragonboat opens the replica.
+func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
+
+// Position makes this replica's applied state durable (a checkpoint, as
+// Sync writes, unless a snapshot install is under way) and reports where
+// its log then ends: a restart never cuts the log below that point, so a
+// snapshot that starts there always finds it.
+func (s *StateMachine) Position() (LogPosition, error) {
+	if !s.opened.Load() {
+		return LogPosition{}, fmt.Errorf("partition %d: not open yet", s.ShardID)
+	}
+	// installMu keeps a snapshot install out and prodMu keeps Update out,
+	// so the checkpoint is of a state between two entries.
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	if !s.installing.Load() {
+		if err := s.Sync(); err != nil {
+			return LogPosition{}, err
+		}
+	}
+	pos := LogPosition{StartOffset: s.log.StartOffset(), NextOffset: s.synced.Load(), SnapshotBytesInstalled: s.installed.Load()}
+	if pos.NextOffset > pos.StartOffset {
+		last, err := s.log.BatchHeaderBefore(pos.NextOffset)
+		if err != nil {
+			return LogPosition{}, fmt.Errorf("partition %d: %w", s.ShardID, err)
+		}
+		pos.LastBatch = last
+	}
+	return pos, nil
 }
 
 type preparedSnapshot struct {
@@ -50,7 +118,14 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 		return fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx)
 	}
 	defer p.log.Close()
-	hb, _ := json.Marshal(p.header)
+	h := p.header
+	if from, prev, ok := s.catchUpPoint(p.log, done); ok {
+		if err := p.log.From(from); err != nil {
+			return s.snapshotError("snapshot", err)
+		}
+		h.StartOffset, h.Continues, h.Prev = from, true, prev
+	}
+	hb, _ := json.Marshal(h)
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
 	if _, err := w.Write(n[:]); err != nil {
@@ -65,9 +140,53 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	return nil
 }
 
-// RecoverFromSnapshot replaces the log with the snapshot's batches.
+// catchUpPoint picks where a stream of snap may start: the lowest durable
+// log end among the followers, when every follower answered and the one
+// that ends lowest holds exactly snap's batch before that point. A
+// follower further ahead keeps its own longer log too, since its log is
+// also a prefix of the leader's (RecoverFromSnapshot checks).
+func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (int64, []byte, bool) {
+	if s.followers == nil {
+		return 0, nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), followerQueryTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	positions, err := s.followers.Positions(ctx, s.ShardID)
+	if err != nil || len(positions) == 0 {
+		return 0, nil, false
+	}
+	low := positions[0]
+	for _, p := range positions[1:] {
+		if p.NextOffset < low.NextOffset {
+			low = p
+		}
+	}
+	if low.NextOffset <= snap.StartOffset || low.NextOffset > snap.NextOffset {
+		return 0, nil, false
+	}
+	prev, err := snap.BatchHeaderBefore(low.NextOffset)
+	if err != nil || !bytes.Equal(prev, low.LastBatch) {
+		return 0, nil, false
+	}
+	return low.NextOffset, prev, true
+}
+
+// RecoverFromSnapshot installs a snapshot. A full one replaces the log. One
+// that continues a log keeps this replica's batches below its start when
+// they end with the batch the leader holds there; otherwise (a log that
+// ends short of it or differs, which a durable position the leader asked
+// for rules out) the log is replaced by the snapshot's batches alone, a
+// suffix of the leader's log: never a diverging one.
 func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+	cr := &countingReader{r: r, n: &s.installed}
+	br := bufio.NewReaderSize(cr, 1<<20)
 	var n [4]byte
 	if _, err := io.ReadFull(br, n[:]); err != nil {
 		return s.snapshotError("snapshot header", err)
@@ -80,25 +199,85 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
 	}
-	// Record an empty, never-applied state before wiping the log: if the
-	// install is cut short, Open then finds a consistent (empty) replica and
-	// dragonboat installs the snapshot again.
-	if err := s.writeCheckpoint(checkpoint{NextOffset: h.StartOffset, StartOffset: h.StartOffset}); err != nil {
+	if err := s.install(h, stoppableReader{r: br, done: done}); err != nil {
 		return err
 	}
-	if err := s.log.Restore(stoppableReader{r: br, done: done}, h.StartOffset, h.NextOffset); err != nil {
-		return s.snapshotError("install snapshot", err)
-	}
-	s.applied = h.Applied
 	s.setProducers(h.Producers)
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
 	s.epochs.reset(h.Epochs)
+	if h.Continues {
+		// Segments the leader's retention removed while this replica was away.
+		if _, err := s.log.DeleteBefore(min(h.LogStartOffset, s.log.NextOffset())); err != nil {
+			return fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, h.LogStartOffset, err)
+		}
+	}
 	if err := s.Sync(); err != nil {
 		return err
 	}
+	s.installing.Store(false)
 	s.notify()
 	return nil
+}
+
+// install writes the snapshot's batches into the log, under installMu so
+// that Position neither checkpoints nor reads a log half-way through.
+func (s *StateMachine) install(h snapshotHeader, r io.Reader) error {
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
+	s.installing.Store(true)
+	keep := h.Continues && s.continues(h)
+	start := h.StartOffset
+	if keep {
+		start = s.log.StartOffset()
+	}
+	// Record a never-applied state ending where the snapshot's batches
+	// start before touching the log: if the install is cut short, Open cuts
+	// the log back to that point (or empties it there) and dragonboat
+	// installs the snapshot again.
+	if err := s.writeCheckpoint(checkpoint{NextOffset: h.StartOffset, StartOffset: start, Installing: true}); err != nil {
+		return err
+	}
+	s.hw.Store(min(s.hw.Load(), h.StartOffset))
+	if keep {
+		if err := s.log.TruncateTo(h.StartOffset); err != nil {
+			return s.snapshotError("install snapshot", err)
+		}
+		if err := s.log.Extend(r, h.NextOffset); err != nil {
+			return s.snapshotError("install snapshot", err)
+		}
+	} else if err := s.log.Restore(r, h.StartOffset, h.NextOffset); err != nil {
+		return s.snapshotError("install snapshot", err)
+	}
+	s.applied = h.Applied
+	return nil
+}
+
+// continues tells whether this replica's log can take the batches of an
+// incremental snapshot: it reaches the snapshot's start, and the batch
+// ending there is the leader's (nothing of its own before the start is a
+// log the snapshot extends as well).
+func (s *StateMachine) continues(h snapshotHeader) bool {
+	start, next := s.log.StartOffset(), s.log.NextOffset()
+	if h.StartOffset < start || h.StartOffset > next {
+		return false
+	}
+	if h.StartOffset == start {
+		return true
+	}
+	last, err := s.log.BatchHeaderBefore(h.StartOffset)
+	return err == nil && bytes.Equal(last, h.Prev)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // stoppableWriter and stoppableReader fail with sm.ErrSnapshotStopped once

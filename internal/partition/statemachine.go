@@ -29,6 +29,9 @@ type checkpoint struct {
 	// can lie inside the first segment on disk.
 	LogStartOffset int64        `json:"log_start_offset,omitempty"`
 	Epochs         []EpochStart `json:"epochs,omitempty"`
+	// Installing marks the checkpoint written before a snapshot install
+	// touches the log: NextOffset is where the snapshot's batches start.
+	Installing bool `json:"installing,omitempty"`
 }
 
 const checkpointFile = "checkpoint.json"
@@ -57,6 +60,13 @@ type StateMachine struct {
 
 	mu       sync.Mutex
 	appendCh chan struct{}
+
+	followers  FollowerLogs // nil: snapshots hold the whole log
+	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
+	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
+	synced     atomic.Int64 // NextOffset of the last checkpoint written
+	installing atomic.Bool  // a snapshot install started and has not completed
+	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
 }
 
 // New returns an unopened replica whose files live in dir.
@@ -77,6 +87,15 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	l, err := storage.Open(filepath.Join(s.dir, "log"), s.opts)
 	if err != nil {
 		return 0, fmt.Errorf("partition %d: open log: %w", s.ShardID, err)
+	}
+	if cp.Installing && (l.NextOffset() < cp.NextOffset || l.StartOffset() > cp.NextOffset) {
+		// A snapshot install was cut short after emptying the log or before
+		// it reached the snapshot's start: dragonboat installs it again
+		// (Applied is 0), onto a log that is empty there.
+		if err := l.Reset(cp.NextOffset); err != nil {
+			l.Close()
+			return 0, fmt.Errorf("partition %d: empty log at interrupted snapshot install offset %d: %w", s.ShardID, cp.NextOffset, err)
+		}
 	}
 	switch end := l.NextOffset(); {
 	case end > cp.NextOffset:
@@ -101,6 +120,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
+	s.synced.Store(l.NextOffset())
 	s.opened.Store(true)
 	return cp.Applied, nil
 }
@@ -331,6 +351,8 @@ func (s *StateMachine) Sync() error {
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
 	b, _ := json.Marshal(cp)
 	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
 	f, err := os.Create(tmp)
@@ -346,7 +368,11 @@ func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, checkpointFile)); err != nil {
 		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
 	}
-	return syncDir(s.dir)
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
+	}
+	s.synced.Store(cp.NextOffset)
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -384,19 +384,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	src, _ := openSM(t, t.TempDir())
 	ps := workload(30, 4, 0)
 	apply(t, src, 1, ps...)
-
-	ctx, err := src.PrepareSnapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := src.SaveSnapshot(ctx, &buf, make(chan struct{})); err != nil {
-		t.Fatalf("SaveSnapshot: %v", err)
-	}
+	stream, _ := streamFrom(t, src, nil)
 
 	dst, _ := openSM(t, t.TempDir())
 	ch := dst.Appended()
-	if err := dst.RecoverFromSnapshot(bytes.NewReader(buf.Bytes()), make(chan struct{})); err != nil {
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
 		t.Fatalf("RecoverFromSnapshot: %v", err)
 	}
 	if !isClosed(ch) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	"github.com/longboat/longboat/internal/recordbatch"
 )
@@ -18,6 +19,9 @@ type Snapshot struct {
 	NextOffset  int64 // offset after the last batch
 	files       []*os.File
 	sizes       []int64
+	bases       []int64
+	indexes     [][]indexEntry
+	skip        int64 // bytes of files[0] before StartOffset
 }
 
 // Snapshot pins the log's current batches for streaming with WriteTo.
@@ -39,8 +43,86 @@ func (l *Log) Snapshot() (*Snapshot, error) {
 		}
 		snap.files = append(snap.files, f)
 		snap.sizes = append(snap.sizes, s.size)
+		snap.bases = append(snap.bases, s.base)
+		// A copy: TruncateTo may rewrite the live index in place.
+		snap.indexes = append(snap.indexes, append([]indexEntry(nil), s.index...))
 	}
 	return snap, nil
+}
+
+// locate returns the file and position of the batch containing offset,
+// which must lie in [StartOffset, NextOffset), with its header.
+func (s *Snapshot) locate(offset int64) (int, int64, recordbatch.Header, error) {
+	if offset < s.StartOffset || offset >= s.NextOffset {
+		return 0, 0, recordbatch.Header{}, fmt.Errorf("%w: %d is outside the snapshot's [%d, %d)", ErrOffsetOutOfRange, offset, s.StartOffset, s.NextOffset)
+	}
+	k := sort.Search(len(s.bases), func(i int) bool { return s.bases[i] > offset }) - 1
+	idx := s.indexes[k]
+	i := sort.Search(len(idx), func(i int) bool { return s.bases[k]+int64(idx[i].rel) > offset })
+	var pos int64
+	if i > 0 {
+		pos = int64(idx[i-1].pos)
+	}
+	if k == 0 {
+		pos = max(pos, s.skip)
+	}
+	for pos < s.sizes[k] {
+		h, err := readHeader(s.files[k], pos, s.sizes[k])
+		if err != nil {
+			return 0, 0, recordbatch.Header{}, fmt.Errorf("snapshot %s: %w", s.files[k].Name(), err)
+		}
+		if h.LastOffset() >= offset {
+			return k, pos, h, nil
+		}
+		pos += h.Length
+	}
+	return 0, 0, recordbatch.Header{}, fmt.Errorf("snapshot %s: offset %d not found", s.files[k].Name(), offset)
+}
+
+// BatchHeaderBefore returns the header bytes of the batch that ends just
+// before offset, which must be a batch boundary above StartOffset.
+func (s *Snapshot) BatchHeaderBefore(offset int64) ([]byte, error) {
+	k, pos, h, err := s.locate(offset - 1)
+	if err != nil {
+		return nil, err
+	}
+	if h.LastOffset()+1 != offset {
+		return nil, fmt.Errorf("snapshot: offset %d is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+	}
+	b := make([]byte, recordbatch.HeaderSize)
+	if _, err := s.files[k].ReadAt(b, pos); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", s.files[k].Name(), err)
+	}
+	return b, nil
+}
+
+// From narrows the snapshot to the batches from offset on, which must be a
+// batch boundary in [StartOffset, NextOffset].
+func (s *Snapshot) From(offset int64) error {
+	if offset == s.StartOffset {
+		return nil
+	}
+	var k int
+	var pos int64
+	switch {
+	case offset == s.NextOffset:
+		k, pos = len(s.files)-1, s.sizes[len(s.files)-1]
+	default:
+		var h recordbatch.Header
+		var err error
+		if k, pos, h, err = s.locate(offset); err != nil {
+			return err
+		}
+		if h.BaseOffset != offset {
+			return fmt.Errorf("snapshot: offset %d is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+		}
+	}
+	for _, f := range s.files[:k] {
+		_ = f.Close() // opened read-only: nothing to lose
+	}
+	s.files, s.sizes, s.bases, s.indexes = s.files[k:], s.sizes[k:], s.bases[k:], s.indexes[k:]
+	s.skip, s.StartOffset = pos, offset
+	return nil
 }
 
 // WriteTo writes the pinned batches to w, oldest first, exactly as they
@@ -48,7 +130,11 @@ func (l *Log) Snapshot() (*Snapshot, error) {
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for i, f := range s.files {
-		n, err := io.Copy(w, io.NewSectionReader(f, 0, s.sizes[i]))
+		var from int64
+		if i == 0 {
+			from = s.skip
+		}
+		n, err := io.Copy(w, io.NewSectionReader(f, from, s.sizes[i]-from))
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("snapshot segment %s: %w", f.Name(), err)
@@ -73,8 +159,16 @@ func (l *Log) Restore(r io.Reader, startOffset, nextOffset int64) error {
 	if err := l.Reset(startOffset); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	return l.Extend(r, nextOffset)
+}
+
+// Extend appends the batches read from r, as a Snapshot's WriteTo wrote
+// them, until the log ends at nextOffset; the first must start at
+// NextOffset. Like Append it checks each batch's header but not its CRC.
+// Nothing is fsynced: call Sync.
+func (l *Log) Extend(r io.Reader, nextOffset int64) error {
 	var buf []byte
-	for next := startOffset; next < nextOffset; next = l.NextOffset() {
+	for next := l.NextOffset(); next < nextOffset; next = l.NextOffset() {
 		batch, err := recordbatch.Read(r, buf)
 		if err != nil {
 			return fmt.Errorf("restore batch at offset %d: %w", next, err)
@@ -85,4 +179,30 @@ func (l *Log) Restore(r io.Reader, startOffset, nextOffset int64) error {
 		buf = batch
 	}
 	return nil
+}
+
+// BatchHeaderBefore returns the header bytes of the batch that ends just
+// before offset, which must be a batch boundary above StartOffset.
+func (l *Log) BatchHeaderBefore(offset int64) ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, errClosed
+	}
+	if offset <= l.startOffset() || offset > l.nextOffset() {
+		return nil, fmt.Errorf("%w: no batch ends at %d in [%d, %d]", ErrOffsetOutOfRange, offset, l.startOffset(), l.nextOffset())
+	}
+	s := l.segs[l.segmentIndex(offset-1)]
+	pos, h, err := s.locate(offset - 1)
+	if err != nil {
+		return nil, fmt.Errorf("batch before offset %d: %w", offset, err)
+	}
+	if h.LastOffset()+1 != offset {
+		return nil, fmt.Errorf("batch before offset %d: offset is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+	}
+	b := make([]byte, recordbatch.HeaderSize)
+	if _, err := s.f.ReadAt(b, pos); err != nil {
+		return nil, fmt.Errorf("batch before offset %d: %w", offset, err)
+	}
+	return b, nil
 }

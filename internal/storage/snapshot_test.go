@@ -103,3 +103,67 @@ func TestRestore(t *testing.T) {
 		t.Errorf("batch length below the header: %v, want ErrCorrupt", err)
 	}
 }
+
+// From narrows a pinned snapshot to the batches from a boundary on, in any
+// segment, and Extend appends them to a log that ends there.
+func TestSnapshotFromAndExtend(t *testing.T) {
+	src := openLog(t, t.TempDir(), Options{SegmentBytes: 1000})
+	batches := fill(t, src, 9, 2, 300) // 361-byte batches: two per segment
+	for _, k := range []int{0, 1, 3, 4, 8, 9} {
+		snap, err := src.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := int64(2 * k)
+		if k > 0 {
+			head, err := snap.BatchHeaderBefore(from)
+			if err != nil || !bytes.Equal(head, batches[k-1][:recordbatch.HeaderSize]) {
+				t.Fatalf("BatchHeaderBefore(%d) = %x, %v; want batch %d's header", from, head, err, k-1)
+			}
+			live, err := src.BatchHeaderBefore(from)
+			if err != nil || !bytes.Equal(live, head) {
+				t.Fatalf("Log.BatchHeaderBefore(%d) = %x, %v; want %x", from, live, err, head)
+			}
+		}
+		if err := snap.From(from); err != nil {
+			t.Fatalf("From(%d): %v", from, err)
+		}
+		var buf bytes.Buffer
+		if _, err := snap.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		snap.Close()
+		if !bytes.Equal(buf.Bytes(), concat(batches[k:])) {
+			t.Fatalf("From(%d) streamed %d bytes, want the %d of batches %d..", from, buf.Len(), len(concat(batches[k:])), k)
+		}
+		dst := openLog(t, t.TempDir(), Options{SegmentBytes: 1000})
+		for _, b := range batches[:k] {
+			if err := dst.Append(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := dst.Extend(&buf, src.NextOffset()); err != nil {
+			t.Fatalf("Extend from %d: %v", from, err)
+		}
+		if got := readAll(t, dst, 0, 1<<20); !bytes.Equal(got, concat(batches)) {
+			t.Fatalf("extended from %d: %d bytes, want %d", from, len(got), len(concat(batches)))
+		}
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if err := snap.From(3); err == nil {
+		t.Error("From inside a batch accepted")
+	}
+	if _, err := snap.BatchHeaderBefore(3); err == nil {
+		t.Error("BatchHeaderBefore inside a batch accepted")
+	}
+	if err := snap.From(src.NextOffset() + 2); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Errorf("From past the end: %v, want ErrOffsetOutOfRange", err)
+	}
+	if _, err := src.BatchHeaderBefore(0); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Errorf("Log.BatchHeaderBefore(start): %v, want ErrOffsetOutOfRange", err)
+	}
+}

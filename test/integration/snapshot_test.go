@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -19,11 +18,7 @@ import (
 // everything once another broker is away.
 func TestCatchUpBySnapshot(t *testing.T) {
 	t.Parallel()
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
-		cfg.SnapshotEntries = 20
-		cfg.CompactionOverheadEntries = 5
-		cfg.SegmentBytes = 64 << 10 // several segments per snapshot
-	}})
+	c := startShortRaftLogCluster(t, 64<<10) // several segments per snapshot
 	seeds := c.Addrs()
 	createTopic(t, seeds, "snap", 3, 3)
 	produced := produceN(t, newClient(t, seeds), "snap", "a", 500)

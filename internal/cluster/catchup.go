@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/partition"
+)
+
+// LogPositionPath is where a broker's HTTP listener answers a hosted
+// replica's durable log position (partition.LogPosition as JSON).
+func LogPositionPath(shardID uint64) string {
+	return fmt.Sprintf("/v1/partitions/%d/log-position", shardID)
+}
+
+// maxPositionBytes bounds a peer's answer: a few offsets and one header.
+const maxPositionBytes = 4 << 10
+
+// followerLogs asks the other replicas of a shard, over their brokers'
+// HTTP listeners, where their logs end, so that a snapshot streamed to a
+// follower that fell behind holds only what it lacks.
+type followerLogs struct {
+	self   uint64
+	meta   interface{ State() *meta.State }
+	client *http.Client
+}
+
+// positionRetry spaces the attempts to ask the followers: a follower that
+// has just restarted asks for the snapshot a moment before its HTTP
+// listener and its replica are up.
+const positionRetry = 100 * time.Millisecond
+
+// Positions asks every other replica in parallel, again until ctx ends if
+// one does not answer: one that never does fails the whole question, since
+// the stream must suit whichever follower receives it.
+func (f followerLogs) Positions(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
+	for {
+		out, err := f.askAll(ctx, shardID)
+		if err == nil {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(positionRetry):
+		}
+	}
+}
+
+func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
+	st := f.meta.State()
+	ref, ok := st.Shard(shardID)
+	if !ok {
+		return nil, fmt.Errorf("shard %d is not in the metadata", shardID)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		out  []partition.LogPosition
+		errs []error
+	)
+	for _, id := range ref.Partition.Replicas {
+		if id == f.self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pos, err := f.position(ctx, st.Brokers[id], shardID)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("replica %d of shard %d: %w", id, shardID, err))
+				return
+			}
+			out = append(out, pos)
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return out, nil
+}
+
+func (f followerLogs) position(ctx context.Context, b *meta.Broker, shardID uint64) (partition.LogPosition, error) {
+	var pos partition.LogPosition
+	url, err := brokerURL(b, LogPositionPath(shardID))
+	if err != nil {
+		return pos, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return pos, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return pos, fmt.Errorf("ask log position: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPositionBytes))
+	if err != nil {
+		return pos, fmt.Errorf("read log position: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return pos, fmt.Errorf("log position: HTTP %d", resp.StatusCode)
+	}
+	if err := json.Unmarshal(body, &pos); err != nil {
+		return pos, fmt.Errorf("log position: %w", err)
+	}
+	return pos, nil
+}

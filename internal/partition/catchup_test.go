@@ -1,0 +1,293 @@
+package partition
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+)
+
+// replicas answers a leader's question with the positions of real
+// in-process replicas, as the brokers' HTTP endpoint does.
+type replicas []*StateMachine
+
+func (r replicas) Positions(context.Context, uint64) ([]LogPosition, error) {
+	var out []LogPosition
+	for _, s := range r {
+		p, err := s.Position()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+type unreachable struct{}
+
+func (unreachable) Positions(context.Context, uint64) ([]LogPosition, error) {
+	return nil, errors.New("follower does not answer")
+}
+
+// streamFrom makes src's next snapshot stream as it would go to followers.
+func streamFrom(t *testing.T, src *StateMachine, followers FollowerLogs) ([]byte, snapshotHeader) {
+	t.Helper()
+	src.SetFollowerLogs(followers)
+	ctx, err := src.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := src.SaveSnapshot(ctx, &buf, make(chan struct{})); err != nil {
+		t.Fatalf("SaveSnapshot: %v", err)
+	}
+	var h snapshotHeader
+	n := binary.BigEndian.Uint32(buf.Bytes())
+	if err := json.Unmarshal(buf.Bytes()[4:4+n], &h); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), h
+}
+
+// sameBatchesFrom fails unless a and b hold the same batches byte for byte
+// from offset from, up to the same high watermark.
+func sameBatchesFrom(t *testing.T, a, b *StateMachine, from int64) {
+	t.Helper()
+	if a.HighWatermark() != b.HighWatermark() {
+		t.Fatalf("high watermarks %d and %d", a.HighWatermark(), b.HighWatermark())
+	}
+	if !bytes.Equal(concat(readAll(t, a, from)...), concat(readAll(t, b, from)...)) {
+		t.Fatalf("logs differ from offset %d", from)
+	}
+}
+
+// A follower that fell behind receives only the batches after its durable
+// log end and keeps its own below it, whether or not it applied more after
+// its last checkpoint.
+func TestIncrementalSnapshotContinuesFollowerLog(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	full, fh := streamFrom(t, src, nil)
+	if fh.Continues || fh.StartOffset != 0 {
+		t.Fatalf("snapshot without followers to ask: continues %v from %d, want the whole log", fh.Continues, fh.StartOffset)
+	}
+	if _, h := streamFrom(t, src, unreachable{}); h.Continues {
+		t.Fatal("snapshot continued a log although a follower did not answer")
+	}
+
+	for _, after := range []int{0, 7} {
+		dir := t.TempDir()
+		dst, _ := openSM(t, dir)
+		apply(t, dst, 1, ps[:20]...) // never synced: Position makes it durable
+		asked := dst.HighWatermark()
+		stream, h := streamFrom(t, src, replicas{dst})
+		if !h.Continues || h.StartOffset != asked {
+			t.Fatalf("snapshot continues=%v from %d, want from the follower's end %d", h.Continues, h.StartOffset, asked)
+		}
+		if cp, err := readCheckpoint(dir); err != nil || cp.NextOffset != asked || cp.Applied != 20 {
+			t.Fatalf("checkpoint after Position: %+v, %v; want applied 20 ending at %d", cp, err, asked)
+		}
+		apply(t, dst, 21, ps[20:20+after]...) // applied between the question and the install
+		if len(stream) >= len(full)*3/4 {
+			t.Fatalf("incremental snapshot is %d bytes, the full one %d", len(stream), len(full))
+		}
+		if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+			t.Fatalf("RecoverFromSnapshot: %v", err)
+		}
+		sameLog(t, dst, src)
+		expectLog(t, dst, ps)
+		if got, want := dst.installed.Load(), int64(len(stream)); got != want {
+			t.Fatalf("counted %d snapshot bytes installed, want %d", got, want)
+		}
+		dst.Close()
+		re, applied := openSM(t, dir)
+		if applied != 60 {
+			t.Fatalf("reopened: applied %d, want the snapshot's 60", applied)
+		}
+		sameLog(t, re, src)
+	}
+}
+
+// A replica that cannot continue the snapshot's log (it ends short of the
+// snapshot's start, or its batch there is not the leader's) takes only the
+// snapshot's batches: a suffix of the leader's log, never a mix.
+func TestIncrementalSnapshotOnReplicaThatDoesNotContinue(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	asked, _ := openSM(t, t.TempDir())
+	apply(t, asked, 1, ps[:30]...)
+	stream, h := streamFrom(t, src, replicas{asked})
+	if !h.Continues || h.StartOffset != asked.HighWatermark() {
+		t.Fatalf("snapshot continues=%v from %d, want from %d", h.Continues, h.StartOffset, asked.HighWatermark())
+	}
+
+	short, _ := openSM(t, t.TempDir())
+	apply(t, short, 1, ps[:10]...)
+	other, _ := openSM(t, t.TempDir())
+	apply(t, other, 1, workload(30, 1, 77)...) // same offsets, other batches
+	if other.HighWatermark() != h.StartOffset {
+		t.Fatalf("diverging replica ends at %d, the snapshot starts at %d", other.HighWatermark(), h.StartOffset)
+	}
+	for name, dst := range map[string]*StateMachine{"ends short": short, "diverges": other} {
+		if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+			t.Fatalf("%s: RecoverFromSnapshot: %v", name, err)
+		}
+		if dst.LogStartOffset() != h.StartOffset {
+			t.Fatalf("%s: log start %d, want the snapshot's start %d", name, dst.LogStartOffset(), h.StartOffset)
+		}
+		if _, err := dst.Read(h.StartOffset-1, 100); err == nil {
+			t.Fatalf("%s: an offset below the snapshot's start is still readable", name)
+		}
+		sameBatchesFrom(t, src, dst, h.StartOffset)
+		// It goes on exactly as the leader does.
+		more := workload(3, 4, 9)
+		if a, b := apply(t, src, 61, more...), apply(t, dst, 61, more...); a[2] != b[2] {
+			t.Fatalf("%s: offsets after the install differ: %v vs %v", name, a, b)
+		}
+		sameBatchesFrom(t, src, dst, h.StartOffset)
+		src, _ = openSM(t, t.TempDir())
+		apply(t, src, 1, ps...)
+	}
+}
+
+// failingReader fails after n bytes, like a connection lost mid-stream.
+type failingReader struct {
+	r io.Reader
+	n int
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("connection lost")
+	}
+	if len(p) > f.n {
+		p = p[:f.n]
+	}
+	n, err := f.r.Read(p)
+	f.n -= n
+	return n, err
+}
+
+// An install cut short at any point leaves a replica that opens at a
+// never-applied state whose log ends where the snapshot starts, so that
+// dragonboat installs the snapshot again and the result is the leader's log.
+func TestInterruptedIncrementalInstall(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	for _, tc := range []struct {
+		name  string
+		lag   int // entries the follower applied when asked
+		after int // entries it applied after
+		cut   func(n int) int
+	}{
+		{"in the header", 20, 0, func(int) int { return 3 }},
+		{"halfway", 20, 0, func(n int) int { return n / 2 }},
+		{"halfway, follower applied more after the question", 20, 5, func(n int) int { return n / 2 }},
+		{"one byte short", 20, 0, func(n int) int { return n - 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dst, _ := openSM(t, dir)
+			apply(t, dst, 1, ps[:tc.lag]...)
+			stream, h := streamFrom(t, src, replicas{dst})
+			apply(t, dst, uint64(tc.lag+1), ps[tc.lag:tc.lag+tc.after]...)
+			if !h.Continues {
+				t.Fatal("snapshot does not continue the follower's log")
+			}
+			r := &failingReader{r: bytes.NewReader(stream), n: tc.cut(len(stream))}
+			if err := dst.RecoverFromSnapshot(r, make(chan struct{})); err == nil {
+				t.Fatal("cut-short stream installed")
+			}
+			dst.Close()
+
+			re, applied := openSM(t, dir)
+			if applied != 0 && tc.cut(len(stream)) > 4 {
+				t.Fatalf("reopened after a cut-short install at applied %d, want 0 (install again)", applied)
+			}
+			if applied == 0 && re.HighWatermark() != h.StartOffset {
+				t.Fatalf("reopened log ends at %d, want the snapshot's start %d", re.HighWatermark(), h.StartOffset)
+			}
+			if applied == 0 {
+				if err := re.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+					t.Fatalf("install again: %v", err)
+				}
+			} else {
+				apply(t, re, applied+1, ps[applied:]...)
+			}
+			sameLog(t, re, src)
+			expectLog(t, re, ps)
+		})
+	}
+
+	// A crash after the install's checkpoint but before the log reached
+	// the snapshot's start (a replica that ended short of it) opens empty
+	// at that start rather than refusing to open.
+	dir := t.TempDir()
+	dst, _ := openSM(t, dir)
+	apply(t, dst, 1, ps[:5]...)
+	if err := dst.writeCheckpoint(checkpoint{NextOffset: src.HighWatermark() - 1, StartOffset: src.HighWatermark() - 1, Installing: true}); err != nil {
+		t.Fatal(err)
+	}
+	dst.Close()
+	re, applied := openSM(t, dir)
+	if applied != 0 || re.HighWatermark() != src.HighWatermark()-1 || re.LogStartOffset() != src.HighWatermark()-1 {
+		t.Fatalf("reopened at applied %d, log %d..%d; want 0 and an empty log at %d",
+			applied, re.LogStartOffset(), re.HighWatermark(), src.HighWatermark()-1)
+	}
+}
+
+// Position may be asked from any goroutine while the apply goroutine
+// appends, syncs and installs snapshots; what it reports is always a
+// durable state the replica reopens at or beyond.
+func TestPositionWhileApplying(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	dir := t.TempDir()
+	dst, _ := openSM(t, dir)
+	stop := make(chan struct{})
+	reported := make(chan int64, 1)
+	go func() {
+		var last int64
+		defer func() { reported <- last }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if pos, err := dst.Position(); err == nil {
+				if pos.NextOffset < last {
+					t.Errorf("reported log end went back from %d to %d", last, pos.NextOffset)
+				}
+				last = pos.NextOffset
+			}
+		}
+	}()
+	for i := range 30 {
+		apply(t, dst, uint64(i+1), ps[i])
+		if i%7 == 0 {
+			if err := dst.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stream, _ := streamFrom(t, src, replicas{dst})
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	last := <-reported
+	dst.Close()
+	re, applied := openSM(t, dir)
+	if re.HighWatermark() < last || applied != 60 {
+		t.Fatalf("reopened at applied %d ending at %d; reported %d", applied, re.HighWatermark(), last)
+	}
+	sameLog(t, re, src)
+}
