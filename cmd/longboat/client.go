@@ -46,15 +46,28 @@ func (c *clientFlags) format() (cli.Format, error) {
 	return f, nil
 }
 
-// admin opens a kadm client on the bootstrap servers and a context bounded
-// by --timeout; done releases both.
-func (c *clientFlags) admin(opts ...kgo.Opt) (context.Context, *kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...), kgo.RetryTimeout(c.timeout)}, opts...)...)
+// admin checks --output, and opens a kadm client on the bootstrap servers
+// and a context bounded by --timeout; done releases both.
+func (c *clientFlags) admin() (context.Context, *kadm.Client, cli.Format, func(), error) {
+	f, err := c.format()
 	if err != nil {
-		return nil, nil, nil, usagef("--bootstrap-server %q: %w", c.bootstrap, err)
+		return nil, nil, "", nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.RetryTimeout(c.timeout))
+	if err != nil {
+		return nil, nil, "", nil, usagef("--bootstrap-server %q: %w", c.bootstrap, err)
 	}
 	ctx, cancel := clientContext(c.timeout)
-	return ctx, kadm.NewClient(cl), func() { cancel(); cl.Close() }, nil
+	return ctx, kadm.NewClient(cl), f, func() { cancel(); cl.Close() }, nil
+}
+
+// printDone prints doc for --output json, else one line of text.
+func printDone(s *stdio, f cli.Format, doc any, format string, a ...any) error {
+	if f == cli.JSON {
+		return cli.Print(s.out, f, doc)
+	}
+	_, err := fmt.Fprintf(s.out, format+"\n", a...)
+	return err
 }
 
 // explain adds what to do to the errors an operator meets most.

@@ -80,11 +80,7 @@ func clusterCmd(args []string, s *stdio) error {
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	f, err := cf.format()
-	if err != nil {
-		return err
-	}
-	ctx, adm, done, err := cf.admin()
+	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
 		return err
 	}

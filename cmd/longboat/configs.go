@@ -57,11 +57,7 @@ func configsCmd(args []string, s *stdio) error {
 	if *entityName == "" {
 		return usagef("--entity-name is required")
 	}
-	f, err := cf.format()
-	if err != nil {
-		return err
-	}
-	ctx, adm, done, err := cf.admin()
+	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
 		return err
 	}

@@ -55,10 +55,6 @@ func groupsCmd(args []string, s *stdio) error {
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	f, err := cf.format()
-	if err != nil {
-		return err
-	}
 	if action != "list" && *group == "" {
 		return usagef("--group is required")
 	}
@@ -70,7 +66,7 @@ func groupsCmd(args []string, s *stdio) error {
 		}
 		tps = append(tps, tp)
 	}
-	ctx, adm, done, err := cf.admin()
+	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
 		return err
 	}
@@ -402,11 +398,7 @@ func (g groupCmds) delete(ctx context.Context, group string) error {
 	if r.Err != nil {
 		return fmt.Errorf("group %s: %w", group, r.Err)
 	}
-	if g.f == cli.JSON {
-		return cli.Print(g.s.out, g.f, map[string]string{"deleted": group})
-	}
-	_, err = fmt.Fprintf(g.s.out, "deleted group %s\n", group)
-	return err
+	return printDone(g.s, g.f, map[string]string{"deleted": group}, "deleted group %s", group)
 }
 
 type deletedOffset struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/longboat/longboat/internal/bench"
 	"github.com/longboat/longboat/internal/cli"
 )
 
@@ -123,41 +124,15 @@ func produceLines(cf *clientFlags, topic string, partition int32, acks string, l
 }
 
 func producerOpts(acks string, lf lineFlags) ([]kgo.Opt, error) {
-	var opts []kgo.Opt
-	switch acks {
-	case "all", "-1":
-		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
-	case "1":
-		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
-	case "0":
-		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
-	default:
-		return nil, usagef("--acks %q: use all, 1 or 0", acks)
+	opts, err := bench.ProducerOpts(acks, lf.compression)
+	if err != nil {
+		return nil, usageError{err}
 	}
 	if !lf.idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite())
-	} else if acks != "all" && acks != "-1" {
+		return append(opts, kgo.DisableIdempotentWrite()), nil
+	}
+	if acks != "all" && acks != "-1" {
 		return nil, usagef("--idempotent needs --acks all (or give --idempotent=false)")
 	}
-	codec, err := compressionCodec(lf.compression)
-	if err != nil {
-		return nil, err
-	}
-	return append(opts, kgo.ProducerBatchCompression(codec)), nil
-}
-
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, usagef("--compression %q: use none, gzip, snappy, lz4 or zstd", name)
+	return opts, nil
 }

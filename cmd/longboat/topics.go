@@ -50,14 +50,10 @@ func topicsCmd(args []string, s *stdio) error {
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	f, err := cf.format()
-	if err != nil {
-		return err
-	}
 	if action != "list" && *topic == "" {
 		return usagef("--topic is required")
 	}
-	ctx, adm, done, err := cf.admin()
+	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
 		return err
 	}
@@ -214,17 +210,11 @@ func (t topicCmds) create(ctx context.Context, topic string, partitions, rf int,
 		return err
 	}
 	r, err := resp.On(topic, nil)
-	if err == nil {
-		err = withMessage(r.Err, r.ErrMessage)
-	}
-	if err != nil {
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	if t.f == cli.JSON {
-		return cli.Print(t.s.out, t.f, topicSummary{Topic: topic, Partitions: int(r.NumPartitions), ReplicationFactor: int(r.ReplicationFactor)})
-	}
-	_, err = fmt.Fprintf(t.s.out, "created topic %s: %d partitions, replication factor %d\n", topic, partitions, rf)
-	return err
+	return printDone(t.s, t.f, topicSummary{Topic: topic, Partitions: int(r.NumPartitions), ReplicationFactor: int(r.ReplicationFactor)},
+		"created topic %s: %d partitions, replication factor %d", topic, partitions, rf)
 }
 
 func (t topicCmds) delete(ctx context.Context, topic string) error {
@@ -233,17 +223,10 @@ func (t topicCmds) delete(ctx context.Context, topic string) error {
 		return err
 	}
 	r, err := resp.On(topic, nil)
-	if err == nil {
-		err = withMessage(r.Err, r.ErrMessage)
-	}
-	if err != nil {
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
-	if t.f == cli.JSON {
-		return cli.Print(t.s.out, t.f, map[string]string{"deleted": topic})
-	}
-	_, err = fmt.Fprintf(t.s.out, "deleted topic %s\n", topic)
-	return err
+	return printDone(t.s, t.f, map[string]string{"deleted": topic}, "deleted topic %s", topic)
 }
 
 // addPartitions raises the topic's partition count to total, as
@@ -254,17 +237,10 @@ func (t topicCmds) addPartitions(ctx context.Context, topic string, total int) e
 		return err
 	}
 	r, err := resp.On(topic, nil)
-	if err == nil {
-		err = withMessage(r.Err, r.ErrMessage)
-	}
-	if err != nil {
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
 		return fmt.Errorf("topic %s to %d partitions: %w", topic, total, err)
 	}
-	if t.f == cli.JSON {
-		return cli.Print(t.s.out, t.f, map[string]any{"topic": topic, "partitions": total})
-	}
-	_, err = fmt.Fprintf(t.s.out, "topic %s now has %d partitions\n", topic, total)
-	return err
+	return printDone(t.s, t.f, map[string]any{"topic": topic, "partitions": total}, "topic %s now has %d partitions", topic, total)
 }
 
 type deletedRow struct {
