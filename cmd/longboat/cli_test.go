@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -400,7 +401,7 @@ func TestClusterStatus(t *testing.T) {
 				t.Fatalf("broker %d marked meta leader, cluster says %d", b.ID, doc.MetaLeader)
 			}
 		}
-		if b.Ready == nil || !*b.Ready || b.Version == "" || b.HTTPAddress == "" {
+		if !b.Reachable || b.Ready == nil || !*b.Ready || b.Version == "" || b.HTTPAddress == "" {
 			t.Fatalf("broker %+v: want ready, a version and its HTTP address from /v1/status", b)
 		}
 	}
@@ -409,9 +410,33 @@ func TestClusterStatus(t *testing.T) {
 	}
 	out, errs, code := lb(t, "", "cluster", "status", "--bootstrap-server", bs, "--http", "127.0.0.1:1")
 	header, rows := table(t, strings.SplitN(out, "\n", 2)[1])
-	wantHeader(t, header, "ID", "ADDRESS", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP")
+	wantHeader(t, header, "ID", "ADDRESS", "UP", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP")
 	if code != 0 || len(rows) != 3 || !strings.Contains(errs, "no /v1/status from 127.0.0.1:1") || !strings.HasPrefix(out, "Cluster ") {
 		t.Fatalf("cluster status with an unreachable --http: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	lbFails(t, 2, "unknown action", "cluster", "health")
+}
+
+// TestClusterStatusBrokerDown stops a broker of a cluster of its own: it is
+// shown unreachable, and every partition with a replica on it
+// under-replicated.
+func TestClusterStatusBrokerDown(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	bs := strings.Join(c.Addrs()[:2], ",")
+	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "down", "--partitions", "2")
+	c.StopBroker(2)
+	var doc clusterDoc
+	lbJSON(t, &doc, "cluster", "status", "--bootstrap-server", bs, "--http", c.HTTPAddr(0))
+	for _, b := range doc.Brokers {
+		if b.Reachable != (b.ID != 3) {
+			t.Fatalf("broker %d reachable = %v with broker 3 stopped", b.ID, b.Reachable)
+		}
+	}
+	if len(doc.UnderReplicated) != doc.Partitions || doc.Partitions < 2 || joinIDs(doc.UnderReplicated[0].Down) != "3" {
+		t.Fatalf("under-replicated %+v of %d partitions with broker 3 stopped, want all, with 3 unreachable", doc.UnderReplicated, doc.Partitions)
+	}
+	out := lbOK(t, "", "cluster", "status", "--bootstrap-server", bs, "--http", "")
+	if !strings.Contains(out, "Under-replicated partitions") || !regexp.MustCompile(`\ndown +1 +\d +2,3,1 +2,3,1 +3\n`).MatchString(out) {
+		t.Fatalf("cluster status table with broker 3 stopped:\n%s", out)
+	}
 }

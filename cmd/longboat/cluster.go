@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/longboat/longboat/internal/cli"
 )
@@ -17,13 +19,15 @@ const clusterUsage = `Usage:
 Takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
 `
 
-// brokerStatus is one broker's line of cluster status. Ready, version and
-// the hosted counts come from the broker's HTTP /v1/status, which says
-// what the Kafka protocol does not.
+// brokerStatus is one broker's line of cluster status. Reachable is
+// whether its Kafka listener accepts a connection from here; ready, version
+// and the Raft address come from its HTTP /v1/status, which says what the
+// Kafka protocol does not.
 type brokerStatus struct {
 	ID          int32  `json:"id"`
 	Address     string `json:"address"`
 	Rack        string `json:"rack,omitempty"`
+	Reachable   bool   `json:"reachable"`
 	MetaLeader  bool   `json:"meta_leader"`
 	Leaders     int    `json:"leaders"`
 	Replicas    int    `json:"replicas"`
@@ -39,6 +43,7 @@ type unhealthyPartition struct {
 	Leader    int32   `json:"leader"`
 	Replicas  []int32 `json:"replicas"`
 	ISR       []int32 `json:"isr"`
+	Down      []int32 `json:"unreachable_replicas"`
 }
 
 type clusterDoc struct {
@@ -103,6 +108,9 @@ func clusterCmd(args []string, s *stdio) error {
 	for i := range doc.Brokers {
 		doc.brokerByID[doc.Brokers[i].ID] = &doc.Brokers[i]
 	}
+	for i := range doc.Brokers {
+		doc.Brokers[i].Reachable = reachable(ctx, doc.Brokers[i].Address)
+	}
 	for _, td := range md.Topics.Sorted() {
 		doc.Topics++
 		for _, pd := range td.Partitions.Sorted() {
@@ -118,7 +126,7 @@ func clusterCmd(args []string, s *stdio) error {
 			}
 			if pd.Leader < 0 {
 				doc.Offline = append(doc.Offline, u)
-			} else if len(pd.ISR) < len(pd.Replicas) {
+			} else if u.Down = doc.downReplicas(pd.Replicas); len(pd.ISR) < len(pd.Replicas) || len(u.Down) > 0 {
 				doc.UnderReplicated = append(doc.UnderReplicated, u)
 			}
 		}
@@ -130,6 +138,31 @@ func clusterCmd(args []string, s *stdio) error {
 		}
 	}
 	return cli.Print(s.out, f, doc, doc.grids()...)
+}
+
+// downReplicas are the replicas whose broker does not accept connections.
+// Longboat reports every voter of a partition's Raft group in the ISR, so
+// an unreachable broker is how a lost replica shows from outside, as the
+// brokers' own longboat_under_replicated_partitions counts it.
+func (doc *clusterDoc) downReplicas(replicas []int32) []int32 {
+	down := []int32{}
+	for _, r := range replicas {
+		if b := doc.brokerByID[r]; b != nil && !b.Reachable {
+			down = append(down, r)
+		}
+	}
+	return down
+}
+
+func reachable(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := new(net.Dialer).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // addHTTP asks each address for /v1/status and attaches what it says to
@@ -173,7 +206,7 @@ func fetchStatus(ctx context.Context, addr string) (*v1Status, error) {
 func (doc *clusterDoc) grids() []*cli.Grid {
 	brokers := &cli.Grid{
 		Title:  fmt.Sprintf("Cluster %s: %d brokers, %d topics, %d partitions, %d under-replicated, %d offline", doc.ClusterID, len(doc.Brokers), doc.Topics, doc.Partitions, len(doc.UnderReplicated), len(doc.Offline)),
-		Header: []string{"ID", "ADDRESS", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP"},
+		Header: []string{"ID", "ADDRESS", "UP", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP"},
 	}
 	for _, b := range doc.Brokers {
 		meta, ready := "", "?"
@@ -183,19 +216,19 @@ func (doc *clusterDoc) grids() []*cli.Grid {
 		if b.Ready != nil {
 			ready = fmt.Sprint(*b.Ready)
 		}
-		brokers.Add(b.ID, b.Address, orDash(meta), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
+		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
 	}
 	grids := []*cli.Grid{brokers}
 	for _, set := range []struct {
 		title string
 		ps    []unhealthyPartition
-	}{{"Under-replicated partitions (ISR smaller than replicas)", doc.UnderReplicated}, {"Offline partitions (no leader)", doc.Offline}} {
+	}{{"Under-replicated partitions (ISR smaller than replicas, or a replica on an unreachable broker)", doc.UnderReplicated}, {"Offline partitions (no leader)", doc.Offline}} {
 		if len(set.ps) == 0 {
 			continue
 		}
-		g := &cli.Grid{Title: set.title, Header: []string{"TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"}}
+		g := &cli.Grid{Title: set.title, Header: []string{"TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "UNREACHABLE"}}
 		for _, p := range set.ps {
-			g.Add(p.Topic, p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR))
+			g.Add(p.Topic, p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), orDash(joinIDs(p.Down)))
 		}
 		grids = append(grids, g)
 	}

@@ -79,7 +79,8 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 	opts := []kgo.Opt{kgo.SeedBrokers(cf.seeds()...), kgo.ConsumeResetOffset(start)}
 	switch {
 	case pf.group != "":
-		opts = append(opts, kgo.ConsumerGroup(pf.group), kgo.ConsumeTopics(topic))
+		// Commit only what was printed: a poll can return more than --count.
+		opts = append(opts, kgo.ConsumerGroup(pf.group), kgo.ConsumeTopics(topic), kgo.AutoCommitMarks())
 	case partition >= 0:
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: start}}))
 	default:
@@ -115,6 +116,7 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 			buf = appendRecord(buf[:0], f, rf, r)
 			out.Write(buf)
 			printed++
+			cons.MarkCommitRecords(r)
 			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
 				delete(pending, r.Partition)
 			}
@@ -124,7 +126,7 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 		}
 	}
 	if pf.group != "" {
-		if err := cons.CommitUncommittedOffsets(context.WithoutCancel(ctx)); err != nil {
+		if err := cons.CommitMarkedOffsets(context.WithoutCancel(ctx)); err != nil {
 			return fmt.Errorf("commit offsets of group %s: %w", pf.group, err)
 		}
 	}

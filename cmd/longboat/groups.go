@@ -197,7 +197,11 @@ func (g groupCmds) describe(ctx context.Context, group string) error {
 	}
 	summary := &cli.Grid{Header: []string{"GROUP", "STATE", "PROTOCOL-TYPE", "PROTOCOL", "COORDINATOR", "MEMBERS", "TOTAL-LAG"}}
 	summary.Add(group, l.State, orDash(l.ProtocolType), orDash(l.Protocol), doc.Coordinator, len(doc.Members), doc.TotalLag)
-	return cli.Print(g.s.out, g.f, doc, summary, members, offsets)
+	grids := []*cli.Grid{summary, members, offsets}
+	if len(doc.Members) == 0 {
+		grids = []*cli.Grid{summary, offsets}
+	}
+	return cli.Print(g.s.out, g.f, doc, grids...)
 }
 
 func orDash(s string) string {
