@@ -76,7 +76,7 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 		}
 	}
 
-	opts := []kgo.Opt{kgo.SeedBrokers(cf.seeds()...), kgo.ConsumeResetOffset(start)}
+	opts := []kgo.Opt{kgo.SeedBrokers(cf.seeds()...), kgo.ConsumeResetOffset(start), kgo.ClientID("longboat-consume")}
 	switch {
 	case pf.group != "":
 		// Commit only what was printed: a poll can return more than --count.

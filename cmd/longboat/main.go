@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/longboat/longboat/internal/version"
@@ -96,10 +97,11 @@ func run(args []string, s *stdio) int {
 	return 1
 }
 
-// clientContext bounds a client subcommand: it ends on Ctrl-C or after
-// timeout (none when 0), whichever comes first.
+// clientContext bounds a client subcommand: it ends on Ctrl-C, SIGTERM or
+// after timeout (none when 0), whichever comes first, so that a group
+// consumer commits and leaves its group however it is stopped.
 func clientContext(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	if timeout <= 0 {
 		return ctx, stop
 	}
