@@ -440,3 +440,31 @@ func TestClusterStatusBrokerDown(t *testing.T) {
 		t.Fatalf("cluster status table with broker 3 stopped:\n%s", out)
 	}
 }
+
+// TestUsageExitCodes: help is success, a wrong command line exits 2
+// before anything is dialled.
+func TestUsageExitCodes(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"topics", "--help"}, 0, "longboat topics add-partitions"},
+		{[]string{"groups", "help"}, 0, "--to-datetime RFC3339"},
+		{[]string{"cluster", "-h"}, 0, "cluster status"},
+		{[]string{"help"}, 0, "longboat configs ACTION"},
+		{nil, 2, "Usage:"},
+		{[]string{"frob"}, 2, `unknown command "frob"`},
+		{[]string{"groups"}, 2, "missing action"},
+		{[]string{"topics", "list", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"topics", "list", "stray"}, 2, `unexpected argument "stray"`},
+		{[]string{"configs", "alter", "--entity-type", "topics", "--entity-name", "t"}, 2, "nothing to change"},
+		{[]string{"consume", "--topic", "t", "--offset", "soon"}, 2, "--offset"},
+		{[]string{"produce", "--topic", "t", "--compression", "brotli"}, 2, "--compression"},
+	} {
+		out, errs, code := lb(t, "", c.args...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("longboat %v: exit %d, output %q %q; want exit %d and %q", c.args, code, out, errs, c.code, c.want)
+		}
+	}
+}

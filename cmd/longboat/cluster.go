@@ -70,6 +70,10 @@ type v1Status struct {
 // clusterCmd prints the cluster's brokers and partition health, like
 // rpk cluster health plus rpk cluster info.
 func clusterCmd(args []string, s *stdio) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(s.out, clusterUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "status" {
 		fmt.Fprint(s.err, clusterUsage)
 		if len(args) == 0 {

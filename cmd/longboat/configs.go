@@ -35,6 +35,10 @@ func configsCmd(args []string, s *stdio) error {
 		fmt.Fprint(s.err, configsUsage)
 		return usagef("missing action")
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(s.out, configsUsage)
+		return nil
+	}
 	action := args[0]
 	if action != "describe" && action != "alter" {
 		fmt.Fprint(s.err, configsUsage)

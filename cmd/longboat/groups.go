@@ -33,6 +33,10 @@ func groupsCmd(args []string, s *stdio) error {
 		fmt.Fprint(s.err, groupsUsage)
 		return usagef("missing action")
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(s.out, groupsUsage)
+		return nil
+	}
 	action := args[0]
 	if !slices.Contains([]string{"list", "describe", "reset-offsets", "delete", "delete-offsets"}, action) {
 		fmt.Fprint(s.err, groupsUsage)

@@ -81,9 +81,11 @@ func run(args []string, s *stdio) int {
 		err = benchCmd(args[1:])
 	case "version":
 		fmt.Fprintln(s.out, version.String())
-	case "-h", "--help", "help":
-		fmt.Fprint(s.out, usage)
 	default:
+		if isHelp(args[0]) {
+			fmt.Fprint(s.out, usage)
+			return 0
+		}
 		fmt.Fprintf(s.err, "unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
@@ -108,6 +110,8 @@ func clientContext(timeout time.Duration) (context.Context, context.CancelFunc) 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return ctx, func() { cancel(); stop() }
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
 
 // parseFlags parses a subcommand's flags; done is true when the subcommand
 // should return err at once (a bad flag, or nil after --help).

@@ -32,6 +32,10 @@ func topicsCmd(args []string, s *stdio) error {
 		fmt.Fprint(s.err, topicsUsage)
 		return usagef("missing action")
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(s.out, topicsUsage)
+		return nil
+	}
 	action := args[0]
 	if !slices.Contains([]string{"list", "describe", "create", "delete", "alter-config", "add-partitions", "delete-records"}, action) {
 		fmt.Fprint(s.err, topicsUsage)
