@@ -17,6 +17,7 @@ func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o bench.Options
 	brokers := fs.String("brokers", "localhost:9092", "comma-separated bootstrap servers")
+	fs.StringVar(brokers, "bootstrap-server", "localhost:9092", "alias of --brokers")
 	name := fs.String("name", "", "label for this run in the table (default: a summary of the settings)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	fs.StringVar(&o.Topic, "topic", "bench", "topic (created if missing)")

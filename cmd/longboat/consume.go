@@ -5,7 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -34,34 +34,49 @@ type partitionRead struct {
 	disorder int   // offsets that did not increase
 }
 
-// consumeCmd reads a topic from the earliest offset with kafka-go (one
-// reader per partition, no group) up to its end, and with --prefix/--expect
-// checks the records written by `produce`: each of seq 0..expect-1 exactly
-// once.
-func consumeCmd(args []string) error {
+// consumeCmd prints records, like kcat -C, or with --prefix/--expect
+// checks the records written by `produce --records`: it reads a topic from
+// the earliest offset with kafka-go (one reader per partition, no group) up
+// to its end, and wants each of seq 0..expect-1 exactly once.
+func consumeCmd(args []string, s *stdio) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	brokers := fs.String("brokers", "localhost:9092", "comma-separated bootstrap servers")
+	fs.SetOutput(s.err)
+	cf := addClientFlags(fs, 0)
 	topic := fs.String("topic", "", "topic")
 	partition := fs.Int("partition", -1, "read only this partition (-1: all)")
-	prefix := fs.String("prefix", "", "count records written by `produce --prefix` (default: count every record)")
-	expect := fs.Int("expect", 0, "with --prefix: wait until seq 0..expect-1 are all seen, and fail on any missing or duplicate")
-	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	var pf printFlags
+	fs.StringVar(&pf.format, "format", `%s\n`, "how to print each record: %t topic, %p partition, %o offset, %k key, %s value, %K/%S key/value size, %h headers, %T timestamp (ms), \\n \\t")
+	fs.StringVar(&pf.format, "f", `%s\n`, "alias of --format")
+	fs.StringVar(&pf.offset, "offset", "beginning", "where to start: beginning, end or an offset")
+	fs.StringVar(&pf.timestamp, "timestamp", "", "start at the first record at or after this time (RFC3339 or Unix ms)")
+	fs.StringVar(&pf.group, "group", "", "consume as this group, from its committed offsets (committed as it goes)")
+	fs.IntVar(&pf.count, "count", 0, "exit after this many records (0: no limit)")
+	fs.BoolVar(&pf.exitAtEnd, "exit-at-end", false, "exit once every partition is read up to its end as of the start")
+	prefix := fs.String("prefix", "", "check mode: count records written by `produce --prefix`")
+	expect := fs.Int("expect", 0, "check mode, with --prefix: wait until seq 0..expect-1 are all seen, and fail on any missing or duplicate")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *topic == "" {
-		return errors.New("--topic is required")
+		return usagef("--topic is required")
 	}
 	if *expect > 0 && *prefix == "" {
-		return errors.New("--expect needs --prefix")
+		return usagef("--expect needs --prefix")
 	}
-	ctx, cancel := clientContext(*timeout)
+	if *prefix == "" {
+		return consumePrint(cf, *topic, int32(*partition), pf, s)
+	}
+	timeout, brokers := cf.timeout, &cf.bootstrap
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := clientContext(timeout)
 	defer cancel()
 
 	addrs := strings.Split(*brokers, ",")
 	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second,
 		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second}}
-	ids, err := topicPartitions(ctx, cl, *topic, *partition)
+	ids, err := partitionIDs(ctx, cl, *topic, *partition)
 	if err != nil {
 		return err
 	}
@@ -88,7 +103,7 @@ func consumeCmd(args []string) error {
 			st.mu.Unlock()
 		}
 		done = st.finished(*expect)
-		fmt.Fprintln(os.Stderr, "consume: "+st.progress(*expect))
+		fmt.Fprintln(s.err, "consume: "+st.progress(*expect))
 		if !done {
 			select {
 			case <-ctx.Done():
@@ -98,10 +113,10 @@ func consumeCmd(args []string) error {
 	}
 	stopReaders()
 	wg.Wait()
-	return st.report(*topic, *expect, time.Since(start), done)
+	return st.report(s.out, *topic, *expect, time.Since(start), done)
 }
 
-func topicPartitions(ctx context.Context, cl *kafka.Client, topic string, only int) ([]int, error) {
+func partitionIDs(ctx context.Context, cl *kafka.Client, topic string, only int) ([]int, error) {
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -223,7 +238,7 @@ func (st *consumeState) progress(expect int) string {
 	return fmt.Sprintf("%d records read", records)
 }
 
-func (st *consumeState) report(topic string, expect int, elapsed time.Duration, done bool) error {
+func (st *consumeState) report(out io.Writer, topic string, expect int, elapsed time.Duration, done bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	ids := make([]int, 0, len(st.parts))
@@ -231,7 +246,7 @@ func (st *consumeState) report(topic string, expect int, elapsed time.Duration, 
 		ids = append(ids, id)
 	}
 	sort.Ints(ids)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tRECORDS\tMATCHED\tFIRST OFFSET\tNEXT OFFSET\tHIGH WATERMARK")
 	total, disorder := 0, 0
 	for _, id := range ids {
@@ -261,7 +276,7 @@ func (st *consumeState) report(topic string, expect int, elapsed time.Duration, 
 				extra += n
 			}
 		}
-		fmt.Printf("expected %d (prefix %q): seen %d distinct, missing %d, duplicates %d, beyond expected %d, other records %d, %d records in %.1fs\n",
+		fmt.Fprintf(out, "expected %d (prefix %q): seen %d distinct, missing %d, duplicates %d, beyond expected %d, other records %d, %d records in %.1fs\n",
 			expect, st.prefix, expect-len(missing), len(missing), dups, extra, st.foreign, total, elapsed.Seconds())
 		if len(missing) > 0 {
 			problems = append(problems, fmt.Sprintf("%d missing (first: %v)", len(missing), missing[:min(10, len(missing))]))
@@ -270,7 +285,7 @@ func (st *consumeState) report(topic string, expect int, elapsed time.Duration, 
 			problems = append(problems, fmt.Sprintf("%d duplicates", dups))
 		}
 	} else {
-		fmt.Printf("read %d records in %.1fs\n", total, elapsed.Seconds())
+		fmt.Fprintf(out, "read %d records in %.1fs\n", total, elapsed.Seconds())
 	}
 	if disorder > 0 {
 		problems = append(problems, fmt.Sprintf("%d records with non-increasing offsets", disorder))

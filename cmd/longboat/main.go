@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/longboat/longboat/internal/version"
@@ -17,58 +19,99 @@ import (
 const usage = `longboat: a Kafka-compatible broker on multi-Raft
 
 Usage:
-  longboat serve [flags]   run one broker (flags or LONGBOAT_* variables; --help lists them)
-  longboat dev [flags]     run a local cluster of brokers on 127.0.0.1 (--help lists flags)
-  longboat healthcheck     exit 0 when this broker's /readyz answers 200, else 1
-  longboat topics ACTION   list, create, describe or delete topics (kafka-topics.sh-like)
-  longboat produce [flags] write N numbered records (<prefix>-<seq>) and report acknowledgements
-  longboat consume [flags] read a topic from the start; --prefix/--expect checks every record once
-  longboat bench [flags]   produce (and consume) load and print throughput and latency
-  longboat version         print the version, the commit it was built from and the Go version
+  longboat serve [flags]    run one broker (flags or LONGBOAT_* variables; --help lists them)
+  longboat dev [flags]      run a local cluster of brokers on 127.0.0.1 (--help lists flags)
+  longboat healthcheck      exit 0 when this broker's /readyz answers 200, else 1
+  longboat topics ACTION    list, describe, create, delete, alter-config, add-partitions, delete-records
+  longboat groups ACTION    list, describe (members, offsets, lag), reset-offsets, delete, delete-offsets
+  longboat configs ACTION   describe or alter topic and broker configs
+  longboat cluster status   brokers, the __meta leader, partitions per broker, unhealthy partitions
+  longboat produce [flags]  write stdin lines as records (--records N: numbered test records)
+  longboat consume [flags]  print records with a kcat-style --format (--prefix/--expect: check numbered records)
+  longboat bench [flags]    produce (and consume) load and print throughput and latency
+  longboat version          print the version, the commit it was built from and the Go version
+
+Client commands take --bootstrap-server host:port,... (alias --brokers, default localhost:9092)
+and --output table|json. Exit status: 0 success, 1 failure, 2 bad usage.
 `
 
-func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "dev":
-		err = dev(os.Args[2:])
-	case "healthcheck":
-		err = healthcheck(os.Args[2:])
-	case "topics":
-		err = topicsCmd(os.Args[2:])
-	case "produce":
-		err = produceCmd(os.Args[2:])
-	case "consume":
-		err = consumeCmd(os.Args[2:])
-	case "bench":
-		err = benchCmd(os.Args[2:])
-	case "version":
-		fmt.Println(version.String())
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "longboat %s: %v\n", os.Args[1], err)
-		os.Exit(1)
-	}
+// stdio is where a client command reads and writes, so tests can run the
+// commands in-process.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
 }
 
-// clientContext bounds a client subcommand: it ends on Ctrl-C or after
-// timeout, whichever comes first.
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], &stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
+}
+
+// run executes one command line and returns the process exit status.
+func run(args []string, s *stdio) int {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:])
+	case "dev":
+		err = dev(args[1:])
+	case "healthcheck":
+		err = healthcheck(args[1:])
+	case "topics":
+		err = topicsCmd(args[1:], s)
+	case "groups":
+		err = groupsCmd(args[1:], s)
+	case "configs":
+		err = configsCmd(args[1:], s)
+	case "cluster":
+		err = clusterCmd(args[1:], s)
+	case "produce":
+		err = produceCmd(args[1:], s)
+	case "consume":
+		err = consumeCmd(args[1:], s)
+	case "bench":
+		err = benchCmd(args[1:])
+	case "version":
+		fmt.Fprintln(s.out, version.String())
+	default:
+		if isHelp(args[0]) {
+			fmt.Fprint(s.out, usage)
+			return 0
+		}
+		fmt.Fprintf(s.err, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(s.err, "longboat %s: %v\n", args[0], err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// clientContext bounds a client subcommand: it ends on Ctrl-C, SIGTERM or
+// after timeout (none when 0), whichever comes first, so that a group
+// consumer commits and leaves its group however it is stopped.
 func clientContext(timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if timeout <= 0 {
+		return ctx, stop
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	return ctx, func() { cancel(); stop() }
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
 
 // parseFlags parses a subcommand's flags; done is true when the subcommand
 // should return err at once (a bad flag, or nil after --help).
@@ -77,5 +120,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
 	if errors.Is(err, flag.ErrHelp) {
 		return true, nil
 	}
-	return err != nil, err
+	if err != nil {
+		return true, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return true, usagef("unexpected argument %q (flags go before it? see --help)", fs.Arg(0))
+	}
+	return false, nil
 }

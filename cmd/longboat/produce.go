@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,27 +36,41 @@ type fixedPartition int
 
 func (p fixedPartition) Balance(_ kafka.Message, _ ...int) int { return int(p) }
 
-// produceCmd writes N numbered records with kafka-go, like
-// kafka-console-producer.sh with a verifiable payload.
-func produceCmd(args []string) error {
+// produceCmd writes records, like kafka-console-producer.sh: each line of
+// stdin by default, or with --records/--prefix N numbered records whose
+// arrival `consume --prefix --expect` can prove.
+func produceCmd(args []string, s *stdio) error {
 	fs := flag.NewFlagSet("produce", flag.ContinueOnError)
-	brokers := fs.String("brokers", "localhost:9092", "comma-separated bootstrap servers")
+	fs.SetOutput(s.err)
+	cf := addClientFlags(fs, 2*time.Minute)
 	topic := fs.String("topic", "", "topic (must exist)")
-	records := fs.Int("records", 1000, "records to write")
-	prefix := fs.String("prefix", "", "value prefix; records are <prefix>-<seq> (default: produce-<unix time>)")
-	partition := fs.Int("partition", -1, "write only to this partition (-1: round robin over all)")
+	partition := fs.Int("partition", -1, "write only to this partition (-1: spread over all)")
 	acks := fs.String("acks", "all", "all, 1 or 0")
-	chunk := fs.Int("chunk", 200, "records per WriteMessages call (one progress step)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	lf := lineFlags{}
+	fs.StringVar(&lf.keySep, "key-separator", "", "split each line at the first SEP into key and value (default: no key)")
+	fs.Var(&lf.headers, "header", "k=v header on every record (repeatable)")
+	fs.StringVar(&lf.compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fs.BoolVar(&lf.idempotent, "idempotent", true, "idempotent producer (needs --acks all)")
+	records := fs.Int("records", 1000, "numbered mode: records to write")
+	prefix := fs.String("prefix", "", "numbered mode: value prefix; records are <prefix>-<seq> (default: produce-<unix time>)")
+	chunk := fs.Int("chunk", 200, "numbered mode: records per WriteMessages call (one progress step)")
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *topic == "" {
-		return errors.New("--topic is required")
+		return usagef("--topic is required")
+	}
+	numbered := false
+	fs.Visit(func(f *flag.Flag) {
+		numbered = numbered || f.Name == "records" || f.Name == "prefix" || f.Name == "chunk"
+	})
+	if !numbered {
+		return produceLines(cf, *topic, int32(*partition), *acks, lf, s)
 	}
 	if *records < 1 || *chunk < 1 {
-		return errors.New("--records and --chunk must be 1 or more")
+		return usagef("--records and --chunk must be 1 or more")
 	}
+	brokers, timeout := &cf.bootstrap, &cf.timeout
 	required, err := parseAcks(*acks)
 	if err != nil {
 		return err
@@ -118,14 +131,14 @@ func produceCmd(args []string) error {
 			firstErr = err
 		}
 		if time.Since(last) >= time.Second {
-			fmt.Fprintf(os.Stderr, "produce: %d/%d acknowledged, %d failed\n", acked, *records, failed)
+			fmt.Fprintf(s.err, "produce: %d/%d acknowledged, %d failed\n", acked, *records, failed)
 			last = time.Now()
 		}
 	}
 	elapsed := time.Since(start)
 	unsent := *records - acked - failed
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tBROKERS\tPREFIX\tACKS\tREQUESTED\tACKNOWLEDGED\tFAILED\tUNSENT\tSECONDS\tRECORDS/S")
 	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%.0f\n", *topic, *brokers, *prefix, *acks,
 		*records, acked, failed, unsent, elapsed.Seconds(), float64(acked)/elapsed.Seconds())
@@ -150,5 +163,5 @@ func parseAcks(s string) (kafka.RequiredAcks, error) {
 	case "0":
 		return kafka.RequireNone, nil
 	}
-	return 0, fmt.Errorf("--acks %q: use all, 1 or 0", s)
+	return 0, usagef("--acks %q: use all, 1 or 0", s)
 }

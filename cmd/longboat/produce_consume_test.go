@@ -3,8 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 func TestRecordValueRoundTrip(t *testing.T) {
@@ -26,34 +24,35 @@ func TestRecordValueRoundTrip(t *testing.T) {
 // cluster: every produced record is found once, and a missing or a
 // duplicated record makes consume fail.
 func TestProduceConsume(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{})
-	defer c.Close()
+	c := shared.Get(t)
+	s := discard()
 	brokers := strings.Join(c.Addrs(), ",")
-	if err := topicsCmd([]string{"create", "--brokers", brokers, "--topic", "pc", "--partitions", "3", "--replication-factor", "3"}); err != nil {
+	if err := topicsCmd([]string{"create", "--brokers", brokers, "--topic", "pc", "--partitions", "3", "--replication-factor", "3"}, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "500", "--prefix", "a", "--chunk", "64"}); err != nil {
+	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "500", "--prefix", "a", "--chunk", "64"}, s); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
 	// Through a single broker, as the smoke test does per port.
-	if err := consumeCmd([]string{"--brokers", c.Addrs()[1], "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"}); err != nil {
+	if err := consumeCmd([]string{"--brokers", c.Addrs()[1], "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"}, s); err != nil {
 		t.Fatalf("consume: %v", err)
 	}
-	err := consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "501", "--timeout", "3s"})
+	err := consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "501", "--timeout", "3s"}, s)
 	if err == nil || !strings.Contains(err.Error(), "1 missing (first: [500])") {
 		t.Fatalf("consume expecting one record too many: err = %v, want 1 missing", err)
 	}
 	// Seq 0..9 of prefix a once more, into one partition.
-	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "10", "--prefix", "a", "--partition", "2"}); err != nil {
+	if err := produceCmd([]string{"--brokers", brokers, "--topic", "pc", "--records", "10", "--prefix", "a", "--partition", "2"}, s); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	err = consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"})
+	err = consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--prefix", "a", "--expect", "500", "--timeout", "30s"}, s)
 	if err == nil || !strings.Contains(err.Error(), "10 duplicates") {
 		t.Fatalf("consume after duplicating 10 records: err = %v, want 10 duplicates", err)
 	}
-	// Without --expect: reads partition 2 to its end (else it times out).
-	if err := consumeCmd([]string{"--brokers", brokers, "--topic", "pc", "--partition", "2", "--timeout", "30s"}); err != nil {
-		t.Fatalf("consume partition 2: %v", err)
+	// Without --prefix: prints partition 2 up to its end (else it times out).
+	out, _, code := lb(t, "", "consume", "--brokers", brokers, "--topic", "pc", "--partition", "2", "--exit-at-end", "--format", `%p %s\n`, "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "2 a-000000009\n") {
+		t.Fatalf("consume partition 2: exit %d, output %q", code, out)
 	}
 }
 

@@ -2,133 +2,295 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"os"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/cli"
 )
 
 const topicsUsage = `Usage:
-  longboat topics list     [--brokers B]
-  longboat topics create   [--brokers B] --topic T [--partitions 6] [--replication-factor 3] [--config k=v,...]
-  longboat topics describe [--brokers B] --topic T
-  longboat topics delete   [--brokers B] --topic T
+  longboat topics list
+  longboat topics describe       --topic T
+  longboat topics create         --topic T [--partitions 6] [--replication-factor 3] [--config k=v,...]
+  longboat topics delete         --topic T
+  longboat topics alter-config   --topic T [--add-config k=v,...] [--delete-config k,...]
+  longboat topics add-partitions --topic T --partitions N     (N: the new total)
+  longboat topics delete-records --topic T[:P,P] --offset N|end (drop records before N)
+Every action takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
 `
 
-// topicsCmd manages topics through the Kafka protocol with kafka-go, like
+// topicsCmd manages topics through the Kafka protocol, like
 // kafka-topics.sh.
-func topicsCmd(args []string) error {
+func topicsCmd(args []string, s *stdio) error {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, topicsUsage)
-		return errors.New("missing action")
+		fmt.Fprint(s.err, topicsUsage)
+		return usagef("missing action")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(s.out, topicsUsage)
+		return nil
 	}
 	action := args[0]
+	if !slices.Contains([]string{"list", "describe", "create", "delete", "alter-config", "add-partitions", "delete-records"}, action) {
+		fmt.Fprint(s.err, topicsUsage)
+		return usagef("unknown action %q", action)
+	}
 	fs := flag.NewFlagSet("topics "+action, flag.ContinueOnError)
-	brokers := fs.String("brokers", "localhost:9092", "comma-separated bootstrap servers")
-	topic := fs.String("topic", "", "topic name")
-	partitions := fs.Int("partitions", 6, "partitions (create)")
-	rf := fs.Int("replication-factor", 3, "replication factor (create)")
-	configs := fs.String("config", "", "topic configs k=v,k=v (create)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
+	fs.SetOutput(s.err)
+	cf := addClientFlags(fs, defaultAdminTimeout)
+	topic := fs.String("topic", "", "topic name (delete-records: TOPIC or TOPIC:P,P)")
+	partitions := fs.Int("partitions", 6, "create: partitions; add-partitions: the new total")
+	rf := fs.Int("replication-factor", 3, "create: replicas of each partition")
+	configs := fs.String("config", "", "create: topic configs k=v,k2=v2")
+	adds := fs.String("add-config", "", "alter-config: configs to set, k=v,k2=v2")
+	dels := fs.String("delete-config", "", "alter-config: configs to return to their default, k,k2")
+	offset := fs.String("offset", "", "delete-records: delete every record before this offset, or end")
+	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl := &kafka.Client{Addr: kafka.TCP(strings.Split(*brokers, ",")...), Timeout: 30 * time.Second}
 	if action != "list" && *topic == "" {
-		return errors.New("--topic is required")
+		return usagef("--topic is required")
 	}
+	ctx, adm, f, done, err := cf.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	t := topicCmds{adm: adm, s: s, f: f}
 	switch action {
 	case "list":
-		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{})
-		if err != nil {
-			return err
-		}
-		var names []string
-		for _, t := range md.Topics {
-			names = append(names, t.Name)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Println(n)
-		}
-	case "create":
-		tc := kafka.TopicConfig{Topic: *topic, NumPartitions: *partitions, ReplicationFactor: *rf}
-		for _, kv := range strings.Split(*configs, ",") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
-			}
-		}
-		resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
-		if err != nil {
-			return err
-		}
-		if err := resp.Errors[*topic]; err != nil {
-			return err
-		}
-		fmt.Printf("created topic %s: %d partitions, replication factor %d\n", *topic, *partitions, *rf)
+		err = t.list(ctx)
 	case "describe":
-		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{*topic}})
-		if err != nil {
-			return err
-		}
-		return describeTopics(md)
+		err = t.describe(ctx, *topic)
+	case "create":
+		err = t.create(ctx, *topic, *partitions, *rf, *configs)
 	case "delete":
-		resp, err := cl.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{*topic}})
-		if err != nil {
+		err = t.delete(ctx, *topic)
+	case "alter-config":
+		var alters []kadm.AlterConfig
+		if alters, err = parseAlters(*adds, *dels); err != nil {
 			return err
 		}
-		if err := resp.Errors[*topic]; err != nil {
-			return err
-		}
-		fmt.Printf("deleted topic %s\n", *topic)
-	default:
-		fmt.Fprint(os.Stderr, topicsUsage)
-		return fmt.Errorf("unknown action %q", action)
-	}
-	return nil
-}
-
-func describeTopics(md *kafka.MetadataResponse) error {
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TOPIC\tPARTITION\tLEADER\tREPLICAS\tISR\tERROR")
-	for _, t := range md.Topics {
-		if t.Error != nil {
-			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-		sort.Slice(t.Partitions, func(i, j int) bool { return t.Partitions[i].ID < t.Partitions[j].ID })
-		for _, p := range t.Partitions {
-			errText := ""
-			if p.Error != nil {
-				errText = p.Error.Error()
+		res := configResource{adm: adm, kind: "topics", name: *topic}
+		if err = res.alter(ctx, alters); err == nil {
+			var rows []configRow
+			if rows, err = res.describe(ctx, false); err == nil {
+				err = printConfigs(s, f, res, rows)
 			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", t.Name, p.ID, brokerID(p.Leader), brokerIDs(p.Replicas), brokerIDs(p.Isr), errText)
+		}
+	case "add-partitions":
+		err = t.addPartitions(ctx, *topic, *partitions)
+	case "delete-records":
+		err = t.deleteRecords(ctx, *topic, *offset)
+	}
+	return cf.explain(err)
+}
+
+type topicCmds struct {
+	adm *kadm.Client
+	s   *stdio
+	f   cli.Format
+}
+
+type topicSummary struct {
+	Topic             string `json:"topic"`
+	Partitions        int    `json:"partitions"`
+	ReplicationFactor int    `json:"replication_factor"`
+}
+
+func (t topicCmds) list(ctx context.Context) error {
+	tds, err := t.adm.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	g := &cli.Grid{Header: []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR"}}
+	doc := []topicSummary{}
+	for _, td := range tds.Sorted() {
+		sum := topicSummary{Topic: td.Topic, Partitions: len(td.Partitions), ReplicationFactor: td.Partitions.NumReplicas()}
+		doc = append(doc, sum)
+		g.Add(sum.Topic, sum.Partitions, sum.ReplicationFactor)
+	}
+	return cli.Print(t.s.out, t.f, doc, g)
+}
+
+type partitionRow struct {
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	Epoch     int32   `json:"leader_epoch"`
+	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"`
+	LogStart  int64   `json:"log_start_offset"`
+	LogEnd    int64   `json:"log_end_offset"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// describe prints one row per partition and then the configs set on the
+// topic. The partition table's first two columns are what
+// scripts/smoke-test.sh reads (partition, leader), so they stay first.
+func (t topicCmds) describe(ctx context.Context, topic string) error {
+	tds, err := t.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil {
+		return fmt.Errorf("topic %s: %w", topic, withMessage(firstErr(td.Err, errUnknownTopic), ""))
+	}
+	starts, err := t.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("log start offsets: %w", err)
+	}
+	ends, err := t.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("log end offsets: %w", err)
+	}
+	res := configResource{adm: t.adm, kind: "topics", name: topic}
+	cfgs, err := res.describe(ctx, false)
+	if err != nil {
+		return err
+	}
+	var set []configRow
+	for _, c := range cfgs {
+		if c.Source == kmsg.ConfigSourceDynamicTopicConfig.String() {
+			set = append(set, c)
 		}
 	}
-	return w.Flush()
+	parts := &cli.Grid{Header: []string{"TOPIC", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START", "LOG-END", "ERROR"}}
+	rows := []partitionRow{}
+	for _, pd := range td.Partitions.Sorted() {
+		r := partitionRow{Partition: pd.Partition, Leader: pd.Leader, Epoch: pd.LeaderEpoch, Replicas: pd.Replicas, ISR: pd.ISR, LogStart: -1, LogEnd: -1}
+		if o, ok := starts.Lookup(topic, pd.Partition); ok && o.Err == nil {
+			r.LogStart = o.Offset
+		}
+		if o, ok := ends.Lookup(topic, pd.Partition); ok && o.Err == nil {
+			r.LogEnd = o.Offset
+		}
+		if e := firstErr(pd.Err); e != nil {
+			r.Error = e.Error()
+		}
+		rows = append(rows, r)
+		leader := "none"
+		if r.Leader >= 0 {
+			leader = strconv.Itoa(int(r.Leader))
+		}
+		parts.Add(topic, r.Partition, leader, r.Epoch, joinIDs(r.Replicas), joinIDs(r.ISR), r.LogStart, r.LogEnd, r.Error)
+	}
+	grids := []*cli.Grid{parts}
+	if len(set) > 0 {
+		g := &cli.Grid{Header: []string{"CONFIG", "VALUE"}}
+		for _, c := range set {
+			g.Add(c.Name, c.Value)
+		}
+		grids = append(grids, g)
+	}
+	doc := map[string]any{"topic": topic, "topic_id": td.ID.String(), "partitions": rows, "configs": nonNil(set)}
+	return cli.Print(t.s.out, t.f, doc, grids...)
 }
 
-func brokerID(b kafka.Broker) string {
-	if b.Host == "" {
-		return "none"
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return fmt.Sprintf("%d (%s)", b.ID, net.JoinHostPort(b.Host, fmt.Sprint(b.Port)))
+	return s
 }
 
-func brokerIDs(bs []kafka.Broker) string {
-	ids := make([]string, len(bs))
-	for i, b := range bs {
-		ids[i] = fmt.Sprint(b.ID)
+func (t topicCmds) create(ctx context.Context, topic string, partitions, rf int, configs string) error {
+	cfg := map[string]*string{}
+	for _, kv := range splitConfigs(configs) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usagef("--config %q: want key=value", kv)
+		}
+		cfg[k] = &v
 	}
-	return strings.Join(ids, ",")
+	resp, err := t.adm.CreateTopics(ctx, int32(partitions), int16(rf), cfg, topic)
+	if err != nil {
+		return err
+	}
+	r, err := resp.On(topic, nil)
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return printDone(t.s, t.f, topicSummary{Topic: topic, Partitions: int(r.NumPartitions), ReplicationFactor: int(r.ReplicationFactor)},
+		"created topic %s: %d partitions, replication factor %d", topic, partitions, rf)
+}
+
+func (t topicCmds) delete(ctx context.Context, topic string) error {
+	resp, err := t.adm.DeleteTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	r, err := resp.On(topic, nil)
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return printDone(t.s, t.f, map[string]string{"deleted": topic}, "deleted topic %s", topic)
+}
+
+// addPartitions raises the topic's partition count to total, as
+// kafka-topics.sh --alter --partitions does.
+func (t topicCmds) addPartitions(ctx context.Context, topic string, total int) error {
+	resp, err := t.adm.UpdatePartitions(ctx, total, topic)
+	if err != nil {
+		return err
+	}
+	r, err := resp.On(topic, nil)
+	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
+		return fmt.Errorf("topic %s to %d partitions: %w", topic, total, err)
+	}
+	return printDone(t.s, t.f, map[string]any{"topic": topic, "partitions": total}, "topic %s now has %d partitions", topic, total)
+}
+
+type deletedRow struct {
+	Topic        string `json:"topic"`
+	Partition    int32  `json:"partition"`
+	LowWatermark int64  `json:"low_watermark"`
+}
+
+// deleteRecords moves each partition's log start to offset (or to its end),
+// like kafka-delete-records.sh.
+func (t topicCmds) deleteRecords(ctx context.Context, topicArg, offset string) error {
+	if offset == "" {
+		return usagef("--offset is required (a number, or end)")
+	}
+	var at int64 = -1
+	if offset != "end" {
+		n, err := strconv.ParseInt(offset, 10, 64)
+		if err != nil || n < 0 {
+			return usagef("--offset %q: a number of 0 or more, or end", offset)
+		}
+		at = n
+	}
+	tp, err := parseTopicPartitions(topicArg)
+	if err != nil {
+		return err
+	}
+	set, err := resolve(ctx, t.adm, []topicSel{tp})
+	if err != nil {
+		return err
+	}
+	os := kadm.Offsets{}
+	for _, p := range set.Sorted()[0].Partitions {
+		os.Add(kadm.Offset{Topic: tp.Topic, Partition: p, At: at})
+	}
+	resp, err := t.adm.DeleteRecords(ctx, os)
+	if err != nil {
+		return err
+	}
+	g := &cli.Grid{Header: []string{"TOPIC", "PARTITION", "LOW-WATERMARK"}}
+	rows := []deletedRow{}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil {
+			return fmt.Errorf("delete records of %s partition %d: %w", r.Topic, r.Partition, r.Err)
+		}
+		rows = append(rows, deletedRow{Topic: r.Topic, Partition: r.Partition, LowWatermark: r.LowWatermark})
+		g.Add(r.Topic, r.Partition, r.LowWatermark)
+	}
+	return cli.Print(t.s.out, t.f, rows, g)
 }

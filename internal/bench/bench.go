@@ -104,7 +104,18 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.ProducerLinger(max(o.Linger, 0)),
 		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
-	switch o.Acks {
+	more, err := ProducerOpts(o.Acks, o.Compression)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, more...), nil
+}
+
+// ProducerOpts are the kgo options for an --acks and a --compression flag
+// (all, 1 or 0; none, gzip, snappy, lz4 or zstd).
+func ProducerOpts(acks, compression string) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	switch acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
 	case "1":
@@ -112,13 +123,13 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	case "0":
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
 	default:
-		return nil, fmt.Errorf("--acks %q: use all, 1 or 0", o.Acks)
+		return nil, fmt.Errorf("--acks %q: use all, 1 or 0", acks)
 	}
 	codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(),
 		"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
-	c, ok := codecs[o.Compression]
+	c, ok := codecs[compression]
 	if !ok {
-		return nil, fmt.Errorf("--compression %q: use none, gzip, snappy, lz4 or zstd", o.Compression)
+		return nil, fmt.Errorf("--compression %q: use none, gzip, snappy, lz4 or zstd", compression)
 	}
 	return append(opts, kgo.ProducerBatchCompression(c)), nil
 }

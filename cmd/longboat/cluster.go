@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/longboat/longboat/internal/cli"
+)
+
+const clusterUsage = `Usage:
+  longboat cluster status [--http 127.0.0.1:13092,...]
+Takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
+`
+
+// brokerStatus is one broker's line of cluster status. Reachable is
+// whether its Kafka listener accepts a connection from here; ready, version
+// and the Raft address come from its HTTP /v1/status, which says what the
+// Kafka protocol does not.
+type brokerStatus struct {
+	ID          int32  `json:"id"`
+	Address     string `json:"address"`
+	Rack        string `json:"rack,omitempty"`
+	Reachable   bool   `json:"reachable"`
+	MetaLeader  bool   `json:"meta_leader"`
+	Leaders     int    `json:"leaders"`
+	Replicas    int    `json:"replicas"`
+	Ready       *bool  `json:"ready,omitempty"`
+	Version     string `json:"version,omitempty"`
+	RaftAddr    string `json:"raft_addr,omitempty"`
+	HTTPAddress string `json:"http_address,omitempty"`
+}
+
+type unhealthyPartition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Leader    int32   `json:"leader"`
+	Replicas  []int32 `json:"replicas"`
+	ISR       []int32 `json:"isr"`
+	Down      []int32 `json:"unreachable_replicas"`
+}
+
+type clusterDoc struct {
+	ClusterID       string               `json:"cluster_id"`
+	MetaLeader      int32                `json:"meta_leader"`
+	Brokers         []brokerStatus       `json:"brokers"`
+	Topics          int                  `json:"topics"`
+	Partitions      int                  `json:"partitions"`
+	UnderReplicated []unhealthyPartition `json:"under_replicated"`
+	Offline         []unhealthyPartition `json:"offline"`
+	HTTPUnreachable []string             `json:"http_unreachable,omitempty"`
+	brokerByID      map[int32]*brokerStatus
+}
+
+// v1Status is the part of a broker's /v1/status this command reads.
+type v1Status struct {
+	NodeID     uint64 `json:"node_id"`
+	Version    string `json:"version"`
+	MetaLeader uint64 `json:"meta_leader"`
+	Ready      bool   `json:"ready"`
+	RaftAddr   string `json:"raft_addr"`
+}
+
+// clusterCmd prints the cluster's brokers and partition health, like
+// rpk cluster health plus rpk cluster info.
+func clusterCmd(args []string, s *stdio) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(s.out, clusterUsage)
+		return nil
+	}
+	if len(args) == 0 || args[0] != "status" {
+		fmt.Fprint(s.err, clusterUsage)
+		if len(args) == 0 {
+			return usagef("missing action")
+		}
+		return usagef("unknown action %q", args[0])
+	}
+	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	cf := addClientFlags(fs, defaultAdminTimeout)
+	httpAddrs := fs.String("http", "127.0.0.1:13092,127.0.0.1:13093,127.0.0.1:13094",
+		"comma-separated HTTP addresses of the brokers (default: longboat dev's); empty: Kafka API only")
+	if done, err := parseFlags(fs, args[1:]); done {
+		return err
+	}
+	ctx, adm, f, done, err := cf.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		return cf.explain(err)
+	}
+	doc := clusterDoc{ClusterID: md.Cluster, MetaLeader: md.Controller, Brokers: []brokerStatus{},
+		UnderReplicated: []unhealthyPartition{}, Offline: []unhealthyPartition{}, brokerByID: map[int32]*brokerStatus{}}
+	doc.Brokers = make([]brokerStatus, len(md.Brokers))
+	for i, b := range md.Brokers {
+		doc.Brokers[i] = brokerStatus{ID: b.NodeID, Address: fmt.Sprintf("%s:%d", b.Host, b.Port), MetaLeader: b.NodeID == md.Controller}
+		if b.Rack != nil {
+			doc.Brokers[i].Rack = *b.Rack
+		}
+		doc.brokerByID[b.NodeID] = &doc.Brokers[i]
+	}
+	sort.Slice(doc.Brokers, func(i, j int) bool { return doc.Brokers[i].ID < doc.Brokers[j].ID })
+	for i := range doc.Brokers {
+		doc.brokerByID[doc.Brokers[i].ID] = &doc.Brokers[i]
+	}
+	for i := range doc.Brokers {
+		doc.Brokers[i].Reachable = reachable(ctx, doc.Brokers[i].Address)
+	}
+	for _, td := range md.Topics.Sorted() {
+		doc.Topics++
+		for _, pd := range td.Partitions.Sorted() {
+			doc.Partitions++
+			u := unhealthyPartition{Topic: td.Topic, Partition: pd.Partition, Leader: pd.Leader, Replicas: pd.Replicas, ISR: pd.ISR}
+			if b := doc.brokerByID[pd.Leader]; b != nil {
+				b.Leaders++
+			}
+			for _, r := range pd.Replicas {
+				if b := doc.brokerByID[r]; b != nil {
+					b.Replicas++
+				}
+			}
+			if pd.Leader < 0 {
+				doc.Offline = append(doc.Offline, u)
+			} else if u.Down = doc.downReplicas(pd.Replicas); len(pd.ISR) < len(pd.Replicas) || len(u.Down) > 0 {
+				doc.UnderReplicated = append(doc.UnderReplicated, u)
+			}
+		}
+	}
+	if *httpAddrs != "" {
+		doc.addHTTP(ctx, strings.Split(*httpAddrs, ","))
+		for _, a := range doc.HTTPUnreachable {
+			fmt.Fprintf(s.err, "warning: no /v1/status from %s (set --http to the brokers' HTTP addresses, or --http '' to skip)\n", a)
+		}
+	}
+	return cli.Print(s.out, f, doc, doc.grids()...)
+}
+
+// downReplicas are the replicas whose broker does not accept connections.
+// Longboat reports every voter of a partition's Raft group in the ISR, so
+// an unreachable broker is how a lost replica shows from outside, as the
+// brokers' own longboat_under_replicated_partitions counts it.
+func (doc *clusterDoc) downReplicas(replicas []int32) []int32 {
+	down := []int32{}
+	for _, r := range replicas {
+		if b := doc.brokerByID[r]; b != nil && !b.Reachable {
+			down = append(down, r)
+		}
+	}
+	return down
+}
+
+func reachable(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := new(net.Dialer).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// addHTTP asks each address for /v1/status and attaches what it says to
+// the broker with that node id.
+func (doc *clusterDoc) addHTTP(ctx context.Context, addrs []string) {
+	for _, a := range addrs {
+		st, err := fetchStatus(ctx, a)
+		if err != nil {
+			doc.HTTPUnreachable = append(doc.HTTPUnreachable, a)
+			continue
+		}
+		b := doc.brokerByID[int32(st.NodeID)]
+		if b == nil {
+			continue
+		}
+		ready := st.Ready
+		b.Ready, b.Version, b.RaftAddr, b.HTTPAddress = &ready, st.Version, st.RaftAddr, a
+	}
+}
+
+func fetchStatus(ctx context.Context, addr string) (*v1Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", addr, resp.Status)
+	}
+	var st v1Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("%s /v1/status: %w", addr, err)
+	}
+	return &st, nil
+}
+
+func (doc *clusterDoc) grids() []*cli.Grid {
+	brokers := &cli.Grid{
+		Title:  fmt.Sprintf("Cluster %s: %d brokers, %d topics, %d partitions, %d under-replicated, %d offline", doc.ClusterID, len(doc.Brokers), doc.Topics, doc.Partitions, len(doc.UnderReplicated), len(doc.Offline)),
+		Header: []string{"ID", "ADDRESS", "UP", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP"},
+	}
+	for _, b := range doc.Brokers {
+		meta, ready := "", "?"
+		if b.MetaLeader {
+			meta = "*"
+		}
+		if b.Ready != nil {
+			ready = fmt.Sprint(*b.Ready)
+		}
+		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
+	}
+	grids := []*cli.Grid{brokers}
+	for _, set := range []struct {
+		title string
+		ps    []unhealthyPartition
+	}{{"Under-replicated partitions (ISR smaller than replicas, or a replica on an unreachable broker)", doc.UnderReplicated}, {"Offline partitions (no leader)", doc.Offline}} {
+		if len(set.ps) == 0 {
+			continue
+		}
+		g := &cli.Grid{Title: set.title, Header: []string{"TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "UNREACHABLE"}}
+		for _, p := range set.ps {
+			g.Add(p.Topic, p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), orDash(joinIDs(p.Down)))
+		}
+		grids = append(grids, g)
+	}
+	return grids
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/cli"
+)
+
+const configsUsage = `Usage:
+  longboat configs describe --entity-type topics|brokers --entity-name X [--all]
+  longboat configs alter    --entity-type topics|brokers --entity-name X [--add-config k=v,k2=[a,b]] [--delete-config k,k2]
+`
+
+// configRow is one config as describe prints it.
+type configRow struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Source    string `json:"source"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+}
+
+// configsCmd reads and changes topic and broker configs, like
+// kafka-configs.sh.
+func configsCmd(args []string, s *stdio) error {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, configsUsage)
+		return usagef("missing action")
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(s.out, configsUsage)
+		return nil
+	}
+	action := args[0]
+	if action != "describe" && action != "alter" {
+		fmt.Fprint(s.err, configsUsage)
+		return usagef("unknown action %q", action)
+	}
+	fs := flag.NewFlagSet("configs "+action, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	cf := addClientFlags(fs, defaultAdminTimeout)
+	entityType := fs.String("entity-type", "", "topics or brokers")
+	entityName := fs.String("entity-name", "", "the topic name or broker id")
+	all := fs.Bool("all", false, "describe: every config, not only those set away from the default")
+	adds := fs.String("add-config", "", "alter: configs to set, k=v,k2=v2 (a list value in brackets: k=[a,b])")
+	dels := fs.String("delete-config", "", "alter: configs to return to their default, k,k2")
+	if done, err := parseFlags(fs, args[1:]); done {
+		return err
+	}
+	if *entityType != "topics" && *entityType != "brokers" {
+		return usagef("--entity-type %q: use topics or brokers", *entityType)
+	}
+	if *entityName == "" {
+		return usagef("--entity-name is required")
+	}
+	ctx, adm, f, done, err := cf.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	res := configResource{adm: adm, kind: *entityType, name: *entityName}
+	if action == "describe" {
+		rows, err := res.describe(ctx, *all)
+		if err != nil {
+			return cf.explain(err)
+		}
+		return printConfigs(s, f, res, rows)
+	}
+	alters, err := parseAlters(*adds, *dels)
+	if err != nil {
+		return err
+	}
+	if err := res.alter(ctx, alters); err != nil {
+		return cf.explain(err)
+	}
+	rows, err := res.describe(ctx, false)
+	if err != nil {
+		return cf.explain(err)
+	}
+	fmt.Fprintf(s.err, "altered %s %s: %d changes\n", strings.TrimSuffix(res.kind, "s"), res.name, len(alters))
+	return printConfigs(s, f, res, rows)
+}
+
+func printConfigs(s *stdio, f cli.Format, res configResource, rows []configRow) error {
+	g := &cli.Grid{Header: []string{"NAME", "VALUE", "SOURCE"}}
+	for _, r := range rows {
+		g.Add(r.Name, r.Value, r.Source)
+	}
+	doc := map[string]any{"entity_type": res.kind, "entity_name": res.name, "configs": rows}
+	return cli.Print(s.out, f, doc, g)
+}
+
+// configResource is one topic or broker whose configs are read or changed.
+type configResource struct {
+	adm  *kadm.Client
+	kind string // topics or brokers
+	name string
+}
+
+func (r configResource) broker() (int32, error) {
+	id, err := strconv.ParseInt(r.name, 10, 32)
+	if err != nil {
+		return 0, usagef("--entity-name %q: a broker is named by its id (`longboat cluster status` lists them)", r.name)
+	}
+	return int32(id), nil
+}
+
+// describe lists the resource's configs, sorted by name; without all only
+// those whose source is not the default.
+func (r configResource) describe(ctx context.Context, all bool) ([]configRow, error) {
+	var rcs kadm.ResourceConfigs
+	var err error
+	if r.kind == "topics" {
+		rcs, err = r.adm.DescribeTopicConfigs(ctx, r.name)
+	} else {
+		var id int32
+		if id, err = r.broker(); err != nil {
+			return nil, err
+		}
+		rcs, err = r.adm.DescribeBrokerConfigs(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc, err := rcs.On(r.name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, err)
+	}
+	if rc.Err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, withMessage(rc.Err, rc.ErrMessage))
+	}
+	rows := []configRow{}
+	for _, c := range rc.Configs {
+		if !all && c.Source == kmsg.ConfigSourceDefaultConfig {
+			continue
+		}
+		rows = append(rows, configRow{Name: c.Key, Value: c.MaybeValue(), Source: c.Source.String(), Sensitive: c.Sensitive})
+	}
+	return rows, nil
+}
+
+func (r configResource) alter(ctx context.Context, alters []kadm.AlterConfig) error {
+	var resp kadm.AlterConfigsResponses
+	var err error
+	if r.kind == "topics" {
+		resp, err = r.adm.AlterTopicConfigs(ctx, alters, r.name)
+	} else {
+		var id int32
+		if id, err = r.broker(); err != nil {
+			return err
+		}
+		resp, err = r.adm.AlterBrokerConfigs(ctx, alters, id)
+	}
+	if err != nil {
+		return err
+	}
+	for _, a := range resp {
+		if a.Err != nil {
+			return fmt.Errorf("%s %s: %w", r.kind, r.name, withMessage(a.Err, a.ErrMessage))
+		}
+	}
+	return nil
+}
+
+// parseAlters turns --add-config and --delete-config into incremental
+// changes.
+func parseAlters(adds, dels string) ([]kadm.AlterConfig, error) {
+	var out []kadm.AlterConfig
+	for _, kv := range splitConfigs(adds) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--add-config %q: want key=value", kv)
+		}
+		v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+		out = append(out, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
+	}
+	for _, k := range splitConfigs(dels) {
+		out = append(out, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+	}
+	if len(out) == 0 {
+		return nil, usagef("nothing to change: give --add-config or --delete-config")
+	}
+	return out, nil
+}
+
+// splitConfigs splits "a=1,b=[x,y]" at the commas outside brackets, as
+// kafka-configs.sh does.
+func splitConfigs(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range s {
+		switch c {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	out = append(out, s[start:])
+	kept := out[:0]
+	for _, p := range out {
+		if p = strings.TrimSpace(p); p != "" {
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}
+
+// defaultAdminTimeout bounds a metadata or admin command.
+const defaultAdminTimeout = 30 * time.Second
