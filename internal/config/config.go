@@ -43,15 +43,6 @@ type Config struct {
 	DefaultPartitions         int
 	DefaultReplicationFactor  int
 	MaxRequestBytes           int // socket.request.max.bytes
-	// Limits one client cannot exceed (Kafka's max.connections,
-	// max.connections.per.ip, queued.max.request.bytes,
-	// connections.max.idle.ms); 0 connections means no limit.
-	MaxConnections          int
-	MaxConnectionsPerIP     int
-	MaxInflightRequestBytes int64
-	ConnectionsMaxIdle      time.Duration
-	ConnectionWriteTimeout  time.Duration
-	DebugPprof              bool
 	RTTMillisecond            uint64
 	ElectionRTT               uint64
 	HeartbeatRTT              uint64
@@ -76,6 +67,16 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MinSegmentBytes bounds the segment.bytes a topic may set.
 	MinSegmentBytes int64
+
+	// Limits one client cannot exceed (Kafka's max.connections,
+	// max.connections.per.ip, queued.max.request.bytes,
+	// connections.max.idle.ms); 0 connections means no limit.
+	MaxConnections          int
+	MaxConnectionsPerIP     int
+	MaxInflightRequestBytes int64
+	ConnectionsMaxIdle      time.Duration
+	ConnectionWriteTimeout  time.Duration
+	DebugPprof              bool
 }
 
 // Raft log stores (--raft-logdb).
