@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,4 +74,78 @@ func apiName(key int16) string {
 		return name
 	}
 	return fmt.Sprintf("api %d", key)
+}
+
+// decodedSize estimates the bytes a decoded request allocated beyond its
+// frame: the backing arrays of its slices of structs and numbers, its
+// strings and unknown tags. Byte slices (records) share the frame.
+func decodedSize(body kmsg.Request) int64 {
+	if body == nil {
+		return 0
+	}
+	return heapSize(reflect.ValueOf(body))
+}
+
+func heapSize(v reflect.Value) int64 {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return 0
+		}
+		return int64(v.Type().Elem().Size()) + heapSize(v.Elem())
+	case reflect.Struct:
+		var n int64
+		for i := range v.NumField() {
+			if f := v.Field(i); holdsHeap(f.Type()) {
+				n += heapSize(f)
+			}
+		}
+		return n
+	case reflect.String:
+		return int64(v.Len())
+	case reflect.Map:
+		// kmsg.Tags: a map from tag to bytes, a few words per entry.
+		return int64(v.Len()) * 64
+	case reflect.Slice:
+		elem := v.Type().Elem()
+		if elem.Kind() == reflect.Uint8 {
+			return 0
+		}
+		n := int64(v.Cap()) * int64(elem.Size())
+		if holdsHeap(elem) {
+			for i := range v.Len() {
+				n += heapSize(v.Index(i))
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+var heapTypes sync.Map // reflect.Type -> bool
+
+// holdsHeap reports whether a value of type t can refer to memory outside
+// itself that heapSize counts.
+func holdsHeap(t reflect.Type) bool {
+	if v, ok := heapTypes.Load(t); ok {
+		return v.(bool)
+	}
+	var holds bool
+	switch t.Kind() {
+	case reflect.Pointer, reflect.String, reflect.Map:
+		holds = true
+	case reflect.Slice:
+		holds = t.Elem().Kind() != reflect.Uint8
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsHeap(t.Field(i).Type) {
+				holds = true
+				break
+			}
+		}
+	case reflect.Array:
+		holds = holdsHeap(t.Elem())
+	}
+	heapTypes.Store(t, holds)
+	return holds
 }

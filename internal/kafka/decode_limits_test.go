@@ -75,7 +75,11 @@ func TestDecodeAmplificationBounded(t *testing.T) {
 		t.Fatalf("decoded %d topics, sent %d", n, topics)
 	}
 	ratio := float64(got) / float64(len(frame))
-	t.Logf("%d-byte frame decoded into %d bytes: %.1fx", len(frame), got, ratio)
+	estimate := decodedSize(req.body)
+	t.Logf("%d-byte frame decoded into %d bytes: %.1fx; decodedSize says %d", len(frame), got, ratio, estimate)
+	if estimate < int64(got)/2 || estimate > int64(got)*2 {
+		t.Errorf("decodedSize %d, but decoding allocated %d bytes", estimate, got)
+	}
 	if ratio > 32 {
 		t.Errorf("decoding multiplied the frame %.1f times, more than the 32 the element sizes allow", ratio)
 	}

@@ -22,21 +22,64 @@ const (
 // budget counts bytes held against a limit. acquire waits while taking n
 // would pass the limit, except when nothing is held, so that one request
 // larger than the whole limit is still served, alone.
+//
+// Request bytes are held as they arrive, so a client that announces a large
+// frame and trickles it holds only what it sent. Frames being received
+// hold tickets: the oldest may always take more, past the limit, so frames
+// that together fill the budget halfway through cannot wait on each other
+// forever; the oldest completes, is answered, and releases its bytes.
 type budget struct {
 	mu      sync.Mutex
 	used    int64
 	limit   int64
-	changed chan struct{} // closed and replaced on every release
+	changed chan struct{}       // closed and replaced on every release
+	open    map[uint64]struct{} // tickets of frames being received
+	next    uint64
 }
 
 func newBudget(limit int64) *budget {
-	return &budget{limit: limit, changed: make(chan struct{})}
+	return &budget{limit: limit, changed: make(chan struct{}), open: map[uint64]struct{}{}}
 }
 
-func (b *budget) acquire(ctx context.Context, n int64) error {
+// ticket starts a frame's reception; end it with done.
+func (b *budget) ticket() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.next++
+	b.open[b.next] = struct{}{}
+	return b.next
+}
+
+func (b *budget) done(t uint64) {
+	b.mu.Lock()
+	delete(b.open, t)
+	b.broadcast()
+	b.mu.Unlock()
+}
+
+func (b *budget) broadcast() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// oldest reports whether t is the oldest open ticket.
+func (b *budget) oldest(t uint64) bool {
+	if _, ok := b.open[t]; !ok {
+		return false
+	}
+	for o := range b.open {
+		if o < t {
+			return false
+		}
+	}
+	return true
+}
+
+// acquire takes n bytes for the frame holding ticket t (0 for none).
+func (b *budget) acquire(ctx context.Context, n int64, t uint64) error {
 	for {
 		b.mu.Lock()
-		if b.used == 0 || b.used+n <= b.limit {
+		if b.used == 0 || b.used+n <= b.limit || b.oldest(t) {
 			b.used += n
 			b.mu.Unlock()
 			return nil
@@ -57,8 +100,7 @@ func (b *budget) release(n int64) {
 	}
 	b.mu.Lock()
 	b.used -= n
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.broadcast()
 	b.mu.Unlock()
 }
 
@@ -71,22 +113,36 @@ func (b *budget) Used() int64 {
 
 // memory is one connection's share of request bytes: held against its own
 // budget and the broker's, so one client can neither take the broker's
-// whole budget with pipelined requests nor starve it.
+// whole budget with pipelined requests nor starve it. Only the reader
+// reserves; the writer frees.
 type memory struct {
 	conn, broker *budget
 	held         atomic.Int64
+	ticket       uint64 // of the frame being received, 0 between frames
 }
 
+// reserve takes n bytes for the frame being received.
 func (m *memory) reserve(ctx context.Context, n int64) error {
-	if err := m.conn.acquire(ctx, n); err != nil {
+	if m.ticket == 0 {
+		m.ticket = m.broker.ticket()
+	}
+	if err := m.conn.acquire(ctx, n, 0); err != nil {
 		return err
 	}
-	if err := m.broker.acquire(ctx, n); err != nil {
+	if err := m.broker.acquire(ctx, n, m.ticket); err != nil {
 		m.conn.release(n)
 		return err
 	}
 	m.held.Add(n)
 	return nil
+}
+
+// received ends the current frame's ticket.
+func (m *memory) received() {
+	if m.ticket != 0 {
+		m.broker.done(m.ticket)
+		m.ticket = 0
+	}
 }
 
 func (m *memory) free(n int64) {

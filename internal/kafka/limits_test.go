@@ -35,10 +35,11 @@ func TestHostileClients(t *testing.T) {
 		idle        = 5 * time.Second
 		writeStall  = 2 * time.Second
 		inflightCap = 64 << 20
+		maxRequest  = 16 << 20
 	)
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
 		cfg.MaxConnections, cfg.MaxConnectionsPerIP = maxConns, maxPerIP
-		cfg.MaxInflightRequestBytes = inflightCap
+		cfg.MaxInflightRequestBytes, cfg.MaxRequestBytes = inflightCap, maxRequest
 		cfg.ConnectionsMaxIdle, cfg.ConnectionWriteTimeout = idle, writeStall
 	}})
 	addr := c.Addrs()[0]
@@ -135,13 +136,13 @@ func TestHostileClients(t *testing.T) {
 	})
 
 	t.Run("TrickledFrames", func(t *testing.T) {
-		// Each announces a 100 MiB Produce and sends a little at a time: the
+		// Each announces a 16 MiB Produce and sends a little at a time: the
 		// broker holds only what arrived, so it keeps serving, and the idle
 		// timeout closes them once they stop.
 		var conns []net.Conn
 		for i := 0; i < 40; i++ {
 			conn := dial(t, addr)
-			b := binary.BigEndian.AppendUint32(nil, 100<<20)
+			b := binary.BigEndian.AppendUint32(nil, maxRequest)
 			writeRaw(t, conn, append(b, headerBytes(0, 7, int32(i), "trickle", false)...))
 			conns = append(conns, conn)
 		}
@@ -153,7 +154,7 @@ func TestHostileClients(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		produce("beside trickled frames", []byte("trickle"))
-		if used := srv.InflightRequestBytes(); used > 40<<20+1<<20 {
+		if used := srv.InflightRequestBytes(); used > 40*(1<<20)+1<<20 {
 			t.Errorf("trickled frames hold %d request bytes in flight, more than one piece each", used)
 		}
 		for i, conn := range conns {
@@ -206,6 +207,66 @@ func TestHostileClients(t *testing.T) {
 			conn := dial(t, addr)
 			writeFrame(t, conn, append(headerBytes(k[0], k[1], int32(i), "arrays", false), arrays...))
 			expectClosed(t, conn, "declared 2^31 elements")
+		}
+		expectServing(t, addr)
+	})
+
+	t.Run("ConcurrentLargeFrames", func(t *testing.T) {
+		// Six 12 MiB Produce frames at once pass the 64 MiB budget together:
+		// halfway through, every one waits for room; the oldest goes on.
+		produce := kmsg.NewPtrProduceRequest()
+		produce.SetVersion(7)
+		produce.Acks, produce.TimeoutMillis = -1, 5000
+		part := kmsg.NewProduceRequestTopicPartition()
+		part.Records = bytes.Repeat([]byte{0x44}, 12<<20)
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic, pt.Partitions = topic, []kmsg.ProduceRequestTopicPartition{part}
+		produce.Topics = []kmsg.ProduceRequestTopic{pt}
+		frame := kmsg.NewRequestFormatter().AppendRequest(nil, produce, 77)
+		errs := make(chan error, 6)
+		start := make(chan struct{})
+		for i := 0; i < 6; i++ {
+			conn := dial(t, addr)
+			go func() {
+				<-start
+				conn.SetDeadline(time.Now().Add(30 * time.Second))
+				// A piece at a time, so that every frame is halfway in at once.
+				for off := 0; off < len(frame); off += 1 << 20 {
+					if _, err := conn.Write(frame[off:min(len(frame), off+1<<20)]); err != nil {
+						errs <- err
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				var sz [8]byte
+				_, err := io.ReadFull(conn, sz[:])
+				if err == nil && binary.BigEndian.Uint32(sz[4:]) != 77 {
+					err = errors.New("wrong correlation id")
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for i := 0; i < 6; i++ {
+			if err := <-errs; err != nil {
+				t.Errorf("large frame %d: %v", i, err)
+			}
+		}
+		waitFor(t, 5*time.Second, "request bytes released", func() bool { return srv.InflightRequestBytes() == 0 })
+	})
+
+	t.Run("AmplifyingFrames", func(t *testing.T) {
+		// 2 MiB of empty Produce topics, three bytes each, decode to about
+		// 45 MiB: past socket.request.max.bytes, so refused.
+		const topics = 2 << 20 / 3
+		body := []byte{0, 0xff, 0xff, 0, 0, 0x75, 0x30}
+		body = binary.AppendUvarint(body, topics+1)
+		body = append(body, bytes.Repeat([]byte{1, 1, 0}, topics)...)
+		body = append(body, 0)
+		for i := 0; i < 3; i++ {
+			conn := dial(t, addr)
+			writeFrame(t, conn, append(headerBytes(0, 9, int32(i), "", true), body...))
+			expectClosed(t, conn, "amplifying produce")
 		}
 		expectServing(t, addr)
 	})

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,10 +201,23 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			log.Info().Err(err).Msg("closing connection: undecodable request")
 			break
 		}
+		// Decoding can multiply a frame (many tiny elements, each a larger
+		// struct), so the decoded form is held against the budgets too, and
+		// a request whose frame and decoded form pass socket.request.max.bytes is refused.
+		extra := decodedSize(req.body)
+		if total := int64(len(frame)) + extra; total > int64(s.cfg.MaxRequestBytes) {
+			log.Info().Str("api", apiName(req.key)).Int("frame_bytes", len(frame)).Int64("decoded_bytes", extra).
+				Int("socket_request_max_bytes", s.cfg.MaxRequestBytes).Msg("closing connection: request decodes larger than socket.request.max.bytes")
+			break
+		}
+		if err := mem.reserve(ctx, extra); err != nil {
+			break
+		}
+		mem.received()
 		req.listener = listener
 		req.remoteHost = remoteHost
 		s.noteRequest(&software, req)
-		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame))}
+		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
 		pending.Add(1)
 		select {
 		case queue <- sl:
@@ -246,6 +260,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	close(queue)
 	<-writerDone
 	handlers.Wait()
+	mem.received()
 	mem.free(mem.held.Load())
 }
 
@@ -312,9 +327,7 @@ func readFrame(r *bufio.Reader, max int, reserve func(int) error) ([]byte, error
 		if err := reserve(want); err != nil {
 			return nil, err
 		}
-		if cap(buf)-len(buf) < want {
-			buf = append(buf, make([]byte, want)...)[:len(buf)]
-		}
+		buf = slices.Grow(buf, want)
 		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
 		buf = buf[:len(buf)+m]
 		if err != nil {
