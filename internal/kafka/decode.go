@@ -77,75 +77,81 @@ func apiName(key int16) string {
 }
 
 // decodedSize estimates the bytes a decoded request allocated beyond its
-// frame: the backing arrays of its slices of structs and numbers, its
-// strings and unknown tags. Byte slices (records) share the frame.
-func decodedSize(body kmsg.Request) int64 {
+// frame: the backing arrays of its slices of structs and numbers, where
+// decoding multiplies (an element of a few bytes on the wire becomes a
+// struct of tens). Strings and byte slices are at most the frame's bytes
+// again and are not counted. It stops counting once past limit.
+func decodedSize(body kmsg.Request, limit int64) int64 {
 	if body == nil {
 		return 0
 	}
-	return heapSize(reflect.ValueOf(body))
+	z := sizer{limit: limit}
+	z.add(reflect.ValueOf(body))
+	return z.n
 }
 
-func heapSize(v reflect.Value) int64 {
+type sizer struct{ n, limit int64 }
+
+func (z *sizer) add(v reflect.Value) {
+	if z.n > z.limit {
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		if v.IsNil() {
-			return 0
+		if !v.IsNil() {
+			z.n += int64(v.Type().Elem().Size())
+			z.add(v.Elem())
 		}
-		return int64(v.Type().Elem().Size()) + heapSize(v.Elem())
 	case reflect.Struct:
-		var n int64
-		for i := range v.NumField() {
-			if f := v.Field(i); holdsHeap(f.Type()) {
-				n += heapSize(f)
-			}
+		for _, i := range countedFields(v.Type()) {
+			z.add(v.Field(i))
 		}
-		return n
-	case reflect.String:
-		return int64(v.Len())
-	case reflect.Map:
-		// kmsg.Tags: a map from tag to bytes, a few words per entry.
-		return int64(v.Len()) * 64
 	case reflect.Slice:
 		elem := v.Type().Elem()
 		if elem.Kind() == reflect.Uint8 {
-			return 0
+			return
 		}
-		n := int64(v.Cap()) * int64(elem.Size())
-		if holdsHeap(elem) {
-			for i := range v.Len() {
-				n += heapSize(v.Index(i))
-			}
-		}
-		return n
-	}
-	return 0
-}
-
-var heapTypes sync.Map // reflect.Type -> bool
-
-// holdsHeap reports whether a value of type t can refer to memory outside
-// itself that heapSize counts.
-func holdsHeap(t reflect.Type) bool {
-	if v, ok := heapTypes.Load(t); ok {
-		return v.(bool)
-	}
-	var holds bool
-	switch t.Kind() {
-	case reflect.Pointer, reflect.String, reflect.Map:
-		holds = true
-	case reflect.Slice:
-		holds = t.Elem().Kind() != reflect.Uint8
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if holdsHeap(t.Field(i).Type) {
-				holds = true
-				break
+		z.n += int64(v.Cap()) * int64(elem.Size())
+		if counted(elem) {
+			for i := 0; i < v.Len() && z.n <= z.limit; i++ {
+				z.add(v.Index(i))
 			}
 		}
 	case reflect.Array:
-		holds = holdsHeap(t.Elem())
+		for i := 0; i < v.Len() && counted(v.Type().Elem()); i++ {
+			z.add(v.Index(i))
+		}
 	}
-	heapTypes.Store(t, holds)
-	return holds
+}
+
+var fieldsByType sync.Map // reflect.Type -> []int
+
+// countedFields lists the fields of struct type t that can refer to memory
+// decodedSize counts.
+func countedFields(t reflect.Type) []int {
+	if f, ok := fieldsByType.Load(t); ok {
+		return f.([]int)
+	}
+	var fields []int
+	for i := range t.NumField() {
+		if counted(t.Field(i).Type) {
+			fields = append(fields, i)
+		}
+	}
+	fieldsByType.Store(t, fields)
+	return fields
+}
+
+func counted(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() != reflect.Uint8
+	case reflect.Struct:
+		return len(countedFields(t)) > 0
+	case reflect.Array:
+		return counted(t.Elem())
+	}
+	return false
 }

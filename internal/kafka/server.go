@@ -202,9 +202,9 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			break
 		}
 		// Decoding can multiply a frame (many tiny elements, each a larger
-		// struct), so the decoded form is held against the budgets too, and
-		// a request whose frame and decoded form pass socket.request.max.bytes is refused.
-		extra := decodedSize(req.body)
+		// struct): the decoded form is held against the budgets too, and a
+		// request that decodes past socket.request.max.bytes is refused.
+		extra := decodedSize(req.body, int64(s.cfg.MaxRequestBytes-len(frame)))
 		if total := int64(len(frame)) + extra; total > int64(s.cfg.MaxRequestBytes) {
 			log.Info().Str("api", apiName(req.key)).Int("frame_bytes", len(frame)).Int64("decoded_bytes", extra).
 				Int("socket_request_max_bytes", s.cfg.MaxRequestBytes).Msg("closing connection: request decodes larger than socket.request.max.bytes")
