@@ -201,6 +201,34 @@ func TestHostileClients(t *testing.T) {
 		expectServing(t, addr)
 	})
 
+	t.Run("LongPollIsNotIdle", func(t *testing.T) {
+		// A Fetch waiting longer than the idle timeout for bytes that never
+		// come is a request in flight: the connection stays open for its answer.
+		conn := dial(t, addr)
+		fetch := kmsg.NewPtrFetchRequest()
+		fetch.SetVersion(4)
+		fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = -1, int32((idle + 3*time.Second).Milliseconds()), 64<<20, 1<<20
+		part := kmsg.NewFetchRequestTopicPartition()
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctxT(t, 10*time.Second), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, _ := ends.Lookup(topic, 0)
+		part.FetchOffset, part.PartitionMaxBytes = end.Offset, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.Partitions = topic, []kmsg.FetchRequestTopicPartition{part}
+		fetch.Topics = []kmsg.FetchRequestTopic{ft}
+		writeRaw(t, conn, kmsg.NewRequestFormatter().AppendRequest(nil, fetch, 5150))
+		conn.SetReadDeadline(time.Now().Add(idle + 15*time.Second))
+		var head [8]byte
+		if _, err := io.ReadFull(conn, head[:]); err != nil {
+			t.Fatalf("long poll of %v with idle timeout %v: %v", idle+3*time.Second, idle, err)
+		}
+		if corr := binary.BigEndian.Uint32(head[4:]); corr != 5150 {
+			t.Fatalf("long poll answered with correlation id %d, sent 5150", corr)
+		}
+	})
+
 	t.Run("HugeDeclaredArrays", func(t *testing.T) {
 		// Requests whose first field is an array: Metadata v4, CreateTopics
 		// v4, DeleteTopics v3, DescribeConfigs v2, DeleteGroups v1.
