@@ -32,9 +32,13 @@ func (b *Broker) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
 	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// Profiles reveal memory contents and cost CPU on demand, so they are
+	// opt-in rather than served to whoever can scrape metrics.
+	if b.cfg.DebugPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -46,7 +46,7 @@ type Config struct {
 	AutoCreateTopics          bool
 	DefaultPartitions         int
 	DefaultReplicationFactor  int
-	MaxRequestBytes           int
+	MaxRequestBytes           int // socket.request.max.bytes
 	RTTMillisecond            uint64
 	ElectionRTT               uint64
 	HeartbeatRTT              uint64
@@ -72,6 +72,16 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MinSegmentBytes bounds the segment.bytes a topic may set.
 	MinSegmentBytes int64
+
+	// Limits one client cannot exceed (Kafka's max.connections,
+	// max.connections.per.ip, queued.max.request.bytes,
+	// connections.max.idle.ms); 0 connections means no limit.
+	MaxConnections          int
+	MaxConnectionsPerIP     int
+	MaxInflightRequestBytes int64
+	ConnectionsMaxIdle      time.Duration
+	ConnectionWriteTimeout  time.Duration
+	DebugPprof              bool
 }
 
 // Raft log stores (--raft-logdb).
@@ -95,6 +105,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members, membersHTTP string
+	var idleMs, writeTimeoutMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
@@ -110,7 +121,14 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", false, "create a topic that a Metadata request names and allows creating, with --default-partitions and --default-replication-factor (auto.create.topics.enable); as in Kafka, a Produce to an unknown topic does not create it")
 	fs.IntVar(&c.DefaultPartitions, "default-partitions", 1, "partitions of a topic created without a count (num.partitions)")
 	fs.IntVar(&c.DefaultReplicationFactor, "default-replication-factor", 3, "replication factor when a request leaves it to the broker; capped at the number of brokers")
-	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 100<<20, "largest Kafka request frame accepted (socket.request.max.bytes)")
+	fs.IntVar(&c.MaxRequestBytes, "socket-request-max-bytes", 100<<20, "largest Kafka request frame accepted; a larger size prefix closes the connection (socket.request.max.bytes)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 100<<20, "old name of --socket-request-max-bytes")
+	fs.IntVar(&c.MaxConnections, "max-connections", 10000, "most Kafka connections open at once across listeners; past it a new connection is closed at accept; 0 for no limit (max.connections)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", 1000, "most Kafka connections open at once from one client address; 0 for no limit (max.connections.per.ip)")
+	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", 256<<20, "request bytes read but not yet answered, across all connections; past it connections stop reading until responses go out; one request larger than this is still served alone (queued.max.request.bytes)")
+	fs.Int64Var(&idleMs, "connections-max-idle-ms", 600000, "close a connection with no request in flight that sent nothing for this long (connections.max.idle.ms)")
+	fs.Int64Var(&writeTimeoutMs, "connections-write-timeout-ms", 30000, "close a connection whose response write makes no progress for this long: a client that stopped reading")
+	fs.BoolVar(&c.DebugPprof, "debug-pprof", false, "serve Go's /debug/pprof profiles on --http-addr")
 	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 200, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
@@ -194,6 +212,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	if c.OffsetsRetentionCheck, err = time.ParseDuration(offsetsCheck); err != nil {
 		errs = append(errs, fmt.Errorf("--offsets-retention-check-interval: %w", err))
 	}
+	c.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
+	c.ConnectionWriteTimeout = time.Duration(writeTimeoutMs) * time.Millisecond
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -338,7 +358,16 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--default-replication-factor must be 1 or more"))
 	}
 	if c.MaxRequestBytes < 1<<20 {
-		errs = append(errs, errors.New("--max-request-bytes must be at least 1048576"))
+		errs = append(errs, errors.New("--socket-request-max-bytes, formerly --max-request-bytes must be at least 1048576"))
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 {
+		errs = append(errs, errors.New("--max-connections and --max-connections-per-ip must be 0 (no limit) or more"))
+	}
+	if c.MaxInflightRequestBytes < 1<<20 {
+		errs = append(errs, errors.New("--max-inflight-request-bytes must be at least 1048576"))
+	}
+	if c.ConnectionsMaxIdle < time.Millisecond || c.ConnectionWriteTimeout < time.Millisecond {
+		errs = append(errs, errors.New("--connections-max-idle-ms and --connections-write-timeout-ms must be positive"))
 	}
 	if c.RTTMillisecond == 0 || c.HeartbeatRTT == 0 || c.ElectionRTT <= 2*c.HeartbeatRTT {
 		errs = append(errs, errors.New("raft timing: --raft-rtt-ms and --raft-heartbeat-rtt must be > 0 and --raft-election-rtt > 2 x --raft-heartbeat-rtt"))

@@ -328,6 +328,11 @@ func TestValidate(t *testing.T) {
 		{"default partitions 0", func(c *Config) { c.DefaultPartitions = 0 }, []string{"--default-partitions must be 1 or more"}},
 		{"default RF 0", func(c *Config) { c.DefaultReplicationFactor = 0 }, []string{"--default-replication-factor must be 1 or more"}},
 		{"small max request", func(c *Config) { c.MaxRequestBytes = 1000 }, []string{"--max-request-bytes must be at least 1048576"}},
+		{"negative max connections", func(c *Config) { c.MaxConnections = -1 }, []string{"--max-connections and --max-connections-per-ip must be 0 (no limit) or more"}},
+		{"negative max connections per ip", func(c *Config) { c.MaxConnectionsPerIP = -1 }, []string{"--max-connections-per-ip"}},
+		{"small in-flight budget", func(c *Config) { c.MaxInflightRequestBytes = 1000 }, []string{"--max-inflight-request-bytes must be at least 1048576"}},
+		{"zero idle", func(c *Config) { c.ConnectionsMaxIdle = 0 }, []string{"--connections-max-idle-ms", "positive"}},
+		{"zero write timeout", func(c *Config) { c.ConnectionWriteTimeout = 0 }, []string{"--connections-write-timeout-ms", "positive"}},
 		{"snapshot entries 0", func(c *Config) { c.SnapshotEntries = 0 }, []string{"--raft-snapshot-entries must be > 0", "never trimmed"}},
 		{"tiny memtable", func(c *Config) { c.LogDBMemtableMB = 1 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
 		{"huge memtable", func(c *Config) { c.LogDBMemtableMB = 4096 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
@@ -371,6 +376,8 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"segment 4096", func(c *Config) { c.SegmentBytes = 4096 }},
 		{"segment minimum 1024", func(c *Config) { c.MinSegmentBytes = 1024 }},
 		{"max request 1 MiB", func(c *Config) { c.MaxRequestBytes = 1 << 20 }},
+		{"no connection limits", func(c *Config) { c.MaxConnections = 0; c.MaxConnectionsPerIP = 0 }},
+		{"in-flight budget 1 MiB", func(c *Config) { c.MaxInflightRequestBytes = 1 << 20 }},
 		{"each log level", func(c *Config) {
 			for _, l := range []string{"debug", "info", "warn", "error"} {
 				c.LogLevel = l
@@ -396,5 +403,29 @@ func TestMemberIDsSorted(t *testing.T) {
 	c := &Config{InitialMembers: map[uint64]string{10: "a:1", 2: "b:1", 7: "c:1", 1: "d:1"}}
 	if got := c.MemberIDs(); !reflect.DeepEqual(got, []uint64{1, 2, 7, 10}) {
 		t.Errorf("MemberIDs = %v", got)
+	}
+}
+
+func TestParseClientLimits(t *testing.T) {
+	c := mustParse(t, nil, nil)
+	if c.MaxRequestBytes != 100<<20 || c.MaxConnections != 10000 || c.MaxConnectionsPerIP != 1000 ||
+		c.MaxInflightRequestBytes != 256<<20 || c.ConnectionsMaxIdle != 10*time.Minute ||
+		c.ConnectionWriteTimeout != 30*time.Second || c.DebugPprof {
+		t.Errorf("defaults: request %d, connections %d, per ip %d, in flight %d, idle %v, write %v, pprof %v",
+			c.MaxRequestBytes, c.MaxConnections, c.MaxConnectionsPerIP, c.MaxInflightRequestBytes,
+			c.ConnectionsMaxIdle, c.ConnectionWriteTimeout, c.DebugPprof)
+	}
+	c = mustParse(t, []string{"--socket-request-max-bytes", "2097152", "--max-connections", "5", "--max-connections-per-ip", "2",
+		"--max-inflight-request-bytes", "4194304", "--connections-max-idle-ms", "1500", "--connections-write-timeout-ms", "250", "--debug-pprof"}, nil)
+	if c.MaxRequestBytes != 2<<20 || c.MaxConnections != 5 || c.MaxConnectionsPerIP != 2 || c.MaxInflightRequestBytes != 4<<20 ||
+		c.ConnectionsMaxIdle != 1500*time.Millisecond || c.ConnectionWriteTimeout != 250*time.Millisecond || !c.DebugPprof {
+		t.Errorf("flags not applied: %+v", c)
+	}
+	// The old flag and environment name still set socket.request.max.bytes.
+	if c := mustParse(t, []string{"--max-request-bytes", "3145728"}, nil); c.MaxRequestBytes != 3<<20 {
+		t.Errorf("--max-request-bytes: MaxRequestBytes = %d", c.MaxRequestBytes)
+	}
+	if c := mustParse(t, nil, map[string]string{"LONGBOAT_MAX_REQUEST_BYTES": "5242880"}); c.MaxRequestBytes != 5<<20 {
+		t.Errorf("LONGBOAT_MAX_REQUEST_BYTES: MaxRequestBytes = %d", c.MaxRequestBytes)
 	}
 }

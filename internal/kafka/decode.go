@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,4 +74,84 @@ func apiName(key int16) string {
 		return name
 	}
 	return fmt.Sprintf("api %d", key)
+}
+
+// decodedSize estimates the bytes a decoded request allocated beyond its
+// frame: the backing arrays of its slices of structs and numbers, where
+// decoding multiplies (an element of a few bytes on the wire becomes a
+// struct of tens). Strings and byte slices are at most the frame's bytes
+// again and are not counted. It stops counting once past limit.
+func decodedSize(body kmsg.Request, limit int64) int64 {
+	if body == nil {
+		return 0
+	}
+	z := sizer{limit: limit}
+	z.add(reflect.ValueOf(body))
+	return z.n
+}
+
+type sizer struct{ n, limit int64 }
+
+func (z *sizer) add(v reflect.Value) {
+	if z.n > z.limit {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			z.n += int64(v.Type().Elem().Size())
+			z.add(v.Elem())
+		}
+	case reflect.Struct:
+		for _, i := range countedFields(v.Type()) {
+			z.add(v.Field(i))
+		}
+	case reflect.Slice:
+		elem := v.Type().Elem()
+		if elem.Kind() == reflect.Uint8 {
+			return
+		}
+		z.n += int64(v.Cap()) * int64(elem.Size())
+		if counted(elem) {
+			for i := 0; i < v.Len() && z.n <= z.limit; i++ {
+				z.add(v.Index(i))
+			}
+		}
+	case reflect.Array:
+		for i := 0; i < v.Len() && counted(v.Type().Elem()); i++ {
+			z.add(v.Index(i))
+		}
+	}
+}
+
+var fieldsByType sync.Map // reflect.Type -> []int
+
+// countedFields lists the fields of struct type t that can refer to memory
+// decodedSize counts.
+func countedFields(t reflect.Type) []int {
+	if f, ok := fieldsByType.Load(t); ok {
+		return f.([]int)
+	}
+	var fields []int
+	for i := range t.NumField() {
+		if counted(t.Field(i).Type) {
+			fields = append(fields, i)
+		}
+	}
+	fieldsByType.Store(t, fields)
+	return fields
+}
+
+func counted(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() != reflect.Uint8
+	case reflect.Struct:
+		return len(countedFields(t)) > 0
+	case reflect.Array:
+		return counted(t.Elem())
+	}
+	return false
 }

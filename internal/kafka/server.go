@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,8 @@ type Server struct {
 	closed    atomic.Bool
 	wg        sync.WaitGroup
 	observer  atomic.Pointer[func(ClientRequest)]
+	admission *admission
+	inflight  *budget // request bytes read and not yet answered, broker-wide
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -49,8 +52,16 @@ type Server struct {
 // New returns a server answering from node and groups (the broker passes
 // its *cluster.Node and *group.Coordinator); call Listen to bind.
 func New(cfg *config.Config, node Node, groups Groups, m *metrics.Metrics, log zerolog.Logger) *Server {
-	return &Server{cfg: cfg, node: node, groups: groups, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, node: node, groups: groups, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+	s.admission = &admission{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, perIP: map[string]int{},
+		rejected: rejectedCounter(m.Registry), log: s.log}
+	s.inflight = newBudget(cfg.MaxInflightRequestBytes)
+	return s
 }
+
+// InflightRequestBytes returns the request bytes read and not yet
+// answered, across connections.
+func (s *Server) InflightRequestBytes() int64 { return s.inflight.Used() }
 
 // ConnectionCounts returns open connections per listener.
 func (s *Server) ConnectionCounts() map[string]int64 {
@@ -91,6 +102,12 @@ func (s *Server) accept(name string, ln net.Listener) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		if reason := s.admission.admit(host); reason != "" {
+			c.Close()
+			s.admission.reject(name, host, reason)
+			continue
+		}
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
@@ -99,6 +116,7 @@ func (s *Server) accept(name string, ln net.Listener) {
 		go func() {
 			defer s.wg.Done()
 			defer counter.(*atomic.Int64).Add(-1)
+			defer s.admission.leave(host)
 			s.serveConn(name, c)
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -137,6 +155,7 @@ type request struct {
 // an empty one closes the connection once the responses before it are out.
 type slot struct {
 	frame chan []byte
+	size  int64 // request bytes held until the response is out
 }
 
 // closeFrame, sent on a slot, closes the connection in request order.
@@ -148,19 +167,31 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	remoteHost, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	mem := &memory{conn: newBudget(int64(s.cfg.MaxRequestBytes)), broker: s.inflight}
+	var pending atomic.Int32 // requests read whose response is not out
+	var active atomic.Int64
+	active.Store(time.Now().UnixNano())
 	queue := make(chan slot, maxInFlight)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(ctx, c, queue, cancel)
+		s.writeLoop(ctx, c, queue, cancel, log, func(sl slot) {
+			mem.free(sl.size)
+			pending.Add(-1)
+			active.Store(time.Now().UnixNano())
+		})
 	}()
-	r := bufio.NewReaderSize(c, 64<<10)
+	in := &idleReader{c: c, idle: s.cfg.ConnectionsMaxIdle, busy: func() bool { return pending.Load() > 0 }, active: &active}
+	r := bufio.NewReaderSize(in, 16<<10)
 	var handlers sync.WaitGroup
 	var software clientSoftware
 	for ctx.Err() == nil {
-		frame, err := readFrame(r, s.cfg.MaxRequestBytes)
+		frame, err := readFrame(r, s.cfg.MaxRequestBytes, func(n int) error { return mem.reserve(ctx, int64(n)) })
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, errIdle):
+				log.Debug().Dur("idle", s.cfg.ConnectionsMaxIdle).Msg("closing idle connection")
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil:
 				log.Info().Err(err).Msg("closing connection: bad frame")
 			}
 			break
@@ -170,10 +201,24 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			log.Info().Err(err).Msg("closing connection: undecodable request")
 			break
 		}
+		// Decoding can multiply a frame (many tiny elements, each a larger
+		// struct): the decoded form is held against the budgets too, and a
+		// request that decodes past socket.request.max.bytes is refused.
+		extra := decodedSize(req.body, int64(s.cfg.MaxRequestBytes-len(frame)))
+		if total := int64(len(frame)) + extra; total > int64(s.cfg.MaxRequestBytes) {
+			log.Info().Str("api", apiName(req.key)).Int("frame_bytes", len(frame)).Int64("decoded_bytes", extra).
+				Int("socket_request_max_bytes", s.cfg.MaxRequestBytes).Msg("closing connection: request decodes larger than socket.request.max.bytes")
+			break
+		}
+		if err := mem.reserve(ctx, extra); err != nil {
+			break
+		}
+		mem.received()
 		req.listener = listener
 		req.remoteHost = remoteHost
 		s.noteRequest(&software, req)
-		sl := slot{frame: make(chan []byte, 1)}
+		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
+		pending.Add(1)
 		select {
 		case queue <- sl:
 		case <-ctx.Done():
@@ -215,11 +260,19 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	close(queue)
 	<-writerDone
 	handlers.Wait()
+	mem.received()
+	mem.free(mem.held.Load())
 }
 
-func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, cancel context.CancelFunc) {
-	w := bufio.NewWriterSize(c, 64<<10)
-	fail := func() {
+// writeLoop writes responses in request order; done runs for each slot
+// answered, to release what its request held.
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, cancel context.CancelFunc, log zerolog.Logger, done func(slot)) {
+	w := bufio.NewWriterSize(progressWriter{c: c, timeout: s.cfg.ConnectionWriteTimeout}, 16<<10)
+	fail := func(err error) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			log.Info().Dur("timeout", s.cfg.ConnectionWriteTimeout).Msg("closing connection: client stopped reading responses")
+		}
 		cancel()
 		c.Close()
 	}
@@ -231,29 +284,32 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, c
 			return
 		}
 		if frame == nil {
+			done(sl)
 			continue
 		}
 		if len(frame) == 0 {
-			w.Flush()
-			fail()
+			fail(w.Flush())
 			return
 		}
 		if _, err := w.Write(frame); err != nil {
-			fail()
+			fail(err)
 			return
 		}
 		// Flush when nothing else is ready, so pipelined responses share a write.
 		if len(queue) == 0 {
 			if err := w.Flush(); err != nil {
-				fail()
+				fail(err)
 				return
 			}
 		}
+		done(sl)
 	}
 	w.Flush()
 }
 
-func readFrame(r *bufio.Reader, max int) ([]byte, error) {
+// readFrame reads one size-prefixed frame, calling reserve for each piece
+// before reading it, so that bytes are held only once they arrive.
+func readFrame(r *bufio.Reader, max int, reserve func(int) error) ([]byte, error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, err
@@ -268,9 +324,10 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	buf := make([]byte, 0, min(int(n), chunk))
 	for len(buf) < int(n) {
 		want := min(int(n)-len(buf), chunk)
-		if cap(buf)-len(buf) < want {
-			buf = append(buf, make([]byte, want)...)[:len(buf)]
+		if err := reserve(want); err != nil {
+			return nil, err
 		}
+		buf = slices.Grow(buf, want)
 		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
 		buf = buf[:len(buf)+m]
 		if err != nil {
