@@ -8,12 +8,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() { handles(0, 2, (*Server).deleteRecords) }
+
 // deleteRecords (DeleteRecords, key 21) moves each partition's log start
 // offset up to the requested offset (-1: the high watermark) through the
 // partition's Raft log, so every replica agrees on it; segments wholly
 // below it are deleted and the low watermark returned.
-func init() { handles(0, 2, (*Server).deleteRecords) }
-
 func (s *Server) deleteRecords(ctx context.Context, _ *request, body *kmsg.DeleteRecordsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)

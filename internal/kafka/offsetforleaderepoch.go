@@ -7,12 +7,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+func init() { handles(2, 4, (*Server).offsetForLeaderEpoch) }
+
 // offsetForLeaderEpoch (OffsetForLeaderEpoch, key 23) tells a client that
 // validates its position after a leader change where an epoch's records
 // end. The leader epoch is the partition shard's Raft term; every replica
 // keeps the same epoch history, since it is built by applying the log.
-func init() { handles(2, 4, (*Server).offsetForLeaderEpoch) }
-
 func (s *Server) offsetForLeaderEpoch(ctx context.Context, _ *request, body *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	st := s.node.Meta()
