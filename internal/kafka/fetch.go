@@ -14,10 +14,10 @@ import (
 	"github.com/longboat/longboat/internal/storage"
 )
 
-func init() { handles(4, 18, (*Server).fetch) }
-
 // Fetch v18 only adds a follower's high watermark (KIP-1166, a tagged
 // field); consumers' fetches are the same as in v17.
+func init() { handles(4, 18, (*Server).fetch) }
+
 // fetch reads from the local logs of partitions this broker leads. When
 // fewer than MinBytes are available it long-polls on the partitions'
 // append signals until MaxWaitMillis passes.
