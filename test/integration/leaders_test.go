@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,30 @@ func waitAllPreferred(t *testing.T, c *testcluster.Cluster, within time.Duration
 	})
 }
 
+// shardTerms is every shard's leader and term as the first broker sees
+// them, to name the shards an unexpected leadership change touched.
+func shardTerms(c *testcluster.Cluster) map[uint64][2]uint64 {
+	out := map[uint64][2]uint64{}
+	b := c.Brokers[0]
+	for _, shard := range b.Node.HostedShards() {
+		if leader, term, ok := b.Node.Leader(shard); ok {
+			out[shard] = [2]uint64{leader, term}
+		}
+	}
+	return out
+}
+
+func termMoves(before, after map[uint64][2]uint64) string {
+	var moves []string
+	for shard, a := range after {
+		if b := before[shard]; b != a {
+			moves = append(moves, fmt.Sprintf("%d: leader %d term %d -> leader %d term %d", shard, b[0], b[1], a[0], a[1]))
+		}
+	}
+	sort.Strings(moves)
+	return strings.Join(moves, "; ")
+}
+
 func leadershipChanges(c *testcluster.Cluster) int64 {
 	var n int64
 	for _, b := range c.Brokers {
@@ -83,7 +109,7 @@ func TestLeadersBalancedAndSteady(t *testing.T) {
 	waitBalanced(t, c, 2, 500*time.Millisecond)
 	waitAllPreferred(t, c, 30*time.Second)
 
-	before := leadershipChanges(c)
+	before, terms := leadershipChanges(c), shardTerms(c)
 	cl := newClient(t, seeds)
 	for i := 0; i < 10; i++ {
 		produceN(t, cl, "balance", "s", 500)
@@ -92,7 +118,8 @@ func TestLeadersBalancedAndSteady(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	if after := leadershipChanges(c); after != before {
-		t.Fatalf("%d leadership changes while nothing failed", after-before)
+		t.Fatalf("%d leadership changes while nothing failed; shards whose leader or term moved (shard: before -> after): %s",
+			after-before, termMoves(terms, shardTerms(c)))
 	}
 	waitBalanced(t, c, 2, time.Second)
 
