@@ -37,13 +37,13 @@ func run() int {
 	faultMax := flag.Duration("fault-max", 5*time.Second, "longest fault")
 	longMin := flag.Duration("long-fault-min", 15*time.Second, "long-kill: shortest outage")
 	longMax := flag.Duration("long-fault-max", 30*time.Second, "long-kill: longest outage")
-	diskSize := flag.Int64("disk-size", 0, "process backend: give each broker a loop-mounted ext4 image of this many bytes as its data directory (root); needed by the disk-full and io-error nemeses, which run only when --kinds names them")
+	diskSize := flag.Int64("disk-size", 0, "process backend: give each broker a loop-mounted ext4 image of this many bytes as its data directory (root); adds the disk-full and io-error nemeses to the default set")
 	quietMin := flag.Duration("quiet-min", 2*time.Second, "shortest calm between faults (after --grace)")
 	quietMax := flag.Duration("quiet-max", 4*time.Second, "longest calm between faults")
 	grace := flag.Duration("grace", 4*time.Second, "after recovery, time for leaders to move back before calm is counted as steady")
 	steady := flag.Bool("steady", false, "no faults: steady load for --duration, counting leadership changes")
 	brokerFlags := flag.String("broker-flags", "--leader-balance-interval=1s", "extra flags for every `longboat serve` (space-separated)")
-	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports except disk-full and io-error): "+strings.Join(chaos.AllKinds, ","))
+	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports; disk-full and io-error only with --disk-size): "+strings.Join(chaos.AllKinds, ","))
 	minEvents := flag.Int("min-events", 0, "fail the run when fewer nemesis events ran (CI: 10)")
 	keepData := flag.Bool("keep-data", false, "keep the brokers' data directories of a passing run (a failing run always keeps them)")
 	dockerPrefix := flag.String("docker-prefix", "longboat-broker", "docker backend: container N is PREFIX<N>")
@@ -122,6 +122,9 @@ func run() int {
 		return 2
 	}
 	defer b.Cleanup()
+	if len(onlyKinds) == 0 && *diskSize > 0 {
+		onlyKinds = append(chaos.Kinds(b), chaos.DiskFull, chaos.IOError)
+	}
 	for _, k := range onlyKinds {
 		if why := chaos.Supported(b, k); why != "" {
 			fmt.Fprintf(os.Stderr, "nemesis %s %s\n", k, why)

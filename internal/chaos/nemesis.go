@@ -31,10 +31,8 @@ const (
 var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError}
 
 // Kinds lists the nemeses a backend supports by default. The disk faults
-// need a filesystem per broker and are only drawn when asked for by name
-// (--kinds): until a broker isolates storage errors per partition, a full
-// or failing disk takes the whole broker down, and the short form should
-// not depend on what that does to its timing.
+// need a filesystem per broker, which the caller asks for (--disk-size),
+// so they are not among them.
 func Kinds(b Backend) []string {
 	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader, LongKill, GroupLeader}
 	if b.Partitions() {

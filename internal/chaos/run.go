@@ -417,7 +417,7 @@ func (r *runner) catchUp(e Event, st *struck) {
 		op.Type = "info"
 		r.logf("event %d: broker %d had not caught up %.1fs after its restart", e.N, st.victim, d.Seconds())
 	} else {
-		r.logf("event %d: broker %d caught up %.2fs after its restart (down %.1fs)", e.N, st.victim, d.Seconds(), st.restarted.Sub(st.down).Seconds())
+		r.logf("event %d: broker %d caught up %.2fs after its restart", e.N, st.victim, d.Seconds())
 	}
 	r.h.Add(op)
 }

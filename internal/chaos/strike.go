@@ -101,8 +101,8 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 			if pc, ok := b.(ProcessControl); ok && !pc.Running(v) {
 				// The broker gave up on the full disk; the fault is over, so
 				// it must come back.
+				// When it went down is not known: the catch-up has no "down".
 				st.note = "broker exited while its disk was full; restarted"
-				st.down = time.Now()
 				return errors.Join(ferr, restart())
 			}
 			return ferr
@@ -110,13 +110,13 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 	case IOError:
 		df := b.(DiskFaults)
 		err = df.FailDisk(v)
+		st.down = time.Now() // the broker can do nothing more from here on
 		st.heal = func() error {
 			if pc, ok := b.(ProcessControl); ok && !pc.Running(v) {
 				st.note = "broker exited on the I/O errors"
 			} else {
 				st.note = "broker still running on the failed disk"
 			}
-			st.down = time.Now()
 			if err := df.RepairDisk(v); err != nil {
 				return err
 			}

@@ -95,11 +95,16 @@ func PrintSummary(w io.Writer, res *Result) {
 				continue
 			}
 			took = append(took, c.Took)
-			down = append(down, c.Down)
+			if c.Down > 0 {
+				down = append(down, c.Down)
+			}
 		}
 		worst, median := Stats(took)
-		_, downMedian := Stats(down)
-		line := fmt.Sprintf("%s / %s / %d (down %s)", fmtDur(worst), fmtDur(median), len(took), fmtDur(downMedian))
+		line := fmt.Sprintf("%s / %s / %d", fmtDur(worst), fmtDur(median), len(took))
+		if len(down) > 0 {
+			_, downMedian := Stats(down)
+			line += fmt.Sprintf(" (down %s)", fmtDur(downMedian))
+		}
 		if never > 0 {
 			line += fmt.Sprintf(" (+%d not caught up within 120 s)", never)
 		}
