@@ -92,7 +92,7 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 		st.down = time.Now()
 		st.heal, err = r.wipe(e, v, restart)
 	case GroupLeader:
-		st.heal = r.bounceGroupLeader(e, st)
+		st.heal, err = r.bounceGroupLeader(e, st)
 	case DiskFull:
 		df := b.(DiskFaults)
 		err = df.FillDisk(v)
@@ -227,7 +227,7 @@ func coordinatorOf(b Backend, group string) (coordinator, error) {
 // to another broker B and straight back, again and again until heal: the
 // members keep committing through it, and the coordinator on A must not
 // serve from what it knew before B's term (issue 23).
-func (r *runner) bounceGroupLeader(e Event, st *struck) func() error {
+func (r *runner) bounceGroupLeader(e Event, st *struck) (func() error, error) {
 	a := st.victim
 	var others []int
 	for _, i := range allBrokers(r.b) {
@@ -236,15 +236,26 @@ func (r *runner) bounceGroupLeader(e Event, st *struck) func() error {
 		}
 	}
 	bb := others[e.Pick%len(others)]
+	// The first request says whether the brokers serve transfers at all
+	// (a Compose stack without --debug-leader-transfer does not).
+	if err := r.transferGroupLeader(a, bb); err != nil {
+		return nil, err
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var moves, asked int
+	moves, asked := 0, 1
 	var lastErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
+		if awaitGroupLeader(r.b, r.group, bb, 5*time.Second, stop) {
+			moves++
+		}
+		for first := true; ; first = false {
 			for _, to := range []int{bb, a} {
+				if first && to == bb {
+					continue // asked above
+				}
 				asked++
 				if err := r.transferGroupLeader(a, to); err != nil {
 					lastErr = err
@@ -267,7 +278,7 @@ func (r *runner) bounceGroupLeader(e Event, st *struck) func() error {
 			return fmt.Errorf("no group leader transfer happened: %w", lastErr)
 		}
 		return nil
-	}
+	}, nil
 }
 
 // transferGroupLeader asks, through broker via's HTTP listener (it needs
