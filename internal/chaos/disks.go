@@ -187,11 +187,19 @@ func (pb *ProcessBackend) FailDisk(i int) error {
 
 func (pb *ProcessBackend) RepairDisk(i int) error {
 	_ = pb.Kill(i)
+	if err := pb.remount(i); err != nil {
+		return err
+	}
+	return pb.Restart(i)
+}
+
+// remount mounts broker i's filesystem afresh; nothing may use it.
+func (pb *ProcessBackend) remount(i int) error {
 	if err := pb.unmount(i); err != nil {
 		return fmt.Errorf("repair broker %d's disk: %w", i, err)
 	}
 	if err := pb.mount(i); err != nil {
 		return fmt.Errorf("repair broker %d's disk: %w", i, err)
 	}
-	return pb.Restart(i)
+	return nil
 }
