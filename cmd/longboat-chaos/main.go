@@ -35,12 +35,15 @@ func run() int {
 	producers := flag.Int("producers", 2, "idempotent producers")
 	faultMin := flag.Duration("fault-min", 2*time.Second, "shortest fault")
 	faultMax := flag.Duration("fault-max", 5*time.Second, "longest fault")
+	longMin := flag.Duration("long-fault-min", 15*time.Second, "long-kill: shortest outage")
+	longMax := flag.Duration("long-fault-max", 30*time.Second, "long-kill: longest outage")
+	diskSize := flag.Int64("disk-size", 0, "process backend: give each broker a loop-mounted ext4 image of this many bytes as its data directory (root); adds the disk-full and io-error nemeses to the default set")
 	quietMin := flag.Duration("quiet-min", 2*time.Second, "shortest calm between faults (after --grace)")
 	quietMax := flag.Duration("quiet-max", 4*time.Second, "longest calm between faults")
 	grace := flag.Duration("grace", 4*time.Second, "after recovery, time for leaders to move back before calm is counted as steady")
 	steady := flag.Bool("steady", false, "no faults: steady load for --duration, counting leadership changes")
 	brokerFlags := flag.String("broker-flags", "--leader-balance-interval=1s", "extra flags for every `longboat serve` (space-separated)")
-	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports): "+strings.Join(chaos.AllKinds, ","))
+	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports; disk-full and io-error only with --disk-size): "+strings.Join(chaos.AllKinds, ","))
 	minEvents := flag.Int("min-events", 0, "fail the run when fewer nemesis events ran (CI: 10)")
 	keepData := flag.Bool("keep-data", false, "keep the brokers' data directories of a passing run (a failing run always keeps them)")
 	dockerPrefix := flag.String("docker-prefix", "longboat-broker", "docker backend: container N is PREFIX<N>")
@@ -101,11 +104,14 @@ func run() int {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		pb, err := chaos.NewProcessBackend(*bin, dataDir, 3, *netns, strings.Fields(*brokerFlags))
+		// The group-leader nemesis moves group shards through this endpoint.
+		extra := append(strings.Fields(*brokerFlags), "--debug-leader-transfer")
+		pb, err := chaos.NewProcessBackend(*bin, dataDir, 3, *netns, extra)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
+		pb.DiskBytes = *diskSize
 		b = pb
 	case "docker":
 		db := chaos.NewDockerBackend(3)
@@ -116,6 +122,15 @@ func run() int {
 		return 2
 	}
 	defer b.Cleanup()
+	if len(onlyKinds) == 0 && *diskSize > 0 {
+		onlyKinds = append(chaos.Kinds(b), chaos.DiskFull, chaos.IOError)
+	}
+	for _, k := range onlyKinds {
+		if why := chaos.Supported(b, k); why != "" {
+			fmt.Fprintf(os.Stderr, "nemesis %s %s\n", k, why)
+			return 2
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -133,7 +148,7 @@ func run() int {
 	res, err := chaos.Run(ctx, chaos.Config{
 		Backend: b, OutDir: *out, Seed: *seed, Duration: *duration, Nemesis: !*steady,
 		Topic: "chaos", Partitions: int32(*partitions), Rate: *rate, Producers: *producers,
-		Fault: [2]time.Duration{*faultMin, *faultMax}, Quiet: [2]time.Duration{*quietMin, *quietMax},
+		Fault: [2]time.Duration{*faultMin, *faultMax}, LongFault: [2]time.Duration{*longMin, *longMax}, Quiet: [2]time.Duration{*quietMin, *quietMax},
 		Grace: *grace, Kinds: onlyKinds, Progress: os.Stdout,
 	})
 	if err != nil {
@@ -147,6 +162,7 @@ func run() int {
 	fmt.Println()
 	chaos.PrintSummary(os.Stdout, res)
 	if res.Passed() && *backend == "process" && !*keepData {
+		b.Cleanup() // unmounts the brokers' disks first
 		_ = os.RemoveAll(filepath.Join(*out, "data"))
 	}
 	fmt.Printf("\nhistory, schedule, broker logs and summary in %s\n", *out)

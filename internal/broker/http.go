@@ -31,6 +31,10 @@ func (b *Broker) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
 	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
+	mux.HandleFunc("GET /v1/groups/{group}/coordinator", b.groupCoordinator)
+	if b.cfg.DebugLeaderTransfer {
+		mux.HandleFunc("POST /v1/groups/{group}/transfer-leader", b.transferGroupLeader)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	// Profiles reveal memory contents and cost CPU on demand, so they are
 	// opt-in rather than served to whoever can scrape metrics.

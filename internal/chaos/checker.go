@@ -20,10 +20,11 @@ const (
 	AnSkipCommit    = "skip-past-commit"
 	AnUnseen        = "unseen"
 	AnReplicaDiffer = "replica-divergence"
+	AnWipeAccepted  = "wiped-broker-started"
 )
 
 // AnomalyNames in report order.
-var AnomalyNames = []string{AnLost, AnInconsistent, AnDuplicate, AnAborted, AnNonMonotonic, AnGap, AnCommitBack, AnSkipCommit, AnUnseen, AnReplicaDiffer}
+var AnomalyNames = []string{AnLost, AnInconsistent, AnDuplicate, AnAborted, AnNonMonotonic, AnGap, AnCommitBack, AnSkipCommit, AnUnseen, AnReplicaDiffer, AnWipeAccepted}
 
 // Outage is the produce outage after a fault aimed at a leader: from the
 // fault to the first acknowledgement again on every partition it led.
@@ -36,6 +37,17 @@ type Outage struct {
 	NoAck  bool          `json:"no_ack,omitempty"` // some partition never acknowledged again
 }
 
+// CatchUp is how long a restarted broker took to hold, on every partition,
+// what the leaders held.
+type CatchUp struct {
+	Event  int           `json:"event"`
+	Kind   string        `json:"kind"`
+	Broker int           `json:"broker"`
+	Down   time.Duration `json:"down_ns"` // from the fault to the restart
+	Took   time.Duration `json:"took_ns"` // from the restart
+	Never  bool          `json:"never,omitempty"`
+}
+
 // Report is what the checker found.
 type Report struct {
 	Invoked, Acked, Failed, Unknown int
@@ -46,6 +58,7 @@ type Report struct {
 	Anomalies                       map[string]int
 	Examples                        map[string][]string
 	Outages                         []Outage
+	CatchUps                        []CatchUp
 	Events                          map[string]int
 	QuietSeconds                    float64
 	QuietMetaChanges                float64
@@ -123,8 +136,10 @@ func Check(ops []Op) *Report {
 	replicaNext := map[[2]int64]int64{} // same for replica logs
 	assignNext := map[string]map[int32]int64{}
 	watched := map[int32]int64{}
-	maxCommit := map[int32]int64{} // highest offset any commit attempt carried
-	awaiting := map[string]bool{}  // member|partition assigned, first poll not seen yet
+	maxCommit := map[int32]int64{}    // highest offset any commit attempt carried
+	ackedCommit := map[int32]int64{}  // highest offset a commit acknowledged
+	assignFloor := map[string]int64{} // member|partition -> ackedCommit when assigned
+	awaiting := map[string]bool{}     // member|partition assigned, first poll not seen yet
 	var nemesis []Op
 	for _, op := range ops {
 		switch op.F {
@@ -163,6 +178,13 @@ func Check(ops []Op) *Report {
 				if first, ceiling := op.Offsets[0], maxCommit[op.Partition]; first > ceiling {
 					r.note(AnSkipCommit, "%s resumed partition %d at offset %d, past the highest commit %d", op.Process, op.Partition, first, ceiling)
 				}
+				// Every commit acknowledged before this member was assigned the
+				// partition came from an owner that gave it up since: the member
+				// must resume at or past the highest of them, or the group's
+				// committed offset went back.
+				if first, floor := op.Offsets[0], assignFloor[key]; first < floor {
+					r.note(AnCommitBack, "%s resumed partition %d at offset %d, below the commit of %d acknowledged before its assignment", op.Process, op.Partition, first, floor)
+				}
 			}
 			for i, v := range op.Values {
 				off := op.Offsets[i]
@@ -188,13 +210,16 @@ func Check(ops []Op) *Report {
 				}
 			}
 		case "assign":
-			awaiting[op.Process+"|"+strconv.Itoa(int(op.Partition))] = true
+			key := op.Process + "|" + strconv.Itoa(int(op.Partition))
+			awaiting[key] = true
+			assignFloor[key] = ackedCommit[op.Partition]
 		case "commit":
 			if op.Type == "invoke" {
 				maxCommit[op.Partition] = max(maxCommit[op.Partition], op.Offset)
 			}
 			if op.Type == "ok" {
 				r.Commits++
+				ackedCommit[op.Partition] = max(ackedCommit[op.Partition], op.Offset)
 			}
 		case "committed":
 			if last, ok := watched[op.Partition]; ok && op.Offset < last {
@@ -227,6 +252,16 @@ func Check(ops []Op) *Report {
 				nemesis = append(nemesis, op)
 				r.Events[op.Value]++
 			}
+		case "wipe-check":
+			if op.Type == "fail" {
+				r.note(AnWipeAccepted, "event %d: broker %d %s", op.ID, op.Broker, op.Detail)
+			}
+		case "catchup":
+			c := CatchUp{Event: int(op.ID), Kind: op.Value, Broker: op.Broker, Took: time.Duration(op.Offset) * time.Microsecond, Never: op.Type != "ok"}
+			if us, err := strconv.ParseInt(op.Detail, 10, 64); err == nil {
+				c.Down = time.Duration(us) * time.Microsecond
+			}
+			r.CatchUps = append(r.CatchUps, c)
 		case "quiet":
 			r.QuietSeconds += float64(op.Offset) / 1e6
 			r.QuietMetaChanges += float64(op.ID)

@@ -157,10 +157,11 @@ func TestOutageIsFaultToFirstAck(t *testing.T) {
 }
 
 func TestScheduleIsSeeded(t *testing.T) {
-	kinds := []string{KillLeader, PauseRandom, IsolateMeta}
+	kinds := []string{KillLeader, PauseRandom, IsolateMeta, LongKill}
 	r := [2]time.Duration{time.Second, 3 * time.Second}
-	a, b := Schedule(7, kinds, 12, r, r), Schedule(7, kinds, 12, r, r)
-	c := Schedule(8, kinds, 12, r, r)
+	long := [2]time.Duration{15 * time.Second, 30 * time.Second}
+	a, b := Schedule(7, kinds, 12, r, long, r), Schedule(7, kinds, 12, r, long, r)
+	c := Schedule(8, kinds, 12, r, long, r)
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Fatal("same seed, different schedules")
 	}
@@ -168,13 +169,68 @@ func TestScheduleIsSeeded(t *testing.T) {
 		t.Fatal("different seeds, same schedule")
 	}
 	seen := map[string]bool{}
-	for _, e := range a[:3] {
+	for _, e := range a[:4] {
 		seen[e.Kind] = true
-		if e.Fault < r[0] || e.Fault >= r[1] {
-			t.Fatalf("fault length %v outside %v", e.Fault, r)
+		want := r
+		if e.Kind == LongKill {
+			want = long
+		}
+		if e.Fault < want[0] || e.Fault >= want[1] {
+			t.Fatalf("%s fault length %v outside %v", e.Kind, e.Fault, want)
 		}
 	}
-	if len(seen) != 3 {
-		t.Fatalf("first round %v does not cover every kind", a[:3])
+	if len(seen) != 4 {
+		t.Fatalf("first round %v does not cover every kind", a[:4])
+	}
+}
+
+// A member that resumes a partition below a commit acknowledged before its
+// assignment saw the group's committed offset go back (issue 23: a stale
+// coordinator accepting a fenced generation's commit).
+func TestCheckCommitBackwardsSeenByConsumer(t *testing.T) {
+	ops := clean(10)
+	var vals []string
+	var offs []int64
+	for _, op := range ops {
+		if op.F == "poll" && op.Process == "assign-1" {
+			vals, offs = op.Values[4:], op.Offsets[4:]
+		}
+	}
+	tail := ops[len(ops)-4:]
+	ops = append(append([]Op{}, ops[:len(ops)-4]...),
+		Op{Process: "group-2.1", Type: "ok", F: "assign", Offset: -1},
+		Op{Process: "group-2.1", Type: "ok", F: "poll", Offset: 4, Offsets: offs, Values: vals})
+	ops = append(ops, tail...)
+	for i := range ops {
+		ops[i].T = int64(i + 1)
+	}
+	only(t, Check(ops), AnCommitBack)
+	// Resuming at the acknowledged commit is what must happen.
+	clean := Check(append(clean(10)[:len(clean(10))-4], Op{T: 1000, Process: "group-2.1", Type: "ok", F: "assign", Offset: -1}))
+	if clean.Anomalies[AnCommitBack] != 0 {
+		t.Fatalf("commit-backwards without a resumed member: %v", clean.Examples[AnCommitBack])
+	}
+}
+
+func TestCheckWipedBrokerStarted(t *testing.T) {
+	ops := append(clean(5), Op{T: 1000, Process: "nemesis", Type: "fail", F: "wipe-check", ID: 3, Broker: 2, Offset: -1, Detail: "still running"})
+	only(t, Check(ops), AnWipeAccepted)
+	ok := append(clean(5), Op{T: 1000, Process: "nemesis", Type: "ok", F: "wipe-check", ID: 3, Broker: 2, Offset: -1, Detail: "refused"})
+	if r := Check(ok); r.Bad() {
+		t.Fatalf("a refused wipe is an anomaly: %v", r.Anomalies)
+	}
+}
+
+func TestCatchUpReported(t *testing.T) {
+	ops := []Op{
+		{T: 1, Process: "nemesis", Type: "ok", F: "catchup", ID: 4, Value: LongKill, Broker: 2, Offset: 2_500_000, Detail: "20000000"},
+		{T: 2, Process: "nemesis", Type: "info", F: "catchup", ID: 5, Value: KillRandom, Broker: 1, Offset: 120_000_000},
+	}
+	r := Check(ops)
+	if len(r.CatchUps) != 2 || r.CatchUps[0].Took != 2500*time.Millisecond || r.CatchUps[0].Down != 20*time.Second || r.CatchUps[0].Never || !r.CatchUps[1].Never {
+		t.Fatalf("catch-ups %+v", r.CatchUps)
+	}
+	if r.Bad() {
+		t.Fatal("a slow catch-up is a figure, not an anomaly")
 	}
 }

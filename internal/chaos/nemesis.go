@@ -1,43 +1,75 @@
 package chaos
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
 
 // Nemesis kinds.
 const (
-	KillRandom      = "kill"           // kill -9 any broker, restart it later
-	KillLeader      = "kill-leader"    // kill -9 a partition's leader
-	PauseRandom     = "pause"          // SIGSTOP any broker
-	PauseLeader     = "pause-leader"   // SIGSTOP a partition's leader
-	IsolateRandom   = "isolate"        // cut one broker off from everyone
-	IsolateLeader   = "isolate-leader" // cut a partition's leader off
-	IsolateMeta     = "isolate-meta"   // cut the __meta leader off
-	OneWayLeader    = "one-way-leader" // a partition's leader hears nothing from its peers
-	killKindsPrefix = "kill"
+	KillRandom    = "kill"           // kill -9 any broker, restart it later
+	KillLeader    = "kill-leader"    // kill -9 a partition's leader
+	PauseRandom   = "pause"          // SIGSTOP any broker
+	PauseLeader   = "pause-leader"   // SIGSTOP a partition's leader
+	IsolateRandom = "isolate"        // cut one broker off from everyone
+	IsolateLeader = "isolate-leader" // cut a partition's leader off
+	IsolateMeta   = "isolate-meta"   // cut the __meta leader off
+	OneWayLeader  = "one-way-leader" // a partition's leader hears nothing from its peers
+	LongKill      = "long-kill"      // kill -9 any broker for --long-fault under load, measure its catch-up
+	Wipe          = "wipe"           // restart a broker with an empty data directory: it must be refused
+	GroupLeader   = "group-leader"   // bounce the group shard's leadership A -> B -> A while members commit
+	DiskFull      = "disk-full"      // fill one broker's filesystem
+	IOError       = "io-error"       // every I/O on one broker's filesystem fails with EIO
 )
 
 // AllKinds lists every nemesis.
-var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader}
+var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError}
 
-// Kinds lists the nemeses a backend supports.
+// Kinds lists the nemeses a backend supports by default. The disk faults
+// need a filesystem per broker, which the caller asks for (--disk-size),
+// so they are not among them.
 func Kinds(b Backend) []string {
-	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader}
+	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader, LongKill, GroupLeader}
 	if b.Partitions() {
 		k = append(k, IsolateRandom, IsolateLeader, IsolateMeta)
 	}
 	if b.OneWay() {
 		k = append(k, OneWayLeader)
 	}
+	if _, ok := b.(ProcessControl); ok && b.DataDir(1) != "" {
+		k = append(k, Wipe)
+	}
 	return k
+}
+
+// Supported tells why a backend cannot run a nemesis kind ("" if it can).
+func Supported(b Backend, kind string) string {
+	_, pc := b.(ProcessControl)
+	df, disks := b.(DiskFaults)
+	switch kind {
+	case IsolateRandom, IsolateLeader, IsolateMeta:
+		if !b.Partitions() {
+			return "needs network partitions (network namespaces)"
+		}
+	case OneWayLeader:
+		if !b.OneWay() {
+			return "needs one-way partitions (network namespaces)"
+		}
+	case Wipe:
+		if !pc || b.DataDir(1) == "" {
+			return "needs the process backend"
+		}
+	case DiskFull, IOError:
+		if !disks || !df.Disks() {
+			return "needs a filesystem per broker (process backend, --disk-size, root)"
+		}
+	}
+	return ""
 }
 
 // Event is one scheduled fault: after Quiet of calm, Kind strikes for
@@ -53,7 +85,7 @@ type Event struct {
 
 // Schedule draws events from seed: kinds come in shuffled rounds so a short
 // run sees every kind, fault and calm lengths are drawn from their ranges.
-func Schedule(seed uint64, kinds []string, n int, fault, quiet [2]time.Duration) []Event {
+func Schedule(seed uint64, kinds []string, n int, fault, longFault, quiet [2]time.Duration) []Event {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	dur := func(r [2]time.Duration) time.Duration {
 		if r[1] <= r[0] {
@@ -68,7 +100,11 @@ func Schedule(seed uint64, kinds []string, n int, fault, quiet [2]time.Duration)
 			round = slices.Clone(kinds)
 			rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
 		}
-		out = append(out, Event{N: len(out) + 1, Kind: round[0], Quiet: dur(quiet), Fault: dur(fault), Pick: rng.IntN(1 << 20)})
+		e := Event{N: len(out) + 1, Kind: round[0], Quiet: dur(quiet), Fault: dur(fault), Pick: rng.IntN(1 << 20)}
+		if e.Kind == LongKill {
+			e.Fault = dur(longFault)
+		}
+		out = append(out, e)
 		round = round[1:]
 	}
 	return out
@@ -83,56 +119,6 @@ func WriteSchedule(path string, evs []Event) error {
 		sb.WriteByte('\n')
 	}
 	return os.WriteFile(path, []byte(sb.String()), 0o644)
-}
-
-// strike carries out the fault of e, returning the victim and the heal
-// action. Every fault and heal is recorded in the history.
-func strike(ctx context.Context, b Backend, o *observer, h *History, e Event, partitions int32) (victim int, led []int32, heal func() error, err error) {
-	leaders, lerr := o.leaders(ctx)
-	partitionLeader := func() (int, error) {
-		if lerr != nil {
-			return 0, lerr
-		}
-		l := leaders[int32(e.Pick%int(partitions))]
-		if l <= 0 {
-			return 0, fmt.Errorf("partition %d has no leader", e.Pick%int(partitions))
-		}
-		return l, nil
-	}
-	switch e.Kind {
-	case KillLeader, PauseLeader, IsolateLeader, OneWayLeader:
-		victim, err = partitionLeader()
-	case IsolateMeta:
-		victim, err = o.metaLeader()
-	default:
-		victim = 1 + e.Pick%b.Brokers()
-	}
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	for p, l := range leaders {
-		if l == victim {
-			led = append(led, p)
-		}
-	}
-	sort.Slice(led, func(i, j int) bool { return led[i] < led[j] })
-	switch e.Kind {
-	case KillRandom, KillLeader:
-		err = b.Kill(victim)
-		heal = func() error { return b.Restart(victim) }
-	case PauseRandom, PauseLeader:
-		err = b.Pause(victim)
-		heal = func() error { return b.Resume(victim) }
-	case IsolateRandom, IsolateLeader, IsolateMeta:
-		err = b.Isolate(victim)
-		heal = func() error { return b.Heal(victim) }
-	case OneWayLeader:
-		err = b.CutInbound(victim)
-		heal = func() error { return b.Heal(victim) }
-	default:
-		err = fmt.Errorf("unknown nemesis %q", e.Kind)
-	}
-	return victim, led, heal, err
 }
 
 // ledString renders partitions as "0,3,5" for the history.

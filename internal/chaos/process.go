@@ -36,15 +36,37 @@ type ProcessBackend struct {
 	http   []string
 	notes  []string
 
+	// DiskBytes > 0 gives each broker a loop-mounted ext4 image of this
+	// size as its data directory, so disk faults hit one broker only.
+	DiskBytes int64
+	disksUp   bool // images made and mounted: Cleanup unmounts them
+
 	mu    sync.Mutex
-	procs []*exec.Cmd
+	procs []*proc
 	logs  []*os.File
+}
+
+// proc is one broker process; done closes when it has exited, whoever
+// ended it.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // its exit, once done is closed
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // NewProcessBackend prepares n brokers. useNetns asks for namespaces; when
 // they cannot be made, the backend falls back to loopback and says so.
 func NewProcessBackend(bin, dir string, n int, useNetns bool, extra []string) (*ProcessBackend, error) {
-	pb := &ProcessBackend{Bin: bin, Dir: dir, ExtraFlags: extra, n: n, procs: make([]*exec.Cmd, n+1), logs: make([]*os.File, n+1)}
+	pb := &ProcessBackend{Bin: bin, Dir: dir, ExtraFlags: extra, n: n, procs: make([]*proc, n+1), logs: make([]*os.File, n+1)}
 	pb.run = strconv.Itoa(os.Getpid())
 	if useNetns {
 		CleanupStale()
@@ -91,6 +113,9 @@ func (pb *ProcessBackend) Partitions() bool       { return pb.netns }
 func (pb *ProcessBackend) OneWay() bool           { return pb.netns }
 func (pb *ProcessBackend) Notes() []string        { return pb.notes }
 func (pb *ProcessBackend) DataDir(i int) string {
+	if pb.DiskBytes > 0 {
+		return filepath.Join(pb.mountPoint(i), "data")
+	}
 	return filepath.Join(pb.Dir, fmt.Sprintf("node%d", i))
 }
 
@@ -101,6 +126,11 @@ func (pb *ProcessBackend) brokerIP(i int) string { return fmt.Sprintf("%s.%d", p
 func (pb *ProcessBackend) hostIP() string        { return pb.subnet + ".1" }
 
 func (pb *ProcessBackend) Start(ctx context.Context) error {
+	if pb.DiskBytes > 0 {
+		if err := pb.setupDisks(); err != nil {
+			return err
+		}
+	}
 	for i := 1; i <= pb.n; i++ {
 		if err := pb.start(i); err != nil {
 			return err
@@ -151,7 +181,9 @@ func (pb *ProcessBackend) start(i int) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start broker %d: %w", i, err)
 	}
-	pb.procs[i] = cmd
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	pb.procs[i] = p
 	return nil
 }
 
@@ -159,10 +191,10 @@ func (pb *ProcessBackend) signal(i int, sig syscall.Signal) error {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	p := pb.procs[i]
-	if p == nil {
+	if p == nil || p.exited() {
 		return fmt.Errorf("broker %d is not running", i)
 	}
-	return p.Process.Signal(sig)
+	return p.cmd.Process.Signal(sig)
 }
 
 func (pb *ProcessBackend) Kill(i int) error {
@@ -173,12 +205,59 @@ func (pb *ProcessBackend) Kill(i int) error {
 	if p == nil {
 		return fmt.Errorf("broker %d is not running", i)
 	}
-	_ = p.Process.Signal(syscall.SIGCONT) // a paused broker dies just the same
-	if err := p.Process.Signal(syscall.SIGKILL); err != nil {
-		return err
-	}
-	_ = p.Wait()
+	// A broker that already exited (a disk fault crashed it) counts as
+	// killed: the nemesis wanted it down.
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused broker dies just the same
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
 	return nil
+}
+
+// Running tells whether broker i's process is alive.
+func (pb *ProcessBackend) Running(i int) bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.procs[i] != nil && !pb.procs[i].exited()
+}
+
+// WaitExit waits up to d for broker i's process to exit and returns its
+// exit error (nil for status 0); exited is false when it still runs.
+func (pb *ProcessBackend) WaitExit(i int, d time.Duration) (exitErr error, exited bool) {
+	pb.mu.Lock()
+	p := pb.procs[i]
+	pb.mu.Unlock()
+	if p == nil {
+		return nil, true
+	}
+	select {
+	case <-p.done:
+		return p.err, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
+func (pb *ProcessBackend) logPath(i int) string {
+	return filepath.Join(pb.Dir, fmt.Sprintf("broker%d.log", i))
+}
+
+func (pb *ProcessBackend) LogSize(i int) int64 {
+	st, err := os.Stat(pb.logPath(i))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func (pb *ProcessBackend) LogFrom(i int, off int64) string {
+	f, err := os.Open(pb.logPath(i))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	n, _ := f.ReadAt(buf, off)
+	return string(buf[:n])
 }
 
 func (pb *ProcessBackend) Restart(i int) error { return pb.start(i) }
@@ -247,15 +326,13 @@ func (pb *ProcessBackend) Stop() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = p.Process.Signal(syscall.SIGCONT)
-			_ = p.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { _ = p.Wait(); close(done) }()
+			_ = p.cmd.Process.Signal(syscall.SIGCONT)
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-done:
+			case <-p.done:
 			case <-time.After(30 * time.Second):
-				_ = p.Process.Signal(syscall.SIGKILL)
-				<-done
+				_ = p.cmd.Process.Signal(syscall.SIGKILL)
+				<-p.done
 			}
 		}()
 	}
@@ -267,8 +344,8 @@ func (pb *ProcessBackend) Cleanup() {
 	pb.mu.Lock()
 	for i, p := range pb.procs {
 		if p != nil {
-			_ = p.Process.Signal(syscall.SIGKILL)
-			_ = p.Wait()
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.done
 			pb.procs[i] = nil
 		}
 	}
@@ -279,6 +356,7 @@ func (pb *ProcessBackend) Cleanup() {
 		}
 	}
 	pb.mu.Unlock()
+	pb.teardownDisks()
 	if pb.netns {
 		pb.teardownNetns()
 	}

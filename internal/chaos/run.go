@@ -27,6 +27,7 @@ type Config struct {
 	Rate       int // records/s per producer
 	Producers  int
 	Fault      [2]time.Duration // how long a fault lasts
+	LongFault  [2]time.Duration // how long a long-kill keeps its broker down
 	Quiet      [2]time.Duration // calm between faults (after Grace)
 	Grace      time.Duration    // after a heal and readiness, before calm counts as steady
 	Kinds      []string         // nemeses to draw from; empty: every kind the backend supports
@@ -56,6 +57,7 @@ type runner struct {
 	mu    sync.Mutex
 	now   string // current fault, for progress lines
 	errs  []string
+	group string // the workload's consumer group
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -79,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, b: cfg.Backend, start: time.Now()}
+	r := &runner{cfg: cfg, b: cfg.Backend, start: time.Now(), group: fmt.Sprintf("chaos-%d", cfg.Seed)}
 	h, err := NewHistory(filepath.Join(cfg.OutDir, "history.jsonl"), r.start)
 	if err != nil {
 		return nil, err
@@ -139,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	groupNext := map[int32]int64{}
 	var groupMu sync.Mutex
-	group := fmt.Sprintf("chaos-%d", cfg.Seed)
+	group := r.group
 	for i := 1; i <= 2; i++ {
 		consumers.Add(1)
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
@@ -151,7 +153,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	var watcher sync.WaitGroup
 	watcher.Add(1)
-	go func() { defer watcher.Done(); watchCommitted(watchCtx, r.h, seeds, group, cfg.Topic, time.Second) }()
+	go func() {
+		defer watcher.Done()
+		watchCommitted(watchCtx, r.h, seeds, group, cfg.Topic, 500*time.Millisecond)
+	}()
 	progressDone := make(chan struct{})
 	go r.progress(progressDone)
 
@@ -343,7 +348,7 @@ func (r *runner) faults(ctx context.Context, obs *observer) []Event {
 		kinds = cfg.Kinds
 	}
 	var ran []Event
-	for _, e := range Schedule(cfg.Seed, kinds, 100000, cfg.Fault, cfg.Quiet) {
+	for _, e := range Schedule(cfg.Seed, kinds, 100000, cfg.Fault, cfg.LongFault, cfg.Quiet) {
 		if !sleep(ctx, cfg.Grace) {
 			break
 		}
@@ -355,25 +360,34 @@ func (r *runner) faults(ctx context.Context, obs *observer) []Event {
 		if !r.quiet(ctx, e.Quiet) {
 			break
 		}
-		victim, led, heal, err := strike(ctx, r.b, obs, r.h, e, cfg.Partitions)
+		st, err := r.strike(ctx, obs, e)
 		if err != nil {
 			r.logf("event %d %s: cannot strike: %v", e.N, e.Kind, err)
-			if heal != nil {
-				_ = heal()
+			if st != nil && st.heal != nil {
+				if herr := st.heal(); herr != nil {
+					r.fail("event %d: undo %s: %v", e.N, e.Kind, herr)
+				}
 			}
 			continue
 		}
+		victim, led := st.victim, st.led
 		ran = append(ran, e)
 		r.h.Add(Op{Process: "nemesis", Type: "invoke", F: "nemesis", ID: int64(e.N), Value: e.Kind, Broker: victim, Detail: ledString(led), Offset: -1})
 		r.setNow(fmt.Sprintf("event %d: %s broker %d (led %v)", e.N, e.Kind, victim, led))
 		r.logf("event %d: %s on broker %d (leads partitions %v) for %.1fs", e.N, e.Kind, victim, led, e.Fault.Seconds())
 		sleep(context.Background(), e.Fault)
-		if err := heal(); err != nil {
+		if err := st.heal(); err != nil {
 			r.fail("event %d: heal %s on broker %d: %v", e.N, e.Kind, victim, err)
 		}
-		r.h.Add(Op{Process: "nemesis", Type: "ok", F: "nemesis", ID: int64(e.N), Value: e.Kind, Broker: victim, Offset: -1})
+		if st.note != "" {
+			r.logf("event %d: %s", e.N, st.note)
+		}
+		r.h.Add(Op{Process: "nemesis", Type: "ok", F: "nemesis", ID: int64(e.N), Value: e.Kind, Broker: victim, Offset: -1, Detail: st.note})
 		r.setNow(fmt.Sprintf("event %d: healing broker %d", e.N, victim))
 		t0 := time.Now()
+		if !st.restarted.IsZero() {
+			r.catchUp(e, st)
+		}
 		rctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 		err = waitReady(rctx, r.b, allBrokers(r.b))
 		cancel()
@@ -388,6 +402,24 @@ func (r *runner) faults(ctx context.Context, obs *observer) []Event {
 		}
 	}
 	return ran
+}
+
+// catchUp measures and records how long the restarted victim took to hold
+// what the leaders hold on every partition.
+func (r *runner) catchUp(e Event, st *struck) {
+	const limit = 120 * time.Second
+	d, ok := measureCatchUp(r.b, st.victim, st.restarted, limit)
+	op := Op{Process: "nemesis", Type: "ok", F: "catchup", ID: int64(e.N), Value: e.Kind, Broker: st.victim, Offset: d.Microseconds()}
+	if !st.down.IsZero() {
+		op.Detail = fmt.Sprint(st.restarted.Sub(st.down).Microseconds())
+	}
+	if !ok {
+		op.Type = "info"
+		r.logf("event %d: broker %d had not caught up %.1fs after its restart", e.N, st.victim, d.Seconds())
+	} else {
+		r.logf("event %d: broker %d caught up %.2fs after its restart", e.N, st.victim, d.Seconds())
+	}
+	r.h.Add(op)
 }
 
 // writeSummary prints the table to summary.txt and the figures to

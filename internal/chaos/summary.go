@@ -76,6 +76,41 @@ func PrintSummary(w io.Writer, res *Result) {
 		fmt.Fprintf(tw, "%s\t%s\n", k, line)
 	}
 	fmt.Fprintln(tw, "\t")
+	fmt.Fprintln(tw, "CATCH-UP (restart -> its replicas hold what the leaders hold, every partition)\tWORST / MEDIAN / N (broker down: median)")
+	catchKinds := map[string][]CatchUp{}
+	for _, c := range rep.CatchUps {
+		catchKinds[c.Kind] = append(catchKinds[c.Kind], c)
+	}
+	ck := make([]string, 0, len(catchKinds))
+	for k := range catchKinds {
+		ck = append(ck, k)
+	}
+	sort.Strings(ck)
+	for _, k := range ck {
+		var took, down []time.Duration
+		never := 0
+		for _, c := range catchKinds[k] {
+			if c.Never {
+				never++
+				continue
+			}
+			took = append(took, c.Took)
+			if c.Down > 0 {
+				down = append(down, c.Down)
+			}
+		}
+		worst, median := Stats(took)
+		line := fmt.Sprintf("%s / %s / %d", fmtDur(worst), fmtDur(median), len(took))
+		if len(down) > 0 {
+			_, downMedian := Stats(down)
+			line += fmt.Sprintf(" (down %s)", fmtDur(downMedian))
+		}
+		if never > 0 {
+			line += fmt.Sprintf(" (+%d not caught up within 120 s)", never)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, line)
+	}
+	fmt.Fprintln(tw, "\t")
 	fmt.Fprintf(tw, "leadership changes while no fault was active\tmeta %.0f, partitions+groups %.0f in %.0fs of calm\n", rep.QuietMetaChanges, rep.QuietPartitionChanges, rep.QuietSeconds)
 	verdict := "PASS"
 	if !res.Passed() {

@@ -82,6 +82,7 @@ type Config struct {
 	ConnectionsMaxIdle      time.Duration
 	ConnectionWriteTimeout  time.Duration
 	DebugPprof              bool
+	DebugLeaderTransfer     bool
 }
 
 // Raft log stores (--raft-logdb).
@@ -129,6 +130,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&idleMs, "connections-max-idle-ms", 600000, "close a connection with no request in flight that sent nothing for this long (connections.max.idle.ms)")
 	fs.Int64Var(&writeTimeoutMs, "connections-write-timeout-ms", 30000, "close a connection whose response write makes no progress for this long: a client that stopped reading")
 	fs.BoolVar(&c.DebugPprof, "debug-pprof", false, "serve Go's /debug/pprof profiles on --http-addr")
+	fs.BoolVar(&c.DebugLeaderTransfer, "debug-leader-transfer", false, "serve POST /v1/groups/<group>/transfer-leader on --http-addr, which moves a group shard's Raft leadership (fault-injection tests)")
 	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 200, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
