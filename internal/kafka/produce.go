@@ -147,7 +147,7 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	case res = <-pa.rs.ResultC():
 	default:
 		var ok bool
-		if res, ok = s.awaitWhileLeader(pa); !ok {
+		if res, ok = s.awaitWhileLeader(pa.rs, pa.led); !ok {
 			// pa.rs is not released: dragonboat may still complete it.
 			pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
 			return
@@ -174,17 +174,17 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	}
 }
 
-// awaitWhileLeader waits for the proposal's result while this broker leads
-// the shard in the proposal's term; ok is false once it does not.
-func (s *Server) awaitWhileLeader(pa pendingAppend) (res dragonboat.RequestResult, ok bool) {
+// awaitWhileLeader waits for a proposal's result while this broker leads
+// the shard in the term it proposed in (l.term); ok is false once it does not.
+func (s *Server) awaitWhileLeader(rs *dragonboat.RequestState, l led) (res dragonboat.RequestResult, ok bool) {
 	t := time.NewTicker(leadershipCheckInterval)
 	defer t.Stop()
 	for {
 		select {
-		case res = <-pa.rs.ResultC():
+		case res = <-rs.ResultC():
 			return res, true
 		case <-t.C:
-			if term, leader := s.node.IsLeader(pa.led.shard); !leader || term != pa.led.term {
+			if term, leader := s.node.IsLeader(l.shard); !leader || term != l.term {
 				return res, false
 			}
 		}
