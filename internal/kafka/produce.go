@@ -42,6 +42,11 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
 		return func() kmsg.Response { return produceError(body, resp, kerr.InvalidRequiredAcks.Code) }
 	}
+	if body.TransactionID == nil && hasTransactional(body) {
+		// Kafka answers the whole request so: transactional records need
+		// the transactional id they are written under.
+		return func() kmsg.Response { return produceError(body, resp, kerr.TransactionalIDAuthorizationFailed.Code) }
+	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
 	now := time.Now()
@@ -99,6 +104,21 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 		}
 		return resp
 	}
+}
+
+// hasTransactional tells whether any partition's records hold a batch
+// with the transactional attribute (malformed ones are refused later).
+func hasTransactional(body *kmsg.ProduceRequest) bool {
+	for _, t := range body.Topics {
+		for _, p := range t.Partitions {
+			for h := range recordbatch.All(p.Records) {
+				if h.Transactional() {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // produceTopic names a request's topic: by name before v13, by id from

@@ -184,8 +184,9 @@ func TestTransactionalPartition(t *testing.T) {
 	}
 	env.mustProduce(t, txnBatch(p1, 0, 3, 2, 3, true), 8) // C: open
 
-	// Refusals: not the leader, a stale epoch, an unknown partition, a
-	// plain batch from a producer inside a transaction.
+	// Refusals: not the leader, an unknown partition, a plain batch from a
+	// producer inside a transaction, transactional records without a
+	// transactional id.
 	if code := env.marker(t, env.other, env.topic, p1, 0, true); code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("marker to a follower: %v", kerr.ErrorForCode(code))
 	}
@@ -197,6 +198,9 @@ func TestTransactionalPartition(t *testing.T) {
 	}
 	if _, code := env.produce(t, nil, txnBatch(p1, 0, 5, 1, 5, false)); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("plain batch inside an open transaction: %v", kerr.ErrorForCode(code))
+	}
+	if _, code := env.produce(t, nil, txnBatch(p1, 0, 5, 1, 5, true)); code != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional batch without a transactional id: %v", kerr.ErrorForCode(code))
 	}
 	// Log: A 0-2, B 3-4, COMMIT 5, D 6, ABORT 7, C 8-9, ABORT(p2, empty) 10.
 
@@ -241,7 +245,8 @@ func TestTransactionalPartition(t *testing.T) {
 	if code := env.marker(t, env.leader, env.topic, p1, 0, false); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("marker at the old epoch: %v", kerr.ErrorForCode(code))
 	}
-	if _, code := env.produce(t, nil, txnBatch(p1, 0, 5, 1, 6, true)); code != kerr.InvalidProducerEpoch.Code {
+	id := "txn-test"
+	if _, code := env.produce(t, &id, txnBatch(p1, 0, 5, 1, 6, true)); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("zombie produce at the old epoch: %v", kerr.ErrorForCode(code))
 	}
 	want = slices.Concat(values(1, 3), values(4, 1), values(3, 2))
