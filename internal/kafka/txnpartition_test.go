@@ -193,6 +193,9 @@ func TestTransactionalPartition(t *testing.T) {
 	if code := env.marker(t, env.leader, env.topic, p2, 0, false); code != 0 {
 		t.Fatalf("second abort of B's producer (nothing open): %v", kerr.ErrorForCode(code))
 	}
+	if code := env.marker(t, env.leader, env.topic, -1, 0, true); code != kerr.InvalidProducerIDMapping.Code {
+		t.Fatalf("marker without a producer id: %v", kerr.ErrorForCode(code))
+	}
 	if code := env.marker(t, env.leader, "txn-missing", p1, 0, true); code != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("marker for an unknown topic: %v", kerr.ErrorForCode(code))
 	}
