@@ -10,8 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/recordbatch/batchtest"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // txnBatch is a transactional (or, with txn false, idempotent) batch of n
@@ -42,7 +44,36 @@ type txnEnv struct {
 	other   *kgo.Broker
 }
 
-func (e *txnEnv) produce(t *testing.T, txnID *string, batch []byte) (int64, int16) {
+// onLeader runs send against the partition's leader, and again at the
+// leader Metadata names while it answers NOT_LEADER_OR_FOLLOWER: under
+// load a Raft election can move leadership at any time, and a coordinator
+// (or producer) retries so. A marker or idempotent batch that committed
+// before the answer was lost is harmless to repeat.
+func (e *txnEnv) onLeader(t *testing.T, send func() int16) int16 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code := send()
+		if code != kerr.NotLeaderForPartition.Code || time.Now().After(deadline) {
+			return code
+		}
+		time.Sleep(100 * time.Millisecond)
+		if l := e.metadata(t, e.topic).Partitions[0].Leader; l >= 0 {
+			e.leader, e.other = e.cl.Broker(int(l)), e.cl.Broker(int(l%3+1))
+		}
+	}
+}
+
+func (e *txnEnv) produce(t *testing.T, txnID *string, batch []byte) (off int64, code int16) {
+	t.Helper()
+	code = e.onLeader(t, func() int16 {
+		off, code = e.produceOnce(t, txnID, batch)
+		return code
+	})
+	return off, code
+}
+
+func (e *txnEnv) produceOnce(t *testing.T, txnID *string, batch []byte) (int64, int16) {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 10000, txnID
@@ -69,9 +100,12 @@ func (e *txnEnv) mustProduce(t *testing.T, batch []byte, want int64) {
 }
 
 // marker sends WriteTxnMarkers (v1, what kgo negotiates) for partition 0
-// of topic to broker b.
+// of topic to broker b, or to the leader (retrying) when b is nil.
 func (e *txnEnv) marker(t *testing.T, b *kgo.Broker, topic string, pid int64, epoch int16, commit bool) int16 {
 	t.Helper()
+	if b == nil {
+		return e.onLeader(t, func() int16 { return e.marker(t, e.leader, topic, pid, epoch, commit) })
+	}
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	m := kmsg.NewWriteTxnMarkersRequestMarker()
 	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, commit, 3
@@ -116,8 +150,41 @@ func (e *txnEnv) consume(t *testing.T, level kgo.IsolationLevel, want int) []str
 	return got
 }
 
+// sameOnEveryReplica waits until every broker's replica has applied up to
+// hw and checks that all agree on the last stable offset and the aborted
+// transactions: the state is replicated, not the leader's own.
+func (e *txnEnv) sameOnEveryReplica(t *testing.T, hw int64) {
+	t.Helper()
+	shard := e.c.Brokers[0].Node.Meta().Topics[e.topic].Partitions[0].ShardID
+	testutil.Eventually(t, 15*time.Second, func() error {
+		var first string
+		for i, b := range e.c.Brokers {
+			r, ok := b.Node.Partition(shard)
+			if !ok || r.HighWatermark() != hw {
+				return fmt.Errorf("broker %d has not applied up to %d", i+1, hw)
+			}
+			state := fmt.Sprintf("LSO %d aborted %+v", r.LastStableOffset(), r.AbortedTransactions(0, hw))
+			if i == 0 {
+				first = state
+			} else if state != first {
+				t.Fatalf("broker %d: %s; broker 1: %s", i+1, state, first)
+			}
+		}
+		return nil
+	})
+}
+
 // rawFetch sends one read_committed (level 1) or read_uncommitted Fetch.
-func (e *txnEnv) rawFetch(t *testing.T, level int8, offset int64) kmsg.FetchResponseTopicPartition {
+func (e *txnEnv) rawFetch(t *testing.T, level int8, offset int64) (p kmsg.FetchResponseTopicPartition) {
+	t.Helper()
+	e.onLeader(t, func() int16 {
+		p = e.rawFetchOnce(t, level, offset)
+		return p.ErrorCode
+	})
+	return p
+}
+
+func (e *txnEnv) rawFetchOnce(t *testing.T, level int8, offset int64) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.IsolationLevel, req.MaxBytes, req.MaxWaitMillis = level, 1<<20, 0
@@ -134,7 +201,20 @@ func (e *txnEnv) rawFetch(t *testing.T, level int8, offset int64) kmsg.FetchResp
 	return resp.Topics[0].Partitions[0]
 }
 
-func (e *txnEnv) latest(t *testing.T, level int8) int64 {
+func (e *txnEnv) latest(t *testing.T, level int8) (off int64) {
+	t.Helper()
+	code := e.onLeader(t, func() int16 {
+		var code int16
+		off, code = e.latestOnce(t, level)
+		return code
+	})
+	if code != 0 {
+		t.Fatalf("ListOffsets: %v", kerr.ErrorForCode(code))
+	}
+	return off
+}
+
+func (e *txnEnv) latestOnce(t *testing.T, level int8) (int64, int16) {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.IsolationLevel = level
@@ -149,10 +229,7 @@ func (e *txnEnv) latest(t *testing.T, level int8) int64 {
 		t.Fatal(err)
 	}
 	p := resp.Topics[0].Partitions[0]
-	if p.ErrorCode != 0 {
-		t.Fatalf("ListOffsets: %v", kerr.ErrorForCode(p.ErrorCode))
-	}
-	return p.Offset
+	return p.Offset, p.ErrorCode
 }
 
 // TestTransactionalPartition writes transactions the way a coordinator
@@ -164,7 +241,9 @@ func TestTransactionalPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	env := &txnEnv{adminEnv: newAdminEnv(t, nil), topic: "txn"}
+	// The leader balancer would hand the partition back to its preferred
+	// replica behind the test's back after the move below.
+	env := &txnEnv{adminEnv: newAdminEnv(t, func(cfg *config.Config) { cfg.LeaderBalanceInterval = time.Hour }), topic: "txn"}
 	mt := env.createTopic(t, env.topic, 1)
 	leader := mt.Partitions[0].Leader
 	env.topicID = mt.TopicID
@@ -173,13 +252,13 @@ func TestTransactionalPartition(t *testing.T) {
 
 	env.mustProduce(t, txnBatch(p1, 0, 0, 3, 1, true), 0) // A: committed
 	env.mustProduce(t, txnBatch(p2, 0, 0, 2, 2, true), 3) // B: aborted
-	if code := env.marker(t, env.leader, env.topic, p1, 0, true); code != 0 {
+	if code := env.marker(t, nil, env.topic, p1, 0, true); code != 0 {
 		t.Fatalf("commit A: %v", kerr.ErrorForCode(code))
 	}
 	if off, code := env.produce(t, nil, batchtest.Simple(1, time.Now().UnixMilli(), 4)); off != 6 || code != 0 { // D: plain
 		t.Fatalf("plain produce: offset %d code %d", off, code)
 	}
-	if code := env.marker(t, env.leader, env.topic, p2, 0, false); code != 0 {
+	if code := env.marker(t, nil, env.topic, p2, 0, false); code != 0 {
 		t.Fatalf("abort B: %v", kerr.ErrorForCode(code))
 	}
 	env.mustProduce(t, txnBatch(p1, 0, 3, 2, 3, true), 8) // C: open
@@ -190,13 +269,13 @@ func TestTransactionalPartition(t *testing.T) {
 	if code := env.marker(t, env.other, env.topic, p1, 0, true); code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("marker to a follower: %v", kerr.ErrorForCode(code))
 	}
-	if code := env.marker(t, env.leader, env.topic, p2, 0, false); code != 0 {
+	if code := env.marker(t, nil, env.topic, p2, 0, false); code != 0 {
 		t.Fatalf("second abort of B's producer (nothing open): %v", kerr.ErrorForCode(code))
 	}
-	if code := env.marker(t, env.leader, env.topic, -1, 0, true); code != kerr.InvalidProducerIDMapping.Code {
+	if code := env.marker(t, nil, env.topic, -1, 0, true); code != kerr.InvalidProducerIDMapping.Code {
 		t.Fatalf("marker without a producer id: %v", kerr.ErrorForCode(code))
 	}
-	if code := env.marker(t, env.leader, "txn-missing", p1, 0, true); code != kerr.UnknownTopicOrPartition.Code {
+	if code := env.marker(t, nil, "txn-missing", p1, 0, true); code != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("marker for an unknown topic: %v", kerr.ErrorForCode(code))
 	}
 	if _, code := env.produce(t, nil, txnBatch(p1, 0, 5, 1, 5, false)); code != kerr.InvalidTxnState.Code {
@@ -231,6 +310,18 @@ func TestTransactionalPartition(t *testing.T) {
 		t.Fatalf("ListOffsets latest: read_committed %d, read_uncommitted %d; want 8 and 11", rc, ru)
 	}
 
+	env.sameOnEveryReplica(t, 11)
+	// A new leader answers the same from its own replica.
+	_, now := env.moveLeaderAway(t, env.topic, 0)
+	env.leader, env.other = env.cl.Broker(int(now)), env.cl.Broker(int(now%3+1))
+	testutil.Eventually(t, 15*time.Second, func() error {
+		p := env.rawFetch(t, 1, 0)
+		if p.ErrorCode != 0 || p.LastStableOffset != 8 || len(p.AbortedTransactions) != 1 || p.AbortedTransactions[0].FirstOffset != 3 {
+			return fmt.Errorf("new leader %d: code %d LSO %d aborted %+v", now, p.ErrorCode, p.LastStableOffset, p.AbortedTransactions)
+		}
+		return nil
+	})
+
 	want := slices.Concat(values(1, 3), values(4, 1))
 	if got := env.consume(t, kgo.ReadCommitted(), len(want)); !slices.Equal(got, want) {
 		t.Fatalf("read_committed consumer got %q, want %q", got, want)
@@ -242,10 +333,10 @@ func TestTransactionalPartition(t *testing.T) {
 
 	// The coordinator bumps p1's epoch and commits C; the zombie at the
 	// old epoch is fenced.
-	if code := env.marker(t, env.leader, env.topic, p1, 1, true); code != 0 {
+	if code := env.marker(t, nil, env.topic, p1, 1, true); code != 0 {
 		t.Fatalf("commit C at a bumped epoch: %v", kerr.ErrorForCode(code))
 	}
-	if code := env.marker(t, env.leader, env.topic, p1, 0, false); code != kerr.InvalidProducerEpoch.Code {
+	if code := env.marker(t, nil, env.topic, p1, 0, false); code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("marker at the old epoch: %v", kerr.ErrorForCode(code))
 	}
 	id := "txn-test"
