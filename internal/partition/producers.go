@@ -32,7 +32,10 @@ const (
 	errInvalidRecord       int16 = 87
 	errInvalidTxnState     int16 = 48
 	errCoordinatorFenced   int16 = 52 // TRANSACTION_COORDINATOR_FENCED
-	errNotLeader           int16 = 6  // NOT_LEADER_OR_FOLLOWER
+	// errConcurrentTxns (CONCURRENT_TRANSACTIONS, retriable) refuses a new
+	// producer while every remembered producer has a transaction open.
+	errConcurrentTxns int16 = 51
+	errNotLeader      int16 = 6 // NOT_LEADER_OR_FOLLOWER
 )
 
 // batchRecord remembers one appended batch of a producer.
@@ -65,9 +68,6 @@ func (p *producer) coordEpoch() int32 { return int32(p.CoordNext - 1) }
 type producers struct {
 	ByID      map[int64]*producer `json:"by_id"`
 	LastSweep int64               `json:"last_sweep_ms"`
-	// evictedTxn is set when an eviction dropped an open transaction, so
-	// that the state machine recomputes the last stable offset.
-	evictedTxn bool
 }
 
 func newProducers() *producers { return &producers{ByID: map[int64]*producer{}} }
@@ -164,21 +164,33 @@ func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, bas
 	return p
 }
 
-// evictLeastRecent forgets the producer whose last append is oldest (the
-// lowest id among equals), the same one on every replica. Producers with a
-// transaction open go only when every producer has one: forgetting one
-// drops its transaction from the last stable offset, but the state stays
-// bounded.
+// evictLeastRecent forgets the producer without an open transaction whose
+// last append is oldest (the lowest id among equals), the same one on every
+// replica. Forgetting an open transaction would show its records to
+// read_committed readers, so admits keeps new producers out instead when
+// every producer has one.
 func (ps *producers) evictLeastRecent() {
-	victim, oldest, victimTxn := int64(0), int64(math.MaxInt64), true
+	victim, oldest := int64(0), int64(math.MaxInt64)
 	for id, p := range ps.ByID {
-		better := p.LastSeen < oldest || (p.LastSeen == oldest && id < victim)
-		if (victimTxn && !p.Txn) || (victimTxn == p.Txn && better) {
-			victim, oldest, victimTxn = id, p.LastSeen, p.Txn
+		if !p.Txn && (p.LastSeen < oldest || (p.LastSeen == oldest && id < victim)) {
+			victim, oldest = id, p.LastSeen
 		}
 	}
-	ps.evictedTxn = ps.evictedTxn || victimTxn
 	delete(ps.ByID, victim)
+}
+
+// admits tells whether pid has, or can be given, an entry: the table is
+// not full or some producer has no open transaction and can be evicted.
+func (ps *producers) admits(pid int64) bool {
+	if _, ok := ps.ByID[pid]; ok || len(ps.ByID) < maxProducers {
+		return true
+	}
+	for _, p := range ps.ByID {
+		if !p.Txn {
+			return true
+		}
+	}
+	return false
 }
 
 // expire forgets producers silent for ProducerExpiryMs, judged by the

@@ -260,6 +260,9 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppe
 			if code == 0 && !dup {
 				code = s.producers.checkTxn(pid, h.Transactional())
 			}
+			if code == 0 && !dup && !s.producers.admits(pid) {
+				code = errConcurrentTxns
+			}
 			switch {
 			case code != 0:
 				if first {
@@ -285,7 +288,6 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppe
 			if h.Transactional() {
 				s.beginTxn(p, base)
 			}
-			s.afterEviction()
 		}
 		if first {
 			res = sm.Result{Value: uint64(base)}

@@ -188,6 +188,11 @@ func (s *StateMachine) applyMarker(m MarkerCommand) (sm.Result, bool, error) {
 		return sm.Result{}, false, err
 	}
 	s.epochs.record(int32(m.Term), base)
+	if !s.producers.admits(m.ProducerID) {
+		// Unknown here, so nothing to end; no room to remember its epoch
+		// without forgetting an open transaction.
+		return sm.Result{Value: uint64(base)}, true, nil
+	}
 	p := s.producers.entry(m.ProducerID, m.ProducerEpoch)
 	p.CoordNext = int64(m.CoordinatorEpoch) + 1
 	p.LastSeen = max(p.LastSeen, m.NowMs)
@@ -230,16 +235,5 @@ func (s *StateMachine) marker(m MarkerCommand) (sm.Result, bool, error) {
 			return sm.Result{}, false, err
 		}
 	}
-	res, ok, err := s.applyMarker(m)
-	s.afterEviction()
-	return res, ok, err
-}
-
-// afterEviction recomputes the last stable offset when making room for a
-// producer dropped one with an open transaction.
-func (s *StateMachine) afterEviction() {
-	if s.producers.evictedTxn {
-		s.producers.evictedTxn = false
-		s.txns.unstable.Store(s.producers.firstUnstable())
-	}
+	return s.applyMarker(m)
 }

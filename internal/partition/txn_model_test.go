@@ -111,7 +111,9 @@ func TestTxnRandomWorkloadReadCommitted(t *testing.T) {
 				m.seq[pid] += int32(n)
 				m.open[pid] = append(m.open[pid], off)
 			case r < 6:
-				off, _ := step(func(r *StateMachine) (int64, int16) { return applyAt(t, r, index, 1700000000000, batchtest.Simple(1, 0, byte(i))) })
+				off, _ := step(func(r *StateMachine) (int64, int16) {
+					return applyAt(t, r, index, 1700000000000, batchtest.Simple(1, 0, byte(i)))
+				})
 				m.visible[off] = true
 			case r < 9:
 				commit := rng.Intn(2) == 0

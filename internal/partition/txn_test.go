@@ -256,19 +256,29 @@ func TestAbortedIndexPrunedWithLogStart(t *testing.T) {
 	expectLSO(t, re, 12)
 }
 
-func TestEvictionPrefersProducersWithoutTransaction(t *testing.T) {
-	ps := newProducers()
+func TestOpenTransactionsAreNeverEvicted(t *testing.T) {
+	s, _ := openSM(t, t.TempDir())
+	ps := s.producers
 	for pid := int64(0); pid < maxProducers; pid++ {
 		p := ps.record(pid, 0, 0, 0, pid, 1000+pid)
-		if pid == 0 {
-			p.Txn, p.TxnFirst = true, 0 // oldest, but in a transaction
-		}
+		p.Txn, p.TxnFirst = pid > 0, pid // all but producer 0 in a transaction
 	}
-	ps.record(maxProducers, 0, 0, 0, maxProducers, 1_000_000)
-	if _, ok := ps.ByID[0]; !ok {
-		t.Fatal("the producer with an open transaction was evicted while others had none")
+	// A new producer evicts producer 0, the only one without a transaction.
+	mustAppend(t, s, 1, batchtest.Transactional(maxProducers, 0, 0, 1), 0)
+	if _, ok := ps.ByID[0]; ok || len(ps.ByID) != maxProducers {
+		t.Fatalf("producer 0 kept (%v) or %d producers remembered", ok, len(ps.ByID))
 	}
-	if _, ok := ps.ByID[1]; ok || ps.evictedTxn {
-		t.Fatalf("producer 1 (oldest without a transaction) kept, or an eviction of a transaction reported")
+	// Now every producer has a transaction open: a new one is refused
+	// (retriable) rather than one of them forgotten.
+	if _, code := applyAt(t, s, 2, 1700000000000, batchtest.Producer(maxProducers+1, 0, 0, 1)); code != errConcurrentTxns {
+		t.Fatalf("new producer with the table full of open transactions: code %d, want CONCURRENT_TRANSACTIONS", code)
 	}
+	// A marker for an unknown producer is still written, remembering nothing.
+	mustMark(t, s, 3, maxProducers+2, 0, false, 1)
+	if len(ps.ByID) != maxProducers || ps.ByID[1] == nil || !ps.ByID[1].Txn {
+		t.Fatalf("a marker for an unknown producer changed the table")
+	}
+	// Ending a transaction makes room again.
+	mustMark(t, s, 4, 1, 0, true, 2)
+	mustAppend(t, s, 5, batchtest.Producer(maxProducers+1, 0, 0, 1), 3)
 }
