@@ -282,3 +282,32 @@ func TestOpenTransactionsAreNeverEvicted(t *testing.T) {
 	mustMark(t, s, 4, 1, 0, true, 2)
 	mustAppend(t, s, 5, batchtest.Producer(maxProducers+1, 0, 0, 1), 3)
 }
+
+func TestMarkerOnLogAppendTimeTopic(t *testing.T) {
+	s, _ := openSM(t, t.TempDir())
+	mustAppend(t, s, 1, batchtest.Transactional(1, 0, 0, 1), 0)
+	const now = 1700000012345
+	cmd := EncodeMarker(MarkerCommand{Term: 1, NowMs: now, ProducerID: 1, CoordinatorEpoch: 7, Commit: true, LogAppendTime: true})
+	out, err := s.Update([]sm.Entry{{Index: 2, Cmd: cmd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, code := MarkerResult(out[0].Result); off != 1 || code != 0 {
+		t.Fatalf("marker: offset %d code %d", off, code)
+	}
+	data, err := s.Read(1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := recordbatch.ParseHeader(data)
+	ctype, coordEpoch, err := recordbatch.ParseMarker(data)
+	if err != nil || ctype != recordbatch.ControlCommit || coordEpoch != 7 {
+		t.Fatalf("marker record: type %d coordinator epoch %d, %v", ctype, coordEpoch, err)
+	}
+	if !h.LogAppendTime() || h.MaxTimestamp != now || h.LeaderEpoch != 1 || !recordbatch.ValidCRC(data) {
+		t.Fatalf("marker header %+v: want LogAppendTime %d, leader epoch 1 and a valid CRC", h, now)
+	}
+	if p := s.ActiveProducers(); len(p) != 1 || p[0].CoordinatorEpoch != 7 || p[0].TxnStartOffset != -1 {
+		t.Fatalf("producer after the marker: %+v", p)
+	}
+}
