@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -148,6 +149,35 @@ func (e *txnEnv) consume(t *testing.T, level kgo.IsolationLevel, want int) []str
 	extra := cl.PollFetches(ctxT(t, time.Second))
 	extra.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	return got
+}
+
+// describeOpen checks DescribeProducers at the leader: each producer's
+// open transaction starts where want says (-1: none), and its coordinator
+// epoch is the markers' (3).
+func (e *txnEnv) describeOpen(t *testing.T, want map[int64]int64) {
+	t.Helper()
+	got := map[int64]int64{}
+	code := e.onLeader(t, func() int16 {
+		req := kmsg.NewPtrDescribeProducersRequest()
+		rt := kmsg.NewDescribeProducersRequestTopic()
+		rt.Topic, rt.Partitions = e.topic, []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t, 10*time.Second), e.leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		for _, ap := range p.ActiveProducers {
+			if ap.CoordinatorEpoch != 3 {
+				t.Fatalf("producer %d: coordinator epoch %d, want 3", ap.ProducerID, ap.CoordinatorEpoch)
+			}
+			got[ap.ProducerID] = ap.CurrentTxnStartOffset
+		}
+		return p.ErrorCode
+	})
+	if code != 0 || !maps.Equal(got, want) {
+		t.Fatalf("DescribeProducers: code %d, open transactions %v, want %v", code, got, want)
+	}
 }
 
 // sameOnEveryReplica waits until every broker's replica has applied up to
@@ -310,6 +340,7 @@ func TestTransactionalPartition(t *testing.T) {
 		t.Fatalf("ListOffsets latest: read_committed %d, read_uncommitted %d; want 8 and 11", rc, ru)
 	}
 
+	env.describeOpen(t, map[int64]int64{p1: 8, p2: -1})
 	env.sameOnEveryReplica(t, 11)
 	// A new leader answers the same from its own replica.
 	_, now := env.moveLeaderAway(t, env.topic, 0)
