@@ -93,6 +93,7 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		21: {&kmsg.DeleteRecordsRequest{TimeoutMillis: 5000, Topics: []kmsg.DeleteRecordsRequestTopic{{Topic: noTopic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{}}}}}, kerr.UnknownTopicOrPartition},
 		22: {initProducer, kerr.TransactionalIDAuthorizationFailed},
 		23: {epochs, kerr.UnknownTopicOrPartition},
+		27: {&kmsg.WriteTxnMarkersRequest{Markers: []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 1, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: noTopic, Partitions: []int32{0}}}}}}, kerr.UnknownTopicOrPartition},
 		32: {&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		33: {&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		// Without an authorizer DescribeLogDirs fails only on a bad volume.

@@ -33,6 +33,7 @@ func TestAdvertisedVersions(t *testing.T) {
 		21: {0, 2},  // DeleteRecords
 		22: {0, 5},  // InitProducerId
 		23: {2, 4},  // OffsetForLeaderEpoch
+		27: {0, 1},  // WriteTxnMarkers
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs
 		35: {1, 4},  // DescribeLogDirs
