@@ -71,7 +71,7 @@ func (s *StateMachine) Sync() error {
 		s.fail(err)
 	}
 	if calledBySnapshotSave() {
-		return fmt.Errorf("partition %d: %w: %w", s.ShardID, sm.ErrSnapshotAborted, s.Fault())
+		return fmt.Errorf("partition %d: %v: %w", s.ShardID, s.Fault(), sm.ErrSnapshotAborted)
 	}
 	return nil
 }

@@ -88,7 +88,9 @@ func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
 	applied, err := s.open()
 	if err != nil {
 		s.fail(err)
-		return 0, fmt.Errorf("%w: %w", sm.ErrOpenStopped, err)
+		// One %w: dragonboat tests the error with cockroachdb's errors.Is,
+		// which does not follow a multiple wrap.
+		return 0, fmt.Errorf("%v: %w", err, sm.ErrOpenStopped)
 	}
 	return applied, nil
 }

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -158,4 +161,146 @@ func TestDiskFloorRefusesProduceUntilSpaceReturns(t *testing.T) {
 	after := produceN(t, cl, topic, "after", 60)
 	got := consumeAll(t, seeds, topic, len(before)+len(after)+2)
 	checkRecords(t, append(before, after...), got)
+}
+
+// An I/O error in one partition replica (its directory remounted
+// read-only, so the next segment roll or checkpoint fails with EROFS)
+// takes that replica offline: the broker keeps serving, its other
+// replica keeps up, the partition keeps taking writes through its other
+// replicas, DescribeLogDirs names the failed directory, and once the
+// directory is writable again the replica is restarted and catches up.
+func TestStorageFaultTakesOneReplicaOffline(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to remount a partition directory read-only")
+	}
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+		cfg.GroupShards = 1
+		cfg.MinSegmentBytes = 1024
+	}})
+	seeds := c.Addrs()
+	cl := newClient(t, seeds)
+	const topic = "faulty"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	segBytes := "4096"
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 3, map[string]*string{"segment.bytes": &segBytes}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	before := produceN(t, cl, topic, "before", 40)
+
+	node := c.Brokers[0].Node
+	parts := node.Meta().Topics[topic].Partitions
+	faulty, healthy := parts[0].ShardID, parts[1].ShardID
+	dir := node.PartitionDir(faulty)
+	mountOrSkip(t, dir, "--bind", dir)
+	if out, err := exec.Command("mount", "-o", "remount,bind,ro", dir).CombinedOutput(); err != nil {
+		t.Skipf("remount %s read-only: %v: %s", dir, err, out)
+	}
+	during := producePadded(ctx, t, newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner())), topic, "during", 100, 1024)
+	// Deleting records checkpoints every replica (a file created next to
+	// the log): broker 1's replica of partition 0 fails there if no
+	// segment roll failed first.
+	var dels kadm.Offsets
+	dels.Add(kadm.Offset{Topic: topic, Partition: 0, At: 5})
+	if _, err := kadm.NewClient(cl).DeleteRecords(ctx, dels); err != nil {
+		t.Fatalf("delete records: %v", err)
+	}
+	if err := testutil.Poll(10*time.Second, func() error {
+		if node.OfflineReplicas()[faulty] == nil {
+			return fmt.Errorf("broker 1's replica of shard %d is not offline", faulty)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("offline: %v", node.OfflineReplicas()[faulty])
+	if _, ok := node.Partition(faulty); ok {
+		t.Error("the offline replica is still served")
+	}
+	if l, _, _ := node.Leader(faulty); l == 1 {
+		t.Error("broker 1 still leads the partition whose replica is offline")
+	}
+	if st := node.MetricsState(); st.OfflineReplicas != 1 {
+		t.Errorf("MetricsState().OfflineReplicas = %d, want 1", st.OfflineReplicas)
+	}
+	dirs, err := kmsg.NewPtrDescribeLogDirsRequest().RequestWith(ctx, cl.Broker(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, d := range dirs.Dirs {
+		named = named || (d.Dir == dir && d.ErrorCode == kerr.KafkaStorageError.Code)
+	}
+	if !named {
+		t.Errorf("DescribeLogDirs does not show %s with KAFKA_STORAGE_ERROR: %+v", dir, dirs.Dirs)
+	}
+	// The broker's other replica keeps up with its leader.
+	if err := testutil.Poll(10*time.Second, func() error { return caughtUp(c, healthy) }); err != nil {
+		t.Fatal(err)
+	}
+
+	if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+		t.Fatalf("umount %s: %v: %s", dir, err, out)
+	}
+	if err := testutil.Poll(20*time.Second, func() error {
+		if err := node.OfflineReplicas()[faulty]; err != nil {
+			return fmt.Errorf("still offline: %w", err)
+		}
+		return caughtUp(c, faulty)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := produceN(t, cl, topic, "after", 40)
+	var all []record
+	for _, r := range append(append(before, during...), after...) {
+		if r.partition != 0 || r.offset >= 5 {
+			all = append(all, r)
+		}
+	}
+	checkRecords(t, all, consumeAll(t, seeds, topic, len(all)))
+}
+
+// caughtUp tells whether broker 1's replica of shard has the high
+// watermark of the shard's leader.
+func caughtUp(c *testcluster.Cluster, shard uint64) error {
+	l, _, ok := c.Brokers[0].Node.Leader(shard)
+	if !ok {
+		return fmt.Errorf("shard %d has no leader", shard)
+	}
+	lp, ok := c.Brokers[l-1].Node.Partition(shard)
+	if !ok {
+		return fmt.Errorf("leader %d does not serve shard %d", l, shard)
+	}
+	p, ok := c.Brokers[0].Node.Partition(shard)
+	if !ok {
+		return fmt.Errorf("broker 1 does not serve shard %d", shard)
+	}
+	if p.HighWatermark() != lp.HighWatermark() {
+		return fmt.Errorf("broker 1's replica of shard %d at %d, its leader at %d", shard, p.HighWatermark(), lp.HighWatermark())
+	}
+	return nil
+}
+
+// producePadded sends n records of about size bytes, alternating between
+// partitions 0 and 1 (cl must partition manually), and returns what was
+// acknowledged.
+func producePadded(ctx context.Context, t *testing.T, cl *kgo.Client, topic, prefix string, n, size int) []record {
+	t.Helper()
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		v := fmt.Sprintf("%s-%d-", prefix, i)
+		pad := make([]byte, max(0, size-len(v))/2)
+		rand.Read(pad) // incompressible: the bytes reach the log
+		rs[i] = &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: []byte(v + hex.EncodeToString(pad))}
+	}
+	res := cl.ProduceSync(ctx, rs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	out := make([]record, 0, n)
+	for _, r := range res {
+		out = append(out, record{r.Record.Partition, r.Record.Offset, string(r.Record.Value)})
+	}
+	return out
 }
