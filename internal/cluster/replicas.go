@@ -104,11 +104,13 @@ func (r *registry) isStarted(shardID uint64) bool {
 	return r.started[shardID]
 }
 
-// hosts tells whether a partition or group shard has been started here.
+// hosts tells whether a partition or group shard runs here: started, and
+// not stopped by a storage fault (whose partition's leader is then the one
+// __meta reports, not "none").
 func (r *registry) hosts(shardID uint64) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.started[shardID] || r.groupSMs[shardID] != nil
+	return (r.started[shardID] && r.offline[shardID] == nil) || r.groupSMs[shardID] != nil
 }
 
 // readyHere tells whether a shard has been started here and its replica

@@ -218,8 +218,13 @@ func TestStorageFaultTakesOneReplicaOffline(t *testing.T) {
 	if _, ok := node.Partition(faulty); ok {
 		t.Error("the offline replica is still served")
 	}
-	if l, _, _ := node.Leader(faulty); l == 1 {
-		t.Error("broker 1 still leads the partition whose replica is offline")
+	if err := testutil.Poll(5*time.Second, func() error {
+		if l, _, ok := node.Leader(faulty); !ok || l == 1 {
+			return fmt.Errorf("broker 1 answers leader %d (known %t) for the partition whose replica is offline", l, ok)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 	if st := node.MetricsState(); st.OfflineReplicas != 1 {
 		t.Errorf("MetricsState().OfflineReplicas = %d, want 1", st.OfflineReplicas)
