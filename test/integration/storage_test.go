@@ -226,6 +226,9 @@ func TestStorageFaultTakesOneReplicaOffline(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+	if n := storageErrors(t, c, topic, "0"); n < 1 {
+		t.Errorf("longboat_storage_errors_total{topic=%q,partition=\"0\"} = %v", topic, n)
+	}
 	if st := node.MetricsState(); st.OfflineReplicas != 1 {
 		t.Errorf("MetricsState().OfflineReplicas = %d, want 1", st.OfflineReplicas)
 	}
@@ -308,4 +311,29 @@ func producePadded(ctx context.Context, t *testing.T, cl *kgo.Client, topic, pre
 		out = append(out, record{r.Record.Partition, r.Record.Offset, string(r.Record.Value)})
 	}
 	return out
+}
+
+// storageErrors reads broker 1's longboat_storage_errors_total of one
+// partition from its registry.
+func storageErrors(t *testing.T, c *testcluster.Cluster, topic, partition string) float64 {
+	t.Helper()
+	fams, err := c.Brokers[0].Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "longboat_storage_errors_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["topic"] == topic && labels["partition"] == partition {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
