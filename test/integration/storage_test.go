@@ -337,3 +337,58 @@ func storageErrors(t *testing.T, c *testcluster.Cluster, topic, partition string
 	}
 	return 0
 }
+
+// A replica that cannot open (here a corrupt checkpoint) no longer
+// crash-loops its broker: the broker starts, serves its other partitions,
+// keeps that replica offline and retrying, and the replica catches up once
+// the file is repaired.
+func TestCorruptReplicaDoesNotStopTheBroker(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) { cfg.GroupShards = 1 }})
+	seeds := c.Addrs()
+	const topic = "corrupt"
+	createTopic(t, seeds, topic, 2, 3)
+	cl := newClient(t, seeds, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	before := producePadded(ctx, t, cl, topic, "before", 40, 100)
+
+	parts := c.Brokers[0].Node.Meta().Topics[topic].Partitions
+	faulty, healthy := parts[0].ShardID, parts[1].ShardID
+	checkpoint := filepath.Join(c.Brokers[0].Node.PartitionDir(faulty), "checkpoint.json")
+	c.StopBroker(0)
+	good, err := os.ReadFile(checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(checkpoint, []byte("{corrupt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.StartBroker(0)
+	node := c.Brokers[0].Node
+	if err := testutil.Poll(15*time.Second, func() error {
+		if node.OfflineReplicas()[faulty] == nil {
+			return fmt.Errorf("broker 1's replica of shard %d is not offline", faulty)
+		}
+		return caughtUp(c, healthy)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	during := producePadded(ctx, t, cl, topic, "during", 40, 100)
+	if err := testutil.Poll(10*time.Second, func() error { return caughtUp(c, healthy) }); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.WriteFile(checkpoint, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Poll(20*time.Second, func() error {
+		if err := node.OfflineReplicas()[faulty]; err != nil {
+			return fmt.Errorf("still offline: %w", err)
+		}
+		return caughtUp(c, faulty)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := append(before, during...)
+	checkRecords(t, all, consumeAll(t, seeds, topic, len(all)))
+}
