@@ -28,6 +28,23 @@ func (n *Node) LogDirVolume() (total, usable int64, err error) {
 	return volumeBytes(n.cfg.DataDir)
 }
 
+// DiskBelowFloor tells whether the data dir's free space is under
+// --min-free-disk-bytes, when Produce to the leaders here is refused.
+func (n *Node) DiskBelowFloor() bool { return n.disk.below.Load() }
+
+// OfflineReplicas returns the storage fault of each partition replica here
+// that one took offline, by shard.
+func (n *Node) OfflineReplicas() map[uint64]error { return n.replicas.offlineErrors() }
+
+// PartitionDir is where a partition shard's replica keeps its log.
+func (n *Node) PartitionDir(shard uint64) string {
+	dir, err := n.LogDir()
+	if err != nil {
+		dir = n.cfg.DataDir
+	}
+	return partitionDir(dir, shard)
+}
+
 // ReplicaLag is how many offsets the local replica of a partition shard
 // had yet to apply of what its shard had committed when asked: 0 on the
 // leader, whose high watermark is the partition's. On a follower a

@@ -42,6 +42,7 @@ type Node struct {
 	readiness readinessCheck
 	peers     prober
 	isr       *isrTracker
+	disk      *diskFloor
 
 	// ctx is cancelled by Close; every loop and every wait they start
 	// derives from it, so Close does not sit out their timeouts.
@@ -74,8 +75,12 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
 	}
 	log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
+	disk, err := newDiskFloor(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 
-	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, Events: &Events{}}
+	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, disk: disk, Events: &Events{}}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	nh, err := dragonboat.NewNodeHost(dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
@@ -115,7 +120,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.metaProp.propose, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, log: log,
+		releaseLog: releaseLog, storageErrors: m.StorageErrors, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
@@ -123,7 +128,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		self: cfg.NodeID, interval: cfg.RetentionCheckInterval, defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, leaders: n.leaders, advance: n.shards.advanceLogStart, log: log,
 	}
-	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run}
+	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
 			self: cfg.NodeID, meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),

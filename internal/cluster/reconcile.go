@@ -12,6 +12,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	dbconfig "github.com/lni/dragonboat/v4/config"
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
@@ -46,6 +47,9 @@ type replicaBook interface {
 	groupStarted(shardID uint64, smr *group.StateMachine)
 	removed(shardID uint64)
 	isStarted(shardID uint64) bool
+	markOffline(shardID uint64, p *partition.StateMachine, dir string, err error, now time.Time) *offlineReplica
+	offlineDue(now time.Time) []uint64
+	forgetForRetry(shardID uint64)
 	groupStateMachine(shardID uint64) (*group.StateMachine, bool)
 	partitionShards() []uint64
 }
@@ -67,7 +71,10 @@ type reconciler struct {
 	replicas   replicaBook
 	clock      proposalClock
 	releaseLog func(shardID uint64) error // frees a deleted replica's Raft log file
-	log        zerolog.Logger
+	// storageErrors counts the storage faults of partition replicas by
+	// topic and partition.
+	storageErrors *prometheus.CounterVec
+	log           zerolog.Logger
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -84,6 +91,7 @@ func (r *reconciler) run(ctx context.Context) {
 }
 
 func (r *reconciler) reconcile(ctx context.Context) {
+	r.retryOffline(time.Now())
 	st := r.meta.State()
 	want := map[uint64]meta.PartitionRef{}
 	for _, ref := range st.PartitionsOf(r.cfg.NodeID) {
@@ -112,8 +120,11 @@ func (r *reconciler) reconcile(ctx context.Context) {
 	}
 }
 
-func (r *reconciler) partitionDir(shardID uint64) string {
-	return filepath.Join(r.cfg.DataDir, "partitions", strconv.FormatUint(shardID, 10))
+func (r *reconciler) partitionDir(shardID uint64) string { return partitionDir(r.cfg.DataDir, shardID) }
+
+// partitionDir is where the replica of a partition shard keeps its log.
+func partitionDir(dataDir string, shardID uint64) string {
+	return filepath.Join(dataDir, "partitions", strconv.FormatUint(shardID, 10))
 }
 
 // members maps a shard's replicas to their Raft addresses.
@@ -139,6 +150,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: peerClient})
+		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
 		return p
 	}

@@ -19,6 +19,8 @@ type registry struct {
 	ready    map[uint64]bool                    // shards whose replica reported ready
 	groupSMs map[uint64]*group.StateMachine     // started group shards
 	startAt  map[uint64]time.Time               // when each shard was started here
+	offline  map[uint64]*offlineReplica         // partition replicas stopped by a storage fault
+	faults   map[uint64]int                     // storage faults per shard, for the retry backoff
 }
 
 func newRegistry() *registry {
@@ -28,6 +30,8 @@ func newRegistry() *registry {
 		ready:    map[uint64]bool{},
 		groupSMs: map[uint64]*group.StateMachine{},
 		startAt:  map[uint64]time.Time{},
+		offline:  map[uint64]*offlineReplica{},
+		faults:   map[uint64]int{},
 	}
 }
 
@@ -62,6 +66,8 @@ func (r *registry) removed(shardID uint64) {
 	delete(r.parts, shardID)
 	delete(r.ready, shardID)
 	delete(r.startAt, shardID)
+	delete(r.offline, shardID)
+	delete(r.faults, shardID)
 }
 
 func (r *registry) setReady(shardID uint64, ready bool) {
@@ -74,12 +80,13 @@ func (r *registry) setReady(shardID uint64, ready bool) {
 	}
 }
 
-// partition returns the started local replica of a partition shard.
+// partition returns the started local replica of a partition shard,
+// unless a storage fault took it offline.
 func (r *registry) partition(shardID uint64) (*partition.StateMachine, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	p, ok := r.parts[shardID]
-	return p, ok && r.started[shardID]
+	return p, ok && r.started[shardID] && r.offline[shardID] == nil
 }
 
 // groupStateMachine returns the local replica of a group shard.
@@ -97,11 +104,13 @@ func (r *registry) isStarted(shardID uint64) bool {
 	return r.started[shardID]
 }
 
-// hosts tells whether a partition or group shard has been started here.
+// hosts tells whether a partition or group shard runs here: started, and
+// not stopped by a storage fault (whose partition's leader is then the one
+// __meta reports, not "none").
 func (r *registry) hosts(shardID uint64) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.started[shardID] || r.groupSMs[shardID] != nil
+	return (r.started[shardID] && r.offline[shardID] == nil) || r.groupSMs[shardID] != nil
 }
 
 // readyHere tells whether a shard has been started here and its replica

@@ -17,7 +17,10 @@ func (n *Node) MetricsState() metrics.State {
 			metrics.GroupMeta:      n.Events.MetaLeaderChanges.Load(),
 			metrics.GroupPartition: n.Events.PartitionLeaderChanges.Load(),
 		},
-		MaxTerm: map[string]uint64{},
+		MaxTerm:         map[string]uint64{},
+		OfflineReplicas: len(n.replicas.offlineErrors()),
+		DiskFreeBytes:   n.disk.free.Load(),
+		DiskBelowFloor:  n.disk.below.Load(),
 	}
 	metaTerm, metaLeader := n.IsLeader(meta.ShardID)
 	out.MetaLeader = metaLeader

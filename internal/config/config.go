@@ -72,6 +72,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MinSegmentBytes bounds the segment.bytes a topic may set.
 	MinSegmentBytes int64
+	// MinFreeDiskBytes is the free-space floor of the data dir's file
+	// system under which Produce to the leaders here is refused;
+	// MinFreeDiskAuto: the smaller of 1 GiB and 5% of the file system.
+	MinFreeDiskBytes int64
 
 	// Limits one client cannot exceed (Kafka's max.connections,
 	// max.connections.per.ip, queued.max.request.bytes,
@@ -139,6 +143,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment when a batch arrives whose timestamp is this much newer than the segment's first batch's, so time retention can delete it (log.roll.ms, as Kafka rolls)")
+	fs.Int64Var(&c.MinFreeDiskBytes, "min-free-disk-bytes", MinFreeDiskAuto, "refuse Produce to the partitions this broker leads (KAFKA_STORAGE_ERROR, which clients retry) while the data directory's file system has less free space than this, so that the Raft log store and __meta never run out; -1 for the smaller of 1 GiB and 5% of the file system, 0 for no floor")
 	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
@@ -377,6 +382,9 @@ func (c *Config) Validate() error {
 	if c.SegmentBytes < 4096 {
 		errs = append(errs, errors.New("--segment-bytes must be at least 4096"))
 	}
+	if c.MinFreeDiskBytes < MinFreeDiskAuto {
+		errs = append(errs, fmt.Errorf("--min-free-disk-bytes must be 0 (no floor), a byte count, or -1 (the smaller of 1 GiB and 5%% of the file system), not %d", c.MinFreeDiskBytes))
+	}
 	if c.MinSegmentBytes < 1024 {
 		errs = append(errs, errors.New("--min-segment-bytes must be at least 1024"))
 	}
@@ -449,3 +457,7 @@ func (c *Config) MemberIDs() []uint64 {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
 }
+
+// MinFreeDiskAuto asks for the default free-space floor: the smaller of
+// 1 GiB and 5% of the data dir's file system.
+const MinFreeDiskAuto = -1

@@ -343,6 +343,7 @@ func TestValidate(t *testing.T) {
 		{"election < heartbeat", func(c *Config) { c.ElectionRTT = 1; c.HeartbeatRTT = 2 }, []string{"--raft-election-rtt > 2 x --raft-heartbeat-rtt"}},
 		{"small segment", func(c *Config) { c.SegmentBytes = 100 }, []string{"--segment-bytes must be at least 4096"}},
 		{"tiny segment minimum", func(c *Config) { c.MinSegmentBytes = 1023 }, []string{"--min-segment-bytes must be at least 1024"}},
+		{"negative free-space floor", func(c *Config) { c.MinFreeDiskBytes = -2 }, []string{"--min-free-disk-bytes must be 0", "not -2"}},
 		{"zero balance interval", func(c *Config) { c.LeaderBalanceInterval = 0 }, []string{"--leader-balance-interval", "positive"}},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"--shutdown-timeout", "positive"}},
 		{"zero replica lag time", func(c *Config) { c.ReplicaLagTimeMax = 0 }, []string{"--replica-lag-time-max", "positive"}},

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,7 +55,53 @@ func (s *Server) describeLogDirs(ctx context.Context, _ *request, body *kmsg.Des
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	resp.Dirs = append(resp.Dirs, dir)
+	resp.Dirs = append(resp.Dirs, s.offlineDirs(body.Topics)...)
 	return resp
+}
+
+// offlineDirs describes each replica a storage fault took offline as a
+// log directory of its own, its partition directory, with
+// KAFKA_STORAGE_ERROR (as Kafka describes an offline log dir), so that an
+// operator sees which replica failed.
+func (s *Server) offlineDirs(filter []kmsg.DescribeLogDirsRequestTopic) []kmsg.DescribeLogDirsResponseDir {
+	offline := s.node.OfflineReplicas()
+	if len(offline) == 0 {
+		return nil
+	}
+	st := s.node.Meta()
+	var out []kmsg.DescribeLogDirsResponseDir
+	for _, name := range st.TopicNames() {
+		for _, mp := range st.Topics[name].Partitions {
+			if _, ok := offline[mp.ShardID]; !ok || !named(filter, name, mp.Index) {
+				continue
+			}
+			dir := kmsg.NewDescribeLogDirsResponseDir()
+			dir.ErrorCode = kerr.KafkaStorageError.Code
+			dir.Dir = s.node.PartitionDir(mp.ShardID)
+			rt := kmsg.NewDescribeLogDirsResponseDirTopic()
+			rt.Topic = name
+			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			rp.Partition, rp.OffsetLag = mp.Index, -1
+			rt.Partitions = append(rt.Partitions, rp)
+			dir.Topics = append(dir.Topics, rt)
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// named tells whether a DescribeLogDirs filter (nil: everything) names a
+// partition.
+func named(filter []kmsg.DescribeLogDirsRequestTopic, topic string, index int32) bool {
+	if filter == nil {
+		return true
+	}
+	for _, t := range filter {
+		if t.Topic == topic && slices.Contains(t.Partitions, index) {
+			return true
+		}
+	}
+	return false
 }
 
 // hostedReplica is one partition replica on this broker.

@@ -39,6 +39,14 @@ type Node interface {
 	LogDir() (string, error)
 	LogDirVolume() (total, usable int64, err error)
 	ReplicaLag(ctx context.Context, shard uint64) (int64, error)
+	// OfflineReplicas are the partition replicas here a storage fault took
+	// offline, with the fault, by shard.
+	OfflineReplicas() map[uint64]error
+	// PartitionDir is where a partition shard's replica keeps its log.
+	PartitionDir(shard uint64) string
+	// DiskBelowFloor: the data dir's free space is under
+	// --min-free-disk-bytes, and Produce to the leaders here is refused.
+	DiskBelowFloor() bool
 	// DownBrokers are the registered peers whose /livez does not answer.
 	DownBrokers() map[uint64]bool
 	TransferLeadership(shard, to uint64) error

@@ -71,6 +71,14 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 			if code == 0 {
 				l, code = s.localLeader(st, name, tp.Partition, -1)
 			}
+			if code == 0 && s.node.DiskBelowFloor() {
+				// Before the disk fills. KAFKA_STORAGE_ERROR is retriable to
+				// Kafka clients (the Java client's KafkaStorageException is
+				// an InvalidMetadataException; franz-go's kerr marks it
+				// retriable): they refresh metadata and retry until space
+				// returns or their delivery timeout.
+				code = kerr.KafkaStorageError.Code
+			}
 			var set recordbatch.Set
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())

@@ -21,6 +21,7 @@ type Metrics struct {
 	RecordsProduced  *prometheus.CounterVec   // topic
 	RecordsFetched   *prometheus.CounterVec   // topic
 	ProposalDuration *prometheus.HistogramVec // group_kind
+	StorageErrors    *prometheus.CounterVec   // topic, partition
 }
 
 // Group kinds label Raft metrics: the __meta shard or a partition shard.
@@ -63,6 +64,10 @@ func New(version string) *Metrics {
 			Help:    "Time from proposing a Raft entry to its commit and apply, by group kind.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"group_kind"}),
+		StorageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "longboat_storage_errors_total",
+			Help: "Storage faults (I/O errors, a full disk, a corrupt log) that took this broker's replica of a partition offline, by topic and partition.",
+		}, []string{"topic", "partition"}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "longboat_build_info",
@@ -71,7 +76,7 @@ func New(version string) *Metrics {
 	})
 	build.Set(1)
 	m.Registry.MustRegister(m.Requests, m.RequestDuration, m.BytesIn, m.BytesOut, m.RecordsProduced,
-		m.RecordsFetched, m.ProposalDuration, build,
+		m.RecordsFetched, m.ProposalDuration, m.StorageErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -26,7 +26,7 @@ func (s *StateMachine) advanceStart(offset int64) (sm.Result, error) {
 		// Checkpoint first: an older checkpoint would make Open cut the
 		// log back to an offset whose segment is gone, and Raft replay
 		// the appends after it onto nothing.
-		if err := s.Sync(); err != nil {
+		if err := s.sync(); err != nil {
 			return sm.Result{}, err
 		}
 		if _, err := s.log.DeleteBefore(offset); err != nil {

@@ -80,7 +80,7 @@ func (s *StateMachine) Position() (LogPosition, error) {
 	s.prodMu.Lock()
 	defer s.prodMu.Unlock()
 	if !s.installing.Load() {
-		if err := s.Sync(); err != nil {
+		if err := s.sync(); err != nil {
 			return LogPosition{}, err
 		}
 	}
@@ -215,7 +215,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 			return fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, h.LogStartOffset, err)
 		}
 	}
-	if err := s.Sync(); err != nil {
+	if err := s.sync(); err != nil {
 		return err
 	}
 	s.installing.Store(false)

@@ -70,16 +70,35 @@ type StateMachine struct {
 	synced     atomic.Int64 // NextOffset of the last checkpoint written
 	installing atomic.Bool  // a snapshot install started and has not completed
 	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
+
+	stopc     <-chan struct{}       // dragonboat's stop signal, from Open
+	onFault   func(error)           // told of the first storage fault
+	fault     atomic.Pointer[error] // the storage fault that took the replica offline
+	closed    chan struct{}         // closed by Close
+	closeOnce sync.Once
 }
 
 // New returns an unopened replica whose files live in dir.
 func New(shardID uint64, dir string, opts storage.Options) *StateMachine {
-	return &StateMachine{ShardID: shardID, dir: dir, opts: opts, appendCh: make(chan struct{})}
+	return &StateMachine{ShardID: shardID, dir: dir, opts: opts, appendCh: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // Open recovers the log, cuts it back to the last checkpoint and returns
-// the Raft index that checkpoint reflects.
-func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
+// the Raft index that checkpoint reflects. A replica that cannot open is a
+// storage fault: it waits for the shard to stop and aborts the open.
+func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
+	s.stopc = stopc
+	applied, err := s.open()
+	if err != nil {
+		s.fail(err)
+		// One %w: dragonboat tests the error with cockroachdb's errors.Is,
+		// which does not follow a multiple wrap.
+		return 0, fmt.Errorf("%v: %w", err, sm.ErrOpenStopped)
+	}
+	return applied, nil
+}
+
+func (s *StateMachine) open() (uint64, error) {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return 0, fmt.Errorf("partition %d: %w", s.ShardID, err)
 	}
@@ -145,8 +164,29 @@ func readCheckpoint(dir string) (checkpoint, error) {
 
 // Update applies committed proposals. Offsets come only from the log's end
 // and producer decisions only from replicated state, so every replica
-// assigns the same offsets and accepts the same batches.
+// assigns the same offsets and accepts the same batches. An entry that
+// cannot be applied is a storage fault (see fault.go): Update waits for
+// the shard to stop, and the entries from that one on are never made
+// durable; the restarted replica applies them again.
 func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	if s.Fault() != nil {
+		return ents, nil
+	}
+	out, err := s.update(ents)
+	if err != nil {
+		s.fail(err)
+		for i := range ents {
+			ents[i].Result = rejected(errStorage)
+		}
+		return ents, nil
+	}
+	return out, nil
+}
+
+// errStorage is Kafka's KAFKA_STORAGE_ERROR.
+const errStorage int16 = 56
+
+func (s *StateMachine) update(ents []sm.Entry) ([]sm.Entry, error) {
 	s.prodMu.Lock()
 	defer s.prodMu.Unlock()
 	appended := false
@@ -374,8 +414,8 @@ func (s *StateMachine) LogSize() int64 {
 // Lookup answers a ReadIndex: the high watermark once the read is linearized.
 func (s *StateMachine) Lookup(interface{}) (interface{}, error) { return s.HighWatermark(), nil }
 
-// Sync makes the log durable, then records the checkpoint it reflects.
-func (s *StateMachine) Sync() error {
+// sync makes the log durable, then records the checkpoint it reflects.
+func (s *StateMachine) sync() error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
 	}
@@ -386,6 +426,9 @@ func (s *StateMachine) Sync() error {
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
+	if err := s.Fault(); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w: %w", s.ShardID, ErrFaulted, err)
+	}
 	b, _ := json.Marshal(cp)
 	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
 	f, err := os.Create(tmp)
@@ -419,6 +462,7 @@ func syncDir(dir string) error {
 
 // Close closes the log; the checkpoint from the last Sync stands.
 func (s *StateMachine) Close() error {
+	defer s.closeOnce.Do(func() { close(s.closed) })
 	if s.log == nil {
 		return nil
 	}

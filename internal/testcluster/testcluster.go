@@ -167,6 +167,7 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 			"--http-addr", httpAddr,
 			"--default-replication-factor", fmt.Sprint(min(3, opts.Nodes)),
 			"--leader-balance-interval", "1s",
+			"--min-free-disk-bytes", "0",
 		}
 		cfg, err := config.Parse(args, func(string) string { return "" })
 		if err != nil {
