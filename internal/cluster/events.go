@@ -20,11 +20,13 @@ type Events struct {
 // raftListener counts leader changes and hands them to the balancer.
 type raftListener struct {
 	events  *Events
+	trail   *electionTrail
 	leaders chan<- raftio.LeaderInfo
 }
 
 // LeaderUpdated runs on a dragonboat goroutine: count and hand off, never block.
 func (l raftListener) LeaderUpdated(info raftio.LeaderInfo) {
+	l.trail.observe(info)
 	if info.LeaderID != 0 {
 		if info.ShardID == meta.ShardID {
 			l.events.MetaLeaderChanges.Add(1)
