@@ -96,8 +96,16 @@ func TestRaftPortCutFailsOverQuiescedPartitions(t *testing.T) {
 	const topic, partitions = "raftcut", 6
 	createTopic(t, c.Addrs(), topic, partitions, 3)
 	waitAllPreferred(t, c, 30*time.Second)
-	// Deliberately idle: quiescing is visible to no client or metric.
-	time.Sleep(quiesceWait)
+	// Deliberately idle: quiescing is visible to no client or metric, so
+	// wait until no leadership has moved for well past the threshold (a
+	// loaded machine ticks late, which stretches it).
+	for quiet := 20 * time.Second; ; {
+		before := leadershipChanges(c)
+		time.Sleep(quiet)
+		if leadershipChanges(c) == before {
+			break
+		}
+	}
 	var led []uint64
 	for _, shard := range c.Brokers[0].Node.HostedShards() {
 		if _, leader := c.Brokers[0].Node.IsLeader(shard); leader {
