@@ -83,19 +83,18 @@ func (t *electionTrail) forget(shardID uint64) {
 	delete(t.shards, shardID)
 }
 
-// observe takes a dragonboat leader update; it runs on a dragonboat
+// observe takes a dragonboat leader update of a partition or group shard
+// and tells whether it names another leader or term than this replica
+// knew (the first one it hears of included); it runs on a dragonboat
 // goroutine, so it only logs.
-func (t *electionTrail) observe(info raftio.LeaderInfo) {
-	if info.ShardID == meta.ShardID {
-		return
-	}
+func (t *electionTrail) observe(info raftio.LeaderInfo) (changed bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.shard(info.ShardID)
 	if info.LeaderID == 0 {
 		s.lostAt = now
-		return
+		return false
 	}
 	lost := s.lostAt
 	s.lostAt = time.Time{}
@@ -107,12 +106,12 @@ func (t *electionTrail) observe(info raftio.LeaderInfo) {
 				Dur("without_leader", now.Sub(lost)).Bool("woken_here_recently", now.Sub(s.wokeAt) < t.window).
 				Msg("partition replica lost its leader and found the same one again: it heard no heartbeat for an election timeout and pre-voted in vain")
 		}
-		return
+		return false
 	}
 	prevLeader, prevTerm, held := s.leader, s.term, now.Sub(s.since)
 	s.leader, s.term, s.since = info.LeaderID, info.Term, now
 	if prevLeader == 0 {
-		return // the first leader this replica hears of
+		return true // the first leader this replica hears of
 	}
 	s.changes++
 	ev, cause := t.log.Info(), ""
@@ -130,6 +129,7 @@ func (t *electionTrail) observe(info raftio.LeaderInfo) {
 	ev.Uint64("shard", info.ShardID).Uint64("leader_before", prevLeader).Uint64("term_before", prevTerm).
 		Uint64("leader", info.LeaderID).Uint64("term", info.Term).Dur("previous_leadership_held", held).
 		Int("changes_seen", s.changes).Str("cause", cause).Msg("partition leadership changed")
+	return true
 }
 
 // recordedTransfers asks a NodeHost for leader transfers and records them

@@ -140,8 +140,12 @@ func TestPeerLivenessRaftPortAndSlowness(t *testing.T) {
 func TestElectionTrailCauses(t *testing.T) {
 	var buf bytes.Buffer
 	trail := newElectionTrail(time.Second, func(shard uint64) uint64 { return 1 }, zerolog.New(&buf))
-	ev := func(leader, term uint64) { trail.observe(raftio.LeaderInfo{ShardID: 1000, ReplicaID: 2, LeaderID: leader, Term: term}) }
-	ev(1, 2) // first leader seen: not a change
+	ev := func(leader, term uint64) bool {
+		return trail.observe(raftio.LeaderInfo{ShardID: 1000, ReplicaID: 2, LeaderID: leader, Term: term})
+	}
+	if !ev(1, 2) {
+		t.Error("the first leader a replica hears of does not count as a change")
+	}
 	ev(0, 3)
 	ev(3, 3) // nothing asked for it
 	trail.transferring(1000, 2)
@@ -150,8 +154,9 @@ func TestElectionTrailCauses(t *testing.T) {
 	trail.woke(1000, "broker 1 does not answer")
 	ev(0, 6)
 	ev(3, 6)
-	ev(0, 6)
-	ev(3, 6) // lost and found again in the same term
+	if ev(0, 6) || ev(3, 6) {
+		t.Error("a replica that lost its leader and found the same one in the same term counts as a change")
+	}
 	out := buf.String()
 	for _, want := range []string{
 		`"leader_before":1,"term_before":2,"leader":3,"term":3,`,
