@@ -27,7 +27,8 @@ import (
 //     their leader died, was paused or was cut off: no election would ever
 //     start. peerWatch asks every other broker's /livez, at the HTTP address
 //     it advertises, and opens a connection to its Raft address (a firewall
-//     may cut the Raft port alone); when either fails, this broker wakes its replicas of the shards that broker
+//     may cut the Raft port alone); when either fails (prober.go says for
+//     how long), this broker wakes its replicas of the shards that broker
 //     leads, whose followers then find the election timeout long past and
 //     elect a new leader at once, and the shards it leads itself, so that
 //     CheckQuorum can depose it if it is the one cut off. When the broker
