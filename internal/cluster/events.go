@@ -20,17 +20,22 @@ type Events struct {
 // raftListener counts leader changes and hands them to the balancer.
 type raftListener struct {
 	events  *Events
+	trail   *electionTrail
 	leaders chan<- raftio.LeaderInfo
 }
 
 // LeaderUpdated runs on a dragonboat goroutine: count and hand off, never block.
+// dragonboat also reports a replica that lost its leader and found the
+// same one again in the same term (it campaigned in vain): no leadership
+// changed, so the trail logs it and it is not counted.
 func (l raftListener) LeaderUpdated(info raftio.LeaderInfo) {
-	if info.LeaderID != 0 {
-		if info.ShardID == meta.ShardID {
+	switch {
+	case info.ShardID == meta.ShardID:
+		if info.LeaderID != 0 {
 			l.events.MetaLeaderChanges.Add(1)
-		} else {
-			l.events.PartitionLeaderChanges.Add(1)
 		}
+	case l.trail.observe(info):
+		l.events.PartitionLeaderChanges.Add(1)
 	}
 	select {
 	case l.leaders <- info:

@@ -82,11 +82,12 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 
 	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, disk: disk, Events: &Events{}}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
+	trail := newElectionTrail(cfg.ElectionTimeout(), func(shard uint64) uint64 { return preferredReplica(n.meta.State(), shard) }, log)
 	nh, err := dragonboat.NewNodeHost(dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
 		RTTMillisecond:      cfg.RTTMillisecond,
 		RaftAddress:         cfg.RaftAddr,
-		RaftEventListener:   raftListener{events: n.Events, leaders: leaderCh},
+		RaftEventListener:   raftListener{events: n.Events, trail: trail, leaders: leaderCh},
 		SystemEventListener: systemListener{events: n.Events, replicas: n.replicas, log: log},
 		Expert:              expertConfig(cfg, logDB),
 	})
@@ -105,12 +106,12 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 
 	n.leaders = leaderView{self: cfg.NodeID, nh: nh, hosts: n.replicas.hosts, meta: n.meta}
 	n.metaProp = &metaProposer{nh: nh, attempt: 2 * cfg.ElectionTimeout(), metrics: m}
-	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, log: log, lastProposal: map[uint64]*atomic.Int64{}}
+	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, trail: trail, log: log, lastProposal: map[uint64]*atomic.Int64{}}
 	n.shards = &shardProposer{nh: nh, touch: w.touch, metrics: m}
 	n.pids = &producerIDs{propose: n.metaProp.propose}
 	n.isr = newISRTracker(cfg.NodeID, cfg.ReplicaLagTimeMax, n.meta, n.leaders, n.replicas, peerClient, log)
 	n.balancer = &balancer{
-		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: nh,
+		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: recordedTransfers{nh: nh, trail: trail},
 		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
 	}
 	n.readiness = readinessCheck{self: cfg.NodeID, meta: n.meta, sync: n.metaProp.sync, leaders: n.leaders, nh: nh, replicas: n.replicas, isr: n.isr}
@@ -131,7 +132,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
-			self: cfg.NodeID, meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),
+			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),
 			waker: w, nh: nh, replicas: n.replicas, log: log,
 		}
 		loops = append(loops, watch.run)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,10 @@ import (
 //     after a quiet spell therefore first wakes the shard (waker.touch).
 //   - Quiesced followers expect no heartbeats, so they do not notice that
 //     their leader died, was paused or was cut off: no election would ever
-//     start. peerWatch asks every other broker's /livez; when one stops
-//     answering, this broker wakes its replicas of the shards that broker
+//     start. peerWatch asks every other broker's /livez, at the HTTP address
+//     it advertises, and opens a connection to its Raft address (a firewall
+//     may cut the Raft port alone); when either fails (prober.go says for
+//     how long), this broker wakes its replicas of the shards that broker
 //     leads, whose followers then find the election timeout long past and
 //     elect a new leader at once, and the shards it leads itself, so that
 //     CheckQuorum can depose it if it is the one cut off. When the broker
@@ -37,8 +40,11 @@ import (
 // down, and its followers, which had heard from it a moment earlier,
 // silently dropped its pre-votes and then quiesced still naming it leader;
 // it quiesced too, leaderless, and nothing would ever wake the shard. So a
-// replica here that has no leader in two checks a second apart is woken:
-// it then campaigns, and its pre-vote wakes the others.
+// replica here that has had no leader for longer than any election takes
+// (leaderlessWakeAfter) is woken: it then campaigns, and its pre-vote
+// wakes the others. Not sooner: waking a replica while an election is
+// still running (slow on a loaded machine) started a competing one and
+// cost a term.
 //
 // A wake is a ReadIndex whose result nobody waits for: harmless to a shard
 // that was awake, so a wrong suspicion costs some ticking, not safety.
@@ -52,6 +58,12 @@ const (
 	// without a leader are looked for.
 	leaderlessCheckRounds = 5
 )
+
+// leaderlessWakeAfter is longer than the longest election timeout (twice
+// the configured one) plus a check interval.
+func leaderlessWakeAfter(cfg *config.Config) time.Duration {
+	return 2*cfg.ElectionTimeout() + time.Second
+}
 
 // quietAfter is how long a shard this broker leads may go without a
 // proposal before a new one first wakes it: half of dragonboat's quiesce
@@ -72,6 +84,7 @@ type waker struct {
 	enabled    bool // partition shards quiesce at all
 	quietAfter time.Duration
 	nh         readIndexer
+	trail      *electionTrail
 	log        zerolog.Logger
 
 	mu sync.RWMutex
@@ -96,6 +109,7 @@ func (w *waker) forget(shardID uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.lastProposal, shardID)
+	w.trail.forget(shardID)
 }
 
 // touch records a proposal on a partition shard and wakes the shard first
@@ -112,12 +126,14 @@ func (w *waker) touch(shardID uint64) {
 	}
 	now := time.Now().UnixNano()
 	if prev := last.Swap(now); time.Duration(now-prev) >= w.quietAfter {
-		w.wake(shardID)
+		w.wake(shardID, "a proposal after a quiet spell")
 	}
 }
 
-// wake takes a partition shard out of quiesce on this replica.
-func (w *waker) wake(shardID uint64) {
+// wake takes a partition shard out of quiesce on this replica; why is
+// logged with a leadership change that follows.
+func (w *waker) wake(shardID uint64, why string) {
+	w.trail.woke(shardID, why)
 	if _, err := w.nh.ReadIndex(shardID, wakeTimeout); err != nil {
 		w.log.Debug().Err(err).Uint64("shard", shardID).Msg("wake quiesced shard")
 	}
@@ -131,24 +147,27 @@ type startedPartitions interface {
 
 // shardWaker wakes a partition shard.
 type shardWaker interface {
-	wake(shardID uint64)
+	wake(shardID uint64, why string)
 }
 
 // peerWatch wakes shards when another broker stops or starts answering,
 // and shards left without a leader (see the comment at the top of this
 // file).
 type peerWatch struct {
-	self     uint64
-	meta     metaState
-	live     *peerLiveness
-	waker    shardWaker
-	nh       leaderIDs
-	replicas startedPartitions
-	log      zerolog.Logger
+	self uint64
+	// leaderlessWakeAfter is how long a replica here may go without a
+	// leader before it is woken: longer than an election takes.
+	leaderlessWakeAfter time.Duration
+	meta                metaState
+	live                *peerLiveness
+	waker               shardWaker
+	nh                  leaderIDs
+	replicas            startedPartitions
+	log                 zerolog.Logger
 }
 
 func (w *peerWatch) run(ctx context.Context) {
-	leaderless := map[uint64]bool{}
+	leaderless := map[uint64]time.Time{}
 	t := time.NewTicker(peerProbeInterval)
 	defer t.Stop()
 	for round := 1; ; round++ {
@@ -161,9 +180,9 @@ func (w *peerWatch) run(ctx context.Context) {
 			leaderless = w.wakeLeaderless(leaderless)
 		}
 		st := w.meta.State()
-		w.live.round(ctx, st, func(id uint64, down bool) {
+		w.live.round(ctx, st, func(id uint64, down bool, why error) {
 			if down {
-				w.log.Warn().Uint64("broker", id).Msg("peer does not answer; waking the partitions it leads or shares with this broker's leaderships")
+				w.log.Warn().Uint64("broker", id).Err(why).Msg("peer unreachable; waking the partitions it leads or shares with this broker's leaderships")
 			} else {
 				w.log.Info().Uint64("broker", id).Msg("peer answers again; waking the partitions it shares with this broker's leaderships")
 			}
@@ -178,6 +197,10 @@ func (w *peerWatch) run(ctx context.Context) {
 // leader: finding its election timeout long past, it would start an
 // election the leader did not need).
 func (w *peerWatch) wakeShardsWith(st *meta.State, peer uint64, peerDown bool) {
+	why := fmt.Sprintf("broker %d answers again", peer)
+	if peerDown {
+		why = fmt.Sprintf("broker %d does not answer", peer)
+	}
 	woken := 0
 	for _, ref := range st.PartitionsOf(w.self) {
 		p := ref.Partition
@@ -193,29 +216,37 @@ func (w *peerWatch) wakeShardsWith(st *meta.State, peer uint64, peerDown bool) {
 			continue
 		}
 		if leader == w.self || (peerDown && leader == peer) {
-			w.waker.wake(p.ShardID)
+			w.waker.wake(p.ShardID, why)
 			woken++
 		}
 	}
 	w.log.Info().Uint64("broker", peer).Int("shards", woken).Msg("woke partition shards")
 }
 
-// wakeLeaderless wakes the partition replicas here that had no leader at
-// the previous check and still have none; it returns those without one now.
-func (w *peerWatch) wakeLeaderless(before map[uint64]bool) map[uint64]bool {
-	now := map[uint64]bool{}
+// wakeLeaderless wakes the partition replicas here that have had no
+// leader since a check at least leaderlessWakeAfter ago (since is when each
+// was first seen without one); it returns the replicas without a leader
+// now, with that time.
+func (w *peerWatch) wakeLeaderless(since map[uint64]time.Time) map[uint64]time.Time {
+	now := time.Now()
+	out := map[uint64]time.Time{}
 	for _, shard := range w.replicas.partitionShards() {
 		leader, _, valid, err := w.nh.GetLeaderID(shard)
 		if err != nil || (valid && leader != 0) {
 			continue
 		}
-		now[shard] = true
-		if before[shard] {
+		first, seen := since[shard]
+		if !seen {
+			first = now
+		}
+		out[shard] = first
+		if now.Sub(first) >= w.leaderlessWakeAfter {
 			// Debug: a new topic's replicas start here before their first
 			// election, so on a loaded machine this is common and harmless.
-			w.log.Debug().Uint64("shard", shard).Msg("partition replica without a leader for a second; waking it")
-			w.waker.wake(shard)
+			w.log.Debug().Uint64("shard", shard).Dur("leaderless", now.Sub(first)).Msg("partition replica without a leader; waking it")
+			w.waker.wake(shard, "no leader for "+now.Sub(first).Round(time.Second).String())
+			out[shard] = now // the next wake only after another full wait
 		}
 	}
-	return now
+	return out
 }

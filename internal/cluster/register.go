@@ -34,7 +34,7 @@ func registeredBroker(cfg *config.Config, incarnation string) *meta.Broker {
 	for _, l := range cfg.AdvertisedListeners {
 		eps = append(eps, meta.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
 	}
-	return &meta.Broker{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr, Endpoints: eps, Incarnation: incarnation}
+	return &meta.Broker{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr, AdvertisedHTTPAddr: cfg.AdvertisedHTTP(), Endpoints: eps, Incarnation: incarnation}
 }
 
 // run proposes the registration until __meta holds it, then records the
@@ -100,7 +100,8 @@ func (r registration) register(ctx context.Context) bool {
 }
 
 func sameBroker(a, b *meta.Broker) bool {
-	if a.RaftAddr != b.RaftAddr || a.HTTPAddr != b.HTTPAddr || a.Incarnation != b.Incarnation || len(a.Endpoints) != len(b.Endpoints) {
+	if a.RaftAddr != b.RaftAddr || a.HTTPAddr != b.HTTPAddr || a.AdvertisedHTTPAddr != b.AdvertisedHTTPAddr ||
+		a.Incarnation != b.Incarnation || len(a.Endpoints) != len(b.Endpoints) {
 		return false
 	}
 	for i := range a.Endpoints {

@@ -39,6 +39,10 @@ type Config struct {
 	// is already a member before it starts Raft. Empty: no such check.
 	InitialMembersHTTP map[uint64]string
 	HTTPAddr           string
+	// AdvertisedHTTPAddr is where the other brokers reach HTTPAddr: they
+	// probe its /livez to wake quiesced partitions and poll it for ISR
+	// and catch-up positions (see AdvertisedHTTP for the default).
+	AdvertisedHTTPAddr string
 	LogLevel           string
 	LogFormat          string // console, json or auto
 	LogColor           string // auto, always or never
@@ -120,6 +124,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
 	fs.StringVar(&membersHTTP, "initial-members-http", "", "id=host:port,... every broker's --http-addr: a broker with an empty data directory asks the others whether it is already a cluster member before it starts Raft (without it, a wiped broker can rejoin and vote)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
+	fs.StringVar(&c.AdvertisedHTTPAddr, "advertised-http-addr", "", "host:port at which the other brokers reach --http-addr (they probe it to fail over idle partitions and poll it for replica progress); default: --http-addr, with a wildcard host replaced by the host of --raft-addr")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "auto", "console, json, or auto (console on a terminal, json otherwise)")
 	fs.StringVar(&c.LogColor, "log-color", "auto", "colours of the console format: auto (only on a terminal), always or never")
@@ -224,7 +229,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.AdvertisedHTTPAddr = c.AdvertisedHTTP()
+	return c, nil
 }
 
 var listenerNameRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
@@ -336,6 +345,7 @@ func (c *Config) Validate() error {
 	if _, _, err := splitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http-addr %q: %w", c.HTTPAddr, err))
 	}
+	errs = append(errs, c.validateAdvertisedHTTP()...)
 	if host, _, err := splitHostPort(c.RaftAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--raft-addr %q: %w", c.RaftAddr, err))
 	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
@@ -416,6 +426,67 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--replica-lag-time-max must be a positive duration"))
 	}
 	return errors.Join(errs...)
+}
+
+// AdvertisedHTTP is the HTTP address the other brokers are told to use:
+// --advertised-http-addr when given; otherwise --http-addr, its wildcard
+// host (0.0.0.0, ::, empty) replaced by the host of --raft-addr, which
+// peers already reach.
+func (c *Config) AdvertisedHTTP() string {
+	if c.AdvertisedHTTPAddr != "" {
+		return c.AdvertisedHTTPAddr
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return c.HTTPAddr
+	}
+	if isWildcardHost(host) {
+		if raftHost, _, err := net.SplitHostPort(c.RaftAddr); err == nil {
+			host = raftHost
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// validateAdvertisedHTTP checks that peers can reach the advertised HTTP
+// address: a wildcard or port 0 cannot be dialled, and a loopback default
+// on a broker whose Raft address is not loopback would have every other
+// broker probe itself, so the idle partitions this one leads would never
+// fail over.
+func (c *Config) validateAdvertisedHTTP() []error {
+	if c.AdvertisedHTTPAddr != "" {
+		host, port, err := splitHostPort(c.AdvertisedHTTPAddr)
+		switch {
+		case err != nil:
+			return []error{fmt.Errorf("--advertised-http-addr %q: %w", c.AdvertisedHTTPAddr, err)}
+		case isWildcardHost(host) || port == 0:
+			return []error{fmt.Errorf("--advertised-http-addr %q: peers dial this address, so name this host and port (e.g. broker1:13092), not a wildcard", c.AdvertisedHTTPAddr)}
+		}
+		return nil
+	}
+	httpHost, port, err := splitHostPort(c.HTTPAddr)
+	if err != nil {
+		return nil // reported for --http-addr
+	}
+	raftHost, _, err := splitHostPort(c.RaftAddr)
+	if err != nil || len(c.InitialMembers) < 2 {
+		return nil
+	}
+	if isLoopbackHost(httpHost) && !isLoopbackHost(raftHost) {
+		return []error{fmt.Errorf("--http-addr %s is loopback but --raft-addr %s is not, so the other brokers could not reach it: "+
+			"bind --http-addr to 0.0.0.0:%d (peers then use %s:%d) or to an address they reach, or set --advertised-http-addr", c.HTTPAddr, c.RaftAddr, port, raftHost, port)}
+	}
+	return nil
+}
+
+func isWildcardHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 // portCollisions reports two of this broker's bind addresses on one port

@@ -117,6 +117,7 @@ func TestParseFlagWinsOverEnv(t *testing.T) {
 		"LONGBOAT_LOG_LEVEL":        "debug",
 		"LONGBOAT_LISTENERS":        "PLAINTEXT://127.0.0.1:1111",
 		"LONGBOAT_SHUTDOWN_TIMEOUT": "1s",
+		"LONGBOAT_HTTP_ADDR":        "0.0.0.0:13092",
 	}
 	args := []string{
 		"--node-id", "3", "--raft-addr", "broker3:9392",

@@ -23,10 +23,14 @@ type Endpoint struct {
 
 // Broker is a registered broker.
 type Broker struct {
-	ID        uint64     `json:"id"`
-	RaftAddr  string     `json:"raft_addr"`
-	HTTPAddr  string     `json:"http_addr"`
-	Endpoints []Endpoint `json:"endpoints"`
+	ID       uint64 `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	// AdvertisedHTTPAddr is where the other brokers reach HTTPAddr (its
+	// --advertised-http-addr). Empty for registrations made before it
+	// existed: peers then derive it from HTTPAddr and RaftAddr.
+	AdvertisedHTTPAddr string     `json:"advertised_http_addr,omitempty"`
+	Endpoints          []Endpoint `json:"endpoints"`
 	// Incarnation names the data directory the broker registered from
 	// (its identity file); a broker whose directory was wiped comes back
 	// with a new one. Empty for registrations made before it existed.
