@@ -11,8 +11,6 @@ import (
 	"github.com/longboat/longboat/internal/testutil"
 )
 
-var errorf = fmt.Errorf
-
 // TestFindTransactionCoordinator: FindCoordinator key type TRANSACTION
 // names a broker, the same one every broker names, and an empty
 // transactional id is INVALID_REQUEST.
@@ -32,7 +30,7 @@ func TestFindTransactionCoordinator(t *testing.T) {
 			}
 			cs = resp.(*kmsg.FindCoordinatorResponse).Coordinators
 			if cs[0].ErrorCode != 0 || cs[0].NodeID < 1 {
-				return errorf("broker %d: coordinator of find-txn: %+v", i+1, cs[0])
+				return fmt.Errorf("broker %d: coordinator of find-txn: %+v", i+1, cs[0])
 			}
 			return nil
 		})

@@ -2,6 +2,7 @@ package txn_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -159,13 +160,21 @@ func (p producer) end(t *testing.T, cl *kgo.Client, version int16, commit bool) 
 // describe returns DescribeTransactions' answer for one id.
 func describe(t *testing.T, cl *kgo.Client, id string) kmsg.DescribeTransactionsResponseTransactionState {
 	t.Helper()
+	d, err := tryDescribe(t, cl, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func tryDescribe(t *testing.T, cl *kgo.Client, id string) (kmsg.DescribeTransactionsResponseTransactionState, error) {
 	req := kmsg.NewPtrDescribeTransactionsRequest()
 	req.TransactionalIDs = []string{id}
 	resp, err := req.RequestWith(ctx(t), cl)
 	if err != nil || len(resp.TransactionStates) != 1 {
-		t.Fatalf("DescribeTransactions %s: %v %+v", id, err, resp)
+		return kmsg.DescribeTransactionsResponseTransactionState{}, fmt.Errorf("DescribeTransactions %s: %v %+v", id, err, resp)
 	}
-	return resp.TransactionStates[0]
+	return resp.TransactionStates[0], nil
 }
 
 // awaitState waits until a transactional id is in state.
@@ -173,9 +182,12 @@ func awaitState(t *testing.T, cl *kgo.Client, id, state string, within time.Dura
 	t.Helper()
 	var d kmsg.DescribeTransactionsResponseTransactionState
 	if err := testutil.Poll(within, func() error {
-		d = describe(t, cl, id)
+		var err error
+		if d, err = tryDescribe(t, cl, id); err != nil {
+			return err
+		}
 		if d.ErrorCode != 0 || d.State != state {
-			return errorf("transaction %s: state %q, error %d; want %s", id, d.State, d.ErrorCode, state)
+			return fmt.Errorf("transaction %s: state %q, error %d; want %s", id, d.State, d.ErrorCode, state)
 		}
 		return nil
 	}); err != nil {
