@@ -11,9 +11,7 @@ import (
 )
 
 // TestJavaTransactions drives the Apache Kafka Java client's transactions
-// against a three-broker cluster: committed and aborted transactions read
-// under read_committed, and a consume-transform-produce loop that commits
-// its consumed offsets with sendOffsetsToTransaction.
+// against a three-broker cluster (see transactions).
 func TestJavaTransactions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and a JVM")
@@ -24,6 +22,29 @@ func TestJavaTransactions(t *testing.T) {
 		t.Skipf("Java client: %v", err)
 	}
 	defer stop()
+	transactions(t, java)
+}
+
+// TestConfluentKafkaPythonTransactions drives confluent-kafka-python's
+// (Debian's 1.7.0, librdkafka) transactions the same way.
+func TestConfluentKafkaPythonTransactions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	py := newPyClient(c.Addrs(), "confluent-kafka", "confluent_kafka", capabilities{})
+	if py == nil {
+		t.Skip("no python3-confluent-kafka (apt-get install python3-confluent-kafka)")
+	}
+	transactions(t, py)
+}
+
+// transactions runs a client's transactional producer: committed and
+// aborted transactions read under read_committed (whole or not at all),
+// and a consume-transform-produce loop that commits its consumed offsets
+// in its transactions (sendOffsetsToTransaction), whose output holds each
+// input record exactly once.
+func transactions(t *testing.T, cl *procClient) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	seq := func(prefix string, n int) []string {
@@ -37,10 +58,10 @@ func TestJavaTransactions(t *testing.T) {
 		Values []string `json:"values"`
 		Commit bool     `json:"commit"`
 	}
-	readCommitted := func(topic string) []string {
+	readCommitted := func(topic string, want int) []string {
 		t.Helper()
 		var resp struct{ Values []string }
-		if err := java.call(ctx, "read_committed", map[string]any{"topic": topic}, &resp); err != nil {
+		if err := cl.call(ctx, "read_committed", map[string]any{"topic": topic, "want": want}, &resp); err != nil {
 			t.Fatal(err)
 		}
 		return resp.Values
@@ -61,17 +82,17 @@ func TestJavaTransactions(t *testing.T) {
 		}
 	}
 
-	for _, topic := range []string{"java-txn", "java-eos-in", "java-eos-out"} {
-		if err := java.createTopic(ctx, topic, 3); err != nil {
+	for _, topic := range []string{"txn-topic", "eos-in", "eos-out"} {
+		if err := cl.createTopic(ctx, topic, 3); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err = java.call(ctx, "txn_produce", map[string]any{"topic": "java-txn", "transactional_id": "java-txn",
+	err := cl.call(ctx, "txn_produce", map[string]any{"topic": "txn-topic", "transactional_id": "txn-topic",
 		"transactions": []txn{{seq("first", 10), true}, {seq("aborted", 10), false}, {seq("second", 10), true}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := readCommitted("java-txn")
+	got := readCommitted("txn-topic", 20)
 	for _, v := range got {
 		if strings.HasPrefix(v, "aborted-") {
 			t.Errorf("read_committed returned %s of the aborted transaction", v)
@@ -80,14 +101,14 @@ func TestJavaTransactions(t *testing.T) {
 	exactlyOnce(got, append(seq("first", 10), seq("second", 10)...))
 
 	const n = 60
-	err = java.call(ctx, "txn_produce", map[string]any{"topic": "java-eos-in", "transactional_id": "java-eos-input",
+	err = cl.call(ctx, "txn_produce", map[string]any{"topic": "eos-in", "transactional_id": "eos-input",
 		"transactions": []txn{{seq("in", n), true}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var done struct{ Processed int }
-	err = java.call(ctx, "txn_pipeline", map[string]any{"in": "java-eos-in", "out": "java-eos-out", "group": "java-eos",
-		"transactional_id": "java-eos-pipeline", "want": n}, &done)
+	err = cl.call(ctx, "txn_pipeline", map[string]any{"in": "eos-in", "out": "eos-out", "group": "eos-group",
+		"transactional_id": "eos-pipeline", "want": n}, &done)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +116,8 @@ func TestJavaTransactions(t *testing.T) {
 		t.Fatalf("the pipeline processed %d records, want %d", done.Processed, n)
 	}
 	want := seq("out-in", n)
-	exactlyOnce(readCommitted("java-eos-out"), want)
-	offsets, err := java.groupOffsets(ctx, "java-eos", "java-eos-in")
+	exactlyOnce(readCommitted("eos-out", n), want)
+	offsets, err := cl.groupOffsets(ctx, "eos-group", "eos-in")
 	if err != nil {
 		t.Fatal(err)
 	}
