@@ -74,8 +74,12 @@ func (c *Coordinator) awaitComplete(ctx context.Context, s shard, rec group.TxnR
 
 // finish writes a prepared transaction's markers and group offsets, then
 // records its completion. It needs no id lock: every request refuses a
-// prepared record, and the record's version guards the last write.
+// prepared record, and the record's version guards the last write. A
+// record read before an earlier completion ended is already complete.
 func (c *Coordinator) finish(s shard, rec group.TxnRecord) error {
+	if cur, ok := s.sm.Txn(rec.ID); !ok || cur.Version != rec.Version {
+		return nil
+	}
 	commit := rec.State == group.TxnPrepareCommit
 	if err := c.writeMarkers(s, rec, commit); err != nil {
 		return err
