@@ -132,7 +132,7 @@ func TestGroupTransactSessionExactlyOnce(t *testing.T) {
 	run := func(stopAfter int) {
 		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID("eos-pipeline"),
 			kgo.ConsumerGroup(group), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.TransactionTimeout(30*time.Second), kgo.SessionTimeout(6*time.Second))
 		if err != nil {
 			t.Fatal(err)
