@@ -39,3 +39,34 @@ func (s *Server) txnOffsetCommit(ctx context.Context, _ *request, body *kmsg.Txn
 	}
 	return s.groups.TxnOffsetCommit(ctx, shard, body)
 }
+
+// markUnstable answers UNSTABLE_OFFSET_COMMIT, for an OffsetFetch that
+// requires stable offsets (v7+, KIP-447), for each partition with a
+// transactional offset still pending: the consumer retries until the
+// transaction ends instead of starting from an offset about to move.
+// The group's offsets were just read from the shard after a ReadIndex.
+func (s *Server) markUnstable(shard uint64, groupID string, out *kmsg.OffsetFetchResponseGroup) {
+	sm, ok := s.node.GroupStateMachine(shard)
+	if !ok {
+		return
+	}
+	pending := map[string]map[int32]bool{}
+	for _, parts := range sm.PendingTxnOffsets(groupID) {
+		for t, ps := range parts {
+			if pending[t] == nil {
+				pending[t] = map[int32]bool{}
+			}
+			for _, p := range ps {
+				pending[t][p] = true
+			}
+		}
+	}
+	for i := range out.Topics {
+		for j := range out.Topics[i].Partitions {
+			rp := &out.Topics[i].Partitions[j]
+			if pending[out.Topics[i].Topic][rp.Partition] {
+				rp.ErrorCode, rp.Offset = kerr.UnstableOffsetCommit.Code, -1
+			}
+		}
+	}
+}

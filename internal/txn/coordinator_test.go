@@ -108,8 +108,16 @@ func TestTxnOffsetsVisibleOnlyOnCommit(t *testing.T) {
 	if got := committed(t, cl, group, topic); got != -1 {
 		t.Fatalf("offset %d visible before the commit", got)
 	}
+	// KIP-447: a consumer that requires stable offsets waits for the end.
+	raw := clientAt(t, c, map[int16]int16{9: 7}) // the single-group form; committed uses v8+
+	if _, code := fetchOffset(t, raw, group, topic, true); code != kerr.UnstableOffsetCommit.Code {
+		t.Errorf("OffsetFetch requiring stable offsets while the transaction is open: %d, want UNSTABLE_OFFSET_COMMIT", code)
+	}
 	if code := p.end(t, cl, 3, true); code != 0 {
 		t.Fatalf("EndTxn commit: %d", code)
+	}
+	if got, code := fetchOffset(t, raw, group, topic, true); got != 42 || code != 0 {
+		t.Errorf("OffsetFetch requiring stable offsets after the commit: %d, error %d", got, code)
 	}
 	awaitState(t, cl, "offsets", "CompleteCommit", 10*time.Second)
 	if got := committed(t, cl, group, topic); got != 42 {

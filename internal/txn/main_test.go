@@ -200,14 +200,34 @@ func awaitState(t *testing.T, cl *kgo.Client, id, state string, within time.Dura
 // when none).
 func committed(t *testing.T, cl *kgo.Client, group, topic string) int64 {
 	t.Helper()
+	offset, _ := fetchOffset(t, cl, group, topic, false)
+	return offset
+}
+
+// fetchOffset is OffsetFetch of partition 0 of topic, with KIP-447's
+// require_stable or not: the offset and the partition's error code.
+func fetchOffset(t *testing.T, cl *kgo.Client, group, topic string, requireStable bool) (int64, int16) {
+	t.Helper()
 	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Version, req.Group = 7, group
+	req.Group, req.RequireStable = group, requireStable
+	req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: group, Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
 	rt := kmsg.NewOffsetFetchRequestTopic()
 	rt.Topic, rt.Partitions = topic, []int32{0}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx(t), cl)
-	if err != nil || resp.ErrorCode != 0 || len(resp.Topics) != 1 {
-		t.Fatalf("OffsetFetch %s: %v %+v", group, err, resp)
+	if err != nil {
+		t.Fatalf("OffsetFetch %s: %v", group, err)
 	}
-	return resp.Topics[0].Partitions[0].Offset
+	if resp.Version >= 8 {
+		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 || len(resp.Groups[0].Topics) != 1 {
+			t.Fatalf("OffsetFetch %s: %+v", group, resp)
+		}
+		p := resp.Groups[0].Topics[0].Partitions[0]
+		return p.Offset, p.ErrorCode
+	}
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 {
+		t.Fatalf("OffsetFetch %s: %+v", group, resp)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.Offset, p.ErrorCode
 }
