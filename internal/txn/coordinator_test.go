@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -279,5 +280,61 @@ func TestTimedOutTransactionAborted(t *testing.T) {
 	resp := initProducer(t, cl, 4, "timeout", 1000, p.pid, p.epoch)
 	if resp.ErrorCode != 0 || resp.ProducerID != p.pid || resp.ProducerEpoch != p.epoch+2 {
 		t.Errorf("KIP-360 re-init after the timeout: %+v", resp)
+	}
+}
+
+// TestAddPartitionsBatchedAndVerifyOnly: AddPartitionsToTxn v4+ (the
+// batched form brokers send) adds partitions to several transactions at
+// once, and with VerifyOnly tells which partitions a transaction holds
+// without adding any.
+func TestAddPartitionsBatchedAndVerifyOnly(t *testing.T) {
+	c := shared.Get(t)
+	cl := client(t, c)
+	const topic = "verify-topic"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx(t), 2, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	p := newProducer(t, cl, "verify", 60000)
+	find := kmsg.NewPtrFindCoordinatorRequest()
+	find.CoordinatorType, find.CoordinatorKey = 1, p.id
+	fresp, err := find.RequestWith(ctx(t), cl)
+	if err != nil || fresp.ErrorCode != 0 {
+		t.Fatalf("FindCoordinator: %v %+v", err, fresp)
+	}
+	send := func(verifyOnly bool, parts ...int32) map[int32]int16 {
+		t.Helper()
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 4
+		tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = p.id, p.pid, p.epoch, verifyOnly
+		tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: parts}}
+		req.Transactions = append(req.Transactions, tx)
+		resp, err := cl.Broker(int(fresp.NodeID)).Request(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.(*kmsg.AddPartitionsToTxnResponse)
+		out := map[int32]int16{}
+		for _, rtx := range r.Transactions {
+			for _, rt := range rtx.Topics {
+				for _, rp := range rt.Partitions {
+					out[rp.Partition] = rp.ErrorCode
+				}
+			}
+		}
+		return out
+	}
+	if got := send(true, 0); got[0] != kerr.InvalidTxnState.Code {
+		t.Errorf("verify before any add: %v, want INVALID_TXN_STATE", got)
+	}
+	if got := send(false, 0); got[0] != 0 {
+		t.Fatalf("add partition 0: %v", got)
+	}
+	if got := send(true, 0, 1); got[0] != 0 || got[1] != kerr.InvalidTxnState.Code {
+		t.Errorf("verify 0 and 1: %v, want 0 held and 1 INVALID_TXN_STATE", got)
+	}
+	d := describe(t, cl, p.id)
+	if d.State != "Ongoing" || len(d.Topics) != 1 || d.Topics[0].Topic != topic || len(d.Topics[0].Partitions) != 1 {
+		t.Errorf("after verifying: %+v, want only partition 0 added", d)
 	}
 }
