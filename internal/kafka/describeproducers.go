@@ -10,8 +10,9 @@ import (
 func init() { handles(0, 0, (*Server).describeProducers) }
 
 // describeProducers (DescribeProducers, key 61) lists, for each partition
-// this broker leads, the idempotent producers its state machine remembers.
-// There are no transactions, so no coordinator epoch or open transaction.
+// this broker leads, the producers its state machine remembers, with the
+// coordinator epoch of each one's last marker and the first offset of its
+// open transaction (-1 for none).
 func (s *Server) describeProducers(ctx context.Context, _ *request, body *kmsg.DescribeProducersRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeProducersResponse)
 	st := s.node.Meta()
@@ -33,7 +34,7 @@ func (s *Server) describeProducers(ctx context.Context, _ *request, body *kmsg.D
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 					ap.ProducerID, ap.ProducerEpoch = ps.ID, int32(ps.Epoch)
 					ap.LastSequence, ap.LastTimestamp = ps.LastSequence, ps.LastTimestamp
-					ap.CoordinatorEpoch = -1
+					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = ps.CoordinatorEpoch, ps.TxnStartOffset
 					rp.ActiveProducers = append(rp.ActiveProducers, ap)
 				}
 			}

@@ -101,6 +101,7 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		26: {&kmsg.EndTxnRequest{TransactionalID: txnID, ProducerID: 1, Commit: true}, kerr.InvalidProducerIDMapping},
 		28: {&kmsg.TxnOffsetCommitRequest{TransactionalID: txnID, Generation: -1, Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: noTopic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{}}}}}, kerr.InvalidGroupID},
 		23: {epochs, kerr.UnknownTopicOrPartition},
+		27: {&kmsg.WriteTxnMarkersRequest{Markers: []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 1, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: noTopic, Partitions: []int32{0}}}}}}, kerr.UnknownTopicOrPartition},
 		32: {&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		33: {&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		// Without an authorizer DescribeLogDirs fails only on a bad volume.

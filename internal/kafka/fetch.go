@@ -90,11 +90,22 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			}
 			// Take the signal before reading, so an append in between wakes us.
 			signal := p.Appended()
-			records, code := s.readPartition(ctx, p, tp.FetchOffset, int(tp.PartitionMaxBytes), budget-total, total == 0)
+			committed := body.IsolationLevel == 1
+			// The last stable offset first: everything below it, aborted
+			// transactions included, is in the index read after the data.
+			lso := p.LastStableOffset()
+			limit := p.HighWatermark()
+			if committed {
+				limit = lso
+			}
+			records, code := s.readPartition(ctx, p, tp.FetchOffset, int(tp.PartitionMaxBytes), budget-total, total == 0, limit)
 			rp.ErrorCode = code
 			rp.HighWatermark = p.HighWatermark()
-			rp.LastStableOffset = rp.HighWatermark
+			rp.LastStableOffset = lso
 			rp.LogStartOffset = p.LogStartOffset()
+			if committed && code == 0 {
+				rp.AbortedTransactions = abortedIn(p, tp.FetchOffset, records)
+			}
 			if records != nil {
 				rp.RecordBatches = records
 				s.metrics.BytesOut.WithLabelValues(name).Add(float64(len(records)))
@@ -111,10 +122,33 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 	return resp, total, waitOn
 }
 
-// readPartition returns the batches from offset on. The first partition with
-// data in a response always gets at least one whole batch (KIP-74), even
-// past the byte limits, so that a consumer can never get stuck.
-func (s *Server) readPartition(ctx context.Context, p led, offset int64, partMax, remaining int, first bool) ([]byte, int16) {
+// abortedIn lists, as Kafka does for read_committed, the aborted
+// transactions that overlap the batches returned from fetchOffset on:
+// marker at or past fetchOffset, first offset below the returned data's end.
+// Empty (not null) when there are none, as Kafka sends.
+func abortedIn(p led, fetchOffset int64, records []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	upper := int64(-1)
+	for h := range recordbatch.All(records) {
+		upper = h.LastOffset() + 1
+	}
+	if upper < 0 {
+		return out
+	}
+	for _, a := range p.AbortedTransactions(fetchOffset, upper) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out
+}
+
+// readPartition returns the batches from offset on that start below limit
+// (the high watermark, or the last stable offset for read_committed). The
+// first partition with data in a response always gets at least one whole
+// batch (KIP-74), even past the byte limits, so that a consumer can never
+// get stuck.
+func (s *Server) readPartition(ctx context.Context, p led, offset int64, partMax, remaining int, first bool, limit int64) ([]byte, int16) {
 	if offset > p.HighWatermark() {
 		// A new leader may not have applied everything yet; catch up before
 		// calling the offset out of range.
@@ -125,11 +159,11 @@ func (s *Server) readPartition(ctx context.Context, p led, offset int64, partMax
 	if offset < p.LogStartOffset() || offset > p.HighWatermark() {
 		return nil, kerr.OffsetOutOfRange.Code
 	}
-	limit := min(partMax, remaining)
-	if limit <= 0 && !first {
+	budget := min(partMax, remaining)
+	if budget <= 0 && !first {
 		return nil, 0
 	}
-	data, err := p.Read(offset, max(limit, 1))
+	data, err := p.ReadBelow(offset, max(budget, 1), limit)
 	if errors.Is(err, storage.ErrOffsetOutOfRange) {
 		return nil, kerr.OffsetOutOfRange.Code
 	}
@@ -137,7 +171,7 @@ func (s *Server) readPartition(ctx context.Context, p led, offset int64, partMax
 		s.log.Error().Err(err).Uint64("shard", p.shard).Int64("offset", offset).Msg("read partition log")
 		return nil, kerr.KafkaStorageError.Code
 	}
-	if len(data) > limit && !first {
+	if len(data) > budget && !first {
 		return nil, 0
 	}
 	return data, 0

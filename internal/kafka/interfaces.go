@@ -59,6 +59,13 @@ type Replica interface {
 	// Appended is closed at the next append, for long-polling fetches.
 	Appended() <-chan struct{}
 	Read(offset int64, maxBytes int) ([]byte, error)
+	// ReadBelow is Read without the batches at or past limit (the last
+	// stable offset, for read_committed).
+	ReadBelow(offset int64, maxBytes int, limit int64) ([]byte, error)
+	LastStableOffset() int64
+	// AbortedTransactions lists the aborted transactions overlapping
+	// [from, upper), for a read_committed fetch.
+	AbortedTransactions(from, upper int64) []partition.AbortedTxn
 	OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error)
 	MaxTimestamp() (offset, timestamp int64, found bool, err error)
 	OffsetForLeaderEpoch(epoch, current int32) (int32, int64)

@@ -41,9 +41,16 @@ func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOff
 				continue
 			}
 			rp.LeaderEpoch = int32(p.term)
+			// As in Kafka, read_committed (v2+) sees the log up to the last
+			// stable offset: the latest offset is the LSO and a timestamp
+			// found past it counts as not found.
+			fetchable := p.HighWatermark()
+			if body.IsolationLevel == 1 {
+				fetchable = p.LastStableOffset()
+			}
 			switch tp.Timestamp {
 			case tsLatest:
-				rp.Offset = p.HighWatermark()
+				rp.Offset = fetchable
 			case tsEarliest, tsEarliestLocal:
 				rp.Offset = p.LogStartOffset()
 			case tsLatestTiered:
@@ -52,7 +59,7 @@ func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOff
 				off, ts, found, err := p.MaxTimestamp()
 				if err != nil {
 					rp.ErrorCode = kerr.KafkaStorageError.Code
-				} else if found {
+				} else if found && off < fetchable {
 					rp.Offset, rp.Timestamp = off, ts
 				}
 			default:
@@ -60,7 +67,7 @@ func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOff
 				switch {
 				case err != nil:
 					rp.ErrorCode = kerr.KafkaStorageError.Code
-				case found:
+				case found && off < fetchable:
 					rp.Offset, rp.Timestamp = off, ts
 				}
 			}

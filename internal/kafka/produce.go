@@ -42,6 +42,11 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
 		return func() kmsg.Response { return produceError(body, resp, kerr.InvalidRequiredAcks.Code) }
 	}
+	if body.TransactionID == nil && hasTransactional(body) {
+		// Kafka answers the whole request so: transactional records need
+		// the transactional id they are written under.
+		return func() kmsg.Response { return produceError(body, resp, kerr.TransactionalIDAuthorizationFailed.Code) }
+	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
 	now := time.Now()
@@ -101,6 +106,21 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 	}
 }
 
+// hasTransactional tells whether any partition's records hold a batch
+// with the transactional attribute (malformed ones are refused later).
+func hasTransactional(body *kmsg.ProduceRequest) bool {
+	for _, t := range body.Topics {
+		for _, p := range t.Partitions {
+			for h := range recordbatch.All(p.Records) {
+				if h.Transactional() {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // produceTopic names a request's topic: by name before v13, by id from
 // then on, where an id no topic has (the zero id included, which a client
 // sends when it knows no id) is UNKNOWN_TOPIC_ID.
@@ -147,7 +167,7 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	case res = <-pa.rs.ResultC():
 	default:
 		var ok bool
-		if res, ok = s.awaitWhileLeader(pa); !ok {
+		if res, ok = s.awaitWhileLeader(pa.rs, pa.led); !ok {
 			// pa.rs is not released: dragonboat may still complete it.
 			pa.resp.ErrorCode = kerr.NotLeaderForPartition.Code
 			return
@@ -174,17 +194,17 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	}
 }
 
-// awaitWhileLeader waits for the proposal's result while this broker leads
-// the shard in the proposal's term; ok is false once it does not.
-func (s *Server) awaitWhileLeader(pa pendingAppend) (res dragonboat.RequestResult, ok bool) {
+// awaitWhileLeader waits for a proposal's result while this broker leads
+// the shard in the term it proposed in (l.term); ok is false once it does not.
+func (s *Server) awaitWhileLeader(rs *dragonboat.RequestState, l led) (res dragonboat.RequestResult, ok bool) {
 	t := time.NewTicker(leadershipCheckInterval)
 	defer t.Stop()
 	for {
 		select {
-		case res = <-pa.rs.ResultC():
+		case res = <-rs.ResultC():
 			return res, true
 		case <-t.C:
-			if term, leader := s.node.IsLeader(pa.led.shard); !leader || term != pa.led.term {
+			if term, leader := s.node.IsLeader(l.shard); !leader || term != l.term {
 				return res, false
 			}
 		}

@@ -36,6 +36,7 @@ func TestAdvertisedVersions(t *testing.T) {
 		24: {0, 5},  // AddPartitionsToTxn
 		25: {0, 4},  // AddOffsetsToTxn
 		26: {0, 4},  // EndTxn (v5 is KIP-890's transaction version 2)
+		27: {0, 1},  // WriteTxnMarkers
 		28: {0, 4},  // TxnOffsetCommit (v5 is KIP-890's transaction version 2)
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs

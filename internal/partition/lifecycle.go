@@ -22,6 +22,7 @@ func (s *StateMachine) advanceStart(offset int64) (sm.Result, error) {
 	if offset > s.start.Load() {
 		s.start.Store(offset)
 		s.epochs.truncateStart(offset)
+		s.txns.pruneBelow(offset)
 		// Checkpoint first: an older checkpoint would make Open cut the
 		// log back to an offset whose segment is gone, and Raft replay
 		// the appends after it onto nothing.

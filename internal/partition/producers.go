@@ -30,7 +30,9 @@ const (
 	errOutOfOrderSequence  int16 = 45
 	errInvalidProducerEpoc int16 = 47
 	errInvalidRecord       int16 = 87
-	errNotLeader           int16 = 6 // NOT_LEADER_OR_FOLLOWER
+	errInvalidTxnState     int16 = 48
+	errCoordinatorFenced   int16 = 52 // TRANSACTION_COORDINATOR_FENCED
+	errNotLeader           int16 = 6  // NOT_LEADER_OR_FOLLOWER
 )
 
 // batchRecord remembers one appended batch of a producer.
@@ -45,13 +47,27 @@ type producer struct {
 	Epoch    int16         `json:"epoch"`
 	LastSeen int64         `json:"last_seen_ms"`
 	Batches  []batchRecord `json:"batches"` // oldest first, at most cachedBatches
+	// Txn is set while the producer has a transaction open here, which
+	// began at offset TxnFirst; a marker ends it.
+	Txn      bool  `json:"txn,omitempty"`
+	TxnFirst int64 `json:"txn_first,omitempty"`
+	// CoordNext is the coordinator epoch of the last marker plus one (0:
+	// no marker yet, which older state also decodes to); a marker from an
+	// older coordinator is fenced.
+	CoordNext int64 `json:"coord_next,omitempty"`
 }
+
+// coordEpoch is the coordinator epoch of the producer's last marker, or -1.
+func (p *producer) coordEpoch() int32 { return int32(p.CoordNext - 1) }
 
 // producers is the state of every live producer id, plus the command
 // clock of the last expiry sweep.
 type producers struct {
 	ByID      map[int64]*producer `json:"by_id"`
 	LastSweep int64               `json:"last_sweep_ms"`
+	// evictedTxn is set when an eviction dropped an open transaction, so
+	// that the state machine recomputes the last stable offset.
+	evictedTxn bool
 }
 
 func newProducers() *producers { return &producers{ByID: map[int64]*producer{}} }
@@ -108,48 +124,88 @@ func (ps *producers) check(pid int64, epoch int16, firstSeq, lastSeq int32) (dup
 	return 0, false, 0
 }
 
-// record notes an appended batch.
-func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, base, nowMs int64) {
+// entry returns pid's state at epoch, creating it (evicting another when
+// full) or starting the new epoch's sequences afresh. An open transaction
+// and the coordinator epoch carry over an epoch bump, as in Kafka: the
+// coordinator ends the transaction with a marker.
+func (ps *producers) entry(pid int64, epoch int16) *producer {
 	p, ok := ps.ByID[pid]
-	if !ok && len(ps.ByID) >= maxProducers {
-		ps.evictLeastRecent()
-	}
-	if !ok || epoch != p.Epoch {
+	if !ok {
+		if len(ps.ByID) >= maxProducers {
+			ps.evictLeastRecent()
+		}
 		p = &producer{Epoch: epoch}
 		ps.ByID[pid] = p
 	}
+	if epoch != p.Epoch {
+		p.Epoch, p.Batches = epoch, nil
+	}
+	return p
+}
+
+// checkTxn refuses a non-transactional batch from a producer with a
+// transaction open (Kafka's INVALID_TXN_STATE).
+func (ps *producers) checkTxn(pid int64, transactional bool) int16 {
+	if p, ok := ps.ByID[pid]; ok && p.Txn && !transactional {
+		return errInvalidTxnState
+	}
+	return 0
+}
+
+// record notes an appended batch.
+func (ps *producers) record(pid int64, epoch int16, firstSeq, lastSeq int32, base, nowMs int64) *producer {
+	p := ps.entry(pid, epoch)
 	p.LastSeen = max(p.LastSeen, nowMs)
 	if len(p.Batches) == cachedBatches {
 		copy(p.Batches, p.Batches[1:])
 		p.Batches = p.Batches[:cachedBatches-1]
 	}
 	p.Batches = append(p.Batches, batchRecord{FirstSeq: firstSeq, LastSeq: lastSeq, BaseOffset: base})
+	return p
 }
 
 // evictLeastRecent forgets the producer whose last append is oldest (the
-// lowest id among equals), the same one on every replica.
+// lowest id among equals), the same one on every replica. Producers with a
+// transaction open go only when every producer has one: forgetting one
+// drops its transaction from the last stable offset, but the state stays
+// bounded.
 func (ps *producers) evictLeastRecent() {
-	victim, oldest := int64(0), int64(math.MaxInt64)
+	victim, oldest, victimTxn := int64(0), int64(math.MaxInt64), true
 	for id, p := range ps.ByID {
-		if p.LastSeen < oldest || (p.LastSeen == oldest && id < victim) {
-			victim, oldest = id, p.LastSeen
+		better := p.LastSeen < oldest || (p.LastSeen == oldest && id < victim)
+		if (victimTxn && !p.Txn) || (victimTxn == p.Txn && better) {
+			victim, oldest, victimTxn = id, p.LastSeen, p.Txn
 		}
 	}
+	ps.evictedTxn = ps.evictedTxn || victimTxn
 	delete(ps.ByID, victim)
 }
 
 // expire forgets producers silent for ProducerExpiryMs, judged by the
-// command clock so that every replica forgets the same ones.
+// command clock so that every replica forgets the same ones. As in Kafka,
+// a producer with a transaction open is kept until a marker ends it.
 func (ps *producers) expire(nowMs int64) {
 	if nowMs-ps.LastSweep < expirySweepMs {
 		return
 	}
 	ps.LastSweep = nowMs
 	for id, p := range ps.ByID {
-		if nowMs-p.LastSeen > ProducerExpiryMs {
+		if !p.Txn && nowMs-p.LastSeen > ProducerExpiryMs {
 			delete(ps.ByID, id)
 		}
 	}
+}
+
+// firstUnstable is the first offset of the oldest open transaction, or
+// math.MaxInt64 when none is open.
+func (ps *producers) firstUnstable() int64 {
+	first := int64(math.MaxInt64)
+	for _, p := range ps.ByID {
+		if p.Txn {
+			first = min(first, p.TxnFirst)
+		}
+	}
+	return first
 }
 
 // clone deep-copies the state for a snapshot taken while updates go on.

@@ -32,6 +32,9 @@ type snapshotHeader struct {
 	// cannot keep it (see RecoverFromSnapshot).
 	Continues bool   `json:"continues,omitempty"`
 	Prev      []byte `json:"prev,omitempty"`
+	// Aborted is the whole aborted-transaction index, also in a snapshot
+	// that continues a log.
+	Aborted []AbortedTxn `json:"aborted,omitempty"`
 }
 
 // LogPosition is where a replica's durable log ends. A leader streams a
@@ -107,7 +110,7 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 	}
 	return preparedSnapshot{log: snap, header: snapshotHeader{
 		Applied: s.applied, StartOffset: snap.StartOffset, NextOffset: snap.NextOffset, Producers: s.producers.clone(),
-		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(),
+		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(), Aborted: s.txns.list(),
 	}}, nil
 }
 
@@ -202,7 +205,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	if err := s.install(h, stoppableReader{r: br, done: done}); err != nil {
 		return err
 	}
-	s.setProducers(h.Producers)
+	s.setProducers(h.Producers, h.Aborted)
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
 	s.epochs.reset(h.Epochs)

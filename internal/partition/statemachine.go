@@ -32,6 +32,8 @@ type checkpoint struct {
 	// Installing marks the checkpoint written before a snapshot install
 	// touches the log: NextOffset is where the snapshot's batches start.
 	Installing bool `json:"installing,omitempty"`
+	// Aborted is the aborted-transaction index.
+	Aborted []AbortedTxn `json:"aborted,omitempty"`
 }
 
 const checkpointFile = "checkpoint.json"
@@ -53,6 +55,7 @@ type StateMachine struct {
 	hw           atomic.Int64 // next offset: everything below is committed
 	start        atomic.Int64 // log start offset, moved only by cmdAdvanceStart
 	epochs       epochHistory
+	txns         txnIndex
 	opened       atomic.Bool                  // log is set: Open returned
 	segmentBytes atomic.Int64                 // last segment.bytes applied to the log by SetSegmentLimits
 	segmentMs    atomic.Int64                 // roll the active segment at this age; 0: never
@@ -116,7 +119,7 @@ func (s *StateMachine) Open(<-chan struct{}) (uint64, error) {
 	}
 	s.log = l
 	s.applied = cp.Applied
-	s.setProducers(cp.Producers)
+	s.setProducers(cp.Producers, cp.Aborted)
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
@@ -156,6 +159,18 @@ func (s *StateMachine) Update(ents []sm.Entry) ([]sm.Entry, error) {
 				return nil, fmt.Errorf("partition %d: advance log start at index %d: %w", s.ShardID, ents[i].Index, err)
 			}
 			ents[i].Result = res
+			continue
+		}
+		if len(cmd) == markerSize && cmd[0] == cmdMarker {
+			res, ok, err := s.marker(decodeMarker(cmd))
+			if err != nil {
+				return nil, fmt.Errorf("partition %d: marker at index %d: %w", s.ShardID, ents[i].Index, err)
+			}
+			ents[i].Result = res
+			if ok {
+				s.hw.Store(s.log.NextOffset())
+				appended = true
+			}
 			continue
 		}
 		if len(cmd) < appendHeaderSize || (cmd[0] != cmdAppend && cmd[0] != cmdAppendLogTime) {
@@ -238,9 +253,13 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppe
 			return res, n, err
 		}
 		base := s.log.NextOffset()
-		pid, pEpoch, firstSeq, lastSeq, idem := idempotence(recordbatch.ParseHeader(batch))
+		h := recordbatch.ParseHeader(batch)
+		pid, pEpoch, firstSeq, lastSeq, idem := idempotence(h)
 		if idem {
 			dupOffset, dup, code := s.producers.check(pid, pEpoch, firstSeq, lastSeq)
+			if code == 0 && !dup {
+				code = s.producers.checkTxn(pid, h.Transactional())
+			}
 			switch {
 			case code != 0:
 				if first {
@@ -262,7 +281,11 @@ func (s *StateMachine) appendBatches(b []byte, epoch int32, nowMs int64, logAppe
 		}
 		s.epochs.record(epoch, base)
 		if idem {
-			s.producers.record(pid, pEpoch, firstSeq, lastSeq, base, nowMs)
+			p := s.producers.record(pid, pEpoch, firstSeq, lastSeq, base, nowMs)
+			if h.Transactional() {
+				s.beginTxn(p, base)
+			}
+			s.afterEviction()
 		}
 		if first {
 			res = sm.Result{Value: uint64(base)}
@@ -299,14 +322,22 @@ func (s *StateMachine) LogStartOffset() int64 { return s.start.Load() }
 // watermark: an entry's batches
 // reach the log before the high watermark moves past them.
 func (s *StateMachine) Read(offset int64, maxBytes int) ([]byte, error) {
+	return s.ReadBelow(offset, maxBytes, s.hw.Load())
+}
+
+// ReadBelow is Read with the batches that start at or past limit left out
+// (a read_committed fetch passes the last stable offset). A limit past the
+// high watermark counts as the high watermark.
+func (s *StateMachine) ReadBelow(offset int64, maxBytes int, limit int64) ([]byte, error) {
 	if start := s.start.Load(); offset < start {
 		return nil, fmt.Errorf("partition %d: offset %d is below the log start offset %d: %w", s.ShardID, offset, start, storage.ErrOffsetOutOfRange)
 	}
 	hw := s.hw.Load()
+	if offset > hw {
+		return nil, fmt.Errorf("partition %d: offset %d is past the high watermark %d: %w", s.ShardID, offset, hw, storage.ErrOffsetOutOfRange)
+	}
+	hw = min(hw, limit)
 	if offset >= hw {
-		if offset > hw {
-			return nil, fmt.Errorf("partition %d: offset %d is past the high watermark %d: %w", s.ShardID, offset, hw, storage.ErrOffsetOutOfRange)
-		}
 		return nil, nil
 	}
 	data, err := s.log.Read(offset, maxBytes)
@@ -347,7 +378,7 @@ func (s *StateMachine) Sync() error {
 		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
 	}
 	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), Producers: s.producers,
-		LogStartOffset: s.start.Load(), Epochs: s.epochs.list()})
+		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(), Aborted: s.txns.list()})
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {

@@ -42,6 +42,7 @@ const (
 const (
 	AttrCompression   = 0x07 // codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
 	AttrLogAppendTime = 0x08 // timestamp type
+	AttrTransactional = 0x10 // written inside a transaction (KIP-98)
 	AttrControl       = 0x20 // a transaction marker, written only by brokers
 )
 

@@ -53,6 +53,8 @@ func CheckClient(b []byte, r ClientRules) error {
 			return fmt.Errorf("%w: codec %d", ErrUnsupportedCodec, codec)
 		case h.Attributes&AttrControl != 0:
 			return fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
+		case h.Transactional() && !h.Idempotent():
+			return fmt.Errorf("%w: transactional batch without a producer id and sequence", ErrInvalidRecord)
 		case h.ProducerID >= 0 && h.BaseSequence < 0:
 			return fmt.Errorf("%w: producer id %d without a sequence", ErrInvalidRecord, h.ProducerID)
 		case codec != 0:

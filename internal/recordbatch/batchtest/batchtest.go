@@ -128,3 +128,9 @@ func Simple(n int, base int64, seed byte) []byte {
 func Producer(pid int64, epoch int16, seq int32, n int) []byte {
 	return Batch{TsDeltas: make([]int64, n), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Sequenced: true}.Build()
 }
+
+// Transactional is a valid batch of n records that producer pid writes
+// inside a transaction.
+func Transactional(pid int64, epoch int16, seq int32, n int) []byte {
+	return Batch{TsDeltas: make([]int64, n), Attributes: recordbatch.AttrTransactional, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Sequenced: true}.Build()
+}
