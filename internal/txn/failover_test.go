@@ -5,16 +5,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
 
 // TestNewCoordinatorFinishesPreparedCommit: the coordinator stops after a
-// transaction's PrepareCommit is durable and before it completed; the
-// shard's next leader finishes the commit on its own, and the
-// transaction's pending offsets, replicated in the group's shard, become
-// visible.
+// transaction's PrepareCommit is durable and before its markers; the
+// shard's next leader writes the markers and ends the group offsets on its
+// own: the transaction's record becomes readable under read_committed and
+// its offsets, replicated pending in the group's shard, visible.
 func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops brokers")
@@ -22,7 +25,27 @@ func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: adjust})
 	cl := client(t, c)
 	const id, grp, topic = "failover", "failover-group", "failover-topic"
-	p := newProducer(t, cl, id, 30000)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx(t), 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	// A franz-go transactional producer writes a record in a transaction
+	// it never ends; the raw requests add its offsets with its producer id.
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(id), kgo.TransactionTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.ProduceSync(ctx(t), &kgo.Record{Topic: topic, Value: []byte("in-the-prepared-transaction")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := prod.ProducerID(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := producer{id: id, pid: pid, epoch: epoch}
 	if code := p.addOffsets(t, cl, grp); code != 0 {
 		t.Fatalf("AddOffsetsToTxn: %d", code)
 	}
@@ -40,7 +63,7 @@ func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
 
 	// What the stopped coordinator had made durable before its markers:
 	// PrepareCommit, proposed here through a surviving replica.
-	err := testutil.Poll(20*time.Second, func() error {
+	err = testutil.Poll(20*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := survivor.ReadIndex(ctx, shard); err != nil {
@@ -48,7 +71,7 @@ func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
 		}
 		sm, _ := survivor.GroupStateMachine(shard)
 		rec, ok := sm.Txn(id)
-		if !ok || rec.State != group.TxnOngoing {
+		if !ok || rec.State != group.TxnOngoing || !rec.HasPartition(topic, 0) || !rec.HasGroup(grp) {
 			t.Fatalf("before the failover: %+v", rec)
 		}
 		rec.State = group.TxnPrepareCommit
@@ -58,17 +81,91 @@ func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("propose PrepareCommit: %v", err)
 	}
-	// A new client: franz-go keeps dialling a coordinator it found.
-	cl = client(t, c)
+	// A new client of the running brokers: franz-go keeps dialling a
+	// coordinator it found, and a stopped seed.
+	var seeds []string
+	for i, addr := range c.Addrs() {
+		if i != old {
+			seeds = append(seeds, addr)
+		}
+	}
+	cl, err = kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequestRetries(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
 	awaitState(t, cl, id, "CompleteCommit", 20*time.Second)
 	if got := committed(t, cl, grp, topic); got != 42 {
 		t.Fatalf("after the new coordinator finished the commit the offset is %d, want 42", got)
 	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	fs := consumer.PollFetches(ctx(t))
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "in-the-prepared-transaction" {
+		t.Fatalf("read_committed after the commit: %v %v", recs, fs.Errors())
+	}
 	if leader, _, _ := survivor.Leader(shard); int(leader)-1 == old {
 		t.Fatalf("the stopped broker %d still leads the shard", leader)
 	}
-	// The producer goes on with the new coordinator.
-	if code := p.addOffsets(t, cl, grp); code != 0 {
-		t.Errorf("AddOffsetsToTxn after the failover: %d", code)
+}
+
+// TestTimedOutTransactionAbortsItsRecords: a transactional producer that
+// goes silent with records in an open transaction holds back every
+// read_committed consumer only until the coordinator aborts it; its
+// records are never read.
+func TestTimedOutTransactionAbortsItsRecords(t *testing.T) {
+	c := shared.Get(t)
+	cl := client(t, c)
+	const id, topic = "silent", "silent-topic"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx(t), 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(id), kgo.TransactionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.ProduceSync(ctx(t), &kgo.Record{Topic: topic, Value: []byte("never-committed")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	awaitState(t, cl, id, "CompleteAbort", 15*time.Second)
+	// A new producer of the id commits after the abort.
+	next, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(id), kgo.TransactionTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if err := next.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.ProduceSync(ctx(t), &kgo.Record{Topic: topic, Value: []byte("committed")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.EndTransaction(ctx(t), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var got []string
+	for len(got) < 1 {
+		fs := consumer.PollFetches(ctx(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 1 || got[0] != "committed" {
+		t.Fatalf("read_committed: %q, want only the committed record", got)
 	}
 }
