@@ -208,26 +208,32 @@ func committed(t *testing.T, cl *kgo.Client, group, topic string) int64 {
 // require_stable or not: the offset and the partition's error code.
 func fetchOffset(t *testing.T, cl *kgo.Client, group, topic string, requireStable bool) (int64, int16) {
 	t.Helper()
+	offset, code, err := tryFetchOffset(t, cl, group, topic, requireStable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offset, code
+}
+
+func tryFetchOffset(t *testing.T, cl *kgo.Client, group, topic string, requireStable bool) (int64, int16, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group, req.RequireStable = group, requireStable
+	req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: []int32{0}}}
 	req.Groups = []kmsg.OffsetFetchRequestGroup{{Group: group, Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: []int32{0}}}}}
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{0}
-	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx(t), cl)
 	if err != nil {
-		t.Fatalf("OffsetFetch %s: %v", group, err)
+		return 0, 0, fmt.Errorf("OffsetFetch %s: %w", group, err)
 	}
 	if resp.Version >= 8 {
 		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 || len(resp.Groups[0].Topics) != 1 {
-			t.Fatalf("OffsetFetch %s: %+v", group, resp)
+			return 0, 0, fmt.Errorf("OffsetFetch %s: %+v", group, resp)
 		}
 		p := resp.Groups[0].Topics[0].Partitions[0]
-		return p.Offset, p.ErrorCode
+		return p.Offset, p.ErrorCode, nil
 	}
 	if resp.ErrorCode != 0 || len(resp.Topics) != 1 {
-		t.Fatalf("OffsetFetch %s: %+v", group, resp)
+		return 0, 0, fmt.Errorf("OffsetFetch %s: %+v", group, resp)
 	}
 	p := resp.Topics[0].Partitions[0]
-	return p.Offset, p.ErrorCode
+	return p.Offset, p.ErrorCode, nil
 }
