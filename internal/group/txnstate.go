@@ -93,7 +93,8 @@ type TxnOffsets struct {
 	Generation int32 `json:"generation,omitempty"`
 }
 
-// TxnOffsetsEnd ends a producer's pending offsets in a group.
+// TxnOffsetsEnd ends a producer's pending offsets in a group, or in every
+// group of the shard when Group is empty.
 type TxnOffsetsEnd struct {
 	Group      string `json:"group"`
 	ProducerID int64  `json:"producer_id"`
@@ -158,30 +159,50 @@ func (m *StateMachine) applyTxn(c *TxnCommand, atMs int64) uint64 {
 			}
 		}
 	case c.End != nil:
-		e := c.End
-		pend, ok := t.Pending[e.Group][e.ProducerID]
-		if !ok {
-			return 0
-		}
-		delete(t.Pending[e.Group], e.ProducerID)
-		if len(t.Pending[e.Group]) == 0 {
-			delete(t.Pending, e.Group)
-		}
-		if !e.Commit {
-			return 0
-		}
-		g := m.group(e.Group)
-		forEachOffset(pend, func(topic string, p int32) {
-			if g.Offsets[topic] == nil {
-				g.Offsets[topic] = map[int32]OffsetRecord{}
+		groups := []string{c.End.Group}
+		if c.End.Group == "" {
+			// A marker on the shard's __consumer_offsets partition: every
+			// group the producer has pending offsets in, by name.
+			groups = groups[:0]
+			for name, byProducer := range t.Pending {
+				if _, ok := byProducer[c.End.ProducerID]; ok {
+					groups = append(groups, name)
+				}
 			}
-			rec := pend[topic][p]
-			rec.CommitMs = atMs
-			g.Offsets[topic][p] = rec
-			m.log.write(LogKey{Group: e.Group, Offset: true, Topic: topic, Partition: p}, false, atMs)
-		})
+			sort.Strings(groups)
+		}
+		for _, name := range groups {
+			m.endTxnOffsets(name, c.End.ProducerID, c.End.Commit, atMs)
+		}
 	}
 	return 0
+}
+
+// endTxnOffsets commits or drops a producer's pending offsets in a group;
+// m.mu is held.
+func (m *StateMachine) endTxnOffsets(name string, pid int64, commit bool, atMs int64) {
+	t := &m.txn
+	pend, ok := t.Pending[name][pid]
+	if !ok {
+		return
+	}
+	delete(t.Pending[name], pid)
+	if len(t.Pending[name]) == 0 {
+		delete(t.Pending, name)
+	}
+	if !commit {
+		return
+	}
+	g := m.group(name)
+	forEachOffset(pend, func(topic string, p int32) {
+		if g.Offsets[topic] == nil {
+			g.Offsets[topic] = map[int32]OffsetRecord{}
+		}
+		rec := pend[topic][p]
+		rec.CommitMs = atMs
+		g.Offsets[topic][p] = rec
+		m.log.write(LogKey{Group: name, Offset: true, Topic: topic, Partition: p}, false, atMs)
+	})
 }
 
 // Txn returns a copy of a transactional id's record.

@@ -42,10 +42,14 @@ func TestTxnStateCommandsAndSnapshot(t *testing.T) {
 	}
 
 	apply(t, restored, 6, Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{Group: "g", ProducerID: 8}}})
-	apply(t, restored, 7, Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{Group: "g", ProducerID: 7, Commit: true}}})
-	g, ok := restored.Group("g")
-	if !ok || g.Offsets["t"][0].Offset != 5 || len(restored.PendingTxnOffsets("g")) != 0 {
-		t.Fatalf("after the commit: %+v, pending %+v", g, restored.PendingTxnOffsets("g"))
+	apply(t, restored, 7, Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "h", ProducerID: 7, Offsets: offs}}})
+	// No group: the producer's pending offsets in every group of the shard.
+	apply(t, restored, 7, Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{ProducerID: 7, Commit: true}}})
+	for _, name := range []string{"g", "h"} {
+		g, ok := restored.Group(name)
+		if !ok || g.Offsets["t"][0].Offset != 5 || len(restored.PendingTxnOffsets(name)) != 0 {
+			t.Fatalf("group %s after the commit: %+v, pending %+v", name, g, restored.PendingTxnOffsets(name))
+		}
 	}
 	// A KIP-447 commit of an older generation than the stored one is fenced.
 	apply(t, restored, 8, Command{StoreGroup: &StoreGroup{Group: "g", Generation: 3}})

@@ -48,6 +48,9 @@ type Node interface {
 	// serves __consumer_offsets.
 	GroupStateMachine(shard uint64) (*group.StateMachine, bool)
 	GroupShardIDs() []uint64
+	// ProposeGroup commits a command to a group shard (transaction markers
+	// on __consumer_offsets).
+	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
 	NextProducerID(ctx context.Context) (int64, error)
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/meta"
 )
 
 // TxnOffsetCommit v5 belongs to KIP-890's transaction version 2, which this
@@ -69,4 +70,25 @@ func (s *Server) markUnstable(shard uint64, groupID string, out *kmsg.OffsetFetc
 			}
 		}
 	}
+}
+
+// endOffsetsMarker applies a transaction marker written to partition idx
+// of __consumer_offsets, as Kafka's group coordinator does: the producer's
+// pending offsets in every group of that group shard are committed or
+// dropped. The transaction coordinator sends it when it holds no replica
+// of the group's shard to propose to.
+func (s *Server) endOffsetsMarker(ctx context.Context, st *meta.State, idx int32, pid int64, commit bool) int16 {
+	if idx < 0 || int(idx) >= len(st.GroupShards) {
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	shard := st.GroupShards[idx].ShardID
+	if _, leader := s.node.IsLeader(shard); !leader {
+		return kerr.NotLeaderForPartition.Code
+	}
+	cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{ProducerID: pid, Commit: commit}}}.Encode()
+	if err := s.node.ProposeGroup(ctx, shard, cmd); err != nil {
+		s.log.Warn().Err(err).Int32("partition", idx).Int64("producer_id", pid).Msg("transaction marker on __consumer_offsets")
+		return kerr.NotLeaderForPartition.Code
+	}
+	return 0
 }

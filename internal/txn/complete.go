@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -85,7 +86,7 @@ func (c *Coordinator) finish(s shard, rec group.TxnRecord) error {
 		return err
 	}
 	for _, g := range rec.Groups {
-		if err := c.endGroupOffsets(s, g, rec.ProducerID, commit); err != nil {
+		if err := c.endGroupOffsets(s, rec, g, commit); err != nil {
 			return err
 		}
 	}
@@ -129,17 +130,58 @@ func (c *Coordinator) retry(s shard, what string, fn func(ctx context.Context) e
 }
 
 // endGroupOffsets commits or drops a producer's pending offsets in a
-// group, through the group's shard (forwarded to its leader by Raft).
-func (c *Coordinator) endGroupOffsets(s shard, groupID string, pid int64, commit bool) error {
+// group: proposed to the group's shard from this broker's replica
+// (dragonboat forwards it to the leader), or, on a broker without one, a
+// marker on the shard's partition of __consumer_offsets sent to its
+// leader, which ends them as Kafka's group coordinator does.
+func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID string, commit bool) error {
 	gs, ok := c.node.GroupShardFor(groupID)
 	if !ok {
 		return errors.New("no group shards")
 	}
-	cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{Group: groupID, ProducerID: pid, Commit: commit}}}.Encode()
-	return c.retry(s, "end transactional offsets of group "+groupID, func(ctx context.Context) error {
-		return c.node.ProposeGroup(ctx, gs, cmd)
+	if _, local := c.node.GroupStateMachine(gs); local {
+		cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{Group: groupID, ProducerID: rec.ProducerID, Commit: commit}}}.Encode()
+		return c.retry(s, "end transactional offsets of group "+groupID, func(ctx context.Context) error {
+			return c.node.ProposeGroup(ctx, gs, cmd)
+		})
+	}
+	return c.retry(s, "transaction marker for group "+groupID, func(ctx context.Context) error {
+		idx := -1
+		for i, p := range c.node.Meta().GroupShards {
+			if p.ShardID == gs {
+				idx = i
+			}
+		}
+		leader, _, ok := c.node.Leader(gs)
+		if idx < 0 || !ok {
+			return fmt.Errorf("group shard %d has no leader", gs)
+		}
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = consumerOffsets, []int32{int32(idx)}
+		m.Topics = append(m.Topics, mt)
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.Markers = []kmsg.WriteTxnMarkersRequestMarker{m}
+		resp, err := c.markers.WriteTxnMarkers(ctx, leader, req)
+		if err != nil {
+			return err
+		}
+		for _, rm := range resp.Markers {
+			for _, rt := range rm.Topics {
+				for _, rp := range rt.Partitions {
+					if rp.ErrorCode != 0 {
+						return fmt.Errorf("marker on %s/%d: %w", consumerOffsets, rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+					}
+				}
+			}
+		}
+		return nil
 	})
 }
+
+// consumerOffsets is the internal topic whose partition i is group shard i.
+const consumerOffsets = "__consumer_offsets"
 
 // writeMarkers sends the transaction's markers to the leaders of its
 // partitions until each has written it. A partition of a deleted topic

@@ -338,3 +338,61 @@ func TestAddPartitionsBatchedAndVerifyOnly(t *testing.T) {
 		t.Errorf("after verifying: %+v, want only partition 0 added", d)
 	}
 }
+
+// TestConsumerOffsetsMarker: a transaction marker on a partition of
+// __consumer_offsets (what a coordinator without a replica of the group's
+// shard sends, as Kafka's coordinators do) commits the producer's pending
+// offsets there, at the shard's leader only.
+func TestConsumerOffsetsMarker(t *testing.T) {
+	c := shared.Get(t)
+	cl := client(t, c)
+	const grp, topic = "marker-group", "marker-topic"
+	p := newProducer(t, cl, "marker", 30000)
+	if code := p.addOffsets(t, cl, grp); code != 0 {
+		t.Fatalf("AddOffsetsToTxn: %d", code)
+	}
+	if code := p.commitOffset(t, cl, grp, topic, 7, "", -1); code != 0 {
+		t.Fatalf("TxnOffsetCommit: %d", code)
+	}
+	node := c.Brokers[0].Node
+	shard, _ := node.GroupShardFor(grp)
+	idx := int32(-1)
+	for i, gs := range node.Meta().GroupShards {
+		if gs.ShardID == shard {
+			idx = int32(i)
+		}
+	}
+	leader, _, ok := node.Leader(shard)
+	if idx < 0 || !ok {
+		t.Fatalf("group shard %d: index %d, leader known %v", shard, idx, ok)
+	}
+	mark := func(broker int) int16 {
+		t.Helper()
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed = p.pid, p.epoch, true
+		m.Topics = []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: "__consumer_offsets", Partitions: []int32{idx}}}
+		req.Markers = append(req.Markers, m)
+		resp, err := cl.Broker(broker).Request(ctx(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+	}
+	if code := mark(int(leader)%3 + 1); code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("marker at a follower: %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+	if got := committed(t, cl, grp, topic); got != -1 {
+		t.Fatalf("offset %d visible after a refused marker", got)
+	}
+	if code := mark(int(leader)); code != 0 {
+		t.Fatalf("marker at the leader: %d", code)
+	}
+	if got := committed(t, cl, grp, topic); got != 7 {
+		t.Fatalf("after the marker the offset is %d, want 7", got)
+	}
+	if code := p.end(t, cl, 3, true); code != 0 {
+		t.Fatalf("EndTxn: %d", code)
+	}
+	awaitState(t, cl, p.id, "CompleteCommit", 10*time.Second)
+}
