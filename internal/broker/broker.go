@@ -18,6 +18,7 @@ import (
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/txn"
 	"github.com/longboat/longboat/internal/version"
 )
 
@@ -28,6 +29,8 @@ type Broker struct {
 	Metrics *metrics.Metrics
 	Node    *cluster.Node
 	Groups  *group.Coordinator
+	Txns    *txn.Coordinator
+	markers *txn.Wire
 	Kafka   *kafka.Server
 	http    *http.Server
 	httpL   net.Listener
@@ -52,9 +55,14 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		OffsetsRetention:       cfg.OffsetsRetention,
 		RetentionCheckInterval: cfg.OffsetsRetentionCheck,
 	}, node, log)
+	b.markers = txn.NewWire(node.Meta, markerListener(cfg.Listeners))
+	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
+	b.Kafka.SetTransactions(b.Txns)
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
+		b.Txns.Close()
+		b.markers.Close()
 		b.Groups.Close()
 		node.Close()
 		return nil, err
@@ -62,6 +70,8 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b.httpL, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		b.Kafka.Close()
+		b.Txns.Close()
+		b.markers.Close()
 		b.Groups.Close()
 		node.Close()
 		return nil, fmt.Errorf("HTTP listener on %s: %w", cfg.HTTPAddr, err)
@@ -76,6 +86,18 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	return b, nil
 }
 
+// markerListener is the listener the transaction coordinator reaches the
+// partition leaders on: INTERNAL when there is one (the appliance's
+// container network; EXTERNAL advertises the host's ports), else the first.
+func markerListener(ls []config.Listener) string {
+	for _, l := range ls {
+		if l.Name == "INTERNAL" {
+			return l.Name
+		}
+	}
+	return ls[0].Name
+}
+
 // Close hands off leadership, then stops Kafka, Raft and HTTP in that order.
 func (b *Broker) Close() {
 	b.stopping.Store(true)
@@ -86,6 +108,8 @@ func (b *Broker) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = b.http.Shutdown(ctx)
+	b.Txns.Close()
+	b.markers.Close()
 	b.Groups.Close()
 	b.Node.Close()
 	b.log.Info().Uint64("node_id", b.cfg.NodeID).Msg("broker stopped")

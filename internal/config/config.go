@@ -69,6 +69,11 @@ type Config struct {
 	OffsetMetadataMaxBytes    int
 	OffsetsRetention          time.Duration
 	OffsetsRetentionCheck     time.Duration
+	// TransactionMaxTimeout bounds a producer's transaction.timeout.ms
+	// (transaction.max.timeout.ms); TransactionAbortInterval is how often
+	// transactions past their timeout are aborted.
+	TransactionMaxTimeout    time.Duration
+	TransactionAbortInterval time.Duration
 	// Log lifecycle defaults for topics that do not set their own.
 	RetentionMs            int64
 	RetentionBytes         int64
@@ -116,6 +121,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	var listeners, advertised, members, membersHTTP string
 	var idleMs, writeTimeoutMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
+	var txnMaxTimeout, txnAbortInterval string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -161,6 +167,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.IntVar(&c.OffsetMetadataMaxBytes, "offset-metadata-max-bytes", 4096, "longest metadata string an offset commit may carry (offset.metadata.max.bytes)")
 	fs.StringVar(&offsetsRetention, "offsets-retention", "168h", "keep the committed offsets of a group without members this long after it became empty (offsets.retention.minutes)")
 	fs.StringVar(&offsetsCheck, "offsets-retention-check-interval", "10m", "how often group coordinators remove expired offsets (offsets.retention.check.interval.ms)")
+	fs.StringVar(&txnMaxTimeout, "transaction-max-timeout", "15m", "longest transaction.timeout.ms a transactional producer may ask for; longer is refused with INVALID_TRANSACTION_TIMEOUT (transaction.max.timeout.ms)")
+	fs.StringVar(&txnAbortInterval, "transaction-abort-interval", "10s", "how often transaction coordinators abort transactions past their timeout (transaction.abort.timed.out.transaction.cleanup.interval.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
 	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
@@ -223,6 +231,12 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.OffsetsRetentionCheck, err = time.ParseDuration(offsetsCheck); err != nil {
 		errs = append(errs, fmt.Errorf("--offsets-retention-check-interval: %w", err))
+	}
+	if c.TransactionMaxTimeout, err = time.ParseDuration(txnMaxTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("--transaction-max-timeout: %w", err))
+	}
+	if c.TransactionAbortInterval, err = time.ParseDuration(txnAbortInterval); err != nil {
+		errs = append(errs, fmt.Errorf("--transaction-abort-interval: %w", err))
 	}
 	c.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
 	c.ConnectionWriteTimeout = time.Duration(writeTimeoutMs) * time.Millisecond
@@ -409,6 +423,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupMaxSize < 0 || c.OffsetMetadataMaxBytes <= 0 || c.OffsetsRetention <= 0 || c.OffsetsRetentionCheck <= 0 {
 		errs = append(errs, errors.New("--group-max-size must not be negative; --offset-metadata-max-bytes, --offsets-retention and --offsets-retention-check-interval must be positive"))
+	}
+	if c.TransactionMaxTimeout < time.Millisecond || c.TransactionAbortInterval < time.Millisecond {
+		errs = append(errs, errors.New("--transaction-max-timeout and --transaction-abort-interval must be at least 1ms"))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))

@@ -68,6 +68,9 @@ type Command struct {
 	// ExpireOffsets removes the offsets of memberless groups past their
 	// retention, judged by AtMs.
 	ExpireOffsets *ExpireOffsets `json:"expire_offsets,omitempty"`
+	// Txn changes a transaction's record or a group's transactional
+	// offsets (txnstate.go).
+	Txn *TxnCommand `json:"txn,omitempty"`
 	// AtMs is the proposer's clock when it proposed: the time of the
 	// records the command writes to __consumer_offsets and the clock their
 	// tombstones expire by, the same on every replica.
@@ -146,6 +149,8 @@ func CommandError(r sm.Result) error {
 		return ErrFenced
 	case resultStale:
 		return ErrStale
+	case resultTxnConflict:
+		return ErrTxnConflict
 	default:
 		return fmt.Errorf("group command refused: %s", r.Data)
 	}
@@ -159,6 +164,7 @@ type StateMachine struct {
 	groups   map[string]*Record
 	log      *offsetsLog
 	appended chan struct{} // closed and replaced when records are written
+	txn      txnState
 }
 
 // NewStateMachine returns an empty group shard state machine.
@@ -224,6 +230,8 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		}
 	case c.ExpireOffsets != nil:
 		m.expireOffsets(*c.ExpireOffsets, c.AtMs)
+	case c.Txn != nil:
+		res.Value = m.applyTxn(c.Txn, c.AtMs)
 	}
 	m.log.expire(c.AtMs)
 	if m.log.next != written {
@@ -343,6 +351,7 @@ const snapshotHeader = "longboat-groups 2\n"
 type snapshot struct {
 	Groups map[string]*Record `json:"groups"`
 	Log    logSnapshot        `json:"log"`
+	Txn    txnState           `json:"txn"`
 }
 
 // SaveSnapshot writes the header, then every group and the partition's
@@ -353,7 +362,7 @@ func (m *StateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _
 	if _, err := io.WriteString(w, snapshotHeader); err != nil {
 		return fmt.Errorf("group snapshot: %w", err)
 	}
-	return json.NewEncoder(w).Encode(snapshot{Groups: m.groups, Log: m.log.save()})
+	return json.NewEncoder(w).Encode(snapshot{Groups: m.groups, Log: m.log.save(), Txn: m.txn})
 }
 
 // RecoverFromSnapshot replaces the state with the snapshot's. A snapshot
@@ -382,7 +391,7 @@ func (m *StateMachine) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 		snap.Groups = map[string]*Record{}
 	}
 	m.mu.Lock()
-	m.groups, m.log = snap.Groups, log
+	m.groups, m.log, m.txn = snap.Groups, log, snap.Txn
 	close(m.appended)
 	m.appended = make(chan struct{})
 	m.mu.Unlock()

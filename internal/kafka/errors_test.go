@@ -66,7 +66,11 @@ func errorCases(t *testing.T) map[int16]errorCase {
 
 	txnID := "errors-txn"
 	initProducer := kmsg.NewPtrInitProducerIDRequest()
-	initProducer.TransactionalID, initProducer.TransactionTimeoutMillis = &txnID, 10000
+	initProducer.TransactionalID, initProducer.TransactionTimeoutMillis = &txnID, 0
+	addParts := kmsg.NewPtrAddPartitionsToTxnRequest()
+	addParts.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: txnID, ProducerID: 1,
+		Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: noTopic, Partitions: []int32{0}}}}}
+	badPattern := "("
 
 	retention := "1000"
 	topicResource := kmsg.ConfigResourceTypeTopic
@@ -77,8 +81,8 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		3: {&kmsg.MetadataRequest{AllowAutoTopicCreation: true, Topics: []kmsg.MetadataRequestTopic{{Topic: &badName}}}, kerr.InvalidTopicException},
 		8: {&kmsg.OffsetCommitRequest{Generation: -1, Topics: []kmsg.OffsetCommitRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetCommitRequestTopicPartition{{}}}}}, kerr.InvalidGroupID},
 		9: {&kmsg.OffsetFetchRequest{Groups: []kmsg.OffsetFetchRequestGroup{{Group: ""}}}, kerr.InvalidGroupID},
-		// Only group coordinators exist: transactions are not supported.
-		10: {&kmsg.FindCoordinatorRequest{CoordinatorType: 1, CoordinatorKey: "txn", CoordinatorKeys: []string{"txn"}}, kerr.InvalidRequest},
+		// Group (0) and transaction (1) coordinators exist, no others.
+		10: {&kmsg.FindCoordinatorRequest{CoordinatorType: 2, CoordinatorKey: "txn", CoordinatorKeys: []string{"txn"}}, kerr.InvalidRequest},
 		11: {&kmsg.JoinGroupRequest{SessionTimeoutMillis: 10000, ProtocolType: "consumer"}, kerr.InvalidGroupID},
 		12: {&kmsg.HeartbeatRequest{Group: groupName, MemberID: "nobody", Generation: 1}, kerr.UnknownMemberID},
 		13: {&kmsg.LeaveGroupRequest{Group: groupName, MemberID: "nobody", Members: []kmsg.LeaveGroupRequestMember{{MemberID: "nobody"}}}, kerr.UnknownMemberID},
@@ -91,7 +95,11 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		19: {&kmsg.CreateTopicsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreateTopicsRequestTopic{{Topic: badName, NumPartitions: 1, ReplicationFactor: 1}}}, kerr.InvalidTopicException},
 		20: {&kmsg.DeleteTopicsRequest{TimeoutMillis: 5000, TopicNames: []string{noTopic}, Topics: []kmsg.DeleteTopicsRequestTopic{{Topic: &noTopicName}}}, kerr.UnknownTopicOrPartition},
 		21: {&kmsg.DeleteRecordsRequest{TimeoutMillis: 5000, Topics: []kmsg.DeleteRecordsRequestTopic{{Topic: noTopic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{}}}}}, kerr.UnknownTopicOrPartition},
-		22: {initProducer, kerr.TransactionalIDAuthorizationFailed},
+		22: {initProducer, kerr.InvalidTransactionTimeout},
+		24: {addParts, kerr.InvalidProducerIDMapping},
+		25: {&kmsg.AddOffsetsToTxnRequest{TransactionalID: txnID, ProducerID: 1, Group: groupName}, kerr.InvalidProducerIDMapping},
+		26: {&kmsg.EndTxnRequest{TransactionalID: txnID, ProducerID: 1, Commit: true}, kerr.InvalidProducerIDMapping},
+		28: {&kmsg.TxnOffsetCommitRequest{TransactionalID: txnID, Generation: -1, Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: noTopic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{}}}}}, kerr.InvalidGroupID},
 		23: {epochs, kerr.UnknownTopicOrPartition},
 		27: {&kmsg.WriteTxnMarkersRequest{Markers: []kmsg.WriteTxnMarkersRequestMarker{{ProducerID: 1, Topics: []kmsg.WriteTxnMarkersRequestMarkerTopic{{Topic: noTopic, Partitions: []int32{0}}}}}}, kerr.UnknownTopicOrPartition},
 		32: {&kmsg.DescribeConfigsRequest{Resources: []kmsg.DescribeConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
@@ -106,6 +114,8 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
 		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
+		65: {&kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{txnID}}, kerr.TransactionalIDNotFound},
+		66: {&kmsg.ListTransactionsRequest{DurationFilterMillis: -1, TransactionalIDPattern: &badPattern}, kerr.InvalidRegularExpression},
 		75: {&kmsg.DescribeTopicPartitionsRequest{ResponsePartitionLimit: 2000, Topics: []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: noTopic}}}, kerr.UnknownTopicOrPartition},
 	}
 }

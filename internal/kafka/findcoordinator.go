@@ -9,8 +9,8 @@ import (
 
 func init() { handles(0, 6, (*Server).findCoordinator) }
 
-// findCoordinator names the broker leading a group's shard, on the
-// listener the request arrived on. v4+ asks for several keys at once.
+// findCoordinator names the broker leading the shard of a group or a
+// transactional id, on the listener the request arrived on. v4+ asks for several keys at once.
 func (s *Server) findCoordinator(_ context.Context, req *request, body *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := body.CoordinatorKeys
@@ -36,12 +36,16 @@ func (s *Server) findCoordinator(_ context.Context, req *request, body *kmsg.Fin
 }
 
 func (s *Server) locateCoordinator(listener string, keyType int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) (int16, string) {
-	if keyType != 0 {
-		return kerr.InvalidRequest.Code, "only group coordinators exist; transactions are not supported"
-	}
-	if key == "" {
+	switch {
+	case keyType != 0 && keyType != 1:
+		return kerr.InvalidRequest.Code, "only group (0) and transaction (1) coordinators exist"
+	case key == "" && keyType == 1:
+		return kerr.InvalidRequest.Code, "empty transactional id"
+	case key == "":
 		return kerr.InvalidGroupID.Code, "empty group id"
 	}
+	// A transactional id's coordinator leads the group shard it hashes to,
+	// found exactly as a group's.
 	shard, ok := s.node.GroupShardFor(key)
 	if !ok {
 		return kerr.CoordinatorNotAvailable.Code, "the group shards are not created yet"

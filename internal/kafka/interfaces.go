@@ -56,6 +56,9 @@ type Node interface {
 	// serves __consumer_offsets.
 	GroupStateMachine(shard uint64) (*group.StateMachine, bool)
 	GroupShardIDs() []uint64
+	// ProposeGroup commits a command to a group shard (transaction markers
+	// on __consumer_offsets).
+	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
 	NextProducerID(ctx context.Context) (int64, error)
 }
 
@@ -93,4 +96,18 @@ type Groups interface {
 	List(ctx context.Context, shards []uint64) []group.Listed
 	Delete(ctx context.Context, shard uint64, name string) int16
 	DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16)
+	TxnOffsetCommit(ctx context.Context, shard uint64, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse
+}
+
+// Txns is what the transaction APIs use of the transaction coordinator
+// (*txn.Coordinator). Codes are Kafka's current ones (PRODUCER_FENCED);
+// the handlers translate them for older versions.
+type Txns interface {
+	InitProducerID(ctx context.Context, txnID string, timeoutMs int32, pid int64, epoch int16) (int64, int16, int16)
+	AddPartitions(ctx context.Context, txnID string, pid int64, epoch int16, parts map[string][]int32, verifyOnly bool) map[string]map[int32]int16
+	AddOffsets(ctx context.Context, txnID string, pid int64, epoch int16, group string) int16
+	EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit bool) int16
+	VerifyOffsets(ctx context.Context, txnID string, pid int64, epoch int16, group string) int16
+	Describe(ctx context.Context, txnID string) (group.TxnRecord, int16)
+	List(ctx context.Context) ([]group.TxnRecord, int16)
 }

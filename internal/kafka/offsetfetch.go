@@ -27,7 +27,7 @@ func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetF
 				g.Topics = append(g.Topics, gt)
 			}
 		}
-		rg := s.fetchGroupOffsets(ctx, g)
+		rg := s.fetchGroupOffsets(ctx, g, body.RequireStable)
 		resp.ErrorCode = rg.ErrorCode
 		for _, t := range rg.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -42,12 +42,12 @@ func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetF
 		return resp
 	}
 	for _, g := range body.Groups {
-		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(ctx, g))
+		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(ctx, g, body.RequireStable))
 	}
 	return resp
 }
 
-func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = g.Group
 	if g.Group == "" {
@@ -89,6 +89,9 @@ func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchReques
 			rt.Partitions = append(rt.Partitions, offsetPartition(p, offsets[t][p]))
 		}
 		out.Topics = append(out.Topics, rt)
+	}
+	if requireStable {
+		s.markUnstable(shard, g.Group, &out)
 	}
 	return out
 }

@@ -33,7 +33,11 @@ func TestAdvertisedVersions(t *testing.T) {
 		21: {0, 2},  // DeleteRecords
 		22: {0, 5},  // InitProducerId
 		23: {2, 4},  // OffsetForLeaderEpoch
+		24: {0, 5},  // AddPartitionsToTxn
+		25: {0, 4},  // AddOffsetsToTxn
+		26: {0, 4},  // EndTxn (v5 is KIP-890's transaction version 2)
 		27: {0, 1},  // WriteTxnMarkers
+		28: {0, 4},  // TxnOffsetCommit (v5 is KIP-890's transaction version 2)
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs
 		35: {1, 4},  // DescribeLogDirs
@@ -44,6 +48,8 @@ func TestAdvertisedVersions(t *testing.T) {
 		47: {0, 0},  // OffsetDelete
 		60: {0, 2},  // DescribeCluster
 		61: {0, 0},  // DescribeProducers
+		65: {0, 0},  // DescribeTransactions
+		66: {0, 2},  // ListTransactions
 		75: {0, 0},  // DescribeTopicPartitions
 	}
 	got := map[int16][2]int16{}

@@ -34,6 +34,7 @@ type Server struct {
 	cfg     *config.Config
 	node    Node
 	groups  Groups
+	txns    Txns // nil until SetTransactions
 	metrics *metrics.Metrics
 	log     zerolog.Logger
 

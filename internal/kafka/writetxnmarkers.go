@@ -57,6 +57,10 @@ func (s *Server) writeTxnMarkers(ctx context.Context, _ *request, body *kmsg.Wri
 					rp.ErrorCode = kerr.InvalidProducerIDMapping.Code
 					continue
 				}
+				if t.Topic == consumerOffsetsTopic {
+					rp.ErrorCode = s.endOffsetsMarker(ctx, st, idx, m.ProducerID, m.Committed)
+					continue
+				}
 				l, code := s.localLeader(st, t.Topic, idx, -1)
 				if code != 0 {
 					rp.ErrorCode = code

@@ -432,6 +432,81 @@ class ConfluentKafka:
     def delete_group(self):
         raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no delete_consumer_groups")
 
+    def _txn_producer(self):
+        p = self.ck.Producer(dict(self.common, **{"transactional.id": self.req["transactional_id"],
+                                                  "transaction.timeout.ms": 30000}))
+        p.init_transactions(30)
+        return p
+
+    def txn_produce(self):
+        """Runs transactions of text values on a topic, each committed or aborted as asked."""
+        r = self.req
+        p = self._txn_producer()
+        for t in r["transactions"]:
+            p.begin_transaction()
+            for v in t["values"]:
+                p.produce(r["topic"], value=v.encode())
+                p.poll(0)
+            if t["commit"]:
+                p.commit_transaction(30)
+            else:
+                p.abort_transaction(30)
+        return {}
+
+    def txn_pipeline(self):
+        """Consumes "in" in a group under read_committed and writes each value, prefixed "out-",
+        to "out" in a transaction that also commits the consumed offsets
+        (send_offsets_to_transaction), until it has processed "want" records."""
+        r = self.req
+        c = self.ck.Consumer(dict(self.common, **{"group.id": r["group"], "auto.offset.reset": "earliest",
+                                                   "enable.auto.commit": False, "isolation.level": "read_committed"}))
+        c.subscribe([r["in"]])
+        p = self._txn_producer()
+        done = 0
+        deadline = time.time() + r["timeout"]
+        while done < r["want"] and time.time() < deadline:
+            msgs = c.consume(100, 0.2)
+            if not msgs:
+                continue
+            p.begin_transaction()
+            offsets = {}
+            for m in msgs:
+                if m.error():
+                    raise Exception(str(m.error()))
+                p.produce(r["out"], value=b"out-" + m.value())
+                offsets[(m.topic(), m.partition())] = m.offset() + 1
+            tps = [self.ck.TopicPartition(t, part, o) for (t, part), o in offsets.items()]
+            p.send_offsets_to_transaction(tps, c.consumer_group_metadata(), 30)
+            p.commit_transaction(30)
+            done += len(msgs)
+        c.close()
+        return {"processed": done}
+
+    def read_committed(self):
+        """Reads a whole topic under read_committed until it has "want" values and two seconds
+        bring nothing more."""
+        r = self.req
+        c = self.ck.Consumer(dict(self.common, **{"group.id": "compat-unused", "enable.auto.commit": False,
+                                                   "isolation.level": "read_committed"}))
+        parts = c.list_topics(r["topic"], timeout=30).topics[r["topic"]].partitions
+        c.assign([self.ck.TopicPartition(r["topic"], p, self.ck.OFFSET_BEGINNING) for p in parts])
+        out = []
+        deadline = time.time() + r["timeout"]
+        last = time.time()
+        while time.time() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                if len(out) >= r["want"] and time.time() - last > 2:
+                    c.close()
+                    return {"values": out}
+                continue
+            if m.error():
+                raise Exception(str(m.error()))
+            out.append(m.value().decode())
+            last = time.time()
+        c.close()
+        raise Exception("read %d values of %d before the deadline" % (len(out), r["want"]))
+
 
 def consumer_assignment(raw):
     """Decodes a consumer-protocol member assignment: {topic: [partitions]}."""

@@ -27,6 +27,7 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -96,6 +97,9 @@ public final class CompatDriver {
             case "produce": return produce();
             case "consume": return Map.of("records", consume());
             case "group_consume": return Map.of("records", groupConsume());
+            case "txn_produce": return txnProduce();
+            case "txn_pipeline": return txnPipeline();
+            case "read_committed": return Map.of("values", readCommitted());
             default:
         }
         try (Admin admin = Admin.create(common())) {
@@ -357,5 +361,102 @@ public final class CompatDriver {
             members.add(Map.of("client_id", m.clientId(), "assigned", assigned));
         }
         return Map.of("state", d.state().toString(), "members", members);
+    }
+
+    private Properties txnProducer() {
+        Properties p = common();
+        p.put("transactional.id", str("transactional_id"));
+        p.put("transaction.timeout.ms", "30000");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        return p;
+    }
+
+    /** txnProduce runs transactions of text values on a topic, each committed or aborted as asked. */
+    private Object txnProduce() throws Exception {
+        try (KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(txnProducer())) {
+            pr.initTransactions();
+            for (Map<String, Object> t : list("transactions")) {
+                pr.beginTransaction();
+                List<Future<RecordMetadata>> sent = new ArrayList<>();
+                for (Object v : (List<?>) t.get("values")) {
+                    sent.add(pr.send(new ProducerRecord<>(str("topic"), ((String) v).getBytes(StandardCharsets.UTF_8))));
+                }
+                pr.flush();
+                for (Future<RecordMetadata> f : sent) {
+                    f.get(left(), TimeUnit.MILLISECONDS);
+                }
+                if (Boolean.TRUE.equals(t.get("commit"))) {
+                    pr.commitTransaction();
+                } else {
+                    pr.abortTransaction();
+                }
+            }
+        }
+        return Map.of();
+    }
+
+    /**
+     * txnPipeline consumes "in" in a group under read_committed and writes each value, prefixed
+     * "out-", to "out" in a transaction that also commits the consumed offsets
+     * (sendOffsetsToTransaction), until it has processed "want" records.
+     */
+    private Object txnPipeline() throws Exception {
+        Properties cp = consumer();
+        cp.put("group.id", str("group"));
+        cp.put("auto.offset.reset", "earliest");
+        cp.put("isolation.level", "read_committed");
+        int done = 0;
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(cp);
+             KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(txnProducer())) {
+            pr.initTransactions();
+            c.subscribe(List.of(str("in")));
+            while (done < num("want") && System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(200));
+                if (recs.isEmpty()) {
+                    continue;
+                }
+                pr.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                for (ConsumerRecord<byte[], byte[]> m : recs) {
+                    byte[] v = ("out-" + new String(m.value(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8);
+                    pr.send(new ProducerRecord<>(str("out"), v));
+                    offsets.put(new TopicPartition(m.topic(), m.partition()), new OffsetAndMetadata(m.offset() + 1));
+                }
+                pr.sendOffsetsToTransaction(offsets, c.groupMetadata());
+                pr.commitTransaction();
+                done += recs.count();
+            }
+        }
+        return Map.of("processed", done);
+    }
+
+    /** readCommitted reads a whole topic under read_committed, up to each partition's last stable offset. */
+    private List<Object> readCommitted() {
+        Properties cp = consumer();
+        cp.put("isolation.level", "read_committed");
+        List<Object> out = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(cp)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (org.apache.kafka.common.PartitionInfo pi : c.partitionsFor(str("topic"), Duration.ofMillis(left()))) {
+                tps.add(new TopicPartition(pi.topic(), pi.partition()));
+            }
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps, Duration.ofMillis(left()));
+            while (System.currentTimeMillis() < deadline) {
+                boolean all = true;
+                for (TopicPartition tp : tps) {
+                    all &= c.position(tp, Duration.ofMillis(left())) >= end.get(tp);
+                }
+                if (all) {
+                    return out;
+                }
+                for (ConsumerRecord<byte[], byte[]> m : c.poll(Duration.ofMillis(200))) {
+                    out.add(new String(m.value(), StandardCharsets.UTF_8));
+                }
+            }
+        }
+        throw new IllegalStateException("not read to the last stable offsets before the deadline");
     }
 }

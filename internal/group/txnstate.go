@@ -1,0 +1,246 @@
+package group
+
+import (
+	"errors"
+	"sort"
+)
+
+// Transaction states, as Kafka names them (DescribeTransactions,
+// ListTransactions).
+const (
+	TxnEmpty          = "Empty"
+	TxnOngoing        = "Ongoing"
+	TxnPrepareCommit  = "PrepareCommit"
+	TxnPrepareAbort   = "PrepareAbort"
+	TxnCompleteCommit = "CompleteCommit"
+	TxnCompleteAbort  = "CompleteAbort"
+)
+
+// TxnRecord is the coordinator's state of one transactional id, stored in
+// the group shard the id hashes to (as Kafka's __transaction_state).
+type TxnRecord struct {
+	ID         string `json:"id"`
+	ProducerID int64  `json:"producer_id"`
+	Epoch      int16  `json:"epoch"`
+	// LastEpoch is the epoch before the coordinator's last bump of its
+	// own (a timed-out transaction aborted): a producer still at it may
+	// re-initialise with KIP-360's producer id and epoch. -1 when none.
+	LastEpoch  int16              `json:"last_epoch"`
+	TimeoutMs  int32              `json:"timeout_ms"`
+	State      string             `json:"state"`
+	Partitions map[string][]int32 `json:"partitions,omitempty"`
+	Groups     []string           `json:"groups,omitempty"`
+	StartMs    int64              `json:"start_ms,omitempty"` // when the transaction became Ongoing
+	UpdateMs   int64              `json:"update_ms"`
+	// Version counts the record's writes: a TxnPut names the version it
+	// was computed from, so a write based on a stale read is refused.
+	Version int64 `json:"version"`
+}
+
+// HasPartition tells whether the transaction holds a partition.
+func (r *TxnRecord) HasPartition(topic string, p int32) bool {
+	for _, q := range r.Partitions[topic] {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// HasGroup tells whether AddOffsetsToTxn added a group.
+func (r *TxnRecord) HasGroup(g string) bool {
+	for _, q := range r.Groups {
+		if q == g {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns a deep copy.
+func (r TxnRecord) Clone() TxnRecord {
+	parts := make(map[string][]int32, len(r.Partitions))
+	for t, ps := range r.Partitions {
+		parts[t] = append([]int32(nil), ps...)
+	}
+	r.Partitions = parts
+	r.Groups = append([]string(nil), r.Groups...)
+	return r
+}
+
+// TxnCommand is one transactional change to a group shard; exactly one
+// field is set.
+type TxnCommand struct {
+	// Put stores a transactional id's record if its stored Version is
+	// still the record's Version-1 (0: the id must be new).
+	Put *TxnRecord `json:"put,omitempty"`
+	// Offsets adds a producer's pending transactional offsets to a group.
+	Offsets *TxnOffsets `json:"offsets,omitempty"`
+	// End makes a producer's pending offsets in a group committed offsets
+	// (Commit) or drops them.
+	End *TxnOffsetsEnd `json:"end,omitempty"`
+}
+
+// TxnOffsets are offsets a transaction commits to a group, invisible
+// until it commits.
+type TxnOffsets struct {
+	Group      string                            `json:"group"`
+	ProducerID int64                             `json:"producer_id"`
+	Epoch      int16                             `json:"epoch"`
+	Offsets    map[string]map[int32]OffsetRecord `json:"offsets"`
+	// Generation, when positive, is the member's generation the commit was
+	// accepted in (KIP-447); refused if the group has stored a later one.
+	Generation int32 `json:"generation,omitempty"`
+}
+
+// TxnOffsetsEnd ends a producer's pending offsets in a group, or in every
+// group of the shard when Group is empty.
+type TxnOffsetsEnd struct {
+	Group      string `json:"group"`
+	ProducerID int64  `json:"producer_id"`
+	Commit     bool   `json:"commit"`
+}
+
+// ErrTxnConflict is a TxnPut computed from a record that has changed since.
+var ErrTxnConflict = errors.New("transaction record changed since it was read")
+
+// resultTxnConflict is the sm.Result of a refused TxnPut.
+const resultTxnConflict = 4
+
+// txnState is the transactional part of a group shard: the records of the
+// transactional ids it coordinates and the pending offsets of the groups
+// it holds, by group and producer id.
+type txnState struct {
+	Records map[string]*TxnRecord                                  `json:"records,omitempty"`
+	Pending map[string]map[int64]map[string]map[int32]OffsetRecord `json:"pending,omitempty"`
+}
+
+// applyTxn applies a TxnCommand; m.mu is held.
+func (m *StateMachine) applyTxn(c *TxnCommand, atMs int64) uint64 {
+	t := &m.txn
+	switch {
+	case c.Put != nil:
+		var stored int64
+		if r, ok := t.Records[c.Put.ID]; ok {
+			stored = r.Version
+		}
+		if c.Put.Version != stored+1 {
+			return resultTxnConflict
+		}
+		if t.Records == nil {
+			t.Records = map[string]*TxnRecord{}
+		}
+		r := c.Put.Clone()
+		t.Records[r.ID] = &r
+	case c.Offsets != nil:
+		o := c.Offsets
+		if g, ok := m.groups[o.Group]; ok && o.Generation > 0 && g.Generation > o.Generation {
+			return resultFenced
+		}
+		if t.Pending == nil {
+			t.Pending = map[string]map[int64]map[string]map[int32]OffsetRecord{}
+		}
+		byProducer := t.Pending[o.Group]
+		if byProducer == nil {
+			byProducer = map[int64]map[string]map[int32]OffsetRecord{}
+			t.Pending[o.Group] = byProducer
+		}
+		pend := byProducer[o.ProducerID]
+		if pend == nil {
+			pend = map[string]map[int32]OffsetRecord{}
+			byProducer[o.ProducerID] = pend
+		}
+		for topic, parts := range o.Offsets {
+			if pend[topic] == nil {
+				pend[topic] = map[int32]OffsetRecord{}
+			}
+			for p, rec := range parts {
+				pend[topic][p] = rec
+			}
+		}
+	case c.End != nil:
+		groups := []string{c.End.Group}
+		if c.End.Group == "" {
+			// A marker on the shard's __consumer_offsets partition: every
+			// group the producer has pending offsets in, by name.
+			groups = groups[:0]
+			for name, byProducer := range t.Pending {
+				if _, ok := byProducer[c.End.ProducerID]; ok {
+					groups = append(groups, name)
+				}
+			}
+			sort.Strings(groups)
+		}
+		for _, name := range groups {
+			m.endTxnOffsets(name, c.End.ProducerID, c.End.Commit, atMs)
+		}
+	}
+	return 0
+}
+
+// endTxnOffsets commits or drops a producer's pending offsets in a group;
+// m.mu is held.
+func (m *StateMachine) endTxnOffsets(name string, pid int64, commit bool, atMs int64) {
+	t := &m.txn
+	pend, ok := t.Pending[name][pid]
+	if !ok {
+		return
+	}
+	delete(t.Pending[name], pid)
+	if len(t.Pending[name]) == 0 {
+		delete(t.Pending, name)
+	}
+	if !commit {
+		return
+	}
+	g := m.group(name)
+	forEachOffset(pend, func(topic string, p int32) {
+		if g.Offsets[topic] == nil {
+			g.Offsets[topic] = map[int32]OffsetRecord{}
+		}
+		rec := pend[topic][p]
+		rec.CommitMs = atMs
+		g.Offsets[topic][p] = rec
+		m.log.write(LogKey{Group: name, Offset: true, Topic: topic, Partition: p}, false, atMs)
+	})
+}
+
+// Txn returns a copy of a transactional id's record.
+func (m *StateMachine) Txn(id string) (TxnRecord, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.txn.Records[id]
+	if !ok {
+		return TxnRecord{}, false
+	}
+	return r.Clone(), true
+}
+
+// Txns returns copies of every transactional id's record, by id.
+func (m *StateMachine) Txns() []TxnRecord {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]TxnRecord, 0, len(m.txn.Records))
+	for _, r := range m.txn.Records {
+		out = append(out, r.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// PendingTxnOffsets returns, per producer id, the partitions of a group
+// with transactional offsets not yet committed or aborted.
+func (m *StateMachine) PendingTxnOffsets(group string) map[int64]map[string][]int32 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[int64]map[string][]int32{}
+	for pid, pend := range m.txn.Pending[group] {
+		out[pid] = map[string][]int32{}
+		for topic, parts := range pend {
+			for p := range parts {
+				out[pid][topic] = append(out[pid][topic], p)
+			}
+		}
+	}
+	return out
+}

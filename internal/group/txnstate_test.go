@@ -1,0 +1,60 @@
+package group
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// TestTxnStateCommandsAndSnapshot: a transaction record is stored only
+// from the version it was read at; pending offsets stay out of the group
+// until the commit and are dropped by the abort; all of it survives a
+// snapshot.
+func TestTxnStateCommandsAndSnapshot(t *testing.T) {
+	m := NewStateMachine()
+	rec := TxnRecord{ID: "tx", ProducerID: 7, Epoch: 0, LastEpoch: -1, TimeoutMs: 1000, State: TxnEmpty, Version: 1}
+	apply(t, m, 1, Command{Txn: &TxnCommand{Put: &rec}})
+	stale := rec // computed from version 0 again: refused
+	res, _ := m.Update(sm.Entry{Index: 2, Cmd: Command{Txn: &TxnCommand{Put: &stale}}.Encode()})
+	if !errors.Is(CommandError(res), ErrTxnConflict) {
+		t.Fatalf("a put from a stale version: %+v", res)
+	}
+	rec.State, rec.Partitions, rec.Groups, rec.Version = TxnOngoing, map[string][]int32{"t": {0}}, []string{"g"}, 2
+	apply(t, m, 3, Command{Txn: &TxnCommand{Put: &rec}})
+	offs := map[string]map[int32]OffsetRecord{"t": {0: {Offset: 5}}}
+	apply(t, m, 4, Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 7, Offsets: offs}}})
+	apply(t, m, 5, Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 8, Offsets: offs}}})
+	if _, ok := m.Group("g"); ok {
+		t.Fatal("pending offsets made the group visible")
+	}
+	if p := m.PendingTxnOffsets("g"); len(p) != 2 || len(p[7]["t"]) != 1 {
+		t.Fatalf("pending: %+v", p)
+	}
+
+	restored := restoreSnapshot(t, m)
+	if a, b := m.Txns(), restored.Txns(); !reflect.DeepEqual(a, b) || len(a) != 1 {
+		t.Fatalf("records after the snapshot:\n%+v\n%+v", a, b)
+	}
+	if a, b := m.PendingTxnOffsets("g"), restored.PendingTxnOffsets("g"); !reflect.DeepEqual(a, b) {
+		t.Fatalf("pending after the snapshot:\n%+v\n%+v", a, b)
+	}
+
+	apply(t, restored, 6, Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{Group: "g", ProducerID: 8}}})
+	apply(t, restored, 7, Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "h", ProducerID: 7, Offsets: offs}}})
+	// No group: the producer's pending offsets in every group of the shard.
+	apply(t, restored, 7, Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{ProducerID: 7, Commit: true}}})
+	for _, name := range []string{"g", "h"} {
+		g, ok := restored.Group(name)
+		if !ok || g.Offsets["t"][0].Offset != 5 || len(restored.PendingTxnOffsets(name)) != 0 {
+			t.Fatalf("group %s after the commit: %+v, pending %+v", name, g, restored.PendingTxnOffsets(name))
+		}
+	}
+	// A KIP-447 commit of an older generation than the stored one is fenced.
+	apply(t, restored, 8, Command{StoreGroup: &StoreGroup{Group: "g", Generation: 3}})
+	res, _ = restored.Update(sm.Entry{Index: 9, Cmd: Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 9, Offsets: offs, Generation: 2}}}.Encode()})
+	if !errors.Is(CommandError(res), ErrFenced) {
+		t.Fatalf("an older generation's transactional commit: %+v", res)
+	}
+}

@@ -1,0 +1,94 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// TxnOffsetCommit v5 belongs to KIP-890's transaction version 2, which this
+// broker does not offer: up to v4.
+func init() { handles(0, 4, (*Server).txnOffsetCommit) }
+
+// txnOffsetCommit, on the group's coordinator, stores a transaction's
+// offsets for the group, visible when the transaction commits. The
+// transaction must be ongoing at the producer's epoch with the group
+// added (AddOffsetsToTxn): otherwise nothing is stored.
+func (s *Server) txnOffsetCommit(ctx context.Context, _ *request, body *kmsg.TxnOffsetCommitRequest) kmsg.Response {
+	if body.Group == "" {
+		return group.TxnOffsetCommitAnswer(body, kerr.InvalidGroupID.Code)
+	}
+	if s.txns == nil {
+		return group.TxnOffsetCommitAnswer(body, kerr.CoordinatorNotAvailable.Code)
+	}
+	if body.TransactionalID == "" {
+		return group.TxnOffsetCommitAnswer(body, kerr.InvalidRequest.Code)
+	}
+	shard, code := s.groupShard(body.Group)
+	if code != 0 {
+		return group.TxnOffsetCommitAnswer(body, code)
+	}
+	if _, leader := s.node.IsLeader(shard); !leader {
+		return group.TxnOffsetCommitAnswer(body, kerr.NotCoordinator.Code)
+	}
+	if code := s.txns.VerifyOffsets(ctx, body.TransactionalID, body.ProducerID, body.ProducerEpoch, body.Group); code != 0 {
+		return group.TxnOffsetCommitAnswer(body, fencedBefore(code, body.Version, 3))
+	}
+	return s.groups.TxnOffsetCommit(ctx, shard, body)
+}
+
+// markUnstable answers UNSTABLE_OFFSET_COMMIT, for an OffsetFetch that
+// requires stable offsets (v7+, KIP-447), for each partition with a
+// transactional offset still pending: the consumer retries until the
+// transaction ends instead of starting from an offset about to move.
+// The group's offsets were just read from the shard after a ReadIndex.
+func (s *Server) markUnstable(shard uint64, groupID string, out *kmsg.OffsetFetchResponseGroup) {
+	sm, ok := s.node.GroupStateMachine(shard)
+	if !ok {
+		return
+	}
+	pending := map[string]map[int32]bool{}
+	for _, parts := range sm.PendingTxnOffsets(groupID) {
+		for t, ps := range parts {
+			if pending[t] == nil {
+				pending[t] = map[int32]bool{}
+			}
+			for _, p := range ps {
+				pending[t][p] = true
+			}
+		}
+	}
+	for i := range out.Topics {
+		for j := range out.Topics[i].Partitions {
+			rp := &out.Topics[i].Partitions[j]
+			if pending[out.Topics[i].Topic][rp.Partition] {
+				rp.ErrorCode, rp.Offset = kerr.UnstableOffsetCommit.Code, -1
+			}
+		}
+	}
+}
+
+// endOffsetsMarker applies a transaction marker written to partition idx
+// of __consumer_offsets, as Kafka's group coordinator does: the producer's
+// pending offsets in every group of that group shard are committed or
+// dropped. The transaction coordinator sends it when it holds no replica
+// of the group's shard to propose to.
+func (s *Server) endOffsetsMarker(ctx context.Context, st *meta.State, idx int32, pid int64, commit bool) int16 {
+	if idx < 0 || int(idx) >= len(st.GroupShards) {
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	shard := st.GroupShards[idx].ShardID
+	if _, leader := s.node.IsLeader(shard); !leader {
+		return kerr.NotLeaderForPartition.Code
+	}
+	cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{ProducerID: pid, Commit: commit}}}.Encode()
+	if err := s.node.ProposeGroup(ctx, shard, cmd); err != nil {
+		s.log.Warn().Err(err).Int32("partition", idx).Int64("producer_id", pid).Msg("transaction marker on __consumer_offsets")
+		return kerr.NotLeaderForPartition.Code
+	}
+	return 0
+}

@@ -1,0 +1,328 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
+)
+
+// prepareEnd makes PrepareCommit or PrepareAbort durable and starts the
+// completion. bump first fences the producer (a new epoch for the abort
+// markers), as Kafka does when it aborts on the producer's behalf.
+func (c *Coordinator) prepareEnd(ctx context.Context, s shard, rec group.TxnRecord, commit, bump bool) (group.TxnRecord, int16) {
+	if bump && rec.Epoch < math.MaxInt16-1 {
+		rec.LastEpoch, rec.Epoch = rec.Epoch, rec.Epoch+1
+	}
+	rec.State = group.TxnPrepareAbort
+	if commit {
+		rec.State = group.TxnPrepareCommit
+	}
+	rec, code := c.putCode(ctx, s, rec)
+	if code != 0 {
+		return rec, code
+	}
+	c.complete(s, rec)
+	return rec, 0
+}
+
+// complete starts, unless it runs already, the completion of a prepared
+// transaction and returns where its end is signalled.
+func (c *Coordinator) complete(s shard, rec group.TxnRecord) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if done, ok := c.completing[rec.ID]; ok {
+		return done
+	}
+	done := make(chan struct{})
+	c.completing[rec.ID] = done
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := c.finish(s, rec)
+		if err != nil && c.ctx.Err() == nil {
+			c.log.Warn().Err(err).Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction not completed; the shard's next leader finishes it")
+		}
+		c.mu.Lock()
+		delete(c.completing, rec.ID)
+		c.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// awaitComplete waits, a bounded time, for a transaction's completion and
+// tells whether it ended.
+func (c *Coordinator) awaitComplete(ctx context.Context, s shard, rec group.TxnRecord) bool {
+	done := c.complete(s, rec)
+	t := time.NewTimer(completeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		cur, ok := s.sm.Txn(rec.ID)
+		return ok && (cur.State == group.TxnCompleteCommit || cur.State == group.TxnCompleteAbort)
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
+// finish writes a prepared transaction's markers and group offsets, then
+// records its completion. It needs no id lock: every request refuses a
+// prepared record, and the record's version guards the last write. A
+// record read before an earlier completion ended is already complete.
+func (c *Coordinator) finish(s shard, rec group.TxnRecord) error {
+	if cur, ok := s.sm.Txn(rec.ID); !ok || cur.Version != rec.Version {
+		return nil
+	}
+	commit := rec.State == group.TxnPrepareCommit
+	if err := c.writeMarkers(s, rec, commit); err != nil {
+		return err
+	}
+	for _, g := range rec.Groups {
+		if err := c.endGroupOffsets(s, rec, g, commit); err != nil {
+			return err
+		}
+	}
+	rec.State = group.TxnCompleteAbort
+	if commit {
+		rec.State = group.TxnCompleteCommit
+	}
+	rec.Partitions, rec.Groups, rec.StartMs = nil, nil, 0
+	_, err := c.put(c.ctx, s, rec)
+	if err == nil {
+		c.log.Debug().Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction completed")
+	}
+	return err
+}
+
+// retry runs fn until it succeeds, the shard's leadership moves or the
+// coordinator closes, backing off up to a second.
+func (c *Coordinator) retry(s shard, what string, fn func(ctx context.Context) error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+			return errNotCoordinator
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		err := fn(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		c.log.Debug().Err(err).Uint64("shard", s.id).Msg(what + "; retrying")
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// endGroupOffsets commits or drops a producer's pending offsets in a
+// group: proposed to the group's shard from this broker's replica
+// (dragonboat forwards it to the leader), or, on a broker without one, a
+// marker on the shard's partition of __consumer_offsets sent to its
+// leader, which ends them as Kafka's group coordinator does.
+func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID string, commit bool) error {
+	gs, ok := c.node.GroupShardFor(groupID)
+	if !ok {
+		return errors.New("no group shards")
+	}
+	if _, local := c.node.GroupStateMachine(gs); local {
+		cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{Group: groupID, ProducerID: rec.ProducerID, Commit: commit}}}.Encode()
+		return c.retry(s, "end transactional offsets of group "+groupID, func(ctx context.Context) error {
+			return c.node.ProposeGroup(ctx, gs, cmd)
+		})
+	}
+	return c.retry(s, "transaction marker for group "+groupID, func(ctx context.Context) error {
+		idx := -1
+		for i, p := range c.node.Meta().GroupShards {
+			if p.ShardID == gs {
+				idx = i
+			}
+		}
+		leader, _, ok := c.node.Leader(gs)
+		if idx < 0 || !ok {
+			return fmt.Errorf("group shard %d has no leader", gs)
+		}
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = consumerOffsets, []int32{int32(idx)}
+		m.Topics = append(m.Topics, mt)
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.Markers = []kmsg.WriteTxnMarkersRequestMarker{m}
+		resp, err := c.markers.WriteTxnMarkers(ctx, leader, req)
+		if err != nil {
+			return err
+		}
+		for _, rm := range resp.Markers {
+			for _, rt := range rm.Topics {
+				for _, rp := range rt.Partitions {
+					if rp.ErrorCode != 0 {
+						return fmt.Errorf("marker on %s/%d: %w", consumerOffsets, rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// consumerOffsets is the internal topic whose partition i is group shard i.
+const consumerOffsets = "__consumer_offsets"
+
+// writeMarkers sends the transaction's markers to the leaders of its
+// partitions until each has written it. A partition of a deleted topic
+// needs none.
+func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit bool) error {
+	pending := map[string]map[int32]bool{}
+	for t, ps := range rec.Partitions {
+		pending[t] = map[int32]bool{}
+		for _, p := range ps {
+			pending[t][p] = true
+		}
+	}
+	return c.retry(s, "write transaction markers", func(ctx context.Context) error {
+		st := c.node.Meta()
+		byLeader := map[uint64]map[string][]int32{}
+		for t, ps := range pending {
+			topic := st.Topics[t]
+			for p := range ps {
+				if topic == nil || int(p) >= len(topic.Partitions) {
+					delete(ps, p)
+					continue
+				}
+				leader, _, ok := c.node.Leader(topic.Partitions[p].ShardID)
+				if !ok {
+					continue
+				}
+				if byLeader[leader] == nil {
+					byLeader[leader] = map[string][]int32{}
+				}
+				byLeader[leader][t] = append(byLeader[leader][t], p)
+			}
+			if len(ps) == 0 {
+				delete(pending, t)
+			}
+		}
+		for leader, parts := range byLeader {
+			m := kmsg.NewWriteTxnMarkersRequestMarker()
+			m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+			for t, ps := range parts {
+				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+				mt.Topic, mt.Partitions = t, ps
+				m.Topics = append(m.Topics, mt)
+			}
+			req := kmsg.NewPtrWriteTxnMarkersRequest()
+			req.Markers = []kmsg.WriteTxnMarkersRequestMarker{m}
+			resp, err := c.markers.WriteTxnMarkers(ctx, leader, req)
+			if err != nil {
+				c.log.Debug().Err(err).Uint64("broker", leader).Msg("WriteTxnMarkers")
+				continue
+			}
+			for _, rm := range resp.Markers {
+				for _, rt := range rm.Topics {
+					for _, rp := range rt.Partitions {
+						if markerDone(rp.ErrorCode) {
+							if rp.ErrorCode != 0 {
+								c.log.Warn().Str("transactional_id", rec.ID).Str("topic", rt.Topic).Int32("partition", rp.Partition).
+									Int16("error_code", rp.ErrorCode).Msg("partition refused the transaction marker; not retried")
+							}
+							delete(pending[rt.Topic], rp.Partition)
+							if len(pending[rt.Topic]) == 0 {
+								delete(pending, rt.Topic)
+							}
+						}
+					}
+				}
+			}
+		}
+		if len(pending) > 0 {
+			return errors.New("markers not written to every partition yet")
+		}
+		return nil
+	})
+}
+
+// markerDone tells whether a partition's answer to a marker ends its
+// sending: written, or refused for good (a fenced producer or coordinator,
+// a request the partition cannot take). Kafka gives up on the same codes.
+func markerDone(code int16) bool {
+	switch code {
+	case 0, kerr.InvalidProducerEpoch.Code, kerr.ProducerFenced.Code, kerr.TransactionCoordinatorFenced.Code,
+		kerr.InvalidRequest.Code, kerr.UnsupportedForMessageFormat.Code, kerr.InvalidTopicException.Code:
+		return true
+	}
+	return false
+}
+
+// loop finishes the prepared transactions of the shards this broker
+// leads (one whose leader failed over mid-commit) and aborts the ongoing
+// ones idle past their timeout.
+func (c *Coordinator) loop() {
+	defer c.wg.Done()
+	tick := min(c.cfg.AbortInterval, time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	nextAbort := time.Now().Add(c.cfg.AbortInterval)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case now := <-t.C:
+			abort := !now.Before(nextAbort)
+			if abort {
+				nextAbort = now.Add(c.cfg.AbortInterval)
+			}
+			c.sweep(abort)
+		}
+	}
+}
+
+func (c *Coordinator) sweep(abort bool) {
+	for _, id := range c.node.GroupShardIDs() {
+		if _, leader := c.node.IsLeader(id); !leader {
+			continue
+		}
+		s, code := c.loadShard(c.ctx, id)
+		if code != 0 {
+			continue
+		}
+		now := time.Now().UnixMilli()
+		for _, rec := range s.sm.Txns() {
+			switch {
+			case rec.State == group.TxnPrepareCommit || rec.State == group.TxnPrepareAbort:
+				c.complete(s, rec)
+			case abort && rec.State == group.TxnOngoing && now-rec.StartMs > int64(rec.TimeoutMs):
+				c.abortTimedOut(s, rec.ID)
+			}
+		}
+	}
+}
+
+// abortTimedOut aborts an ongoing transaction past its timeout at a new
+// epoch, which fences its producer.
+func (c *Coordinator) abortTimedOut(s shard, txnID string) {
+	unlock := c.lock(txnID)
+	defer unlock()
+	rec, ok := s.sm.Txn(txnID)
+	if !ok || rec.State != group.TxnOngoing || time.Now().UnixMilli()-rec.StartMs <= int64(rec.TimeoutMs) {
+		return
+	}
+	c.log.Info().Str("transactional_id", txnID).Int64("producer_id", rec.ProducerID).Int32("timeout_ms", rec.TimeoutMs).Msg("aborting a transaction past its timeout")
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	c.prepareEnd(ctx, s, rec, false, true)
+}

@@ -1,0 +1,224 @@
+// Package txn is the transaction coordinator of Kafka transactions
+// (KIP-98, with KIP-360 epoch bumps): per transactional id a record (its
+// producer id and epoch, state, partitions, groups and timeout) kept in the
+// group shard the id hashes to, changed only through that shard's Raft log
+// by the broker leading it. Ending a transaction makes PrepareCommit or
+// PrepareAbort durable first, then writes the markers to the partitions'
+// leaders with WriteTxnMarkers and the group offsets through the groups'
+// shards, then records CompleteCommit or CompleteAbort; a new leader of the
+// shard finishes what an old one prepared.
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// Node is what the coordinator uses of the broker's cluster node.
+type Node interface {
+	Meta() *meta.State
+	IsLeader(shard uint64) (term uint64, leader bool)
+	Leader(shard uint64) (leader uint64, term uint64, ok bool)
+	// ReadIndex waits until the local replica has applied everything the
+	// shard had committed when it was called.
+	ReadIndex(ctx context.Context, shard uint64) error
+	GroupShardFor(name string) (uint64, bool)
+	GroupShardIDs() []uint64
+	GroupStateMachine(shard uint64) (*group.StateMachine, bool)
+	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
+	NextProducerID(ctx context.Context) (int64, error)
+}
+
+// Markers sends WriteTxnMarkers to a broker (the partitions' leader).
+type Markers interface {
+	WriteTxnMarkers(ctx context.Context, broker uint64, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error)
+}
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultMaxTimeout    = 15 * time.Minute // transaction.max.timeout.ms
+	DefaultAbortInterval = 10 * time.Second // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	// completeWait bounds how long EndTxn waits for the markers before it
+	// answers; the completion goes on after, and the producer's next
+	// request meanwhile gets CONCURRENT_TRANSACTIONS.
+	completeWait = 10 * time.Second
+)
+
+// Config tunes the coordinator.
+type Config struct {
+	MaxTimeout    time.Duration
+	AbortInterval time.Duration
+}
+
+// Coordinator coordinates the transactional ids of the group shards this
+// broker leads. Requests on one id run one at a time (idLocks); a
+// completion runs outside the lock, while the record's Prepare* state
+// answers CONCURRENT_TRANSACTIONS.
+type Coordinator struct {
+	cfg     Config
+	node    Node
+	markers Markers
+	log     zerolog.Logger
+
+	mu         sync.Mutex
+	loaded     map[uint64]uint64 // shard → the term its replica was caught up in
+	ids        map[string]*idLock
+	completing map[string]chan struct{} // ids whose transaction is being completed; closed when done
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type idLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// New starts the coordinator's loop that finishes prepared transactions
+// and aborts timed-out ones.
+func New(cfg Config, node Node, markers Markers, log zerolog.Logger) *Coordinator {
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = DefaultMaxTimeout
+	}
+	if cfg.AbortInterval <= 0 {
+		cfg.AbortInterval = DefaultAbortInterval
+	}
+	c := &Coordinator{cfg: cfg, node: node, markers: markers, log: log.With().Str("component", "txn").Logger(),
+		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]chan struct{}{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+// Close stops the loop and the completions in flight (a later leader of
+// their shard finishes them).
+func (c *Coordinator) Close() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// lock serialises the requests on one transactional id.
+func (c *Coordinator) lock(id string) func() {
+	c.mu.Lock()
+	l := c.ids[id]
+	if l == nil {
+		l = &idLock{}
+		c.ids[id] = l
+	}
+	l.refs++
+	c.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		c.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.ids, id)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// shard is where one transactional id lives, as this broker leads it.
+type shard struct {
+	id   uint64
+	term uint64
+	sm   *group.StateMachine
+}
+
+// load finds the shard of a transactional id and checks that this broker
+// coordinates it; the first time in a Raft term it waits until the
+// replica has applied what earlier leaders committed.
+func (c *Coordinator) load(ctx context.Context, txnID string) (shard, int16) {
+	id, ok := c.node.GroupShardFor(txnID)
+	if !ok {
+		return shard{}, kerr.CoordinatorNotAvailable.Code
+	}
+	return c.loadShard(ctx, id)
+}
+
+func (c *Coordinator) loadShard(ctx context.Context, id uint64) (shard, int16) {
+	term, leader := c.node.IsLeader(id)
+	if !leader {
+		return shard{}, kerr.NotCoordinator.Code
+	}
+	c.mu.Lock()
+	caught := c.loaded[id] == term
+	c.mu.Unlock()
+	if !caught {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.node.ReadIndex(rctx, id)
+		cancel()
+		if err != nil {
+			return shard{}, kerr.CoordinatorLoadInProgress.Code
+		}
+		if cur, leader := c.node.IsLeader(id); !leader || cur != term {
+			return shard{}, kerr.NotCoordinator.Code
+		}
+		c.mu.Lock()
+		c.loaded[id] = term
+		c.mu.Unlock()
+	}
+	sm, ok := c.node.GroupStateMachine(id)
+	if !ok {
+		return shard{}, kerr.CoordinatorNotAvailable.Code
+	}
+	return shard{id: id, term: term, sm: sm}, 0
+}
+
+var errNotCoordinator = errors.New("this broker no longer coordinates the transactional id")
+
+// put stores rec (read at rec.Version) as its next version, if this broker
+// still leads the shard in the term it was read in.
+func (c *Coordinator) put(ctx context.Context, s shard, rec group.TxnRecord) (group.TxnRecord, error) {
+	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+		return rec, errNotCoordinator
+	}
+	rec.Version++
+	rec.UpdateMs = time.Now().UnixMilli()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.node.ProposeGroup(pctx, s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode()); err != nil {
+		return rec, fmt.Errorf("store transaction %q: %w", rec.ID, err)
+	}
+	return rec, nil
+}
+
+// putCode is put with its failure as the error code to answer: the record
+// moved under this broker, or the shard's leadership did.
+func (c *Coordinator) putCode(ctx context.Context, s shard, rec group.TxnRecord) (group.TxnRecord, int16) {
+	rec, err := c.put(ctx, s, rec)
+	switch {
+	case err == nil:
+		return rec, 0
+	case errors.Is(err, group.ErrTxnConflict):
+		return rec, kerr.ConcurrentTransactions.Code
+	default:
+		c.log.Warn().Err(err).Str("transactional_id", rec.ID).Msg("store transaction state")
+		return rec, kerr.NotCoordinator.Code
+	}
+}
+
+// checkProducer answers a request of a producer on its transaction.
+func checkProducer(rec group.TxnRecord, found bool, pid int64, epoch int16) int16 {
+	switch {
+	case !found || rec.ProducerID != pid:
+		return kerr.InvalidProducerIDMapping.Code
+	case epoch != rec.Epoch:
+		return kerr.ProducerFenced.Code
+	case rec.State == group.TxnPrepareCommit || rec.State == group.TxnPrepareAbort:
+		return kerr.ConcurrentTransactions.Code
+	}
+	return 0
+}

@@ -1,0 +1,148 @@
+package txn
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// maxResponseBytes bounds a WriteTxnMarkers response read from a peer.
+const maxResponseBytes = 16 << 20
+
+// markersVersion is the WriteTxnMarkers version sent: Kafka 4.1's highest.
+const markersVersion = 1
+
+// Wire sends WriteTxnMarkers over the Kafka protocol to the brokers'
+// advertised endpoints of one listener, one connection per broker and one
+// request at a time on it. A connection that fails is dropped and dialled
+// again on the next request.
+type Wire struct {
+	meta     func() *meta.State
+	listener string
+	fmt      *kmsg.RequestFormatter
+
+	mu    sync.Mutex
+	conns map[uint64]*wireConn
+	corr  int32
+}
+
+type wireConn struct {
+	mu   sync.Mutex
+	addr string
+	c    net.Conn
+	r    *bufio.Reader
+}
+
+// NewWire returns a marker client reaching brokers on the named listener.
+func NewWire(metaState func() *meta.State, listener string) *Wire {
+	return &Wire{meta: metaState, listener: listener, conns: map[uint64]*wireConn{},
+		fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("longboat-txn-coordinator"))}
+}
+
+// Close closes every connection.
+func (w *Wire) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, c := range w.conns {
+		c.mu.Lock()
+		if c.c != nil {
+			c.c.Close()
+		}
+		c.mu.Unlock()
+		delete(w.conns, id)
+	}
+}
+
+// WriteTxnMarkers sends req to a broker and reads its response.
+func (w *Wire) WriteTxnMarkers(ctx context.Context, broker uint64, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	b, ok := w.meta().Brokers[broker]
+	if !ok {
+		return nil, fmt.Errorf("broker %d is not registered", broker)
+	}
+	ep, ok := b.Endpoint(w.listener)
+	if !ok {
+		return nil, fmt.Errorf("broker %d has no listener %s", broker, w.listener)
+	}
+	addr := net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+	w.mu.Lock()
+	c := w.conns[broker]
+	if c == nil || c.addr != addr {
+		c = &wireConn{addr: addr}
+		w.conns[broker] = c
+	}
+	w.corr++
+	corr := w.corr
+	w.mu.Unlock()
+
+	req.SetVersion(markersVersion)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resp, err := c.roundTrip(ctx, w.fmt.AppendRequest(nil, req, corr), corr, req)
+	if err != nil && c.c != nil {
+		c.c.Close()
+		c.c, c.r = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("WriteTxnMarkers to broker %d at %s: %w", broker, addr, err)
+	}
+	return resp, nil
+}
+
+func (c *wireConn) roundTrip(ctx context.Context, msg []byte, corr int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	if c.c == nil {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		if err != nil {
+			return nil, err
+		}
+		c.c, c.r = conn, bufio.NewReader(conn)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	_ = c.c.SetDeadline(deadline)
+	if _, err := c.c.Write(msg); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c.r, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > maxResponseBytes {
+		return nil, fmt.Errorf("response size %d out of bounds", n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.r, body); err != nil {
+		return nil, err
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != corr {
+		return nil, fmt.Errorf("correlation id %d, want %d", got, corr)
+	}
+	body = body[4:]
+	if req.IsFlexible() {
+		// The response header's tagged fields: none are defined.
+		tags, n := binary.Uvarint(body)
+		if n <= 0 || tags != 0 {
+			return nil, errors.New("unexpected tagged fields in the response header")
+		}
+		body = body[n:]
+	}
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	if err := resp.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("decode response: %w", err)
+	}
+	return resp, nil
+}
