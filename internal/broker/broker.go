@@ -15,6 +15,7 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/console"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
@@ -29,6 +30,7 @@ type Broker struct {
 	Node    *cluster.Node
 	Groups  *group.Coordinator
 	Kafka   *kafka.Server
+	console *console.Console
 	http    *http.Server
 	httpL   net.Listener
 	// stopping makes /livez and /readyz answer 503 during a graceful stop,
@@ -59,8 +61,17 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		node.Close()
 		return nil, err
 	}
+	b.console, err = console.New(console.Config{Seeds: consoleSeeds(cfg.Listeners), GrafanaURL: cfg.GrafanaURL,
+		Local: consoleLocal{b}, Log: log.With().Str("component", "console").Logger()})
+	if err != nil {
+		b.Kafka.Close()
+		b.Groups.Close()
+		node.Close()
+		return nil, err
+	}
 	b.httpL, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		b.console.Close()
 		b.Kafka.Close()
 		b.Groups.Close()
 		node.Close()
@@ -80,6 +91,8 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 func (b *Broker) Close() {
 	b.stopping.Store(true)
 	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
+	// The console is a client of this broker's own listener.
+	b.console.Close()
 	b.Kafka.Close()
 	// HTTP goes before the node: its handlers (/readyz, /metrics, /v1/status)
 	// read the NodeHost, which Node.Close closes.

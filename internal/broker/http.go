@@ -31,6 +31,11 @@ func (b *Broker) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
 	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
+	if b.console != nil { // nil only in tests of the routes alone
+		ui := b.console.Handler("/ui")
+		mux.Handle("/ui", ui)
+		mux.Handle("/ui/", ui)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	// Profiles reveal memory contents and cost CPU on demand, so they are
 	// opt-in rather than served to whoever can scrape metrics.
