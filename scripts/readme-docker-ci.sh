@@ -83,12 +83,12 @@ single)
     echo "broker not ready on 127.0.0.1:13092 within 120s"
     return 1
   }
-  run_as_written "$single" >/dev/null && ready || exit 1
+  run_as_written "$single" && ready || exit 1
   client topics create --topic readme --partitions 1 --replication-factor 1 || exit 1
   client produce --topic readme --records 100 --prefix readme || exit 1
   echo "== recreate the container (as an image upgrade does): docker rm -f longboat, then the same command"
   docker rm -f longboat >/dev/null || exit 1
-  run_as_written "$single" >/dev/null && ready || exit 1
+  run_as_written "$single" && ready || exit 1
   client consume --topic readme --prefix readme --expect 100 --timeout 60s || exit 1
   ;;
 *)
