@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -117,6 +119,33 @@ func ids(ids []int32) string {
 	return strings.Join(s, ",")
 }
 
+// lbJSONSettled is lbJSON retried until the command succeeds and ok
+// accepts its answer: on a loaded machine an admin call can meet a
+// coordinator or leader that is still settling (the CLI then exits 1 or
+// reports -1 for an offset it could not list), which is not what this test
+// compares.
+func lbJSONSettled(t *testing.T, v any, ok func() bool, args ...string) {
+	t.Helper()
+	args = append(args, "--output", "json")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, errs, code := lb(t, "", args...)
+		if code == 0 {
+			reflect.ValueOf(v).Elem().SetZero()
+			if err := json.Unmarshal([]byte(out), v); err != nil {
+				t.Fatalf("longboat %s: %v in %q", strings.Join(args, " "), err, out)
+			}
+			if ok() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("longboat %s: no settled answer in 20 s; last: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // TestConsoleInBrowser loads the web console's pages in headless Chromium
 // and checks that they show what the CLI prints for the same cluster, that
 // record contents are escaped, and keeps a screenshot of each page.
@@ -163,7 +192,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("overview", func(t *testing.T) {
 		var doc clusterDoc
-		lbJSON(t, &doc, "cluster", "status", "--bootstrap-server", bs, "--http", "")
+		lbJSONSettled(t, &doc, func() bool { return doc.Partitions > 0 }, "cluster", "status", "--bootstrap-server", bs, "--http", "")
 		d := b.page(ui+"/", "overview")
 		if got := byID(t, d, "partitions"); got != strconv.Itoa(doc.Partitions) {
 			t.Errorf("overview partitions %s, cluster status %d", got, doc.Partitions)
@@ -186,7 +215,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("topics", func(t *testing.T) {
 		var list []topicSummary
-		lbJSON(t, &list, "topics", "list", "--bootstrap-server", bs)
+		lbJSONSettled(t, &list, func() bool { return containsTopic(list, topic, 3) }, "topics", "list", "--bootstrap-server", bs)
 		d := b.page(ui+"/topics", "topics")
 		for _, ts := range list {
 			if got := cell(t, d, "topic", ts.Topic, "partitions"); got != strconv.Itoa(ts.Partitions) {
@@ -203,7 +232,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			Partitions []partitionRow `json:"partitions"`
 			Configs    []configRow    `json:"configs"`
 		}
-		lbJSON(t, &doc, "topics", "describe", "--bootstrap-server", bs, "--topic", topic)
+		lbJSONSettled(t, &doc, func() bool {
+			for _, p := range doc.Partitions {
+				if p.LogStart < 0 || p.LogEnd < 0 || p.Error != "" {
+					return false
+				}
+			}
+			return len(doc.Partitions) == 3
+		}, "topics", "describe", "--bootstrap-server", bs, "--topic", topic)
 		d := b.page(ui+"/topics/"+topic, "topic")
 		for _, p := range doc.Partitions {
 			key := strconv.Itoa(int(p.Partition))
@@ -239,10 +275,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	t.Run("groups", func(t *testing.T) {
 		var doc groupDoc
-		lbJSON(t, &doc, "groups", "describe", "--bootstrap-server", bs, "--group", group)
-		if doc.TotalLag != 2+3 {
-			t.Fatalf("groups describe total lag %d, want 5 (committed 1 of 3, 2 of 5)", doc.TotalLag)
-		}
+		lbJSONSettled(t, &doc, func() bool { return doc.TotalLag == 5 }, "groups", "describe", "--bootstrap-server", bs, "--group", group)
 		d := b.page(ui+"/groups", "groups")
 		if got := cell(t, d, "group", group, "total-lag"); got != strconv.FormatInt(doc.TotalLag, 10) {
 			t.Errorf("groups page: total lag %s, groups describe %d", got, doc.TotalLag)

@@ -168,14 +168,15 @@ func (c *Console) read(ctx context.Context, topic string, partition int32, offse
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	var rows []recordRow
 	for len(rows) < want && (len(rows) == 0 || rows[len(rows)-1].Offset < end-1) {
 		fs := cl.PollRecords(ctx, want-len(rows))
 		if err := ctx.Err(); err != nil {
-			// Up to the end of what the log holds: the records read so far
-			// are the page (the rest are gaps or markers).
+			if len(rows) == 0 {
+				return nil, fmt.Errorf("no record of %s/%d from offset %d within the page's time: %w", topic, partition, offset, err)
+			}
+			// The records read so far are the page; the rest of the range
+			// holds gaps or transaction markers, or came too late.
 			break
 		}
 		for _, e := range fs.Errors() {
