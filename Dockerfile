@@ -63,6 +63,8 @@ COPY docker/bin/ dist/longboa[t] /usr/local/bin/
 FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces early.longboat.invalid/dblog with this directory (see its doc).
+COPY internal/dblog ./internal/dblog
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal

@@ -31,6 +31,7 @@
 #   SMOKE_STOP_BROKER   which broker (1..3) to stop (1)
 #   SMOKE_STOP_MODE     stop (docker stop: SIGTERM, graceful) or kill (docker kill: SIGKILL)
 #   READY_TIMEOUT       seconds to wait for readiness (120)
+#   SMOKE_PRINT_CLIENT_IMAGE  when set: print the client image and where it came from, then exit
 set -uo pipefail
 
 read -r -a kafka_ports <<< "${KAFKA_PORTS:-9092 9093 9094}"
@@ -52,6 +53,12 @@ client_image() {
   fi
 }
 IFS=$'\t' read -r image image_from < <(client_image)
+# SMOKE_PRINT_CLIENT_IMAGE=1: print the choice and stop (scripts/compose-ci.sh
+# checks it on the online path without running a second cluster).
+if [ -n "${SMOKE_PRINT_CLIENT_IMAGE:-}" ]; then
+  printf '%s\t%s\n' "$image" "$image_from"
+  exit 0
+fi
 prom_port=${PROMETHEUS_PORT:-9090}
 grafana_port=${GRAFANA_PORT:-3000}
 records=${SMOKE_RECORDS:-1000}

@@ -15,14 +15,14 @@ echo "== go vet"
 go vet ./...
 # Nested modules that ./... does not reach (their own go.mod keeps their
 # client libraries out of the broker's dependencies).
-for m in scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && go vet ./...); done
+for m in internal/dblog scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && go vet ./...); done
 
 echo "== staticcheck"
 # Pinned, and run through the module proxy rather than installed, so that
 # every machine checks with the same rules.
 staticcheck="go run honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 $staticcheck ./...
-for m in scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && $staticcheck ./...); done
+for m in internal/dblog scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && $staticcheck ./...); done
 
 echo "== go test -race"
 # One package at a time: the integration and observability packages each run

@@ -15,12 +15,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // shared is the one three-broker cluster of this package's client command
-// tests; each test keeps to its own topics and groups.
-var shared testcluster.Shared
+// tests; each test keeps to its own topics and groups. Its brokers' web
+// consoles link to testGrafanaURL.
+var shared = testcluster.Shared{Options: testcluster.Options{Adjust: func(c *config.Config) { c.GrafanaURL = testGrafanaURL }}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()

@@ -100,7 +100,8 @@ func TestDevBrokerReadsSoftSettings(t *testing.T) {
 	}
 	bin := buildLongboat(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "warn", "--restart-delay", "0")
+	// Info: dragonboat's "Setting ..." lines go through the broker's log at that level.
+	cmd := exec.Command(bin, "dev", "--nodes", "1", "--dir", dir, "--log-level", "info", "--restart-delay", "0")
 	cmd.Dir = t.TempDir()
 	lines := startLines(t, cmd, cmd.StdoutPipe)
 	want := map[string]bool{

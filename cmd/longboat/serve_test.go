@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,10 @@ import (
 )
 
 // TestServeLogsToAPipe runs `longboat serve` with its log to a pipe, as
-// under Docker or systemd: the console format has no colour codes, and
-// with --log-format json every line is a JSON object.
+// under Docker or systemd, in a directory with the soft settings file the
+// image runs with: the console format has no colour codes, and with
+// --log-format json every line is a JSON object, dragonboat's start-up
+// "Setting ..." lines (logged while Go initialises its packages) included.
 func TestServeLogsToAPipe(t *testing.T) {
 	bin := buildLongboat(t)
 	for _, format := range []string{"console", "json"} {
@@ -26,7 +29,10 @@ func TestServeLogsToAPipe(t *testing.T) {
 				"--raft-addr", addrs[1],
 				"--http-addr", addrs[2],
 				"--log-format", format)
-			cmd.Dir = t.TempDir() // no dragonboat-soft-settings.json: see the README on its start-up lines
+			cmd.Dir = t.TempDir()
+			if err := os.WriteFile(filepath.Join(cmd.Dir, softSettingsFile), softSettings, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			lines := startLines(t, cmd, cmd.StderrPipe)
 			var seen []string
 			deadline := time.After(30 * time.Second)
@@ -50,13 +56,24 @@ func TestServeLogsToAPipe(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("serve after SIGTERM: %v; log %q", err, seen)
 			}
+			settings := 0
 			for _, line := range seen {
 				if strings.Contains(line, "\x1b") {
 					t.Errorf("colour codes in a log written to a pipe: %q", line)
 				}
-				if format == "json" && !json.Valid([]byte(line)) {
+				if format != "json" {
+					continue
+				}
+				var rec struct{ Level, Pkg, Message string }
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
 					t.Errorf("--log-format json wrote a line that is not JSON: %q", line)
 				}
+				if rec.Pkg == "settings" && rec.Level == "info" && strings.HasPrefix(rec.Message, "Setting ") {
+					settings++
+				}
+			}
+			if format == "json" && settings < 4 {
+				t.Errorf("%d of dragonboat's \"Setting ...\" lines in the JSON log, want one per value of %s (4)", settings, softSettingsFile)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/console"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
@@ -32,6 +33,7 @@ type Broker struct {
 	Txns    *txn.Coordinator
 	markers *txn.Wire
 	Kafka   *kafka.Server
+	console *console.Console
 	http    *http.Server
 	httpL   net.Listener
 	// stopping makes /livez and /readyz answer 503 during a graceful stop,
@@ -67,8 +69,17 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		node.Close()
 		return nil, err
 	}
+	b.console, err = console.New(console.Config{Seeds: consoleSeeds(cfg.Listeners), GrafanaURL: cfg.GrafanaURL,
+		Local: consoleLocal{b}, Log: log.With().Str("component", "console").Logger()})
+	if err != nil {
+		b.Kafka.Close()
+		b.Groups.Close()
+		node.Close()
+		return nil, err
+	}
 	b.httpL, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		b.console.Close()
 		b.Kafka.Close()
 		b.Txns.Close()
 		b.markers.Close()
@@ -102,6 +113,8 @@ func markerListener(ls []config.Listener) string {
 func (b *Broker) Close() {
 	b.stopping.Store(true)
 	b.Node.HandOffLeadership(b.cfg.ShutdownTimeout / 2)
+	// The console is a client of this broker's own listener.
+	b.console.Close()
 	b.Kafka.Close()
 	// HTTP goes before the node: its handlers (/readyz, /metrics, /v1/status)
 	// read the NodeHost, which Node.Close closes.

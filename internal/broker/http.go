@@ -35,6 +35,11 @@ func (b *Broker) routes() *http.ServeMux {
 	if b.cfg.DebugLeaderTransfer {
 		mux.HandleFunc("POST /v1/groups/{group}/transfer-leader", b.transferGroupLeader)
 	}
+	if b.console != nil { // nil only in tests of the routes alone
+		ui := b.console.Handler("/ui")
+		mux.Handle("/ui", ui)
+		mux.Handle("/ui/", ui)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(b.Metrics.Registry, promhttp.HandlerOpts{Registry: b.Metrics.Registry}))
 	// Profiles reveal memory contents and cost CPU on demand, so they are
 	// opt-in rather than served to whoever can scrape metrics.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -96,6 +97,8 @@ type Config struct {
 	ConnectionWriteTimeout  time.Duration
 	DebugPprof              bool
 	DebugLeaderTransfer     bool
+	// GrafanaURL is where the web console links for dashboards; empty: no link.
+	GrafanaURL string
 }
 
 // Raft log stores (--raft-logdb).
@@ -146,6 +149,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&writeTimeoutMs, "connections-write-timeout-ms", 30000, "close a connection whose response write makes no progress for this long: a client that stopped reading")
 	fs.BoolVar(&c.DebugPprof, "debug-pprof", false, "serve Go's /debug/pprof profiles on --http-addr")
 	fs.BoolVar(&c.DebugLeaderTransfer, "debug-leader-transfer", false, "serve POST /v1/groups/<group>/transfer-leader on --http-addr, which moves a group shard's Raft leadership (fault-injection tests)")
+	fs.StringVar(&c.GrafanaURL, "grafana-url", "", "http(s) URL of the Grafana showing this cluster's dashboards; the web console at /ui links to it (empty: no link)")
 	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 200, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
@@ -360,6 +364,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--http-addr %q: %w", c.HTTPAddr, err))
 	}
 	errs = append(errs, c.validateAdvertisedHTTP()...)
+	if c.GrafanaURL != "" {
+		if u, err := url.Parse(c.GrafanaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--grafana-url %q: give an absolute http:// or https:// URL, e.g. http://localhost:3000", c.GrafanaURL))
+		}
+	}
 	if host, _, err := splitHostPort(c.RaftAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--raft-addr %q: %w", c.RaftAddr, err))
 	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {

@@ -323,6 +323,7 @@ func TestValidate(t *testing.T) {
 			c.AdvertisedListeners = append(c.AdvertisedListeners, Listener{"EXTRA", "h", 1})
 		}, []string{"--advertised-listeners must name exactly the listeners in --listeners"}},
 		{"bad http addr", func(c *Config) { c.HTTPAddr = "13092" }, []string{`--http-addr "13092"`, "host:port"}},
+		{"grafana url without scheme", func(c *Config) { c.GrafanaURL = "grafana:3000" }, []string{`--grafana-url "grafana:3000"`, "http://localhost:3000"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "verbose" }, []string{`--log-level "verbose"`, "debug, info, warn or error"}},
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, []string{`--log-format "xml"`, "console, json or auto"}},
 		{"bad log color", func(c *Config) { c.LogColor = "rainbow" }, []string{`--log-color "rainbow"`, "auto, always or never"}},

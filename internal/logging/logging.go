@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"early.longboat.invalid/dblog"
 	"github.com/lni/dragonboat/v4/logger"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -66,17 +67,15 @@ var (
 	routed    zerolog.Logger
 )
 
-// RouteDragonboat sends dragonboat's log lines to l. dragonboat allows its
-// logger factory to be set only once per process, so later calls (a test
-// that starts several brokers) only replace the destination.
+// RouteDragonboat sends dragonboat's log lines to l, with the lines it
+// logged before (while Go initialised its packages: see package dblog)
+// first. Later calls (a test that starts several brokers) only replace the
+// destination.
 func RouteDragonboat(l zerolog.Logger) {
 	routeMu.Lock()
 	routed = l.With().Str("component", "raft").Logger()
 	routeMu.Unlock()
 	routeOnce.Do(func() {
-		logger.SetLoggerFactory(func(pkg string) logger.ILogger {
-			return &dbLogger{pkg: pkg, level: logger.WARNING}
-		})
 		// dragonboat logs every election and connection at INFO; keep the
 		// useful packages at WARNING so a restart of 1000 shards is not
 		// 100k lines.
@@ -88,45 +87,27 @@ func RouteDragonboat(l zerolog.Logger) {
 		}
 		// It warns at every start that Raft traffic is not TLS; the docs say so once.
 		logger.GetLogger("config").SetLevel(logger.ERROR)
+		dblog.SetSink(func(line dblog.Line) {
+			routeMu.RLock()
+			lg := routed
+			routeMu.RUnlock()
+			lg.WithLevel(zerologLevel(line.Level)).Str("pkg", line.Pkg).Msg(line.Msg)
+		})
 	})
 }
 
-type dbLogger struct {
-	mu    sync.Mutex
-	pkg   string
-	level logger.LogLevel
-}
-
-func (d *dbLogger) SetLevel(l logger.LogLevel) {
-	d.mu.Lock()
-	d.level = l
-	d.mu.Unlock()
-}
-
-func (d *dbLogger) enabled(l logger.LogLevel) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return l <= d.level
-}
-
-func (d *dbLogger) emit(l logger.LogLevel, zl zerolog.Level, format string, args []interface{}) {
-	if !d.enabled(l) {
-		return
+// zerologLevel maps dragonboat's levels; its CRITICAL precedes a panic,
+// which zerolog's panic level would raise itself, so it is logged as an
+// error and dragonboat panics.
+func zerologLevel(l logger.LogLevel) zerolog.Level {
+	switch l {
+	case logger.DEBUG:
+		return zerolog.DebugLevel
+	case logger.INFO:
+		return zerolog.InfoLevel
+	case logger.WARNING:
+		return zerolog.WarnLevel
+	default:
+		return zerolog.ErrorLevel
 	}
-	routeMu.RLock()
-	lg := routed
-	routeMu.RUnlock()
-	lg.WithLevel(zl).Str("pkg", d.pkg).Msg(fmt.Sprintf(format, args...))
-}
-
-func (d *dbLogger) Debugf(f string, a ...interface{}) { d.emit(logger.DEBUG, zerolog.DebugLevel, f, a) }
-func (d *dbLogger) Infof(f string, a ...interface{})  { d.emit(logger.INFO, zerolog.InfoLevel, f, a) }
-func (d *dbLogger) Warningf(f string, a ...interface{}) {
-	d.emit(logger.WARNING, zerolog.WarnLevel, f, a)
-}
-func (d *dbLogger) Errorf(f string, a ...interface{}) { d.emit(logger.ERROR, zerolog.ErrorLevel, f, a) }
-func (d *dbLogger) Panicf(f string, a ...interface{}) {
-	msg := fmt.Sprintf(f, a...)
-	d.emit(logger.CRITICAL, zerolog.ErrorLevel, "%s", []interface{}{msg})
-	panic(msg)
 }
