@@ -46,11 +46,13 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	}
 	b.Node = node
 	b.Groups = group.NewCoordinator(group.Config{
-		InitialRebalanceDelay:  cfg.GroupInitialRebalance,
-		MaxSize:                cfg.GroupMaxSize,
-		OffsetMetadataMaxBytes: cfg.OffsetMetadataMaxBytes,
-		OffsetsRetention:       cfg.OffsetsRetention,
-		RetentionCheckInterval: cfg.OffsetsRetentionCheck,
+		InitialRebalanceDelay:     cfg.GroupInitialRebalance,
+		MaxSize:                   cfg.GroupMaxSize,
+		OffsetMetadataMaxBytes:    cfg.OffsetMetadataMaxBytes,
+		OffsetsRetention:          cfg.OffsetsRetention,
+		RetentionCheckInterval:    cfg.OffsetsRetentionCheck,
+		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
+		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 	}, node, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Metrics.RegisterState(b)

@@ -53,6 +53,8 @@ type Record struct {
 	// StateMs is when the membership was last stored (Kafka's
 	// current_state_timestamp).
 	StateMs int64 `json:"state_ms,omitempty"`
+	// Consumer is the state of a KIP-848 consumer group (consumerstate.go).
+	Consumer *ConsumerRecord `json:"consumer,omitempty"`
 }
 
 // Command is one proposal to a group shard. Exactly one field is set.
@@ -68,6 +70,8 @@ type Command struct {
 	// ExpireOffsets removes the offsets of memberless groups past their
 	// retention, judged by AtMs.
 	ExpireOffsets *ExpireOffsets `json:"expire_offsets,omitempty"`
+	// Consumer stores a KIP-848 consumer group's state.
+	Consumer *StoreConsumer `json:"consumer,omitempty"`
 	// AtMs is the proposer's clock when it proposed: the time of the
 	// records the command writes to __consumer_offsets and the clock their
 	// tombstones expire by, the same on every replica.
@@ -186,6 +190,7 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		g.ProtocolType, g.Protocol = c.StoreGroup.ProtocolType, c.StoreGroup.Protocol
 		g.Generation, g.Leader, g.Members = c.StoreGroup.Generation, c.StoreGroup.Leader, c.StoreGroup.Members
 		g.StateMs = c.AtMs
+		g.Consumer = nil // an empty consumer group converted to classic
 		m.log.write(LogKey{Group: c.StoreGroup.Group}, false, c.AtMs)
 	case c.Commit != nil:
 		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Generation > 0 && g.Generation > c.Commit.Generation {
@@ -224,6 +229,8 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		}
 	case c.ExpireOffsets != nil:
 		m.expireOffsets(*c.ExpireOffsets, c.AtMs)
+	case c.Consumer != nil:
+		res.Value = m.storeConsumer(c.Consumer, c.AtMs)
 	}
 	m.log.expire(c.AtMs)
 	if m.log.next != written {
@@ -246,7 +253,7 @@ func (m *StateMachine) expireOffsets(e ExpireOffsets, nowMs int64) {
 	}
 	names := make([]string, 0, len(m.groups))
 	for name, g := range m.groups {
-		if !active[name] && len(g.Members) == 0 {
+		if !active[name] && len(g.Members) == 0 && !g.Consumer.active() {
 			names = append(names, name)
 		}
 	}

@@ -78,4 +78,7 @@ type Groups interface {
 	List(ctx context.Context, shards []uint64) []group.Listed
 	Delete(ctx context.Context, shard uint64, name string) int16
 	DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16)
+	// The KIP-848 consumer protocol.
+	ConsumerGroupHeartbeat(ctx context.Context, shard uint64, h group.ConsumerHeartbeat, cl group.Client, topics group.TopicMetadata) group.ConsumerHeartbeatAnswer
+	DescribeConsumerGroup(ctx context.Context, shard uint64, name string) (group.ConsumerDescription, int16)
 }
