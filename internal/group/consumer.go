@@ -256,9 +256,10 @@ func (m *cmember) resolve(topics TopicMetadata, regexes map[string]*regexp.Regex
 }
 
 // refreshTarget computes the subscriptions' metadata fingerprint (a change
-// bumps the group epoch) and, when the group epoch moved past the target's,
-// a new target assignment. c.mu is held.
-func (cg *cgroup) refreshTarget(topics TopicMetadata) {
+// bumps the group epoch, unless bumped is set: this heartbeat already did)
+// and, when the group epoch moved past the target's, a new target
+// assignment. c.mu is held.
+func (cg *cgroup) refreshTarget(topics TopicMetadata, bumped bool) {
 	regexes := map[string]*regexp.Regexp{}
 	subs := make([]subscriber, 0, len(cg.members))
 	counts := map[string]int32{}
@@ -279,7 +280,9 @@ func (cg *cgroup) refreshTarget(topics TopicMetadata) {
 	}
 	if fp.String() != cg.metadata {
 		cg.metadata = fp.String()
-		cg.epoch++
+		if !bumped {
+			cg.epoch++
+		}
 	}
 	if cg.assignmentEpoch == cg.epoch {
 		return

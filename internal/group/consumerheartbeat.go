@@ -127,16 +127,18 @@ func (c *Coordinator) heartbeat(cg *cgroup, h *ConsumerHeartbeat, cl Client, top
 	if h.MemberEpoch == epochLeave || h.MemberEpoch == epochLeaveStatic {
 		return c.consumerLeave(cg, h, ans)
 	}
-	changed := false
+	// One heartbeat bumps the group epoch at most once, whatever changed.
+	changed, bump := false, false
 	m, ok := cg.members[h.MemberID]
 	switch {
 	case h.MemberEpoch == epochJoin:
 		var code int16
 		var msg string
-		m, changed, code, msg = c.consumerJoin(cg, h, m, now)
+		m, bump, code, msg = c.consumerJoin(cg, h, m, now)
 		if code != 0 {
 			return false, code, msg
 		}
+		changed = true
 		ans.MemberID = m.ID
 	case !ok:
 		return false, kerr.UnknownMemberID.Code, "member " + h.MemberID + " is not in group " + cg.name
@@ -156,19 +158,19 @@ func (c *Coordinator) heartbeat(cg *cgroup, h *ConsumerHeartbeat, cl Client, top
 		m.RebalanceTimeoutMs, changed = h.RebalanceTimeoutMs, true
 	}
 	if h.Assignor != nil && *h.Assignor != m.Assignor {
-		m.Assignor, changed = *h.Assignor, true
-		cg.epoch++
+		m.Assignor, changed, bump = *h.Assignor, true, true
 	}
 	if h.Topics != nil && !sameStrings(h.Topics, m.Topics) {
-		m.Topics, changed = append([]string(nil), h.Topics...), true
-		cg.epoch++
+		m.Topics, changed, bump = append([]string(nil), h.Topics...), true, true
 	}
 	if h.Regex != nil && *h.Regex != m.Regex {
-		m.Regex, changed = *h.Regex, true
-		cg.epoch++
+		m.Regex, changed, bump = *h.Regex, true, true
 	}
 	epoch, assignmentEpoch := cg.epoch, cg.assignmentEpoch
-	cg.refreshTarget(topics)
+	if bump {
+		cg.epoch++
+	}
+	cg.refreshTarget(topics, bump)
 	if cg.epoch != epoch || cg.assignmentEpoch != assignmentEpoch {
 		changed = true
 	}
@@ -188,8 +190,8 @@ func (c *Coordinator) heartbeat(cg *cgroup, h *ConsumerHeartbeat, cl Client, top
 
 // consumerJoin admits a member joining with epoch 0: a new member, a known
 // one starting over (it owns nothing now: its partitions are released), or
-// a static instance taking back the place it left with epoch -2. c.mu is
-// held.
+// a static instance taking back the place it left with epoch -2. It
+// reports whether the group epoch must move (a new member). c.mu is held.
 func (c *Coordinator) consumerJoin(cg *cgroup, h *ConsumerHeartbeat, m *cmember, now time.Time) (*cmember, bool, int16, string) {
 	if h.InstanceID != nil {
 		for id, old := range cg.members {
@@ -209,7 +211,7 @@ func (c *Coordinator) consumerJoin(cg *cgroup, h *ConsumerHeartbeat, m *cmember,
 			old.ID, old.Left = h.MemberID, false
 			cg.members[h.MemberID] = old
 			c.log.Info().Str("group", cg.name).Str("instance", *h.InstanceID).Str("old_member", id).Str("member", h.MemberID).Msg("consumer group: static member rejoined")
-			return old, true, 0, ""
+			return old, false, 0, ""
 		}
 	}
 	if m != nil {
@@ -217,7 +219,7 @@ func (c *Coordinator) consumerJoin(cg *cgroup, h *ConsumerHeartbeat, m *cmember,
 		m.Assigned, m.Revoking, m.state, m.Left = nil, nil, memberStable, false
 		m.PreviousEpoch, m.Epoch = m.Epoch, 0
 		m.InstanceID = h.InstanceID
-		return m, true, 0, ""
+		return m, false, 0, ""
 	}
 	if c.cfg.MaxSize > 0 && len(cg.members) >= c.cfg.MaxSize {
 		return nil, false, kerr.GroupMaxSizeReached.Code, "the group reached its maximum size"
@@ -228,7 +230,6 @@ func (c *Coordinator) consumerJoin(cg *cgroup, h *ConsumerHeartbeat, m *cmember,
 	}
 	m = &cmember{ConsumerMember: ConsumerMember{ID: id, InstanceID: h.InstanceID, RebalanceTimeoutMs: h.RebalanceTimeoutMs}, state: memberStable}
 	cg.members[id] = m
-	cg.epoch++
 	return m, true, 0, ""
 }
 

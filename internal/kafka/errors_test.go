@@ -105,6 +105,8 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
 		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
+		68: {&kmsg.ConsumerGroupHeartbeatRequest{Group: groupName, MemberID: "nobody", MemberEpoch: 3}, kerr.GroupIDNotFound},
+		69: {&kmsg.ConsumerGroupDescribeRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
 		75: {&kmsg.DescribeTopicPartitionsRequest{ResponsePartitionLimit: 2000, Topics: []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: noTopic}}}, kerr.UnknownTopicOrPartition},
 	}
 }

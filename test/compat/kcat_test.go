@@ -150,6 +150,12 @@ func (c *kcatClient) consume(ctx context.Context, topic string, ranges []prange)
 	return out, nil
 }
 
+// groupConsume848 is not run: librdkafka has a KIP-848 consumer, but this
+// driver does not set group.protocol=consumer.
+func (c *kcatClient) groupConsume848(context.Context, string, string, int) ([]rec, error) {
+	return nil, notRun("the driver does not set group.protocol=consumer")
+}
+
 func (c *kcatClient) groupConsume(ctx context.Context, topic, group string, want int) ([]rec, error) {
 	// -c exits after want messages; closing the consumer commits the
 	// offsets librdkafka stored for them.
