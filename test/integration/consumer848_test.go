@@ -140,6 +140,26 @@ func TestKIP848MixedProtocols(t *testing.T) {
 
 	m848 := startGroupConsumer(t, seeds, "g848-mixed", "k848-mixed", next...)
 	waitConsumerGroup(t, seeds, "g848-mixed", 1, 30*time.Second)
+	// The classic admin APIs see it as Kafka shows a consumer group.
+	adm := kadm.NewClient(newClient(t, seeds))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	listed, err := adm.ListGroupsByType(ctx, []string{"consumer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lg, ok := listed["g848-mixed"]; !ok || lg.ProtocolType != "consumer" || lg.GroupType != "consumer" {
+		t.Fatalf("ListGroups of type consumer: %+v", listed)
+	}
+	state, owned := describeMembers(t, seeds, "g848-mixed")
+	if state != "Stable" || len(owned) != 1 {
+		t.Fatalf("DescribeGroups of a consumer group: %s %v, want Stable with one member", state, owned)
+	}
+	for id, n := range owned {
+		if n != 2 {
+			t.Fatalf("DescribeGroups: member %s assigned %d partitions, want 2", id, n)
+		}
+	}
 	joinErr := classicJoinError(t, seeds, "g848-mixed")
 	if !errors.Is(joinErr, kerr.InconsistentGroupProtocol) {
 		t.Fatalf("classic join to a consumer group: %v, want INCONSISTENT_GROUP_PROTOCOL", joinErr)
