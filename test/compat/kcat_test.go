@@ -150,10 +150,10 @@ func (c *kcatClient) consume(ctx context.Context, topic string, ranges []prange)
 	return out, nil
 }
 
-// groupConsume848 is not run: librdkafka has a KIP-848 consumer, but this
-// driver does not set group.protocol=consumer.
+// groupConsume848: Debian's kcat is built on a librdkafka that predates
+// its KIP-848 consumer.
 func (c *kcatClient) groupConsume848(context.Context, string, string, int) ([]rec, error) {
-	return nil, notRun("the driver does not set group.protocol=consumer")
+	return nil, unsupported("kcat's librdkafka predates the KIP-848 consumer")
 }
 
 func (c *kcatClient) groupConsume(ctx context.Context, topic, group string, want int) ([]rec, error) {

@@ -138,9 +138,15 @@ func (c *procClient) groupConsume(ctx context.Context, topic, group string, want
 }
 
 // groupConsume848 runs the group consumer with group.protocol=consumer:
-// only the Java driver sets it (librdkafka's drivers could, but do not).
+// only the Java driver sets it.
 func (c *procClient) groupConsume848(ctx context.Context, topic, group string, want int) ([]rec, error) {
-	if c.lib != "java" {
+	switch c.lib {
+	case "java":
+	case "kafka-python":
+		return nil, unsupported("kafka-python has no KIP-848 consumer")
+	case "confluent-kafka":
+		return nil, unsupported("its librdkafka predates the KIP-848 consumer")
+	default:
 		return nil, notRun("the driver does not set group.protocol=consumer")
 	}
 	var resp struct{ Records []rec }
