@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -187,5 +188,52 @@ func TestConsumerAssignors(t *testing.T) {
 				t.Fatalf("uniform with a fourth member: %d moved, m4 has %d; want 2 and 2: %v", moved, next["m4"].count(), next)
 			}
 		}
+	}
+}
+
+// TestConsumerRegexAndSessionExpiry: a regex subscription takes every
+// matching topic, including one created later (the group epoch moves);
+// a member that stops heartbeating is dropped after the session timeout
+// and its partitions go to the others.
+func TestConsumerRegexAndSessionExpiry(t *testing.T) {
+	shard := &localShard{smr: NewStateMachine()}
+	c := NewCoordinator(Config{ConsumerSessionTimeout: 400 * time.Millisecond}, shard, zerolog.Nop())
+	defer c.Close()
+	topics := topicCounts{"orders-eu": 2, "orders-us": 1, "payments": 3}
+	regex := "orders-.*"
+	a := hb(t, c, topics, ConsumerHeartbeat{MemberID: "a", RebalanceTimeoutMs: 1000, Regex: &regex, Owned: Assignment{}})
+	if a.Code != 0 || !a.Assignment.equal(Assignment{"orders-eu": {0, 1}, "orders-us": {0}}) {
+		t.Fatalf("regex member: %+v; want orders-eu and orders-us only", a)
+	}
+	topics["orders-apac"] = 1
+	again := hb(t, c, topics, ConsumerHeartbeat{MemberID: "a", MemberEpoch: a.Epoch, Owned: a.Assignment})
+	if again.Code != 0 || again.Epoch != a.Epoch+1 || again.Assignment.count() != 4 {
+		t.Fatalf("after orders-apac appeared: %+v; want epoch %d with 4 partitions", again, a.Epoch+1)
+	}
+
+	b := hb(t, c, topics, ConsumerHeartbeat{MemberID: "b", RebalanceTimeoutMs: 1000, Topics: []string{"payments"}, Owned: Assignment{}})
+	if b.Code != 0 || b.Assignment.count() != 3 {
+		t.Fatalf("second member on payments: %+v", b)
+	}
+	// a keeps heartbeating, b stops: b's session ends, and the group
+	// epoch moves without it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ans := hb(t, c, topics, ConsumerHeartbeat{MemberID: "a", MemberEpoch: again.Epoch, Owned: again.Assignment})
+		if ans.Code != 0 {
+			t.Fatalf("a's heartbeat: %+v", ans)
+		}
+		again.Epoch = ans.Epoch
+		d, _ := c.DescribeConsumerGroup(context.Background(), 1, "cg")
+		if len(d.Members) == 1 && d.Members[0].ID == "a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never expired: %+v", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ans := hb(t, c, topics, ConsumerHeartbeat{MemberID: "b", MemberEpoch: b.Epoch}); ans.Code != kerr.UnknownMemberID.Code {
+		t.Fatalf("expired member's heartbeat: code %d, want UNKNOWN_MEMBER_ID", ans.Code)
 	}
 }
