@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -90,6 +91,20 @@ func TestConsumerRevokeBeforeAssign(t *testing.T) {
 	a = hb(t, c, topics, ConsumerHeartbeat{MemberID: "a", MemberEpoch: 2, Owned: kept})
 	if a.Code != 0 || a.Epoch != 3 || a.Assignment.count() != 4 {
 		t.Fatalf("after b left: %+v; want epoch 3 with all 4", a)
+	}
+
+	// The shard itself fences a commit whose member epoch the group left
+	// behind (a coordinator that checked, lost its leadership, proposed).
+	commit := func(epoch int32) error {
+		cmd := Command{Commit: &Commit{Group: "cg", Member: "a", MemberEpoch: epoch,
+			Offsets: map[string]map[int32]OffsetRecord{"t": {0: {Offset: 5}}}}}
+		return shard.ProposeGroup(context.Background(), 1, cmd.Encode())
+	}
+	if err := commit(1); !errors.Is(err, ErrFenced) {
+		t.Fatalf("commit at epoch 1 after a moved to 3: %v, want ErrFenced", err)
+	}
+	if err := commit(3); err != nil {
+		t.Fatalf("commit at the current epoch: %v", err)
 	}
 
 	// The state is in the shard: a coordinator that loads it again sees

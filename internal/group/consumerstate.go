@@ -59,6 +59,20 @@ type StoreConsumer struct {
 // active tells whether a stored consumer group has members.
 func (r *ConsumerRecord) active() bool { return r != nil && len(r.Members) > 0 }
 
+// memberAt tells whether the stored group has the member at epoch, or
+// just past it (its commit raced its next heartbeat).
+func (r *ConsumerRecord) memberAt(id string, epoch int32) bool {
+	if r == nil {
+		return false
+	}
+	for _, m := range r.Members {
+		if m.ID == id {
+			return m.Epoch == epoch || m.PreviousEpoch == epoch
+		}
+	}
+	return false
+}
+
 // storeConsumer applies a StoreConsumer: refused when the stored group
 // epoch is newer (a coordinator that lost its leadership proposing late).
 // The classic fields are left alone: a group converts only when empty.

@@ -21,10 +21,17 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 	if req.Group == "" {
 		return answer(kerr.InvalidGroupID.Code)
 	}
-	var generation int32 // the member's generation, 0 for a standalone commit
+	var (
+		generation int32  // the member's generation, 0 for a standalone commit
+		member     string // a KIP-848 member's id; its epoch is req.Generation
+	)
 	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
 		if cg := c.consumerFor(shard, req.Group); cg != nil {
-			return cg.consumerCommit(req.Version, req.MemberID, req.Generation)
+			code := cg.consumerCommit(req.Version, req.MemberID, req.Generation)
+			if code == 0 && req.MemberID != "" {
+				member = req.MemberID
+			}
+			return code
 		}
 		if req.Generation < 0 && req.MemberID == "" && len(g.members) == 0 {
 			return 0 // a standalone consumer committing to an empty group
@@ -48,6 +55,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 		return p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes
 	}
 	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
+	if member != "" {
+		commit.Member, commit.MemberEpoch = member, req.Generation
+	}
 	refused := 0
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
@@ -69,7 +79,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 	// A commit of no partitions is proposed all the same: it creates the
 	// group, as Kafka's does; one whose partitions were all refused is not.
 	if refused == 0 || len(commit.Offsets) > 0 {
-		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) {
+		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) && member != "" {
+			code = kerr.StaleMemberEpoch.Code
+		} else if errors.Is(err, ErrFenced) {
 			code = kerr.IllegalGeneration.Code
 		} else if err != nil {
 			c.log.Warn().Err(err).Str("group", req.Group).Msg("offset commit")

@@ -98,6 +98,11 @@ type Commit struct {
 	// between checking and proposing cannot move offsets of a group a newer
 	// coordinator already rebalanced.
 	Generation int32 `json:"generation,omitempty"`
+	// Member and MemberEpoch fence a KIP-848 member's commit the same way:
+	// refused once the stored group no longer has the member at that
+	// epoch (or the one before).
+	Member      string `json:"member,omitempty"`
+	MemberEpoch int32  `json:"member_epoch,omitempty"`
 }
 
 // ExpireOffsets is the periodic offsets.retention.minutes cleanup.
@@ -194,6 +199,10 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		m.log.write(LogKey{Group: c.StoreGroup.Group}, false, c.AtMs)
 	case c.Commit != nil:
 		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Generation > 0 && g.Generation > c.Commit.Generation {
+			res.Value = resultFenced
+			break
+		}
+		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Member != "" && !g.Consumer.memberAt(c.Commit.Member, c.Commit.MemberEpoch) {
 			res.Value = resultFenced
 			break
 		}
