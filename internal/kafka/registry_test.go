@@ -43,6 +43,8 @@ func TestAdvertisedVersions(t *testing.T) {
 		47: {0, 0},  // OffsetDelete
 		60: {0, 2},  // DescribeCluster
 		61: {0, 0},  // DescribeProducers
+		68: {0, 1},  // ConsumerGroupHeartbeat (KIP-848)
+		69: {0, 1},  // ConsumerGroupDescribe (KIP-848)
 		75: {0, 0},  // DescribeTopicPartitions
 	}
 	got := map[int16][2]int16{}
