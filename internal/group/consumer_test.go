@@ -252,3 +252,28 @@ func TestConsumerRegexAndSessionExpiry(t *testing.T) {
 		t.Fatalf("expired member's heartbeat: code %d, want UNKNOWN_MEMBER_ID", ans.Code)
 	}
 }
+
+// TestConsumerOffsetFetchEpochs: OffsetFetch v9+ from a member must carry
+// its current epoch; an admin fetch (no member) always passes.
+func TestConsumerOffsetFetchEpochs(t *testing.T) {
+	shard := &localShard{smr: NewStateMachine()}
+	c := NewCoordinator(Config{}, shard, zerolog.Nop())
+	defer c.Close()
+	a := join(t, c, topicCounts{"t": 1}, "a", "t")
+	id, other := "a", "b"
+	for _, tc := range []struct {
+		member *string
+		epoch  int32
+		want   int16
+	}{
+		{nil, -1, 0},
+		{&id, a.Epoch, 0},
+		{&id, a.Epoch - 1, kerr.StaleMemberEpoch.Code},
+		{&id, a.Epoch + 1, kerr.FencedMemberEpoch.Code},
+		{&other, a.Epoch, kerr.UnknownMemberID.Code},
+	} {
+		if got := c.ValidateOffsetFetch(context.Background(), 1, "cg", tc.member, tc.epoch); got != tc.want {
+			t.Errorf("member %v epoch %d: code %d, want %d", tc.member, tc.epoch, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -53,4 +54,26 @@ func (cg *cgroup) classicDescription() Description {
 	}
 	sort.Slice(d.Members, func(i, j int) bool { return d.Members[i].ID < d.Members[j].ID })
 	return d
+}
+
+// ValidateOffsetFetch checks the member id and epoch an OffsetFetch (v9+)
+// carries against a consumer group, as Kafka's: none (an admin client) is
+// fine; otherwise the member must exist (UNKNOWN_MEMBER_ID) at that epoch
+// (STALE_MEMBER_EPOCH for an older one, FENCED_MEMBER_EPOCH for a newer).
+// Classic groups are not checked.
+func (c *Coordinator) ValidateOffsetFetch(ctx context.Context, shard uint64, name string, memberID *string, epoch int32) int16 {
+	if (memberID == nil || *memberID == "") && epoch < 0 {
+		return 0
+	}
+	return c.withConsumer(ctx, shard, func(term uint64) int16 {
+		cg, code, _ := c.liveConsumer(shard, name, false, term)
+		if code != 0 || cg == nil {
+			return 0
+		}
+		id := ""
+		if memberID != nil {
+			id = *memberID
+		}
+		return cg.consumerCommit(9, id, epoch)
+	})
 }

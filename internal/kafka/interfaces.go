@@ -81,4 +81,5 @@ type Groups interface {
 	// The KIP-848 consumer protocol.
 	ConsumerGroupHeartbeat(ctx context.Context, shard uint64, h group.ConsumerHeartbeat, cl group.Client, topics group.TopicMetadata) group.ConsumerHeartbeatAnswer
 	DescribeConsumerGroup(ctx context.Context, shard uint64, name string) (group.ConsumerDescription, int16)
+	ValidateOffsetFetch(ctx context.Context, shard uint64, name string, memberID *string, epoch int32) int16
 }
