@@ -51,11 +51,13 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	}
 	b.Node = node
 	b.Groups = group.NewCoordinator(group.Config{
-		InitialRebalanceDelay:  cfg.GroupInitialRebalance,
-		MaxSize:                cfg.GroupMaxSize,
-		OffsetMetadataMaxBytes: cfg.OffsetMetadataMaxBytes,
-		OffsetsRetention:       cfg.OffsetsRetention,
-		RetentionCheckInterval: cfg.OffsetsRetentionCheck,
+		InitialRebalanceDelay:     cfg.GroupInitialRebalance,
+		MaxSize:                   cfg.GroupMaxSize,
+		OffsetMetadataMaxBytes:    cfg.OffsetMetadataMaxBytes,
+		OffsetsRetention:          cfg.OffsetsRetention,
+		RetentionCheckInterval:    cfg.OffsetsRetentionCheck,
+		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
+		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 	}, node, log)
 	b.markers = txn.NewWire(node.Meta, markerListener(cfg.Listeners))
 	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)

@@ -75,6 +75,9 @@ type Config struct {
 	// transactions past their timeout are aborted.
 	TransactionMaxTimeout    time.Duration
 	TransactionAbortInterval time.Duration
+	// The KIP-848 consumer protocol's heartbeat interval and session timeout.
+	GroupConsumerHeartbeat time.Duration
+	GroupConsumerSession   time.Duration
 	// Log lifecycle defaults for topics that do not set their own.
 	RetentionMs            int64
 	RetentionBytes         int64
@@ -173,6 +176,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&offsetsCheck, "offsets-retention-check-interval", "10m", "how often group coordinators remove expired offsets (offsets.retention.check.interval.ms)")
 	fs.StringVar(&txnMaxTimeout, "transaction-max-timeout", "15m", "longest transaction.timeout.ms a transactional producer may ask for; longer is refused with INVALID_TRANSACTION_TIMEOUT (transaction.max.timeout.ms)")
 	fs.StringVar(&txnAbortInterval, "transaction-abort-interval", "10s", "how often transaction coordinators abort transactions past their timeout (transaction.abort.timed.out.transaction.cleanup.interval.ms)")
+	fs.DurationVar(&c.GroupConsumerHeartbeat, "group-consumer-heartbeat-interval", 5*time.Second, "how often consumer-protocol (KIP-848) members heartbeat (group.consumer.heartbeat.interval.ms)")
+	fs.DurationVar(&c.GroupConsumerSession, "group-consumer-session-timeout", 45*time.Second, "how long a consumer-protocol (KIP-848) member may go without heartbeating (group.consumer.session.timeout.ms)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
 	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
@@ -435,6 +440,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionMaxTimeout < time.Millisecond || c.TransactionAbortInterval < time.Millisecond {
 		errs = append(errs, errors.New("--transaction-max-timeout and --transaction-abort-interval must be at least 1ms"))
+	}
+	if c.GroupConsumerHeartbeat <= 0 || c.GroupConsumerSession <= c.GroupConsumerHeartbeat {
+		errs = append(errs, errors.New("--group-consumer-heartbeat-interval must be positive and below --group-consumer-session-timeout"))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))

@@ -66,6 +66,11 @@ type Config struct {
 	// RetentionCheckInterval is how often expired offsets are removed
 	// (offsets.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration
+	// ConsumerHeartbeatInterval and ConsumerSessionTimeout are the KIP-848
+	// protocol's (group.consumer.heartbeat.interval.ms,
+	// group.consumer.session.timeout.ms).
+	ConsumerHeartbeatInterval time.Duration
+	ConsumerSessionTimeout    time.Duration
 }
 
 func (cfg Config) withDefaults() Config {
@@ -77,6 +82,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
+	if cfg.ConsumerHeartbeatInterval <= 0 {
+		cfg.ConsumerHeartbeatInterval = DefaultConsumerHeartbeatInterval
+	}
+	if cfg.ConsumerSessionTimeout <= 0 {
+		cfg.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
 	}
 	return cfg
 }
@@ -98,6 +109,7 @@ type Coordinator struct {
 
 	mu        sync.Mutex
 	groups    map[string]*group      // live groups, loaded from their shard
+	cgroups   map[string]*cgroup     // live KIP-848 consumer groups (consumer.go)
 	loaded    map[uint64]uint64      // shard → the Raft term its live groups were loaded in (after a ReadIndex)
 	queues    map[uint64]*shardQueue // per shard, the group transitions waiting to be proposed in order
 	closed    bool
@@ -270,6 +282,7 @@ func (c *Coordinator) adopt(shard, term uint64) (loaded, stale bool) {
 // requests NOT_COORDINATOR. c.mu is held.
 func (c *Coordinator) unload(shard uint64) {
 	delete(c.loaded, shard)
+	c.unloadConsumer(shard)
 	for name, g := range c.groups {
 		if g.shard == shard {
 			c.abandon(g, kerr.NotCoordinator.Code)
@@ -349,6 +362,7 @@ func (c *Coordinator) tick(now time.Time) {
 		c.nextSweep = now.Add(c.cfg.RetentionCheckInterval)
 		c.sweep()
 	}
+	c.tickConsumer(now)
 	for _, g := range c.groups {
 		for id, at := range g.pending {
 			if now.Sub(at) > time.Minute {

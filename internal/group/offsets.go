@@ -21,8 +21,18 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 	if req.Group == "" {
 		return answer(kerr.InvalidGroupID.Code)
 	}
-	var generation int32 // the member's generation, 0 for a standalone commit
+	var (
+		generation int32  // the member's generation, 0 for a standalone commit
+		member     string // a KIP-848 member's id; its epoch is req.Generation
+	)
 	code := c.withGroup(ctx, shard, req.Group, true, func(g *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil {
+			code := cg.consumerCommit(req.Version, req.MemberID, req.Generation)
+			if code == 0 && req.MemberID != "" {
+				member = req.MemberID
+			}
+			return code
+		}
 		if req.Generation < 0 && req.MemberID == "" && len(g.members) == 0 {
 			return 0 // a standalone consumer committing to an empty group
 		}
@@ -45,6 +55,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 		return p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes
 	}
 	commit := Commit{Group: req.Group, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
+	if member != "" {
+		commit.Member, commit.MemberEpoch = member, req.Generation
+	}
 	refused := 0
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
@@ -66,7 +79,9 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, shard uint64, req *kmsg.
 	// A commit of no partitions is proposed all the same: it creates the
 	// group, as Kafka's does; one whose partitions were all refused is not.
 	if refused == 0 || len(commit.Offsets) > 0 {
-		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) {
+		if err := c.shards.ProposeGroup(ctx, shard, Command{Commit: &commit}.Encode()); errors.Is(err, ErrFenced) && member != "" {
+			code = kerr.StaleMemberEpoch.Code
+		} else if errors.Is(err, ErrFenced) {
 			code = kerr.IllegalGeneration.Code
 		} else if err != nil {
 			c.log.Warn().Err(err).Str("group", req.Group).Msg("offset commit")
@@ -149,6 +164,10 @@ type Description struct {
 func (c *Coordinator) Describe(ctx context.Context, shard uint64, name string) (Description, int16) {
 	var d Description
 	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, name); cg != nil {
+			d = cg.classicDescription()
+			return 0
+		}
 		if g == nil {
 			d.State = StateDead
 			return 0
@@ -171,6 +190,8 @@ func (c *Coordinator) Describe(ctx context.Context, shard uint64, name string) (
 // Listed is one group in ListGroups.
 type Listed struct {
 	Name, ProtocolType, State string
+	// Type is "classic" or "consumer" (ListGroups v5).
+	Type string
 }
 
 // List returns the groups of every shard this broker leads.
@@ -186,8 +207,10 @@ func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
 		}
 		for _, name := range smr.Groups() {
 			c.withGroup(ctx, shard, name, false, func(g *group) int16 {
-				if g != nil {
-					out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state})
+				if cg := c.consumerFor(shard, name); cg != nil {
+					out = append(out, Listed{Name: name, ProtocolType: ProtocolTypeConsumer, State: cg.state(), Type: "consumer"})
+				} else if g != nil {
+					out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state, Type: "classic"})
 				}
 				return 0
 			})
@@ -203,6 +226,12 @@ func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
 func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int16 {
 	var deleted <-chan error
 	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, name); cg != nil {
+			if len(cg.members) > 0 {
+				return kerr.NonEmptyGroup.Code
+			}
+			delete(c.cgroups, name)
+		}
 		if g == nil {
 			return kerr.GroupIDNotFound.Code
 		}
@@ -228,6 +257,10 @@ func (c *Coordinator) Delete(ctx context.Context, shard uint64, name string) int
 func (c *Coordinator) DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16) {
 	var subscribed map[string]bool
 	code := c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, name); cg != nil {
+			subscribed = cg.subscribedTopics()
+			return 0
+		}
 		if g == nil {
 			return kerr.GroupIDNotFound.Code
 		}

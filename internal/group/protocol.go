@@ -100,6 +100,9 @@ func (c *Coordinator) full(g *group) bool {
 // code (with the member id when the client must learn it:
 // MemberIDRequired, UnknownMemberID). c.mu is held.
 func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (joining, int16) {
+	if c.consumerActive(g.shard, g.name) {
+		return joining{}, kerr.InconsistentGroupProtocol.Code
+	}
 	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supports(protocols)) {
 		return joining{}, kerr.InconsistentGroupProtocol.Code
 	}

@@ -53,6 +53,8 @@ type Record struct {
 	// StateMs is when the membership was last stored (Kafka's
 	// current_state_timestamp).
 	StateMs int64 `json:"state_ms,omitempty"`
+	// Consumer is the state of a KIP-848 consumer group (consumerstate.go).
+	Consumer *ConsumerRecord `json:"consumer,omitempty"`
 }
 
 // Command is one proposal to a group shard. Exactly one field is set.
@@ -71,6 +73,8 @@ type Command struct {
 	// Txn changes a transaction's record or a group's transactional
 	// offsets (txnstate.go).
 	Txn *TxnCommand `json:"txn,omitempty"`
+	// Consumer stores a KIP-848 consumer group's state.
+	Consumer *StoreConsumer `json:"consumer,omitempty"`
 	// AtMs is the proposer's clock when it proposed: the time of the
 	// records the command writes to __consumer_offsets and the clock their
 	// tombstones expire by, the same on every replica.
@@ -97,6 +101,11 @@ type Commit struct {
 	// between checking and proposing cannot move offsets of a group a newer
 	// coordinator already rebalanced.
 	Generation int32 `json:"generation,omitempty"`
+	// Member and MemberEpoch fence a KIP-848 member's commit the same way:
+	// refused once the stored group no longer has the member at that
+	// epoch (or the one before).
+	Member      string `json:"member,omitempty"`
+	MemberEpoch int32  `json:"member_epoch,omitempty"`
 }
 
 // ExpireOffsets is the periodic offsets.retention.minutes cleanup.
@@ -192,9 +201,14 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		g.ProtocolType, g.Protocol = c.StoreGroup.ProtocolType, c.StoreGroup.Protocol
 		g.Generation, g.Leader, g.Members = c.StoreGroup.Generation, c.StoreGroup.Leader, c.StoreGroup.Members
 		g.StateMs = c.AtMs
+		g.Consumer = nil // an empty consumer group converted to classic
 		m.log.write(LogKey{Group: c.StoreGroup.Group}, false, c.AtMs)
 	case c.Commit != nil:
 		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Generation > 0 && g.Generation > c.Commit.Generation {
+			res.Value = resultFenced
+			break
+		}
+		if g, ok := m.groups[c.Commit.Group]; ok && c.Commit.Member != "" && !g.Consumer.memberAt(c.Commit.Member, c.Commit.MemberEpoch) {
 			res.Value = resultFenced
 			break
 		}
@@ -232,6 +246,8 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 		m.expireOffsets(*c.ExpireOffsets, c.AtMs)
 	case c.Txn != nil:
 		res.Value = m.applyTxn(c.Txn, c.AtMs)
+	case c.Consumer != nil:
+		res.Value = m.storeConsumer(c.Consumer, c.AtMs)
 	}
 	m.log.expire(c.AtMs)
 	if m.log.next != written {
@@ -254,7 +270,7 @@ func (m *StateMachine) expireOffsets(e ExpireOffsets, nowMs int64) {
 	}
 	names := make([]string, 0, len(m.groups))
 	for name, g := range m.groups {
-		if !active[name] && len(g.Members) == 0 {
+		if !active[name] && len(g.Members) == 0 && !g.Consumer.active() {
 			names = append(names, name)
 		}
 	}

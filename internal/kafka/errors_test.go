@@ -116,6 +116,8 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
 		65: {&kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{txnID}}, kerr.TransactionalIDNotFound},
 		66: {&kmsg.ListTransactionsRequest{DurationFilterMillis: -1, TransactionalIDPattern: &badPattern}, kerr.InvalidRegularExpression},
+		68: {&kmsg.ConsumerGroupHeartbeatRequest{Group: groupName, MemberID: "nobody", MemberEpoch: 3}, kerr.GroupIDNotFound},
+		69: {&kmsg.ConsumerGroupDescribeRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
 		75: {&kmsg.DescribeTopicPartitionsRequest{ResponsePartitionLimit: 2000, Topics: []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: noTopic}}}, kerr.UnknownTopicOrPartition},
 	}
 }

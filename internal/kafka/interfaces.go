@@ -97,6 +97,10 @@ type Groups interface {
 	Delete(ctx context.Context, shard uint64, name string) int16
 	DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16)
 	TxnOffsetCommit(ctx context.Context, shard uint64, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse
+	// The KIP-848 consumer protocol.
+	ConsumerGroupHeartbeat(ctx context.Context, shard uint64, h group.ConsumerHeartbeat, cl group.Client, topics group.TopicMetadata) group.ConsumerHeartbeatAnswer
+	DescribeConsumerGroup(ctx context.Context, shard uint64, name string) (group.ConsumerDescription, int16)
+	ValidateOffsetFetch(ctx context.Context, shard uint64, name string, memberID *string, epoch int32) int16
 }
 
 // Txns is what the transaction APIs use of the transaction coordinator

@@ -11,7 +11,7 @@ import (
 func init() { handles(0, 5, (*Server).listGroups) }
 
 // listGroups lists the groups this broker coordinates (clients ask every
-// broker), filtered by state (v4+) and type (v5+: all are classic).
+// broker), filtered by state (v4+) and type (v5+: classic or consumer).
 func (s *Server) listGroups(ctx context.Context, _ *request, body *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListGroupsResponse)
 	states := map[string]bool{}
@@ -29,15 +29,15 @@ func (s *Server) listGroups(ctx context.Context, _ *request, body *kmsg.ListGrou
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
-	if len(types) > 0 && !types["classic"] {
-		return resp
-	}
 	for _, g := range s.groups.List(ctx, shards) {
 		if len(states) > 0 && !states[strings.ToLower(g.State)] {
 			continue
 		}
+		if len(types) > 0 && !types[g.Type] {
+			continue
+		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Name, g.ProtocolType, g.State, "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Name, g.ProtocolType, g.State, g.Type
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp

@@ -67,6 +67,10 @@ func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchReques
 			want[t.Topic] = append(want[t.Topic], t.Partitions...)
 		}
 	}
+	if code := s.groups.ValidateOffsetFetch(ctx, shard, g.Group, g.MemberID, g.MemberEpoch); code != 0 {
+		out.ErrorCode = code
+		return out
+	}
 	offsets, code := s.groups.FetchOffsets(ctx, shard, g.Group, want)
 	if code != 0 {
 		out.ErrorCode = code

@@ -50,6 +50,8 @@ func TestAdvertisedVersions(t *testing.T) {
 		61: {0, 0},  // DescribeProducers
 		65: {0, 0},  // DescribeTransactions
 		66: {0, 2},  // ListTransactions
+		68: {0, 1},  // ConsumerGroupHeartbeat (KIP-848)
+		69: {0, 1},  // ConsumerGroupDescribe (KIP-848)
 		75: {0, 0},  // DescribeTopicPartitions
 	}
 	got := map[int16][2]int16{}

@@ -61,6 +61,13 @@ type client interface {
 	deleteGroup(ctx context.Context, group string) error
 }
 
+// nextGenConsumer is a client whose group consumer can run the KIP-848
+// consumer protocol (group.protocol=consumer); groupConsume is as the
+// client interface's.
+type nextGenConsumer interface {
+	groupConsume848(ctx context.Context, topic, group string, want int) ([]rec, error)
+}
+
 // groupDescription is what a client reports of a consumer group.
 type groupDescription struct {
 	State   string        `json:"state"`
@@ -186,7 +193,8 @@ var features = []struct{ id, title string }{
 	{"nullvalues", "null values"},
 	{"timestamps", "timestamps"},
 	{"assign", "consume by partition"},
-	{"group", "consume by group, commit, resume"},
+	{"group", "consume by group (classic protocol), commit, resume"},
+	{"group848", "consume by group (KIP-848 consumer protocol), commit, resume"},
 	{"create", "admin: create topic"},
 	{"describe", "admin: describe topic by name"},
 	{"describeid", "admin: describe topic by id"},

@@ -41,7 +41,7 @@ func allClients(t *testing.T, addrs []string) []client {
 		leftOut(t, "python3-confluent-kafka not installed (apt-get install python3-confluent-kafka)")
 	}
 	if c, stop, err := newJavaClient(addrs, t.TempDir(), capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all,
-		note: "the reference client; one JVM serves every cell (Producer, KafkaConsumer with the default classic group protocol, Admin)"}); err == nil {
+		note: "the reference client; one JVM serves every cell (Producer, KafkaConsumer with the classic group protocol and, in the KIP-848 row, group.protocol=consumer, Admin)"}); err == nil {
 		t.Cleanup(stop)
 		out = append(out, c)
 	} else {
@@ -166,10 +166,14 @@ the cluster holds.
   the CreateTime it stamped, within the send window; kcat sends one header set per partition.
 - consume by partition: the verifier writes 30 records; the client assigns each partition at an
   offset 3 records in and must read exactly the rest, byte for byte, and nothing before.
-- consume by group, commit, resume: one group member reads a 3-partition topic from the earliest
+- consume by group (classic protocol), commit, resume: one group member reads a 3-partition topic from the earliest
   offset; every offset of every partition must be delivered, and the group's committed offsets
   (fetched by the verifier) must equal the end offsets. Then 6 more records are written and a new
   member of the group must get exactly those, nothing before its committed offsets.
+- consume by group (KIP-848 consumer protocol), commit, resume: the same with the client's
+  KIP-848 consumer (franz-go's ServerSideBalancer, Java's group.protocol=consumer): the broker
+  assigns through ConsumerGroupHeartbeat; afterwards ConsumerGroupDescribe must know the group
+  (a client that fell back to the classic protocol fails the row).
 - admin: the client creates a 2-partition topic, describes it by name and by the id the cluster
   reports (name, partitions and leaders as the cluster reports them), grows it to 4 partitions,
   sets its retention.ms (the verifier's DescribeConfigs must show the value, and so must the

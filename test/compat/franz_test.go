@@ -129,8 +129,13 @@ func fromFranz(kr *kgo.Record) rec {
 }
 
 func (c *franzClient) groupConsume(ctx context.Context, topic, group string, want int) ([]rec, error) {
-	cl, err := kgo.NewClient(c.opts(kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())...)
+	return c.groupConsumeWith(ctx, topic, group, want)
+}
+
+func (c *franzClient) groupConsumeWith(ctx context.Context, topic, group string, want int, extra ...kgo.Opt) ([]rec, error) {
+	opts := append([]kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit()}, extra...)
+	cl, err := kgo.NewClient(c.opts(opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +153,12 @@ func (c *franzClient) groupConsume(ctx context.Context, topic, group string, wan
 	}
 	cl.LeaveGroup()
 	return out, nil
+}
+
+// groupConsume848 is groupConsume with franz-go's KIP-848 consumer: the
+// broker's uniform assignor, asked for through ServerSideBalancer.
+func (c *franzClient) groupConsume848(ctx context.Context, topic, group string, want int) ([]rec, error) {
+	return c.groupConsumeWith(ctx, topic, group, want, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()))
 }
 
 func (c *franzClient) createTopic(ctx context.Context, topic string, partitions int32) error {

@@ -150,6 +150,12 @@ func (c *kcatClient) consume(ctx context.Context, topic string, ranges []prange)
 	return out, nil
 }
 
+// groupConsume848: Debian's kcat is built on a librdkafka that predates
+// its KIP-848 consumer.
+func (c *kcatClient) groupConsume848(context.Context, string, string, int) ([]rec, error) {
+	return nil, unsupported("kcat's librdkafka predates the KIP-848 consumer")
+}
+
 func (c *kcatClient) groupConsume(ctx context.Context, topic, group string, want int) ([]rec, error) {
 	// -c exits after want messages; closing the consumer commits the
 	// offsets librdkafka stored for them.

@@ -137,6 +137,23 @@ func (c *procClient) groupConsume(ctx context.Context, topic, group string, want
 	return resp.Records, err
 }
 
+// groupConsume848 runs the group consumer with group.protocol=consumer:
+// only the Java driver sets it.
+func (c *procClient) groupConsume848(ctx context.Context, topic, group string, want int) ([]rec, error) {
+	switch c.lib {
+	case "java":
+	case "kafka-python":
+		return nil, unsupported("kafka-python has no KIP-848 consumer")
+	case "confluent-kafka":
+		return nil, unsupported("its librdkafka predates the KIP-848 consumer")
+	default:
+		return nil, notRun("the driver does not set group.protocol=consumer")
+	}
+	var resp struct{ Records []rec }
+	err := c.call(ctx, "group_consume", map[string]any{"topic": topic, "group": group, "want": want, "protocol": "consumer"}, &resp)
+	return resp.Records, err
+}
+
 func (c *procClient) createTopic(ctx context.Context, topic string, partitions int32) error {
 	return c.call(ctx, "create_topic", map[string]any{"topic": topic, "partitions": partitions}, nil)
 }

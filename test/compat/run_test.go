@@ -114,61 +114,20 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 	})
 
 	cell(t, m, cl, "group", 90*time.Second, func(ctx context.Context) error {
-		topic, group := data+"-group", "compat-group-"+cl.name()
-		if err := e.v.ensureTopic(ctx, topic, 3); err != nil {
+		return groupRoundTrip(ctx, e, rng, caps, data+"-group", "compat-group-"+cl.name(), cl.groupConsume)
+	})
+	cell(t, m, cl, "group848", 90*time.Second, func(ctx context.Context) error {
+		next, ok := cl.(nextGenConsumer)
+		if !ok {
+			return unsupported("the library has no KIP-848 (group.protocol=consumer) consumer")
+		}
+		group := "compat-group848-" + cl.name()
+		if err := groupRoundTrip(ctx, e, rng, caps, data+"-group848", group, next.groupConsume848); err != nil {
 			return err
 		}
-		want := gen(rng, caps, 30, 3, false)
-		if err := e.v.produce(ctx, topic, want); err != nil {
-			return err
-		}
-		ends, err := e.v.endOffsets(ctx, topic)
-		if err != nil {
-			return err
-		}
-		got, err := cl.groupConsume(ctx, topic, group, len(want))
-		if err != nil {
-			return err
-		}
-		seen := map[[2]int64]bool{}
-		for _, r := range got {
-			seen[[2]int64{int64(r.Partition), r.Offset}] = true
-		}
-		for p, end := range ends {
-			for o := int64(0); o < end; o++ {
-				if !seen[[2]int64{int64(p), o}] {
-					return fmt.Errorf("group member never got %s/%d at offset %d", topic, p, o)
-				}
-			}
-		}
-		if err := compare(want, dedupe(got), "all", time.Time{}, time.Time{}); err != nil {
-			return err
-		}
-		committed, err := e.v.committed(ctx, group, topic)
-		if err != nil {
-			return err
-		}
-		for p, end := range ends {
-			if committed[p] != end {
-				return fmt.Errorf("group %s committed %d for partition %d, want its end %d (all: %v)", group, committed[p], p, end, committed)
-			}
-		}
-		// A new member resumes at the committed offsets: it gets exactly
-		// the records written since, nothing again.
-		more := gen(rng, caps, 6, 3, false)
-		if err := e.v.produce(ctx, topic, more); err != nil {
-			return err
-		}
-		again, err := cl.groupConsume(ctx, topic, group, len(more))
-		if err != nil {
-			return fmt.Errorf("resuming: %w", err)
-		}
-		for _, r := range again {
-			if r.Offset < ends[r.Partition] {
-				return fmt.Errorf("resumed member got %d/%d again, below the committed %d", r.Partition, r.Offset, ends[r.Partition])
-			}
-		}
-		return compare(more, again, "all", time.Time{}, time.Time{})
+		// The client could fall back to the classic protocol unnoticed:
+		// only a consumer group answers ConsumerGroupDescribe.
+		return e.v.isConsumerGroup(ctx, group)
 	})
 
 	admin := data + "-admin"
@@ -653,4 +612,63 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// groupRoundTrip has a group member consume everything in a new topic,
+// commit and leave, then a new member resume from the committed offsets.
+func groupRoundTrip(ctx context.Context, e *env, rng *rand.Rand, caps capabilities, topic, group string, consume func(ctx context.Context, topic, group string, want int) ([]rec, error)) error {
+	if err := e.v.ensureTopic(ctx, topic, 3); err != nil {
+		return err
+	}
+	want := gen(rng, caps, 30, 3, false)
+	if err := e.v.produce(ctx, topic, want); err != nil {
+		return err
+	}
+	ends, err := e.v.endOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	got, err := consume(ctx, topic, group, len(want))
+	if err != nil {
+		return err
+	}
+	seen := map[[2]int64]bool{}
+	for _, r := range got {
+		seen[[2]int64{int64(r.Partition), r.Offset}] = true
+	}
+	for p, end := range ends {
+		for o := int64(0); o < end; o++ {
+			if !seen[[2]int64{int64(p), o}] {
+				return fmt.Errorf("group member never got %s/%d at offset %d", topic, p, o)
+			}
+		}
+	}
+	if err := compare(want, dedupe(got), "all", time.Time{}, time.Time{}); err != nil {
+		return err
+	}
+	committed, err := e.v.committed(ctx, group, topic)
+	if err != nil {
+		return err
+	}
+	for p, end := range ends {
+		if committed[p] != end {
+			return fmt.Errorf("group %s committed %d for partition %d, want its end %d (all: %v)", group, committed[p], p, end, committed)
+		}
+	}
+	// A new member resumes at the committed offsets: it gets exactly
+	// the records written since, nothing again.
+	more := gen(rng, caps, 6, 3, false)
+	if err := e.v.produce(ctx, topic, more); err != nil {
+		return err
+	}
+	again, err := consume(ctx, topic, group, len(more))
+	if err != nil {
+		return fmt.Errorf("resuming: %w", err)
+	}
+	for _, r := range again {
+		if r.Offset < ends[r.Partition] {
+			return fmt.Errorf("resumed member got %d/%d again, below the committed %d", r.Partition, r.Offset, ends[r.Partition])
+		}
+	}
+	return compare(more, again, "all", time.Time{}, time.Time{})
 }

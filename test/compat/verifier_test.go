@@ -428,3 +428,16 @@ func (v *verifier) groupGone(ctx context.Context, group string) error {
 		}
 	}
 }
+
+// isConsumerGroup tells, by ConsumerGroupDescribe, that group is a KIP-848
+// consumer group (a classic one is GROUP_ID_NOT_FOUND there).
+func (v *verifier) isConsumerGroup(ctx context.Context, group string) error {
+	gs, err := v.adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return fmt.Errorf("describe consumer group %s: %w", group, err)
+	}
+	if err := gs[group].Err; err != nil {
+		return fmt.Errorf("group %s is not a consumer-protocol group: %w", group, err)
+	}
+	return nil
+}

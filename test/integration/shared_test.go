@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
@@ -16,6 +17,9 @@ var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: f
 	// A static broker retention.bytes, for TestTopicConfigsAlterAndDescribe
 	// to see its source; 1 GiB deletes nothing that any test here writes.
 	cfg.RetentionBytes = 1 << 30
+	// KIP-848 members learn of partitions freed by others at their next
+	// heartbeat: Kafka's 5 s interval would make those tests slow.
+	cfg.GroupConsumerHeartbeat = 500 * time.Millisecond
 }}}
 
 func TestMain(m *testing.M) {

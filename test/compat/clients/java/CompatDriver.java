@@ -336,6 +336,10 @@ public final class CompatDriver {
         Properties p = consumer();
         p.put("group.id", str("group"));
         p.put("auto.offset.reset", "earliest");
+        if (req.containsKey("protocol")) {
+            // "consumer": KIP-848, the broker assigns (ConsumerGroupHeartbeat).
+            p.put("group.protocol", str("protocol"));
+        }
         List<Object> out = new ArrayList<>();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
             c.subscribe(List.of(str("topic")));
