@@ -6,8 +6,10 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -72,6 +74,11 @@ type Log struct {
 	closed    bool
 	dirDirty  bool // segment files created since the directory was last fsynced
 	truncated int64
+
+	// cleanMu keeps cleaning passes apart; cleanedTo (under mu) is the
+	// offset below which a pass has deduplicated every key (clean.go).
+	cleanMu   sync.Mutex
+	cleanedTo int64
 }
 
 // Open opens the log in dir, creating dir and an empty log starting at
@@ -85,6 +92,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if err := finishSwaps(dir); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	bases, err := listSegments(dir)
 	if err != nil {
@@ -107,6 +117,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, errors.Join(fmt.Errorf("open log %s: %w", dir, err), l.Close())
 		}
 	}
+	l.loadCleanedTo()
 	return l, nil
 }
 
@@ -239,6 +250,12 @@ func (l *Log) Append(batch []byte) error {
 // from concatenating them (e.g. when it rewrites the first header bytes in
 // a small buffer of its own).
 func (l *Log) AppendParts(head, body []byte) error {
+	return l.appendParts(head, body, false)
+}
+
+// appendParts appends a batch; with gaps its base offset may lie past
+// NextOffset, as in a cleaned log copied from another replica.
+func (l *Log) appendParts(head, body []byte, gaps bool) error {
 	total := int64(len(head)) + int64(len(body))
 	if total < recordbatch.HeaderSize {
 		return fmt.Errorf("append: %d-byte batch is shorter than a %d-byte header", total, recordbatch.HeaderSize)
@@ -258,7 +275,7 @@ func (l *Log) AppendParts(head, body []byte) error {
 	if l.closed {
 		return errClosed
 	}
-	if next := l.nextOffset(); h.BaseOffset != next {
+	if next := l.nextOffset(); h.BaseOffset != next && (!gaps || h.BaseOffset < next) {
 		return fmt.Errorf("append: batch base offset %d, want %d", h.BaseOffset, next)
 	}
 	s := l.active()
@@ -270,6 +287,9 @@ func (l *Log) AppendParts(head, body []byte) error {
 	}
 	if err := s.write(head, body); err != nil {
 		return fmt.Errorf("append: %w", err)
+	}
+	if h.BaseOffset > s.next {
+		s.gaps = true
 	}
 	s.track(s.size, h, int64(l.opts.IndexIntervalBytes))
 	return nil
@@ -476,7 +496,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := s.cut(pos, offset, true); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
-	return nil
+	return l.lowerCleanedTo(offset)
 }
 
 // removeFrom deletes segments k and later, newest first, so that a failure
@@ -588,6 +608,10 @@ func (l *Log) Reset(startOffset int64) error {
 	}
 	l.segs = []*segment{s}
 	l.dirDirty = true
+	if err := os.Remove(filepath.Join(l.dir, cleanerCheckpointFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reset: %w", err)
+	}
+	l.cleanedTo = startOffset
 	if err := syncDir(l.dir); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

@@ -173,10 +173,25 @@ func (l *Log) Extend(r io.Reader, nextOffset int64) error {
 		if err != nil {
 			return fmt.Errorf("restore batch at offset %d: %w", next, err)
 		}
-		if err := l.Append(batch); err != nil {
+		// A cleaned log has gaps between batches.
+		if err := l.appendParts(batch, nil, true); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 		buf = batch
+	}
+	return l.sealGaps()
+}
+
+// sealGaps rolls an active segment that got gaps from Extend: recovery
+// takes a gap in the active segment for damage.
+func (l *Log) sealGaps() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.active().gaps {
+		return nil
+	}
+	if err := l.roll(); err != nil {
+		return fmt.Errorf("restore: seal segment with gaps: %w", err)
 	}
 	return nil
 }
