@@ -231,7 +231,7 @@ func checkRecords(records []byte, logCfg topicconfig.Log, nowMs int64) (recordba
 		return set, kerr.InvalidRecord.Code
 	}
 	err = recordbatch.CheckClient(records, recordbatch.ClientRules{NowMs: nowMs, CreateTime: !logCfg.LogAppendTime,
-		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs})
+		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs, RequireKeys: logCfg.Compact})
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedCodec):
 		return set, kerr.UnsupportedCompressionType.Code

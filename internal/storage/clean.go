@@ -97,7 +97,7 @@ func (l *Log) Clean(ctx context.Context, cfg CleanConfig, m *OffsetMap, throttle
 		return res, nil
 	}
 
-	m.reset()
+	m.prepare(dirty)
 	mapEnd, read, err := l.buildMap(ctx, segs[firstDirty:], max(cleanedTo, segs[0].base), m, throttle)
 	res.BytesRead += read
 	if err != nil {

@@ -14,37 +14,54 @@ const offsetMapEntrySize = 24
 const offsetMapLoad = 0.9
 
 // OffsetMap maps key digests to the offset of the last record seen with
-// that key, in a fixed table allocated once: its memory is the cleaner's
-// dedupe buffer, whatever the keys. Two keys with the same 128-bit digest
-// would be taken for one; SHA-256 makes that as unlikely as Kafka's MD5
-// does, without MD5's known collisions.
+// that key, in a fixed table: its memory is the cleaner's dedupe buffer,
+// whatever the keys. The table is sized for each pass to what the dirty
+// bytes could hold, up to the budget, and kept for the next pass, so an
+// idle or small log does not cost the whole budget. Two keys with the same
+// 128-bit digest would be taken for one; SHA-256 makes that as unlikely
+// as Kafka's MD5 does, without MD5's known collisions.
 type OffsetMap struct {
+	budget  int64
 	digests [][16]byte
 	offsets []int64 // offset+1; 0 marks a free slot
 	used    int
 	limit   int
 }
 
-// NewOffsetMap sizes a map to bytes of memory; it holds at least one key.
+// minRecordBytes is the smallest a record with a key can be on disk (its
+// length, attributes, three varints, a one-byte key, a null value and no
+// headers), which bounds how many keys dirty bytes can hold.
+const minRecordBytes = 7
+
+// NewOffsetMap returns a map that uses at most bytes of memory; it holds
+// at least one key.
 func NewOffsetMap(bytes int64) *OffsetMap {
-	slots := max(int(bytes/offsetMapEntrySize), 2)
-	return &OffsetMap{
-		digests: make([][16]byte, slots),
-		offsets: make([]int64, slots),
-		limit:   max(int(float64(slots)*offsetMapLoad), 1),
-	}
+	return &OffsetMap{budget: max(bytes, 2*offsetMapEntrySize)}
 }
 
-// Capacity is how many distinct keys fit.
-func (m *OffsetMap) Capacity() int { return m.limit }
+// prepare empties the map for a pass over dirty bytes.
+func (m *OffsetMap) prepare(dirty int64) {
+	want := m.budget
+	if dirty < m.budget/offsetMapEntrySize*minRecordBytes {
+		want = max(int64(float64(dirty/minRecordBytes+1)/offsetMapLoad+1)*offsetMapEntrySize, 2*offsetMapEntrySize)
+	}
+	slots := int(want / offsetMapEntrySize)
+	if slots > len(m.offsets) {
+		m.digests, m.offsets = make([][16]byte, slots), make([]int64, slots)
+	} else {
+		clear(m.offsets)
+	}
+	m.used = 0
+	m.limit = max(int(float64(len(m.offsets))*offsetMapLoad), 1)
+}
+
+// Capacity is how many distinct keys the map holds at most: its budget.
+func (m *OffsetMap) Capacity() int {
+	return max(int(float64(m.budget/offsetMapEntrySize)*offsetMapLoad), 1)
+}
 
 // Len is how many distinct keys the map holds.
 func (m *OffsetMap) Len() int { return m.used }
-
-func (m *OffsetMap) reset() {
-	clear(m.offsets)
-	m.used = 0
-}
 
 func digest(key []byte) [16]byte {
 	sum := sha256.Sum256(key)
