@@ -66,6 +66,9 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 			if code == 0 {
 				l, code = s.localLeader(st, name, tp.Partition, -1)
 			}
+			if code == 0 && body.Acks == -1 {
+				code = s.checkMinInsync(st, name, tp.Partition, l.shard, logCfg.MinInsync)
+			}
 			var set recordbatch.Set
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
@@ -99,6 +102,21 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 		}
 		return resp
 	}
+}
+
+// checkMinInsync is Kafka's min.insync.replicas check for acks=all
+// (Partition.appendRecordsToLeader): NOT_ENOUGH_REPLICAS while the
+// leader's ISR is smaller than the topic asks, which also refuses every
+// acks=all write when it asks for more than the replication factor.
+func (s *Server) checkMinInsync(st *meta.State, topic string, idx int32, shard uint64, minInsync int) int16 {
+	if minInsync <= 1 {
+		return 0
+	}
+	replicas := st.Topics[topic].Partitions[idx].Replicas
+	if len(s.node.ISR(shard, replicas)) < minInsync {
+		return kerr.NotEnoughReplicas.Code
+	}
+	return 0
 }
 
 // produceTopic names a request's topic: by name before v13, by id from

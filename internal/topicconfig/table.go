@@ -133,7 +133,7 @@ var defs = []Def{
 	},
 	{
 		Name: MinInsync, Type: TypeInt, Default: "1", Broker: "min.insync.replicas",
-		rule: ints(1), Effect: "a write is acknowledged once a Raft majority of the replicas has it (2 of 3), whatever this says",
+		rule: ints(1), Applied: true, Effect: "an acks=all produce is refused with NOT_ENOUGH_REPLICAS, before it is proposed, while the partition leader counts fewer replicas in its ISR (itself included, see --replica-lag-time-max); a write that is accepted still commits on a Raft majority, so more than a majority here only makes produce stricter, and acks=0/1 are not checked, as in Kafka",
 		Doc: "How many replicas must have a write before acks=all succeeds.",
 	},
 	{

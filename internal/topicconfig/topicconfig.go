@@ -251,6 +251,10 @@ type Log struct {
 	// TimestampBeforeMaxMs and TimestampAfterMaxMs bound CreateTime
 	// timestamps around the broker's clock.
 	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+	// MinInsync is min.insync.replicas: an acks=all produce is refused
+	// with NOT_ENOUGH_REPLICAS while the leader counts fewer replicas in
+	// sync (itself included).
+	MinInsync int
 	// Compact: cleanup.policy lists compact, so the log cleaner keeps the
 	// last record of each key and Produce refuses records without a key.
 	Compact bool
@@ -301,6 +305,7 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 		l.RetentionMs, l.RetentionBytes = -1, -1
 	}
 	l.Compact = slices.Contains(policy, "compact")
+	l.MinInsync, _ = strconv.Atoi(str(MinInsync))
 	l.DeleteRetentionMs, _ = strconv.ParseInt(str("delete.retention.ms"), 10, 64)
 	l.MinCleanableRatio, _ = strconv.ParseFloat(str("min.cleanable.dirty.ratio"), 64)
 	l.MinCompactionLagMs, _ = strconv.ParseInt(str("min.compaction.lag.ms"), 10, 64)
