@@ -63,4 +63,3 @@ func TestMinInsyncReplicas(t *testing.T) {
 		t.Fatalf("acks=all to mis3 with the broker back in sync: %v", err)
 	}
 }
-
