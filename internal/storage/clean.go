@@ -260,12 +260,18 @@ func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *Offs
 	return end, read, nil
 }
 
-// readable tells whether the cleaner can see a batch's records: plain
-// data batches. Compressed batches (the broker has no codecs) and control
-// batches are kept whole and their keys are not mapped, which only keeps
-// more than needed.
+// attrTransactional marks a batch written inside a transaction (KIP-98).
+const attrTransactional = 0x10
+
+// readable tells whether the cleaner can see a batch's records: plain,
+// non-transactional data batches. Compressed batches (the broker has no
+// codecs), transactional batches and control batches (transaction
+// markers) are kept whole and their keys are not mapped, which only keeps
+// more than needed: an aborted record never hides an older committed one.
+// Kafka's cleaner also drops aborted records and, later, markers; that
+// waits for transactions (see TestCleanTransactionsGap).
 func readable(h recordbatch.Header) bool {
-	return h.Attributes&(recordbatch.AttrCompression|recordbatch.AttrControl) == 0
+	return h.Attributes&(recordbatch.AttrCompression|recordbatch.AttrControl|attrTransactional) == 0
 }
 
 // producerLastBatches maps each producer id to the base offset of its last
