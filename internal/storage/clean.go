@@ -71,6 +71,9 @@ type cleanSeg struct {
 func (l *Log) Clean(ctx context.Context, cfg CleanConfig, m *OffsetMap, throttle *Throttle) (CleanResult, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	if l.cleanHalted != nil {
+		return CleanResult{}, l.cleanHalted
+	}
 	segs, cleanedTo, err := l.cleanable(cfg)
 	if err != nil || len(segs) == 0 {
 		return CleanResult{CleanedTo: cleanedTo}, err
@@ -193,9 +196,11 @@ func (l *Log) eachBatch(ctx context.Context, c cleanSeg, throttle *Throttle, rea
 		if err := l.readSealed(c.s, pos, hb[:]); err != nil {
 			return err
 		}
-		if h := recordbatch.ParseHeader(hb[:]); h.Length > n {
-			n = h.Length
+		h := recordbatch.ParseHeader(hb[:])
+		if err := h.Check(); err != nil || h.Length > c.size-pos {
+			return fmt.Errorf("clean: %s: %w: bad batch header at position %d", c.s.logPath, recordbatch.ErrCorrupt, pos)
 		}
+		n = max(n, h.Length)
 		if int64(cap(buf)) < n {
 			buf = make([]byte, n)
 		}

@@ -161,29 +161,35 @@ func (l *Log) swapIn(group []cleanSeg, ns *segment) error {
 	if err := os.Rename(cleaned, swap); err != nil {
 		return abandon(fmt.Errorf("clean: %w", err))
 	}
-	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("clean: %w", err)
-	}
-	if err := fault("swap"); err != nil {
+	// From here on the swap is decided: an error leaves the rest to Open,
+	// and no other pass may run in this process (a second swap file for
+	// the same base could cover a shorter range than the first).
+	halt := func(err error) error {
+		l.cleanHalted = fmt.Errorf("clean: an earlier swap failed half-way; reopen the log to finish it: %w", err)
 		return err
 	}
-	// From here on the swap is decided: an error leaves the rest to Open.
+	if err := syncDir(l.dir); err != nil {
+		return halt(fmt.Errorf("clean: %w", err))
+	}
+	if err := fault("swap"); err != nil {
+		return halt(err)
+	}
 	for _, c := range group[1:] {
 		if err := c.s.remove(); err != nil {
-			return fmt.Errorf("clean: %w", err)
+			return halt(fmt.Errorf("clean: %w", err))
 		}
 	}
 	if err := os.Remove(group[0].s.indexPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("clean: remove index: %w", err)
+		return halt(fmt.Errorf("clean: remove index: %w", err))
 	}
 	if err := fault("removed"); err != nil {
-		return err
+		return halt(err)
 	}
 	if err := os.Rename(swap, ns.logPath); err != nil {
-		return fmt.Errorf("clean: %w", err)
+		return halt(fmt.Errorf("clean: %w", err))
 	}
 	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("clean: %w", err)
+		return halt(fmt.Errorf("clean: %w", err))
 	}
 	_ = group[0].s.f.Close() // replaced by the rename: nothing of it is needed
 	l.segs = append(l.segs[:at], append([]*segment{ns}, l.segs[at+len(group):]...)...)

@@ -77,8 +77,9 @@ type Log struct {
 
 	// cleanMu keeps cleaning passes apart; cleanedTo (under mu) is the
 	// offset below which a pass has deduplicated every key (clean.go).
-	cleanMu   sync.Mutex
-	cleanedTo int64
+	cleanMu     sync.Mutex
+	cleanedTo   int64
+	cleanHalted error // under cleanMu: a swap failed after its decision point
 }
 
 // Open opens the log in dir, creating dir and an empty log starting at
