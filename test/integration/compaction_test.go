@@ -269,7 +269,7 @@ func consumeKeyed(ctx context.Context, seeds []string, topic string) ([]kgoRecor
 		if len(out) > 0 && out[len(out)-1].offset >= end.Offset-1 {
 			return out, nil
 		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
 		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
 		cancel()
