@@ -23,7 +23,7 @@ var defs = []Def{
 	{
 		Name: CleanupPolicy, Type: TypeList, Default: "delete", Broker: "log.cleanup.policy",
 		rule: listOf("compact", "delete"), Applied: true,
-		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key below the active segment, and Produce refuses records without a key (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
+		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (batches compressed by the producer, and transactional ones, are kept whole: the broker has no codecs and no transactions yet), and Produce refuses records without a key in uncompressed batches (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
 		Doc:    "What happens to old segments: delete removes them by retention, compact keeps the latest record per key; both may be listed.",
 	},
 	{
@@ -168,7 +168,7 @@ var defs = []Def{
 	},
 	{
 		Name: SegmentBytes, Type: TypeInt, Default: "1073741824", Broker: "log.segment.bytes",
-		rule: segmentBytes(), Applied: true, Effect: "a segment rolls at this size; the minimum is --min-segment-bytes (Kafka's 1048576 unless lowered for tests)",
+		rule: segmentBytes(), Applied: true, Effect: "a segment rolls at this size, and the cleaner merges cleaned segments up to it; the minimum is --min-segment-bytes (Kafka's 1048576 unless lowered for tests)",
 		Doc: "Size at which the active segment file is closed and a new one started.",
 	},
 	{
