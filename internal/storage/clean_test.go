@@ -497,3 +497,74 @@ func TestCleanTransactionsGap(t *testing.T) {
 		t.Fatalf("batches %v, want %s", got, want)
 	}
 }
+
+// TestTruncateIntoCleanedGap cuts a cleaned log at offsets whose records
+// the cleaner removed (a snapshot install or a restart can ask for that):
+// the log then ends exactly there, keeps what lies below, reopens, and
+// takes appends from there.
+func TestTruncateIntoCleanedGap(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{SegmentBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key written once stays at offset 0; the versions after it go.
+	if err := l.Append(keyedBatch(0, 1000, -1, kv{"once", []byte("kept")})); err != nil {
+		t.Fatal(err)
+	}
+	fillVersions(t, l, 5, 40, 1000)
+	if _, err := l.Clean(context.Background(), cleanCfg(l), NewOffsetMap(1<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := readRecords(t, l)
+	// The last batch base (1, 6, 11, ...) that no batch holds any more,
+	// above the kept offset 0: a gap inside a cleaned segment.
+	held := map[int64]bool{}
+	for off := l.StartOffset(); off < l.NextOffset(); {
+		data, err := l.Read(off, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for h := range recordbatch.All(data) {
+			for o := h.BaseOffset; o <= h.LastOffset(); o++ {
+				held[o] = true
+			}
+			off = h.LastOffset() + 1
+		}
+	}
+	var cut int64 = -1
+	for o := l.NextOffset() - 4; o > l.StartOffset(); o -= 5 {
+		if !held[o] && held[0] {
+			cut = o
+			break
+		}
+	}
+	if cut < 0 {
+		t.Fatal("no gap after a kept batch in the cleaned log")
+	}
+	if err := l.TruncateTo(cut); err != nil {
+		t.Fatalf("TruncateTo(%d) in a gap: %v", cut, err)
+	}
+	if l.NextOffset() != cut {
+		t.Fatalf("NextOffset %d after the cut, want %d", l.NextOffset(), cut)
+	}
+	if err := l.Append(keyedBatch(cut, 2000, -1, kv{"new", []byte("after-cut")})); err != nil {
+		t.Fatalf("append at the cut: %v", err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = openLog(t, dir, Options{SegmentBytes: 1024})
+	got, _ := readRecords(t, l)
+	var want []seen
+	for _, r := range recs {
+		if r.offset < cut {
+			want = append(want, r)
+		}
+	}
+	want = append(want, seen{offset: cut, key: "new", value: "after-cut"})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after cut and reopen:\n got %v\nwant %v", got, want)
+	}
+}

@@ -138,9 +138,12 @@ func (l *Log) recoverSegment(base int64, later []int64) error {
 	if len(later) == 0 {
 		return nil
 	}
-	if s.next != later[0] {
+	// A sealed segment may end in a gap (its last batches cleaned away or
+	// cut by TruncateTo): it ends where the next one starts.
+	if s.next > later[0] {
 		return fmt.Errorf("segment %s ends at offset %d but the next segment starts at %d", s.logPath, s.next, later[0])
 	}
+	s.next = later[0]
 	// A sealed index rebuilt by scanning is worth keeping; its data is durable.
 	return s.writeIndex(false, false)
 }
@@ -449,8 +452,18 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	if offset == l.nextOffset() {
 		return nil, nil
 	}
-	s := l.segs[l.segmentIndex(offset)]
+	k := l.segmentIndex(offset)
+	s := l.segs[k]
 	pos, first, err := s.locate(offset)
+	for errors.Is(err, errPastLastBatch) && k+1 < len(l.segs) {
+		// In the gap a sealed segment ends with: the next batch is further on.
+		k++
+		s = l.segs[k]
+		pos, first, err = s.locate(s.base)
+	}
+	if errors.Is(err, errPastLastBatch) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read offset %d: %w", offset, err)
 	}
@@ -481,11 +494,16 @@ func (l *Log) TruncateTo(offset int64) error {
 	k := l.segmentIndex(offset)
 	s := l.segs[k]
 	pos, h, err := s.locate(offset)
-	if err != nil {
+	gap := errors.Is(err, errPastLastBatch)
+	switch {
+	case gap:
+		pos = s.size
+	case err != nil:
 		return fmt.Errorf("truncate to %d: %w", offset, err)
-	}
-	if h.BaseOffset != offset {
+	case h.BaseOffset < offset:
 		return fmt.Errorf("truncate to %d: offset is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+	case h.BaseOffset > offset:
+		gap = true // offset lies in a gap cleaning left
 	}
 	if err := l.removeFrom(k + 1); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
@@ -497,7 +515,38 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := s.cut(pos, offset, true); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
+	if gap && offset > s.base {
+		if err := l.sealGap(k, offset); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
 	return l.lowerCleanedTo(offset)
+}
+
+// sealGap makes the log end at offset after a cut left segment k (the
+// last) ending in a gap below it: the active segment must have none, so k
+// is sealed with its gap and an empty active segment starts at offset, or,
+// if k holds nothing, replaced by one.
+func (l *Log) sealGap(k int, offset int64) error {
+	s := l.segs[k]
+	if s.size > 0 {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	} else {
+		n, err := createSegment(l.dir, offset)
+		if err != nil {
+			return err
+		}
+		if err := s.remove(); err != nil {
+			return errors.Join(err, n.f.Close())
+		}
+		l.segs[k] = n
+		if k > 0 {
+			l.segs[k-1].next = offset
+		}
+	}
+	return syncDir(l.dir)
 }
 
 // removeFrom deletes segments k and later, newest first, so that a failure

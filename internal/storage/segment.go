@@ -16,6 +16,10 @@ import (
 
 const indexEntrySize = 8
 
+// errPastLastBatch: the offset lies after a segment's last batch, in the
+// gap a cleaned (or cut) sealed segment may end with.
+var errPastLastBatch = errors.New("offset after the segment's last batch")
+
 // indexEntry maps a batch base offset to where the batch starts in its
 // segment. Both are 32-bit, so segments are rolled before either overflows.
 type indexEntry struct {
@@ -139,7 +143,7 @@ func (s *segment) locate(offset int64) (int64, recordbatch.Header, error) {
 		}
 		pos += h.Length
 	}
-	return 0, recordbatch.Header{}, fmt.Errorf("%s: offset %d not found", s.logPath, offset)
+	return 0, recordbatch.Header{}, fmt.Errorf("%s: offset %d: %w", s.logPath, offset, errPastLastBatch)
 }
 
 // maxTimestamp returns the largest batch maxTimestamp in the segment
