@@ -417,7 +417,7 @@ func TestCleanedLogSnapshotRestores(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	pr, pw := newPipe()
+	pr, pw := io.Pipe()
 	go func() { _, err := snap.WriteTo(pw); pw.CloseWithError(err) }()
 	dir := t.TempDir()
 	f := openLog(t, dir, Options{SegmentBytes: 1024})
@@ -437,8 +437,6 @@ func TestCleanedLogSnapshotRestores(t *testing.T) {
 		t.Fatalf("restored and reopened:\n got %v\nwant %v", got, want)
 	}
 }
-
-func newPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
 
 // TestCleanTransactionsGap shows where the cleaner stands on transactions,
 // which land separately: transactional batches and transaction markers
@@ -566,5 +564,48 @@ func TestTruncateIntoCleanedGap(t *testing.T) {
 	want = append(want, seen{offset: cut, key: "new", value: "after-cut"})
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after cut and reopen:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestSnapshotFromCleanedGap streams a cleaned log from an offset whose
+// batch the cleaner removed, as an incremental catch-up may, into another
+// log, which then holds the same records from there.
+func TestSnapshotFromCleanedGap(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1024})
+	if err := l.Append(keyedBatch(0, 1000, -1, kv{"once", []byte("kept")})); err != nil {
+		t.Fatal(err)
+	}
+	fillVersions(t, l, 5, 40, 1000)
+	if _, err := l.Clean(context.Background(), cleanCfg(l), NewOffsetMap(1<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := readRecords(t, l)
+	const from = 6 // the base of a removed batch
+	if data, err := l.Read(from, 1<<20); err != nil || len(data) == 0 || recordbatch.ParseHeader(data).BaseOffset <= from {
+		t.Fatalf("Read(%d) = %d bytes, %v: want the next batch after the gap", from, len(data), err)
+	}
+	snap, err := l.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if err := snap.From(from); err != nil {
+		t.Fatalf("From(%d): %v", from, err)
+	}
+	pr, pw := io.Pipe()
+	go func() { _, err := snap.WriteTo(pw); pw.CloseWithError(err) }()
+	f := openLog(t, t.TempDir(), Options{SegmentBytes: 1024})
+	if err := f.Restore(pr, from, snap.NextOffset); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readRecords(t, f)
+	var want []seen
+	for _, r := range all {
+		if r.offset >= from {
+			want = append(want, r)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("streamed from %d:\n got %v\nwant %v", from, got, want)
 	}
 }
