@@ -23,6 +23,7 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/storage"
 )
 
 // Node is one broker's Raft side: it starts the parts below on one
@@ -129,7 +130,12 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		self: cfg.NodeID, interval: cfg.RetentionCheckInterval, defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, leaders: n.leaders, advance: n.shards.advanceLogStart, log: log,
 	}
-	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run}
+	clean := &cleaner{
+		self: cfg.NodeID, threads: cfg.CleanerThreads, buffer: cfg.CleanerDedupeBufferSize, backoff: cfg.CleanerBackoff,
+		throttle: storage.NewThrottle(cfg.CleanerIOMaxBytesPerSec), defaults: cfg.LogDefaults(), meta: n.meta,
+		replicas: n.replicas, metrics: m.RegisterCleaner(), log: log.With().Str("component", "log-cleaner").Logger(),
+	}
+	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
 			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),

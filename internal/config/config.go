@@ -89,6 +89,11 @@ type Config struct {
 	// system under which Produce to the leaders here is refused;
 	// MinFreeDiskAuto: the smaller of 1 GiB and 5% of the file system.
 	MinFreeDiskBytes int64
+	// The log cleaner (compaction) of topics with cleanup.policy=compact.
+	CleanerThreads          int
+	CleanerDedupeBufferSize int64   // bytes of key map, shared by the threads
+	CleanerIOMaxBytesPerSec float64 // 0: unlimited
+	CleanerBackoff          time.Duration
 
 	// Limits one client cannot exceed (Kafka's max.connections,
 	// max.connections.per.ip, queued.max.request.bytes,
@@ -126,7 +131,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	var listeners, advertised, members, membersHTTP string
 	var idleMs, writeTimeoutMs int64
-	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck string
+	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck, cleanerBackoff string
 	var txnMaxTimeout, txnAbortInterval string
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
@@ -164,6 +169,10 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.MinFreeDiskBytes, "min-free-disk-bytes", MinFreeDiskAuto, "refuse Produce to the partitions this broker leads (KAFKA_STORAGE_ERROR, which clients retry) while the data directory's file system has less free space than this, so that the Raft log store and __meta never run out; -1 for the smaller of 1 GiB and 5% of the file system, 0 for no floor")
 	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
+	fs.IntVar(&c.CleanerThreads, "log-cleaner-threads", 1, "goroutines compacting the local replicas of compacted topics (log.cleaner.threads)")
+	fs.Int64Var(&c.CleanerDedupeBufferSize, "log-cleaner-dedupe-buffer-size", 128<<20, "bytes of memory for the cleaner's key maps, split between the threads, 24 bytes per key: a pass deduplicates at most that many keys (log.cleaner.dedupe.buffer.size)")
+	fs.Float64Var(&c.CleanerIOMaxBytesPerSec, "log-cleaner-io-max-bytes-per-second", 0, "limit on the bytes the cleaner reads and writes per second, all threads together; 0 for no limit (log.cleaner.io.max.bytes.per.second)")
+	fs.StringVar(&cleanerBackoff, "log-cleaner-backoff", "15s", "how long the cleaner sleeps when no partition needs cleaning (log.cleaner.backoff.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&replicaLag, "replica-lag-time-max", "30s", "a follower that has not caught up to its leader within this long leaves the partition's ISR (replica.lag.time.max.ms); leadership moves only to in-sync replicas")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
@@ -231,6 +240,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.RetentionCheckInterval, err = time.ParseDuration(retentionCheck); err != nil {
 		errs = append(errs, fmt.Errorf("--log-retention-check-interval: %w", err))
+	}
+	if c.CleanerBackoff, err = time.ParseDuration(cleanerBackoff); err != nil {
+		errs = append(errs, fmt.Errorf("--log-cleaner-backoff: %w", err))
 	}
 	if c.GroupInitialRebalance, err = time.ParseDuration(initialRebalance); err != nil {
 		errs = append(errs, fmt.Errorf("--group-initial-rebalance-delay: %w", err))
@@ -431,6 +443,15 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionMs < -1 || c.RetentionBytes < -1 || c.SegmentMs < 1 || c.RetentionCheckInterval <= 0 {
 		errs = append(errs, errors.New("--log-retention-ms and --log-retention-bytes must be -1 or more, --log-roll-ms and --log-retention-check-interval positive"))
+	}
+	if c.CleanerThreads < 1 || c.CleanerThreads > 64 {
+		errs = append(errs, errors.New("--log-cleaner-threads must be 1..64"))
+	}
+	if c.CleanerDedupeBufferSize < int64(c.CleanerThreads)*1<<20 {
+		errs = append(errs, errors.New("--log-cleaner-dedupe-buffer-size must be at least 1 MiB per --log-cleaner-threads"))
+	}
+	if c.CleanerIOMaxBytesPerSec < 0 || c.CleanerBackoff <= 0 {
+		errs = append(errs, errors.New("--log-cleaner-io-max-bytes-per-second must not be negative (0: no limit) and --log-cleaner-backoff must be positive"))
 	}
 	if c.GroupInitialRebalance < 0 {
 		errs = append(errs, errors.New("--group-initial-rebalance-delay must not be negative"))

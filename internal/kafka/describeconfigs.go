@@ -110,6 +110,10 @@ func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
 		{"group.consumer.session.timeout.ms", strconv.FormatInt(cfg.GroupConsumerSession.Milliseconds(), 10), "45000", topicconfig.TypeInt, "How long a KIP-848 consumer group member may go without heartbeating (--group-consumer-session-timeout)."},
 		{"group.initial.rebalance.delay.ms", strconv.FormatInt(cfg.GroupInitialRebalance.Milliseconds(), 10), "3000", topicconfig.TypeInt, "How long a new group waits for more members before its first rebalance (--group-initial-rebalance-delay)."},
 		{"listeners", listeners(cfg.Listeners), "PLAINTEXT://:9092", topicconfig.TypeString, "The addresses this broker listens on (--listeners)."},
+		{"log.cleaner.backoff.ms", strconv.FormatInt(cfg.CleanerBackoff.Milliseconds(), 10), "15000", topicconfig.TypeLong, "How long the log cleaner sleeps when no compacted partition needs cleaning (--log-cleaner-backoff)."},
+		{"log.cleaner.dedupe.buffer.size", strconv.FormatInt(cfg.CleanerDedupeBufferSize, 10), "134217728", topicconfig.TypeLong, "Memory for the log cleaner's key maps, all threads together (--log-cleaner-dedupe-buffer-size)."},
+		{"log.cleaner.io.max.bytes.per.second", cleanerIO(cfg.CleanerIOMaxBytesPerSec), "1.7976931348623157E308", topicconfig.TypeDouble, "Limit on the log cleaner's reads and writes (--log-cleaner-io-max-bytes-per-second; 0 there is no limit)."},
+		{"log.cleaner.threads", itoa(cfg.CleanerThreads), "1", topicconfig.TypeInt, "Log cleaner threads (--log-cleaner-threads)."},
 		{"log.dirs", cfg.DataDir, "", topicconfig.TypeString, "Where this broker keeps partition logs and Raft state (--data-dir)."},
 		{"log.retention.check.interval.ms", strconv.FormatInt(cfg.RetentionCheckInterval.Milliseconds(), 10), "300000", topicconfig.TypeLong, "How often partition leaders look for segments to delete (--log-retention-check-interval)."},
 		{"node.id", strconv.FormatUint(cfg.NodeID, 10), "-1", topicconfig.TypeInt, "This broker's id (--node-id)."},
@@ -127,4 +131,13 @@ func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
 		entries = append(entries, e)
 	}
 	return entries
+}
+
+// cleanerIO prints --log-cleaner-io-max-bytes-per-second as Kafka's
+// log.cleaner.io.max.bytes.per.second, where no limit is Double.MAX_VALUE.
+func cleanerIO(v float64) string {
+	if v <= 0 {
+		return "1.7976931348623157E308"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }

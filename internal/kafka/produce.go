@@ -79,6 +79,9 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 				// returns or their delivery timeout.
 				code = kerr.KafkaStorageError.Code
 			}
+			if code == 0 && body.Acks == -1 {
+				code = s.checkMinInsync(st, name, tp.Partition, l.shard, logCfg.MinInsync)
+			}
 			var set recordbatch.Set
 			if code == 0 {
 				set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
@@ -127,6 +130,21 @@ func hasTransactional(body *kmsg.ProduceRequest) bool {
 		}
 	}
 	return false
+}
+
+// checkMinInsync is Kafka's min.insync.replicas check for acks=all
+// (Partition.appendRecordsToLeader): NOT_ENOUGH_REPLICAS while the
+// leader's ISR is smaller than the topic asks, which also refuses every
+// acks=all write when it asks for more than the replication factor.
+func (s *Server) checkMinInsync(st *meta.State, topic string, idx int32, shard uint64, minInsync int) int16 {
+	if minInsync <= 1 {
+		return 0
+	}
+	replicas := st.Topics[topic].Partitions[idx].Replicas
+	if len(s.node.ISR(shard, replicas)) < minInsync {
+		return kerr.NotEnoughReplicas.Code
+	}
+	return 0
 }
 
 // produceTopic names a request's topic: by name before v13, by id from
@@ -259,7 +277,7 @@ func checkRecords(records []byte, logCfg topicconfig.Log, nowMs int64) (recordba
 		return set, kerr.InvalidRecord.Code
 	}
 	err = recordbatch.CheckClient(records, recordbatch.ClientRules{NowMs: nowMs, CreateTime: !logCfg.LogAppendTime,
-		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs})
+		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs, RequireKeys: logCfg.Compact})
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedCodec):
 		return set, kerr.UnsupportedCompressionType.Code

@@ -30,6 +30,11 @@ type ClientRules struct {
 	// A CreateTime record may be at most TimestampBeforeMaxMs older and
 	// TimestampAfterMaxMs newer than NowMs.
 	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+	// RequireKeys is set on a compacted topic: the cleaner keeps the last
+	// record of each key, so a record without one is refused
+	// (LogValidator.validateKey, INVALID_RECORD). Only uncompressed batches
+	// are checked: the broker does not decompress.
+	RequireKeys bool
 }
 
 // CheckClient applies Kafka's LogValidator rules for batches from a
@@ -85,6 +90,11 @@ func (r ClientRules) checkRecords(h Header, recs []byte) error {
 		}
 		if offsetDelta != int64(i) {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, offsetDelta)
+		}
+		if r.RequireKeys {
+			if rec, err := parseRecord(recs[n : n+int(length)]); err != nil || rec.Key == nil {
+				return fmt.Errorf("%w: compacted topic cannot accept a record without a key (record %d)", ErrInvalidRecord, i)
+			}
 		}
 		if err := r.checkTimestamp(h, h.BaseTimestamp+tsDelta); err != nil {
 			return err

@@ -6,8 +6,10 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -72,6 +74,12 @@ type Log struct {
 	closed    bool
 	dirDirty  bool // segment files created since the directory was last fsynced
 	truncated int64
+
+	// cleanMu keeps cleaning passes apart; cleanedTo (under mu) is the
+	// offset below which a pass has deduplicated every key (clean.go).
+	cleanMu     sync.Mutex
+	cleanedTo   int64
+	cleanHalted error // under cleanMu: a swap failed after its decision point
 }
 
 // Open opens the log in dir, creating dir and an empty log starting at
@@ -85,6 +93,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if err := finishSwaps(dir); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	bases, err := listSegments(dir)
 	if err != nil {
@@ -107,6 +118,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, errors.Join(fmt.Errorf("open log %s: %w", dir, err), l.Close())
 		}
 	}
+	l.loadCleanedTo()
 	return l, nil
 }
 
@@ -126,9 +138,12 @@ func (l *Log) recoverSegment(base int64, later []int64) error {
 	if len(later) == 0 {
 		return nil
 	}
-	if s.next != later[0] {
+	// A sealed segment may end in a gap (its last batches cleaned away or
+	// cut by TruncateTo): it ends where the next one starts.
+	if s.next > later[0] {
 		return fmt.Errorf("segment %s ends at offset %d but the next segment starts at %d", s.logPath, s.next, later[0])
 	}
+	s.next = later[0]
 	// A sealed index rebuilt by scanning is worth keeping; its data is durable.
 	return s.writeIndex(false, false)
 }
@@ -239,6 +254,12 @@ func (l *Log) Append(batch []byte) error {
 // from concatenating them (e.g. when it rewrites the first header bytes in
 // a small buffer of its own).
 func (l *Log) AppendParts(head, body []byte) error {
+	return l.appendParts(head, body, false)
+}
+
+// appendParts appends a batch; with gaps its base offset may lie past
+// NextOffset, as in a cleaned log copied from another replica.
+func (l *Log) appendParts(head, body []byte, gaps bool) error {
 	total := int64(len(head)) + int64(len(body))
 	if total < recordbatch.HeaderSize {
 		return fmt.Errorf("append: %d-byte batch is shorter than a %d-byte header", total, recordbatch.HeaderSize)
@@ -258,7 +279,7 @@ func (l *Log) AppendParts(head, body []byte) error {
 	if l.closed {
 		return errClosed
 	}
-	if next := l.nextOffset(); h.BaseOffset != next {
+	if next := l.nextOffset(); h.BaseOffset != next && (!gaps || h.BaseOffset < next) {
 		return fmt.Errorf("append: batch base offset %d, want %d", h.BaseOffset, next)
 	}
 	s := l.active()
@@ -270,6 +291,9 @@ func (l *Log) AppendParts(head, body []byte) error {
 	}
 	if err := s.write(head, body); err != nil {
 		return fmt.Errorf("append: %w", err)
+	}
+	if h.BaseOffset > s.next {
+		s.gaps = true
 	}
 	s.track(s.size, h, int64(l.opts.IndexIntervalBytes))
 	return nil
@@ -428,8 +452,18 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	if offset == l.nextOffset() {
 		return nil, nil
 	}
-	s := l.segs[l.segmentIndex(offset)]
+	k := l.segmentIndex(offset)
+	s := l.segs[k]
 	pos, first, err := s.locate(offset)
+	for errors.Is(err, errPastLastBatch) && k+1 < len(l.segs) {
+		// In the gap a sealed segment ends with: the next batch is further on.
+		k++
+		s = l.segs[k]
+		pos, first, err = s.locate(s.base)
+	}
+	if errors.Is(err, errPastLastBatch) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read offset %d: %w", offset, err)
 	}
@@ -460,11 +494,16 @@ func (l *Log) TruncateTo(offset int64) error {
 	k := l.segmentIndex(offset)
 	s := l.segs[k]
 	pos, h, err := s.locate(offset)
-	if err != nil {
+	gap := errors.Is(err, errPastLastBatch)
+	switch {
+	case gap:
+		pos = s.size
+	case err != nil:
 		return fmt.Errorf("truncate to %d: %w", offset, err)
-	}
-	if h.BaseOffset != offset {
+	case h.BaseOffset < offset:
 		return fmt.Errorf("truncate to %d: offset is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+	case h.BaseOffset > offset:
+		gap = true // offset lies in a gap cleaning left
 	}
 	if err := l.removeFrom(k + 1); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
@@ -476,7 +515,38 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := s.cut(pos, offset, true); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
-	return nil
+	if gap && offset > s.base {
+		if err := l.sealGap(k, offset); err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
+	}
+	return l.lowerCleanedTo(offset)
+}
+
+// sealGap makes the log end at offset after a cut left segment k (the
+// last) ending in a gap below it: the active segment must have none, so k
+// is sealed with its gap and an empty active segment starts at offset, or,
+// if k holds nothing, replaced by one.
+func (l *Log) sealGap(k int, offset int64) error {
+	s := l.segs[k]
+	if s.size > 0 {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	} else {
+		n, err := createSegment(l.dir, offset)
+		if err != nil {
+			return err
+		}
+		if err := s.remove(); err != nil {
+			return errors.Join(err, n.f.Close())
+		}
+		l.segs[k] = n
+		if k > 0 {
+			l.segs[k-1].next = offset
+		}
+	}
+	return syncDir(l.dir)
 }
 
 // removeFrom deletes segments k and later, newest first, so that a failure
@@ -588,6 +658,10 @@ func (l *Log) Reset(startOffset int64) error {
 	}
 	l.segs = []*segment{s}
 	l.dirDirty = true
+	if err := os.Remove(filepath.Join(l.dir, cleanerCheckpointFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reset: %w", err)
+	}
+	l.cleanedTo = startOffset
 	if err := syncDir(l.dir); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

@@ -16,6 +16,10 @@ import (
 
 const indexEntrySize = 8
 
+// errPastLastBatch: the offset lies after a segment's last batch, in the
+// gap a cleaned (or cut) sealed segment may end with.
+var errPastLastBatch = errors.New("offset after the segment's last batch")
+
 // indexEntry maps a batch base offset to where the batch starts in its
 // segment. Both are 32-bit, so segments are rolled before either overflows.
 type indexEntry struct {
@@ -48,6 +52,8 @@ type segment struct {
 	// valid when firstTsKnown; both change only under Log.mu held for writing.
 	firstTs      int64
 	firstTsKnown bool
+
+	gaps bool // a batch was appended past the offset after the one before
 }
 
 func newSegment(dir string, base int64) *segment {
@@ -137,7 +143,7 @@ func (s *segment) locate(offset int64) (int64, recordbatch.Header, error) {
 		}
 		pos += h.Length
 	}
-	return 0, recordbatch.Header{}, fmt.Errorf("%s: offset %d not found", s.logPath, offset)
+	return 0, recordbatch.Header{}, fmt.Errorf("%s: offset %d: %w", s.logPath, offset, errPastLastBatch)
 }
 
 // maxTimestamp returns the largest batch maxTimestamp in the segment
@@ -363,8 +369,12 @@ func (s *segment) checkBatch(pos, limit, expect int64, crc bool, buf *[]byte) (r
 	if err != nil {
 		return recordbatch.Header{}, err
 	}
-	if h.BaseOffset != expect {
-		return recordbatch.Header{}, fmt.Errorf("%w: batch at position %d has base offset %d, want %d", recordbatch.ErrCorrupt, pos, h.BaseOffset, expect)
+	// In a sealed segment, past expect is a gap the log cleaner left (or
+	// copied from a replica that cleaned); the active segment never has
+	// gaps (Extend seals one that got them), so there a jump is damage
+	// the CRC does not cover.
+	if h.BaseOffset < expect || (crc && h.BaseOffset != expect) {
+		return recordbatch.Header{}, fmt.Errorf("%w: batch at position %d has base offset %d, want at least %d", recordbatch.ErrCorrupt, pos, h.BaseOffset, expect)
 	}
 	if h.LastOffset()-s.base > math.MaxUint32 {
 		return recordbatch.Header{}, fmt.Errorf("%w: batch at position %d ends too far past the segment base for the index", recordbatch.ErrCorrupt, pos)

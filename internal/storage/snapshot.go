@@ -76,7 +76,7 @@ func (s *Snapshot) locate(offset int64) (int, int64, recordbatch.Header, error) 
 		}
 		pos += h.Length
 	}
-	return 0, 0, recordbatch.Header{}, fmt.Errorf("snapshot %s: offset %d not found", s.files[k].Name(), offset)
+	return 0, 0, recordbatch.Header{}, fmt.Errorf("snapshot %s: offset %d: %w", s.files[k].Name(), offset, errPastLastBatch)
 }
 
 // BatchHeaderBefore returns the header bytes of the batch that ends just
@@ -110,12 +110,19 @@ func (s *Snapshot) From(offset int64) error {
 	default:
 		var h recordbatch.Header
 		var err error
-		if k, pos, h, err = s.locate(offset); err != nil {
+		k, pos, h, err = s.locate(offset)
+		switch {
+		case errors.Is(err, errPastLastBatch):
+			// In the gap at the end of a cleaned segment: from the next.
+			k = sort.Search(len(s.bases), func(i int) bool { return s.bases[i] > offset })
+			pos = 0
+		case err != nil:
 			return err
-		}
-		if h.BaseOffset != offset {
+		case h.BaseOffset < offset:
 			return fmt.Errorf("snapshot: offset %d is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
 		}
+		// A batch starting past offset follows a gap cleaning left; the
+		// stream starts there and the receiver appends across the gap.
 	}
 	for _, f := range s.files[:k] {
 		_ = f.Close() // opened read-only: nothing to lose
@@ -173,10 +180,25 @@ func (l *Log) Extend(r io.Reader, nextOffset int64) error {
 		if err != nil {
 			return fmt.Errorf("restore batch at offset %d: %w", next, err)
 		}
-		if err := l.Append(batch); err != nil {
+		// A cleaned log has gaps between batches.
+		if err := l.appendParts(batch, nil, true); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 		buf = batch
+	}
+	return l.sealGaps()
+}
+
+// sealGaps rolls an active segment that got gaps from Extend: recovery
+// takes a gap in the active segment for damage.
+func (l *Log) sealGaps() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.active().gaps {
+		return nil
+	}
+	if err := l.roll(); err != nil {
+		return fmt.Errorf("restore: seal segment with gaps: %w", err)
 	}
 	return nil
 }

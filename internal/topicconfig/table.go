@@ -11,9 +11,6 @@ const KafkaMinSegmentBytes = 1 << 20
 // errRemoteStorage is Kafka's answer on a broker without tiered storage.
 const errRemoteStorage = "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
 
-// noCleaner is why the compaction settings do nothing.
-const noCleaner = "the log cleaner (compaction) is not built: records are never compacted"
-
 // noTiered is why the tiered storage settings do nothing.
 const noTiered = "tiered storage is not built: every segment stays local, so only retention.ms and retention.bytes apply"
 
@@ -26,7 +23,7 @@ var defs = []Def{
 	{
 		Name: CleanupPolicy, Type: TypeList, Default: "delete", Broker: "log.cleanup.policy",
 		rule: listOf("compact", "delete"), Applied: true,
-		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: the cleaner is not built yet, so a topic without delete keeps every record (retention never trims it) and a key's older values stay readable; empty: nothing is removed",
+		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (batches compressed by the producer, and transactional ones, are kept whole: the broker has no codecs and no transactions yet), and Produce refuses records without a key in uncompressed batches (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
 		Doc:    "What happens to old segments: delete removes them by retention, compact keeps the latest record per key; both may be listed.",
 	},
 	{
@@ -51,7 +48,7 @@ var defs = []Def{
 	},
 	{
 		Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", Broker: "log.cleaner.delete.retention.ms",
-		rule: longs(0), Effect: noCleaner + " and tombstones stay",
+		rule: longs(0), Applied: true, Effect: "the cleaner removes a tombstone (null value) once its batch's timestamp is this much older than the broker's clock and older values of its key are gone",
 		Doc: "How long the cleaner keeps tombstones of a compacted topic.",
 	},
 	{
@@ -96,7 +93,7 @@ var defs = []Def{
 	},
 	{
 		Name: "max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Broker: "log.cleaner.max.compaction.lag.ms",
-		rule: longs(1), Effect: noCleaner,
+		rule: longs(1), Applied: true, Effect: "the cleaner cleans dirty data this old whatever the dirty ratio, and the active segment of a compacted topic rolls at this age when it is below segment.ms",
 		Doc: "The longest a record may wait before it becomes eligible for compaction.",
 	},
 	{
@@ -126,17 +123,17 @@ var defs = []Def{
 	},
 	{
 		Name: "min.cleanable.dirty.ratio", Type: TypeDouble, Default: "0.5", Broker: "log.cleaner.min.cleanable.ratio",
-		rule: ratio(), Effect: noCleaner,
+		rule: ratio(), Applied: true, Effect: "a replica's cleaner compacts once the not yet cleaned bytes are this share of the cleanable log",
 		Doc: "The share of uncompacted log that makes the cleaner compact a topic.",
 	},
 	{
 		Name: "min.compaction.lag.ms", Type: TypeLong, Default: "0", Broker: "log.cleaner.min.compaction.lag.ms",
-		rule: longs(0), Effect: noCleaner,
+		rule: longs(0), Applied: true, Effect: "the cleaner leaves segments holding a record newer than this (by the batch timestamps against the broker's clock)",
 		Doc: "The shortest time a record stays uncompacted.",
 	},
 	{
 		Name: MinInsync, Type: TypeInt, Default: "1", Broker: "min.insync.replicas",
-		rule: ints(1), Effect: "a write is acknowledged once a Raft majority of the replicas has it (2 of 3), whatever this says",
+		rule: ints(1), Applied: true, Effect: "an acks=all produce is refused with NOT_ENOUGH_REPLICAS, before it is proposed, while the partition leader counts fewer replicas in its ISR (itself included, see --replica-lag-time-max); a write that is accepted still commits on a Raft majority, so more than a majority here only makes produce stricter, and acks=0/1 are not checked, as in Kafka",
 		Doc: "How many replicas must have a write before acks=all succeeds.",
 	},
 	{
@@ -171,7 +168,7 @@ var defs = []Def{
 	},
 	{
 		Name: SegmentBytes, Type: TypeInt, Default: "1073741824", Broker: "log.segment.bytes",
-		rule: segmentBytes(), Applied: true, Effect: "a segment rolls at this size; the minimum is --min-segment-bytes (Kafka's 1048576 unless lowered for tests)",
+		rule: segmentBytes(), Applied: true, Effect: "a segment rolls at this size, and the cleaner merges cleaned segments up to it; the minimum is --min-segment-bytes (Kafka's 1048576 unless lowered for tests)",
 		Doc: "Size at which the active segment file is closed and a new one started.",
 	},
 	{

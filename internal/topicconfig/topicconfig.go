@@ -251,16 +251,29 @@ type Log struct {
 	// TimestampBeforeMaxMs and TimestampAfterMaxMs bound CreateTime
 	// timestamps around the broker's clock.
 	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+	// MinInsync is min.insync.replicas: an acks=all produce is refused
+	// with NOT_ENOUGH_REPLICAS while the leader counts fewer replicas in
+	// sync (itself included).
+	MinInsync int
+	// Compact: cleanup.policy lists compact, so the log cleaner keeps the
+	// last record of each key and Produce refuses records without a key.
+	Compact bool
+	// The cleaner's settings (delete.retention.ms, min.cleanable.dirty.ratio,
+	// min.compaction.lag.ms, max.compaction.lag.ms).
+	DeleteRetentionMs                      int64
+	MinCleanableRatio                      float64
+	MinCompactionLagMs, MaxCompactionLagMs int64
 }
 
 // ForLog resolves the settings the log applies (on every produce, so
 // without building the described entries). Values were validated when they
 // were set, so a parse failure cannot happen; it falls back to 0.
 //
-// Retention deletes only under the delete policy: a compacted topic
-// without it keeps every record, since the cleaner that would keep the
-// latest record of each key is not built and deleting by age or size
-// would lose keys whose latest value readers still need.
+// Retention deletes only under the delete policy: a topic that is only
+// compacted keeps the latest record of each key for as long as the topic
+// lives (compact,delete applies both). A compacted topic's segments roll
+// at max.compaction.lag.ms too when that is shorter than segment.ms, as
+// Kafka rolls them, so the cleaner can reach records in the active one.
 func ForLog(topic map[string]string, b BrokerDefaults) Log {
 	str := func(name string) string {
 		if v, ok := topic[name]; ok {
@@ -287,8 +300,18 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 	}
 	l.TimestampBeforeMaxMs, _ = strconv.ParseInt(str(TimestampBeforeMaxMs), 10, 64)
 	l.TimestampAfterMaxMs, _ = strconv.ParseInt(str(TimestampAfterMaxMs), 10, 64)
-	if !slices.Contains(splitList(str(CleanupPolicy)), "delete") {
+	policy := splitList(str(CleanupPolicy))
+	if !slices.Contains(policy, "delete") {
 		l.RetentionMs, l.RetentionBytes = -1, -1
+	}
+	l.Compact = slices.Contains(policy, "compact")
+	l.MinInsync, _ = strconv.Atoi(str(MinInsync))
+	l.DeleteRetentionMs, _ = strconv.ParseInt(str("delete.retention.ms"), 10, 64)
+	l.MinCleanableRatio, _ = strconv.ParseFloat(str("min.cleanable.dirty.ratio"), 64)
+	l.MinCompactionLagMs, _ = strconv.ParseInt(str("min.compaction.lag.ms"), 10, 64)
+	l.MaxCompactionLagMs, _ = strconv.ParseInt(str("max.compaction.lag.ms"), 10, 64)
+	if l.Compact {
+		l.SegmentMs = min(l.SegmentMs, l.MaxCompactionLagMs)
 	}
 	return l
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -30,7 +31,12 @@ import (
 const repo = "../.."
 
 // shared is the cluster both metric tests read, each under its own load.
-var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3}}
+// Its brokers allow 4 KiB segments and run the log cleaner every 200 ms,
+// so that a compacted topic gets cleaned while the test looks.
+var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+	cfg.MinSegmentBytes = 4096
+	cfg.CleanerBackoff = 200 * time.Millisecond
+}}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -81,6 +87,36 @@ func TestMetricNamesLint(t *testing.T) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// loadCompacted creates a compacted topic with 4 KiB segments and writes
+// many versions of a few keys, so that the cleaner metrics have series.
+func loadCompacted(t *testing.T, seeds []string, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	configs := map[string]*string{"cleanup.policy": ptr("compact"), "segment.bytes": ptr("4096")}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, configs, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatal(err)
+	}
+	// One batch of 20 records (~2.4 KB) per request: a segment of 4 KiB
+	// holds one or two, so most are sealed and cleanable.
+	for i := 0; i < 400; i += 20 {
+		var rs []*kgo.Record
+		for j := i; j < i+20; j++ {
+			rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", j%10), Value: fmt.Appendf(nil, "%d;%0100d", j, 0)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
 
 // load creates topic, produces and consumes a little through a consumer
 // group (topic+"-group") that commits, so every counter, histogram and lag
@@ -158,6 +194,7 @@ func TestDashboardAndAlertsReturnData(t *testing.T) {
 	t.Parallel()
 	c := shared.Get(t)
 	load(t, c.Addrs(), "obs")
+	loadCompacted(t, c.Addrs(), "obs-compacted")
 
 	dir := t.TempDir()
 	var targets []string
