@@ -18,6 +18,7 @@ import (
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/tlscert"
 	"github.com/longboat/longboat/internal/version"
 )
 
@@ -29,8 +30,10 @@ type Broker struct {
 	Node    *cluster.Node
 	Groups  *group.Coordinator
 	Kafka   *kafka.Server
-	http    *http.Server
-	httpL   net.Listener
+	// TLS holds the SSL listeners' certificates; nil without one.
+	TLS   *tlscert.Store
+	http  *http.Server
+	httpL net.Listener
 	// stopping makes /livez and /readyz answer 503 during a graceful stop,
 	// so peers stop handing leadership back to this broker.
 	stopping atomic.Bool
@@ -40,6 +43,17 @@ type Broker struct {
 // Kafka listeners, then HTTP. It never waits for other brokers.
 func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: log, Metrics: metrics.New(version.Version)}
+	// Certificates first: a bad key or certificate stops the start before
+	// Raft joins anything.
+	for _, l := range cfg.Listeners {
+		if config.UsesTLS(l.Protocol) && b.TLS == nil {
+			certs, err := tlscert.Load(cfg.TLS, log)
+			if err != nil {
+				return nil, err
+			}
+			b.TLS = certs
+		}
+	}
 	node, err := cluster.Start(cfg, b.Metrics, log)
 	if err != nil {
 		return nil, err
@@ -53,6 +67,9 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		RetentionCheckInterval: cfg.OffsetsRetentionCheck,
 	}, node, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
+	if b.TLS != nil {
+		b.Kafka.UseTLS(b.TLS)
+	}
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
 		b.Groups.Close()
@@ -74,6 +91,15 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	}()
 	log.Info().Uint64("node_id", cfg.NodeID).Str("raft", cfg.RaftAddr).Str("http", b.httpL.Addr().String()).Msg("broker started")
 	return b, nil
+}
+
+// ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new
+// certificate, open ones keep theirs, and a bad file leaves the old one.
+func (b *Broker) ReloadTLS() error {
+	if b.TLS == nil {
+		return nil
+	}
+	return b.TLS.Reload()
 }
 
 // Close hands off leadership, then stops Kafka, Raft and HTTP in that order.
