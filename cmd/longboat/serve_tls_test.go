@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,14 @@ func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
 	}
 	apiVersions(t, old, 1)
 
+	// A plaintext Kafka client on the SSL port is closed with a log line.
+	plain, err := net.Dial("tcp", addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiVersionsFails(t, plain)
+	log.waitFor(t, "closing connection: TLS handshake failed")
+
 	install(second)
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	log.waitFor(t, `"TLS certificates reloaded"`)
@@ -87,6 +96,21 @@ func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
 		t.Fatalf("after a failed reload served %q, want second", cn)
 	}
 	apiVersions(t, old, 3)
+}
+
+// apiVersionsFails sends ApiVersions in plaintext and expects the
+// connection closed rather than answered.
+func apiVersionsFails(t *testing.T, c net.Conn) {
+	t.Helper()
+	defer c.Close()
+	req := []byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 9, 0, 0}
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("plaintext client on the SSL port: %v, want the connection closed", err)
+	}
 }
 
 // apiVersions sends ApiVersions v0 on c and reads the answer.
