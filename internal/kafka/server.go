@@ -87,7 +87,7 @@ const tlsHandshakeTimeout = 10 * time.Second
 func (s *Server) Listen() error {
 	for _, l := range s.cfg.Listeners {
 		protocol := l.Protocol
-		if protocol == "" {
+		if protocol == "" { // a Config built in code rather than parsed
 			protocol = config.ProtocolPlaintext
 		}
 		var tlsCfg *tls.Config
@@ -194,7 +194,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	if tlsCfg != nil {
 		tc, err := handshake(c, tlsCfg)
 		if err != nil {
-			log.Info().Err(err).Msg("closing connection: TLS handshake failed")
+			if !s.closed.Load() {
+				log.Info().Err(err).Msg("closing connection: TLS handshake failed")
+			}
 			return
 		}
 		principal = tlscert.Principal(tc.ConnectionState())
