@@ -19,6 +19,7 @@ import (
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/tlscert"
 	"github.com/longboat/longboat/internal/txn"
 	"github.com/longboat/longboat/internal/version"
 )
@@ -33,6 +34,8 @@ type Broker struct {
 	Txns    *txn.Coordinator
 	markers *txn.Wire
 	Kafka   *kafka.Server
+	// TLS holds the SSL listeners' certificates; nil without one.
+	TLS     *tlscert.Store
 	console *console.Console
 	http    *http.Server
 	httpL   net.Listener
@@ -45,6 +48,17 @@ type Broker struct {
 // Kafka listeners, then HTTP. It never waits for other brokers.
 func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: log, Metrics: metrics.New(version.Version)}
+	// Certificates first: a bad key or certificate stops the start before
+	// Raft joins anything.
+	for _, l := range cfg.Listeners {
+		if config.UsesTLS(l.Protocol) && b.TLS == nil {
+			certs, err := tlscert.Load(cfg.TLS, log)
+			if err != nil {
+				return nil, err
+			}
+			b.TLS = certs
+		}
+	}
 	node, err := cluster.Start(cfg, b.Metrics, log)
 	if err != nil {
 		return nil, err
@@ -63,6 +77,9 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Kafka.SetTransactions(b.Txns)
+	if b.TLS != nil {
+		b.Kafka.UseTLS(b.TLS)
+	}
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
 		b.Txns.Close()
@@ -109,6 +126,15 @@ func markerListener(ls []config.Listener) string {
 		}
 	}
 	return ls[0].Name
+}
+
+// ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new
+// certificate, open ones keep theirs, and a bad file leaves the old one.
+func (b *Broker) ReloadTLS() error {
+	if b.TLS == nil {
+		return nil
+	}
+	return b.TLS.Reload()
 }
 
 // Close hands off leadership, then stops Kafka, Raft and HTTP in that order.
