@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -73,7 +74,12 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
 		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 	}, node, log)
-	b.markers = txn.NewWire(node.Meta, markerListener(cfg.Listeners))
+	internal := internalListener(cfg.Listeners)
+	var internalTLS *tls.Config
+	if config.UsesTLS(internal.Protocol) {
+		internalTLS = b.TLS.ClientConfig()
+	}
+	b.markers = txn.NewWire(node.Meta, internal.Name, internalTLS)
 	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Kafka.SetTransactions(b.Txns)
@@ -88,7 +94,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		node.Close()
 		return nil, err
 	}
-	b.console, err = console.New(console.Config{Seeds: consoleSeeds(cfg.Listeners), GrafanaURL: cfg.GrafanaURL,
+	b.console, err = console.New(console.Config{Seed: consoleSeed(internal), TLS: internalTLS, GrafanaURL: cfg.GrafanaURL,
 		Local: consoleLocal{b}, Log: log.With().Str("component", "console").Logger()})
 	if err != nil {
 		b.Kafka.Close()
@@ -116,16 +122,23 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	return b, nil
 }
 
-// markerListener is the listener the transaction coordinator reaches the
-// partition leaders on: INTERNAL when there is one (the appliance's
-// container network; EXTERNAL advertises the host's ports), else the first.
-func markerListener(ls []config.Listener) string {
+// internalListener is the listener the broker's own clients use (the
+// transaction coordinator's markers to partition leaders, the web console):
+// INTERNAL when there is one (the appliance's container network; EXTERNAL
+// advertises the host's ports), else the first PLAINTEXT one, else the
+// first. Its protocol decides whether they dial TLS.
+func internalListener(ls []config.Listener) config.Listener {
 	for _, l := range ls {
 		if l.Name == "INTERNAL" {
-			return l.Name
+			return l
 		}
 	}
-	return ls[0].Name
+	for _, l := range ls {
+		if l.Protocol == config.ProtocolPlaintext {
+			return l
+		}
+	}
+	return ls[0]
 }
 
 // ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new

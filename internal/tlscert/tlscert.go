@@ -60,6 +60,39 @@ func (s *Store) ServerConfig() *tls.Config {
 	}
 }
 
+// ClientConfig is for the broker's own clients of an SSL listener (the
+// transaction coordinator's markers, the web console): it trusts the
+// client CA (peers' certificates are expected to chain to the CA the
+// cluster uses for clients too), else the system roots, and presents the
+// broker's current certificate when the listener asks for one and the
+// certificate may authenticate a client (an extended key usage of
+// clientAuth, or none).
+func (s *Store) ClientConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    s.current.Load().ClientCAs,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert := &s.current.Load().Certificates[0]
+			if !clientUsable(cert.Leaf) {
+				return &tls.Certificate{}, nil
+			}
+			return cert, nil
+		},
+	}
+}
+
+func clientUsable(c *x509.Certificate) bool {
+	if len(c.ExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
 // Leaf returns the certificate served to new connections.
 func (s *Store) Leaf() *x509.Certificate { return s.current.Load().Certificates[0].Leaf }
 
