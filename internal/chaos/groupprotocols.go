@@ -65,6 +65,7 @@ func (r *runner) sameShardGroup(base string) string {
 			name = fmt.Sprintf("%s-%d", base, i)
 		}
 		if c, err := coordinatorOf(r.b, name); err == nil && c.Shard == want.Shard {
+			r.logf("KIP-848 group %s on group shard %d with %s", name, want.Shard, r.group)
 			return name
 		}
 	}
