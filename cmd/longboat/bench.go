@@ -64,6 +64,10 @@ func benchCmd(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench %s: %s, %d producers, %d in flight, linger %v, compression %s, rate %s, %d CPUs\n",
 		*name, *brokers, o.Producers, o.InFlight, o.Linger, o.Compression, rate, runtime.NumCPU())
+	// The baseline runs first: refuse bad transactional settings before it.
+	if err := o.Validate(); err != nil {
+		return err
+	}
 	var names []string
 	var results []*bench.Result
 	if *compare {

@@ -154,3 +154,9 @@ func Ratio(r, base *Result) float64 {
 	}
 	return r.MBPerSec / base.MBPerSec
 }
+
+// Validate checks the options as Run does, before anything connects.
+func (o Options) Validate() error {
+	_, err := o.clientOpts()
+	return err
+}
