@@ -30,10 +30,13 @@ func benchCmd(args []string) error {
 	fs.StringVar(&o.Acks, "acks", "all", "all, 1 or 0")
 	fs.StringVar(&o.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fs.IntVar(&o.Producers, "producers", 1, "producer clients")
-	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer")
+	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer (idempotent and transactional producers: always 1)")
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "largest record batch per partition (producer batch.size); each becomes one Raft entry")
 	fs.DurationVar(&o.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records before it is sent (linger.ms; Kafka 4's default is 5ms)")
 	fs.Float64Var(&o.Rate, "rate", 0, "records/s across all producers, paced open-loop with latency counted from each record's due time (0: unlimited)")
+	fs.BoolVar(&o.Transactional, "transactional", false, "produce in transactions of --records-per-txn records per producer (begin, produce, commit); consumers read read_committed")
+	fs.IntVar(&o.RecordsPerTxn, "records-per-txn", bench.DefaultRecordsPerTxn, "records per transaction with --transactional")
+	compare := fs.Bool("compare-idempotent", false, "with --transactional: first run the idempotent producer with the same settings on topic <topic>-idempotent, then print both and the ratio")
 	fs.BoolVar(&o.Consume, "consume", true, "read everything back afterwards and report consumer MB/s and end-to-end latency")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -44,8 +47,14 @@ func benchCmd(args []string) error {
 	o.Brokers = strings.Split(*brokers, ",")
 	o.Partitions, o.ReplicationFactor = int32(partitions), int16(rf)
 	o.Progress = os.Stderr
+	if *compare && !o.Transactional {
+		return fmt.Errorf("--compare-idempotent compares the transactional producer with the idempotent one: add --transactional")
+	}
 	if *name == "" {
 		*name = fmt.Sprintf("p%d rf%d acks=%s %dB", partitions, rf, o.Acks, o.RecordSize)
+		if o.Transactional {
+			*name = fmt.Sprintf("txn %d/txn p%d rf%d %dB", o.RecordsPerTxn, partitions, rf, o.RecordSize)
+		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
@@ -55,18 +64,44 @@ func benchCmd(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench %s: %s, %d producers, %d in flight, linger %v, compression %s, rate %s, %d CPUs\n",
 		*name, *brokers, o.Producers, o.InFlight, o.Linger, o.Compression, rate, runtime.NumCPU())
+	// The baseline runs first: refuse bad transactional settings before it.
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	var names []string
+	var results []*bench.Result
+	if *compare {
+		// The baseline first, so the table's ratio column is
+		// transactional / idempotent; its own topic keeps the
+		// read-back of each run to its own records.
+		base := o
+		base.Transactional, base.Idempotent, base.Topic = false, true, o.Topic+"-idempotent"
+		res, err := bench.Run(ctx, base)
+		if err != nil {
+			return fmt.Errorf("idempotent baseline: %w", err)
+		}
+		names = append(names, fmt.Sprintf("idempotent p%d rf%d %dB", partitions, rf, o.RecordSize))
+		results = append(results, res)
+	}
 	res, err := bench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
-	bench.WriteTable(os.Stdout, []string{*name}, []*bench.Result{res})
+	names, results = append(names, *name), append(results, res)
+	bench.WriteTable(os.Stdout, names, results)
+	if o.Transactional {
+		fmt.Printf("%d transactions committed (%.1f/s)\n", res.Transactions, float64(res.Transactions)/res.Seconds)
+	}
+	if *compare {
+		fmt.Printf("transactional / idempotent throughput: %.2f\n", bench.Ratio(results[1], results[0]))
+	}
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		return bench.WriteJSON(f, []string{*name}, []*bench.Result{res})
+		return bench.WriteJSON(f, names, results)
 	}
 	return nil
 }

@@ -64,3 +64,21 @@ func TestBenchRejectsNegativeRate(t *testing.T) {
 		t.Fatalf("bench --rate -5: err = %v; want a --rate error", err)
 	}
 }
+
+// TestBenchTransactionalFlags checks that --transactional and
+// --records-per-txn reach the benchmark, and that --compare-idempotent
+// alone is refused, all before anything connects.
+func TestBenchTransactionalFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--compare-idempotent":                                      "add --transactional",
+		"--transactional --records-per-txn 0":                       "--records-per-txn 0",
+		"--transactional --acks 1":                                  "transactions need acks=all",
+		"--transactional --compare-idempotent --records-per-txn -1": "--records-per-txn -1",
+		"--transactional --rate 100":                                "drop --rate",
+	} {
+		err := benchCmd(append([]string{"--brokers", "127.0.0.1:1"}, strings.Fields(args)...))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bench %s: err = %v; want %q", args, err, want)
+		}
+	}
+}

@@ -43,6 +43,14 @@ type Options struct {
 	Rate     float64
 	Consume  bool
 	Progress io.Writer
+	// Idempotent keeps franz-go's idempotent producer on (the default
+	// run turns it off to measure plain acks=all produce).
+	Idempotent bool
+	// Transactional wraps every RecordsPerTxn records of a producer in a
+	// transaction (begin, produce, flush, commit); consumers read
+	// read_committed.
+	Transactional bool
+	RecordsPerTxn int
 }
 
 // Result is one run's figures.
@@ -57,7 +65,8 @@ type Result struct {
 	ConsumeMBs    float64 `json:"consume_mb_per_sec,omitempty"`
 	ConsumeRecs   int64   `json:"consumed_records,omitempty"`
 	EndToEndMs    Latency `json:"end_to_end_ms,omitempty"`
-	Pacing        *Pacing `json:"pacing,omitempty"` // set when Options.Rate > 0
+	Pacing        *Pacing `json:"pacing,omitempty"`       // set when Options.Rate > 0
+	Transactions  int64   `json:"transactions,omitempty"` // committed, when Options.Transactional
 }
 
 // Pacing reports how well an open-loop run kept its target rate.
@@ -100,10 +109,18 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	if o.Rate < 0 {
 		return nil, fmt.Errorf("--rate %v: use 0 (unlimited) or a positive records/s", o.Rate)
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.DisableIdempotentWrite(),
-		kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)), kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
+	if err := o.checkTxn(); err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...),
+		kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.ProducerLinger(max(o.Linger, 0)),
 		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
+	if !o.Idempotent && !o.Transactional {
+		// franz-go's idempotent producer keeps one request in flight
+		// per broker; only a plain producer takes --in-flight.
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(max(o.InFlight, 1)))
+	}
 	more, err := ProducerOpts(o.Acks, o.Compression)
 	if err != nil {
 		return nil, err
@@ -159,7 +176,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		tailed = make(chan []time.Duration, 1)
 		go func() { tailed <- tail(ctx, o, produced) }()
 	}
-	err = produce(ctx, o, copts, res)
+	if o.Transactional {
+		err = produceTxn(ctx, o, copts, res)
+	} else {
+		err = produce(ctx, o, copts, res)
+	}
 	close(produced)
 	if o.Consume {
 		res.EndToEndMs = summarize(<-tailed)
@@ -183,7 +204,7 @@ const tailIdle = 2 * time.Second
 // for each record it saw, the time from the record's timestamp (its send
 // time, or its due time when paced) to its arrival.
 func tail(ctx context.Context, o Options, produced <-chan struct{}) []time.Duration {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic), o.isolation(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		return nil
@@ -306,7 +327,7 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 }
 
 func consume(ctx context.Context, o Options, res *Result) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic), o.isolation(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
 	if err != nil {
 		return err

@@ -83,3 +83,44 @@ func TestRunRejectsNegativeRate(t *testing.T) {
 		t.Fatalf("err = %v; want a --rate error", err)
 	}
 }
+
+// TestRunTransactional produces a fixed count in transactions against a
+// real cluster: the last transaction is the partial remainder, every
+// record is committed, and the read_committed read-back sees them all.
+func TestRunTransactional(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{Brokers: c.Addrs(), Topic: "txn", Partitions: 3, ReplicationFactor: 3,
+		RecordSize: 100, Records: 1200, Acks: "all", Compression: "none", Producers: 2,
+		InFlight: 5, BatchBytes: 64 << 10, Linger: time.Millisecond, Consume: true, Transactional: true, RecordsPerTxn: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two producers share the 1200 records: 500 per transaction, each
+	// producer's last one short, so 3 or 4 transactions.
+	if res.Errors != 0 || res.Records != 1200 || res.Transactions < 3 || res.Transactions > 4 {
+		t.Fatalf("committed %d records in %d transactions with %d errors; want 1200 in 3-4 and 0", res.Records, res.Transactions, res.Errors)
+	}
+	if res.ConsumeRecs != res.Records {
+		t.Fatalf("read_committed read back %d of %d records", res.ConsumeRecs, res.Records)
+	}
+	if l := res.LatencyMs; !(l.P50 > 0 && l.P50 <= l.Max) {
+		t.Fatalf("commit latency %+v", l)
+	}
+}
+
+// TestRunTransactionalRejects fails before touching any broker.
+func TestRunTransactionalRejects(t *testing.T) {
+	for _, o := range []Options{
+		{RecordsPerTxn: 0, Acks: "all"},
+		{RecordsPerTxn: 10, Acks: "1"},
+		{RecordsPerTxn: 10, Acks: "all", Rate: 100},
+	} {
+		o.Brokers, o.Compression, o.Transactional = []string{"127.0.0.1:1"}, "none", true
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--") {
+			t.Fatalf("%+v: err = %v; want a flag error", o, err)
+		}
+	}
+}

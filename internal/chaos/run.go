@@ -114,6 +114,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, i := range allBrokers(r.b) {
 		seeds = append(seeds, r.b.KafkaAddr(i))
 	}
+	txnw, err := startTxnWorkload(ctx, obs.adm, cfg.Topic+"-txn", r.b.Brokers(), seeds, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
 	stopProduce := make(chan struct{})
 	var producers sync.WaitGroup
 	for i := 1; i <= cfg.Producers; i++ {
@@ -159,6 +163,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.logf("stopping producers (flush up to 60 s)")
 	close(stopProduce)
 	producers.Wait()
+	r.logf("stopping the transactional workload; reading its topic read_committed")
+	txnw.finish(obs.adm, 90*time.Second)
 	end, err := r.endOffsets(obs)
 	if err != nil {
 		r.fail("end offsets: %v", err)
@@ -211,6 +217,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.fail("history: %v", err)
 	}
 	res.Report = Check(r.h.Ops())
+	res.Notes = append(res.Notes, txnw.check(res.Report))
+	for _, e := range txnw.errs {
+		r.fail("%s", e)
+	}
 	res.Elapsed = time.Since(r.start)
 	res.Errors = r.errs
 	if err := WriteSchedule(filepath.Join(cfg.OutDir, "schedule.jsonl"), res.Schedule); err != nil {

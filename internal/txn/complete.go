@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -217,6 +218,12 @@ func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit bool) er
 				delete(pending, t)
 			}
 		}
+		// Each leader's request waits for its partitions' Raft commits;
+		// sent one leader after another, a commit would take as many of
+		// those waits as the transaction has leaders.
+		resps := make([]*kmsg.WriteTxnMarkersResponse, 0, len(byLeader))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
 		for leader, parts := range byLeader {
 			m := kmsg.NewWriteTxnMarkersRequestMarker()
 			m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
@@ -227,11 +234,21 @@ func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit bool) er
 			}
 			req := kmsg.NewPtrWriteTxnMarkersRequest()
 			req.Markers = []kmsg.WriteTxnMarkersRequestMarker{m}
-			resp, err := c.markers.WriteTxnMarkers(ctx, leader, req)
-			if err != nil {
-				c.log.Debug().Err(err).Uint64("broker", leader).Msg("WriteTxnMarkers")
-				continue
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := c.markers.WriteTxnMarkers(ctx, leader, req)
+				if err != nil {
+					c.log.Debug().Err(err).Uint64("broker", leader).Msg("WriteTxnMarkers")
+					return
+				}
+				mu.Lock()
+				resps = append(resps, resp)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, resp := range resps {
 			for _, rm := range resp.Markers {
 				for _, rt := range rm.Topics {
 					for _, rp := range rt.Partitions {

@@ -203,6 +203,7 @@ var features = []struct{ id, title string }{
 	{"delete", "admin: delete topic by name"},
 	{"deleteid", "admin: delete topic by id"},
 	{"idempotent", "idempotent produce"},
+	{"transactions", "transactions: commit, abort, read_committed"},
 	{"bytime", "offsets by timestamp"},
 	{"deleterecords", "admin: delete records"},
 	{"grouplist", "groups: list"},

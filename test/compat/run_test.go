@@ -231,6 +231,10 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		return nil
 	})
 
+	cell(t, m, cl, "transactions", 90*time.Second, func(ctx context.Context) error {
+		return txnRoundTrip(ctx, e, cl, data+"-txn")
+	})
+
 	cell(t, m, cl, "bytime", 45*time.Second, func(ctx context.Context) error {
 		topic := data + "-time"
 		if err := e.v.ensureTopic(ctx, topic, 1); err != nil {

@@ -244,6 +244,12 @@ class KafkaPython:
                 raise Exception("delete group %s: %s" % (group, err))
         return {}
 
+    def txn_produce(self):
+        if "transactional_id" not in self.kafka.KafkaProducer.DEFAULT_CONFIG:
+            raise Unsupported("kafka-python %s has no transactional producer (KafkaProducer takes no transactional_id)"
+                              % self.kafka.__version__)
+        raise Exception("clients/pyclient.py does not drive kafka-python's transactional producer yet")
+
 
 class ConfluentKafka:
     """confluent-kafka-python on librdkafka (Debian python3-confluent-kafka)."""

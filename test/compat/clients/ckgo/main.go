@@ -66,6 +66,8 @@ type request struct {
 	Value      string           `json:"value"`
 	Before     int64            `json:"before"`
 	Offsets    map[string]int64 `json:"offsets"`
+	TxnID      string           `json:"transactional_id"`
+	Txns       []txnBatch       `json:"transactions"`
 }
 
 func main() {
@@ -138,6 +140,11 @@ func run(ctx context.Context, r *request) (any, error) {
 		return admin(ctx, r)
 	case "offset_for_time":
 		return offsetForTime(r)
+	case "txn_produce":
+		return nil, txnProduce(ctx, r)
+	case "read_committed":
+		values, err := readCommitted(ctx, r)
+		return map[string]any{"values": values}, err
 	case "describe_topic_id", "delete_topic_id":
 		return nil, unsupported("confluent-kafka-go's admin addresses topics by name only (DescribeTopics takes a collection of names, DeleteTopics names)")
 	case "alter_topic_config", "describe_topic_config", "delete_records":
