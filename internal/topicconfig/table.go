@@ -211,10 +211,12 @@ func (b BrokerDefaults) values() map[string]string {
 		SegmentBytes:   strconv.FormatInt(b.SegmentBytes, 10),
 		SegmentMs:      strconv.FormatInt(b.SegmentMs, 10),
 	}
-	if b.CleanupPolicy != "" {
+	// A string flag left at Kafka's default is reported as the default, as
+	// Kafka reports a broker config its server.properties leaves out.
+	if b.CleanupPolicy != "" && b.CleanupPolicy != byName[CleanupPolicy].Default {
 		v[CleanupPolicy] = b.CleanupPolicy
 	}
-	if b.CompressionType != "" {
+	if b.CompressionType != "" && b.CompressionType != byName[Compression].Default {
 		v[Compression] = b.CompressionType
 	}
 	return v
