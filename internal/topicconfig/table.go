@@ -40,7 +40,7 @@ var defs = []Def{
 		Name: Compression, Type: TypeString, Default: "producer", Broker: "compression.type",
 		rule: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), Applied: true,
 		Effect: "producer: batches are stored as the producer compressed them; any other value: the partition leader decompresses a batch in another codec and recompresses it with this one (uncompressed: stores it decompressed) before proposing it to Raft, so every replica stores the same bytes; offsets, timestamps, producer id, epoch, sequence and the transactional bit are kept, the CRC is recomputed, and the result must still fit max.message.bytes (else MESSAGE_TOO_LARGE)",
-		Doc: "The codec batches are stored with; producer keeps what the producer sent.",
+		Doc:    "The codec batches are stored with; producer keeps what the producer sent.",
 	},
 	{
 		Name: "compression.zstd.level", Type: TypeInt, Default: "3", Broker: "compression.zstd.level",
