@@ -8,6 +8,16 @@ package recordbatch
 // proposing, so replicas store the leader's bytes and never recompress
 // themselves (a codec's output may differ between library versions).
 func AppendRecompressed(dst []byte, h Header, recs []byte, c Codec, lv Levels) ([]byte, error) {
+	return appendCompressed(dst, h, h.Records, recs, c, lv)
+}
+
+// AppendKept is AppendRecompressed for a batch the cleaner rebuilt with
+// only records of h's, recs, kept: offsets stay h's.
+func AppendKept(dst []byte, h Header, records int32, recs []byte, c Codec) ([]byte, error) {
+	return appendCompressed(dst, h, records, recs, c, Levels{})
+}
+
+func appendCompressed(dst []byte, h Header, records int32, recs []byte, c Codec, lv Levels) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, make([]byte, HeaderSize)...)
 	dst, err := Compress(dst, c, lv, recs)
@@ -15,7 +25,7 @@ func AppendRecompressed(dst []byte, h Header, recs []byte, c Codec, lv Levels) (
 		return nil, err
 	}
 	h.Attributes = h.Attributes&^AttrCompression | int16(c)
-	FinishBatch(dst[start:], h, h.Records)
+	FinishBatch(dst[start:], h, records)
 	return dst, nil
 }
 

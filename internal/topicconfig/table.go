@@ -23,7 +23,7 @@ var defs = []Def{
 	{
 		Name: CleanupPolicy, Type: TypeList, Default: "delete", Broker: "log.cleanup.policy",
 		rule: listOf("compact", "delete"), Applied: true,
-		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (compressed batches, and transactional ones, are kept whole), and Produce refuses records without a key, in compressed batches too (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
+		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (a compressed batch is decompressed and its survivors recompressed with its codec; transactional batches are kept whole), and Produce refuses records without a key, in compressed batches too (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
 		Doc:    "What happens to old segments: delete removes them by retention, compact keeps the latest record per key; both may be listed.",
 	},
 	{
