@@ -135,42 +135,47 @@ func consumeAll(t *testing.T, ctx context.Context, addrs []string, topic string,
 }
 
 // testKcatCompression: librdkafka's batches in every codec (its snappy
-// framing included) are recompressed to zstd, and kcat reads the zstd
-// batches back.
+// framing included) are recompressed to the topic's codec, and kcat reads
+// the broker's zstd, snappy (xerial-framed) and lz4 batches back.
 func testKcatCompression(t *testing.T, e *adminEnv) {
 	if _, err := exec.LookPath("kcat"); err != nil {
 		t.Skip("kcat not installed")
 	}
 	ctx := ctxT(t, 60*time.Second)
-	const topic = "ct-kcat"
-	if _, err := e.adm.CreateTopic(ctx, 1, 3, map[string]*string{"compression.type": sp("zstd")}, topic); err != nil {
-		t.Fatal(err)
-	}
 	brokers := strings.Join(e.c.Addrs(), ",")
-	var want []string
-	for _, codec := range []string{"snappy", "gzip", "lz4", "zstd", "none"} {
-		var in bytes.Buffer
-		for i := 0; i < 50; i++ {
-			line := fmt.Sprintf("%s-%d=%s", codec, i, strings.Repeat(codec, 10))
-			in.WriteString(line + "\n")
-			want = append(want, line)
+	for _, target := range []struct {
+		name  string
+		codec kgo.CompressionCodecType
+	}{{"zstd", kgo.CodecZstd}, {"snappy", kgo.CodecSnappy}, {"lz4", kgo.CodecLz4}} {
+		topic := "ct-kcat-" + target.name
+		if _, err := e.adm.CreateTopic(ctx, 1, 3, map[string]*string{"compression.type": sp(target.name)}, topic); err != nil {
+			t.Fatal(err)
 		}
-		cmd := exec.CommandContext(ctx, "kcat", "-b", brokers, "-P", "-t", topic, "-K", "=", "-z", codec, "-X", "request.required.acks=-1")
-		cmd.Stdin = &in
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kcat -z %s: %v: %s", codec, err, out)
+		var want []string
+		for _, codec := range []string{"snappy", "gzip", "lz4", "zstd", "none"} {
+			var in bytes.Buffer
+			for i := 0; i < 30; i++ {
+				line := fmt.Sprintf("%s-%d=%s", codec, i, strings.Repeat(codec, 10))
+				in.WriteString(line + "\n")
+				want = append(want, line)
+			}
+			cmd := exec.CommandContext(ctx, "kcat", "-b", brokers, "-P", "-t", topic, "-K", "=", "-z", codec, "-X", "request.required.acks=-1")
+			cmd.Stdin = &in
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("kcat -z %s to %s: %v: %s", codec, topic, err, out)
+			}
 		}
-	}
-	out, err := exec.CommandContext(ctx, "kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k=%s\n").Output()
-	if err != nil {
-		t.Fatalf("kcat -C: %v", err)
-	}
-	if got := strings.Split(strings.TrimSpace(string(out)), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("kcat read %d records, want %d:\n%s", len(got), len(want), string(out[max(0, len(out)-500):]))
-	}
-	for _, r := range consumeAll(t, ctx, e.c.Addrs(), topic, len(want)) {
-		if r.Attrs.CompressionType() != uint8(kgo.CodecZstd) {
-			t.Fatalf("offset %d stored with codec %d, want zstd", r.Offset, r.Attrs.CompressionType())
+		out, err := exec.CommandContext(ctx, "kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k=%s\n").Output()
+		if err != nil {
+			t.Fatalf("kcat -C %s: %v", topic, err)
+		}
+		if got := strings.TrimSpace(string(out)); got != strings.Join(want, "\n") {
+			t.Fatalf("kcat read from %s:\n%s\nwant %d records", topic, got[max(0, len(got)-500):], len(want))
+		}
+		for _, r := range consumeAll(t, ctx, e.c.Addrs(), topic, len(want)) {
+			if r.Attrs.CompressionType() != uint8(target.codec) {
+				t.Fatalf("%s offset %d stored with codec %d, want %s", topic, r.Offset, r.Attrs.CompressionType(), target.name)
+			}
 		}
 	}
 }
