@@ -87,7 +87,61 @@ func TestCompressionType(t *testing.T) {
 			t.Fatalf("keyed record: %v", err)
 		}
 	})
+	t.Run("Transactional", func(t *testing.T) { testTransactionalRecompressed(t, e) })
 	t.Run("Kcat", func(t *testing.T) { testKcatCompression(t, e) })
+}
+
+// testTransactionalRecompressed: a transaction's snappy batches are
+// stored as zstd with their transactional bit, and a read_committed
+// consumer reads the committed records.
+func testTransactionalRecompressed(t *testing.T, e *adminEnv) {
+	ctx := ctxT(t, 60*time.Second)
+	const topic = "ct-zstd" // compression.type=zstd, created above
+	tx, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.TransactionalID("ct-txn"),
+		kgo.ProducerBatchCompression(kgo.SnappyCompression()), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	for i := 0; i < 20; i++ {
+		v := fmt.Sprintf("txn-%d %s", i, strings.Repeat("x", 100))
+		sent = append(sent, v)
+		if err := tx.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("transactional produce: %v", err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < len(sent) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed: read %d of %d transactional records", len(got), len(sent))
+		}
+		for _, r := range fs.Records() {
+			if !strings.HasPrefix(string(r.Value), "txn-") {
+				continue
+			}
+			if r.Attrs.CompressionType() != uint8(kgo.CodecZstd) || !r.Attrs.IsTransactional() {
+				t.Fatalf("offset %d: codec %d, transactional %v; want zstd and transactional", r.Offset, r.Attrs.CompressionType(), r.Attrs.IsTransactional())
+			}
+			got = append(got, string(r.Value))
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(sent, ",") {
+		t.Fatalf("read_committed read %v", got)
+	}
 }
 
 // produceMixed produces n compressible records with keys, headers and
