@@ -203,8 +203,8 @@ func Compress(dst []byte, c Codec, lv Levels, src []byte) ([]byte, error) {
 // window and block buffers up front.
 var (
 	gzipPools sync.Map // level -> *sync.Pool of *gzip.Writer
-	lz4Pools  sync.Map // level -> *sync.Pool of *lz4.Writer
-	zstdEncs  sync.Map // level -> *zstd.Encoder (EncodeAll is concurrency-safe)
+	lz4Pools  sync.Map // lz4.CompressionLevel -> *sync.Pool of *lz4.Writer
+	zstdEncs  sync.Map // zstd.EncoderLevel -> *zstd.Encoder (EncodeAll is concurrency-safe)
 )
 
 func pool(m *sync.Map, level int, mk func() any) *sync.Pool {
@@ -220,8 +220,8 @@ func compressGzip(dst []byte, level int, src []byte) ([]byte, error) {
 	if level == 0 {
 		level = gzip.DefaultCompression
 	}
-	if _, err := gzip.NewWriterLevel(io.Discard, level); err != nil {
-		return nil, fmt.Errorf("gzip level %d: %w", level, err)
+	if level < gzip.HuffmanOnly || level > gzip.BestCompression {
+		return nil, fmt.Errorf("gzip level %d: want -1 or 1..9", level)
 	}
 	p := pool(&gzipPools, level, func() any { w, _ := gzip.NewWriterLevel(io.Discard, level); return w })
 	w := p.Get().(*gzip.Writer)
@@ -249,7 +249,7 @@ func compressLz4(dst []byte, level int, src []byte) ([]byte, error) {
 	if level >= 3 {
 		cl = lz4.CompressionLevel(1 << (8 + min(level, 9)))
 	}
-	p := pool(&lz4Pools, level, func() any {
+	p := pool(&lz4Pools, int(cl), func() any {
 		w := lz4.NewWriter(io.Discard)
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.CompressionLevelOption(cl)); err != nil {
 			panic(fmt.Sprintf("lz4 options: %v", err)) // fixed, valid options
@@ -270,19 +270,19 @@ func compressLz4(dst []byte, level int, src []byte) ([]byte, error) {
 }
 
 // zstdEncoder maps Kafka's zstd level (0: its default 3) to one of the
-// encoder's speed levels.
+// encoder's four speed levels, one shared encoder each.
 func zstdEncoder(level int) (*zstd.Encoder, error) {
 	if level == 0 {
 		level = 3
 	}
-	if e, ok := zstdEncs.Load(level); ok {
+	speed := zstd.EncoderLevelFromZstd(level)
+	if e, ok := zstdEncs.Load(speed); ok {
 		return e.(*zstd.Encoder), nil
 	}
-	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-		zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(speed), zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
 	if err != nil {
 		return nil, fmt.Errorf("zstd level %d: %w", level, err)
 	}
-	got, _ := zstdEncs.LoadOrStore(level, e)
+	got, _ := zstdEncs.LoadOrStore(speed, e)
 	return got.(*zstd.Encoder), nil
 }
