@@ -89,6 +89,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MinSegmentBytes bounds the segment.bytes a topic may set.
 	MinSegmentBytes int64
+	// CleanupPolicy and CompressionType are the broker's log.cleanup.policy
+	// and compression.type: the defaults of topics without their own.
+	CleanupPolicy   string
+	CompressionType string
 	// MinFreeDiskBytes is the free-space floor of the data dir's file
 	// system under which Produce to the leaders here is refused;
 	// MinFreeDiskAuto: the smaller of 1 GiB and 5% of the file system.
@@ -123,7 +127,8 @@ const (
 
 // LogDefaults are the broker's log.* settings as topic config defaults.
 func (c *Config) LogDefaults() topicconfig.BrokerDefaults {
-	return topicconfig.BrokerDefaults{RetentionMs: c.RetentionMs, RetentionBytes: c.RetentionBytes, SegmentBytes: c.SegmentBytes, SegmentMs: c.SegmentMs, MinSegmentBytes: c.MinSegmentBytes}
+	return topicconfig.BrokerDefaults{RetentionMs: c.RetentionMs, RetentionBytes: c.RetentionBytes, SegmentBytes: c.SegmentBytes, SegmentMs: c.SegmentMs, MinSegmentBytes: c.MinSegmentBytes,
+		CleanupPolicy: c.CleanupPolicy, CompressionType: c.CompressionType}
 }
 
 // env returns LONGBOAT_<NAME> for a flag name such as "node-id".
@@ -177,6 +182,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-roll-ms", 7*24*3600*1000, "roll the active segment when a batch arrives whose timestamp is this much newer than the segment's first batch's, so time retention can delete it (log.roll.ms, as Kafka rolls)")
+	fs.StringVar(&c.CleanupPolicy, "log-cleanup-policy", "delete", "cleanup.policy of topics that do not set their own: delete, compact or compact,delete (log.cleanup.policy)")
+	fs.StringVar(&c.CompressionType, "compression-type", "producer", "compression.type of topics that do not set their own: producer keeps the producer's codec; uncompressed, gzip, snappy, lz4 or zstd make the partition leader recompress batches with another codec before replicating them (compression.type)")
 	fs.Int64Var(&c.MinFreeDiskBytes, "min-free-disk-bytes", MinFreeDiskAuto, "refuse Produce to the partitions this broker leads (KAFKA_STORAGE_ERROR, which clients retry) while the data directory's file system has less free space than this, so that the Raft log store and __meta never run out; -1 for the smaller of 1 GiB and 5% of the file system, 0 for no floor")
 	fs.Int64Var(&c.MinSegmentBytes, "min-segment-bytes", topicconfig.KafkaMinSegmentBytes, "smallest segment.bytes a topic may set; Kafka 4's minimum is 1048576, lower it only for tests that want many small segments")
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
@@ -458,6 +465,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionMs < -1 || c.RetentionBytes < -1 || c.SegmentMs < 1 || c.RetentionCheckInterval <= 0 {
 		errs = append(errs, errors.New("--log-retention-ms and --log-retention-bytes must be -1 or more, --log-roll-ms and --log-retention-check-interval positive"))
+	}
+	if err := c.LogDefaults().ValidateBroker(); err != nil {
+		errs = append(errs, fmt.Errorf("--log-cleanup-policy or --compression-type: %w", err))
 	}
 	if c.CleanerThreads < 1 || c.CleanerThreads > 64 {
 		errs = append(errs, errors.New("--log-cleaner-threads must be 1..64"))

@@ -67,6 +67,12 @@ func TestParseDefaults(t *testing.T) {
 	if c.Listeners[0].Addr() != "127.0.0.1:9092" {
 		t.Errorf("Addr() = %q", c.Listeners[0].Addr())
 	}
+	if d := c.LogDefaults(); d.CompressionType != "producer" || d.CleanupPolicy != "delete" {
+		t.Errorf("compression type %q, cleanup policy %q; want producer and delete", d.CompressionType, d.CleanupPolicy)
+	}
+	if d := mustParse(t, []string{"--compression-type", "zstd", "--log-cleanup-policy", "compact,delete"}, nil).LogDefaults(); d.CompressionType != "zstd" || d.CleanupPolicy != "compact,delete" {
+		t.Errorf("flags set compression type %q, cleanup policy %q", d.CompressionType, d.CleanupPolicy)
+	}
 }
 
 // The compose example from the design brief, given entirely as env.
@@ -180,6 +186,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration flag", []string{"--leader-balance-interval", "5"}, nil, []string{"--leader-balance-interval"}},
 		{"bad duration env", nil, map[string]string{"LONGBOAT_SHUTDOWN_TIMEOUT": "soon"}, []string{"--shutdown-timeout"}},
 		{"validation runs", []string{"--log-level", "loud"}, nil, []string{`--log-level "loud"`}},
+		{"bad compression type", []string{"--compression-type", "brotli"}, nil, []string{"--compression-type", "brotli", "producer"}},
+		{"bad cleanup policy", nil, map[string]string{"LONGBOAT_LOG_CLEANUP_POLICY": "keep"}, []string{"--log-cleanup-policy", "keep"}},
 		{"wildcard bind with no advertised", []string{"--listeners", "PLAINTEXT://0.0.0.0:9092"}, nil, []string{"PLAINTEXT=0.0.0.0:9092", "wildcard"}},
 	}
 	for _, tc := range tests {

@@ -83,15 +83,16 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 				code = s.checkMinInsync(st, name, tp.Partition, l.shard, logCfg.MinInsync)
 			}
 			var set recordbatch.Set
+			records := tp.Records
 			if code == 0 {
-				set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
+				records, set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
 			}
 			if code != 0 {
 				rp.ErrorCode = code
 				continue
 			}
 			start := time.Now()
-			rs, err := s.proposeAppend(ctx, l.shard, partition.EncodeAppend(l.term, now.UnixMilli(), logCfg.LogAppendTime, tp.Records), timeout)
+			rs, err := s.proposeAppend(ctx, l.shard, partition.EncodeAppend(l.term, now.UnixMilli(), logCfg.LogAppendTime, records), timeout)
 			if err != nil {
 				rp.ErrorCode = proposeErrorCode(err)
 				continue
@@ -262,33 +263,51 @@ func proposeErrorCode(err error) int16 {
 }
 
 // checkRecords validates a partition's record set before it is proposed,
-// with Kafka's rules for what a client may write (recordbatch.CheckClient).
-func checkRecords(records []byte, logCfg topicconfig.Log, nowMs int64) (recordbatch.Set, int16) {
+// with Kafka's rules for what a client may write, and returns the records
+// to propose: recompressed here, on the leader, when the topic's
+// compression.type differs from a batch's codec, so that every replica
+// applies (and stores) the same bytes (recordbatch.PrepareClient).
+func checkRecords(records []byte, logCfg topicconfig.Log, nowMs int64) ([]byte, recordbatch.Set, int16) {
 	set, err := recordbatch.Validate(records)
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedMagic):
-		return set, kerr.UnsupportedForMessageFormat.Code
+		return nil, set, kerr.UnsupportedForMessageFormat.Code
 	case err != nil:
-		return set, kerr.CorruptMessage.Code
+		return nil, set, kerr.CorruptMessage.Code
 	case set.LargestBatch > logCfg.MaxMessageBytes:
-		return set, kerr.MessageTooLarge.Code
+		return nil, set, kerr.MessageTooLarge.Code
 	case set.Idempotent && set.Batches > 1:
 		// Kafka requires exactly one batch per partition from an idempotent producer.
-		return set, kerr.InvalidRecord.Code
+		return nil, set, kerr.InvalidRecord.Code
 	}
-	err = recordbatch.CheckClient(records, recordbatch.ClientRules{NowMs: nowMs, CreateTime: !logCfg.LogAppendTime,
-		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs, RequireKeys: logCfg.Compact})
+	target, err := recordbatch.ParseCodec(logCfg.Compression)
+	if err != nil { // validated when set; keep the producer's codec rather than refuse
+		target = recordbatch.CodecProducer
+	}
+	out, err := recordbatch.PrepareClient(records, recordbatch.ClientRules{NowMs: nowMs, CreateTime: !logCfg.LogAppendTime,
+		TimestampBeforeMaxMs: logCfg.TimestampBeforeMaxMs, TimestampAfterMaxMs: logCfg.TimestampAfterMaxMs, RequireKeys: logCfg.Compact,
+		Target: target, Levels: recordbatch.Levels{Gzip: logCfg.GzipLevel, Lz4: logCfg.Lz4Level, Zstd: logCfg.ZstdLevel}})
 	switch {
 	case errors.Is(err, recordbatch.ErrUnsupportedCodec):
-		return set, kerr.UnsupportedCompressionType.Code
+		return nil, set, kerr.UnsupportedCompressionType.Code
 	case errors.Is(err, recordbatch.ErrInvalidTimestamp):
-		return set, kerr.InvalidTimestamp.Code
+		return nil, set, kerr.InvalidTimestamp.Code
 	case errors.Is(err, recordbatch.ErrInvalidRecord):
-		return set, kerr.InvalidRecord.Code
+		return nil, set, kerr.InvalidRecord.Code
+	case errors.Is(err, recordbatch.ErrTooLarge):
+		return nil, set, kerr.MessageTooLarge.Code
 	case err != nil:
-		return set, kerr.CorruptMessage.Code
+		return nil, set, kerr.CorruptMessage.Code
 	}
-	return set, 0
+	if target != recordbatch.CodecProducer {
+		// Kafka checks the size of the batch it stores, after recompression.
+		for _, b := range recordbatch.All(out) {
+			if len(b) > logCfg.MaxMessageBytes {
+				return nil, set, kerr.MessageTooLarge.Code
+			}
+		}
+	}
+	return out, set, 0
 }
 
 // topicLog resolves the log settings of a topic (broker defaults for an

@@ -32,49 +32,96 @@ type ClientRules struct {
 	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
 	// RequireKeys is set on a compacted topic: the cleaner keeps the last
 	// record of each key, so a record without one is refused
-	// (LogValidator.validateKey, INVALID_RECORD). Only uncompressed batches
-	// are checked: the broker does not decompress.
+	// (LogValidator.validateKey, INVALID_RECORD), in compressed batches too.
 	RequireKeys bool
+	// Target is the topic's compression.type: batches with another codec
+	// are recompressed with it, at Levels; CodecProducer keeps every batch.
+	Target Codec
+	Levels Levels
 }
 
 // CheckClient applies Kafka's LogValidator rules for batches from a
-// client to a record set Validate accepted: a known codec, no control
-// batch, a sequence with every producer id, and, for uncompressed batches,
-// records that fill the batch exactly in the claimed count (else
-// ErrCorrupt), with offset deltas 0, 1, 2, ... (the broker stores the
-// client's bytes, so it cannot renumber them as Kafka does) and timestamps
-// within the topic's limits. A compressed batch's records are not
-// decompressed here: its first and max timestamps are checked instead.
+// client to a record set Validate accepted (see PrepareClient), without
+// converting any batch.
 func CheckClient(b []byte, r ClientRules) error {
+	r.Target = CodecProducer
+	_, err := PrepareClient(b, r)
+	return err
+}
+
+// PrepareClient applies Kafka's LogValidator rules for batches from a
+// client to a record set Validate accepted and returns the record set to
+// store: b itself unless r.Target asks for another codec than some batch
+// has, in which case those batches are recompressed (records, producer
+// id, epoch, sequence, timestamps and other attributes unchanged; CRC
+// recomputed).
+//
+// The rules: a known codec, no control batch, a sequence with every
+// producer id, and records that fill the batch exactly in the claimed
+// count (else ErrCorrupt), with offset deltas 0, 1, 2, ... (the broker
+// stores the client's bytes, so it cannot renumber them as Kafka does),
+// timestamps within the topic's limits and, on a compacted topic, keys.
+// A compressed batch is decompressed only when it must be (a compacted
+// topic, or a codec to change); otherwise its first and max timestamps
+// are checked instead of each record's.
+func PrepareClient(b []byte, r ClientRules) ([]byte, error) {
+	all := b
+	var out []byte // nil until a batch is rewritten
 	for len(b) > 0 {
 		batch, rest, err := Split(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		done := len(all) - len(b)
 		b = rest
 		h := ParseHeader(batch)
-		switch codec := h.Attributes & AttrCompression; {
+		codec := h.Codec()
+		switch {
 		case codec > maxCodec:
-			return fmt.Errorf("%w: codec %d", ErrUnsupportedCodec, codec)
+			return nil, fmt.Errorf("%w: codec %d", ErrUnsupportedCodec, codec)
 		case h.Attributes&AttrControl != 0:
-			return fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
+			return nil, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 		case h.Transactional() && !h.Idempotent():
-			return fmt.Errorf("%w: transactional batch without a producer id and sequence", ErrInvalidRecord)
+			return nil, fmt.Errorf("%w: transactional batch without a producer id and sequence", ErrInvalidRecord)
 		case h.ProducerID >= 0 && h.BaseSequence < 0:
-			return fmt.Errorf("%w: producer id %d without a sequence", ErrInvalidRecord, h.ProducerID)
-		case codec != 0:
+			return nil, fmt.Errorf("%w: producer id %d without a sequence", ErrInvalidRecord, h.ProducerID)
+		}
+		recode := r.Target != CodecProducer && codec != r.Target
+		recs := batch[HeaderSize:]
+		switch {
+		case codec != CodecNone && !recode && !r.RequireKeys:
 			for _, ts := range []int64{h.BaseTimestamp, h.MaxTimestamp} {
 				if err := r.checkTimestamp(h, ts); err != nil {
-					return err
+					return nil, err
 				}
+			}
+		case codec != CodecNone:
+			if recs, err = Decompress(codec, recs); err != nil {
+				return nil, err
+			}
+			fallthrough
+		default:
+			if err := r.checkRecords(h, recs); err != nil {
+				return nil, err
+			}
+		}
+		if !recode {
+			if out != nil {
+				out = append(out, batch...)
 			}
 			continue
 		}
-		if err := r.checkRecords(h, batch[HeaderSize:]); err != nil {
-			return err
+		if out == nil {
+			out = append(make([]byte, 0, len(all)), all[:done]...)
+		}
+		if out, err = AppendRecompressed(out, h, recs, r.Target, r.Levels); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	if out == nil {
+		return all, nil
+	}
+	return out, nil
 }
 
 // checkRecords walks an uncompressed batch's records.

@@ -57,7 +57,9 @@ func parseRecord(b []byte) (Record, error) {
 // and attributes but no records, as Kafka's cleaner keeps in place of a
 // batch whose records it all removed when the batch must stay (the last of
 // its producer, or of a segment so that the segment still ends where it did).
+// It is uncompressed, as Kafka writes it: no records, nothing to inflate.
 func EmptyBatch(h Header) []byte {
+	h.Attributes &^= AttrCompression
 	b := make([]byte, HeaderSize)
 	return FinishBatch(b, h, 0)
 }

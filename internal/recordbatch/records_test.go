@@ -61,10 +61,19 @@ func TestCheckClientRequireKeys(t *testing.T) {
 	if err := recordbatch.CheckClient(keyless, rules); err != nil {
 		t.Fatalf("a keyless record elsewhere: %v", err)
 	}
-	// Compressed batches are not decompressed, so not checked.
+	// Compressed batches are decompressed and checked too, with every codec.
 	rules.RequireKeys = true
 	zipped := batchtest.Batch{FirstTimestamp: now, TsDeltas: []int64{0, 1}, Gzip: true}.Build()
 	if err := recordbatch.CheckClient(zipped, rules); err != nil {
-		t.Fatalf("gzip batch: %v", err)
+		t.Fatalf("gzip batch with keys: %v", err)
+	}
+	for c := recordbatch.CodecGzip; c <= recordbatch.CodecZstd; c++ {
+		z, err := recordbatch.Recompress(keyless, c, recordbatch.Levels{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := recordbatch.CheckClient(z, rules); !errors.Is(err, recordbatch.ErrInvalidRecord) {
+			t.Fatalf("codec %d batch with a keyless record on a compacted topic: %v, want ErrInvalidRecord", c, err)
+		}
 	}
 }

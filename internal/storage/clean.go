@@ -237,8 +237,8 @@ func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *Offs
 			if h.LastOffset() < from {
 				return true, nil
 			}
-			if readable(h) {
-				err := recordbatch.Records(b[recordbatch.HeaderSize:], h.Records, func(r recordbatch.Record) bool {
+			if recs, ok := readable(h, b); ok {
+				err := recordbatch.Records(recs, h.Records, func(r recordbatch.Record) bool {
 					if r.Key != nil && !m.put(r.Key, h.BaseOffset+r.OffsetDelta) {
 						full = true
 					}
@@ -268,15 +268,22 @@ func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *Offs
 // attrTransactional marks a batch written inside a transaction (KIP-98).
 const attrTransactional = 0x10
 
-// readable tells whether the cleaner can see a batch's records: plain,
-// non-transactional data batches. Compressed batches (the broker has no
-// codecs), transactional batches and control batches (transaction
-// markers) are kept whole and their keys are not mapped, which only keeps
-// more than needed: an aborted record never hides an older committed one.
-// Kafka's cleaner also drops aborted records and, later, markers; that
-// waits for transactions (see TestCleanTransactionsGap).
-func readable(h recordbatch.Header) bool {
-	return h.Attributes&(recordbatch.AttrCompression|recordbatch.AttrControl|attrTransactional) == 0
+// readable returns the records of a batch whose records the cleaner may
+// see: non-transactional data batches, decompressed if need be.
+// Transactional batches and control batches (transaction markers) are
+// kept whole and their keys are not mapped, which only keeps more than
+// needed: an aborted record never hides an older committed one. Kafka's
+// cleaner also drops aborted records and, later, markers; that waits (see
+// TestCleanTransactionsGap). A compressed batch that does not decompress
+// (a producer may write one to a topic that was not compacted then: only
+// compacted topics and recompression decompress at produce) is kept whole
+// too, rather than stop the partition's cleaning for good.
+func readable(h recordbatch.Header, b []byte) ([]byte, bool) {
+	if h.Attributes&(recordbatch.AttrControl|attrTransactional) != 0 {
+		return nil, false
+	}
+	recs, err := recordbatch.Decompress(h.Codec(), b[recordbatch.HeaderSize:])
+	return recs, err == nil
 }
 
 // producerLastBatches maps each producer id to the base offset of its last

@@ -64,7 +64,11 @@ func readRecords(t *testing.T, l *Log) (recs []seen, batches int) {
 				t.Fatalf("batch %d: bad CRC", h.BaseOffset)
 			}
 			batches++
-			err := recordbatch.Records(b[recordbatch.HeaderSize:], h.Records, func(r recordbatch.Record) bool {
+			body, err := recordbatch.Decompress(h.Codec(), b[recordbatch.HeaderSize:])
+			if err != nil {
+				t.Fatalf("batch %d: %v", h.BaseOffset, err)
+			}
+			err = recordbatch.Records(body, h.Records, func(r recordbatch.Record) bool {
 				o := h.BaseOffset + r.OffsetDelta
 				if o <= last || o > h.LastOffset() {
 					t.Fatalf("record offset %d after %d in batch %d..%d", o, last, h.BaseOffset, h.LastOffset())

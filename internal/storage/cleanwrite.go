@@ -23,7 +23,7 @@ type filter struct {
 	nowMs             int64
 	deleteRetentionMs int64
 	removed           int64
-	buf               []byte
+	buf               []byte // the records kept of the batch at hand
 }
 
 // keep is Kafka's LogCleaner.shouldRetainRecord without transactions: a
@@ -47,15 +47,17 @@ func (f *filter) keep(h recordbatch.Header, r recordbatch.Record) bool {
 
 // batch returns what stays of a batch: itself when every record stays,
 // a rebuilt batch with the same offsets and producer fields holding the
-// records that stay, an empty batch when none stay but the batch must
-// (the last of its producer, or of its segment), or nil.
+// records that stay (recompressed with the batch's codec, at its default
+// level, as Kafka's cleaner does), an empty batch when none stay but the
+// batch must (the last of its producer, or of its segment), or nil.
 func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, error) {
-	if !readable(h) {
+	recs, ok := readable(h, b)
+	if !ok {
 		return b, nil
 	}
-	f.buf = append(f.buf[:0], b[:recordbatch.HeaderSize]...)
+	f.buf = f.buf[:0]
 	var kept int32
-	err := recordbatch.Records(b[recordbatch.HeaderSize:], h.Records, func(r recordbatch.Record) bool {
+	err := recordbatch.Records(recs, h.Records, func(r recordbatch.Record) bool {
 		if f.keep(h, r) {
 			f.buf = append(f.buf, r.Raw...)
 			kept++
@@ -69,8 +71,15 @@ func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, e
 	switch {
 	case kept == h.Records:
 		return b, nil
+	case kept > 0 && h.Compressed():
+		out, err := recordbatch.AppendKept(nil, h, kept, f.buf, h.Codec())
+		if err != nil {
+			return nil, fmt.Errorf("batch %d: %w", h.BaseOffset, err)
+		}
+		return out, nil
 	case kept > 0:
-		return recordbatch.FinishBatch(f.buf, h, kept), nil
+		out := append(append(make([]byte, 0, recordbatch.HeaderSize+len(f.buf)), b[:recordbatch.HeaderSize]...), f.buf...)
+		return recordbatch.FinishBatch(out, h, kept), nil
 	case mustStay || (h.ProducerID >= 0 && f.lastOf[h.ProducerID] == h.BaseOffset):
 		return recordbatch.EmptyBatch(h), nil
 	}

@@ -14,8 +14,8 @@ const errRemoteStorage = "Tiered Storage functionality is disabled in the broker
 // noTiered is why the tiered storage settings do nothing.
 const noTiered = "tiered storage is not built: every segment stays local, so only retention.ms and retention.bytes apply"
 
-// noRecompression is why the compression settings do nothing.
-const noRecompression = "batches are stored as the producer compressed them; the broker never recompresses"
+// levelEffect is what the compression levels do.
+const levelEffect = "the level the partition leader recompresses with when compression.type names this codec and a batch arrives in another"
 
 // defs are the topic configs of Kafka 4.1 (LogConfig), sorted by name,
 // with what Longboat does with each.
@@ -23,27 +23,28 @@ var defs = []Def{
 	{
 		Name: CleanupPolicy, Type: TypeList, Default: "delete", Broker: "log.cleanup.policy",
 		rule: listOf("compact", "delete"), Applied: true,
-		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (batches compressed by the producer, and transactional ones, are kept whole: the broker has no codecs and no transactions yet), and Produce refuses records without a key in uncompressed batches (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
+		Effect: "delete: retention.ms and retention.bytes remove old segments; compact: each replica's log cleaner keeps the last record of each key in its sealed segments (a compressed batch is decompressed and its survivors recompressed with its codec; transactional batches are kept whole), and Produce refuses records without a key, in compressed batches too (INVALID_RECORD); compact,delete: both; empty: nothing is removed",
 		Doc:    "What happens to old segments: delete removes them by retention, compact keeps the latest record per key; both may be listed.",
 	},
 	{
 		Name: "compression.gzip.level", Type: TypeInt, Default: "-1", Broker: "compression.gzip.level",
-		rule: gzipLevel(), Effect: noRecompression,
+		rule: gzipLevel(), Applied: true, Effect: levelEffect,
 		Doc: "Compression level when compression.type is gzip.",
 	},
 	{
 		Name: "compression.lz4.level", Type: TypeInt, Default: "9", Broker: "compression.lz4.level",
-		rule: ints(1, 17), Effect: noRecompression,
+		rule: ints(1, 17), Applied: true, Effect: levelEffect + " (levels 3..17 use lz4's high-compression mode, whose deepest level here is 9; 1 and 2 its fast mode)",
 		Doc: "Compression level when compression.type is lz4.",
 	},
 	{
 		Name: Compression, Type: TypeString, Default: "producer", Broker: "compression.type",
-		rule: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), Effect: noRecompression,
-		Doc: "The codec batches are stored with; producer keeps what the producer sent.",
+		rule: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), Applied: true,
+		Effect: "producer: batches are stored as the producer compressed them; any other value: the partition leader decompresses a batch in another codec and recompresses it with this one (uncompressed: stores it decompressed) before proposing it to Raft, so every replica stores the same bytes; offsets, timestamps, producer id, epoch, sequence and the transactional bit are kept, the CRC is recomputed, and the result must still fit max.message.bytes (else MESSAGE_TOO_LARGE)",
+		Doc:    "The codec batches are stored with; producer keeps what the producer sent.",
 	},
 	{
 		Name: "compression.zstd.level", Type: TypeInt, Default: "3", Broker: "compression.zstd.level",
-		rule: ints(-131072, 22), Effect: noRecompression,
+		rule: ints(-131072, 22), Applied: true, Effect: levelEffect + " (mapped to the nearest of the Go encoder's four speeds)",
 		Doc: "Compression level when compression.type is zstd.",
 	},
 	{
@@ -204,10 +205,19 @@ var byName = func() map[string]*Def {
 
 // values are the topic defaults the broker's flags set, by topic config.
 func (b BrokerDefaults) values() map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		RetentionMs:    strconv.FormatInt(b.RetentionMs, 10),
 		RetentionBytes: strconv.FormatInt(b.RetentionBytes, 10),
 		SegmentBytes:   strconv.FormatInt(b.SegmentBytes, 10),
 		SegmentMs:      strconv.FormatInt(b.SegmentMs, 10),
 	}
+	// A string flag left at Kafka's default is reported as the default, as
+	// Kafka reports a broker config its server.properties leaves out.
+	if b.CleanupPolicy != "" && b.CleanupPolicy != byName[CleanupPolicy].Default {
+		v[CleanupPolicy] = b.CleanupPolicy
+	}
+	if b.CompressionType != "" && b.CompressionType != byName[Compression].Default {
+		v[Compression] = b.CompressionType
+	}
+	return v
 }

@@ -127,6 +127,24 @@ type BrokerDefaults struct {
 	SegmentBytes    int64 // log.segment.bytes
 	SegmentMs       int64 // log.roll.ms
 	MinSegmentBytes int64 // smallest segment.bytes a topic may set; 0 means Kafka's
+	// CleanupPolicy (log.cleanup.policy) and CompressionType
+	// (compression.type); "" means Kafka's default.
+	CleanupPolicy   string
+	CompressionType string
+}
+
+// ValidateBroker checks the broker's string defaults with the topic
+// configs' rules, for flag validation at start.
+func (b BrokerDefaults) ValidateBroker() error {
+	set := map[string]string{}
+	if b.CleanupPolicy != "" {
+		set[CleanupPolicy] = b.CleanupPolicy
+	}
+	if b.CompressionType != "" {
+		set[Compression] = b.CompressionType
+	}
+	_, err := Validate(set, b)
+	return err
 }
 
 func (b BrokerDefaults) minSegmentBytes() int64 {
@@ -263,6 +281,11 @@ type Log struct {
 	DeleteRetentionMs                      int64
 	MinCleanableRatio                      float64
 	MinCompactionLagMs, MaxCompactionLagMs int64
+	// Compression is compression.type: producer keeps each batch's codec,
+	// any other value is the codec the broker stores batches with, at the
+	// compression.*.level levels.
+	Compression                    string
+	GzipLevel, Lz4Level, ZstdLevel int
 }
 
 // ForLog resolves the settings the log applies (on every produce, so
@@ -275,8 +298,12 @@ type Log struct {
 // at max.compaction.lag.ms too when that is shorter than segment.ms, as
 // Kafka rolls them, so the cleaner can reach records in the active one.
 func ForLog(topic map[string]string, b BrokerDefaults) Log {
+	broker := map[string]string{CleanupPolicy: b.CleanupPolicy, Compression: b.CompressionType}
 	str := func(name string) string {
 		if v, ok := topic[name]; ok {
+			return v
+		}
+		if v := broker[name]; v != "" {
 			return v
 		}
 		return byName[name].Default
@@ -310,6 +337,10 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 	l.MinCleanableRatio, _ = strconv.ParseFloat(str("min.cleanable.dirty.ratio"), 64)
 	l.MinCompactionLagMs, _ = strconv.ParseInt(str("min.compaction.lag.ms"), 10, 64)
 	l.MaxCompactionLagMs, _ = strconv.ParseInt(str("max.compaction.lag.ms"), 10, 64)
+	l.Compression = str(Compression)
+	l.GzipLevel, _ = strconv.Atoi(str("compression.gzip.level"))
+	l.Lz4Level, _ = strconv.Atoi(str("compression.lz4.level"))
+	l.ZstdLevel, _ = strconv.Atoi(str("compression.zstd.level"))
 	if l.Compact {
 		l.SegmentMs = min(l.SegmentMs, l.MaxCompactionLagMs)
 	}

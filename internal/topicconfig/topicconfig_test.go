@@ -170,3 +170,37 @@ func TestDefsAreKafkas(t *testing.T) {
 		t.Errorf("defs not sorted or not unique: %v", names)
 	}
 }
+
+// TestBrokerCompressionAndCleanupPolicy: --compression-type and
+// --log-cleanup-policy become the defaults of topics without their own,
+// shown as the static broker synonym, and a topic's value wins.
+func TestBrokerCompressionAndCleanupPolicy(t *testing.T) {
+	b := BrokerDefaults{RetentionMs: 1000, SegmentBytes: 1 << 30, SegmentMs: 1000, CompressionType: "zstd", CleanupPolicy: "compact"}
+	l := ForLog(nil, b)
+	if l.Compression != "zstd" || !l.Compact || l.RetentionMs != -1 || l.ZstdLevel != 3 || l.Lz4Level != 9 || l.GzipLevel != -1 {
+		t.Fatalf("ForLog with broker defaults: %+v", l)
+	}
+	l = ForLog(map[string]string{Compression: "producer", CleanupPolicy: "delete", "compression.zstd.level": "7"}, b)
+	if l.Compression != "producer" || l.Compact || l.RetentionMs != 1000 || l.ZstdLevel != 7 {
+		t.Fatalf("ForLog with the topic's own: %+v", l)
+	}
+	got := map[string]Entry{}
+	for _, e := range Resolve(nil, b) {
+		got[e.Name] = e
+	}
+	want := map[string][]Synonym{
+		Compression:   {{"compression.type", "zstd", SourceStaticBroker}, {"compression.type", "producer", SourceDefault}},
+		CleanupPolicy: {{"log.cleanup.policy", "compact", SourceStaticBroker}, {"log.cleanup.policy", "delete", SourceDefault}},
+	}
+	for name, syn := range want {
+		if e := got[name]; e.Source != SourceStaticBroker || !reflect.DeepEqual(e.Synonyms, syn) {
+			t.Fatalf("%s: %+v, want static broker with %+v", name, e, syn)
+		}
+	}
+	if err := (BrokerDefaults{CompressionType: "brotli"}).ValidateBroker(); err == nil {
+		t.Fatal("compression type brotli accepted")
+	}
+	if err := (BrokerDefaults{CleanupPolicy: "compact,delete", CompressionType: "lz4"}).ValidateBroker(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -158,7 +158,7 @@ the cluster holds.
 - produce acks=0/1/all: 30 records through the client at that acks level; the verifier reads back
   exactly those records, in order, keys and values byte for byte, at the offsets they extended.
 - codec X: 40 compressible records produced with codec X and read back by the same client, byte
-  for byte; a raw Fetch shows every stored batch carrying codec X (the broker never recompresses).
+  for byte; a raw Fetch shows every stored batch carrying codec X (compression.type is producer there: the broker keeps the codec).
 - keys, headers, null values, timestamps: 30 records with binary keys (some null), 0-3 headers
   (repeated keys, empty values), null values (and empty non-null ones where the client can tell
   them apart) and explicit CreateTime timestamps, produced and consumed by the client; each row
