@@ -45,10 +45,13 @@ func transfer(t *testing.T, httpAddr, group string, to uint64) int {
 }
 
 // awaitLeader polls every broker until all report leader of the group's
-// shard, in a term after minTerm.
-func awaitLeader(t *testing.T, c *testcluster.Cluster, group string, leader, minTerm uint64) uint64 {
+// shard, in a term after minTerm. A Raft leader transfer is a request the
+// leader may drop (one already pending, a step-down in between), so resend
+// asks again every 3 s, as an operator would.
+func awaitLeader(t *testing.T, c *testcluster.Cluster, group string, leader, minTerm uint64, resend func()) uint64 {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
+	next := time.Now().Add(3 * time.Second)
 	for {
 		agree, term := true, uint64(0)
 		for i := range c.Configs {
@@ -61,6 +64,10 @@ func awaitLeader(t *testing.T, c *testcluster.Cluster, group string, leader, min
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("group %s: leadership did not move to broker %d within 15 s", group, leader)
+		}
+		if time.Now().After(next) {
+			resend()
+			next = time.Now().Add(3 * time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -89,11 +96,11 @@ func TestGroupLeaderTransferOverHTTP(t *testing.T) {
 	if got := transfer(t, c.HTTPAddr(0), group, b); got != http.StatusAccepted {
 		t.Fatalf("transfer to %d: %d", b, got)
 	}
-	term := awaitLeader(t, c, group, b, co.Term)
+	term := awaitLeader(t, c, group, b, co.Term, func() { transfer(t, c.HTTPAddr(0), group, b) })
 	if got := transfer(t, c.HTTPAddr(1), group, a); got != http.StatusAccepted {
 		t.Fatalf("transfer back to %d: %d", a, got)
 	}
-	awaitLeader(t, c, group, a, term)
+	awaitLeader(t, c, group, a, term, func() { transfer(t, c.HTTPAddr(1), group, a) })
 	if got := transfer(t, c.HTTPAddr(0), group, 0); got != http.StatusBadRequest {
 		t.Fatalf("transfer to broker 0: %d, want 400", got)
 	}
