@@ -107,6 +107,7 @@ type Config struct {
 	DebugLeaderTransfer     bool
 	// GrafanaURL is where the web console links for dashboards; empty: no link.
 	GrafanaURL string
+	SASL       SASL
 }
 
 // Raft log stores (--raft-logdb).
@@ -133,6 +134,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	var idleMs, writeTimeoutMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck, cleanerBackoff string
 	var txnMaxTimeout, txnAbortInterval string
+	var saslRaw saslFlags
+	saslRaw.register(fs)
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -261,6 +264,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	c.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
 	c.ConnectionWriteTimeout = time.Duration(writeTimeoutMs) * time.Millisecond
+	errs = append(errs, saslRaw.parse(c)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
