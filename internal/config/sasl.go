@@ -72,7 +72,7 @@ func (f *saslFlags) parse(c *Config) []error {
 		errs = append(errs, fmt.Errorf("--connections-max-reauth-ms %d: use 0 (no expiry) or a positive number of milliseconds", f.reauthMs))
 	}
 	c.SASL.MaxReauth = time.Duration(f.reauthMs) * time.Millisecond
-	users, err := parseScramUsers(f.users)
+	users, err := ParseScramUsers(f.users)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--bootstrap-scram-users: %w", err))
 	}
@@ -80,8 +80,8 @@ func (f *saslFlags) parse(c *Config) []error {
 	return errs
 }
 
-// parseScramUsers derives both SCRAM credentials of each user:password.
-func parseScramUsers(s string) (map[string]map[string]sasl.Credential, error) {
+// ParseScramUsers derives both SCRAM credentials of each user:password.
+func ParseScramUsers(s string) (map[string]map[string]sasl.Credential, error) {
 	out := map[string]map[string]sasl.Credential{}
 	for _, part := range strings.Split(s, ",") {
 		if strings.TrimSpace(part) == "" {

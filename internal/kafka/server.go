@@ -149,6 +149,7 @@ type request struct {
 	clientID      string
 	remoteHost    string
 	body          kmsg.Request
+	sasl          *saslConn // the connection's authentication state
 }
 
 // slot carries one response back to the writer, which writes slots in the
@@ -186,6 +187,15 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	r := bufio.NewReaderSize(in, 16<<10)
 	var handlers sync.WaitGroup
 	var software clientSoftware
+	sc := &saslConn{required: saslListener(listener)}
+	// enqueue hands a slot to the writer, in request order.
+	enqueue := func(sl slot) {
+		pending.Add(1)
+		select {
+		case queue <- sl:
+		case <-ctx.Done():
+		}
+	}
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes, func(n int) error { return mem.reserve(ctx, int64(n)) })
 		if err != nil {
@@ -197,11 +207,21 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 			}
 			break
 		}
+		if sc.raw { // a bare token after SaslHandshake v0
+			mem.received()
+			enqueue(s.rawSASLToken(sc, listener, remoteHost, frame))
+			continue
+		}
 		req, resp, err := decodeRequest(frame)
 		if err != nil {
 			log.Info().Err(err).Msg("closing connection: undecodable request")
 			break
 		}
+		if reason := sc.admit(req.key, time.Now()); reason != "" {
+			log.Info().Str("api", apiName(req.key)).Str("principal", sc.principal()).Msg("closing connection: " + reason)
+			break
+		}
+		req.sasl = sc
 		// Decoding can multiply a frame (many tiny elements, each a larger
 		// struct): the decoded form is held against the budgets too, and a
 		// request that decodes past socket.request.max.bytes is refused.
@@ -219,11 +239,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		req.remoteHost = remoteHost
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
-		pending.Add(1)
-		select {
-		case queue <- sl:
-		case <-ctx.Done():
-		}
+		enqueue(sl)
 		if resp != nil { // answered without a handler (ApiVersions fallback)
 			s.observe(req, resp, 0)
 			sl.frame <- encodeResponse(req, resp)
@@ -231,6 +247,13 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		}
 		start := time.Now()
 		finish := apis[req.key].start(s, ctx, req)
+		if sc.closing {
+			// A failed SASL exchange: its answer goes out, then the
+			// connection closes, as Kafka does.
+			closing := slot{frame: make(chan []byte, 1)}
+			closing.frame <- closeFrame
+			enqueue(closing)
+		}
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()

@@ -146,8 +146,11 @@ func (s *scram) Step(in []byte) ([]byte, bool, error) {
 		if cf.ChannelBinding != base64.StdEncoding.EncodeToString([]byte(s.gs2)) {
 			return nil, false, fail("SCRAM channel binding %q does not match the gs2 header", cf.ChannelBinding)
 		}
-		if cf.Nonce != s.nonce {
-			return nil, false, fail("SCRAM nonce mismatch")
+		// Kafka checks only that the final nonce ends with the one it sent:
+		// librdkafka sends its own nonce once more in front. The server
+		// nonce, which makes the proof fresh, is there either way.
+		if !strings.HasSuffix(cf.Nonce, s.nonce) {
+			return nil, false, fail("SCRAM final nonce does not end with the server's")
 		}
 		h, _ := hashFor(s.mechanism)
 		authMessage := []byte(s.firstBare + "," + s.first + "," + cf.WithoutProof)
