@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +37,11 @@ func newSASLEnv(t *testing.T) *saslEnv {
 	addr := testcluster.FreeAddrs(t, 1)[0]
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
 		host, port, _ := net.SplitHostPort(addr)
-		l := config.Listener{Name: "SASL_PLAINTEXT", Host: host}
-		l.Port = atoiPort(t, port)
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := config.Listener{Name: "SASL_PLAINTEXT", Host: host, Port: p}
 		cfg.Listeners = append(cfg.Listeners, l)
 		cfg.AdvertisedListeners = append(append([]config.Listener(nil), cfg.AdvertisedListeners...), l)
 		users, err := config.ParseScramUsers("admin:secret")
@@ -48,15 +52,6 @@ func newSASLEnv(t *testing.T) *saslEnv {
 		cfg.SASL.MaxReauth = saslReauth
 	}})
 	return &saslEnv{c: c, saslAddr: addr}
-}
-
-func atoiPort(t *testing.T, s string) int {
-	t.Helper()
-	n := 0
-	for _, ch := range s {
-		n = n*10 + int(ch-'0')
-	}
-	return n
 }
 
 func (e *saslEnv) client(t *testing.T, m sasl.Mechanism, opts ...kgo.Opt) *kgo.Client {
@@ -415,5 +410,3 @@ func (e *saslEnv) testKcat(t *testing.T) {
 		t.Errorf("kcat with a wrong password: %v\n%s", err, out)
 	}
 }
-
-
