@@ -29,12 +29,22 @@ func serve(args []string) error {
 	// as the broker comes up) still closes the broker cleanly once started.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	b, err := broker.Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	s := <-sig
-	log.Info().Str("signal", s.String()).Msg("stopping")
-	b.Close()
-	return nil
+	for {
+		select {
+		case <-hup:
+			log.Info().Msg("SIGHUP: reloading TLS certificates")
+			// A failed reload is logged by the store and keeps the old certificate.
+			_ = b.ReloadTLS()
+		case s := <-sig:
+			log.Info().Str("signal", s.String()).Msg("stopping")
+			b.Close()
+			return nil
+		}
+	}
 }

@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/tlscert"
 	"github.com/longboat/longboat/internal/txn"
 	"github.com/longboat/longboat/internal/version"
 )
@@ -33,6 +35,8 @@ type Broker struct {
 	Txns    *txn.Coordinator
 	markers *txn.Wire
 	Kafka   *kafka.Server
+	// TLS holds the SSL listeners' certificates; nil without one.
+	TLS     *tlscert.Store
 	console *console.Console
 	http    *http.Server
 	httpL   net.Listener
@@ -45,6 +49,17 @@ type Broker struct {
 // Kafka listeners, then HTTP. It never waits for other brokers.
 func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: log, Metrics: metrics.New(version.Version)}
+	// Certificates first: a bad key or certificate stops the start before
+	// Raft joins anything.
+	for _, l := range cfg.Listeners {
+		if config.UsesTLS(l.Protocol) && b.TLS == nil {
+			certs, err := tlscert.Load(cfg.TLS, log)
+			if err != nil {
+				return nil, err
+			}
+			b.TLS = certs
+		}
+	}
 	node, err := cluster.Start(cfg, b.Metrics, log)
 	if err != nil {
 		return nil, err
@@ -59,10 +74,18 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
 		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 	}, node, log)
-	b.markers = txn.NewWire(node.Meta, markerListener(cfg.Listeners))
+	internal := internalListener(cfg.Listeners)
+	var internalTLS *tls.Config
+	if config.UsesTLS(internal.Protocol) {
+		internalTLS = b.TLS.ClientConfig()
+	}
+	b.markers = txn.NewWire(node.Meta, internal.Name, internalTLS)
 	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Kafka.SetTransactions(b.Txns)
+	if b.TLS != nil {
+		b.Kafka.UseTLS(b.TLS)
+	}
 	b.Metrics.RegisterState(b)
 	if err := b.Kafka.Listen(); err != nil {
 		b.Txns.Close()
@@ -71,7 +94,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		node.Close()
 		return nil, err
 	}
-	b.console, err = console.New(console.Config{Seeds: consoleSeeds(cfg.Listeners), GrafanaURL: cfg.GrafanaURL,
+	b.console, err = console.New(console.Config{Seed: consoleSeed(internal), TLS: internalTLS, GrafanaURL: cfg.GrafanaURL,
 		Local: consoleLocal{b}, Log: log.With().Str("component", "console").Logger()})
 	if err != nil {
 		b.Kafka.Close()
@@ -99,16 +122,32 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	return b, nil
 }
 
-// markerListener is the listener the transaction coordinator reaches the
-// partition leaders on: INTERNAL when there is one (the appliance's
-// container network; EXTERNAL advertises the host's ports), else the first.
-func markerListener(ls []config.Listener) string {
+// internalListener is the listener the broker's own clients use (the
+// transaction coordinator's markers to partition leaders, the web console):
+// INTERNAL when there is one (the appliance's container network; EXTERNAL
+// advertises the host's ports), else the first PLAINTEXT one, else the
+// first. Its protocol decides whether they dial TLS.
+func internalListener(ls []config.Listener) config.Listener {
 	for _, l := range ls {
 		if l.Name == "INTERNAL" {
-			return l.Name
+			return l
 		}
 	}
-	return ls[0].Name
+	for _, l := range ls {
+		if l.Protocol == config.ProtocolPlaintext {
+			return l
+		}
+	}
+	return ls[0]
+}
+
+// ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new
+// certificate, open ones keep theirs, and a bad file leaves the old one.
+func (b *Broker) ReloadTLS() error {
+	if b.TLS == nil {
+		return nil
+	}
+	return b.TLS.Reload()
 }
 
 // Close hands off leadership, then stops Kafka, Raft and HTTP in that order.

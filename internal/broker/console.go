@@ -12,18 +12,15 @@ import (
 	"github.com/longboat/longboat/internal/console"
 )
 
-// consoleSeeds are this broker's own Kafka listeners as the console dials
-// them: a wildcard bind address is reached on loopback.
-func consoleSeeds(ls []config.Listener) []string {
-	seeds := make([]string, 0, len(ls))
-	for _, l := range ls {
-		host := l.Host
-		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			host = "127.0.0.1"
-		}
-		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(l.Port)))
+// consoleSeed is the address the console dials this broker's own Kafka
+// listener on: one listener only, because its client uses one dial setup
+// (TLS or not) for every broker it then learns of.
+func consoleSeed(l config.Listener) string {
+	host := l.Host
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
 	}
-	return seeds
+	return net.JoinHostPort(host, strconv.Itoa(l.Port))
 }
 
 // consoleLocal is what the console reads from this broker directly.

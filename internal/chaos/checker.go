@@ -135,9 +135,14 @@ func Check(ops []Op) *Report {
 	finalNext := map[[2]int64]int64{}   // (broker, partition) -> next expected offset
 	replicaNext := map[[2]int64]int64{} // same for replica logs
 	assignNext := map[string]map[int32]int64{}
-	watched := map[int32]int64{}
-	maxCommit := map[int32]int64{}    // highest offset any commit attempt carried
-	ackedCommit := map[int32]int64{}  // highest offset a commit acknowledged
+	// Commit state is per group (groupOf) and partition.
+	type gp struct {
+		g string
+		p int32
+	}
+	watched := map[gp]int64{}
+	maxCommit := map[gp]int64{}       // highest offset any commit attempt carried
+	ackedCommit := map[gp]int64{}     // highest offset a commit acknowledged
 	assignFloor := map[string]int64{} // member|partition -> ackedCommit when assigned
 	awaiting := map[string]bool{}     // member|partition assigned, first poll not seen yet
 	var nemesis []Op
@@ -175,7 +180,7 @@ func Check(ops []Op) *Report {
 				// The member's start was fetched between its assignment and
 				// this poll: it must not lie past every commit attempted.
 				delete(awaiting, key)
-				if first, ceiling := op.Offsets[0], maxCommit[op.Partition]; first > ceiling {
+				if first, ceiling := op.Offsets[0], maxCommit[gp{groupOf(op.Process), op.Partition}]; first > ceiling {
 					r.note(AnSkipCommit, "%s resumed partition %d at offset %d, past the highest commit %d", op.Process, op.Partition, first, ceiling)
 				}
 				// Every commit acknowledged before this member was assigned the
@@ -206,26 +211,28 @@ func Check(ops []Op) *Report {
 					n[op.Partition] = max(want, off+1)
 				}
 				if group {
-					addSeen("group", v)
+					addSeen("group"+groupOf(op.Process), v)
 				}
 			}
 		case "assign":
 			key := op.Process + "|" + strconv.Itoa(int(op.Partition))
 			awaiting[key] = true
-			assignFloor[key] = ackedCommit[op.Partition]
+			assignFloor[key] = ackedCommit[gp{groupOf(op.Process), op.Partition}]
 		case "commit":
+			k := gp{groupOf(op.Process), op.Partition}
 			if op.Type == "invoke" {
-				maxCommit[op.Partition] = max(maxCommit[op.Partition], op.Offset)
+				maxCommit[k] = max(maxCommit[k], op.Offset)
 			}
 			if op.Type == "ok" {
 				r.Commits++
-				ackedCommit[op.Partition] = max(ackedCommit[op.Partition], op.Offset)
+				ackedCommit[k] = max(ackedCommit[k], op.Offset)
 			}
 		case "committed":
-			if last, ok := watched[op.Partition]; ok && op.Offset < last {
-				r.note(AnCommitBack, "partition %d: committed offset %d after %d (t=%.3fs)", op.Partition, op.Offset, last, float64(op.T)/1e6)
+			k := gp{groupOf(op.Process), op.Partition}
+			if last, ok := watched[k]; ok && op.Offset < last {
+				r.note(AnCommitBack, "%s partition %d: committed offset %d after %d (t=%.3fs)", op.Process, op.Partition, op.Offset, last, float64(op.T)/1e6)
 			}
-			watched[op.Partition] = op.Offset
+			watched[k] = op.Offset
 		case "final-read", "replica-read":
 			final := op.F == "final-read"
 			sets, next := finalBy, finalNext

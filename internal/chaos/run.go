@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -109,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.createTopic(ctx, obs); err != nil {
 		return nil, err
 	}
-	r.logf("topic %s: %d partitions, RF %d; workload: %d producers x %d records/s, 2 assign consumers, 2 group members", cfg.Topic, cfg.Partitions, r.b.Brokers(), cfg.Producers, cfg.Rate)
+	r.logf("topic %s: %d partitions, RF %d; workload: %d producers x %d records/s, 2 assign consumers, 2 classic and 2 KIP-848 group members", cfg.Topic, cfg.Partitions, r.b.Brokers(), cfg.Producers, cfg.Rate)
 
 	var seeds []string
 	for _, i := range allBrokers(r.b) {
@@ -139,24 +138,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}()
 	}
-	groupNext := map[int32]int64{}
-	var groupMu sync.Mutex
-	group := r.group
-	for i := 1; i <= 2; i++ {
-		consumers.Add(1)
-		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-		go func() {
-			defer consumers.Done()
-			runGroupConsumer(consumeCtx, r.h, &r.c, fmt.Sprintf("group-%d", i), group, cfg.Topic, seeds, rng, target, groupNext, &groupMu)
-		}()
-	}
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	var watcher sync.WaitGroup
-	watcher.Add(1)
-	go func() {
-		defer watcher.Done()
-		watchCommitted(watchCtx, r.h, seeds, group, cfg.Topic, 500*time.Millisecond)
-	}()
+	groups := r.groupWorkloads()
+	for _, g := range groups {
+		g.start(consumeCtx, watchCtx, r, seeds, target, &consumers, &watcher)
+	}
 	progressDone := make(chan struct{})
 	go r.progress(progressDone)
 
@@ -178,13 +165,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		r.logf("end offsets %v; draining consumers (up to 90 s)", end)
 		target.set(end)
-		groupMu.Lock()
-		for p := range end {
-			if _, ok := groupNext[p]; !ok {
-				groupNext[p] = 0
-			}
+		for _, g := range groups {
+			g.drainTo(end)
 		}
-		groupMu.Unlock()
 	}
 	drained := make(chan struct{})
 	go func() { consumers.Wait(); close(drained) }()

@@ -198,8 +198,9 @@ func runAssignConsumer(ctx context.Context, h *History, c *counters, name, topic
 
 // groupMember is one life of a consumer-group member: it joins, polls,
 // commits what it polled after each poll, and leaves after its lifetime.
-func groupMember(ctx context.Context, h *History, c *counters, name, group, topic string, seeds []string, lifetime time.Duration, target *drainTarget, next map[int32]int64, mu *sync.Mutex) error {
-	cl, err := kgo.NewClient(append(clientOpts(seeds),
+// opts choose its rebalance protocol (groupprotocols.go).
+func groupMember(ctx context.Context, h *History, c *counters, name, group, topic string, seeds []string, lifetime time.Duration, target *drainTarget, next map[int32]int64, mu *sync.Mutex, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append(append(clientOpts(seeds),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(),
@@ -222,7 +223,7 @@ func groupMember(ctx context.Context, h *History, c *counters, name, group, topi
 				h.Add(Op{Process: name, Type: "ok", F: "revoke", Partition: p, Offset: -1, Detail: "lost"})
 			}
 		}),
-	)...)
+	), opts...)...)
 	if err != nil {
 		return fmt.Errorf("group member %s: %w", name, err)
 	}
@@ -296,7 +297,7 @@ func commitOffsets(h *History, c *counters, cl *kgo.Client, name, topic string, 
 
 // runGroupConsumer keeps one member of the group alive, replacing it after
 // a seeded random lifetime, until the drain target is reached.
-func runGroupConsumer(ctx context.Context, h *History, c *counters, name, group, topic string, seeds []string, rng *rand.Rand, target *drainTarget, next map[int32]int64, mu *sync.Mutex) {
+func runGroupConsumer(ctx context.Context, h *History, c *counters, name, group, topic string, seeds []string, rng *rand.Rand, target *drainTarget, next map[int32]int64, mu *sync.Mutex, opts ...kgo.Opt) {
 	for life := 1; ctx.Err() == nil; life++ {
 		mu.Lock()
 		done := target.reached(next)
@@ -306,16 +307,16 @@ func runGroupConsumer(ctx context.Context, h *History, c *counters, name, group,
 		}
 		lifetime := time.Duration(15+rng.IntN(25)) * time.Second
 		member := fmt.Sprintf("%s.%d", name, life)
-		if err := groupMember(ctx, h, c, member, group, topic, seeds, lifetime, target, next, mu); err != nil {
+		if err := groupMember(ctx, h, c, member, group, topic, seeds, lifetime, target, next, mu, opts...); err != nil {
 			h.Add(Op{Process: member, Type: "info", F: "member", Offset: -1, Err: err.Error()})
 			time.Sleep(time.Second)
 		}
 	}
 }
 
-// watchCommitted records the group's committed offsets every interval, as
-// the brokers report them.
-func watchCommitted(ctx context.Context, h *History, seeds []string, group, topic string, every time.Duration) {
+// watchCommitted records, as process name, the group's committed offsets
+// every interval, as the brokers report them.
+func watchCommitted(ctx context.Context, h *History, name string, seeds []string, group, topic string, every time.Duration) {
 	cl, err := kgo.NewClient(clientOpts(seeds)...)
 	if err != nil {
 		return
@@ -338,7 +339,7 @@ func watchCommitted(ctx context.Context, h *History, seeds []string, group, topi
 		}
 		resp.Each(func(o kadm.OffsetResponse) {
 			if o.Err == nil && o.At >= 0 && o.Topic == topic {
-				h.Add(Op{Process: "watcher", Type: "ok", F: "committed", Partition: o.Partition, Offset: o.At})
+				h.Add(Op{Process: name, Type: "ok", F: "committed", Partition: o.Partition, Offset: o.At})
 			}
 		})
 	}

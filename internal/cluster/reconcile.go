@@ -26,6 +26,7 @@ import (
 // replicaHost starts, stops and deletes replicas (a dragonboat NodeHost).
 type replicaHost interface {
 	StartReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateStateMachineFunc, cfg dbconfig.Config) error
+	StartConcurrentReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateConcurrentStateMachineFunc, cfg dbconfig.Config) error
 	StartOnDiskReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateOnDiskStateMachineFunc, cfg dbconfig.Config) error
 	StopShard(shardID uint64) error
 	SyncRemoveData(ctx context.Context, shardID uint64, replicaID uint64) error
@@ -214,8 +215,8 @@ func (r *reconciler) startGroupShard(st *meta.State, p meta.Partition) error {
 		return err
 	}
 	smr := group.NewStateMachine()
-	factory := func(uint64, uint64) sm.IStateMachine { return smr }
-	if err := r.nh.StartReplica(initial, false, factory, shardConfig(r.cfg, p.ShardID, false)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+	factory := func(uint64, uint64) sm.IConcurrentStateMachine { return smr }
+	if err := r.nh.StartConcurrentReplica(initial, false, factory, shardConfig(r.cfg, p.ShardID, false)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return fmt.Errorf("start group shard %d: %w", p.ShardID, err)
 	}
 	r.replicas.groupStarted(p.ShardID, smr)

@@ -22,6 +22,10 @@ type Listener struct {
 	Name string // upper case, e.g. INTERNAL, EXTERNAL, PLAINTEXT
 	Host string
 	Port int
+	// Protocol is the listener's security protocol (PLAINTEXT, SSL, ...),
+	// from its name or --listener-security-protocol-map; set on bind
+	// listeners only.
+	Protocol string
 }
 
 // Addr is host:port.
@@ -107,7 +111,9 @@ type Config struct {
 	DebugLeaderTransfer     bool
 	// GrafanaURL is where the web console links for dashboards; empty: no link.
 	GrafanaURL string
-	SASL       SASL
+
+	TLS  TLS
+	SASL SASL
 }
 
 // Raft log stores (--raft-logdb).
@@ -130,7 +136,7 @@ func envName(flagName string) string {
 func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
-	var listeners, advertised, members, membersHTTP string
+	var listeners, advertised, members, membersHTTP, protocolMap string
 	var idleMs, writeTimeoutMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck, cleanerBackoff string
 	var txnMaxTimeout, txnAbortInterval string
@@ -139,6 +145,11 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
+	fs.StringVar(&protocolMap, "listener-security-protocol-map", "", "NAME:PROTOCOL,... security protocol of each listener not named after one, e.g. INTERNAL:PLAINTEXT,EXTERNAL:SSL; PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL map to themselves unless given here (listener.security.protocol.map)")
+	fs.StringVar(&c.TLS.CertFile, "tls-cert-file", "", "PEM certificate (chain) that SSL listeners present; reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file; reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates that client certificates must chain to; reloaded on SIGHUP")
+	fs.StringVar(&c.TLS.ClientAuth, "tls-client-auth", TLSClientAuthNone, "client certificates on SSL listeners: none, requested (verified if sent) or required (ssl.client.auth); a client's principal is User:<certificate CN>")
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
@@ -216,6 +227,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	var errs []error
 	if c.Listeners, err = ParseListeners(listeners); err != nil {
 		errs = append(errs, fmt.Errorf("--listeners: %w", err))
+	}
+	if err := resolveProtocols(c.Listeners, protocolMap); err != nil {
+		errs = append(errs, fmt.Errorf("--listener-security-protocol-map: %w", err))
 	}
 	if advertised == "" {
 		c.AdvertisedListeners = c.Listeners
@@ -396,6 +410,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--raft-addr %q: peers dial this address, so name this host (e.g. broker1:9192), not a wildcard", c.RaftAddr))
 	}
 	errs = append(errs, c.portCollisions()...)
+	errs = append(errs, c.validateSecurity()...)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

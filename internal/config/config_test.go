@@ -28,7 +28,7 @@ func TestParseDefaults(t *testing.T) {
 	if c.NodeID != 1 {
 		t.Errorf("NodeID = %d, want 1", c.NodeID)
 	}
-	want := []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092}}
+	want := []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, Protocol: ProtocolPlaintext}}
 	if !reflect.DeepEqual(c.Listeners, want) {
 		t.Errorf("Listeners = %+v, want %+v", c.Listeners, want)
 	}
@@ -89,8 +89,8 @@ func TestParseComposeExampleFromEnv(t *testing.T) {
 	if c.NodeID != 2 || c.DataDir != "/var/lib/longboat" || c.RaftAddr != "broker2:9292" || c.HTTPAddr != "0.0.0.0:13093" {
 		t.Errorf("scalars = %d %q %q %q", c.NodeID, c.DataDir, c.RaftAddr, c.HTTPAddr)
 	}
-	wantL := []Listener{{"INTERNAL", "0.0.0.0", 19092}, {"EXTERNAL", "0.0.0.0", 9093}}
-	wantA := []Listener{{"INTERNAL", "broker2", 19092}, {"EXTERNAL", "localhost", 9093}}
+	wantL := []Listener{{"INTERNAL", "0.0.0.0", 19092, ProtocolPlaintext}, {"EXTERNAL", "0.0.0.0", 9093, ProtocolPlaintext}}
+	wantA := []Listener{{Name: "INTERNAL", Host: "broker2", Port: 19092}, {Name: "EXTERNAL", Host: "localhost", Port: 9093}}
 	if !reflect.DeepEqual(c.Listeners, wantL) {
 		t.Errorf("Listeners = %+v, want %+v", c.Listeners, wantL)
 	}
@@ -203,11 +203,11 @@ func TestParseListeners(t *testing.T) {
 		want    []Listener
 		wantErr string
 	}{
-		{in: "INTERNAL://0.0.0.0:19092,EXTERNAL://0.0.0.0:9092", want: []Listener{{"INTERNAL", "0.0.0.0", 19092}, {"EXTERNAL", "0.0.0.0", 9092}}},
-		{in: "internal://broker1:19092, External://localhost:9092", want: []Listener{{"INTERNAL", "broker1", 19092}, {"EXTERNAL", "localhost", 9092}}},
-		{in: "PLAINTEXT://127.0.0.1:9092", want: []Listener{{"PLAINTEXT", "127.0.0.1", 9092}}},
-		{in: "PLAINTEXT://[::1]:9092,", want: []Listener{{"PLAINTEXT", "::1", 9092}}},
-		{in: "SASL_SSL2://h:1", want: []Listener{{"SASL_SSL2", "h", 1}}},
+		{in: "INTERNAL://0.0.0.0:19092,EXTERNAL://0.0.0.0:9092", want: []Listener{{Name: "INTERNAL", Host: "0.0.0.0", Port: 19092}, {Name: "EXTERNAL", Host: "0.0.0.0", Port: 9092}}},
+		{in: "internal://broker1:19092, External://localhost:9092", want: []Listener{{Name: "INTERNAL", Host: "broker1", Port: 19092}, {Name: "EXTERNAL", Host: "localhost", Port: 9092}}},
+		{in: "PLAINTEXT://127.0.0.1:9092", want: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092}}},
+		{in: "PLAINTEXT://[::1]:9092,", want: []Listener{{Name: "PLAINTEXT", Host: "::1", Port: 9092}}},
+		{in: "SASL_SSL2://h:1", want: []Listener{{Name: "SASL_SSL2", Host: "h", Port: 1}}},
 		{in: "INTERNAL://a:1,internal://b:2", wantErr: "listener INTERNAL given twice"},
 		{in: "INTERNAL://a:1,INTERNAL://a:1", wantErr: "listener INTERNAL given twice"},
 		{in: "", wantErr: "no listener given"},
@@ -320,7 +320,7 @@ func TestValidate(t *testing.T) {
 		{"advertised names a different listener", func(c *Config) { c.AdvertisedListeners[1].Name = "OTHER" },
 			[]string{"listener EXTERNAL has no entry in --advertised-listeners"}},
 		{"advertised has an extra listener", func(c *Config) {
-			c.AdvertisedListeners = append(c.AdvertisedListeners, Listener{"EXTRA", "h", 1})
+			c.AdvertisedListeners = append(c.AdvertisedListeners, Listener{Name: "EXTRA", Host: "h", Port: 1})
 		}, []string{"--advertised-listeners must name exactly the listeners in --listeners"}},
 		{"bad http addr", func(c *Config) { c.HTTPAddr = "13092" }, []string{`--http-addr "13092"`, "host:port"}},
 		{"grafana url without scheme", func(c *Config) { c.GrafanaURL = "grafana:3000" }, []string{`--grafana-url "grafana:3000"`, "http://localhost:3000"}},

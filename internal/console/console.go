@@ -8,6 +8,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"fmt"
 	"html/template"
@@ -52,8 +53,10 @@ type Counters struct {
 
 // Config is the console's setup.
 type Config struct {
-	// Seeds are this broker's own Kafka listener addresses.
-	Seeds []string
+	// Seed is this broker's own Kafka listener address; TLS, when set, is
+	// how to dial it (an SSL listener).
+	Seed string
+	TLS  *tls.Config
 	// GrafanaURL, when set, is linked from every page.
 	GrafanaURL string
 	// SampleEvery is how often throughput and group lag are sampled for the
@@ -87,10 +90,10 @@ func New(cfg Config) (*Console, error) {
 	if cfg.History <= 0 {
 		cfg.History = 60
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Seeds...), kgo.RetryTimeout(requestTimeout),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Seed), kgo.DialTLSConfig(cfg.TLS), kgo.RetryTimeout(requestTimeout),
 		kgo.ClientID("longboat-console"))
 	if err != nil {
-		return nil, fmt.Errorf("console Kafka client for %v: %w", cfg.Seeds, err)
+		return nil, fmt.Errorf("console Kafka client for %s: %w", cfg.Seed, err)
 	}
 	pages, err := parsePages()
 	if err != nil {

@@ -161,7 +161,7 @@ func (c *Console) records(ctx context.Context, r *http.Request) (string, any, er
 // read fetches want records from offset, stopping early at end (fewer
 // when the log has gaps, as after compaction or transaction markers).
 func (c *Console) read(ctx context.Context, topic string, partition int32, offset, end int64, want int) ([]recordRow, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Seeds...), kgo.ClientID("longboat-console"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Seed), kgo.DialTLSConfig(c.cfg.TLS), kgo.ClientID("longboat-console"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(offset)}}),
 		kgo.FetchMaxWait(200*time.Millisecond), kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
 	if err != nil {

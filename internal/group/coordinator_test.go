@@ -32,7 +32,7 @@ func (l *localShard) ProposeGroup(_ context.Context, _ uint64, cmd []byte) error
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.index++
-	res, err := l.smr.Update(sm.Entry{Index: l.index, Cmd: cmd})
+	res, err := l.smr.Apply(sm.Entry{Index: l.index, Cmd: cmd})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,10 @@ type Record struct {
 	StateMs int64 `json:"state_ms,omitempty"`
 	// Consumer is the state of a KIP-848 consumer group (consumerstate.go).
 	Consumer *ConsumerRecord `json:"consumer,omitempty"`
+	// snap is the snapshot generation the record was made in: a record of
+	// an older one may be held by a snapshot being saved and is copied
+	// before it is changed (snapshot.go).
+	snap uint64
 }
 
 // Command is one proposal to a group shard. Exactly one field is set.
@@ -165,15 +169,17 @@ func CommandError(r sm.Result) error {
 	}
 }
 
-// StateMachine is one group shard's replica (a dragonboat IStateMachine):
-// its groups and its partition of __consumer_offsets. Reads take the lock;
-// records handed out are copies.
+// StateMachine is one group shard's replica (a dragonboat
+// IConcurrentStateMachine, so that a snapshot is written while commits
+// apply: snapshot.go): its groups and its partition of __consumer_offsets.
+// Reads take the lock; records handed out are copies.
 type StateMachine struct {
 	mu       sync.RWMutex
 	groups   map[string]*Record
 	log      *offsetsLog
 	appended chan struct{} // closed and replaced when records are written
 	txn      txnState
+	snapGen  uint64 // bumped by PrepareSnapshot: see Record.snap
 }
 
 // NewStateMachine returns an empty group shard state machine.
@@ -181,8 +187,20 @@ func NewStateMachine() *StateMachine {
 	return &StateMachine{groups: map[string]*Record{}, log: newOffsetsLog(), appended: make(chan struct{})}
 }
 
-// Update applies one committed command.
-func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
+// Update applies a batch of committed commands in order.
+func (m *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
+	for i := range entries {
+		res, err := m.Apply(entries[i])
+		if err != nil {
+			return nil, err
+		}
+		entries[i].Result = res
+	}
+	return entries, nil
+}
+
+// Apply applies one committed command.
+func (m *StateMachine) Apply(e sm.Entry) (sm.Result, error) {
 	var c Command
 	if err := json.Unmarshal(e.Cmd, &c); err != nil {
 		return sm.Result{Value: resultMalformed, Data: []byte(err.Error())}, nil
@@ -230,7 +248,8 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 			delete(m.groups, *c.Delete)
 		}
 	case c.DeleteOffsets != nil:
-		if g, ok := m.groups[c.DeleteOffsets.Group]; ok {
+		if _, ok := m.groups[c.DeleteOffsets.Group]; ok {
+			g := m.group(c.DeleteOffsets.Group)
 			forEachOffset(partitionSet(c.DeleteOffsets.Partitions), func(topic string, p int32) {
 				if _, ok := g.Offsets[topic][p]; !ok {
 					return
@@ -277,6 +296,8 @@ func (m *StateMachine) expireOffsets(e ExpireOffsets, nowMs int64) {
 	sort.Strings(names)
 	for _, name := range names {
 		g := m.groups[name]
+		// Walks the record as it was; a record a snapshot may hold is
+		// copied only once an offset goes.
 		forEachOffset(g.Offsets, func(topic string, p int32) {
 			base := g.Offsets[topic][p].CommitMs
 			if g.hasMetadata() && g.StateMs != 0 {
@@ -285,6 +306,7 @@ func (m *StateMachine) expireOffsets(e ExpireOffsets, nowMs int64) {
 			if nowMs-base < e.RetentionMs {
 				return
 			}
+			g = m.group(name)
 			delete(g.Offsets[topic], p)
 			if len(g.Offsets[topic]) == 0 {
 				delete(g.Offsets, topic)
@@ -313,10 +335,18 @@ func partitionSet(parts map[string][]int32) map[string]map[int32]struct{} {
 	return out
 }
 
+// group returns the named group's record to change, created if missing,
+// copied first if a snapshot being saved may hold it.
 func (m *StateMachine) group(name string) *Record {
 	g, ok := m.groups[name]
-	if !ok {
-		g = &Record{Generation: 0, Offsets: map[string]map[int32]OffsetRecord{}}
+	switch {
+	case !ok:
+		g = &Record{Generation: 0, Offsets: map[string]map[int32]OffsetRecord{}, snap: m.snapGen}
+		m.groups[name] = g
+	case g.snap != m.snapGen:
+		c := g.copy()
+		c.snap = m.snapGen
+		g = &c
 		m.groups[name] = g
 	}
 	return g
@@ -359,27 +389,6 @@ func (g *Record) copy() Record {
 
 // Lookup is unused: reads go through Group after a ReadIndex.
 func (m *StateMachine) Lookup(interface{}) (interface{}, error) { return nil, nil }
-
-// snapshotHeader starts a snapshot that holds the __consumer_offsets
-// index; older snapshots are a bare JSON object of groups.
-const snapshotHeader = "longboat-groups 2\n"
-
-type snapshot struct {
-	Groups map[string]*Record `json:"groups"`
-	Log    logSnapshot        `json:"log"`
-	Txn    txnState           `json:"txn"`
-}
-
-// SaveSnapshot writes the header, then every group and the partition's
-// index as JSON.
-func (m *StateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if _, err := io.WriteString(w, snapshotHeader); err != nil {
-		return fmt.Errorf("group snapshot: %w", err)
-	}
-	return json.NewEncoder(w).Encode(snapshot{Groups: m.groups, Log: m.log.save(), Txn: m.txn})
-}
 
 // RecoverFromSnapshot replaces the state with the snapshot's. A snapshot
 // from before the __consumer_offsets index gets its records numbered from

@@ -10,7 +10,7 @@ import (
 
 func apply(t *testing.T, m *StateMachine, index uint64, c Command) {
 	t.Helper()
-	if res, err := m.Update(sm.Entry{Index: index, Cmd: c.Encode()}); err != nil || res.Value != 0 {
+	if res, err := m.Apply(sm.Entry{Index: index, Cmd: c.Encode()}); err != nil || res.Value != 0 {
 		t.Fatalf("update %d: %v %+v", index, err, res)
 	}
 }
@@ -56,7 +56,7 @@ func TestStateMachineCommandsAndSnapshot(t *testing.T) {
 	if _, ok := restored.Group("g"); ok || len(restored.Groups()) != 0 {
 		t.Fatal("deleted group still present")
 	}
-	if res, _ := m.Update(sm.Entry{Index: 8, Cmd: []byte("{not json")}); res.Value == 0 {
+	if res, _ := m.Apply(sm.Entry{Index: 8, Cmd: []byte("{not json")}); res.Value == 0 {
 		t.Fatal("an undecodable command was accepted")
 	}
 }
@@ -65,7 +65,11 @@ func TestStateMachineCommandsAndSnapshot(t *testing.T) {
 func restoreSnapshot(t *testing.T, m *StateMachine) *StateMachine {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := m.SaveSnapshot(&buf, nil, nil); err != nil {
+	frozen, err := m.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SaveSnapshot(frozen, &buf, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	restored := NewStateMachine()

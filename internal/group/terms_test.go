@@ -55,7 +55,7 @@ func (s *termShard) other(t *testing.T, c Command) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index++
-	res, err := s.smr.Update(sm.Entry{Index: s.index, Cmd: c.Encode()})
+	res, err := s.smr.Apply(sm.Entry{Index: s.index, Cmd: c.Encode()})
 	if err != nil || res.Value != 0 {
 		t.Fatalf("apply %+v: %v %+v", c, err, res)
 	}
@@ -188,11 +188,11 @@ func TestStateMachineFencesOlderGenerations(t *testing.T) {
 	m := NewStateMachine()
 	apply(t, m, 1, Command{StoreGroup: &StoreGroup{Group: "g", ProtocolType: "consumer", Generation: 5}})
 	apply(t, m, 2, Command{Commit: &Commit{Group: "g", Generation: 5, Offsets: map[string]map[int32]OffsetRecord{"t": {0: {Offset: 7}}}}})
-	res, _ := m.Update(sm.Entry{Index: 3, Cmd: Command{Commit: &Commit{Group: "g", Generation: 4, Offsets: map[string]map[int32]OffsetRecord{"t": {0: {Offset: 3}}}}}.Encode()})
+	res, _ := m.Apply(sm.Entry{Index: 3, Cmd: Command{Commit: &Commit{Group: "g", Generation: 4, Offsets: map[string]map[int32]OffsetRecord{"t": {0: {Offset: 3}}}}}.Encode()})
 	if !errors.Is(CommandError(res), ErrFenced) {
 		t.Fatalf("commit of generation 4 after 5: %+v", res)
 	}
-	res, _ = m.Update(sm.Entry{Index: 4, Cmd: Command{StoreGroup: &StoreGroup{Group: "g", ProtocolType: "consumer", Generation: 4}}.Encode()})
+	res, _ = m.Apply(sm.Entry{Index: 4, Cmd: Command{StoreGroup: &StoreGroup{Group: "g", ProtocolType: "consumer", Generation: 4}}.Encode()})
 	if !errors.Is(CommandError(res), ErrStale) {
 		t.Fatalf("membership of generation 4 after 5: %+v", res)
 	}

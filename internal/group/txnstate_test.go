@@ -17,7 +17,7 @@ func TestTxnStateCommandsAndSnapshot(t *testing.T) {
 	rec := TxnRecord{ID: "tx", ProducerID: 7, Epoch: 0, LastEpoch: -1, TimeoutMs: 1000, State: TxnEmpty, Version: 1}
 	apply(t, m, 1, Command{Txn: &TxnCommand{Put: &rec}})
 	stale := rec // computed from version 0 again: refused
-	res, _ := m.Update(sm.Entry{Index: 2, Cmd: Command{Txn: &TxnCommand{Put: &stale}}.Encode()})
+	res, _ := m.Apply(sm.Entry{Index: 2, Cmd: Command{Txn: &TxnCommand{Put: &stale}}.Encode()})
 	if !errors.Is(CommandError(res), ErrTxnConflict) {
 		t.Fatalf("a put from a stale version: %+v", res)
 	}
@@ -53,7 +53,7 @@ func TestTxnStateCommandsAndSnapshot(t *testing.T) {
 	}
 	// A KIP-447 commit of an older generation than the stored one is fenced.
 	apply(t, restored, 8, Command{StoreGroup: &StoreGroup{Group: "g", Generation: 3}})
-	res, _ = restored.Update(sm.Entry{Index: 9, Cmd: Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 9, Offsets: offs, Generation: 2}}}.Encode()})
+	res, _ = restored.Apply(sm.Entry{Index: 9, Cmd: Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 9, Offsets: offs, Generation: 2}}}.Encode()})
 	if !errors.Is(CommandError(res), ErrFenced) {
 		t.Fatalf("an older generation's transactional commit: %+v", res)
 	}

@@ -12,6 +12,8 @@ type ClientRequest struct {
 	SoftwareVersion string
 	Key             int16
 	Version         int16
+	Listener        string
+	Principal       string // User:<client certificate CN> on TLS, else User:ANONYMOUS
 }
 
 // SetRequestObserver installs fn, called on each connection's reader
@@ -37,6 +39,7 @@ func (s *Server) noteRequest(cs *clientSoftware, req *request) {
 		cs.name, cs.version = av.ClientSoftwareName, av.ClientSoftwareVersion
 	}
 	if fn := s.observer.Load(); fn != nil {
-		(*fn)(ClientRequest{ClientID: req.clientID, SoftwareName: cs.name, SoftwareVersion: cs.version, Key: req.key, Version: req.version})
+		(*fn)(ClientRequest{ClientID: req.clientID, SoftwareName: cs.name, SoftwareVersion: cs.version, Key: req.key, Version: req.version,
+			Listener: req.listener, Principal: req.principal})
 	}
 }

@@ -56,7 +56,7 @@ func TestReadConsumerOffsetsBatchesAndLimits(t *testing.T) {
 		{Commit: &group.Commit{Group: "g", Offsets: map[string]map[int32]group.OffsetRecord{"t": {0: {Offset: 9}}}}},
 	}
 	for i, c := range cmds {
-		if res, err := smr.Update(sm.Entry{Index: uint64(i + 1), Cmd: c.Encode()}); err != nil || res.Value != 0 {
+		if res, err := smr.Apply(sm.Entry{Index: uint64(i + 1), Cmd: c.Encode()}); err != nil || res.Value != 0 {
 			t.Fatal(err, res)
 		}
 	}

@@ -7,6 +7,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/tlscert"
 )
 
 // maxInFlight bounds the requests one connection may have pipelined; past
@@ -46,6 +48,7 @@ type Server struct {
 	observer  atomic.Pointer[func(ClientRequest)]
 	admission *admission
 	inflight  *budget // request bytes read and not yet answered, broker-wide
+	certs     *tlscert.Store
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -74,23 +77,45 @@ func (s *Server) ConnectionCounts() map[string]int64 {
 	return out
 }
 
+// UseTLS gives SSL listeners their certificates; call before Listen.
+func (s *Server) UseTLS(certs *tlscert.Store) { s.certs = certs }
+
+// tlsHandshakeTimeout bounds a handshake, so that a client that connects
+// and sends nothing cannot hold a connection slot before its first request.
+const tlsHandshakeTimeout = 10 * time.Second
+
 // Listen binds every configured listener and starts accepting.
 func (s *Server) Listen() error {
 	for _, l := range s.cfg.Listeners {
+		protocol := l.Protocol
+		if protocol == "" { // a Config built in code rather than parsed
+			protocol = config.ProtocolPlaintext
+		}
+		var tlsCfg *tls.Config
+		switch {
+		case config.UsesTLS(protocol) && s.certs == nil:
+			s.Close()
+			return fmt.Errorf("listener %s is %s but no certificate is loaded: set --tls-cert-file and --tls-key-file", l.Name, protocol)
+		case protocol == config.ProtocolSSL:
+			tlsCfg = s.certs.ServerConfig()
+		case protocol != config.ProtocolPlaintext:
+			s.Close()
+			return fmt.Errorf("listener %s: security protocol %s is not served by this broker", l.Name, protocol)
+		}
 		ln, err := net.Listen("tcp", l.Addr())
 		if err != nil {
 			s.Close()
 			return fmt.Errorf("listener %s on %s: %w", l.Name, l.Addr(), err)
 		}
 		s.listeners = append(s.listeners, ln)
-		s.log.Info().Str("listener", l.Name).Str("addr", ln.Addr().String()).Msg("Kafka listener bound")
+		s.log.Info().Str("listener", l.Name).Str("protocol", protocol).Str("addr", ln.Addr().String()).Msg("Kafka listener bound")
 		s.wg.Add(1)
-		go s.accept(l.Name, ln)
+		go s.accept(l.Name, ln, tlsCfg)
 	}
 	return nil
 }
 
-func (s *Server) accept(name string, ln net.Listener) {
+func (s *Server) accept(name string, ln net.Listener, tlsCfg *tls.Config) {
 	defer s.wg.Done()
 	counter, _ := s.Connections.LoadOrStore(name, new(atomic.Int64))
 	for {
@@ -118,7 +143,7 @@ func (s *Server) accept(name string, ln net.Listener) {
 			defer s.wg.Done()
 			defer counter.(*atomic.Int64).Add(-1)
 			defer s.admission.leave(host)
-			s.serveConn(name, c)
+			s.serveConn(name, c, tlsCfg)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -148,6 +173,7 @@ type request struct {
 	correlationID int32
 	clientID      string
 	remoteHost    string
+	principal     string // User:<name>, for the authorizer
 	body          kmsg.Request
 	sasl          *saslConn // the connection's authentication state
 }
@@ -163,9 +189,22 @@ type slot struct {
 // closeFrame, sent on a slot, closes the connection in request order.
 var closeFrame = []byte{}
 
-func (s *Server) serveConn(listener string, c net.Conn) {
+func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	defer c.Close()
 	log := s.log.With().Str("remote", c.RemoteAddr().String()).Str("listener", listener).Logger()
+	principal := tlscert.Anonymous
+	if tlsCfg != nil {
+		tc, err := handshake(c, tlsCfg)
+		if err != nil {
+			if !s.closed.Load() {
+				log.Info().Err(err).Msg("closing connection: TLS handshake failed")
+			}
+			return
+		}
+		principal = tlscert.Principal(tc.ConnectionState())
+		log.Debug().Str("principal", principal).Str("tls_version", tls.VersionName(tc.ConnectionState().Version)).Msg("TLS connection")
+		c = tc
+	}
 	remoteHost, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -237,6 +276,7 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 		mem.received()
 		req.listener = listener
 		req.remoteHost = remoteHost
+		req.principal = principal
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
 		enqueue(sl)
@@ -286,6 +326,18 @@ func (s *Server) serveConn(listener string, c net.Conn) {
 	handlers.Wait()
 	mem.received()
 	mem.free(mem.held.Load())
+}
+
+// handshake runs the server side of a TLS handshake within
+// tlsHandshakeTimeout.
+func handshake(c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc := tls.Server(c, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 // writeLoop writes responses in request order; done runs for each slot

@@ -3,6 +3,7 @@ package txn
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ const markersVersion = 1
 type Wire struct {
 	meta     func() *meta.State
 	listener string
+	tls      *tls.Config // nil: the listener is plaintext
 	fmt      *kmsg.RequestFormatter
 
 	mu    sync.Mutex
@@ -40,13 +42,15 @@ type Wire struct {
 type wireConn struct {
 	mu   sync.Mutex
 	addr string
+	tls  *tls.Config
 	c    net.Conn
 	r    *bufio.Reader
 }
 
-// NewWire returns a marker client reaching brokers on the named listener.
-func NewWire(metaState func() *meta.State, listener string) *Wire {
-	return &Wire{meta: metaState, listener: listener, conns: map[uint64]*wireConn{},
+// NewWire returns a marker client reaching brokers on the named listener,
+// over TLS with tlsCfg when it is not nil (an SSL listener).
+func NewWire(metaState func() *meta.State, listener string, tlsCfg *tls.Config) *Wire {
+	return &Wire{meta: metaState, listener: listener, tls: tlsCfg, conns: map[uint64]*wireConn{},
 		fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("longboat-txn-coordinator"))}
 }
 
@@ -78,7 +82,7 @@ func (w *Wire) WriteTxnMarkers(ctx context.Context, broker uint64, req *kmsg.Wri
 	w.mu.Lock()
 	c := w.conns[broker]
 	if c == nil || c.addr != addr {
-		c = &wireConn{addr: addr}
+		c = &wireConn{addr: addr, tls: w.tls}
 		w.conns[broker] = c
 	}
 	w.corr++
@@ -101,7 +105,14 @@ func (w *Wire) WriteTxnMarkers(ctx context.Context, broker uint64, req *kmsg.Wri
 
 func (c *wireConn) roundTrip(ctx context.Context, msg []byte, corr int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
 	if c.c == nil {
-		var d net.Dialer
+		var d interface {
+			DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+		} = &net.Dialer{}
+		if c.tls != nil {
+			cfg := c.tls.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(c.addr)
+			d = &tls.Dialer{Config: cfg}
+		}
 		conn, err := d.DialContext(ctx, "tcp", c.addr)
 		if err != nil {
 			return nil, err

@@ -24,6 +24,9 @@ type procClient struct {
 	id    string
 	ver   string
 	c     capabilities
+	// props are client properties added to every request (security.protocol,
+	// ssl.*), for clients that take them.
+	props map[string]string
 	// exchange sends one request and returns the answer, and the process's
 	// stderr for a diagnosis.
 	exchange func(ctx context.Context, req []byte) (resp []byte, stderr string, err error)
@@ -88,6 +91,9 @@ func (c *procClient) call(ctx context.Context, op string, args map[string]any, r
 	req := map[string]any{"op": op, "bootstrap": c.addrs, "client_id": c.id}
 	if dl, ok := ctx.Deadline(); ok {
 		req["timeout"] = max(1, time.Until(dl).Seconds()-2)
+	}
+	if len(c.props) > 0 {
+		req["props"] = c.props
 	}
 	for k, v := range args {
 		req[k] = v

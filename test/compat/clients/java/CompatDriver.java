@@ -215,6 +215,11 @@ public final class CompatDriver {
         int timeout = (int) Math.min(30000, left() / 2);
         p.put("request.timeout.ms", String.valueOf(timeout));
         p.put("default.api.timeout.ms", String.valueOf(timeout));
+        // Client properties of the run, such as security.protocol and ssl.*.
+        Object extra = req.get("props");
+        if (extra != null) {
+            p.putAll((Map<String, Object>) extra);
+        }
         return p;
     }
 

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Security protocols of a listener (Kafka's security.protocol values).
+const (
+	ProtocolPlaintext     = "PLAINTEXT"
+	ProtocolSSL           = "SSL"
+	ProtocolSASLPlaintext = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       = "SASL_SSL"
+)
+
+// --tls-client-auth values (Kafka's ssl.client.auth).
+const (
+	TLSClientAuthNone      = "none"
+	TLSClientAuthRequested = "requested"
+	TLSClientAuthRequired  = "required"
+)
+
+// TLS is where SSL listeners find their certificates.
+type TLS struct {
+	CertFile     string
+	KeyFile      string
+	ClientCAFile string
+	ClientAuth   string // none, requested or required
+}
+
+// UsesTLS reports whether a listener protocol runs over TLS.
+func UsesTLS(protocol string) bool {
+	return protocol == ProtocolSSL || protocol == ProtocolSASLSSL
+}
+
+func knownProtocol(p string) bool {
+	switch p {
+	case ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL:
+		return true
+	}
+	return false
+}
+
+// resolveProtocols sets each listener's Protocol: Kafka's default map (each
+// protocol name to itself) overlaid with the NAME:PROTOCOL pairs of m.
+// Without m, other names are PLAINTEXT, as every listener was before the
+// map existed (the appliance's INTERNAL and EXTERNAL); with m, a name it
+// leaves out is an error, so that a misspelt name cannot fall back to
+// plaintext.
+func resolveProtocols(ls []Listener, m string) error {
+	protocols := map[string]string{}
+	for _, p := range []string{ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL} {
+		protocols[p] = p
+	}
+	var errs []error
+	for _, part := range strings.Split(m, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, proto, ok := strings.Cut(part, ":")
+		name, proto = strings.ToUpper(strings.TrimSpace(name)), strings.ToUpper(strings.TrimSpace(proto))
+		if !ok || !listenerNameRE.MatchString(name) {
+			errs = append(errs, fmt.Errorf("%q: want NAME:PROTOCOL, e.g. INTERNAL:PLAINTEXT,EXTERNAL:SSL", part))
+			continue
+		}
+		if !knownProtocol(proto) {
+			errs = append(errs, fmt.Errorf("%q: protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", part))
+			continue
+		}
+		protocols[name] = proto
+	}
+	for i := range ls {
+		p, ok := protocols[ls[i].Name]
+		if !ok && strings.TrimSpace(m) == "" {
+			p, ok = ProtocolPlaintext, true
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("listener %s has no security protocol: add %s:PLAINTEXT or %s:SSL", ls[i].Name, ls[i].Name, ls[i].Name))
+			continue
+		}
+		ls[i].Protocol = p
+	}
+	return errors.Join(errs...)
+}
+
+// validateSecurity checks the listeners' protocols against the TLS flags.
+// Loading the files (key matching certificate) happens when the broker
+// starts, in tlscert.Load.
+func (c *Config) validateSecurity() []error {
+	var errs []error
+	needTLS := ""
+	for _, l := range c.Listeners {
+		switch {
+		case l.Protocol == ProtocolSASLPlaintext || l.Protocol == ProtocolSASLSSL:
+			errs = append(errs, fmt.Errorf("listener %s uses %s: SASL is not built yet; use PLAINTEXT or SSL", l.Name, l.Protocol))
+		case UsesTLS(l.Protocol):
+			needTLS = l.Name
+		case l.Protocol != ProtocolPlaintext:
+			errs = append(errs, fmt.Errorf("listener %s has no known security protocol (%q): map it in --listener-security-protocol-map", l.Name, l.Protocol))
+		}
+	}
+	switch c.TLS.ClientAuth {
+	case TLSClientAuthNone, TLSClientAuthRequested, TLSClientAuthRequired:
+	default:
+		errs = append(errs, fmt.Errorf("--tls-client-auth %q: use none, requested or required", c.TLS.ClientAuth))
+	}
+	if needTLS == "" {
+		return errs
+	}
+	if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+		errs = append(errs, fmt.Errorf("listener %s is SSL: set --tls-cert-file and --tls-key-file (PEM)", needTLS))
+	}
+	if c.TLS.ClientAuth != TLSClientAuthNone && c.TLS.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("--tls-client-auth %s: set --tls-client-ca-file to the CA that signs client certificates", c.TLS.ClientAuth))
+	}
+	for _, f := range [][2]string{{"--tls-cert-file", c.TLS.CertFile}, {"--tls-key-file", c.TLS.KeyFile}, {"--tls-client-ca-file", c.TLS.ClientCAFile}} {
+		if f[1] == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f[1]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f[0], err))
+		}
+	}
+	return errs
+}
