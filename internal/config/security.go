@@ -94,11 +94,9 @@ func (c *Config) validateSecurity() []error {
 	needTLS := ""
 	for _, l := range c.Listeners {
 		switch {
-		case l.Protocol == ProtocolSASLPlaintext || l.Protocol == ProtocolSASLSSL:
-			errs = append(errs, fmt.Errorf("listener %s uses %s: SASL is not built yet; use PLAINTEXT or SSL", l.Name, l.Protocol))
 		case UsesTLS(l.Protocol):
 			needTLS = l.Name
-		case l.Protocol != ProtocolPlaintext:
+		case l.Protocol != ProtocolPlaintext && l.Protocol != ProtocolSASLPlaintext:
 			errs = append(errs, fmt.Errorf("listener %s has no known security protocol (%q): map it in --listener-security-protocol-map", l.Name, l.Protocol))
 		}
 	}

@@ -2,11 +2,13 @@ package kafka_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,39 +21,57 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/kafka"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/tlscert/tlstest"
 )
 
 // saslReauth is the test cluster's --connections-max-reauth-ms: short, so
 // that sessions expire within the test.
 const saslReauth = 1500 * time.Millisecond
 
-// saslEnv is a one-broker cluster with a SASL_PLAINTEXT listener beside
-// its PLAINTEXT one, formed with the bootstrap user admin:secret.
+// saslEnv is a one-broker cluster with a SASL_PLAINTEXT listener and a
+// SASL_SSL one (named EXTERNAL, mapped) beside its PLAINTEXT one, formed
+// with the bootstrap user admin:secret.
 type saslEnv struct {
 	c        *testcluster.Cluster
-	saslAddr string
+	ca       *tlstest.CA
+	saslAddr string // SASL_PLAINTEXT
+	sslAddr  string // SASL_SSL
+	mu       sync.Mutex
+	seen     map[string]bool // listener principal pairs of served requests
 }
 
 func newSASLEnv(t *testing.T) *saslEnv {
-	addr := testcluster.FreeAddrs(t, 1)[0]
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
-		host, port, _ := net.SplitHostPort(addr)
-		p, err := strconv.Atoi(port)
+	addrs := testcluster.FreeAddrs(t, 2)
+	e := &saslEnv{ca: tlstest.NewCA(t, t.TempDir(), "test"), saslAddr: addrs[0], sslAddr: addrs[1], seen: map[string]bool{}}
+	server := e.ca.Server(t, "broker")
+	e.c = testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
+		parsed, err := config.Parse([]string{
+			"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + e.saslAddr + ",EXTERNAL://" + e.sslAddr,
+			"--listener-security-protocol-map", "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,EXTERNAL:SASL_SSL",
+			"--tls-cert-file", server.CertFile, "--tls-key-file", server.KeyFile,
+			"--bootstrap-scram-users", "admin:secret",
+			"--connections-max-reauth-ms", fmt.Sprint(saslReauth.Milliseconds()),
+		}, func(string) string { return "" })
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("SASL flags: %v", err)
+			return
 		}
-		l := config.Listener{Name: "SASL_PLAINTEXT", Host: host, Port: p}
-		cfg.Listeners = append(cfg.Listeners, l)
-		cfg.AdvertisedListeners = append(append([]config.Listener(nil), cfg.AdvertisedListeners...), l)
-		users, err := config.ParseScramUsers("admin:secret")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.SASL.BootstrapScram = users
-		cfg.SASL.MaxReauth = saslReauth
+		cfg.Listeners, cfg.AdvertisedListeners, cfg.TLS, cfg.SASL = parsed.Listeners, parsed.AdvertisedListeners, parsed.TLS, parsed.SASL
 	}})
-	return &saslEnv{c: c, saslAddr: addr}
+	e.c.Brokers[0].Kafka.SetRequestObserver(func(r kafka.ClientRequest) {
+		e.mu.Lock()
+		e.seen[r.Listener+" "+r.Principal] = true
+		e.mu.Unlock()
+	})
+	return e
+}
+
+func (e *saslEnv) saw(listenerPrincipal string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seen[listenerPrincipal]
 }
 
 func (e *saslEnv) client(t *testing.T, m sasl.Mechanism, opts ...kgo.Opt) *kgo.Client {
@@ -77,7 +97,37 @@ func TestSASL(t *testing.T) {
 	t.Run("session expiry", e.testSessionExpiry)
 	t.Run("handshake v0", e.testHandshakeV0)
 	t.Run("plaintext listener", e.testPlaintextListener)
+	t.Run("SASL_SSL", e.testSASLSSL)
 	t.Run("kcat", e.testKcat)
+}
+
+// testSASLSSL: SCRAM over TLS on a listener mapped to SASL_SSL; requests
+// there carry the SASL principal, not the TLS one.
+func (e *saslEnv) testSASLSSL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tlsCfg := &tls.Config{RootCAs: e.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.sslAddr), kgo.DialTLSConfig(tlsCfg), kgo.RequestRetries(0),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "secret"}.AsSha512Mechanism()), kgo.DefaultProduceTopic("sasl-topic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("over TLS")}).FirstErr(); err != nil {
+		t.Fatalf("produce over SASL_SSL: %v", err)
+	}
+	if !e.saw("EXTERNAL User:admin") || !e.saw("SASL_PLAINTEXT User:admin") {
+		t.Error("requests on the SASL listeners were not seen as User:admin")
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(e.sslAddr), kgo.DialTLSConfig(tlsCfg), kgo.RequestRetries(0),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "wrong"}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl2); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Errorf("wrong password over SASL_SSL: %v", err)
+	}
 }
 
 // testMechanisms: the bootstrap user produces and consumes with each
@@ -391,21 +441,28 @@ func (e *saslEnv) testKcat(t *testing.T) {
 	if err != nil {
 		t.Skip("kcat not installed")
 	}
-	run := func(mech, pass string) (string, error) {
+	run := func(protocol, mech, pass string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, kcat, "-b", e.saslAddr, "-L", "-t", "sasl-topic", "-m", "5",
-			"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms="+mech,
-			"-X", "sasl.username=admin", "-X", "sasl.password="+pass).CombinedOutput()
+		args := []string{"-L", "-t", "sasl-topic", "-m", "5", "-X", "security.protocol=" + protocol, "-X", "sasl.mechanisms=" + mech,
+			"-X", "sasl.username=admin", "-X", "sasl.password=" + pass}
+		if protocol == "SASL_SSL" {
+			args = append(args, "-b", e.sslAddr, "-X", "ssl.ca.location="+e.ca.CertFile, "-X", "ssl.endpoint.identification.algorithm=none")
+		} else {
+			args = append(args, "-b", e.saslAddr)
+		}
+		out, err := exec.CommandContext(ctx, kcat, args...).CombinedOutput()
 		return string(out), err
 	}
-	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"} {
-		out, err := run(mech, "secret")
-		if err != nil || !strings.Contains(out, `topic "sasl-topic"`) {
-			t.Errorf("kcat %s: %v\n%s", mech, err, out)
+	for _, protocol := range []string{"SASL_PLAINTEXT", "SASL_SSL"} {
+		for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"} {
+			out, err := run(protocol, mech, "secret")
+			if err != nil || !strings.Contains(out, `topic "sasl-topic"`) {
+				t.Errorf("kcat %s %s: %v\n%s", protocol, mech, err, out)
+			}
 		}
 	}
-	out, err := run("SCRAM-SHA-256", "wrong")
+	out, err := run("SASL_PLAINTEXT", "SCRAM-SHA-256", "wrong")
 	if err == nil || !strings.Contains(out, "Authentication failed") {
 		t.Errorf("kcat with a wrong password: %v\n%s", err, out)
 	}

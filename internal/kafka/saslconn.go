@@ -7,11 +7,8 @@ import (
 	"time"
 
 	"github.com/longboat/longboat/internal/sasl"
+	"github.com/longboat/longboat/internal/tlscert"
 )
-
-// Principal of a connection no one has authenticated on (Kafka's
-// KafkaPrincipal.ANONYMOUS).
-const anonymous = "User:ANONYMOUS"
 
 // saslConn is one connection's SASL state. Only the connection's reader
 // goroutine touches it: the gate runs there as each request is decoded,
@@ -36,7 +33,7 @@ type saslConn struct {
 // principal is the authenticated User:name, for the authorizer.
 func (c *saslConn) principal() string {
 	if !c.authenticated {
-		return anonymous
+		return tlscert.Anonymous
 	}
 	return "User:" + c.user
 }
@@ -102,11 +99,4 @@ func (s *Server) rawSASLToken(c *saslConn, listener, remoteHost string, token []
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(out)), uint32(len(out)))
 	sl.frame <- append(frame, out...)
 	return sl
-}
-
-// saslListener tells whether a listener authenticates with SASL: as in
-// Kafka's default security protocol map, the listeners named
-// SASL_PLAINTEXT and SASL_SSL do.
-func saslListener(name string) bool {
-	return name == "SASL_PLAINTEXT" || name == "SASL_SSL"
 }

@@ -49,6 +49,8 @@ type Server struct {
 	admission *admission
 	inflight  *budget // request bytes read and not yet answered, broker-wide
 	certs     *tlscert.Store
+	// saslListeners: the SASL_PLAINTEXT and SASL_SSL listeners, by name.
+	saslListeners map[string]bool
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -86,6 +88,11 @@ const tlsHandshakeTimeout = 10 * time.Second
 
 // Listen binds every configured listener and starts accepting.
 func (s *Server) Listen() error {
+	// Filled before any connection is served, read-only afterwards.
+	s.saslListeners = map[string]bool{}
+	for _, l := range s.cfg.Listeners {
+		s.saslListeners[l.Name] = l.Protocol == config.ProtocolSASLPlaintext || l.Protocol == config.ProtocolSASLSSL
+	}
 	for _, l := range s.cfg.Listeners {
 		protocol := l.Protocol
 		if protocol == "" { // a Config built in code rather than parsed
@@ -96,9 +103,9 @@ func (s *Server) Listen() error {
 		case config.UsesTLS(protocol) && s.certs == nil:
 			s.Close()
 			return fmt.Errorf("listener %s is %s but no certificate is loaded: set --tls-cert-file and --tls-key-file", l.Name, protocol)
-		case protocol == config.ProtocolSSL:
+		case config.UsesTLS(protocol):
 			tlsCfg = s.certs.ServerConfig()
-		case protocol != config.ProtocolPlaintext:
+		case protocol != config.ProtocolPlaintext && protocol != config.ProtocolSASLPlaintext:
 			s.Close()
 			return fmt.Errorf("listener %s: security protocol %s is not served by this broker", l.Name, protocol)
 		}
@@ -226,7 +233,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	r := bufio.NewReaderSize(in, 16<<10)
 	var handlers sync.WaitGroup
 	var software clientSoftware
-	sc := &saslConn{required: saslListener(listener)}
+	sc := &saslConn{required: s.saslListeners[listener]}
 	// enqueue hands a slot to the writer, in request order.
 	enqueue := func(sl slot) {
 		pending.Add(1)
@@ -277,6 +284,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		req.listener = listener
 		req.remoteHost = remoteHost
 		req.principal = principal
+		if sc.required { // SASL's principal, also over TLS (SASL_SSL), as Kafka
+			req.principal = sc.principal()
+		}
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
 		enqueue(sl)
