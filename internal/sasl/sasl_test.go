@@ -2,7 +2,10 @@ package sasl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -132,5 +135,48 @@ func TestParsePlain(t *testing.T) {
 	ex, _ := NewExchange(Plain, store(t, "pw"))
 	if _, _, err := ex.Step([]byte("bob\x00alice\x00pw")); err == nil {
 		t.Error("PLAIN with another authorization id accepted")
+	}
+}
+
+// TestScramFinalNonceAsLibrdkafkaSendsIt: librdkafka repeats its own nonce
+// before the server's combined one; Kafka accepts that (it checks the
+// suffix), and so must this server, while a final nonce without the
+// server's part fails.
+func TestScramFinalNonceAsLibrdkafkaSendsIt(t *testing.T) {
+	lookup := store(t, "pw")
+	cred, _ := lookup("alice", ScramSHA256)
+	exchange := func(prefix bool, tamper string) error {
+		ex, _ := NewExchange(ScramSHA256, lookup)
+		firstBare := "n=alice,r=cnonce"
+		first, _, err := ex.Step([]byte("n,," + firstBare))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := strings.TrimPrefix(strings.Split(string(first), ",")[0], "r=")
+		if prefix {
+			nonce = "cnonce" + nonce
+		}
+		nonce += tamper
+		withoutProof := "c=biws,r=" + nonce
+		salted, _ := SaltedPassword(ScramSHA256, "pw", cred.Salt, cred.Iterations)
+		clientKey := mac(sha256.New, salted, []byte("Client Key"))
+		sig := mac(sha256.New, cred.StoredKey, []byte(firstBare+","+string(first)+","+withoutProof))
+		for i := range sig {
+			sig[i] ^= clientKey[i]
+		}
+		_, done, err := ex.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(sig)))
+		if err == nil && !done {
+			t.Fatal("not done after the final message")
+		}
+		return err
+	}
+	if err := exchange(false, ""); err != nil {
+		t.Errorf("RFC 5802 final nonce: %v", err)
+	}
+	if err := exchange(true, ""); err != nil {
+		t.Errorf("librdkafka's final nonce: %v", err)
+	}
+	if err := exchange(true, "x"); !errors.Is(err, ErrAuthentication) {
+		t.Errorf("final nonce not ending with the server's: %v", err)
 	}
 }

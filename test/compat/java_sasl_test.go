@@ -3,7 +3,6 @@ package compat
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +19,12 @@ import (
 // in sasl.jaas.config) against a SASL_PLAINTEXT listener whose user was
 // created by --bootstrap-scram-users, and with a wrong password.
 func TestJavaSASL(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testcluster.FreeAddrs(t, 1)[0]
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
-		parsed, err := config.Parse([]string{"--listeners", "SASL_PLAINTEXT://" + addr, "--bootstrap-scram-users", "admin:secret"}, func(string) string { return "" })
+		// SASL first, where the Java client bootstraps (c.Addrs); the
+		// PLAINTEXT one after it is the broker's own clients'.
+		parsed, err := config.Parse([]string{"--listeners", "SASL_PLAINTEXT://" + addr + ",PLAINTEXT://" + cfg.Listeners[0].Addr(),
+			"--bootstrap-scram-users", "admin:secret"}, func(string) string { return "" })
 		if err != nil {
 			t.Errorf("SASL flags: %v", err)
 			return
