@@ -74,7 +74,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
 		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 	}, node, log)
-	internal := internalListener(cfg.Listeners)
+	internal := cfg.InternalListener()
 	var internalTLS *tls.Config
 	if config.UsesTLS(internal.Protocol) {
 		internalTLS = b.TLS.ClientConfig()
@@ -120,25 +120,6 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	}()
 	log.Info().Uint64("node_id", cfg.NodeID).Str("raft", cfg.RaftAddr).Str("http", b.httpL.Addr().String()).Msg("broker started")
 	return b, nil
-}
-
-// internalListener is the listener the broker's own clients use (the
-// transaction coordinator's markers to partition leaders, the web console):
-// INTERNAL when there is one (the appliance's container network; EXTERNAL
-// advertises the host's ports), else the first PLAINTEXT one, else the
-// first. Its protocol decides whether they dial TLS.
-func internalListener(ls []config.Listener) config.Listener {
-	for _, l := range ls {
-		if l.Name == "INTERNAL" {
-			return l
-		}
-	}
-	for _, l := range ls {
-		if l.Protocol == config.ProtocolPlaintext {
-			return l
-		}
-	}
-	return ls[0]
 }
 
 // ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new

@@ -124,7 +124,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.metaProp.propose, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, storageErrors: m.StorageErrors, log: log,
 	}
-	reg := registration{self: registeredBroker(cfg, self.Incarnation), identity: self, dataDir: cfg.DataDir,
+	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
 	life := &lifecycle{
 		self: cfg.NodeID, interval: cfg.RetentionCheckInterval, defaults: cfg.LogDefaults(), meta: n.meta,

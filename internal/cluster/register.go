@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,6 +20,9 @@ type leaderFinder interface {
 // registration records this broker's addresses in __meta.
 type registration struct {
 	self *meta.Broker
+	// bootstrapScram are the --bootstrap-scram-users, created only if this
+	// registration is the one that forms the cluster.
+	bootstrapScram []meta.ScramUpsert
 	// identity is the data directory's; it learns the cluster id once
 	// __meta has one.
 	identity identity
@@ -35,6 +40,18 @@ func registeredBroker(cfg *config.Config, incarnation string) *meta.Broker {
 		eps = append(eps, meta.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
 	}
 	return &meta.Broker{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr, AdvertisedHTTPAddr: cfg.AdvertisedHTTP(), Endpoints: eps, Incarnation: incarnation}
+}
+
+// bootstrapScram lists the --bootstrap-scram-users credentials in a
+// stable order.
+func bootstrapScram(cfg *config.Config) []meta.ScramUpsert {
+	var out []meta.ScramUpsert
+	for _, user := range slices.Sorted(maps.Keys(cfg.SASL.BootstrapScram)) {
+		for _, m := range slices.Sorted(maps.Keys(cfg.SASL.BootstrapScram[user])) {
+			out = append(out, meta.ScramUpsert{User: user, Mechanism: m, Credential: cfg.SASL.BootstrapScram[user][m]})
+		}
+	}
+	return out
 }
 
 // run proposes the registration until __meta holds it, then records the
@@ -69,7 +86,7 @@ func (r registration) recordCluster() {
 // register proposes the registration until __meta holds it; false when
 // ctx ended first.
 func (r registration) register(ctx context.Context) bool {
-	cmd := meta.Command{RegisterBroker: r.self, ClusterID: randomID()}
+	cmd := meta.Command{RegisterBroker: r.self, ClusterID: randomID(), BootstrapScram: r.bootstrapScram}
 	for {
 		if cur, ok := r.meta.State().Brokers[r.self.ID]; ok && sameBroker(cur, r.self) {
 			return true

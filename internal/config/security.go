@@ -86,6 +86,25 @@ func resolveProtocols(ls []Listener, m string) error {
 	return errors.Join(errs...)
 }
 
+// InternalListener is the listener the broker's own clients use (the
+// transaction coordinator's markers to partition leaders, the web console):
+// INTERNAL when there is one (the appliance's container network; EXTERNAL
+// advertises the host's ports), else the first PLAINTEXT one, else the
+// first. Its protocol decides whether they dial TLS.
+func (c *Config) InternalListener() Listener {
+	for _, l := range c.Listeners {
+		if l.Name == "INTERNAL" {
+			return l
+		}
+	}
+	for _, l := range c.Listeners {
+		if l.Protocol == ProtocolPlaintext {
+			return l
+		}
+	}
+	return c.Listeners[0]
+}
+
 // validateSecurity checks the listeners' protocols against the TLS flags.
 // Loading the files (key matching certificate) happens when the broker
 // starts, in tlscert.Load.
@@ -94,12 +113,16 @@ func (c *Config) validateSecurity() []error {
 	needTLS := ""
 	for _, l := range c.Listeners {
 		switch {
-		case l.Protocol == ProtocolSASLPlaintext || l.Protocol == ProtocolSASLSSL:
-			errs = append(errs, fmt.Errorf("listener %s uses %s: SASL is not built yet; use PLAINTEXT or SSL", l.Name, l.Protocol))
 		case UsesTLS(l.Protocol):
 			needTLS = l.Name
-		case l.Protocol != ProtocolPlaintext:
+		case l.Protocol != ProtocolPlaintext && l.Protocol != ProtocolSASLPlaintext:
 			errs = append(errs, fmt.Errorf("listener %s has no known security protocol (%q): map it in --listener-security-protocol-map", l.Name, l.Protocol))
+		}
+	}
+	// The broker's own clients have no SASL credentials.
+	if len(c.Listeners) > 0 && len(errs) == 0 {
+		if in := c.InternalListener(); in.Protocol == ProtocolSASLPlaintext || in.Protocol == ProtocolSASLSSL {
+			errs = append(errs, fmt.Errorf("listener %s is %s, but the broker's own clients (transaction markers, web console) use it and cannot authenticate: add a PLAINTEXT or SSL listener named INTERNAL", in.Name, in.Protocol))
 		}
 	}
 	switch c.TLS.ClientAuth {

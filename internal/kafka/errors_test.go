@@ -91,6 +91,7 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		// ListGroups fails only while the group shards do not exist.
 		16: {&kmsg.ListGroupsRequest{}, kerr.CoordinatorNotAvailable},
 		// ApiVersions fails at a version newer than advertised (KIP-511).
+		17: {&kmsg.SASLHandshakeRequest{Mechanism: "PLAIN"}, kerr.IllegalSaslState}, // no SASL on PLAINTEXT
 		18: {&kmsg.ApiVersionsRequest{}, kerr.UnsupportedVersion},
 		19: {&kmsg.CreateTopicsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreateTopicsRequestTopic{{Topic: badName, NumPartitions: 1, ReplicationFactor: 1}}}, kerr.InvalidTopicException},
 		20: {&kmsg.DeleteTopicsRequest{TimeoutMillis: 5000, TopicNames: []string{noTopic}, Topics: []kmsg.DeleteTopicsRequestTopic{{Topic: &noTopicName}}}, kerr.UnknownTopicOrPartition},
@@ -106,12 +107,15 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		33: {&kmsg.AlterConfigsRequest{Resources: []kmsg.AlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic}}}, kerr.UnknownTopicOrPartition},
 		// Without an authorizer DescribeLogDirs fails only on a bad volume.
 		35: {&kmsg.DescribeLogDirsRequest{}, kerr.KafkaStorageError},
+		36: {&kmsg.SASLAuthenticateRequest{}, kerr.IllegalSaslState},
 		37: {&kmsg.CreatePartitionsRequest{TimeoutMillis: 5000, Topics: []kmsg.CreatePartitionsRequestTopic{{Topic: noTopic, Count: 2}}}, kerr.UnknownTopicOrPartition},
 		42: {&kmsg.DeleteGroupsRequest{Groups: []string{groupName}}, kerr.GroupIDNotFound},
 		44: {&kmsg.IncrementalAlterConfigsRequest{Resources: []kmsg.IncrementalAlterConfigsRequestResource{{ResourceType: topicResource, ResourceName: noTopic,
 			Configs: []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpSet, Value: &retention}}}}}, kerr.UnknownTopicOrPartition},
 		43: {&kmsg.ElectLeadersRequest{ElectionType: 7, TimeoutMillis: 5000}, kerr.InvalidRequest},
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
+		50: {&kmsg.DescribeUserSCRAMCredentialsRequest{Users: []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "nobody"}}}, kerr.ResourceNotFound},
+		51: {&kmsg.AlterUserSCRAMCredentialsRequest{Deletions: []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "nobody", Mechanism: 1}}}, kerr.ResourceNotFound},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
 		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
 		65: {&kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{txnID}}, kerr.TransactionalIDNotFound},

@@ -27,6 +27,7 @@ func TestAdvertisedVersions(t *testing.T) {
 		14: {0, 5},  // SyncGroup
 		15: {0, 6},  // DescribeGroups
 		16: {0, 5},  // ListGroups
+		17: {0, 1},  // SaslHandshake (v0: bare tokens follow)
 		18: {0, 4},  // ApiVersions
 		19: {2, 7},  // CreateTopics
 		20: {1, 6},  // DeleteTopics
@@ -41,11 +42,14 @@ func TestAdvertisedVersions(t *testing.T) {
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs
 		35: {1, 4},  // DescribeLogDirs
+		36: {0, 2},  // SaslAuthenticate
 		37: {0, 3},  // CreatePartitions
 		42: {0, 2},  // DeleteGroups
 		43: {0, 2},  // ElectLeaders
 		44: {0, 1},  // IncrementalAlterConfigs
 		47: {0, 0},  // OffsetDelete
+		50: {0, 0},  // DescribeUserScramCredentials
+		51: {0, 0},  // AlterUserScramCredentials
 		60: {0, 2},  // DescribeCluster
 		61: {0, 0},  // DescribeProducers
 		65: {0, 0},  // DescribeTransactions

@@ -49,6 +49,8 @@ type Server struct {
 	admission *admission
 	inflight  *budget // request bytes read and not yet answered, broker-wide
 	certs     *tlscert.Store
+	// saslListeners: the SASL_PLAINTEXT and SASL_SSL listeners, by name.
+	saslListeners map[string]bool
 	// Connections counts open connections per listener name.
 	Connections sync.Map // name -> *atomic.Int64
 }
@@ -86,6 +88,11 @@ const tlsHandshakeTimeout = 10 * time.Second
 
 // Listen binds every configured listener and starts accepting.
 func (s *Server) Listen() error {
+	// Filled before any connection is served, read-only afterwards.
+	s.saslListeners = map[string]bool{}
+	for _, l := range s.cfg.Listeners {
+		s.saslListeners[l.Name] = l.Protocol == config.ProtocolSASLPlaintext || l.Protocol == config.ProtocolSASLSSL
+	}
 	for _, l := range s.cfg.Listeners {
 		protocol := l.Protocol
 		if protocol == "" { // a Config built in code rather than parsed
@@ -96,9 +103,9 @@ func (s *Server) Listen() error {
 		case config.UsesTLS(protocol) && s.certs == nil:
 			s.Close()
 			return fmt.Errorf("listener %s is %s but no certificate is loaded: set --tls-cert-file and --tls-key-file", l.Name, protocol)
-		case protocol == config.ProtocolSSL:
+		case config.UsesTLS(protocol):
 			tlsCfg = s.certs.ServerConfig()
-		case protocol != config.ProtocolPlaintext:
+		case protocol != config.ProtocolPlaintext && protocol != config.ProtocolSASLPlaintext:
 			s.Close()
 			return fmt.Errorf("listener %s: security protocol %s is not served by this broker", l.Name, protocol)
 		}
@@ -175,6 +182,7 @@ type request struct {
 	remoteHost    string
 	principal     string // User:<name>, for the authorizer
 	body          kmsg.Request
+	sasl          *saslConn // the connection's authentication state
 }
 
 // slot carries one response back to the writer, which writes slots in the
@@ -225,6 +233,15 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	r := bufio.NewReaderSize(in, 16<<10)
 	var handlers sync.WaitGroup
 	var software clientSoftware
+	sc := &saslConn{required: s.saslListeners[listener]}
+	// enqueue hands a slot to the writer, in request order.
+	enqueue := func(sl slot) {
+		pending.Add(1)
+		select {
+		case queue <- sl:
+		case <-ctx.Done():
+		}
+	}
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes, func(n int) error { return mem.reserve(ctx, int64(n)) })
 		if err != nil {
@@ -236,11 +253,21 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			}
 			break
 		}
+		if sc.raw { // a bare token after SaslHandshake v0
+			mem.received()
+			enqueue(s.rawSASLToken(sc, listener, remoteHost, frame))
+			continue
+		}
 		req, resp, err := decodeRequest(frame)
 		if err != nil {
 			log.Info().Err(err).Msg("closing connection: undecodable request")
 			break
 		}
+		if reason := sc.admit(req.key, time.Now()); reason != "" {
+			log.Info().Str("api", apiName(req.key)).Str("principal", sc.principal()).Msg("closing connection: " + reason)
+			break
+		}
+		req.sasl = sc
 		// Decoding can multiply a frame (many tiny elements, each a larger
 		// struct): the decoded form is held against the budgets too, and a
 		// request that decodes past socket.request.max.bytes is refused.
@@ -257,13 +284,12 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		req.listener = listener
 		req.remoteHost = remoteHost
 		req.principal = principal
+		if sc.required { // SASL's principal, also over TLS (SASL_SSL), as Kafka
+			req.principal = sc.principal()
+		}
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
-		pending.Add(1)
-		select {
-		case queue <- sl:
-		case <-ctx.Done():
-		}
+		enqueue(sl)
 		if resp != nil { // answered without a handler (ApiVersions fallback)
 			s.observe(req, resp, 0)
 			sl.frame <- encodeResponse(req, resp)
@@ -271,6 +297,13 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		}
 		start := time.Now()
 		finish := apis[req.key].start(s, ctx, req)
+		if sc.closing {
+			// A failed SASL exchange: its answer goes out, then the
+			// connection closes, as Kafka does.
+			closing := slot{frame: make(chan []byte, 1)}
+			closing.frame <- closeFrame
+			enqueue(closing)
+		}
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()

@@ -6,6 +6,8 @@ package meta
 import (
 	"sort"
 	"sync"
+
+	"github.com/longboat/longboat/internal/sasl"
 )
 
 // ShardID of the __meta Raft shard. Partition shards start at FirstPartitionShard.
@@ -81,6 +83,9 @@ type State struct {
 	GroupShards    []Partition `json:"group_shards"`
 	NextShardID    uint64      `json:"next_shard_id"`
 	NextProducerID int64       `json:"next_producer_id"`
+	// ScramUsers holds SCRAM credentials by user, then mechanism; an inner
+	// map is replaced, never changed, once published.
+	ScramUsers map[string]map[string]sasl.Credential `json:"scram_users,omitempty"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
 
@@ -120,6 +125,12 @@ func (s *State) clone() *State {
 	c.Leaders = make(map[uint64]Leader, len(s.Leaders))
 	for k, v := range s.Leaders {
 		c.Leaders[k] = v
+	}
+	if s.ScramUsers != nil { // nil stays nil, as a snapshot restores it
+		c.ScramUsers = make(map[string]map[string]sasl.Credential, len(s.ScramUsers))
+		for k, v := range s.ScramUsers {
+			c.ScramUsers[k] = v
+		}
 	}
 	return &c
 }

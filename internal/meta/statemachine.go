@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
+
+	"github.com/longboat/longboat/internal/sasl"
 )
 
 // MaxNewPartitions bounds the partitions one command may add: placement and
@@ -35,8 +37,13 @@ type Command struct {
 	AllocProducerIDs  *int64             `json:"alloc_producer_ids,omitempty"`
 	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
 	AlterTopicConfigs *AlterTopicConfigs `json:"alter_topic_configs,omitempty"`
+	AlterScram        *AlterScram        `json:"alter_scram,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
+	// BootstrapScram, with a registration, are the users of
+	// --bootstrap-scram-users: applied with the first ClusterID only, that
+	// is when the cluster is created, and ignored afterwards.
+	BootstrapScram []ScramUpsert `json:"bootstrap_scram,omitempty"`
 }
 
 // RetrySafe tells whether applying c twice leaves the same state as once
@@ -71,6 +78,67 @@ type AlterTopicConfigs struct {
 	Set     map[string]string `json:"set,omitempty"`
 	Delete  []string          `json:"delete,omitempty"`
 	Replace bool              `json:"replace,omitempty"`
+}
+
+// AlterScram sets and removes SCRAM credentials (validated by the
+// proposer; deleting a missing one is a no-op, so a retry is harmless).
+type AlterScram struct {
+	Upserts   []ScramUpsert   `json:"upserts,omitempty"`
+	Deletions []ScramDeletion `json:"deletions,omitempty"`
+}
+
+// ScramUpsert sets one user's credential for one mechanism.
+type ScramUpsert struct {
+	User       string          `json:"user"`
+	Mechanism  string          `json:"mechanism"`
+	Credential sasl.Credential `json:"credential"`
+}
+
+// ScramDeletion removes one user's credential for one mechanism.
+type ScramDeletion struct {
+	User      string `json:"user"`
+	Mechanism string `json:"mechanism"`
+}
+
+// ScramCredential returns a user's credential for a SCRAM mechanism.
+func (s *State) ScramCredential(user, mechanism string) (sasl.Credential, bool) {
+	c, ok := s.ScramUsers[user][mechanism]
+	return c, ok
+}
+
+func (s *State) alterScram(a *AlterScram) {
+	for _, d := range a.Deletions {
+		old, ok := s.ScramUsers[d.User]
+		if _, has := old[d.Mechanism]; !ok || !has {
+			continue
+		}
+		m := make(map[string]sasl.Credential, len(old))
+		for k, v := range old {
+			if k != d.Mechanism {
+				m[k] = v
+			}
+		}
+		if len(m) == 0 {
+			delete(s.ScramUsers, d.User)
+			if len(s.ScramUsers) == 0 {
+				s.ScramUsers = nil
+			}
+		} else {
+			s.ScramUsers[d.User] = m
+		}
+	}
+	for _, u := range a.Upserts {
+		old := s.ScramUsers[u.User]
+		m := make(map[string]sasl.Credential, len(old)+1)
+		for k, v := range old {
+			m[k] = v
+		}
+		m[u.Mechanism] = u.Credential
+		if s.ScramUsers == nil {
+			s.ScramUsers = map[string]map[string]sasl.Credential{}
+		}
+		s.ScramUsers[u.User] = m
+	}
 }
 
 // EnsureGroupShards creates the consumer-group shards once; later commands
@@ -150,6 +218,7 @@ func (s *State) apply(c *Command) (int, []byte) {
 		s.Brokers[b.ID] = &b
 		if s.ClusterID == "" {
 			s.ClusterID = c.ClusterID
+			s.alterScram(&AlterScram{Upserts: c.BootstrapScram})
 		}
 		return ErrNone, nil
 	case c.CreateTopic != nil:
@@ -187,6 +256,9 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return ErrNone, nil
 	case c.AlterTopicConfigs != nil:
 		return s.alterTopicConfigs(c.AlterTopicConfigs)
+	case c.AlterScram != nil:
+		s.alterScram(c.AlterScram)
+		return ErrNone, nil
 	case c.AllocProducerIDs != nil:
 		n := *c.AllocProducerIDs
 		if n <= 0 || n > 1<<20 {
