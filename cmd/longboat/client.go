@@ -21,9 +21,10 @@ import (
 
 // clientFlags are the flags every Kafka client command shares.
 type clientFlags struct {
-	bootstrap string
-	output    string
-	timeout   time.Duration
+	bootstrap     string
+	output        string
+	timeout       time.Duration
+	commandConfig string
 }
 
 func addClientFlags(fs *flag.FlagSet, timeout time.Duration) *clientFlags {
@@ -33,10 +34,28 @@ func addClientFlags(fs *flag.FlagSet, timeout time.Duration) *clientFlags {
 	fs.StringVar(&c.bootstrap, "brokers", def, "alias of --bootstrap-server")
 	fs.StringVar(&c.output, "output", "table", "table (aligned columns) or json")
 	fs.DurationVar(&c.timeout, "timeout", timeout, "give up after this long")
+	fs.StringVar(&c.commandConfig, "command-config", "", "Kafka client properties file for TLS and SASL (security.protocol, ssl.ca.location, ssl.certificate.location, ssl.key.location, sasl.mechanism, sasl.username, sasl.password or sasl.jaas.config)")
 	return c
 }
 
 func (c *clientFlags) seeds() []string { return strings.Split(c.bootstrap, ",") }
+
+// clientOpts are the seed brokers and what --command-config asks for.
+func (c *clientFlags) clientOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.seeds()...)}
+	if c.commandConfig == "" {
+		return opts, nil
+	}
+	cc, err := readCommandConfig(c.commandConfig)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	sec, err := cc.opts()
+	if err != nil {
+		return nil, usagef("--command-config %s: %w", c.commandConfig, err)
+	}
+	return append(opts, sec...), nil
+}
 
 func (c *clientFlags) format() (cli.Format, error) {
 	f, err := cli.ParseFormat(c.output)
@@ -53,7 +72,11 @@ func (c *clientFlags) admin() (context.Context, *kadm.Client, cli.Format, func()
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.RetryTimeout(c.timeout))
+	opts, err := c.clientOpts()
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.RetryTimeout(c.timeout))...)
 	if err != nil {
 		return nil, nil, "", nil, usagef("--bootstrap-server %q: %w", c.bootstrap, err)
 	}

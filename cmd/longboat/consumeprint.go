@@ -54,7 +54,11 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 	ctx, cancel := clientContext(cf.timeout)
 	defer cancel()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cf.seeds()...))
+	base, err := cf.clientOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return usagef("--bootstrap-server %q: %w", cf.bootstrap, err)
 	}
@@ -76,7 +80,7 @@ func consumePrint(cf *clientFlags, topic string, partition int32, pf printFlags,
 		}
 	}
 
-	opts := []kgo.Opt{kgo.SeedBrokers(cf.seeds()...), kgo.ConsumeResetOffset(start), kgo.ClientID("longboat-consume")}
+	opts := append(base, kgo.ConsumeResetOffset(start), kgo.ClientID("longboat-consume"))
 	switch {
 	case pf.group != "":
 		// Commit only what was printed: a poll can return more than --count.

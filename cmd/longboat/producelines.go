@@ -55,7 +55,12 @@ func produceLines(cf *clientFlags, topic string, partition int32, acks string, l
 	if partition >= 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
-	opts = append(opts, kgo.SeedBrokers(cf.seeds()...), kgo.DefaultProduceTopic(topic), kgo.ClientID("longboat-produce"),
+	base, err := cf.clientOpts()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, base...)
+	opts = append(opts, kgo.DefaultProduceTopic(topic), kgo.ClientID("longboat-produce"),
 		kgo.RecordDeliveryTimeout(cf.timeout), kgo.ProduceRequestTimeout(min(cf.timeout, 30*time.Second)))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
