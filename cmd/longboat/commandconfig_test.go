@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,23 +22,11 @@ func TestCLICommandConfig(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")
 	server := ca.Server(t, "broker1")
-	addrs := testcluster.FreeAddrs(t, 4)
-	cmd := osexec.Command(bin, "serve",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listeners", "INTERNAL://"+addrs[0]+",EXTERNAL://"+addrs[1],
+	addrs := testcluster.FreeAddrs(t, 2)
+	startServe(t, bin, "INTERNAL://"+addrs[0]+",EXTERNAL://"+addrs[1],
 		"--listener-security-protocol-map", "INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL",
-		"--raft-addr", addrs[2],
-		"--http-addr", addrs[3],
 		"--tls-cert-file", server.CertFile, "--tls-key-file", server.KeyFile,
-		"--bootstrap-scram-users", "admin:s3cret",
-		"--log-format", "json")
-	cmd.Dir = t.TempDir()
-	log := collect(startLines(t, cmd, cmd.StderrPipe))
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	log.waitFor(t, `"broker started"`)
+		"--bootstrap-scram-users", "admin:s3cret")
 
 	props := func(name, text string) string {
 		p := filepath.Join(dir, name)

@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
-	osexec "os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,25 +23,12 @@ import (
 // console lists the topic.
 func TestServeSSLOnlyBrokerClients(t *testing.T) {
 	bin := buildLongboat(t)
-	dir := t.TempDir()
-	ca := tlstest.NewCA(t, dir, "ca")
+	ca := tlstest.NewCA(t, t.TempDir(), "ca")
 	server := ca.Server(t, "broker1")
-	addrs := testcluster.FreeAddrs(t, 3)
-	cmd := osexec.Command(bin, "serve",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listeners", "SSL://"+addrs[0],
-		"--raft-addr", addrs[1],
-		"--http-addr", addrs[2],
+	addrs := testcluster.FreeAddrs(t, 1)
+	broker := startServe(t, bin, "SSL://"+addrs[0],
 		"--tls-cert-file", server.CertFile, "--tls-key-file", server.KeyFile,
-		"--tls-client-ca-file", ca.CertFile,
-		"--log-format", "json")
-	cmd.Dir = t.TempDir()
-	log := collect(startLines(t, cmd, cmd.StderrPipe))
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	log.waitFor(t, `"broker started"`)
+		"--tls-client-ca-file", ca.CertFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -98,7 +82,7 @@ func TestServeSSLOnlyBrokerClients(t *testing.T) {
 		t.Fatalf("read_committed read %v, want a,b,c", got)
 	}
 
-	resp, err := http.Get("http://" + addrs[2] + "/ui/topics")
+	resp, err := http.Get("http://" + broker.httpAddr + "/ui/topics")
 	if err != nil {
 		t.Fatal(err)
 	}

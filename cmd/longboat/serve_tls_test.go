@@ -33,21 +33,9 @@ func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
 		copyFile(t, p.KeyFile, keyFile)
 	}
 	install(first)
-	addrs := testcluster.FreeAddrs(t, 3)
-	cmd := exec.Command(bin, "serve",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listeners", "SSL://"+addrs[0],
-		"--raft-addr", addrs[1],
-		"--http-addr", addrs[2],
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile,
-		"--log-format", "json")
-	cmd.Dir = t.TempDir()
-	log := collect(startLines(t, cmd, cmd.StderrPipe))
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	log.waitFor(t, `"broker started"`)
+	addrs := testcluster.FreeAddrs(t, 1)
+	broker := startServe(t, bin, "SSL://"+addrs[0], "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+	cmd, log := broker.cmd, broker.log
 
 	dial := func() (*tls.Conn, string) {
 		t.Helper()
@@ -142,6 +130,35 @@ func copyFile(t *testing.T, src, dst string) {
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveProc is a `longboat serve` process started by startServe.
+type serveProc struct {
+	cmd      *exec.Cmd
+	log      *logLines
+	httpAddr string
+}
+
+// startServe runs a single-broker `longboat serve` on the given listeners
+// (free Raft and HTTP addresses, a fresh data dir, JSON logs, args added),
+// waits until it has started, and stops it with SIGTERM when the test ends.
+func startServe(t *testing.T, bin, listeners string, args ...string) *serveProc {
+	t.Helper()
+	addrs := testcluster.FreeAddrs(t, 2)
+	cmd := exec.Command(bin, append([]string{"serve",
+		"--data-dir", filepath.Join(t.TempDir(), "data"),
+		"--listeners", listeners,
+		"--raft-addr", addrs[0],
+		"--http-addr", addrs[1],
+		"--log-format", "json"}, args...)...)
+	cmd.Dir = t.TempDir()
+	log := collect(startLines(t, cmd, cmd.StderrPipe))
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	log.waitFor(t, `"broker started"`)
+	return &serveProc{cmd: cmd, log: log, httpAddr: addrs[1]}
 }
 
 // logLines keeps reading a process's log, so that it never blocks on a
