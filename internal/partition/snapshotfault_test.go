@@ -10,6 +10,20 @@ import (
 	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
+// openWithFaults opens a replica in dir whose storage faults stop it as
+// the cluster's handler does; it is closed at cleanup.
+func openWithFaults(t *testing.T, dir string) (*StateMachine, *faultStop) {
+	t.Helper()
+	f := newFaultStop()
+	s := New(testShard, dir, smallSegments)
+	s.SetFaultHandler(f.handle)
+	if _, err := s.Open(f.stop); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, f
+}
+
 // A snapshot install that meets a storage fault takes the replica offline
 // and reports the install as stopped (the one error dragonboat does not
 // panic on) once the shard stops; reopened, the replica installs the same
@@ -21,12 +35,7 @@ func TestInstallFaultStopsReplica(t *testing.T) {
 	stream, _ := streamFrom(t, src, nil)
 
 	dir := t.TempDir()
-	f := newFaultStop()
-	dst := New(testShard, dir, smallSegments)
-	dst.SetFaultHandler(f.handle)
-	if _, err := dst.Open(f.stop); err != nil {
-		t.Fatal(err)
-	}
+	dst, f := openWithFaults(t, dir)
 	apply(t, dst, 1, ps[:5]...)
 	if err := dst.Sync(); err != nil {
 		t.Fatal(err)
@@ -76,13 +85,7 @@ func TestInstallUnreadableSnapshot(t *testing.T) {
 		"garbage header": bytes.NewReader(garbage),
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFaultStop()
-			dst := New(testShard, t.TempDir(), smallSegments)
-			dst.SetFaultHandler(f.handle)
-			if _, err := dst.Open(f.stop); err != nil {
-				t.Fatal(err)
-			}
-			defer dst.Close()
+			dst, _ := openWithFaults(t, t.TempDir())
 			if err := dst.RecoverFromSnapshot(r, make(chan struct{})); err != sm.ErrSnapshotStopped {
 				t.Fatalf("RecoverFromSnapshot: %v, want sm.ErrSnapshotStopped", err)
 			}
@@ -92,13 +95,7 @@ func TestInstallUnreadableSnapshot(t *testing.T) {
 		})
 	}
 	t.Run("stopped", func(t *testing.T) {
-		f := newFaultStop()
-		dst := New(testShard, t.TempDir(), smallSegments)
-		dst.SetFaultHandler(f.handle)
-		if _, err := dst.Open(f.stop); err != nil {
-			t.Fatal(err)
-		}
-		defer dst.Close()
+		dst, _ := openWithFaults(t, t.TempDir())
 		stop := make(chan struct{})
 		close(stop)
 		if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), stop); err != sm.ErrSnapshotStopped {
@@ -142,13 +139,7 @@ func TestStreamFaults(t *testing.T) {
 		t.Fatalf("a broken stream took the leader's replica offline: %v", src.Fault())
 	}
 
-	f := newFaultStop()
-	bad := New(testShard, t.TempDir(), smallSegments)
-	bad.SetFaultHandler(f.handle)
-	if _, err := bad.Open(f.stop); err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad, f := openWithFaults(t, t.TempDir())
 	apply(t, bad, 1, ps...)
 	bad.log.Close() // the segments can no longer be opened for the stream
 	_, err = bad.PrepareSnapshot()
