@@ -5,7 +5,8 @@
 #      replica it hosts started and with a leader;
 #   2. idle cost: after a settle period, CPU (utime+stime from /proc, % of
 #      one core) and RSS of each broker over a window, with the leadership
-#      changes seen meanwhile (goal: 0);
+#      changes seen meanwhile and how many of them were elections rather
+#      than transfers the balancer asked for (goal: 0);
 #   3. produce across all P partitions (`longboat bench`, 1 KiB records,
 #      acks=all): MB/s and latency;
 #   4. failover of idle partitions: after the cluster went idle again,
@@ -130,12 +131,20 @@ rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 changes() { # leadership changes broker I has seen (partition and __meta)
   curl -s --max-time 5 "http://$(httpa "$1")/metrics" | awk '/^longboat_raft_leadership_changes_total/ { s += $NF } END { printf "%.0f", s }'
 }
+# elections I FROM: partition leadership changes broker I logged at WARN after
+# line FROM of its log: those it neither requested (balancer, transfer) nor
+# saw go back to the preferred replica, i.e. elections (see
+# internal/cluster/elections.go).
+elections() {
+  tail -n +"$(($2 + 1))" "$work/node$1.log" | grep '"level":"warn"' | grep -c '"message":"partition leadership changed"' || true
+}
 hz=$(getconf CLK_TCK)
 
 stage "2/4 idle: settle ${settle}s, then measure ${idle}s"
 sleep "$settle"
 declare -a c0 c1 ch0 ch1 rss
-for i in 1 2 3; do c0[i]=$(cpu_ticks "${pids[i - 1]}"); ch0[i]=$(changes "$i"); done
+declare -a lines0 el
+for i in 1 2 3; do c0[i]=$(cpu_ticks "${pids[i - 1]}"); ch0[i]=$(changes "$i"); lines0[i]=$(wc -l <"$work/node$i.log"); done
 ta=$(now)
 if [ -n "${PPROF_OUT:-}" ]; then
   # A CPU profile of broker 1 over most of the idle window.
@@ -146,7 +155,8 @@ tb=$(now)
 for i in 1 2 3; do
   c1[i]=$(cpu_ticks "${pids[i - 1]}") ch1[i]=$(changes "$i") rss[i]=$(rss_mib "${pids[i - 1]}")
   cpu[i]=$(awk -v a="${c0[i]}" -v b="${c1[i]}" -v hz="$hz" -v t0="$ta" -v t1="$tb" 'BEGIN { printf "%.1f", (b - a) / hz / (t1 - t0) * 100 }')
-  echo "  broker$i: CPU ${cpu[i]}% of a core, RSS ${rss[i]} MiB, leadership changes $((ch1[i] - ch0[i]))"
+  el[i]=$(elections "$i" "${lines0[i]}")
+  echo "  broker$i: CPU ${cpu[i]}% of a core, RSS ${rss[i]} MiB, leadership changes $((ch1[i] - ch0[i])), of them elections ${el[i]}"
 done
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -172,7 +182,7 @@ stage "summary ($(nproc) cores, load average $load1 during the idle window)"
 printf '%-34s %s\n' "partitions (RF=3, 3 brokers)" "$parts"
 printf '%-34s %s\n' "creation until all have leaders" "${create_s} s"
 for i in 1 2 3; do
-  printf '%-34s %s\n' "broker$i idle CPU / RSS / changes" "${cpu[i]}% of a core / ${rss[i]} MiB / $((ch1[i] - ch0[i]))"
+  printf '%-34s %s\n' "broker$i idle CPU / RSS / changes" "${cpu[i]}% of a core / ${rss[i]} MiB / $((ch1[i] - ch0[i])) (elections ${el[i]})"
 done
 printf '%-34s %s\n' "produce across all partitions" "$mbs MB/s, p99 $p99 ms"
 printf '%-34s %s\n' "broker 1 killed/stopped -> ack" "$fo"

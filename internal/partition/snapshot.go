@@ -104,9 +104,12 @@ type preparedSnapshot struct {
 // streams them while Update keeps appending past that point (or deleting
 // segments below the log start, which the pinned snapshot survives).
 func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
+	if err := s.Fault(); err != nil {
+		return nil, streamAborted(err)
+	}
 	snap, err := s.log.Snapshot()
 	if err != nil {
-		return nil, fmt.Errorf("partition %d: %w", s.ShardID, err)
+		return nil, s.streamFault(fmt.Errorf("partition %d: pin the log for a snapshot: %w", s.ShardID, err))
 	}
 	return preparedSnapshot{log: snap, header: snapshotHeader{
 		Applied: s.applied, StartOffset: snap.StartOffset, NextOffset: snap.NextOffset, Producers: s.producers.clone(),
@@ -115,32 +118,58 @@ func (s *StateMachine) PrepareSnapshot() (interface{}, error) {
 }
 
 // SaveSnapshot writes a length-prefixed JSON header and then the raw batches.
+// dragonboat calls it only to stream a snapshot to a follower. A failure to
+// read this replica's log is a storage fault (fault.go); a failure of the
+// stream itself (the follower or the connection) only aborts this stream.
+// Either way dragonboat gets an error it takes as an aborted stream: any
+// other error panics the process.
 func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan struct{}) error {
 	p, ok := ctx.(preparedSnapshot)
 	if !ok {
-		return fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx)
+		return streamAborted(fmt.Errorf("partition %d: snapshot context is %T", s.ShardID, ctx))
 	}
 	defer p.log.Close()
 	h := p.header
 	if from, prev, ok := s.catchUpPoint(p.log, done); ok {
 		if err := p.log.From(from); err != nil {
-			return s.snapshotError("snapshot", err)
+			return s.streamFault(fmt.Errorf("partition %d: snapshot from offset %d: %w", s.ShardID, from, err))
 		}
 		h.StartOffset, h.Continues, h.Prev = from, true, prev
 	}
 	hb, _ := json.Marshal(h)
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
-	if _, err := w.Write(n[:]); err != nil {
-		return s.snapshotError("snapshot header", err)
+	sw := &sinkWriter{w: w, done: done}
+	if _, err := sw.Write(append(n[:], hb...)); err != nil {
+		return streamAborted(s.snapshotError("snapshot header", err))
 	}
-	if _, err := w.Write(hb); err != nil {
-		return s.snapshotError("snapshot header", err)
-	}
-	if _, err := p.log.WriteTo(stoppableWriter{w: w, done: done}); err != nil {
-		return s.snapshotError("snapshot", err)
+	if _, err := p.log.WriteTo(sw); err != nil {
+		if sw.err != nil {
+			return streamAborted(s.snapshotError("snapshot", err))
+		}
+		return s.streamFault(fmt.Errorf("partition %d: read the log for a snapshot: %w", s.ShardID, err))
 	}
 	return nil
+}
+
+// streamFault takes this replica offline for a storage fault met while
+// streaming a snapshot from it and aborts the stream.
+func (s *StateMachine) streamFault(err error) error {
+	if errors.Is(err, sm.ErrSnapshotStopped) {
+		return sm.ErrSnapshotStopped
+	}
+	s.fail(err)
+	return streamAborted(err)
+}
+
+// streamAborted is err as dragonboat takes an aborted snapshot stream:
+// sm.ErrSnapshotStopped bare (it compares with ==), anything else wrapped
+// once in sm.ErrSnapshotAborted (its errors.Is follows one wrap only).
+func streamAborted(err error) error {
+	if errors.Is(err, sm.ErrSnapshotStopped) {
+		return sm.ErrSnapshotStopped
+	}
+	return fmt.Errorf("%v: %w", err, sm.ErrSnapshotAborted)
 }
 
 // catchUpPoint picks where a stream of snap may start: the lowest durable
@@ -187,7 +216,28 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 // ends short of it or differs, which a durable position the leader asked
 // for rules out) the log is replaced by the snapshot's batches alone, a
 // suffix of the leader's log: never a diverging one.
+//
+// Any failure but a stop (reading dragonboat's copy of the snapshot,
+// writing the log or the checkpoint, an unreadable header) is a storage
+// fault: the replica goes offline and the install is reported to
+// dragonboat as stopped, the one error it does not panic on. What the
+// install left on disk is what a crash mid-install leaves (see install),
+// so the restarted replica installs the snapshot again.
 func (s *StateMachine) RecoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
+	if s.Fault() != nil {
+		return sm.ErrSnapshotStopped
+	}
+	err := s.recoverFromSnapshot(r, done)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sm.ErrSnapshotStopped) {
+		s.fail(err)
+	}
+	return sm.ErrSnapshotStopped
+}
+
+func (s *StateMachine) recoverFromSnapshot(r io.Reader, done <-chan struct{}) error {
 	cr := &countingReader{r: r, n: &s.installed}
 	br := bufio.NewReaderSize(cr, 1<<20)
 	var n [4]byte
@@ -283,20 +333,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// stoppableWriter and stoppableReader fail with sm.ErrSnapshotStopped once
+// sinkWriter and stoppableReader fail with sm.ErrSnapshotStopped once
 // done is closed (the node is stopping or the transfer was cancelled), so
 // that the batches of a snapshot streaming through storage stop between
-// two writes or reads.
-type stoppableWriter struct {
+// two writes or reads. sinkWriter keeps the error it returned, which tells
+// a failed stream from a failed read of the log.
+type sinkWriter struct {
 	w    io.Writer
 	done <-chan struct{}
+	err  error
 }
 
-func (s stoppableWriter) Write(p []byte) (int, error) {
-	if err := stopped(s.done); err != nil {
-		return 0, err
+func (s *sinkWriter) Write(p []byte) (int, error) {
+	if s.err = stopped(s.done); s.err != nil {
+		return 0, s.err
 	}
-	return s.w.Write(p)
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
 }
 
 type stoppableReader struct {
