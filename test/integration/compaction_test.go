@@ -253,8 +253,9 @@ func readConcurrently(ctx context.Context, seeds []string, topic string, mu *syn
 	return nil
 }
 
-// consumeKeyed reads topic/0 from its start to its end with franz-go.
-func consumeKeyed(ctx context.Context, seeds []string, topic string) ([]kgoRecord, error) {
+// consumeKeyed reads topic/0 from its start to its end with franz-go
+// (read_committed stops at the last stable offset, past quiet).
+func consumeKeyed(ctx context.Context, seeds []string, topic string, opts ...kgo.Opt) ([]kgoRecord, error) {
 	adm := kadm.NewClient(mustClient(seeds))
 	defer adm.Close()
 	ends, err := adm.ListEndOffsets(ctx, topic)
@@ -262,7 +263,7 @@ func consumeKeyed(ctx context.Context, seeds []string, topic string) ([]kgoRecor
 		return nil, err
 	}
 	end, _ := ends.Lookup(topic, 0)
-	cl := mustClient(seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	cl := mustClient(seeds, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}})}, opts...)...)
 	defer cl.Close()
 	var out []kgoRecord
 	for {
