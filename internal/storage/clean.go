@@ -114,7 +114,8 @@ func (l *Log) Clean(ctx context.Context, cfg CleanConfig, m *OffsetMap, throttle
 	}
 
 	m.prepare(dirty)
-	mapEnd, read, err := l.buildMap(ctx, segs[firstDirty:], max(cleanedTo, segs[0].base), m, newTxnTracker(cfg.Aborted), throttle)
+	mapFrom := max(cleanedTo, segs[0].base)
+	mapEnd, read, err := l.buildMap(ctx, segs[firstDirty:], mapFrom, m, newTxnTracker(cfg.Aborted, mapFrom), throttle)
 	res.BytesRead += read
 	if err != nil {
 		return res, err
@@ -127,7 +128,7 @@ func (l *Log) Clean(ctx context.Context, cfg CleanConfig, m *OffsetMap, throttle
 		return res, err
 	}
 	f := filter{m: m, lastOf: lastOf, prevCleaned: cleanedTo, nowMs: cfg.NowMs, deleteRetentionMs: cfg.DeleteRetentionMs,
-		txns: newTxnTracker(cfg.Aborted)}
+		txns: newTxnTracker(cfg.Aborted, segs[0].base)}
 	for _, group := range groupSegments(segs, mapEnd, cfg.SegmentBytes) {
 		if err := ctx.Err(); err != nil {
 			return res, err

@@ -40,8 +40,11 @@ type txnSeen struct {
 	removed bool  // a record of it goes
 }
 
-func newTxnTracker(aborted []AbortedTxn) *txnTracker {
-	a := slices.Clone(aborted)
+// newTxnTracker follows the aborted transactions for a walk of the log
+// from offset from on: only those whose marker it will read, since a
+// transaction is open from its first offset until that marker.
+func newTxnTracker(aborted []AbortedTxn, from int64) *txnTracker {
+	a := slices.DeleteFunc(slices.Clone(aborted), func(x AbortedTxn) bool { return x.LastOffset < from })
 	slices.SortStableFunc(a, func(x, y AbortedTxn) int { return cmpInt64(x.FirstOffset, y.FirstOffset) })
 	return &txnTracker{aborted: a, open: map[int64]*txnSeen{}, committed: map[int64]*txnSeen{}}
 }

@@ -213,3 +213,43 @@ func TestCleanDropsAbortedBeforeMarker(t *testing.T) {
 		t.Fatalf("ABORT marker still there after delete.retention.ms: %v", got)
 	}
 }
+
+// TestCleanMapsCommittedAfterEarlierAbort: a pass whose dirty part starts
+// after an aborted transaction's marker still maps the later committed
+// transactions of the same producer, so their keys hide older values.
+func TestCleanMapsCommittedAfterEarlierAbort(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1 << 20})
+	x := &txnLog{t: t, l: l, first: map[int64]int64{}}
+	x.txn(5, kv{"k", []byte("v1")})
+	x.end(5, true)
+	x.txn(5, kv{"k", []byte("aborted")})
+	x.end(5, false)
+	if err := l.SetSegmentBytes(1); err != nil {
+		t.Fatal(err)
+	}
+	x.plain(kv{"z", []byte("seals")})
+	cfg := cleanCfg(l)
+	cfg.Force = true
+	cfg.Aborted = x.aborted
+	if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The first pass cleaned past the ABORT; now pid 5 commits k again.
+	x.txn(5, kv{"k", []byte("v2")})
+	x.end(5, true)
+	x.plain(kv{"z", []byte("seals again")})
+	cfg.Limit = l.NextOffset()
+	if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := readRecords(t, l)
+	var ks []string
+	for _, r := range recs {
+		if r.key == "k" {
+			ks = append(ks, r.value)
+		}
+	}
+	if !slices.Equal(ks, []string{"v2"}) {
+		t.Fatalf("values of k after the second pass: %v, want [v2]", ks)
+	}
+}

@@ -192,7 +192,10 @@ func TestCompactionTransactions(t *testing.T) {
 		}
 		// k0..k9 and pad, plus what shares a segment with the open
 		// transaction's start (up to four pads).
-		return atMost("records below the last stable offset", len(below), 11+4)
+		if err := atMost("records below the last stable offset", len(below), 11+4); err != nil {
+			return fmt.Errorf("%w: %v", err, below)
+		}
+		return nil
 	}
 
 	testutil.Eventually(t, 60*time.Second, func() error {
