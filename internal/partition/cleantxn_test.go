@@ -190,7 +190,7 @@ func TestContinuedSnapshotKeepsOwnAbortedEntries(t *testing.T) {
 	}
 	// The follower's log ends here (Position makes it durable); the leader
 	// goes on and cleans past delete.retention.ms.
-	index = filler(t, src, index, "g", 6)
+	filler(t, src, index, "g", 6)
 	for _, now := range []int64{markerMs, markerMs, markerMs + 2000} {
 		cleanPass(t, src, now)
 	}
