@@ -252,10 +252,11 @@ func (s *StateMachine) recoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return fmt.Errorf("partition %d: snapshot header: %w", s.ShardID, err)
 	}
-	if err := s.install(h, stoppableReader{r: br, done: done}); err != nil {
+	aborted, err := s.install(h, stoppableReader{r: br, done: done})
+	if err != nil {
 		return err
 	}
-	s.setProducers(h.Producers, h.Aborted)
+	s.setProducers(h.Producers, aborted)
 	s.hw.Store(s.log.NextOffset())
 	s.start.Store(max(h.LogStartOffset, s.log.StartOffset()))
 	s.epochs.reset(h.Epochs)
@@ -264,6 +265,7 @@ func (s *StateMachine) recoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 		if _, err := s.log.DeleteBefore(min(h.LogStartOffset, s.log.NextOffset())); err != nil {
 			return fmt.Errorf("partition %d: delete segments below log start %d: %w", s.ShardID, h.LogStartOffset, err)
 		}
+		s.txns.pruneBelow(s.start.Load())
 	}
 	if err := s.sync(); err != nil {
 		return err
@@ -273,13 +275,42 @@ func (s *StateMachine) recoverFromSnapshot(r io.Reader, done <-chan struct{}) er
 	return nil
 }
 
+// continuedIndex is the aborted-transaction index of a log that kept its
+// own batches below start and took the leader's from start on: its own
+// entries for the markers it kept, the leader's for the rest. Each
+// replica's cleaner drops an entry when its own log has no record of the
+// transaction left, so the leader's entries need not fit the batches
+// below start: the leader may have dropped one whose aborted records this
+// replica still holds.
+func continuedIndex(own, leader []AbortedTxn, start int64) []AbortedTxn {
+	var out []AbortedTxn
+	for _, a := range own {
+		if a.LastOffset < start {
+			out = append(out, a)
+		}
+	}
+	for _, a := range leader {
+		if a.LastOffset >= start {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // install writes the snapshot's batches into the log, under installMu so
-// that Position neither checkpoints nor reads a log half-way through.
-func (s *StateMachine) install(h snapshotHeader, r io.Reader) error {
+// that Position neither checkpoints nor reads a log half-way through (nor
+// the cleaner drops index entries), and returns the aborted-transaction
+// index that goes with the log it leaves.
+func (s *StateMachine) install(h snapshotHeader, r io.Reader) ([]AbortedTxn, error) {
 	s.installMu.Lock()
 	defer s.installMu.Unlock()
 	s.installing.Store(true)
+	s.installGen.Add(1)
 	keep := h.Continues && s.continues(h)
+	aborted := h.Aborted
+	if keep {
+		aborted = continuedIndex(s.txns.list(), h.Aborted, h.StartOffset)
+	}
 	start := h.StartOffset
 	if keep {
 		start = s.log.StartOffset()
@@ -289,21 +320,21 @@ func (s *StateMachine) install(h snapshotHeader, r io.Reader) error {
 	// the log back to that point (or empties it there) and dragonboat
 	// installs the snapshot again.
 	if err := s.writeCheckpoint(checkpoint{NextOffset: h.StartOffset, StartOffset: start, Installing: true}); err != nil {
-		return err
+		return nil, err
 	}
 	s.hw.Store(min(s.hw.Load(), h.StartOffset))
 	if keep {
 		if err := s.log.TruncateTo(h.StartOffset); err != nil {
-			return s.snapshotError("install snapshot", err)
+			return nil, s.snapshotError("install snapshot", err)
 		}
 		if err := s.log.Extend(r, h.NextOffset); err != nil {
-			return s.snapshotError("install snapshot", err)
+			return nil, s.snapshotError("install snapshot", err)
 		}
 	} else if err := s.log.Restore(r, h.StartOffset, h.NextOffset); err != nil {
-		return s.snapshotError("install snapshot", err)
+		return nil, s.snapshotError("install snapshot", err)
 	}
 	s.applied = h.Applied
-	return nil
+	return aborted, nil
 }
 
 // continues tells whether this replica's log can take the batches of an

@@ -69,6 +69,7 @@ type StateMachine struct {
 	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
 	synced     atomic.Int64 // NextOffset of the last checkpoint written
 	installing atomic.Bool  // a snapshot install started and has not completed
+	installGen atomic.Int64 // snapshot installs started: a cleaning pass spanning one gives up
 	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
 
 	stopc     <-chan struct{}       // dragonboat's stop signal, from Open

@@ -12,9 +12,8 @@ import (
 const scanChunk = 1 << 20
 
 // OffsetForTimestamp returns the first record whose timestamp is >= ts and
-// that timestamp. Inside an uncompressed batch it finds the exact record;
-// the broker never decompresses, so for a compressed batch it answers with
-// the batch's first offset and largest timestamp.
+// that timestamp: the batch is found by its maxTimestamp, then the record
+// inside it, decompressing a compressed batch as Kafka does.
 func (s *StateMachine) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
 	base, ok, err := s.log.OffsetForTimestamp(ts)
 	if err != nil || !ok {
@@ -63,14 +62,20 @@ func (s *StateMachine) MaxTimestamp() (offset, timestamp int64, found bool, err 
 }
 
 // recordAtOrAfter finds the first record of one whole batch with
-// timestamp >= ts.
+// timestamp >= ts (with LogAppendTime every record carries the batch's
+// maxTimestamp: the first one). A batch whose records cannot be read
+// (a codec that does not inflate) answers with its base offset and
+// maxTimestamp.
 func recordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64) {
 	h := recordbatch.ParseHeader(batch)
 	base, maxTs, baseTs := h.BaseOffset, h.MaxTimestamp, h.BaseTimestamp
-	if h.Compressed() || h.LogAppendTime() {
-		return base, maxTs
-	}
 	recs := batch[recordbatch.HeaderSize:]
+	if h.Compressed() {
+		var err error
+		if recs, err = recordbatch.Decompress(h.Codec(), recs); err != nil {
+			return base, maxTs
+		}
+	}
 	for len(recs) > 0 {
 		length, k := binary.Varint(recs)
 		if k <= 0 || length < 0 || int(length) > len(recs)-k {
@@ -88,6 +93,9 @@ func recordAtOrAfter(batch []byte, ts int64) (offset, timestamp int64) {
 		offDelta, b := binary.Varint(rec[1+a:])
 		if b <= 0 {
 			break
+		}
+		if h.LogAppendTime() {
+			return base + offDelta, maxTs
 		}
 		if baseTs+tsDelta >= ts {
 			return base + offDelta, baseTs + tsDelta

@@ -12,7 +12,7 @@ import (
 //
 //	offsets 0-3   uncompressed, ts 1000 1010 1020 1030
 //	offsets 4-6   uncompressed, ts 2000 2005 2050
-//	offsets 7-9   gzip,         ts 3000 3040 3100 (batch max 3100)
+//	offsets 7-9   gzip,         ts 3000 3040 3100
 //	offset  10    uncompressed, ts 4000
 //	offsets 11-12 LogAppendTime attribute, batch max 5001
 func timestampLog(t *testing.T, dir string) *StateMachine {
@@ -52,9 +52,11 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{1031, 4, 2000, true}, // first record of the next batch
 		{2005, 5, 2005, true},
 		{2006, 6, 2050, true},
-		{2051, 7, 3100, true}, // compressed: the batch's base offset and max timestamp
-		{3040, 7, 3100, true},
-		{3100, 7, 3100, true},
+		{2051, 7, 3000, true}, // compressed: decompressed to find the record
+		{3001, 8, 3040, true},
+		{3040, 8, 3040, true},
+		{3041, 9, 3100, true},
+		{3100, 9, 3100, true},
 		{3101, 10, 4000, true},
 		{4001, 11, 5001, true}, // LogAppendTime: every record carries the batch time
 		{5001, 11, 5001, true},
@@ -112,8 +114,8 @@ func TestMaxTimestamp(t *testing.T) {
 	step(3, batchtest.Batch{FirstTimestamp: 1800, TsDeltas: []int64{0, 50, 100}, ValueSize: 1500}.Build(), 1, 1900)
 	// Offsets 9-13, new maximum on the last record, in a later segment.
 	step(4, batchtest.Batch{FirstTimestamp: 2000, TsDeltas: []int64{0, 1, 2, 3, 7}, ValueSize: 800}.Build(), 13, 2007)
-	// Offsets 14-16, gzip with a larger max: the batch's base offset.
-	step(5, batchtest.Batch{FirstTimestamp: 9000, TsDeltas: []int64{0, 500, 20}, Gzip: true}.Build(), 14, 9500)
+	// Offsets 14-16, gzip with a larger max on its second record.
+	step(5, batchtest.Batch{FirstTimestamp: 9000, TsDeltas: []int64{0, 500, 20}, Gzip: true}.Build(), 15, 9500)
 	// Offsets 17-18, smaller again.
-	step(6, batchtest.Batch{FirstTimestamp: 100, TsDeltas: []int64{0, 1}}.Build(), 14, 9500)
+	step(6, batchtest.Batch{FirstTimestamp: 100, TsDeltas: []int64{0, 1}}.Build(), 15, 9500)
 }

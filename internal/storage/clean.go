@@ -23,6 +23,16 @@ type CleanConfig struct {
 	DeleteRetentionMs  int64   // delete.retention.ms: tombstones stay at least this long
 	SegmentBytes       int64   // segment.bytes: cleaned runs are merged up to this size
 	Force              bool    // clean whatever the ratio (tests)
+	// Aborted is the partition's aborted-transaction index. Limit must not
+	// pass the last stable offset, so that every transaction below it has
+	// ended and each aborted one is listed.
+	Aborted []AbortedTxn
+	// DropAborted, when set, is given the marker offsets of aborted
+	// transactions none of whose batches is left, before the rewrite that
+	// may remove those markers is swapped in: the caller takes them out of
+	// its index for good first, or a fetch could be told of a transaction
+	// whose ABORT marker it then never reads. An error gives up the pass.
+	DropAborted func(markers []int64) error
 }
 
 // CleanResult reports one pass.
@@ -63,7 +73,9 @@ type cleanSeg struct {
 // Clean runs one cleaning pass (log compaction) over the sealed segments
 // below cfg.Limit: it keeps the last record of each key (by offsets,
 // which never change), drops tombstones older than delete.retention.ms
-// once they have been deduplicated, and replaces the segments it rewrites
+// once they have been deduplicated, drops the records of aborted
+// transactions and, after delete.retention.ms, the markers of
+// transactions with no record left, and replaces the segments it rewrites
 // through the crash-safe swap in cleanswap.go. Reads, appends and Sync go
 // on meanwhile; only the swap itself takes the log's write lock. m is the
 // pass's key map (reused between passes); throttle, when not nil, limits
@@ -80,53 +92,64 @@ func (l *Log) Clean(ctx context.Context, cfg CleanConfig, m *OffsetMap, throttle
 	}
 	res := CleanResult{CleanedTo: cleanedTo}
 	var clean, dirty int64
-	firstDirty := -1
+	firstDirty := len(segs)
 	for i, c := range segs {
 		if c.next <= cleanedTo {
 			clean += c.size
 			continue
 		}
-		if firstDirty < 0 {
-			firstDirty = i
-		}
+		firstDirty = min(firstDirty, i)
 		dirty += c.size
 	}
-	if firstDirty < 0 || dirty == 0 {
+	if dirty > 0 {
+		res.DirtyRatio = float64(dirty) / float64(clean+dirty)
+	}
+	due := l.cleanAgain(cfg.NowMs)
+	if dirty == 0 && !due {
 		return res, nil
 	}
-	res.DirtyRatio = float64(dirty) / float64(clean+dirty)
-	overdue := cfg.MaxCompactionLagMs > 0 && segs[firstDirty].firstTs >= 0 && segs[firstDirty].firstTs < cfg.NowMs-cfg.MaxCompactionLagMs
-	if !cfg.Force && res.DirtyRatio < cfg.MinCleanableRatio && !overdue {
+	overdue := dirty > 0 && cfg.MaxCompactionLagMs > 0 && segs[firstDirty].firstTs >= 0 && segs[firstDirty].firstTs < cfg.NowMs-cfg.MaxCompactionLagMs
+	if !cfg.Force && res.DirtyRatio < cfg.MinCleanableRatio && !overdue && !due {
 		return res, nil
 	}
 
 	m.prepare(dirty)
-	mapEnd, read, err := l.buildMap(ctx, segs[firstDirty:], max(cleanedTo, segs[0].base), m, throttle)
+	mapFrom := max(cleanedTo, segs[0].base)
+	mapEnd, read, err := l.buildMap(ctx, segs[firstDirty:], mapFrom, m, newTxnTracker(cfg.Aborted, mapFrom), throttle)
 	res.BytesRead += read
 	if err != nil {
 		return res, err
 	}
-	if mapEnd <= cleanedTo {
+	if dirty > 0 && mapEnd <= cleanedTo {
 		return res, fmt.Errorf("clean %s: the dedupe buffer (%d keys) cannot hold the keys of one batch at offset %d: raise --log-cleaner-dedupe-buffer-size", l.dir, m.Capacity(), mapEnd)
 	}
 	lastOf, err := l.producerLastBatches()
 	if err != nil {
 		return res, err
 	}
-	f := filter{m: m, lastOf: lastOf, prevCleaned: cleanedTo, nowMs: cfg.NowMs, deleteRetentionMs: cfg.DeleteRetentionMs}
+	f := filter{m: m, lastOf: lastOf, prevCleaned: cleanedTo, nowMs: cfg.NowMs, deleteRetentionMs: cfg.DeleteRetentionMs,
+		txns: newTxnTracker(cfg.Aborted, segs[0].base)}
 	for _, group := range groupSegments(segs, mapEnd, cfg.SegmentBytes) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		if err := l.cleanGroup(ctx, group, &f, throttle, &res); err != nil {
+		if err := l.cleanGroup(ctx, group, &f, cfg.DropAborted, throttle, &res); err != nil {
 			return res, err
 		}
 	}
-	if err := l.setCleanedTo(mapEnd); err != nil {
+	if err := l.setCleanedTo(max(mapEnd, cleanedTo), f.again); err != nil {
 		return res, err
 	}
 	res.Cleaned, res.CleanedTo = true, mapEnd
 	return res, nil
+}
+
+// cleanAgain reports whether a pass is due without dirty data (see
+// cleanAgainMs).
+func (l *Log) cleanAgain(nowMs int64) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cleanAgainMs != 0 && l.cleanAgainMs <= nowMs
 }
 
 // cleanable returns the sealed segments a pass may rewrite, oldest first:
@@ -227,8 +250,9 @@ func (l *Log) eachBatch(ctx context.Context, c cleanSeg, throttle *Throttle, rea
 
 // buildMap records the last offset of each key from offset from on, batch
 // by batch, until the map is full; it returns the offset up to which every
-// key is mapped.
-func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *OffsetMap, throttle *Throttle) (int64, int64, error) {
+// key is mapped. Records of aborted transactions and markers are not
+// mapped: an aborted record must not hide the committed one before it.
+func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *OffsetMap, txns *txnTracker, throttle *Throttle) (int64, int64, error) {
 	end := from
 	var read int64
 	full := false
@@ -237,7 +261,7 @@ func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *Offs
 			if h.LastOffset() < from {
 				return true, nil
 			}
-			if recs, ok := readable(h, b); ok {
+			if recs, ok := mappable(h, b, txns); ok {
 				err := recordbatch.Records(recs, h.Records, func(r recordbatch.Record) bool {
 					if r.Key != nil && !m.put(r.Key, h.BaseOffset+r.OffsetDelta) {
 						full = true
@@ -265,21 +289,19 @@ func (l *Log) buildMap(ctx context.Context, segs []cleanSeg, from int64, m *Offs
 	return end, read, nil
 }
 
-// attrTransactional marks a batch written inside a transaction (KIP-98).
-const attrTransactional = 0x10
-
-// readable returns the records of a batch whose records the cleaner may
-// see: non-transactional data batches, decompressed if need be.
-// Transactional batches and control batches (transaction markers) are
-// kept whole and their keys are not mapped, which only keeps more than
-// needed: an aborted record never hides an older committed one. Kafka's
-// cleaner also drops aborted records and, later, markers; that waits (see
-// TestCleanTransactionsGap). A compressed batch that does not decompress
-// (a producer may write one to a topic that was not compacted then: only
-// compacted topics and recompression decompress at produce) is kept whole
-// too, rather than stop the partition's cleaning for good.
-func readable(h recordbatch.Header, b []byte) ([]byte, bool) {
-	if h.Attributes&(recordbatch.AttrControl|attrTransactional) != 0 {
+// mappable returns the records of a batch whose keys a pass maps: data
+// batches outside aborted transactions (committed transactional records
+// are compacted like any others), decompressed if need be. A compressed
+// batch that does not decompress (a producer may write one to a topic
+// that was not compacted then: only compacted topics and recompression
+// decompress at produce) is kept whole, rather than stop the partition's
+// cleaning for good.
+func mappable(h recordbatch.Header, b []byte, txns *txnTracker) ([]byte, bool) {
+	if h.Control() {
+		txns.marker(h, b)
+		return nil, false
+	}
+	if txns.data(h) {
 		return nil, false
 	}
 	recs, err := recordbatch.Decompress(h.Codec(), b[recordbatch.HeaderSize:])

@@ -442,64 +442,6 @@ func TestCleanedLogSnapshotRestores(t *testing.T) {
 	}
 }
 
-// TestCleanTransactionsGap shows where the cleaner stands on transactions,
-// which land separately: transactional batches and transaction markers
-// are kept whole and never deduplicate anything, so an aborted record
-// cannot hide the committed value before it (what matters for
-// read_committed consumers), but Kafka's cleaner would also remove the
-// aborted record, superseded committed ones inside transactions, and the
-// markers once their transactions are cleaned; here all of them stay.
-// When transactions exist, the cleaner must learn the aborted ranges and
-// this test's expectations change to Kafka's.
-func TestCleanTransactionsGap(t *testing.T) {
-	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1 << 20})
-	mustAppend := func(b []byte) {
-		t.Helper()
-		if err := l.Append(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	txn := func(b []byte) []byte { // set the transactional bit
-		h := recordbatch.ParseHeader(b)
-		h.Attributes |= attrTransactional
-		return recordbatch.FinishBatch(b, h, h.Records)
-	}
-	marker := func(base int64) []byte {
-		h := recordbatch.Header{BaseOffset: base, LeaderEpoch: 1, BaseTimestamp: 1000, MaxTimestamp: 1000,
-			ProducerID: 9, Attributes: recordbatch.AttrControl | attrTransactional, BaseSequence: -1}
-		rec := kmsg.Record{Key: []byte{0, 0, 0, 0}, Value: []byte{0, 0, 0, 0, 0, 0}} // ABORT, coordinator epoch 0
-		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-		return recordbatch.FinishBatch(append(make([]byte, recordbatch.HeaderSize), rec.AppendTo(nil)...), h, 1)
-	}
-	mustAppend(keyedBatch(0, 1000, -1, kv{"a", []byte("committed")}))
-	mustAppend(txn(keyedBatch(1, 1000, 9, kv{"a", []byte("aborted")}, kv{"a", []byte("aborted-too")})))
-	mustAppend(marker(3))
-	mustAppend(keyedBatch(4, 1000, -1, kv{"b", []byte("x")}))
-	if err := l.SetSegmentBytes(1); err != nil {
-		t.Fatal(err)
-	}
-	mustAppend(keyedBatch(5, 1000, -1, kv{"z", []byte("active")}))
-	cfg := cleanCfg(l)
-	cfg.Force = true
-	if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
-		t.Fatal(err)
-	}
-	data, err := l.Read(0, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for h := range recordbatch.All(data) {
-		got = append(got, fmt.Sprintf("%d..%d:%d", h.BaseOffset, h.LastOffset(), h.Records))
-	}
-	// Kafka: the committed value at 0 stays, the aborted batch 1..2 goes,
-	// the marker at 3 stays until delete.retention.ms after its clean.
-	// Here the aborted records stay too.
-	if want := "[0..0:1 1..2:2 3..3:1 4..4:1]"; fmt.Sprint(got) != want {
-		t.Fatalf("batches %v, want %s", got, want)
-	}
-}
-
 // TestTruncateIntoCleanedGap cuts a cleaned log at offsets whose records
 // the cleaner removed (a snapshot install or a restart can ask for that):
 // the log then ends exactly there, keeps what lies below, reopens, and

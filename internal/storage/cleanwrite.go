@@ -22,11 +22,37 @@ type filter struct {
 	prevCleaned       int64           // offsets below were deduplicated by an earlier pass
 	nowMs             int64
 	deleteRetentionMs int64
+	txns              *txnTracker
 	removed           int64
 	buf               []byte // the records kept of the batch at hand
+	// again is when a later pass has work on what this one kept (see
+	// Log.cleanAgainMs): the soonest expiry of a tombstone or removable
+	// marker it kept, or now when it removed a transaction's last records.
+	again int64
 }
 
-// keep is Kafka's LogCleaner.shouldRetainRecord without transactions: a
+func (f *filter) wake(ms int64) {
+	if f.again == 0 || ms < f.again {
+		f.again = ms
+	}
+}
+
+// expiry is when a batch's delete.retention.ms has passed, or 0 for never.
+func (f *filter) expiry(h recordbatch.Header) int64 {
+	if f.deleteRetentionMs >= math.MaxInt64-1-h.MaxTimestamp {
+		return 0
+	}
+	return h.MaxTimestamp + f.deleteRetentionMs + 1
+}
+
+// expired reports whether a batch is older than delete.retention.ms by its
+// own timestamp, which every replica holds alike (Kafka counts from the
+// pass that first finds the batch removable, a local moment).
+func (f *filter) expired(h recordbatch.Header) bool {
+	return f.deleteRetentionMs < math.MaxInt64-h.MaxTimestamp && h.MaxTimestamp+f.deleteRetentionMs < f.nowMs
+}
+
+// keep is Kafka's LogCleaner.shouldRetainRecord for a data record: a
 // record goes when a later record has its key, when it has no key, or
 // when it is a tombstone older than delete.retention.ms whose key has been
 // deduplicated up to it (by this pass or an earlier one), so that no older
@@ -41,23 +67,58 @@ func (f *filter) keep(h recordbatch.Header, r recordbatch.Record) bool {
 		return false
 	}
 	deduplicated := (found && latest == off) || off < f.prevCleaned
-	expired := f.deleteRetentionMs < math.MaxInt64-h.MaxTimestamp && h.MaxTimestamp+f.deleteRetentionMs < f.nowMs
-	return !(r.NullValue && deduplicated && expired)
+	if !r.NullValue || !deduplicated {
+		return true
+	}
+	if f.expired(h) {
+		return false
+	}
+	if at := f.expiry(h); at > 0 {
+		f.wake(at)
+	}
+	return true
 }
 
 // batch returns what stays of a batch: itself when every record stays,
 // a rebuilt batch with the same offsets and producer fields holding the
 // records that stay (recompressed with the batch's codec, at its default
 // level, as Kafka's cleaner does), an empty batch when none stay but the
-// batch must (the last of its producer, or of its segment), or nil.
+// batch must (the last of its producer, or of its segment), or nil. The
+// records of an aborted transaction all go; a marker goes whole once no
+// record of its transaction is left and delete.retention.ms has passed.
 func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, error) {
-	recs, ok := readable(h, b)
-	if !ok {
+	if h.Control() {
+		removable, next := f.txns.marker(h, b)
+		switch {
+		case next:
+			f.wake(f.nowMs)
+			return b, nil
+		case !removable:
+			return b, nil
+		case !f.expired(h):
+			if at := f.expiry(h); at > 0 {
+				f.wake(at)
+			}
+			return b, nil
+		}
+		f.removed += int64(h.Records)
+		return f.emptied(h, mustStay), nil
+	}
+	if f.txns.data(h) {
+		f.removed += int64(h.Records)
+		if h.Records > 0 {
+			f.wake(f.nowMs) // its marker's index entry goes next pass
+		}
+		return f.emptied(h, mustStay), nil
+	}
+	recs, err := recordbatch.Decompress(h.Codec(), b[recordbatch.HeaderSize:])
+	if err != nil {
+		// Kept whole: see mappable.
 		return b, nil
 	}
 	f.buf = f.buf[:0]
 	var kept int32
-	err := recordbatch.Records(recs, h.Records, func(r recordbatch.Record) bool {
+	err = recordbatch.Records(recs, h.Records, func(r recordbatch.Record) bool {
 		if f.keep(h, r) {
 			f.buf = append(f.buf, r.Raw...)
 			kept++
@@ -68,6 +129,7 @@ func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, e
 		return nil, fmt.Errorf("batch %d: %w", h.BaseOffset, err)
 	}
 	f.removed += int64(h.Records - kept)
+	f.txns.filtered(h, kept)
 	switch {
 	case kept == h.Records:
 		return b, nil
@@ -80,15 +142,22 @@ func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, e
 	case kept > 0:
 		out := append(append(make([]byte, 0, recordbatch.HeaderSize+len(f.buf)), b[:recordbatch.HeaderSize]...), f.buf...)
 		return recordbatch.FinishBatch(out, h, kept), nil
-	case mustStay || (h.ProducerID >= 0 && f.lastOf[h.ProducerID] == h.BaseOffset):
-		return recordbatch.EmptyBatch(h), nil
 	}
-	return nil, nil
+	return f.emptied(h, mustStay), nil
+}
+
+// emptied is what stays of a batch none of whose records stay: an empty
+// batch when the batch must stay, else nothing.
+func (f *filter) emptied(h recordbatch.Header, mustStay bool) []byte {
+	if mustStay || (h.ProducerID >= 0 && f.lastOf[h.ProducerID] == h.BaseOffset) {
+		return recordbatch.EmptyBatch(h)
+	}
+	return nil
 }
 
 // cleanGroup rewrites a run of segments into one cleaned segment and swaps
 // it in.
-func (l *Log) cleanGroup(ctx context.Context, group []cleanSeg, f *filter, throttle *Throttle, res *CleanResult) error {
+func (l *Log) cleanGroup(ctx context.Context, group []cleanSeg, f *filter, dropAborted func([]int64) error, throttle *Throttle, res *CleanResult) error {
 	first, last := group[0], group[len(group)-1]
 	path := cleanedPath(l.dir, first.base)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -137,6 +206,12 @@ func (l *Log) cleanGroup(ctx context.Context, group []cleanSeg, f *filter, throt
 	}
 	if err := fault("cleaned"); err != nil {
 		return err
+	}
+	if len(f.txns.gone) > 0 && dropAborted != nil {
+		if err := dropAborted(f.txns.gone); err != nil {
+			return errors.Join(err, file.Close(), os.Remove(path))
+		}
+		f.txns.gone = nil
 	}
 	if err := l.swapIn(group, ns); err != nil {
 		return err
@@ -210,19 +285,20 @@ func (l *Log) swapIn(group []cleanSeg, ns *segment) error {
 
 const cleanerCheckpointFile = "cleaner-offset-checkpoint"
 
-// setCleanedTo records that offsets below off are deduplicated.
-func (l *Log) setCleanedTo(off int64) error {
+// setCleanedTo records that offsets below off are deduplicated and when a
+// pass has work again without new dirty data.
+func (l *Log) setCleanedTo(off, againMs int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.storeCleanedTo(off)
+	return l.storeCleanedTo(off, againMs)
 }
 
 // storeCleanedTo writes the cleaner checkpoint (temp file, fsync, rename);
 // l.mu is held for writing.
-func (l *Log) storeCleanedTo(off int64) error {
+func (l *Log) storeCleanedTo(off, againMs int64) error {
 	path := filepath.Join(l.dir, cleanerCheckpointFile)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(off, 10)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", off, againMs), 0o644); err != nil {
 		return fmt.Errorf("cleaner checkpoint: %w", err)
 	}
 	f, err := os.Open(tmp)
@@ -238,7 +314,7 @@ func (l *Log) storeCleanedTo(off int64) error {
 	if err != nil {
 		return fmt.Errorf("cleaner checkpoint: %w", err)
 	}
-	l.cleanedTo = off
+	l.cleanedTo, l.cleanAgainMs = off, againMs
 	return nil
 }
 
@@ -248,7 +324,7 @@ func (l *Log) lowerCleanedTo(off int64) error {
 	if l.cleanedTo <= off {
 		return nil
 	}
-	return l.storeCleanedTo(off)
+	return l.storeCleanedTo(off, l.cleanAgainMs)
 }
 
 // loadCleanedTo reads the cleaner checkpoint at Open; a missing or
@@ -258,9 +334,18 @@ func (l *Log) loadCleanedTo() {
 	if err != nil {
 		return
 	}
-	off, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return
+	}
+	off, err := strconv.ParseInt(fields[0], 10, 64)
 	if err != nil || off < l.startOffset() || off > l.nextOffset() {
 		return
 	}
 	l.cleanedTo = off
+	if len(fields) > 1 {
+		// Written by passes since transactions were cleaned; older files
+		// have the offset alone.
+		l.cleanAgainMs, _ = strconv.ParseInt(fields[1], 10, 64)
+	}
 }

@@ -77,9 +77,14 @@ type Log struct {
 
 	// cleanMu keeps cleaning passes apart; cleanedTo (under mu) is the
 	// offset below which a pass has deduplicated every key (clean.go).
-	cleanMu     sync.Mutex
-	cleanedTo   int64
-	cleanHalted error // under cleanMu: a swap failed after its decision point
+	cleanMu   sync.Mutex
+	cleanedTo int64
+	// cleanAgainMs (under mu; 0: never) is when a pass that found nothing
+	// dirty has work all the same: a tombstone or marker whose
+	// delete.retention.ms ends then, or a transaction whose records the
+	// last pass removed.
+	cleanAgainMs int64
+	cleanHalted  error // under cleanMu: a swap failed after its decision point
 }
 
 // Open opens the log in dir, creating dir and an empty log starting at
@@ -661,7 +666,7 @@ func (l *Log) Reset(startOffset int64) error {
 	if err := os.Remove(filepath.Join(l.dir, cleanerCheckpointFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reset: %w", err)
 	}
-	l.cleanedTo = startOffset
+	l.cleanedTo, l.cleanAgainMs = startOffset, 0
 	if err := syncDir(l.dir); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}

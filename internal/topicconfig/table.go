@@ -49,7 +49,7 @@ var defs = []Def{
 	},
 	{
 		Name: "delete.retention.ms", Type: TypeLong, Default: "86400000", Broker: "log.cleaner.delete.retention.ms",
-		rule: longs(0), Applied: true, Effect: "the cleaner removes a tombstone (null value) once its batch's timestamp is this much older than the broker's clock and older values of its key are gone",
+		rule: longs(0), Applied: true, Effect: "the cleaner removes a tombstone (null value) once its batch's timestamp is this much older than the broker's clock and older values of its key are gone, and a transaction marker once its timestamp is this much older and no record of its transaction is left",
 		Doc: "How long the cleaner keeps tombstones of a compacted topic.",
 	},
 	{

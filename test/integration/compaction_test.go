@@ -11,11 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/partition"
-	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -253,8 +251,9 @@ func readConcurrently(ctx context.Context, seeds []string, topic string, mu *syn
 	return nil
 }
 
-// consumeKeyed reads topic/0 from its start to its end with franz-go.
-func consumeKeyed(ctx context.Context, seeds []string, topic string) ([]kgoRecord, error) {
+// consumeKeyed reads topic/0 from its start to its end with franz-go
+// (read_committed stops at the last stable offset, past quiet).
+func consumeKeyed(ctx context.Context, seeds []string, topic string, opts ...kgo.Opt) ([]kgoRecord, error) {
 	adm := kadm.NewClient(mustClient(seeds))
 	defer adm.Close()
 	ends, err := adm.ListEndOffsets(ctx, topic)
@@ -262,7 +261,7 @@ func consumeKeyed(ctx context.Context, seeds []string, topic string) ([]kgoRecor
 		return nil, err
 	}
 	end, _ := ends.Lookup(topic, 0)
-	cl := mustClient(seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	cl := mustClient(seeds, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}})}, opts...)...)
 	defer cl.Close()
 	var out []kgoRecord
 	for {
@@ -294,31 +293,9 @@ func mustClient(seeds []string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// replicaKeyed reads a replica's log directly, from its log start offset
-// to its high watermark.
+// replicaKeyed reads a replica's records directly, from its log start
+// offset to its high watermark (markers left out).
 func replicaKeyed(p *partition.StateMachine) ([]kgoRecord, error) {
-	var out []kgoRecord
-	for off := p.LogStartOffset(); off < p.HighWatermark(); {
-		data, err := p.Read(off, 1<<20)
-		if err != nil {
-			return nil, err
-		}
-		if len(data) == 0 {
-			break
-		}
-		for h, b := range recordbatch.All(data) {
-			err := recordbatch.Records(b[recordbatch.HeaderSize:], h.Records, func(r recordbatch.Record) bool {
-				var rec kmsg.Record
-				if rec.ReadFrom(r.Raw) == nil {
-					out = append(out, kgoRecord{h.BaseOffset + r.OffsetDelta, keyedOp{key: string(rec.Key), value: string(rec.Value), tomb: rec.Value == nil}})
-				}
-				return true
-			})
-			if err != nil {
-				return nil, err
-			}
-			off = h.LastOffset() + 1
-		}
-	}
-	return out, nil
+	rep, err := readTxnReplica(p)
+	return rep.records, err
 }
