@@ -14,8 +14,10 @@ type Client struct {
 	Host string
 }
 
-// JoinGroup adds or refreshes a member and waits for the join phase to end.
-func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl Client) *kmsg.JoinGroupResponse {
+// JoinGroup adds or refreshes a member and waits for the join phase to end;
+// a consumer group with members takes the member as a classic member
+// (topics: for its target assignment).
+func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl Client, topics TopicMetadata) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.Generation = -1
 	fail := func(code int16) *kmsg.JoinGroupResponse {
@@ -36,18 +38,35 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	var (
-		g *group
-		j joining
+		g  *group
+		j  joining
+		cj classicJoined
 	)
 	code := c.withGroup(ctx, shard, req.Group, true, func(live *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			var code int16
+			cj, code = c.classicJoin(cg, req, protocols, cl, topics, resp)
+			return code
+		}
 		var code int16
 		g = live
 		j, code = c.join(g, req, protocols, cl)
 		return code
 	})
 	if code != 0 {
-		resp.MemberID = j.memberID
+		if cj.resp == nil && resp.MemberID == "" {
+			resp.MemberID = j.memberID
+		}
 		return fail(code)
+	}
+	if cj.resp != nil {
+		if err := <-cj.stored; err != nil {
+			c.log.Warn().Err(err).Str("group", req.Group).Msg("persist consumer group")
+			c.locked(func() { delete(c.consumerGroups(), req.Group) })
+			resp.Generation, resp.ProtocolType, resp.Protocol = -1, nil, nil
+			return fail(kerr.NotCoordinator.Code)
+		}
+		return cj.resp
 	}
 	if j.stored != nil {
 		err := <-j.stored
@@ -100,9 +119,6 @@ func (c *Coordinator) full(g *group) bool {
 // code (with the member id when the client must learn it:
 // MemberIDRequired, UnknownMemberID). c.mu is held.
 func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (joining, int16) {
-	if c.consumerActive(g.shard, g.name) {
-		return joining{}, kerr.InconsistentGroupProtocol.Code
-	}
 	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supports(protocols)) {
 		return joining{}, kerr.InconsistentGroupProtocol.Code
 	}
@@ -259,6 +275,9 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 		stored     <-chan error
 	)
 	code := c.withGroup(ctx, shard, req.Group, false, func(live *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			return c.classicSync(cg, req, resp)
+		}
 		g = live
 		if g == nil {
 			return kerr.UnknownMemberID.Code
@@ -351,6 +370,9 @@ func (c *Coordinator) Heartbeat(ctx context.Context, shard uint64, req *kmsg.Hea
 		return resp
 	}
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			return c.classicHeartbeat(cg, req)
+		}
 		if g == nil {
 			return kerr.UnknownMemberID.Code
 		}
@@ -373,13 +395,25 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.Le
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
+	var stored <-chan error
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			stored = c.classicLeave(cg, req, resp)
+			return resp.ErrorCode
+		}
 		if g == nil {
 			return kerr.UnknownMemberID.Code
 		}
 		c.leave(g, req, resp)
 		return resp.ErrorCode
 	})
+	if stored != nil {
+		if err := <-stored; err != nil {
+			c.log.Warn().Err(err).Str("group", req.Group).Msg("persist consumer group")
+			c.locked(func() { delete(c.consumerGroups(), req.Group) })
+			return leaveFailed(req, kerr.NotCoordinator.Code)
+		}
+	}
 	return resp
 }
 
@@ -438,4 +472,11 @@ func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.Le
 			}
 		}
 	}
+}
+
+// leaveFailed answers a LeaveGroup with code.
+func leaveFailed(req *kmsg.LeaveGroupRequest, code int16) *kmsg.LeaveGroupResponse {
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	resp.ErrorCode = code
+	return resp
 }

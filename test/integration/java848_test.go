@@ -112,11 +112,11 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// TestKIP848JavaJoinOneByOneAndLeave: three Java consumers with
-// group.protocol=consumer join one at a time and end with two partitions
-// each; one leaves and the other two take its partitions; every record is
-// consumed (at least once) and the committed offsets reach the ends.
-func TestKIP848JavaJoinOneByOneAndLeave(t *testing.T) {
+// javaMember848 compiles GroupMember848 and returns the command that runs
+// one; the test is skipped (failed with LONGBOAT_REQUIRE_CLIENTS) when
+// Java or the client's jars are missing.
+func javaMember848(t *testing.T) []string {
+	t.Helper()
 	cp, err := javaClasspath()
 	javac, errc := exec.LookPath("javac")
 	java, errj := exec.LookPath("java")
@@ -126,15 +126,23 @@ func TestKIP848JavaJoinOneByOneAndLeave(t *testing.T) {
 		}
 		t.Skipf("the Java client cannot run: %v %v %v", err, errc, errj)
 	}
-	c := sharedCluster(t)
-	seeds := c.Addrs()
 	classes := t.TempDir()
 	if out, err := exec.Command(javac, "-cp", strings.Join(cp, ":"), "-d", classes, "testdata/java/GroupMember848.java").CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v: %s", err, out)
 	}
 	libs, _ := filepath.Glob("/usr/lib/*/jni")
-	argv := []string{java, "-Djava.library.path=" + strings.Join(libs, ":"), "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+	return []string{java, "-Djava.library.path=" + strings.Join(libs, ":"), "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-cp", strings.Join(append(cp, classes), ":"), "GroupMember848"}
+}
+
+// TestKIP848JavaJoinOneByOneAndLeave: three Java consumers with
+// group.protocol=consumer join one at a time and end with two partitions
+// each; one leaves and the other two take its partitions; every record is
+// consumed (at least once) and the committed offsets reach the ends.
+func TestKIP848JavaJoinOneByOneAndLeave(t *testing.T) {
+	argv := javaMember848(t)
+	c := sharedCluster(t)
+	seeds := c.Addrs()
 
 	const topic, groupID = "k848-java", "g848-java"
 	createTopic(t, seeds, topic, 6, 3)
