@@ -135,10 +135,16 @@ func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term 
 			}
 			cm.Topics = append([]string(nil), m.Topics...)
 			cm.Assigned, cm.Revoking = m.Assigned.clone(), m.Revoking.clone()
-			cm.state = memberStable
-			if !cm.Revoking.empty() {
+			// The reconciliation state is not stored: it follows from
+			// what the member revokes and what of its target it lacks.
+			switch {
+			case !cm.Revoking.empty():
 				cm.state = memberUnrevoked
 				cm.revokeDeadline = now.Add(time.Duration(cm.RebalanceTimeoutMs) * time.Millisecond)
+			case cm.Epoch == cg.assignmentEpoch && !cg.target[m.ID].minus(cm.Assigned).empty():
+				cm.state = memberUnreleased
+			default:
+				cm.state = memberStable
 			}
 			cg.members[m.ID] = cm
 		}
