@@ -276,6 +276,9 @@ func (cg *cgroup) refreshTarget(topics TopicMetadata, bumped bool) {
 	votes := map[string]int{}
 	for _, m := range cg.members {
 		s := subscriber{id: m.ID, topics: m.resolve(topics, regexes)}
+		if m.InstanceID != nil {
+			s.instance = *m.InstanceID
+		}
 		subs = append(subs, s)
 		for t := range s.topics {
 			counts[t], _ = topics.Partitions(t)

@@ -32,3 +32,24 @@ func TestConsumerReloadKeepsUnreleased(t *testing.T) {
 		t.Fatalf("after a released: a %+v, b %+v; want b with 2 partitions", a, b)
 	}
 }
+
+// TestConsumerRangeStaticOrder: the range assignor orders static members
+// by instance id before dynamic ones, as Kafka's, so a rolling restart
+// (every member id new, instances the same) gives each instance the same
+// ranges.
+func TestConsumerRangeStaticOrder(t *testing.T) {
+	topics := map[string]int32{"t": 6}
+	sub := func(id, instance string) subscriber {
+		return subscriber{id: id, instance: instance, topics: map[string]bool{"t": true}}
+	}
+	before := assign(AssignorRange, []subscriber{sub("m1", "i-b"), sub("m2", "i-a"), sub("m0", "")}, topics, nil)
+	after := assign(AssignorRange, []subscriber{sub("z9", "i-b"), sub("a1", "i-a"), sub("m0", "")}, topics, nil)
+	for _, tc := range []struct{ old, new string }{{"m1", "z9"}, {"m2", "a1"}, {"m0", "m0"}} {
+		if !before[tc.old].equal(after[tc.new]) {
+			t.Fatalf("instance of %s had %v, after the restart %v", tc.old, before[tc.old], after[tc.new])
+		}
+	}
+	if want := (Assignment{"t": {0, 1}}); !before["m2"].equal(want) {
+		t.Fatalf("i-a (first by instance id) got %v, want %v", before["m2"], want)
+	}
+}
