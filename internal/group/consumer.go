@@ -104,7 +104,9 @@ func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term 
 	}
 	rec, found := smr.Group(name)
 	g, isLive := c.groups[name]
-	if (isLive && (len(g.members) > 0 || g.state != StateEmpty)) || (!isLive && found && rec.Consumer == nil && len(rec.Members) > 0) {
+	// A live classic group with members, or with a member id handed out
+	// (KIP-394) for a join to come, is a classic group.
+	if (isLive && (len(g.members) > 0 || len(g.pending) > 0 || g.state != StateEmpty)) || (!isLive && found && rec.Consumer == nil && len(rec.Members) > 0) {
 		if !create {
 			code, msg := errNotConsumer(name)
 			return nil, code, msg

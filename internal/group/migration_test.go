@@ -267,3 +267,23 @@ func TestMigrationPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationEmptyConsumerGroupTurnsClassic: a classic member joining a
+// consumer group whose members all left makes it a classic group.
+func TestMigrationEmptyConsumerGroupTurnsClassic(t *testing.T) {
+	c := NewCoordinator(Config{}, newTermShard(), zerolog.Nop())
+	defer c.Close()
+	topics := topicCounts{"t": 4}
+	join(t, c, topics, "k", "t")
+	if ans := hb(t, c, topics, ConsumerHeartbeat{MemberID: "k", MemberEpoch: epochLeave}); ans.Code != 0 {
+		t.Fatalf("leave: %+v", ans)
+	}
+	classicJoinSync(t, c, topics, ProtocolTypeConsumer, "")
+	d, code := c.Describe(context.Background(), 1, "cg")
+	if code != 0 || d.State != StateStable || len(d.Members) != 1 || d.Protocol != "cooperative-sticky" {
+		t.Fatalf("DescribeGroups after a classic member joined the empty consumer group: code %d, %+v", code, d)
+	}
+	if _, code := c.DescribeConsumerGroup(context.Background(), 1, "cg"); code != kerr.GroupIDNotFound.Code {
+		t.Fatalf("ConsumerGroupDescribe: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(code))
+	}
+}

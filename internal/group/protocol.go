@@ -43,10 +43,14 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		cj classicJoined
 	)
 	code := c.withGroup(ctx, shard, req.Group, true, func(live *group) int16 {
-		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
-			var code int16
-			cj, code = c.classicJoin(cg, req, protocols, cl, topics, resp)
-			return code
+		if cg := c.consumerFor(shard, req.Group); cg != nil {
+			if len(cg.members) > 0 {
+				var code int16
+				cj, code = c.classicJoin(cg, req, protocols, cl, topics, resp)
+				return code
+			}
+			// An empty consumer group: the classic group replaces it.
+			delete(c.cgroups, req.Group)
 		}
 		var code int16
 		g = live
