@@ -234,28 +234,15 @@ func (c *Coordinator) classicHeartbeat(cg *cgroup, req *kmsg.HeartbeatRequest) i
 // consumer group, answering each in resp; it returns where the group's
 // new state is persisted, nil when no member left. c.mu is held.
 func (c *Coordinator) classicLeave(cg *cgroup, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) <-chan error {
-	leaves := req.Members
-	if req.Version < 3 {
-		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
-	}
-	left := 0
-	for _, l := range leaves {
-		out := kmsg.NewLeaveGroupResponseMember()
-		out.MemberID, out.InstanceID = l.MemberID, l.InstanceID
+	left := eachLeave(req, resp, func(l kmsg.LeaveGroupRequestMember) int16 {
 		m, code := cg.classicMember(l.MemberID, l.InstanceID)
-		if code == 0 {
-			out.MemberID = m.ID
-			cg.removeMember(m.ID)
-			c.log.Info().Str("group", cg.name).Str("member", m.ID).Msg("consumer group: classic member left")
-			left++
+		if code != 0 {
+			return code
 		}
-		out.ErrorCode = code
-		resp.Members = append(resp.Members, out)
-	}
-	if req.Version < 3 {
-		resp.ErrorCode = resp.Members[0].ErrorCode
-		resp.Members = nil
-	}
+		cg.removeMember(m.ID)
+		c.log.Info().Str("group", cg.name).Str("member", m.ID).Msg("consumer group: classic member left")
+		return 0
+	})
 	if left == 0 {
 		return nil
 	}

@@ -424,45 +424,31 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.Le
 // leave removes the members a LeaveGroup names, answering each in resp.
 // c.mu is held.
 func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
-	leaves := req.Members
-	if req.Version < 3 {
-		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
-	}
-	left := 0
-	for _, l := range leaves {
-		out := kmsg.NewLeaveGroupResponseMember()
-		out.MemberID, out.InstanceID = l.MemberID, l.InstanceID
+	left := eachLeave(req, resp, func(l kmsg.LeaveGroupRequestMember) int16 {
 		id := l.MemberID
 		if l.InstanceID != nil {
-			if m := g.memberByInstance(*l.InstanceID); m == nil {
-				out.ErrorCode = kerr.UnknownMemberID.Code
-			} else if id != "" && id != m.ID {
-				out.ErrorCode = kerr.FencedInstanceID.Code
-			} else {
-				id = m.ID
+			m := g.memberByInstance(*l.InstanceID)
+			switch {
+			case m == nil:
+				return kerr.UnknownMemberID.Code
+			case id != "" && id != m.ID:
+				return kerr.FencedInstanceID.Code
 			}
+			id = m.ID
 		}
-		if out.ErrorCode == 0 {
-			m, ok := g.members[id]
-			if !ok {
-				out.ErrorCode = kerr.UnknownMemberID.Code
-			} else {
-				if m.join != nil {
-					m.join <- joinResult{code: kerr.UnknownMemberID.Code, generation: -1, memberID: id}
-				}
-				if m.sync != nil {
-					m.sync <- syncResult{code: kerr.UnknownMemberID.Code}
-				}
-				delete(g.members, id)
-				left++
-			}
+		m, ok := g.members[id]
+		if !ok {
+			return kerr.UnknownMemberID.Code
 		}
-		resp.Members = append(resp.Members, out)
-	}
-	if req.Version < 3 {
-		resp.ErrorCode = resp.Members[0].ErrorCode
-		resp.Members = nil
-	}
+		if m.join != nil {
+			m.join <- joinResult{code: kerr.UnknownMemberID.Code, generation: -1, memberID: id}
+		}
+		if m.sync != nil {
+			m.sync <- syncResult{code: kerr.UnknownMemberID.Code}
+		}
+		delete(g.members, id)
+		return 0
+	})
 	if left > 0 {
 		now := time.Now()
 		switch g.state {
@@ -476,6 +462,30 @@ func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.Le
 			}
 		}
 	}
+}
+
+// eachLeave runs leave on each member a LeaveGroup names (one by id
+// before v3), answering each in resp with its code, and returns how many
+// left.
+func eachLeave(req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse, leave func(kmsg.LeaveGroupRequestMember) int16) int {
+	leaves := req.Members
+	if req.Version < 3 {
+		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	left := 0
+	for _, l := range leaves {
+		out := kmsg.NewLeaveGroupResponseMember()
+		out.MemberID, out.InstanceID = l.MemberID, l.InstanceID
+		if out.ErrorCode = leave(l); out.ErrorCode == 0 {
+			left++
+		}
+		resp.Members = append(resp.Members, out)
+	}
+	if req.Version < 3 {
+		resp.ErrorCode = resp.Members[0].ErrorCode
+		resp.Members = nil
+	}
+	return left
 }
 
 // leaveFailed answers a LeaveGroup with code.

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/longboat/longboat/internal/testutil"
 )
 
 // javaClasspath is the Apache Kafka Java client and its Debian runtime
@@ -188,22 +186,9 @@ func TestKIP848JavaJoinOneByOneAndLeave(t *testing.T) {
 
 func waitJavaConsumed(t *testing.T, members []*javaMember, want []record) {
 	t.Helper()
-	testutil.Eventually(t, 60*time.Second, func() error {
-		seen := map[string]bool{}
-		for _, m := range members {
-			for _, r := range m.records() {
-				seen[r.value] = true
-			}
-		}
-		missing := 0
-		for _, r := range want {
-			if !seen[r.value] {
-				missing++
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d values not consumed", missing, len(want))
-		}
-		return nil
-	})
+	var sources []func() []record
+	for _, m := range members {
+		sources = append(sources, m.records)
+	}
+	seenAll(t, sources, want)
 }

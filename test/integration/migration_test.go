@@ -77,55 +77,67 @@ func (o *ownership) check(t *testing.T) {
 	}
 }
 
-// commitWatch polls a group's committed offsets until stopped and records
-// any partition whose committed offset went back.
-type commitWatch struct {
-	stop      chan struct{}
-	done      chan struct{}
-	backwards []string
-	polls     int
+// watcher runs a check every interval until finished: a check tells
+// whether it could look (polls) and what it found wrong.
+type watcher struct {
+	stop, done chan struct{}
+	found      []string
+	polls      int
 }
 
-func watchCommits(t *testing.T, seeds []string, groupID string) *commitWatch {
-	w := &commitWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	adm := kadm.NewClient(newClient(t, seeds))
+func watch(interval time.Duration, check func() (bool, []string)) *watcher {
+	w := &watcher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		last := map[int32]int64{}
 		for {
 			select {
 			case <-w.stop:
 				return
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(interval):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			resp, err := adm.FetchOffsets(ctx, groupID)
-			cancel()
-			if err != nil || resp.Error() != nil {
-				continue
+			if looked, found := check(); looked {
+				w.polls++
+				w.found = append(w.found, found...)
 			}
-			w.polls++
-			resp.Each(func(o kadm.OffsetResponse) {
-				if o.At < last[o.Partition] {
-					w.backwards = append(w.backwards, fmt.Sprintf("partition %d: %d after %d", o.Partition, o.At, last[o.Partition]))
-				}
-				last[o.Partition] = max(last[o.Partition], o.At)
-			})
 		}
 	}()
 	return w
 }
 
-func (w *commitWatch) finish(t *testing.T) {
+// finish stops the watcher and fails the test if it found anything, or
+// never managed to look.
+func (w *watcher) finish(t *testing.T, what string) {
 	t.Helper()
 	close(w.stop)
 	<-w.done
-	if len(w.backwards) > 0 {
-		t.Fatalf("committed offsets went back: %v", w.backwards)
+	if len(w.found) > 0 {
+		t.Fatalf("%s: %v", what, w.found)
 	}
 	if w.polls == 0 {
-		t.Fatal("committed offsets were never read")
+		t.Fatalf("%s: never checked", what)
 	}
+}
+
+// watchCommits records any partition whose committed offset went back.
+func watchCommits(t *testing.T, seeds []string, groupID string) *watcher {
+	adm := kadm.NewClient(newClient(t, seeds))
+	last := map[int32]int64{}
+	return watch(200*time.Millisecond, func() (bool, []string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		resp, err := adm.FetchOffsets(ctx, groupID)
+		if err != nil || resp.Error() != nil {
+			return false, nil
+		}
+		var found []string
+		resp.Each(func(o kadm.OffsetResponse) {
+			if o.At < last[o.Partition] {
+				found = append(found, fmt.Sprintf("partition %d: %d after %d", o.Partition, o.At, last[o.Partition]))
+			}
+			last[o.Partition] = max(last[o.Partition], o.At)
+		})
+		return true, found
+	})
 }
 
 // memberTypes counts a consumer group's members by protocol, from
@@ -147,70 +159,44 @@ func memberTypes(t *testing.T, seeds []string, groupID string) (classic, consume
 	return classic, consumer
 }
 
-// groupOverlaps polls a group's assignment as the coordinator describes
+// watchOverlaps polls a group's assignment as the coordinator describes
 // it (ConsumerGroupDescribe while it is a consumer group, DescribeGroups
 // while classic) and records any partition two members hold at once.
-type groupOverlaps struct {
-	stop, done chan struct{}
-	found      []string
-	polls      int
-}
-
-func watchOverlaps(t *testing.T, seeds []string, groupID string) *groupOverlaps {
-	w := &groupOverlaps{stop: make(chan struct{}), done: make(chan struct{})}
+func watchOverlaps(t *testing.T, seeds []string, groupID string) *watcher {
 	adm := kadm.NewClient(newClient(t, seeds))
-	go func() {
-		defer close(w.done)
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(100 * time.Millisecond):
+	return watch(100*time.Millisecond, func() (bool, []string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		holders := map[int32][]string{}
+		if cgs, err := adm.DescribeConsumerGroups(ctx, groupID); err == nil && cgs[groupID].Err == nil {
+			for _, m := range cgs[groupID].Members {
+				for _, ps := range m.Assignment {
+					for p := range ps {
+						holders[p] = append(holders[p], m.MemberID)
+					}
+				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			holders := map[int32][]string{}
-			if cgs, err := adm.DescribeConsumerGroups(ctx, groupID); err == nil && cgs[groupID].Err == nil {
-				for _, m := range cgs[groupID].Members {
-					for _, ps := range m.Assignment {
-						for p := range ps {
+		} else if gs, err := adm.DescribeGroups(ctx, groupID); err == nil && gs[groupID].Err == nil {
+			for _, m := range gs[groupID].Members {
+				if ca, ok := m.Assigned.AsConsumer(); ok {
+					for _, tp := range ca.Topics {
+						for _, p := range tp.Partitions {
 							holders[p] = append(holders[p], m.MemberID)
 						}
 					}
 				}
-				w.polls++
-			} else if gs, err := adm.DescribeGroups(ctx, groupID); err == nil && gs[groupID].Err == nil {
-				for _, m := range gs[groupID].Members {
-					if ca, ok := m.Assigned.AsConsumer(); ok {
-						for _, tp := range ca.Topics {
-							for _, p := range tp.Partitions {
-								holders[p] = append(holders[p], m.MemberID)
-							}
-						}
-					}
-				}
-				w.polls++
 			}
-			cancel()
-			for p, ms := range holders {
-				if len(ms) > 1 {
-					w.found = append(w.found, fmt.Sprintf("partition %d held by %v", p, ms))
-				}
+		} else {
+			return false, nil
+		}
+		var found []string
+		for p, ms := range holders {
+			if len(ms) > 1 {
+				found = append(found, fmt.Sprintf("partition %d held by %v", p, ms))
 			}
 		}
-	}()
-	return w
-}
-
-func (w *groupOverlaps) finish(t *testing.T) {
-	t.Helper()
-	close(w.stop)
-	<-w.done
-	if len(w.found) > 0 {
-		t.Fatalf("the coordinator gave a partition to two members at once: %v", w.found)
-	}
-	if w.polls == 0 {
-		t.Fatal("the group was never described")
-	}
+		return true, found
+	})
 }
 
 // migrant is a member that joins with the consumer protocol.
@@ -365,8 +351,8 @@ func migrate(t *testing.T, seeds []string, name string, balancer kgo.GroupBalanc
 	seenAll(t, all, more)
 	c3.close()
 
-	commits.finish(t)
-	overlaps.finish(t)
+	commits.finish(t, "committed offsets went back")
+	overlaps.finish(t, "the coordinator gave a partition to two members at once")
 	own.check(t)
 	var records []record
 	for _, m := range all {
