@@ -73,6 +73,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		RetentionCheckInterval:    cfg.OffsetsRetentionCheck,
 		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
 		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
+		MigrationPolicy:           cfg.GroupConsumerMigration,
 	}, node, log)
 	internal := cfg.InternalListener()
 	var internalTLS *tls.Config

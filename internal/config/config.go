@@ -82,6 +82,8 @@ type Config struct {
 	// The KIP-848 consumer protocol's heartbeat interval and session timeout.
 	GroupConsumerHeartbeat time.Duration
 	GroupConsumerSession   time.Duration
+	// GroupConsumerMigration is group.consumer.migration.policy.
+	GroupConsumerMigration string
 	// Log lifecycle defaults for topics that do not set their own.
 	RetentionMs            int64
 	RetentionBytes         int64
@@ -208,6 +210,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&txnAbortInterval, "transaction-abort-interval", "10s", "how often transaction coordinators abort transactions past their timeout (transaction.abort.timed.out.transaction.cleanup.interval.ms)")
 	fs.DurationVar(&c.GroupConsumerHeartbeat, "group-consumer-heartbeat-interval", 5*time.Second, "how often consumer-protocol (KIP-848) members heartbeat (group.consumer.heartbeat.interval.ms)")
 	fs.DurationVar(&c.GroupConsumerSession, "group-consumer-session-timeout", 45*time.Second, "how long a consumer-protocol (KIP-848) member may go without heartbeating (group.consumer.session.timeout.ms)")
+	fs.StringVar(&c.GroupConsumerMigration, "group-consumer-migration-policy", "bidirectional", "online conversion of groups with members between the classic and the consumer (KIP-848) protocol: bidirectional, upgrade, downgrade or disabled (group.consumer.migration.policy)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
 	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
 	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
@@ -493,6 +496,11 @@ func (c *Config) Validate() error {
 	}
 	if c.GroupConsumerHeartbeat <= 0 || c.GroupConsumerSession <= c.GroupConsumerHeartbeat {
 		errs = append(errs, errors.New("--group-consumer-heartbeat-interval must be positive and below --group-consumer-session-timeout"))
+	}
+	switch c.GroupConsumerMigration {
+	case "bidirectional", "upgrade", "downgrade", "disabled":
+	default:
+		errs = append(errs, fmt.Errorf("--group-consumer-migration-policy %q: use bidirectional, upgrade, downgrade or disabled", c.GroupConsumerMigration))
 	}
 	if c.SnapshotEntries == 0 {
 		errs = append(errs, errors.New("--raft-snapshot-entries must be > 0, or the Raft log is never trimmed"))

@@ -357,6 +357,7 @@ func TestValidate(t *testing.T) {
 		{"zero balance interval", func(c *Config) { c.LeaderBalanceInterval = 0 }, []string{"--leader-balance-interval", "positive"}},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, []string{"--shutdown-timeout", "positive"}},
 		{"zero replica lag time", func(c *Config) { c.ReplicaLagTimeMax = 0 }, []string{"--replica-lag-time-max", "positive"}},
+		{"unknown migration policy", func(c *Config) { c.GroupConsumerMigration = "both" }, []string{"--group-consumer-migration-policy", "bidirectional, upgrade, downgrade or disabled"}},
 		{"several problems reported together", func(c *Config) { c.LogLevel = "x"; c.SnapshotEntries = 0; c.NodeID = 0 },
 			[]string{"--log-level", "--raft-snapshot-entries", "--node-id must be"}},
 	}

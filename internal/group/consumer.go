@@ -57,6 +57,9 @@ type cgroup struct {
 	metadata        string
 	target          map[string]Assignment
 	members         map[string]*cmember
+	// downgraded is set once the group became a classic group
+	// (migration.go): where that group's StoreGroup outcome arrives.
+	downgraded <-chan error
 }
 
 type cmember struct {
@@ -64,6 +67,10 @@ type cmember struct {
 	state          string
 	deadline       time.Time // session expiry
 	revokeDeadline time.Time // set while partitions are being revoked
+	// classicDeadline is when a classic member told to rejoin must have
+	// joined, or a joined one synced (its rebalance timeout); zero when
+	// neither is awaited.
+	classicDeadline time.Time
 }
 
 // consumerGroups returns the live consumer groups, made on first use.
@@ -83,25 +90,31 @@ func errNotConsumer(name string) (int16, string) {
 
 // liveConsumer returns the live consumer group, loading it from the
 // shard's replica; a new one when create is set and the name is free or
-// names an empty classic group (which is converted). nil with code 0 when
-// unknown and create is false. c.mu is held.
+// names an empty classic group (which is converted); with create, a
+// classic group with members is upgraded when the migration policy allows
+// it. nil with code 0 when unknown and create is false. c.mu is held.
 func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term uint64) (*cgroup, int16, string) {
 	groups := c.consumerGroups()
 	if cg, ok := groups[name]; ok {
 		return cg, 0, ""
-	}
-	if g, ok := c.groups[name]; ok && (len(g.members) > 0 || g.state != StateEmpty) {
-		code, msg := errNotConsumer(name)
-		return nil, code, msg
 	}
 	smr, ok := c.shards.GroupStateMachine(shard)
 	if !ok {
 		return nil, kerr.CoordinatorNotAvailable.Code, ""
 	}
 	rec, found := smr.Group(name)
-	if found && rec.Consumer == nil && len(rec.Members) > 0 {
-		code, msg := errNotConsumer(name)
-		return nil, code, msg
+	g, isLive := c.groups[name]
+	// A live classic group with members, or with a member id handed out
+	// (KIP-394) for a join to come, is a classic group.
+	if (isLive && (len(g.members) > 0 || len(g.pending) > 0 || g.state != StateEmpty)) || (!isLive && found && rec.Consumer == nil && len(rec.Members) > 0) {
+		if !create {
+			code, msg := errNotConsumer(name)
+			return nil, code, msg
+		}
+		if !isLive {
+			g, _ = c.live(shard, name, false, term)
+		}
+		return c.upgrade(g)
 	}
 	if (!found || rec.Consumer == nil) && !create {
 		return nil, 0, ""
@@ -119,12 +132,21 @@ func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term 
 		now := time.Now()
 		for _, m := range cr.Members {
 			cm := &cmember{ConsumerMember: m, deadline: now.Add(c.cfg.ConsumerSessionTimeout)}
+			if m.Classic != nil {
+				cm.deadline = now.Add(time.Duration(m.Classic.SessionTimeoutMs) * time.Millisecond)
+			}
 			cm.Topics = append([]string(nil), m.Topics...)
 			cm.Assigned, cm.Revoking = m.Assigned.clone(), m.Revoking.clone()
-			cm.state = memberStable
-			if !cm.Revoking.empty() {
+			// The reconciliation state is not stored: it follows from
+			// what the member revokes and what of its target it lacks.
+			switch {
+			case !cm.Revoking.empty():
 				cm.state = memberUnrevoked
 				cm.revokeDeadline = now.Add(time.Duration(cm.RebalanceTimeoutMs) * time.Millisecond)
+			case cm.Epoch == cg.assignmentEpoch && !cg.target[m.ID].minus(cm.Assigned).empty():
+				cm.state = memberUnreleased
+			default:
+				cm.state = memberStable
 			}
 			cg.members[m.ID] = cm
 		}
@@ -134,25 +156,6 @@ func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term 
 	delete(c.groups, name)
 	groups[name] = cg
 	return cg, 0, ""
-}
-
-// consumerActive tells whether a group is a consumer group with members,
-// for the classic APIs (JoinGroup answers INCONSISTENT_GROUP_PROTOCOL); an
-// empty one is dropped, as the classic group replaces it. c.mu is held.
-func (c *Coordinator) consumerActive(shard uint64, name string) bool {
-	if cg, ok := c.consumerGroups()[name]; ok {
-		if len(cg.members) > 0 {
-			return true
-		}
-		delete(c.cgroups, name)
-		return false
-	}
-	smr, ok := c.shards.GroupStateMachine(shard)
-	if !ok {
-		return false
-	}
-	rec, found := smr.Group(name)
-	return found && rec.Consumer.active()
 }
 
 // record is the consumer group's state as StoreConsumer persists it.
@@ -202,24 +205,33 @@ func (cg *cgroup) removeMember(id string) {
 }
 
 // tickConsumer expires the sessions of members that stopped heartbeating
-// and fences those that did not revoke within their rebalance timeout.
-// c.mu is held.
+// and fences those that did not revoke within their rebalance timeout (and
+// classic members that did not rejoin or sync within it); a group left
+// with classic members only is downgraded. c.mu is held.
 func (c *Coordinator) tickConsumer(now time.Time) {
 	for _, cg := range c.cgroups {
 		var gone []string
 		for id, m := range cg.members {
-			if now.After(m.deadline) || (m.state == memberUnrevoked && now.After(m.revokeDeadline)) {
+			if now.After(m.deadline) || (m.state == memberUnrevoked && now.After(m.revokeDeadline)) ||
+				(!m.classicDeadline.IsZero() && now.After(m.classicDeadline)) {
 				gone = append(gone, id)
 			}
 		}
 		if len(gone) == 0 {
 			continue
 		}
+		c.log.Info().Str("group", cg.name).Strs("members", gone).Msg("consumer group: session expired or revocation timed out")
+		downgraded := false
 		for _, id := range gone {
+			if c.maybeDowngrade(cg, id) != nil {
+				downgraded = true
+				break
+			}
 			cg.removeMember(id)
 		}
-		c.log.Info().Str("group", cg.name).Strs("members", gone).Msg("consumer group: session expired or revocation timed out")
-		c.storeConsumer(cg)
+		if !downgraded {
+			c.storeConsumer(cg)
+		}
 	}
 }
 
@@ -266,6 +278,9 @@ func (cg *cgroup) refreshTarget(topics TopicMetadata, bumped bool) {
 	votes := map[string]int{}
 	for _, m := range cg.members {
 		s := subscriber{id: m.ID, topics: m.resolve(topics, regexes)}
+		if m.InstanceID != nil {
+			s.instance = *m.InstanceID
+		}
 		subs = append(subs, s)
 		for t := range s.topics {
 			counts[t], _ = topics.Partitions(t)
@@ -317,11 +332,14 @@ func (cg *cgroup) reconcile(m *cmember, owned Assignment, now time.Time) bool {
 		m.Revoking, m.state = nil, memberStable
 	}
 	if m.Epoch != cg.assignmentEpoch || m.state != memberStable {
-		if revoke := m.Assigned.minus(target); !revoke.empty() {
+		if revoke := m.Assigned.minus(target); !revoke.empty() && (owned == nil || !owned.intersect(revoke).empty()) {
 			m.Assigned, m.Revoking = m.Assigned.intersect(target), revoke
 			m.state = memberUnrevoked
 			m.revokeDeadline = now.Add(time.Duration(m.RebalanceTimeoutMs) * time.Millisecond)
 		} else {
+			// Partitions to revoke that the member says it no longer
+			// owns are given up at once, as Kafka's.
+			m.Assigned = m.Assigned.intersect(target)
 			held := cg.heldByOthers(m.ID)
 			wanted := target.minus(m.Assigned)
 			free := wanted.minus(held)
@@ -352,8 +370,9 @@ func (cg *cgroup) heldByOthers(id string) Assignment {
 // consumerCommit validates an OffsetCommit (v9+: member id and member
 // epoch) against a consumer group, as Kafka's: an empty group takes
 // standalone commits; a member must commit with its current epoch
-// (STALE_MEMBER_EPOCH for an older one, FENCED_MEMBER_EPOCH for a newer).
-// c.mu is held.
+// (STALE_MEMBER_EPOCH for an older one, FENCED_MEMBER_EPOCH for a newer);
+// a classic member, at any version, with its generation, which is its
+// member epoch (ILLEGAL_GENERATION). c.mu is held.
 func (cg *cgroup) consumerCommit(version int16, memberID string, epoch int32) int16 {
 	if memberID == "" && epoch < 0 {
 		if len(cg.members) == 0 {
@@ -361,13 +380,17 @@ func (cg *cgroup) consumerCommit(version int16, memberID string, epoch int32) in
 		}
 		return kerr.UnknownMemberID.Code
 	}
-	if version < 9 {
-		return kerr.UnsupportedVersion.Code
-	}
 	m, ok := cg.members[memberID]
 	switch {
 	case !ok:
 		return kerr.UnknownMemberID.Code
+	case m.Classic != nil && epoch != m.Epoch:
+		return kerr.IllegalGeneration.Code
+	case m.Classic != nil:
+		m.deadline = time.Now().Add(time.Duration(m.Classic.SessionTimeoutMs) * time.Millisecond)
+		return 0
+	case version < 9:
+		return kerr.UnsupportedVersion.Code
 	case epoch > m.Epoch:
 		return kerr.FencedMemberEpoch.Code
 	case epoch < m.Epoch:

@@ -16,8 +16,9 @@ func knownAssignor(name string) bool { return name == AssignorUniform || name ==
 
 // subscriber is what an assignor sees of a member.
 type subscriber struct {
-	id     string
-	topics map[string]bool // resolved subscription (names and regex)
+	id       string
+	instance string          // static members' group.instance.id, "" for dynamic ones
+	topics   map[string]bool // resolved subscription (names and regex)
 }
 
 type topicPartition struct {
@@ -31,13 +32,22 @@ type topicPartition struct {
 func assign(assignor string, members []subscriber, partitions map[string]int32, previous map[string]Assignment) map[string]Assignment {
 	sort.Slice(members, func(i, j int) bool { return members[i].id < members[j].id })
 	if assignor == AssignorRange {
+		// Static members first, by instance id, as Kafka's: a rolling
+		// restart (new member ids, same instances) keeps every range.
+		sort.SliceStable(members, func(i, j int) bool {
+			a, b := members[i].instance, members[j].instance
+			if a != "" && b != "" {
+				return a < b
+			}
+			return a != "" && b == ""
+		})
 		return assignRange(members, partitions)
 	}
 	return assignUniform(members, partitions, previous)
 }
 
 // assignRange gives each topic's subscribers contiguous ranges of its
-// partitions, the first members (by id) one more when they do not divide
+// partitions, the first members (in members' order) one more when they do not divide
 // evenly, as the classic range assignor (and Kafka's server-side range
 // assignor for members with the same subscriptions).
 func assignRange(members []subscriber, partitions map[string]int32) map[string]Assignment {

@@ -8,11 +8,11 @@ import (
 )
 
 // How the classic group APIs see a consumer group: one name is one group
-// of one type. A classic JoinGroup to a consumer group with members is
-// refused (INCONSISTENT_GROUP_PROTOCOL), a ConsumerGroupHeartbeat to a
-// classic group with members too (GROUP_ID_NOT_FOUND, as Kafka's when the
-// online migration of a live group is not possible); an empty group of
-// either type converts to the other on its first member.
+// of one type. A classic JoinGroup to a consumer group with members makes
+// it a member using the classic protocol (consumerclassicmembers.go); a
+// ConsumerGroupHeartbeat to a classic group with members upgrades it when
+// the migration policy allows (migration.go), else GROUP_ID_NOT_FOUND; an
+// empty group of either type converts to the other on its first member.
 
 // consumerFor returns the consumer group a classic API's request names,
 // or nil when it is not one. c.mu is held.
@@ -37,6 +37,17 @@ const ProtocolTypeConsumer = "consumer"
 func (cg *cgroup) classicDescription() Description {
 	d := Description{State: cg.state(), ProtocolType: ProtocolTypeConsumer, Protocol: cg.assignor}
 	for _, m := range cg.members {
+		if m.Classic != nil {
+			// A classic member: its own subscription, as it sent it.
+			p := m.Classic.Protocols[0]
+			d.Members = append(d.Members, MemberRecord{
+				ID: m.ID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost,
+				SessionTimeoutMs: m.Classic.SessionTimeoutMs, RebalanceTimeoutMs: m.RebalanceTimeoutMs,
+				Protocols:  []Protocol{{Name: p.Name, Metadata: p.Metadata}},
+				Assignment: encodeAssignment(m.Assigned, p.Metadata),
+			})
+			continue
+		}
 		meta := kmsg.NewConsumerMemberMetadata()
 		meta.Topics = append([]string(nil), m.Topics...)
 		asg := kmsg.NewConsumerMemberAssignment()

@@ -100,7 +100,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, shard uint64, 
 			ans.Message = msg
 			return code
 		}
-		if changed {
+		switch {
+		case cg.downgraded != nil:
+			stored = cg.downgraded
+		case changed:
 			stored = c.storeConsumer(cg)
 		}
 		return 0
@@ -109,7 +112,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, shard uint64, 
 		if err := <-stored; err != nil {
 			c.log.Warn().Err(err).Str("group", h.Group).Msg("persist consumer group")
 			// What is live may not be what a next leader loads: reload.
-			c.locked(func() { delete(c.consumerGroups(), h.Group) })
+			c.locked(func() {
+				delete(c.consumerGroups(), h.Group)
+				delete(c.groups, h.Group)
+			})
 			code = kerr.NotCoordinator.Code
 		}
 	}
@@ -256,8 +262,11 @@ func (c *Coordinator) consumerLeave(cg *cgroup, h *ConsumerHeartbeat, ans *Consu
 		m.Left = true
 		return true, 0, ""
 	}
-	cg.removeMember(m.ID)
 	c.log.Info().Str("group", cg.name).Str("member", m.ID).Msg("consumer group: member left")
+	if cg.downgraded = c.maybeDowngrade(cg, m.ID); cg.downgraded != nil {
+		return true, 0, ""
+	}
+	cg.removeMember(m.ID)
 	return true, 0, ""
 }
 

@@ -33,6 +33,9 @@ type ConsumerMember struct {
 	// Left marks a static member that left with epoch -2: it keeps its
 	// place and assignment until its session ends or its instance rejoins.
 	Left bool `json:"left,omitempty"`
+	// Classic is set for a member that uses the classic protocol
+	// (JoinGroup, SyncGroup, Heartbeat) in a consumer group (migration.go).
+	Classic *ClassicMember `json:"classic,omitempty"`
 }
 
 // ConsumerRecord is a consumer group's state as persisted.
@@ -75,13 +78,18 @@ func (r *ConsumerRecord) memberAt(id string, epoch int32) bool {
 
 // storeConsumer applies a StoreConsumer: refused when the stored group
 // epoch is newer (a coordinator that lost its leadership proposing late).
-// The classic fields are left alone: a group converts only when empty.
-// m.mu is held.
+// A classic group with members is being upgraded: its members live on in
+// the consumer record, its classic metadata is tombstoned (the generation
+// stays, fencing the commits of its old generations). m.mu is held.
 func (m *StateMachine) storeConsumer(s *StoreConsumer, atMs int64) uint64 {
 	if g, ok := m.groups[s.Group]; ok && g.Consumer != nil && g.Consumer.Epoch > s.Record.Epoch {
 		return resultStale
 	}
 	g := m.group(s.Group)
+	if len(g.Members) > 0 {
+		g.Members, g.Leader, g.Protocol, g.ProtocolType = nil, "", "", ProtocolTypeConsumer
+		m.log.write(LogKey{Group: s.Group}, true, atMs)
+	}
 	rec := s.Record
 	g.Consumer = &rec
 	g.StateMs = atMs

@@ -71,6 +71,10 @@ type Config struct {
 	// group.consumer.session.timeout.ms).
 	ConsumerHeartbeatInterval time.Duration
 	ConsumerSessionTimeout    time.Duration
+	// MigrationPolicy is group.consumer.migration.policy: which online
+	// conversions between classic and consumer groups with members are
+	// allowed (migration.go); bidirectional when empty.
+	MigrationPolicy string
 }
 
 func (cfg Config) withDefaults() Config {
@@ -88,6 +92,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
+	}
+	if cfg.MigrationPolicy == "" {
+		cfg.MigrationPolicy = MigrationBidirectional
 	}
 	return cfg
 }
@@ -292,10 +299,17 @@ func (c *Coordinator) unload(shard uint64) {
 }
 
 // live returns the live group, loading it from the shard's state machine;
-// nil when it is unknown and create is false. c.mu must be held.
+// nil when it is unknown and create is false, or a consumer group with
+// members. c.mu must be held.
 func (c *Coordinator) live(shard uint64, name string, create bool, term uint64) (*group, int16) {
 	if g, ok := c.groups[name]; ok {
 		return g, 0
+	}
+	if cg, ok := c.cgroups[name]; ok && len(cg.members) > 0 {
+		// A consumer group, maybe just upgraded with its record not yet
+		// applied: the classic APIs reach it through consumerFor, and a
+		// classic view loaded now would hold members it no longer has.
+		return nil, 0
 	}
 	smr, ok := c.shards.GroupStateMachine(shard)
 	if !ok {

@@ -95,7 +95,7 @@ func TestCoordinatorConcurrentRebalances(t *testing.T) {
 				p.Name, p.Metadata = name, []byte(fmt.Sprintf("member-%d", i))
 				join.Protocols = append(join.Protocols, p)
 			}
-			jr := c.JoinGroup(ctx, 0, join, Client{ID: fmt.Sprintf("client-%d", i), Host: "127.0.0.1"})
+			jr := c.JoinGroup(ctx, 0, join, Client{ID: fmt.Sprintf("client-%d", i), Host: "127.0.0.1"}, nil)
 			jr.AppendTo(nil)
 			switch jr.ErrorCode {
 			case 0:

@@ -14,8 +14,10 @@ type Client struct {
 	Host string
 }
 
-// JoinGroup adds or refreshes a member and waits for the join phase to end.
-func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl Client) *kmsg.JoinGroupResponse {
+// JoinGroup adds or refreshes a member and waits for the join phase to end;
+// a consumer group with members takes the member as a classic member
+// (topics: for its target assignment).
+func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl Client, topics TopicMetadata) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.Generation = -1
 	fail := func(code int16) *kmsg.JoinGroupResponse {
@@ -36,18 +38,39 @@ func (c *Coordinator) JoinGroup(ctx context.Context, shard uint64, req *kmsg.Joi
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	var (
-		g *group
-		j joining
+		g  *group
+		j  joining
+		cj classicJoined
 	)
 	code := c.withGroup(ctx, shard, req.Group, true, func(live *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil {
+			if len(cg.members) > 0 {
+				var code int16
+				cj, code = c.classicJoin(cg, req, protocols, cl, topics, resp)
+				return code
+			}
+			// An empty consumer group: the classic group replaces it.
+			delete(c.cgroups, req.Group)
+		}
 		var code int16
 		g = live
 		j, code = c.join(g, req, protocols, cl)
 		return code
 	})
 	if code != 0 {
-		resp.MemberID = j.memberID
+		if cj.resp == nil && resp.MemberID == "" {
+			resp.MemberID = j.memberID
+		}
 		return fail(code)
+	}
+	if cj.resp != nil {
+		if err := <-cj.stored; err != nil {
+			c.log.Warn().Err(err).Str("group", req.Group).Msg("persist consumer group")
+			c.locked(func() { delete(c.consumerGroups(), req.Group) })
+			resp.Generation, resp.ProtocolType, resp.Protocol = -1, nil, nil
+			return fail(kerr.NotCoordinator.Code)
+		}
+		return cj.resp
 	}
 	if j.stored != nil {
 		err := <-j.stored
@@ -100,9 +123,6 @@ func (c *Coordinator) full(g *group) bool {
 // code (with the member id when the client must learn it:
 // MemberIDRequired, UnknownMemberID). c.mu is held.
 func (c *Coordinator) join(g *group, req *kmsg.JoinGroupRequest, protocols []Protocol, cl Client) (joining, int16) {
-	if c.consumerActive(g.shard, g.name) {
-		return joining{}, kerr.InconsistentGroupProtocol.Code
-	}
 	if len(g.members) > 0 && (g.protocolType != req.ProtocolType || !g.supports(protocols)) {
 		return joining{}, kerr.InconsistentGroupProtocol.Code
 	}
@@ -259,6 +279,9 @@ func (c *Coordinator) SyncGroup(ctx context.Context, shard uint64, req *kmsg.Syn
 		stored     <-chan error
 	)
 	code := c.withGroup(ctx, shard, req.Group, false, func(live *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			return c.classicSync(cg, req, resp)
+		}
 		g = live
 		if g == nil {
 			return kerr.UnknownMemberID.Code
@@ -351,6 +374,9 @@ func (c *Coordinator) Heartbeat(ctx context.Context, shard uint64, req *kmsg.Hea
 		return resp
 	}
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			return c.classicHeartbeat(cg, req)
+		}
 		if g == nil {
 			return kerr.UnknownMemberID.Code
 		}
@@ -373,58 +399,56 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, shard uint64, req *kmsg.Le
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
+	var stored <-chan error
 	resp.ErrorCode = c.withGroup(ctx, shard, req.Group, false, func(g *group) int16 {
+		if cg := c.consumerFor(shard, req.Group); cg != nil && len(cg.members) > 0 {
+			stored = c.classicLeave(cg, req, resp)
+			return resp.ErrorCode
+		}
 		if g == nil {
 			return kerr.UnknownMemberID.Code
 		}
 		c.leave(g, req, resp)
 		return resp.ErrorCode
 	})
+	if stored != nil {
+		if err := <-stored; err != nil {
+			c.log.Warn().Err(err).Str("group", req.Group).Msg("persist consumer group")
+			c.locked(func() { delete(c.consumerGroups(), req.Group) })
+			return leaveFailed(req, kerr.NotCoordinator.Code)
+		}
+	}
 	return resp
 }
 
 // leave removes the members a LeaveGroup names, answering each in resp.
 // c.mu is held.
 func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
-	leaves := req.Members
-	if req.Version < 3 {
-		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
-	}
-	left := 0
-	for _, l := range leaves {
-		out := kmsg.NewLeaveGroupResponseMember()
-		out.MemberID, out.InstanceID = l.MemberID, l.InstanceID
+	left := eachLeave(req, resp, func(l kmsg.LeaveGroupRequestMember) int16 {
 		id := l.MemberID
 		if l.InstanceID != nil {
-			if m := g.memberByInstance(*l.InstanceID); m == nil {
-				out.ErrorCode = kerr.UnknownMemberID.Code
-			} else if id != "" && id != m.ID {
-				out.ErrorCode = kerr.FencedInstanceID.Code
-			} else {
-				id = m.ID
+			m := g.memberByInstance(*l.InstanceID)
+			switch {
+			case m == nil:
+				return kerr.UnknownMemberID.Code
+			case id != "" && id != m.ID:
+				return kerr.FencedInstanceID.Code
 			}
+			id = m.ID
 		}
-		if out.ErrorCode == 0 {
-			m, ok := g.members[id]
-			if !ok {
-				out.ErrorCode = kerr.UnknownMemberID.Code
-			} else {
-				if m.join != nil {
-					m.join <- joinResult{code: kerr.UnknownMemberID.Code, generation: -1, memberID: id}
-				}
-				if m.sync != nil {
-					m.sync <- syncResult{code: kerr.UnknownMemberID.Code}
-				}
-				delete(g.members, id)
-				left++
-			}
+		m, ok := g.members[id]
+		if !ok {
+			return kerr.UnknownMemberID.Code
 		}
-		resp.Members = append(resp.Members, out)
-	}
-	if req.Version < 3 {
-		resp.ErrorCode = resp.Members[0].ErrorCode
-		resp.Members = nil
-	}
+		if m.join != nil {
+			m.join <- joinResult{code: kerr.UnknownMemberID.Code, generation: -1, memberID: id}
+		}
+		if m.sync != nil {
+			m.sync <- syncResult{code: kerr.UnknownMemberID.Code}
+		}
+		delete(g.members, id)
+		return 0
+	})
 	if left > 0 {
 		now := time.Now()
 		switch g.state {
@@ -438,4 +462,35 @@ func (c *Coordinator) leave(g *group, req *kmsg.LeaveGroupRequest, resp *kmsg.Le
 			}
 		}
 	}
+}
+
+// eachLeave runs leave on each member a LeaveGroup names (one by id
+// before v3), answering each in resp with its code, and returns how many
+// left.
+func eachLeave(req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse, leave func(kmsg.LeaveGroupRequestMember) int16) int {
+	leaves := req.Members
+	if req.Version < 3 {
+		leaves = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	left := 0
+	for _, l := range leaves {
+		out := kmsg.NewLeaveGroupResponseMember()
+		out.MemberID, out.InstanceID = l.MemberID, l.InstanceID
+		if out.ErrorCode = leave(l); out.ErrorCode == 0 {
+			left++
+		}
+		resp.Members = append(resp.Members, out)
+	}
+	if req.Version < 3 {
+		resp.ErrorCode = resp.Members[0].ErrorCode
+		resp.Members = nil
+	}
+	return left
+}
+
+// leaveFailed answers a LeaveGroup with code.
+func leaveFailed(req *kmsg.LeaveGroupRequest, code int16) *kmsg.LeaveGroupResponse {
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	resp.ErrorCode = code
+	return resp
 }

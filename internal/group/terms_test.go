@@ -81,10 +81,10 @@ func joinSync(ctx context.Context, t *testing.T, c *Coordinator, group, memberID
 	p := kmsg.NewJoinGroupRequestProtocol()
 	p.Name, p.Metadata = "range", []byte("meta")
 	join.Protocols = append(join.Protocols, p)
-	jr := c.JoinGroup(ctx, 0, join, Client{ID: "client", Host: "127.0.0.1"})
+	jr := c.JoinGroup(ctx, 0, join, Client{ID: "client", Host: "127.0.0.1"}, nil)
 	if jr.ErrorCode == kerr.MemberIDRequired.Code {
 		join.MemberID = jr.MemberID
-		jr = c.JoinGroup(ctx, 0, join, Client{ID: "client", Host: "127.0.0.1"})
+		jr = c.JoinGroup(ctx, 0, join, Client{ID: "client", Host: "127.0.0.1"}, nil)
 	}
 	if jr.ErrorCode != 0 {
 		t.Fatalf("join %s: %v", group, kerr.ErrorForCode(jr.ErrorCode))
@@ -275,7 +275,7 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	p := kmsg.NewJoinGroupRequestProtocol()
 	p.Name, p.Metadata = "range", []byte("meta")
 	join.Protocols = append(join.Protocols, p)
-	jr := c.JoinGroup(ctx, 0, join, Client{ID: "client"})
+	jr := c.JoinGroup(ctx, 0, join, Client{ID: "client"}, nil)
 	if jr.ErrorCode != 0 || jr.Generation != a.generation || jr.LeaderID != jr.MemberID || !jr.SkipAssignment ||
 		len(jr.Members) != 1 || !strings.HasPrefix(jr.MemberID, inst+"-") {
 		t.Fatalf("v9 rejoin of the static leader: %+v", jr)
@@ -296,7 +296,7 @@ func TestCoordinatorLimits(t *testing.T) {
 	p := kmsg.NewJoinGroupRequestProtocol()
 	p.Name = "range"
 	join.Protocols = append(join.Protocols, p)
-	if jr := c.JoinGroup(ctx, 0, join, Client{ID: "other"}); jr.ErrorCode != kerr.GroupMaxSizeReached.Code {
+	if jr := c.JoinGroup(ctx, 0, join, Client{ID: "other"}, nil); jr.ErrorCode != kerr.GroupMaxSizeReached.Code {
 		t.Fatalf("second member of a group of at most 1: %v", kerr.ErrorForCode(jr.ErrorCode))
 	}
 

@@ -11,7 +11,8 @@ import (
 )
 
 // ConsumerGroupDescribe (KIP-848), Kafka 4.1's v0..v1 (v1 adds the member
-// type, KIP-1099: every member here is a consumer-protocol one).
+// type, KIP-1099: 0 for a classic-protocol member of a mixed group, 1 for
+// a consumer-protocol one).
 func init() { handles(0, 1, (*Server).consumerGroupDescribe) }
 
 func (s *Server) consumerGroupDescribe(ctx context.Context, _ *request, body *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
@@ -38,6 +39,9 @@ func (s *Server) consumerGroupDescribe(ctx context.Context, _ *request, body *km
 				}
 				gm.Assignment, gm.TargetAssignment = describedAssignment(st, m.Assigned), describedAssignment(st, m.Target)
 				gm.MemberType = 1
+				if m.Classic != nil {
+					gm.MemberType = 0
+				}
 				g.Members = append(g.Members, gm)
 			}
 		}

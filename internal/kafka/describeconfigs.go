@@ -107,6 +107,7 @@ func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
 		{"broker.id", strconv.FormatUint(cfg.NodeID, 10), "-1", topicconfig.TypeInt, "This broker's id (--node-id)."},
 		{"default.replication.factor", itoa(cfg.DefaultReplicationFactor), "1", topicconfig.TypeInt, "Replication factor of a topic created without one (--default-replication-factor)."},
 		{"group.consumer.heartbeat.interval.ms", strconv.FormatInt(cfg.GroupConsumerHeartbeat.Milliseconds(), 10), "5000", topicconfig.TypeInt, "How often KIP-848 consumer group members heartbeat (--group-consumer-heartbeat-interval)."},
+		{"group.consumer.migration.policy", cfg.GroupConsumerMigration, "bidirectional", topicconfig.TypeString, "Which online conversions between classic and consumer groups with members are allowed (--group-consumer-migration-policy)."},
 		{"group.consumer.session.timeout.ms", strconv.FormatInt(cfg.GroupConsumerSession.Milliseconds(), 10), "45000", topicconfig.TypeInt, "How long a KIP-848 consumer group member may go without heartbeating (--group-consumer-session-timeout)."},
 		{"group.initial.rebalance.delay.ms", strconv.FormatInt(cfg.GroupInitialRebalance.Milliseconds(), 10), "3000", topicconfig.TypeInt, "How long a new group waits for more members before its first rebalance (--group-initial-rebalance-delay)."},
 		{"listeners", listeners(cfg.Listeners), "PLAINTEXT://:9092", topicconfig.TypeString, "The addresses this broker listens on (--listeners)."},

@@ -86,7 +86,7 @@ type Replica interface {
 // Groups is what the group APIs use of the group coordinator
 // (*group.Coordinator).
 type Groups interface {
-	JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl group.Client) *kmsg.JoinGroupResponse
+	JoinGroup(ctx context.Context, shard uint64, req *kmsg.JoinGroupRequest, cl group.Client, topics group.TopicMetadata) *kmsg.JoinGroupResponse
 	SyncGroup(ctx context.Context, shard uint64, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse
 	Heartbeat(ctx context.Context, shard uint64, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse
 	LeaveGroup(ctx context.Context, shard uint64, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse

@@ -17,5 +17,5 @@ func (s *Server) joinGroup(ctx context.Context, req *request, body *kmsg.JoinGro
 		resp.ErrorCode, resp.Generation = code, -1
 		return resp
 	}
-	return s.groups.JoinGroup(ctx, shard, body, group.Client{ID: req.clientID, Host: req.remoteHost})
+	return s.groups.JoinGroup(ctx, shard, body, group.Client{ID: req.clientID, Host: req.remoteHost}, metaTopics{s.node.Meta()})
 }

@@ -191,19 +191,11 @@ func seenValues(members []*groupConsumer) map[string]bool {
 
 func waitConsumedValues(t *testing.T, members []*groupConsumer, want []record) {
 	t.Helper()
-	testutil.Eventually(t, 60*time.Second, func() error {
-		seen := seenValues(members)
-		missing := 0
-		for _, r := range want {
-			if !seen[r.value] {
-				missing++
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d values not consumed", missing, len(want))
-		}
-		return nil
-	})
+	var sources []func() []record
+	for _, m := range members {
+		sources = append(sources, m.records)
+	}
+	seenAll(t, sources, want)
 }
 
 // committedOffsets fetches a group's committed offsets per partition. Each
