@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -16,7 +17,7 @@ func init() { handles(0, 1, (*Server).consumerGroupHeartbeat) }
 
 func (s *Server) consumerGroupHeartbeat(ctx context.Context, req *request, body *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	shard, code := s.groupShard(body.Group)
+	shard, code := s.authorizedGroupShard(req, acl.OpRead, body.Group)
 	if code != 0 {
 		resp.ErrorCode = code
 		return resp
