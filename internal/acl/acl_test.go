@@ -103,3 +103,17 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestNames(t *testing.T) {
+	for s, want := range map[string]Operation{"read": OpRead, "DescribeConfigs": OpDescribeConfigs, "describe-configs": OpDescribeConfigs, "IDEMPOTENT_WRITE": OpIdempotentWrite, "all": OpAll} {
+		if got, err := ParseOperation(s); err != nil || got != want {
+			t.Errorf("ParseOperation(%q) = %v, %v", s, got, err)
+		}
+	}
+	if rt, err := ParseResourceType("transactional-id"); err != nil || rt != ResourceTransactionalID || rt.String() != "TransactionalId" {
+		t.Errorf("transactional-id: %v %v", rt, err)
+	}
+	if _, err := ParsePatternType("glob"); err == nil {
+		t.Error("glob accepted as a pattern type")
+	}
+}
