@@ -17,18 +17,10 @@ import (
 // user alice is refused until an ACL created by the CLI allows her.
 func TestACLsAndUsersCommands(t *testing.T) {
 	saslAddr := testcluster.FreeAddrs(t, 1)[0]
-	testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
-		parsed, err := config.Parse([]string{
-			"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + saslAddr,
-			"--bootstrap-scram-users", "admin:secret",
-			"--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS",
-		}, func(string) string { return "" })
-		if err != nil {
-			t.Errorf("flags: %v", err)
-			return
-		}
-		cfg.Listeners, cfg.AdvertisedListeners, cfg.SASL, cfg.Authorization = parsed.Listeners, parsed.AdvertisedListeners, parsed.SASL, parsed.Authorization
-	}})
+	testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: testcluster.ServeFlags(t, func(cfg *config.Config) []string {
+		return []string{"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + saslAddr,
+			"--bootstrap-scram-users", "admin:secret", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS"}
+	})})
 	dir := t.TempDir()
 	props := func(user, pass string) string {
 		p := filepath.Join(dir, user+".properties")

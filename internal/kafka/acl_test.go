@@ -31,18 +31,10 @@ type aclEnv struct {
 
 func newACLEnv(t *testing.T) *aclEnv {
 	e := &aclEnv{saslAddr: testcluster.FreeAddrs(t, 1)[0]}
-	e.c = testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
-		parsed, err := config.Parse([]string{
-			"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + e.saslAddr,
-			"--bootstrap-scram-users", "admin:secret,alice:alicepw",
-			"--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS",
-		}, func(string) string { return "" })
-		if err != nil {
-			t.Errorf("ACL flags: %v", err)
-			return
-		}
-		cfg.Listeners, cfg.AdvertisedListeners, cfg.SASL, cfg.Authorization = parsed.Listeners, parsed.AdvertisedListeners, parsed.SASL, parsed.Authorization
-	}})
+	e.c = testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: testcluster.ServeFlags(t, func(cfg *config.Config) []string {
+		return []string{"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + e.saslAddr,
+			"--bootstrap-scram-users", "admin:secret,alice:alicepw", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS"}
+	})})
 	e.adminCl = e.client(t, "admin", "secret")
 	e.admin = kadm.NewClient(e.adminCl)
 	return e

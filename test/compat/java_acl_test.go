@@ -21,15 +21,10 @@ import (
 // needs READ.
 func TestJavaACL(t *testing.T) {
 	addr := testcluster.FreeAddrs(t, 1)[0]
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
-		parsed, err := config.Parse([]string{"--listeners", "SASL_PLAINTEXT://" + addr + ",PLAINTEXT://" + cfg.Listeners[0].Addr(),
-			"--bootstrap-scram-users", "admin:secret,alice:alicepw", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS"}, func(string) string { return "" })
-		if err != nil {
-			t.Errorf("flags: %v", err)
-			return
-		}
-		cfg.Listeners, cfg.AdvertisedListeners, cfg.SASL, cfg.Authorization = parsed.Listeners, parsed.AdvertisedListeners, parsed.SASL, parsed.Authorization
-	}})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: testcluster.ServeFlags(t, func(cfg *config.Config) []string {
+		return []string{"--listeners", "SASL_PLAINTEXT://" + addr + ",PLAINTEXT://" + cfg.Listeners[0].Addr(),
+			"--bootstrap-scram-users", "admin:secret,alice:alicepw", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS"}
+	})})
 	java, stop, err := newJavaClient(c.Addrs(), t.TempDir(), capabilities{binary: true})
 	if err != nil {
 		t.Skipf("java: %v", err)
