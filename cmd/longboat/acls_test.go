@@ -82,3 +82,26 @@ func TestACLsAndUsersCommands(t *testing.T) {
 		t.Error("a deleted user still authenticates")
 	}
 }
+
+func TestACLsUsersUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"acls", "--help"}, 0, "longboat acls create"},
+		{[]string{"users", "help"}, 0, "--password-stdin"},
+		{[]string{"users"}, 2, "missing action"},
+		{[]string{"acls", "create", "--principal", "User:a", "--operation", "Read"}, 2, "name the resource"},
+		{[]string{"acls", "create", "--principal", "User:a", "--operation", "Fly", "--topic", "t"}, 2, `unknown operation "Fly"`},
+		{[]string{"acls", "create", "--principal", "alice", "--operation", "Read", "--topic", "t"}, 2, "Type:name"},
+		{[]string{"acls", "list", "--topic", "t", "--group", "g"}, 2, "name one resource"},
+		{[]string{"users", "create", "--user", "a"}, 2, "--password"},
+		{[]string{"users", "create", "--user", "a", "--password", "p", "--mechanism", "MD5"}, 2, "--mechanism"},
+	} {
+		out, errs, code := lb(t, "", c.args...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("longboat %v: exit %d, output %q %q; want exit %d and %q", c.args, code, out, errs, c.code, c.want)
+		}
+	}
+}
