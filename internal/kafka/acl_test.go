@@ -230,6 +230,13 @@ func (e *aclEnv) testRestricted(ctx context.Context, t *testing.T) {
 	if errs := fs.Errors(); len(errs) > 0 || fs.NumRecords() == 0 {
 		t.Errorf("group consume with READ: %d records, errors %v", fs.NumRecords(), errs)
 	}
+	// KIP-848: subscribing by name needs DESCRIBE on every topic.
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.RebalanceTimeoutMillis = "billing", 5000
+	hb.SubscribedTopicNames = []string{"acl-orders", "not-yours"}
+	if hbResp, err := hb.RequestWith(ctx, alice); err != nil || hbResp.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("consumer group heartbeat subscribing to not-yours: %+v %v, want TOPIC_AUTHORIZATION_FAILED", hbResp, err)
+	}
 	groups, err := adm.ListGroups(ctx)
 	if err != nil || !slicesHas(groups.Groups(), "billing") {
 		t.Errorf("alice's groups %v (%v): billing missing", groups.Groups(), err)

@@ -3,7 +3,9 @@ package kafka
 import (
 	"context"
 	"sort"
+	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
@@ -20,6 +22,18 @@ func (s *Server) consumerGroupHeartbeat(ctx context.Context, req *request, body 
 	shard, code := s.authorizedGroupShard(req, acl.OpRead, body.Group)
 	if code != 0 {
 		resp.ErrorCode = code
+		return resp
+	}
+	// As Kafka: subscribing by name needs DESCRIBE on each topic.
+	var denied []string
+	for _, name := range body.SubscribedTopicNames {
+		if !s.authorizeTopic(req, acl.OpDescribe, name) {
+			denied = append(denied, name)
+		}
+	}
+	if len(denied) > 0 {
+		msg := "Unauthorized topics: " + strings.Join(denied, ", ")
+		resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 		return resp
 	}
 	st := s.node.Meta()
