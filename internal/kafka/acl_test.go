@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,7 +239,7 @@ func (e *aclEnv) testRestricted(ctx context.Context, t *testing.T) {
 		t.Errorf("consumer group heartbeat subscribing to not-yours: %+v %v, want TOPIC_AUTHORIZATION_FAILED", hbResp, err)
 	}
 	groups, err := adm.ListGroups(ctx)
-	if err != nil || !slicesHas(groups.Groups(), "billing") {
+	if err != nil || !slices.Contains(groups.Groups(), "billing") {
 		t.Errorf("alice's groups %v (%v): billing missing", groups.Groups(), err)
 	}
 
@@ -253,15 +254,6 @@ func (e *aclEnv) testRestricted(ctx context.Context, t *testing.T) {
 	// A DENY wins over the prefixed ALLOW.
 	e.grant(t, kadm.NewACLs().Deny("User:alice").DenyHosts().Topics("acl-orders").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpRead))
 	expect("fetch with READ denied", fetchErr(), kerr.TopicAuthorizationFailed)
-}
-
-func slicesHas(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // testKcat: librdkafka as a restricted user gets "Topic authorization
