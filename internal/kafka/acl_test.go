@@ -81,6 +81,46 @@ func TestACLs(t *testing.T) {
 	t.Run("admin APIs", func(t *testing.T) { e.testAdminAPIs(ctx, t) })
 	t.Run("restricted user", func(t *testing.T) { e.testRestricted(ctx, t) })
 	t.Run("kcat", func(t *testing.T) { e.testKcat(ctx, t) })
+	t.Run("transactions", func(t *testing.T) { e.testTransactions(ctx, t) })
+}
+
+// testTransactions: a transactional producer needs WRITE on its
+// transactional id; once granted, its commit goes through, which needs the
+// coordinator's markers (sent as the broker's own, super-user, principal).
+func (e *aclEnv) testTransactions(ctx context.Context, t *testing.T) {
+	e.grant(t, kadm.NewACLs().Allow("User:bob").AllowHosts().Topics("txn-acl").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpWrite, kadm.OpRead))
+	if _, err := e.admin.CreateTopic(ctx, 1, 1, nil, "txn-acl"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.admin.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bobpw"}}); err != nil {
+		t.Fatal(err)
+	}
+	commit := func() error {
+		p := e.client(t, "bob", "bobpw", kgo.TransactionalID("bob-tx"), kgo.DefaultProduceTopic("txn-acl"))
+		tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := p.BeginTransaction(); err != nil {
+			return err
+		}
+		if err := p.ProduceSync(tctx, &kgo.Record{Value: []byte("in a transaction")}).FirstErr(); err != nil {
+			return err
+		}
+		return p.EndTransaction(tctx, kgo.TryCommit)
+	}
+	if err := commit(); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		t.Fatalf("transaction without WRITE on the transactional id: %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
+	}
+	e.grant(t, kadm.NewACLs().Allow("User:bob").AllowHosts().TransactionalIDs("bob-tx").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpWrite))
+	if err := commit(); err != nil {
+		t.Fatalf("transaction with WRITE on the transactional id: %v", err)
+	}
+	c := e.client(t, "bob", "bobpw", kgo.ConsumeTopics("txn-acl"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	fs := c.PollRecords(cctx, 1)
+	if fs.NumRecords() != 1 || string(fs.Records()[0].Value) != "in a transaction" {
+		t.Errorf("read_committed after the commit: %d records, errors %v", fs.NumRecords(), fs.Errors())
+	}
 }
 
 func (e *aclEnv) testAdminAPIs(ctx context.Context, t *testing.T) {
