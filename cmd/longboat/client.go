@@ -72,16 +72,26 @@ func (c *clientFlags) admin() (context.Context, *kadm.Client, cli.Format, func()
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
-	opts, err := c.clientOpts()
+	ctx, cl, done, err := c.client()
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
+	return ctx, kadm.NewClient(cl), f, done, nil
+}
+
+// client opens a client on the bootstrap servers and a context bounded by
+// --timeout; done releases both.
+func (c *clientFlags) client() (context.Context, *kgo.Client, func(), error) {
+	opts, err := c.clientOpts()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	cl, err := kgo.NewClient(append(opts, kgo.RetryTimeout(c.timeout))...)
 	if err != nil {
-		return nil, nil, "", nil, usagef("--bootstrap-server %q: %w", c.bootstrap, err)
+		return nil, nil, nil, usagef("--bootstrap-server %q: %w", c.bootstrap, err)
 	}
 	ctx, cancel := clientContext(c.timeout)
-	return ctx, kadm.NewClient(cl), f, func() { cancel(); cl.Close() }, nil
+	return ctx, cl, func() { cancel(); cl.Close() }, nil
 }
 
 // printDone prints doc for --output json, else one line of text.

@@ -26,6 +26,8 @@ Usage:
   longboat groups ACTION    list, describe (members, offsets, lag), reset-offsets, delete, delete-offsets
   longboat configs ACTION   describe or alter topic and broker configs
   longboat cluster status   brokers, the __meta leader, partitions per broker, unhealthy partitions
+  longboat acls ACTION      create, list, delete ACLs (brokers with --authorizer acl enforce them)
+  longboat users ACTION     create, list, delete SCRAM users (SCRAM-SHA-256 and SCRAM-SHA-512 credentials)
   longboat produce [flags]  write stdin lines as records (--records N: numbered test records)
   longboat consume [flags]  print records with a kcat-style --format (--prefix/--expect: check numbered records)
   longboat bench [flags]    produce (and consume) load and print throughput and latency
@@ -71,6 +73,10 @@ func run(args []string, s *stdio) int {
 		err = groupsCmd(args[1:], s)
 	case "configs":
 		err = configsCmd(args[1:], s)
+	case "acls":
+		err = aclsCmd(args[1:], s)
+	case "users":
+		err = usersCmd(args[1:], s)
 	case "cluster":
 		err = clusterCmd(args[1:], s)
 	case "produce":

@@ -60,6 +60,9 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 			b.TLS = certs
 		}
 	}
+	if err := checkOwnPrincipal(cfg, b.TLS); err != nil {
+		return nil, err
+	}
 	node, err := cluster.Start(cfg, b.Metrics, log)
 	if err != nil {
 		return nil, err

@@ -118,8 +118,9 @@ type Config struct {
 	// GrafanaURL is where the web console links for dashboards; empty: no link.
 	GrafanaURL string
 
-	TLS  TLS
-	SASL SASL
+	TLS           TLS
+	SASL          SASL
+	Authorization Authorization
 }
 
 // Raft log stores (--raft-logdb).
@@ -149,6 +150,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	var txnMaxTimeout, txnAbortInterval string
 	var saslRaw saslFlags
 	saslRaw.register(fs)
+	var authzRaw authorizerFlags
+	authzRaw.register(fs)
 	fs.Uint64Var(&c.NodeID, "node-id", 1, "this broker's id (1..N), also its Raft replica id")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for Raft logs and partition segments")
 	fs.StringVar(&listeners, "listeners", "PLAINTEXT://127.0.0.1:9092", "comma-separated NAME://host:port Kafka listeners to bind")
@@ -289,6 +292,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	c.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
 	c.ConnectionWriteTimeout = time.Duration(writeTimeoutMs) * time.Millisecond
 	errs = append(errs, saslRaw.parse(c)...)
+	errs = append(errs, authzRaw.parse(c)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 5, (*Server).addPartitionsToTxn) }
@@ -12,14 +14,17 @@ func init() { handles(0, 5, (*Server).addPartitionsToTxn) }
 // addPartitionsToTxn adds partitions to a producer's transaction. v0-3 is
 // a producer's single transaction; v4+ is Kafka's batched form brokers use
 // to add or (VerifyOnly) check partitions of several transactions.
-func (s *Server) addPartitionsToTxn(ctx context.Context, _ *request, body *kmsg.AddPartitionsToTxnRequest) kmsg.Response {
+func (s *Server) addPartitionsToTxn(ctx context.Context, req *request, body *kmsg.AddPartitionsToTxnRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if body.Version < 4 {
 		parts := map[string][]int32{}
 		for _, t := range body.Topics {
 			parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
 		}
-		codes := s.addPartitions(ctx, body.TransactionalID, body.ProducerID, body.ProducerEpoch, parts, false, body.Version)
+		codes := s.deniedTxnPartitions(req, body.TransactionalID, parts)
+		if codes == nil {
+			codes = s.addPartitions(ctx, body.TransactionalID, body.ProducerID, body.ProducerEpoch, parts, false, body.Version)
+		}
 		for _, t := range body.Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
@@ -30,6 +35,11 @@ func (s *Server) addPartitionsToTxn(ctx context.Context, _ *request, body *kmsg.
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+		return resp
+	}
+	// v4+ is sent by brokers (KIP-890), as Kafka: CLUSTER_ACTION.
+	if !s.authorizeCluster(req, acl.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp
 	}
 	for _, tx := range body.Transactions {

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
@@ -18,14 +19,17 @@ func init() { handles(0, 2, (*Server).alterConfigs) }
 
 // alterConfigs (AlterConfigs, key 33) replaces a topic's own configs with
 // exactly those given; the rest fall back to the defaults.
-func (s *Server) alterConfigs(ctx context.Context, _ *request, body *kmsg.AlterConfigsRequest) kmsg.Response {
+func (s *Server) alterConfigs(ctx context.Context, req *request, body *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, r := range body.Resources {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}, Replace: true}
-		code, msg := int16(0), ""
+		code, msg := s.authorizeConfigs(req, acl.OpAlterConfigs, r.ResourceType, r.ResourceName), ""
 		for _, c := range r.Configs {
+			if code != 0 {
+				break
+			}
 			if _, dup := ac.Set[c.Name]; dup {
 				code, msg = kerr.InvalidRequest.Code, fmt.Sprintf("config %q given more than once", c.Name)
 				break

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/sasl"
 )
@@ -45,10 +46,13 @@ func (s *Server) alterUserScramCredentials(ctx context.Context, req *request, bo
 		}
 	}
 	st := s.linearMeta(ctx)
+	denied := !s.authorizeCluster(req, acl.OpAlter)
 	check := func(name string, mech int8) (*userAlter, string) {
 		u := get(name)
 		m, ok := scramMechanismIDs[mech]
 		switch {
+		case denied:
+			failUser(u, kerr.ClusterAuthorizationFailed.Code, "Authorization failed.")
 		case name == "":
 			failUser(u, kerr.UnacceptableCredential.Code, "Username must not be empty")
 		case !ok:

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -15,13 +16,13 @@ import (
 // a consumer-protocol one).
 func init() { handles(0, 1, (*Server).consumerGroupDescribe) }
 
-func (s *Server) consumerGroupDescribe(ctx context.Context, _ *request, body *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+func (s *Server) consumerGroupDescribe(ctx context.Context, req *request, body *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	st := s.node.Meta()
 	for _, name := range body.Groups {
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = name
-		shard, code := s.groupShard(name)
+		shard, code := s.authorizedGroupShard(req, acl.OpDescribe, name)
 		if code == 0 {
 			var d group.ConsumerDescription
 			d, code = s.groups.DescribeConsumerGroup(ctx, shard, name)

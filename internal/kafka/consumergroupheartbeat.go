@@ -3,9 +3,12 @@ package kafka
 import (
 	"context"
 	"sort"
+	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -16,9 +19,21 @@ func init() { handles(0, 1, (*Server).consumerGroupHeartbeat) }
 
 func (s *Server) consumerGroupHeartbeat(ctx context.Context, req *request, body *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	shard, code := s.groupShard(body.Group)
+	shard, code := s.authorizedGroupShard(req, acl.OpRead, body.Group)
 	if code != 0 {
 		resp.ErrorCode = code
+		return resp
+	}
+	// As Kafka: subscribing by name needs DESCRIBE on each topic.
+	var denied []string
+	for _, name := range body.SubscribedTopicNames {
+		if !s.authorizeTopic(req, acl.OpDescribe, name) {
+			denied = append(denied, name)
+		}
+	}
+	if len(denied) > 0 {
+		msg := "Unauthorized topics: " + strings.Join(denied, ", ")
+		resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
 		return resp
 	}
 	st := s.node.Meta()

@@ -8,18 +8,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 )
 
 func init() { handles(0, 3, (*Server).createPartitions) }
 
-func (s *Server) createPartitions(ctx context.Context, _ *request, body *kmsg.CreatePartitionsRequest) kmsg.Response {
+func (s *Server) createPartitions(ctx context.Context, req *request, body *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	for _, t := range body.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
-		code, msg := s.createPartitionsFor(ctx, t, body.ValidateOnly, timeout)
+		code, msg := kerr.TopicAuthorizationFailed.Code, ""
+		if s.authorizeTopic(req, acl.OpAlter, t.Topic) {
+			code, msg = s.createPartitionsFor(ctx, t, body.ValidateOnly, timeout)
+		}
 		rt.ErrorCode = code
 		if msg != "" {
 			rt.ErrorMessage = &msg

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
@@ -31,17 +32,24 @@ func (s *Server) newCreateTopic(st *meta.State, name string, partitions int32, r
 }
 func init() { handles(2, 7, (*Server).createTopics) }
 
-func (s *Server) createTopics(ctx context.Context, _ *request, body *kmsg.CreateTopicsRequest) kmsg.Response {
+func (s *Server) createTopics(ctx context.Context, req *request, body *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.CreateTopicsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	seen := map[string]int{}
 	for _, t := range body.Topics {
 		seen[t.Topic]++
 	}
+	clusterCreate := s.authorizeCluster(req, acl.OpCreate)
 	for _, t := range body.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
 		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		if !clusterCreate && !s.authorizeTopic(req, acl.OpCreate, t.Topic) {
+			msg := "Authorization failed."
+			rt.ErrorCode, rt.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		code, msg := s.createTopic(ctx, &t, body.ValidateOnly, seen[t.Topic] > 1, timeout, &rt)
 		rt.ErrorCode = code
 		if msg != "" {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 2, (*Server).deleteRecords) }
@@ -14,7 +16,7 @@ func init() { handles(0, 2, (*Server).deleteRecords) }
 // offset up to the requested offset (-1: the high watermark) through the
 // partition's Raft log, so every replica agrees on it; segments wholly
 // below it are deleted and the low watermark returned.
-func (s *Server) deleteRecords(ctx context.Context, _ *request, body *kmsg.DeleteRecordsRequest) kmsg.Response {
+func (s *Server) deleteRecords(ctx context.Context, req *request, body *kmsg.DeleteRecordsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -25,7 +27,11 @@ func (s *Server) deleteRecords(ctx context.Context, _ *request, body *kmsg.Delet
 		for _, tp := range t.Partitions {
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			rp.Partition, rp.LowWatermark = tp.Partition, -1
-			rp.LowWatermark, rp.ErrorCode = s.deletePartitionRecords(ctx, t.Topic, tp.Partition, tp.Offset)
+			if !s.authorizeTopic(req, acl.OpDelete, t.Topic) {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else {
+				rp.LowWatermark, rp.ErrorCode = s.deletePartitionRecords(ctx, t.Topic, tp.Partition, tp.Offset)
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -7,12 +7,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 )
 
 func init() { handles(1, 6, (*Server).deleteTopics) }
 
-func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.DeleteTopicsRequest) kmsg.Response {
+func (s *Server) deleteTopics(ctx context.Context, req *request, body *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	reply := func(name *string, id [16]byte, code int16, msg string) {
@@ -25,6 +26,10 @@ func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.Delete
 	}
 	targets := deleteTargets(body, reply)
 	for _, tg := range targets {
+		if !tg.byID && !s.authorizeTopic(req, acl.OpDelete, tg.name) {
+			reply(&tg.name, tg.id, kerr.TopicAuthorizationFailed.Code, "")
+			continue
+		}
 		st := s.linearMeta(ctx)
 		if it, ok := internalTopic(st, tg.namePtr(), tg.id); ok {
 			// Kafka's tools refuse this; here the topic is the group shards
@@ -45,6 +50,10 @@ func (s *Server) deleteTopics(ctx context.Context, _ *request, body *kmsg.Delete
 			} else {
 				reply(&tg.name, tg.id, kerr.UnknownTopicOrPartition.Code, "")
 			}
+			continue
+		}
+		if tg.byID && !s.authorizeTopic(req, acl.OpDelete, t.Name) {
+			reply(nil, tg.id, kerr.TopicAuthorizationFailed.Code, "")
 			continue
 		}
 		name := t.Name

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 )
 
@@ -36,6 +37,9 @@ func (s *Server) describeCluster(_ context.Context, req *request, body *kmsg.Des
 		msg := fmt.Sprintf("endpoint type %d: this broker describes brokers (type %d) only", body.EndpointType, endpointBrokers)
 		resp.ErrorMessage = &msg
 		return resp
+	}
+	if body.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = s.authorizedOperations(req, acl.ResourceCluster, acl.ClusterName, clusterOps)
 	}
 	st := s.node.Meta()
 	resp.ClusterID = st.ClusterID

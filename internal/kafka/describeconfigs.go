@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
@@ -19,7 +20,7 @@ func init() { handles(1, 4, (*Server).describeConfigs) }
 // topic, or this broker's configs: the flags it runs with and the broker
 // configs behind the topic defaults. Broker configs are read-only: they
 // are flags, not dynamic configs.
-func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.DescribeConfigsRequest) kmsg.Response {
+func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	st := s.linearMeta(ctx)
 	for _, r := range body.Resources {
@@ -27,15 +28,18 @@ func (s *Server) describeConfigs(ctx context.Context, _ *request, body *kmsg.Des
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		var entries []topicconfig.Entry
 		readOnly := false
-		switch r.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		code := s.authorizeConfigs(req, acl.OpDescribeConfigs, r.ResourceType, r.ResourceName)
+		switch {
+		case code != 0:
+			rr.ErrorCode = code
+		case r.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t, ok := topicOrInternal(st, r.ResourceName)
 			if !ok {
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
 			entries = topicconfig.Resolve(t.Configs, s.cfg.LogDefaults())
-		case kmsg.ConfigResourceTypeBroker:
+		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if r.ResourceName != "" && r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
 				rr.ErrorCode = kerr.InvalidRequest.Code
 				msg := "describe broker configs on the broker itself"

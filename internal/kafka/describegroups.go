@@ -6,18 +6,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 )
 
 func init() { handles(0, 6, (*Server).describeGroups) }
 
-func (s *Server) describeGroups(ctx context.Context, _ *request, body *kmsg.DescribeGroupsRequest) kmsg.Response {
+func (s *Server) describeGroups(ctx context.Context, req *request, body *kmsg.DescribeGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range body.Groups {
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = name
 		g.AuthorizedOperations = -2147483648
-		shard, code := s.groupShard(name)
+		if body.IncludeAuthorizedOperations {
+			g.AuthorizedOperations = s.authorizedOperations(req, acl.ResourceGroup, name, groupOps)
+		}
+		shard, code := s.authorizedGroupShard(req, acl.OpDescribe, name)
 		if code == 0 {
 			d, c := s.groups.Describe(ctx, shard, name)
 			code = c

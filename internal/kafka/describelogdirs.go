@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/partition"
 )
 
@@ -25,8 +26,13 @@ const (
 // log directory, its data directory, and every partition replica hosted
 // here (all of them, or those the request names): the bytes of its log and
 // how far it trails the partition's high watermark.
-func (s *Server) describeLogDirs(ctx context.Context, _ *request, body *kmsg.DescribeLogDirsRequest) kmsg.Response {
+func (s *Server) describeLogDirs(ctx context.Context, req *request, body *kmsg.DescribeLogDirsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !s.authorizeCluster(req, acl.OpDescribe) {
+		// Kafka answers an empty list (v3+ with the error).
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	path, err := s.node.LogDir()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 0, (*Server).describeProducers) }
@@ -13,7 +15,7 @@ func init() { handles(0, 0, (*Server).describeProducers) }
 // this broker leads, the producers its state machine remembers, with the
 // coordinator epoch of each one's last marker and the first offset of its
 // open transaction (-1 for none).
-func (s *Server) describeProducers(ctx context.Context, _ *request, body *kmsg.DescribeProducersRequest) kmsg.Response {
+func (s *Server) describeProducers(ctx context.Context, req *request, body *kmsg.DescribeProducersRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeProducersResponse)
 	st := s.node.Meta()
 	for _, t := range body.Topics {
@@ -23,6 +25,9 @@ func (s *Server) describeProducers(ctx context.Context, _ *request, body *kmsg.D
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = idx
 			p, code := s.localLeader(st, t.Topic, idx, -1)
+			if !s.authorizeTopic(req, acl.OpRead, t.Topic) {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code == 0 && s.catchUp(ctx, p.shard) != nil {
 				// A new leader must first apply what its predecessor committed.
 				code = kerr.NotLeaderForPartition.Code

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 )
 
@@ -20,7 +21,7 @@ const maxDescribePartitions = 2000
 // describeTopicPartitions (DescribeTopicPartitions, key 75, KIP-966) pages
 // through topics in name order: each answer holds at most the limit's
 // partitions and a cursor to the first it left out.
-func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *kmsg.DescribeTopicPartitionsRequest) kmsg.Response {
+func (s *Server) describeTopicPartitions(ctx context.Context, req *request, body *kmsg.DescribeTopicPartitionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	st := s.linearMeta(ctx)
 	from, first := "", int32(0)
@@ -33,6 +34,8 @@ func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *
 		for _, t := range internalTopics(st) {
 			names = append(names, t.Name)
 		}
+		// Only the topics the principal may describe, as Kafka.
+		names = slices.DeleteFunc(names, func(n string) bool { return !s.authorizeTopic(req, acl.OpDescribe, n) })
 		slices.Sort(names)
 	} else {
 		for _, t := range body.Topics {
@@ -66,6 +69,11 @@ func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *
 		rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		rt.Topic = &name
 		rt.IsInternal = isInternalTopic(name)
+		if !s.authorizeTopic(req, acl.OpDescribe, name) {
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		t, ok := topicOrInternal(st, name)
 		if !ok {
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -76,7 +84,7 @@ func (s *Server) describeTopicPartitions(ctx context.Context, _ *request, body *
 			continue
 		}
 		rt.TopicID = t.ID
-		rt.AuthorizedOperations = topicAuthorizedOperations
+		rt.AuthorizedOperations = s.authorizedOperations(req, acl.ResourceTopic, name, topicOps)
 		start := 0
 		if name == from {
 			start = min(int(max(first, 0)), len(t.Partitions))

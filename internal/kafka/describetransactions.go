@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 )
 
@@ -14,7 +15,7 @@ func init() { handles(0, 0, (*Server).describeTransactions) }
 
 // describeTransactions reports the transactional ids this broker
 // coordinates (NOT_COORDINATOR for the others).
-func (s *Server) describeTransactions(ctx context.Context, _ *request, body *kmsg.DescribeTransactionsRequest) kmsg.Response {
+func (s *Server) describeTransactions(ctx context.Context, req *request, body *kmsg.DescribeTransactionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range body.TransactionalIDs {
 		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
@@ -23,7 +24,10 @@ func (s *Server) describeTransactions(ctx context.Context, _ *request, body *kms
 			rec  group.TxnRecord
 			code = kerr.CoordinatorNotAvailable.Code
 		)
-		if s.txns != nil {
+		switch {
+		case !s.authorizeTxnID(req, acl.OpDescribe, id):
+			code = kerr.TransactionalIDAuthorizationFailed.Code
+		case s.txns != nil:
 			rec, code = s.txns.Describe(ctx, id)
 		}
 		ts.ErrorCode = code

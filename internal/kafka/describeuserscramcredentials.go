@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/sasl"
 )
 
@@ -29,6 +30,10 @@ func scramMechanismID(name string) int8 {
 func (s *Server) describeUserScramCredentials(ctx context.Context, req *request, body *kmsg.DescribeUserSCRAMCredentialsRequest) kmsg.Response {
 	resp := kmsg.NewPtrDescribeUserSCRAMCredentialsResponse()
 	resp.SetVersion(req.version)
+	if !s.authorizeCluster(req, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	users := s.linearMeta(ctx).ScramUsers
 	var names []string
 	seen := map[string]int{}

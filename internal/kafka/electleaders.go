@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -45,21 +46,24 @@ type election struct {
 // a healthy preferred replica within a balance interval. Raft has no
 // unclean election: a partition with a leader needs none, and one without
 // has no quorum, which no election can replace.
-func (s *Server) electLeaders(ctx context.Context, _ *request, body *kmsg.ElectLeadersRequest) kmsg.Response {
+func (s *Server) electLeaders(ctx context.Context, req *request, body *kmsg.ElectLeadersRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ElectLeadersResponse)
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout(body.TimeoutMillis, 60*time.Second))
 	defer cancel()
 	st := s.linearMeta(ctx)
 	kind := body.ElectionType // v0 has none: preferred
-	if kind != electPreferred && kind != electUnclean {
+	if denied := !s.authorizeCluster(req, acl.OpAlter); denied || (kind != electPreferred && kind != electUnclean) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		msg := "unknown election type"
+		if denied {
+			resp.ErrorCode, msg = kerr.ClusterAuthorizationFailed.Code, "Authorization failed."
+		}
 		for _, t := range body.Topics {
 			rt := kmsg.NewElectLeadersResponseTopic()
 			rt.Topic = t.Topic
 			for _, idx := range t.Partitions {
 				rp := kmsg.NewElectLeadersResponseTopicPartition()
-				rp.Partition, rp.ErrorCode, rp.ErrorMessage = idx, kerr.InvalidRequest.Code, &msg
+				rp.Partition, rp.ErrorCode, rp.ErrorMessage = idx, resp.ErrorCode, &msg
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)

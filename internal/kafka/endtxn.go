@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 // EndTxn v5 belongs to KIP-890's transaction version 2 (an epoch bump at
@@ -12,9 +14,11 @@ import (
 func init() { handles(0, 4, (*Server).endTxn) }
 
 // endTxn commits or aborts a producer's transaction.
-func (s *Server) endTxn(ctx context.Context, _ *request, body *kmsg.EndTxnRequest) kmsg.Response {
+func (s *Server) endTxn(ctx context.Context, req *request, body *kmsg.EndTxnRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.EndTxnResponse)
 	switch {
+	case !s.authorizeTxnID(req, acl.OpWrite, body.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 	case s.txns == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	case body.TransactionalID == "":

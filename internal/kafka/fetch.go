@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
@@ -21,11 +22,11 @@ func init() { handles(4, 18, (*Server).fetch) }
 // fetch reads from the local logs of partitions this broker leads. When
 // fewer than MinBytes are available it long-polls on the partitions'
 // append signals until MaxWaitMillis passes.
-func (s *Server) fetch(ctx context.Context, _ *request, body *kmsg.FetchRequest) kmsg.Response {
+func (s *Server) fetch(ctx context.Context, req *request, body *kmsg.FetchRequest) kmsg.Response {
 	deadline := time.Now().Add(time.Duration(max(body.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
 		st := s.node.Meta()
-		resp, bytes, waitOn := s.fetchOnce(ctx, st, body)
+		resp, bytes, waitOn := s.fetchOnce(ctx, req, st, body)
 		wait := time.Until(deadline)
 		if bytes >= int(max(body.MinBytes, 1)) || wait <= 0 || len(waitOn) == 0 || resp.ErrorCode != 0 {
 			return resp
@@ -50,7 +51,7 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool
 	return chosen >= 2
 }
 
-func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+func (s *Server) fetchOnce(ctx context.Context, req *request, st *meta.State, body *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
 	resp := body.ResponseKind().(*kmsg.FetchResponse)
 	budget := int(body.MaxBytes)
 	if body.Version < 3 || budget <= 0 {
@@ -68,6 +69,17 @@ func (s *Server) fetchOnce(ctx context.Context, st *meta.State, body *kmsg.Fetch
 			} else {
 				name = internalTopicName(st, t.TopicID)
 			}
+		}
+		if name != "" && !s.authorizeTopic(req, acl.OpRead, name) {
+			for _, tp := range t.Partitions {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = tp.Partition, kerr.TopicAuthorizationFailed.Code
+				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+				rp.RecordBatches = []byte{}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+			continue
 		}
 		for _, tp := range t.Partitions {
 			if s.fetchInternal(ctx, st, name, body, tp, budget, &total, &waitOn, &rt) {

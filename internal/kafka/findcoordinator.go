@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 6, (*Server).findCoordinator) }
@@ -20,7 +22,16 @@ func (s *Server) findCoordinator(_ context.Context, req *request, body *kmsg.Fin
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID = key, -1
-		code, msg := s.locateCoordinator(req.listener, body.CoordinatorType, key, &c)
+		var code int16
+		var msg string
+		switch {
+		case body.CoordinatorType == 0 && !s.authorizeGroup(req, acl.OpDescribe, key):
+			code = kerr.GroupAuthorizationFailed.Code
+		case body.CoordinatorType == 1 && !s.authorizeTxnID(req, acl.OpDescribe, key):
+			code = kerr.TransactionalIDAuthorizationFailed.Code
+		default:
+			code, msg = s.locateCoordinator(req.listener, body.CoordinatorType, key, &c)
+		}
 		c.ErrorCode = code
 		if msg != "" {
 			c.ErrorMessage = &msg

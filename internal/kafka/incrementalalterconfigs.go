@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
@@ -18,12 +19,15 @@ func init() { handles(0, 1, (*Server).incrementalAlterConfigs) }
 // incrementalAlterConfigs (IncrementalAlterConfigs, key 44) sets or
 // deletes single topic configs; APPEND and SUBTRACT apply to the list
 // configs (cleanup.policy, the throttled replica lists).
-func (s *Server) incrementalAlterConfigs(ctx context.Context, _ *request, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+func (s *Server) incrementalAlterConfigs(ctx context.Context, req *request, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range body.Resources {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
-		code, msg := s.incrementalChange(ctx, r, body.ValidateOnly)
+		code, msg := s.authorizeConfigs(req, acl.OpAlterConfigs, r.ResourceType, r.ResourceName), ""
+		if code == 0 {
+			code, msg = s.incrementalChange(ctx, r, body.ValidateOnly)
+		}
 		rr.ErrorCode = code
 		if msg != "" {
 			rr.ErrorMessage = &msg

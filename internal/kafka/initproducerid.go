@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 5, (*Server).initProducerID) }
@@ -17,11 +19,17 @@ func init() { handles(0, 5, (*Server).initProducerID) }
 // and never reused. As in Kafka, a producer without a transactional id
 // always gets a fresh id, also when it re-initialises after an error
 // (KIP-360).
-func (s *Server) initProducerID(ctx context.Context, _ *request, body *kmsg.InitProducerIDRequest) kmsg.Response {
+func (s *Server) initProducerID(ctx context.Context, req *request, body *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if body.TransactionalID == nil && !s.authorizeIdempotent(req) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp
+	}
 	if body.TransactionalID != nil {
 		switch {
+		case *body.TransactionalID != "" && !s.authorizeTxnID(req, acl.OpWrite, *body.TransactionalID):
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case *body.TransactionalID == "":
 			resp.ErrorCode = kerr.InvalidRequest.Code
 		case s.txns == nil:

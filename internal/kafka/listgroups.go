@@ -6,13 +6,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 func init() { handles(0, 5, (*Server).listGroups) }
 
 // listGroups lists the groups this broker coordinates (clients ask every
 // broker), filtered by state (v4+) and type (v5+: classic or consumer).
-func (s *Server) listGroups(ctx context.Context, _ *request, body *kmsg.ListGroupsRequest) kmsg.Response {
+func (s *Server) listGroups(ctx context.Context, req *request, body *kmsg.ListGroupsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListGroupsResponse)
 	states := map[string]bool{}
 	for _, st := range body.StatesFilter {
@@ -29,7 +31,13 @@ func (s *Server) listGroups(ctx context.Context, _ *request, body *kmsg.ListGrou
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
+	// DESCRIBE on the cluster lists every group; otherwise only the groups
+	// the principal may describe, as Kafka.
+	everyGroup := s.authorizeCluster(req, acl.OpDescribe)
 	for _, g := range s.groups.List(ctx, shards) {
+		if !everyGroup && !s.authorizeGroup(req, acl.OpDescribe, g.Name) {
+			continue
+		}
 		if len(states) > 0 && !states[strings.ToLower(g.State)] {
 			continue
 		}

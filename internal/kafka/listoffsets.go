@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/acl"
 )
 
 // Special ListOffsets timestamps (KIP-734, KIP-405, KIP-1005).
@@ -18,13 +20,20 @@ const (
 
 func init() { handles(1, 10, (*Server).listOffsets) }
 
-func (s *Server) listOffsets(ctx context.Context, _ *request, body *kmsg.ListOffsetsRequest) kmsg.Response {
+func (s *Server) listOffsets(ctx context.Context, req *request, body *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListOffsetsResponse)
 	st := s.node.Meta()
 	for _, t := range body.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
+		allowed := s.authorizeTopic(req, acl.OpDescribe, t.Topic)
 		for _, tp := range t.Partitions {
+			if !allowed {
+				rp := kmsg.NewListOffsetsResponseTopicPartition()
+				rp.Partition, rp.Timestamp, rp.Offset, rp.ErrorCode = tp.Partition, -1, -1, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			if s.listInternalOffsets(ctx, st, t.Topic, body.Version, tp, &rt) {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 )
 
@@ -21,7 +22,7 @@ var txnStates = []string{group.TxnEmpty, group.TxnOngoing, group.TxnPrepareCommi
 // listTransactions lists the transactional ids this broker coordinates,
 // filtered by state, producer id, duration (v1+) and id pattern (v2+,
 // re2 syntax as Kafka's).
-func (s *Server) listTransactions(ctx context.Context, _ *request, body *kmsg.ListTransactionsRequest) kmsg.Response {
+func (s *Server) listTransactions(ctx context.Context, req *request, body *kmsg.ListTransactionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListTransactionsResponse)
 	if s.txns == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
@@ -49,7 +50,8 @@ func (s *Server) listTransactions(ctx context.Context, _ *request, body *kmsg.Li
 		case len(body.StateFilters) > 0 && !slices.Contains(body.StateFilters, rec.State),
 			len(body.ProducerIDFilters) > 0 && !slices.Contains(body.ProducerIDFilters, rec.ProducerID),
 			body.Version >= 1 && body.DurationFilterMillis >= 0 && (rec.StartMs == 0 || now-rec.StartMs < body.DurationFilterMillis),
-			pattern != nil && !pattern.MatchString(rec.ID):
+			pattern != nil && !pattern.MatchString(rec.ID),
+			!s.authorizeTxnID(req, acl.OpDescribe, rec.ID):
 			continue
 		}
 		ts := kmsg.NewListTransactionsResponseTransactionState()

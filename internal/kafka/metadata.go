@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -21,7 +22,12 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 
 	byID := slices.ContainsFunc(body.Topics, func(rt kmsg.MetadataRequestTopic) bool { return rt.TopicID != [16]byte{} })
 	if s.cfg.AutoCreateTopics && !byID && (body.Version < 4 || body.AllowAutoTopicCreation) {
-		s.autoCreate(ctx, st, body.Topics)
+		// Auto-creation needs CREATE on the cluster or the topic, as
+		// Kafka; without it an unknown topic stays unknown.
+		clusterCreate := s.authorizeCluster(req, acl.OpCreate)
+		s.autoCreate(ctx, st, body.Topics, func(name string) bool {
+			return s.authorizeTopic(req, acl.OpDescribe, name) && (clusterCreate || s.authorizeTopic(req, acl.OpCreate, name))
+		})
 		st = s.node.Meta()
 	}
 	s.fillBrokers(st, req.listener, func(id int32, host string, port int32) {
@@ -30,19 +36,34 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 		resp.Brokers = append(resp.Brokers, b)
 	})
 	resp.ClusterID = &st.ClusterID
+	if body.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = s.authorizedOperations(req, acl.ResourceCluster, acl.ClusterName, clusterOps)
+	}
 	resp.ControllerID = -1
 	if id, _, ok := s.node.Leader(meta.ShardID); ok {
 		resp.ControllerID = int32(id)
 	}
 
 	withOps := body.IncludeTopicAuthorizedOperations
+	describe := func(t *meta.Topic) kmsg.MetadataResponseTopic {
+		mt := s.topicMetadata(t)
+		if withOps {
+			mt.AuthorizedOperations = s.authorizedOperations(req, acl.ResourceTopic, t.Name, topicOps)
+		}
+		return mt
+	}
 	all := body.Topics == nil || (body.Version == 0 && len(body.Topics) == 0)
 	if all {
+		// Only the topics the principal may describe, as Kafka.
 		for _, name := range st.TopicNames() {
-			resp.Topics = append(resp.Topics, s.topicMetadata(st.Topics[name], withOps))
+			if s.authorizeTopic(req, acl.OpDescribe, name) {
+				resp.Topics = append(resp.Topics, describe(st.Topics[name]))
+			}
 		}
 		for _, t := range internalTopics(st) {
-			resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
+			if s.authorizeTopic(req, acl.OpDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, describe(t))
+			}
 		}
 		return resp
 	}
@@ -58,24 +79,34 @@ func (s *Server) metadata(ctx context.Context, req *request, body *kmsg.Metadata
 			if !ok {
 				t, ok = internalTopic(st, nil, rt.TopicID)
 			}
-			if ok {
-				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
-				continue
-			}
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.TopicID = rt.TopicID
-			mt.ErrorCode = kerr.UnknownTopicID.Code
+			switch {
+			case ok && !s.authorizeTopic(req, acl.OpDescribe, t.Name):
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case ok:
+				mt = describe(t)
+			default:
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = rt.Topic
+		if rt.Topic != nil && !s.authorizeTopic(req, acl.OpDescribe, *rt.Topic) {
+			// Whether it exists or not: an unauthorized principal learns
+			// nothing of it.
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
 		if rt.Topic != nil {
 			if t, ok := topicOrInternal(st, *rt.Topic); ok {
-				resp.Topics = append(resp.Topics, s.topicMetadata(t, withOps))
+				resp.Topics = append(resp.Topics, describe(t))
 				continue
 			}
 		}
-		mt := kmsg.NewMetadataResponseTopic()
-		mt.Topic = rt.Topic
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		if rt.Topic != nil && !validTopicName(*rt.Topic) {
 			mt.ErrorCode = kerr.InvalidTopicException.Code
@@ -97,15 +128,12 @@ func (s *Server) fillBrokers(st *meta.State, listener string, add func(id int32,
 	}
 }
 
-func (s *Server) topicMetadata(t *meta.Topic, withOps bool) kmsg.MetadataResponseTopic {
+func (s *Server) topicMetadata(t *meta.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = isInternalTopic(t.Name)
-	if withOps {
-		mt.AuthorizedOperations = topicAuthorizedOperations
-	}
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
@@ -162,12 +190,6 @@ func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
 }
 
-// topicAuthorizedOperations is what Kafka answers for a topic when no
-// authorizer is configured: every operation a topic supports (READ, WRITE,
-// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS, as bits
-// 3-8, 10 and 11). Longboat has no authorizer.
-const topicAuthorizedOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
-
 // autoCreateTimeout bounds the creation of one topic by Metadata. The
 // request's context has no deadline, and dragonboat refuses a proposal
 // without one (ErrDeadlineNotSet), so every auto-creation failed at once.
@@ -175,9 +197,9 @@ const autoCreateTimeout = 10 * time.Second
 
 // autoCreate creates requested topics that do not exist, with the broker
 // defaults (auto.create.topics.enable).
-func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.MetadataRequestTopic) {
+func (s *Server) autoCreate(ctx context.Context, st *meta.State, topics []kmsg.MetadataRequestTopic, allowed func(string) bool) {
 	for _, rt := range topics {
-		if rt.Topic == nil || !validTopicName(*rt.Topic) || isInternalTopic(*rt.Topic) {
+		if rt.Topic == nil || !validTopicName(*rt.Topic) || isInternalTopic(*rt.Topic) || !allowed(*rt.Topic) {
 			continue
 		}
 		if _, ok := st.Topics[*rt.Topic]; ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 )
 
@@ -14,7 +15,7 @@ func init() { handles(1, 9, (*Server).offsetFetch) }
 
 // offsetFetch answers committed offsets: one group before v8, several
 // after; a null topic list means every topic the group committed.
-func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetFetchRequest) kmsg.Response {
+func (s *Server) offsetFetch(ctx context.Context, req *request, body *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if body.Version < 8 {
 		g := kmsg.NewOffsetFetchRequestGroup()
@@ -27,7 +28,7 @@ func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetF
 				g.Topics = append(g.Topics, gt)
 			}
 		}
-		rg := s.fetchGroupOffsets(ctx, g, body.RequireStable)
+		rg := s.fetchGroupOffsets(ctx, req, g, body.RequireStable)
 		resp.ErrorCode = rg.ErrorCode
 		for _, t := range rg.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -42,12 +43,12 @@ func (s *Server) offsetFetch(ctx context.Context, _ *request, body *kmsg.OffsetF
 		return resp
 	}
 	for _, g := range body.Groups {
-		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(ctx, g, body.RequireStable))
+		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(ctx, req, g, body.RequireStable))
 	}
 	return resp
 }
 
-func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
+func (s *Server) fetchGroupOffsets(ctx context.Context, req *request, g kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = g.Group
 	if g.Group == "" {
@@ -55,7 +56,7 @@ func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchReques
 		out.ErrorCode = kerr.InvalidGroupID.Code
 		return out
 	}
-	shard, code := s.groupShard(g.Group)
+	shard, code := s.authorizedGroupShard(req, acl.OpDescribe, g.Group)
 	if code != 0 {
 		out.ErrorCode = code
 		return out
@@ -82,6 +83,10 @@ func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchReques
 	}
 	sort.Strings(topics)
 	for _, t := range topics {
+		if !s.authorizeTopic(req, acl.OpDescribe, t) {
+			// Every topic: left out; named ones: answered below.
+			continue
+		}
 		rt := kmsg.NewOffsetFetchResponseGroupTopic()
 		rt.Topic = t
 		parts := make([]int32, 0, len(offsets[t]))
@@ -93,6 +98,18 @@ func (s *Server) fetchGroupOffsets(ctx context.Context, g kmsg.OffsetFetchReques
 			rt.Partitions = append(rt.Partitions, offsetPartition(p, offsets[t][p]))
 		}
 		out.Topics = append(out.Topics, rt)
+	}
+	for _, t := range g.Topics {
+		if !s.authorizeTopic(req, acl.OpDescribe, t.Topic) {
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			out.Topics = append(out.Topics, rt)
+		}
 	}
 	if requireStable {
 		s.markUnstable(shard, g.Group, &out)

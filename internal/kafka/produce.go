@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
@@ -37,7 +38,7 @@ type pendingAppend struct {
 // batches must reach the log in sequence order). The returned func waits
 // for the commits and builds the response. From v13 topics are named by id
 // (KIP-516).
-func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.ProduceRequest) func() kmsg.Response {
+func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.ProduceRequest) func() kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ProduceResponse)
 	if body.Acks != 0 && body.Acks != 1 && body.Acks != -1 {
 		return func() kmsg.Response { return produceError(body, resp, kerr.InvalidRequiredAcks.Code) }
@@ -45,6 +46,9 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 	if body.TransactionID == nil && hasTransactional(body) {
 		// Kafka answers the whole request so: transactional records need
 		// the transactional id they are written under.
+		return func() kmsg.Response { return produceError(body, resp, kerr.TransactionalIDAuthorizationFailed.Code) }
+	}
+	if body.TransactionID != nil && !s.authorizeTxnID(req, acl.OpWrite, *body.TransactionID) {
 		return func() kmsg.Response { return produceError(body, resp, kerr.TransactionalIDAuthorizationFailed.Code) }
 	}
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
@@ -58,6 +62,9 @@ func (s *Server) startProduce(ctx context.Context, _ *request, body *kmsg.Produc
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
 		name, topicCode := produceTopic(st, body.Version, t)
+		if topicCode == 0 && !s.authorizeTopic(req, acl.OpWrite, name) {
+			topicCode = kerr.TopicAuthorizationFailed.Code
+		}
 		logCfg := s.topicLog(st, name)
 		for j, tp := range t.Partitions {
 			rp := &rt.Partitions[j]

@@ -39,6 +39,9 @@ func TestAdvertisedVersions(t *testing.T) {
 		26: {0, 4},  // EndTxn (v5 is KIP-890's transaction version 2)
 		27: {0, 1},  // WriteTxnMarkers
 		28: {0, 4},  // TxnOffsetCommit (v5 is KIP-890's transaction version 2)
+		29: {1, 3},  // DescribeAcls (v0 removed in 4.0, KIP-896)
+		30: {1, 3},  // CreateAcls
+		31: {1, 3},  // DeleteAcls
 		32: {1, 4},  // DescribeConfigs
 		33: {0, 2},  // AlterConfigs
 		35: {1, 4},  // DescribeLogDirs

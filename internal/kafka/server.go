@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/tlscert"
@@ -49,6 +50,7 @@ type Server struct {
 	admission *admission
 	inflight  *budget // request bytes read and not yet answered, broker-wide
 	certs     *tlscert.Store
+	authz     *acl.Authorizer // nil: --authorizer none
 	// saslListeners: the SASL_PLAINTEXT and SASL_SSL listeners, by name.
 	saslListeners map[string]bool
 	// Connections counts open connections per listener name.
@@ -62,6 +64,7 @@ func New(cfg *config.Config, node Node, groups Groups, m *metrics.Metrics, log z
 	s.admission = &admission{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, perIP: map[string]int{},
 		rejected: rejectedCounter(m.Registry), log: s.log}
 	s.inflight = newBudget(cfg.MaxInflightRequestBytes)
+	s.authz = newAuthorizer(cfg)
 	return s
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 )
@@ -18,7 +19,7 @@ func init() { handles(0, 4, (*Server).txnOffsetCommit) }
 // offsets for the group, visible when the transaction commits. The
 // transaction must be ongoing at the producer's epoch with the group
 // added (AddOffsetsToTxn): otherwise nothing is stored.
-func (s *Server) txnOffsetCommit(ctx context.Context, _ *request, body *kmsg.TxnOffsetCommitRequest) kmsg.Response {
+func (s *Server) txnOffsetCommit(ctx context.Context, req *request, body *kmsg.TxnOffsetCommitRequest) kmsg.Response {
 	if body.Group == "" {
 		return group.TxnOffsetCommitAnswer(body, kerr.InvalidGroupID.Code)
 	}
@@ -28,9 +29,17 @@ func (s *Server) txnOffsetCommit(ctx context.Context, _ *request, body *kmsg.Txn
 	if body.TransactionalID == "" {
 		return group.TxnOffsetCommitAnswer(body, kerr.InvalidRequest.Code)
 	}
-	shard, code := s.groupShard(body.Group)
+	if !s.authorizeTxnID(req, acl.OpWrite, body.TransactionalID) {
+		return group.TxnOffsetCommitAnswer(body, kerr.TransactionalIDAuthorizationFailed.Code)
+	}
+	shard, code := s.authorizedGroupShard(req, acl.OpRead, body.Group)
 	if code != 0 {
 		return group.TxnOffsetCommitAnswer(body, code)
+	}
+	for _, t := range body.Topics {
+		if !s.authorizeTopic(req, acl.OpRead, t.Topic) {
+			return group.TxnOffsetCommitAnswer(body, kerr.TopicAuthorizationFailed.Code)
+		}
 	}
 	if _, leader := s.node.IsLeader(shard); !leader {
 		return group.TxnOffsetCommitAnswer(body, kerr.NotCoordinator.Code)

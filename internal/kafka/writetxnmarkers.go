@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/partition"
 )
 
@@ -32,11 +33,12 @@ type pendingMarker struct {
 // the partition's Raft log (partition.EncodeMarker), which also closes the
 // producer's transaction there. Every proposal starts before any is waited
 // for, in request order.
-func (s *Server) writeTxnMarkers(ctx context.Context, _ *request, body *kmsg.WriteTxnMarkersRequest) kmsg.Response {
+func (s *Server) writeTxnMarkers(ctx context.Context, req *request, body *kmsg.WriteTxnMarkersRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	st := s.node.Meta()
 	now := time.Now().UnixMilli()
 	var pending []pendingMarker
+	clusterAction := s.authorizeCluster(req, acl.OpClusterAction)
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(body.Markers))
 	for i, m := range body.Markers {
 		rm := &resp.Markers[i]
@@ -53,6 +55,10 @@ func (s *Server) writeTxnMarkers(ctx context.Context, _ *request, body *kmsg.Wri
 				rp := &rt.Partitions[k]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = idx
+				if !clusterAction {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				if m.ProducerID < 0 || m.ProducerEpoch < 0 {
 					rp.ErrorCode = kerr.InvalidProducerIDMapping.Code
 					continue

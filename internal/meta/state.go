@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/sasl"
 )
 
@@ -86,6 +87,9 @@ type State struct {
 	// ScramUsers holds SCRAM credentials by user, then mechanism; an inner
 	// map is replaced, never changed, once published.
 	ScramUsers map[string]map[string]sasl.Credential `json:"scram_users,omitempty"`
+	// ACLs are the authorizer's bindings; the slice is replaced, never
+	// changed, once published.
+	ACLs []acl.Binding `json:"acls,omitempty"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
 

@@ -9,6 +9,7 @@ import (
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/sasl"
 )
 
@@ -38,6 +39,8 @@ type Command struct {
 	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
 	AlterTopicConfigs *AlterTopicConfigs `json:"alter_topic_configs,omitempty"`
 	AlterScram        *AlterScram        `json:"alter_scram,omitempty"`
+	CreateACLs        []acl.Binding      `json:"create_acls,omitempty"`
+	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
 	// BootstrapScram, with a registration, are the users of
@@ -50,7 +53,7 @@ type Command struct {
 // (a producer id block wasted at most), so that a proposal whose fate is
 // unknown may simply be made again.
 func (c Command) RetrySafe() bool {
-	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil
+	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil || c.CreateACLs != nil
 }
 
 // CreateTopic asks for a new topic; ID is chosen by the proposer so that
@@ -259,6 +262,11 @@ func (s *State) apply(c *Command) (int, []byte) {
 	case c.AlterScram != nil:
 		s.alterScram(c.AlterScram)
 		return ErrNone, nil
+	case c.CreateACLs != nil:
+		s.createACLs(c.CreateACLs)
+		return ErrNone, nil
+	case c.DeleteACLs != nil:
+		return s.deleteACLs(c.DeleteACLs)
 	case c.AllocProducerIDs != nil:
 		n := *c.AllocProducerIDs
 		if n <= 0 || n > 1<<20 {

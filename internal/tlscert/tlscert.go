@@ -139,3 +139,14 @@ func Principal(cs tls.ConnectionState) string {
 	}
 	return "User:" + cn
 }
+
+// ClientPrincipal is the principal the broker's own clients have on an SSL
+// listener that asks for client certificates: User:<CN> of its certificate
+// when it may authenticate a client, else User:ANONYMOUS.
+func (s *Store) ClientPrincipal() string {
+	leaf := s.Leaf()
+	if !clientUsable(leaf) || leaf.Subject.CommonName == "" {
+		return Anonymous
+	}
+	return "User:" + leaf.Subject.CommonName
+}
