@@ -8,13 +8,13 @@
 # over mutual TLS (both runs then pay for it). Stops the brokers afterwards.
 #
 # Usage: scripts/bench-tls.sh [seconds per run, default 20] [producers, default 4]
-# Ports while it runs (BASE, default 41000): PLAINTEXT BASE+1..3, SASL_SSL BASE+11..13,
+# Ports while it runs (BASE, default 31400, below the ephemeral range): PLAINTEXT BASE+1..3, SASL_SSL BASE+11..13,
 # Raft BASE+21..23, HTTP BASE+31..33.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 producers=${2:-4}
-base=${BASE:-41000}
+base=${BASE:-31400}
 work=$(mktemp -d)
 bin=$work/longboat
 go build -o "$bin" ./cmd/longboat
@@ -53,10 +53,20 @@ sasl.username=bench
 sasl.password=bench-secret
 ssl.ca.location=$work/certs/ca.pem
 PROPS
-for _ in $(seq 60); do
-	"$bin" cluster status --http "${http//[0-9]=/}" >/dev/null 2>&1 && break
+ready=0
+for _ in $(seq 120); do
+	ready=0
+	for i in 1 2 3; do
+		"$bin" healthcheck --http-addr "127.0.0.1:$((base + 30 + i))" >/dev/null 2>&1 && ready=$((ready + 1))
+	done
+	[ "$ready" = 3 ] && break
 	sleep 1
 done
+if [ "$ready" != 3 ]; then
+	echo "brokers not ready after 120 s:"
+	tail -n 5 "$work"/broker*.log
+	exit 1
+fi
 echo "machine: $(nproc) CPUs, Raft TLS: ${RAFT_TLS:-0}, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin" bench --brokers "$secure" --command-config "$work/client.properties" --compare-plaintext "$plain" \
 	--duration "${secs}s" --producers "$producers" --topic bench-tls

@@ -76,8 +76,8 @@ func onDiskDeploymentID(dataDir string) (uint64, error) {
 // and which may start (judgeFresh said so), the cluster id to propose and
 // the deployment id to run with, from the peers' identity reports and this
 // broker's own random cluster id proposal:
-//   - peers that run with a deployment id: take it (all must agree); the
-//     cluster id then comes from __meta;
+//   - peers that run with a deployment id: take it (all must agree), and
+//     the cluster id they agreed on while their __meta has none yet;
 //   - peers of a cluster from before deployment ids (a cluster id but no
 //     deployment id): the legacy id;
 //   - otherwise a new cluster: the proposal of the lowest node id heard
@@ -87,12 +87,16 @@ func onDiskDeploymentID(dataDir string) (uint64, error) {
 //     on anything before Raft runs: the legacy id.
 func newMemberDeployment(self uint64, proposal string, peersConfigured bool, answers map[uint64]IdentityReport) (clusterID string, deploymentID uint64, why string, err error) {
 	running := map[uint64][]uint64{}
+	runningProposal := ""
 	legacy := false
 	for _, peer := range sortedIDs(answers) {
 		a := answers[peer]
 		switch {
 		case a.DeploymentID != 0:
 			running[a.DeploymentID] = append(running[a.DeploymentID], peer)
+			if a.ClusterIDProposal != "" {
+				runningProposal = a.ClusterIDProposal
+			}
 		case a.ClusterID != "":
 			legacy = true
 		}
@@ -102,7 +106,7 @@ func newMemberDeployment(self uint64, proposal string, peersConfigured bool, ans
 		return "", 0, "", fmt.Errorf("the other brokers run with different Raft deployment ids (deployment id: node ids %v): they are not one cluster; check --initial-members-http", running)
 	case len(running) == 1:
 		for d, peers := range running {
-			return "", d, fmt.Sprintf("nodes %v run with it", peers), nil
+			return runningProposal, d, fmt.Sprintf("nodes %v run with it", peers), nil
 		}
 	case legacy:
 		return "", legacyDeploymentID, "the cluster's brokers predate derived deployment ids", nil

@@ -24,6 +24,7 @@ func TestDeploymentIDFor(t *testing.T) {
 func TestNewMemberDeployment(t *testing.T) {
 	starting := func(p string) IdentityReport { return IdentityReport{Starting: true, ClusterIDProposal: p} }
 	running := IdentityReport{DeploymentID: 77}
+	forming := IdentityReport{DeploymentID: 77, ClusterIDProposal: "p1"}
 	old := IdentityReport{ClusterID: "c-old", HasData: true, Synced: true, Brokers: map[uint64]string{1: "a"}}
 	cases := []struct {
 		name     string
@@ -38,6 +39,7 @@ func TestNewMemberDeployment(t *testing.T) {
 		{"new cluster, self lowest", 1, map[uint64]IdentityReport{2: starting("p2"), 3: starting("p3")}, true, "own", deploymentIDFor("own"), ""},
 		{"node 1 silent: lowest heard", 3, map[uint64]IdentityReport{2: starting("p2")}, true, "p2", deploymentIDFor("p2"), ""},
 		{"peer already running", 3, map[uint64]IdentityReport{1: running, 2: starting("p2")}, true, "", 77, ""},
+		{"peer running, __meta not formed", 3, map[uint64]IdentityReport{1: forming, 2: forming}, true, "p1", 77, ""},
 		{"peers of a cluster from before deployment ids", 3, map[uint64]IdentityReport{1: old}, true, "", legacyDeploymentID, ""},
 		{"no --initial-members-http", 2, nil, false, "", legacyDeploymentID, ""},
 		{"peers disagree", 3, map[uint64]IdentityReport{1: running, 2: {DeploymentID: 78}}, true, "", 0, "different Raft deployment ids"},

@@ -71,8 +71,8 @@ type IdentityReport struct {
 	// run) with; 0 from brokers of versions before it.
 	DeploymentID uint64 `json:"deployment_id,omitempty"`
 	// ClusterIDProposal is a starting broker's candidate cluster id when
-	// its data directory is empty: a new cluster takes the lowest node
-	// id's.
+	// its data directory is empty (a new cluster takes the lowest node
+	// id's), or the one a running broker agreed on while __meta has none.
 	ClusterIDProposal string `json:"cluster_id_proposal,omitempty"`
 }
 
@@ -444,6 +444,11 @@ func (n *Node) IdentityReport(ctx context.Context) IdentityReport {
 		Synced: synced, Brokers: make(map[uint64]string, len(st.Brokers)), DeploymentID: n.identity.DeploymentID}
 	if r.ClusterID == "" {
 		r.ClusterID = n.identity.ClusterID
+	}
+	if st.ClusterID == "" {
+		// A new cluster whose __meta has not formed yet: a broker joining
+		// now proposes the same cluster id as this one.
+		r.ClusterIDProposal = n.identity.NewClusterID
 	}
 	r.HasData = r.ClusterID != ""
 	for id, b := range st.Brokers {
