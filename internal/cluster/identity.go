@@ -225,13 +225,7 @@ func (c identityCheck) adoptOnDiskDeployment(id *identity) error {
 		return err
 	}
 	id.DeploymentID = did
-	if err := writeIdentity(c.cfg.DataDir, *id); err != nil {
-		return err
-	}
-	if did == legacyDeploymentID {
-		c.log.Warn().Uint64("deployment_id", did).Msg("this data directory predates per-cluster Raft deployment ids: it keeps dragonboat's default id, shared by every such cluster, so another cluster's brokers reaching this Raft address are not refused by it (use --raft-tls with a CA of this cluster's own)")
-	}
-	return nil
+	return writeIdentity(c.cfg.DataDir, *id)
 }
 
 // peers are the other initial members' HTTP addresses.

@@ -94,6 +94,9 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	}
 	raftTransport(&nhc, cfg, self.DeploymentID)
 	log.Info().Uint64("deployment_id", self.DeploymentID).Bool("raft_tls", cfg.RaftTLS).Msg("Raft transport")
+	if self.DeploymentID == legacyDeploymentID {
+		log.Warn().Msg("this cluster's Raft deployment id is dragonboat's default, shared by every cluster created before per-cluster ids (or without --initial-members-http), so Raft messages of such another cluster reaching this address are not refused by it: use --raft-tls with a CA of this cluster's own")
+	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("start Raft node host on %s: %w", cfg.RaftAddr, err)
