@@ -32,6 +32,10 @@
 #   SMOKE_STOP_MODE     stop (docker stop: SIGTERM, graceful) or kill (docker kill: SIGKILL)
 #   READY_TIMEOUT       seconds to wait for readiness (120)
 #   SMOKE_PRINT_CLIENT_IMAGE  when set: print the client image and where it came from, then exit
+#   SMOKE_COMMAND_CONFIG  absolute path of Kafka client properties (TLS, SASL) that every
+#                       client command gets as --command-config; in the client container
+#                       its directory is mounted at the same path, so keep the files it
+#                       names there (scripts/secure-smoke.sh does)
 set -uo pipefail
 
 read -r -a kafka_ports <<< "${KAFKA_PORTS:-9092 9093 9094}"
@@ -85,10 +89,15 @@ result() { # status check detail (cut to 200 characters)
 
 # lb runs a longboat subcommand as a Kafka client, bounded in time.
 lb() {
+  local cc=() mount=()
+  if [ -n "${SMOKE_COMMAND_CONFIG:-}" ]; then
+    cc=(--command-config "$SMOKE_COMMAND_CONFIG")
+    mount=(-v "$(dirname "$SMOKE_COMMAND_CONFIG"):$(dirname "$SMOKE_COMMAND_CONFIG"):ro")
+  fi
   if [ -n "${LONGBOAT_BIN:-}" ]; then
-    timeout 300 "$LONGBOAT_BIN" "$@"
+    timeout 300 "$LONGBOAT_BIN" "$@" "${cc[@]}"
   else
-    timeout 300 docker run --rm --network host "$image" "$@"
+    timeout 300 docker run --rm --network host "${mount[@]}" "$image" "$@" "${cc[@]}"
   fi
 }
 

@@ -37,6 +37,8 @@ func benchCmd(args []string) error {
 	fs.BoolVar(&o.Transactional, "transactional", false, "produce in transactions of --records-per-txn records per producer (begin, produce, commit); consumers read read_committed")
 	fs.IntVar(&o.RecordsPerTxn, "records-per-txn", bench.DefaultRecordsPerTxn, "records per transaction with --transactional")
 	compare := fs.Bool("compare-idempotent", false, "with --transactional: first run the idempotent producer with the same settings on topic <topic>-idempotent, then print both and the ratio")
+	commandConfig := fs.String("command-config", "", "Kafka client properties for TLS and SASL listeners (as the other client commands take)")
+	comparePlain := fs.String("compare-plaintext", "", "host:port,... of the same cluster's PLAINTEXT listeners: first run the same settings there on topic <topic>-plaintext, then on --brokers with --command-config, and print both and the ratio")
 	fs.BoolVar(&o.Consume, "consume", true, "read everything back afterwards and report consumer MB/s and end-to-end latency")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -47,6 +49,16 @@ func benchCmd(args []string) error {
 	o.Brokers = strings.Split(*brokers, ",")
 	o.Partitions, o.ReplicationFactor = int32(partitions), int16(rf)
 	o.Progress = os.Stderr
+	if *commandConfig != "" {
+		security, err := (&clientFlags{commandConfig: *commandConfig}).securityOpts()
+		if err != nil {
+			return err
+		}
+		o.Security = security
+	}
+	if *comparePlain != "" && (*compare || *commandConfig == "") {
+		return fmt.Errorf("--compare-plaintext compares a secured listener (--brokers with --command-config) with a PLAINTEXT one; it does not combine with --compare-idempotent")
+	}
 	if *compare && !o.Transactional {
 		return fmt.Errorf("--compare-idempotent compares the transactional producer with the idempotent one: add --transactional")
 	}
@@ -70,6 +82,17 @@ func benchCmd(args []string) error {
 	}
 	var names []string
 	var results []*bench.Result
+	if *comparePlain != "" {
+		base := o
+		base.Brokers, base.Security, base.Topic = strings.Split(*comparePlain, ","), nil, o.Topic+"-plaintext"
+		res, err := bench.Run(ctx, base)
+		if err != nil {
+			return fmt.Errorf("plaintext baseline: %w", err)
+		}
+		names = append(names, "PLAINTEXT "+*name)
+		results = append(results, res)
+		*name = "secured " + *name
+	}
 	if *compare {
 		// The baseline first, so the table's ratio column is
 		// transactional / idempotent; its own topic keeps the
@@ -94,6 +117,9 @@ func benchCmd(args []string) error {
 	}
 	if *compare {
 		fmt.Printf("transactional / idempotent throughput: %.2f\n", bench.Ratio(results[1], results[0]))
+	}
+	if *comparePlain != "" {
+		fmt.Printf("secured / plaintext throughput: %.2f\n", bench.Ratio(results[1], results[0]))
 	}
 	if *jsonOut != "" {
 		f, err := os.Create(*jsonOut)

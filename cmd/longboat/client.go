@@ -46,6 +46,15 @@ func (c *clientFlags) clientOpts() ([]kgo.Opt, error) {
 	if c.commandConfig == "" {
 		return opts, nil
 	}
+	sec, err := c.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, sec...), nil
+}
+
+// securityOpts are the TLS and SASL options of --command-config.
+func (c *clientFlags) securityOpts() ([]kgo.Opt, error) {
 	cc, err := readCommandConfig(c.commandConfig)
 	if err != nil {
 		return nil, usageError{err}
@@ -54,7 +63,7 @@ func (c *clientFlags) clientOpts() ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, usagef("--command-config %s: %w", c.commandConfig, err)
 	}
-	return append(opts, sec...), nil
+	return sec, nil
 }
 
 func (c *clientFlags) format() (cli.Format, error) {

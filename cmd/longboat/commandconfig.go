@@ -98,6 +98,30 @@ func readCommandConfig(path string) (*commandConfig, error) {
 // opts are the client options the file asks for.
 func (c *commandConfig) opts() ([]kgo.Opt, error) {
 	var opts []kgo.Opt
+	cfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	if strings.HasPrefix(c.protocol, "SASL_") {
+		switch c.mechanism {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: c.user, Pass: c.password}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.user, Pass: c.password}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.user, Pass: c.password}.AsSha512Mechanism()))
+		default:
+			return nil, fmt.Errorf("sasl.mechanism=%s: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.mechanism)
+		}
+	}
+	return opts, nil
+}
+
+// tlsConfig is the TLS the file asks for; nil for a protocol without it.
+func (c *commandConfig) tlsConfig() (*tls.Config, error) {
 	if strings.HasSuffix(c.protocol, "SSL") {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.caFile != "" {
@@ -121,19 +145,7 @@ func (c *commandConfig) opts() ([]kgo.Opt, error) {
 			}
 			cfg.Certificates = []tls.Certificate{cert}
 		}
-		opts = append(opts, kgo.DialTLSConfig(cfg))
+		return cfg, nil
 	}
-	if strings.HasPrefix(c.protocol, "SASL_") {
-		switch c.mechanism {
-		case "PLAIN":
-			opts = append(opts, kgo.SASL(plain.Auth{User: c.user, Pass: c.password}.AsMechanism()))
-		case "SCRAM-SHA-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: c.user, Pass: c.password}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: c.user, Pass: c.password}.AsSha512Mechanism()))
-		default:
-			return nil, fmt.Errorf("sasl.mechanism=%s: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.mechanism)
-		}
-	}
-	return opts, nil
+	return nil, nil
 }

@@ -15,8 +15,9 @@ import (
 
 // TestCLICommandConfig runs the CLI against a broker whose EXTERNAL
 // listener is SASL_SSL, with Kafka client properties files in librdkafka's
-// and the Java client's spellings: topics, produce and consume work with
-// them, and without one (or with a wrong password) the command fails.
+// and the Java client's spellings: topics, produce and consume (also their
+// numbered modes) work with them, and without one (or with a wrong
+// password) the command fails.
 func TestCLICommandConfig(t *testing.T) {
 	bin := buildLongboat(t)
 	dir := t.TempDir()
@@ -78,6 +79,9 @@ ssl.truststore.location=%s
 	if out != "k1=v1\nk2=v2\n" {
 		t.Fatalf("consume over SASL_SSL printed %q", out)
 	}
+	// The numbered modes, which use kafka-go (the smoke test's).
+	lbOK(t, "", "produce", "--bootstrap-server", bs, "--command-config", java, "--topic", "secured", "--records", "50", "--prefix", "numbered")
+	lbOK(t, "", "consume", "--bootstrap-server", bs, "--command-config", librdkafka, "--topic", "secured", "--prefix", "numbered", "--expect", "50", "--timeout", "60s")
 	lbFails(t, 1, "", "topics", "list", "--bootstrap-server", bs, "--command-config", wrong, "--timeout", "5s")
 	lbFails(t, 1, "", "topics", "list", "--bootstrap-server", bs, "--timeout", "3s")
 	lbFails(t, 2, "sasl.username", "topics", "list", "--bootstrap-server", bs, "--command-config", props("nouser.properties", "security.protocol=SASL_SSL\n"))

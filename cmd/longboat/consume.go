@@ -74,8 +74,12 @@ func consumeCmd(args []string, s *stdio) error {
 	defer cancel()
 
 	addrs := strings.Split(*brokers, ",")
-	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second,
-		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second}}
+	transport, err := cf.kafkaGoTransport()
+	if err != nil {
+		return err
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second, Transport: transport}
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: transport.TLS, SASLMechanism: transport.SASL}
 	ids, err := partitionIDs(ctx, cl, *topic, *partition)
 	if err != nil {
 		return err
@@ -91,7 +95,7 @@ func consumeCmd(args []string, s *stdio) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st.read(readCtx, addrs, *topic, id)
+			st.read(readCtx, dialer, addrs, *topic, id)
 		}()
 	}
 	start := time.Now()
@@ -139,9 +143,9 @@ func partitionIDs(ctx context.Context, cl *kafka.Client, topic string, only int)
 	return ids, nil
 }
 
-func (st *consumeState) read(ctx context.Context, brokers []string, topic string, partition int) {
+func (st *consumeState) read(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, partition int) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, Topic: topic, Partition: partition,
+		Brokers: brokers, Topic: topic, Partition: partition, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 500 * time.Millisecond,
 		StartOffset: kafka.FirstOffset,
 	})

@@ -78,6 +78,10 @@ func produceCmd(args []string, s *stdio) error {
 	if *prefix == "" {
 		*prefix = fmt.Sprintf("produce-%d", time.Now().Unix())
 	}
+	transport, err := cf.kafkaGoTransport()
+	if err != nil {
+		return err
+	}
 	var balancer kafka.Balancer = &kafka.RoundRobin{}
 	if *partition >= 0 {
 		balancer = fixedPartition(*partition)
@@ -90,9 +94,7 @@ func produceCmd(args []string, s *stdio) error {
 		BatchSize:    *chunk,
 		BatchTimeout: 5 * time.Millisecond,
 		MaxAttempts:  10,
-		// A short metadata TTL finds a new partition leader soon after a
-		// broker stops.
-		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
+		Transport:    transport,
 	}
 	defer w.Close()
 

@@ -51,6 +51,14 @@ type Options struct {
 	// read_committed.
 	Transactional bool
 	RecordsPerTxn int
+	// Security are client options every client of the run gets (TLS,
+	// SASL: the CLI's --command-config).
+	Security []kgo.Opt
+}
+
+// seeds are the options every client starts from: the brokers and Security.
+func (o Options) seeds() []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, o.Security...)
 }
 
 // Result is one run's figures.
@@ -112,10 +120,10 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	if err := o.checkTxn(); err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...),
+	opts := append(o.seeds(),
 		kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.ProducerLinger(max(o.Linger, 0)),
-		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10)}
+		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10))
 	if !o.Idempotent && !o.Transactional {
 		// franz-go's idempotent producer keeps one request in flight
 		// per broker; only a plain producer takes --in-flight.
@@ -158,7 +166,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	admin, err := kgo.NewClient(o.seeds()...)
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +212,8 @@ const tailIdle = 2 * time.Second
 // for each record it saw, the time from the record's timestamp (its send
 // time, or its due time when paced) to its arrival.
 func tail(ctx context.Context, o Options, produced <-chan struct{}) []time.Duration {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic), o.isolation(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(append(o.seeds(), kgo.ConsumeTopics(o.Topic), o.isolation(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		return nil
 	}
@@ -327,8 +335,8 @@ func produce(ctx context.Context, o Options, copts []kgo.Opt, res *Result) error
 }
 
 func consume(ctx context.Context, o Options, res *Result) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.ConsumeTopics(o.Topic), o.isolation(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
+	cl, err := kgo.NewClient(append(o.seeds(), kgo.ConsumeTopics(o.Topic), o.isolation(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))...)
 	if err != nil {
 		return err
 	}

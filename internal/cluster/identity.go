@@ -38,6 +38,13 @@ type identity struct {
 	ClusterID   string `json:"cluster_id,omitempty"`
 	NodeID      uint64 `json:"node_id"`
 	Incarnation string `json:"incarnation"`
+	// DeploymentID is the Raft deployment id this directory's data was
+	// written under (see deployment.go); 0 in files from before it.
+	DeploymentID uint64 `json:"deployment_id,omitempty"`
+	// NewClusterID is the cluster id the brokers of a new cluster agreed
+	// on before Raft started, which the first registration proposes; the
+	// directory belongs to it only once __meta says so (ClusterID).
+	NewClusterID string `json:"new_cluster_id,omitempty"`
 }
 
 // IdentityReport is /v1/identity: who a broker is and which brokers its
@@ -60,6 +67,13 @@ type IdentityReport struct {
 	Synced bool `json:"synced"`
 	// Brokers are the registered brokers: node id -> incarnation.
 	Brokers map[uint64]string `json:"brokers"`
+	// DeploymentID is the Raft deployment id the broker runs (or will
+	// run) with; 0 from brokers of versions before it.
+	DeploymentID uint64 `json:"deployment_id,omitempty"`
+	// ClusterIDProposal is a starting broker's candidate cluster id when
+	// its data directory is empty (a new cluster takes the lowest node
+	// id's), or the one a running broker agreed on while __meta has none.
+	ClusterIDProposal string `json:"cluster_id_proposal,omitempty"`
 }
 
 // emptyIdentityWindow is how long a broker with an empty data directory
@@ -145,11 +159,20 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 		return identity{}, fmt.Errorf("data directory %s belongs to node %d (cluster %q), not to --node-id %d: start it as node %d, or give node %d its own data directory",
 			dir, cur.NodeID, cur.ClusterID, c.cfg.NodeID, cur.NodeID, c.cfg.NodeID)
 	}
+	if cur != nil && cur.DeploymentID == 0 {
+		if err := c.adoptOnDiskDeployment(cur); err != nil {
+			return identity{}, err
+		}
+	}
+	proposal := ""
+	if !hasData {
+		proposal = randomID()
+	}
 	peers := c.peers()
 	if len(peers) > 0 {
-		own := IdentityReport{NodeID: c.cfg.NodeID, Starting: true, HasData: hasData}
+		own := IdentityReport{NodeID: c.cfg.NodeID, Starting: true, HasData: hasData, ClusterIDProposal: proposal}
 		if cur != nil {
-			own.ClusterID, own.Incarnation = cur.ClusterID, cur.Incarnation
+			own.ClusterID, own.Incarnation, own.DeploymentID = cur.ClusterID, cur.Incarnation, cur.DeploymentID
 		}
 		stop, err := serveIdentity(c.cfg.HTTPAddr, own)
 		if err != nil {
@@ -168,23 +191,41 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 	case hasData:
 		// A directory from before identity files: it is this broker's own.
 		id := identity{NodeID: c.cfg.NodeID, Incarnation: randomID()}
-		if err := writeIdentity(dir, id); err != nil {
+		if err := c.adoptOnDiskDeployment(&id); err != nil {
 			return identity{}, err
 		}
 		c.log.Info().Str("incarnation", id.Incarnation).Msg("data directory adopted an identity")
 		return id, nil
 	}
+	var answers map[uint64]IdentityReport
 	if len(peers) > 0 {
-		if err := c.awaitFresh(ctx, peers); err != nil {
+		if answers, err = c.awaitFresh(ctx, peers); err != nil {
 			return identity{}, err
 		}
 	}
 	id := identity{NodeID: c.cfg.NodeID, Incarnation: randomID()}
+	cid, did, why, err := newMemberDeployment(c.cfg.NodeID, proposal, len(peers) > 0 || len(c.cfg.InitialMembers) < 2, answers)
+	if err != nil {
+		return identity{}, err
+	}
+	id.NewClusterID, id.DeploymentID = cid, did
 	if err := writeIdentity(dir, id); err != nil {
 		return identity{}, err
 	}
-	c.log.Info().Str("incarnation", id.Incarnation).Msg("new data directory: identity written")
+	c.log.Info().Str("incarnation", id.Incarnation).Str("cluster_id", cid).Uint64("deployment_id", did).Str("reason", why).Msg("new data directory: identity written")
 	return id, nil
+}
+
+// adoptOnDiskDeployment records in id, and in the identity file, the
+// deployment id of the Raft data already in the directory: an upgrade
+// keeps running under the id its log was written with.
+func (c identityCheck) adoptOnDiskDeployment(id *identity) error {
+	did, err := onDiskDeploymentID(c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	id.DeploymentID = did
+	return writeIdentity(c.cfg.DataDir, *id)
 }
 
 // peers are the other initial members' HTTP addresses.
@@ -207,6 +248,10 @@ func (c identityCheck) checkPeers(ctx context.Context, cur identity, peers map[u
 		if a.ClusterID != "" && cur.ClusterID != "" && a.ClusterID != cur.ClusterID {
 			return fmt.Errorf("data directory %s belongs to cluster %s but node %d is a member of cluster %s: start it with its own cluster's --initial-members, or give it the data directory of node %d of cluster %s",
 				c.cfg.DataDir, cur.ClusterID, peer, a.ClusterID, c.cfg.NodeID, a.ClusterID)
+		}
+		if a.DeploymentID != 0 && a.DeploymentID != cur.DeploymentID {
+			return fmt.Errorf("data directory %s runs Raft deployment id %d but node %d runs %d: they are not one cluster; start it with its own cluster's --initial-members",
+				c.cfg.DataDir, cur.DeploymentID, peer, a.DeploymentID)
 		}
 		if inc, ok := a.Brokers[c.cfg.NodeID]; ok && inc != "" && inc != cur.Incarnation {
 			return fmt.Errorf("data directory %s holds incarnation %s of node %d but cluster %s registered incarnation %s: this directory is an old copy, and starting from it could lose committed records",
@@ -284,8 +329,8 @@ func sortedIDs[V any](m map[uint64]V) []uint64 {
 }
 
 // awaitFresh polls the peers until judgeFresh lets an empty directory start
-// or refuses it.
-func (c identityCheck) awaitFresh(ctx context.Context, peers map[uint64]string) error {
+// (it returns the answers heard) or refuses it.
+func (c identityCheck) awaitFresh(ctx context.Context, peers map[uint64]string) (map[uint64]IdentityReport, error) {
 	start := time.Now()
 	lastLog := start
 	answers := map[uint64]IdentityReport{}
@@ -297,9 +342,9 @@ func (c identityCheck) awaitFresh(ctx context.Context, peers map[uint64]string) 
 		switch verdict {
 		case freshProceed:
 			c.log.Info().Str("reason", why).Msg("empty data directory: starting as a new member")
-			return nil
+			return answers, nil
 		case freshRefuse:
-			return errors.New(why)
+			return nil, errors.New(why)
 		}
 		if time.Since(lastLog) >= identityProgressEach {
 			lastLog = time.Now()
@@ -307,7 +352,7 @@ func (c identityCheck) awaitFresh(ctx context.Context, peers map[uint64]string) 
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(identityPoll):
 		}
 	}
@@ -390,9 +435,14 @@ func (n *Node) IdentityReport(ctx context.Context) IdentityReport {
 	synced := n.SyncMeta(sctx) == nil
 	st := n.Meta()
 	r := IdentityReport{NodeID: n.cfg.NodeID, ClusterID: st.ClusterID, Incarnation: n.identity.Incarnation,
-		Synced: synced, Brokers: make(map[uint64]string, len(st.Brokers))}
+		Synced: synced, Brokers: make(map[uint64]string, len(st.Brokers)), DeploymentID: n.identity.DeploymentID}
 	if r.ClusterID == "" {
 		r.ClusterID = n.identity.ClusterID
+	}
+	if st.ClusterID == "" {
+		// A new cluster whose __meta has not formed yet: a broker joining
+		// now proposes the same cluster id as this one.
+		r.ClusterIDProposal = n.identity.NewClusterID
 	}
 	r.HasData = r.ClusterID != ""
 	for id, b := range st.Brokers {

@@ -84,14 +84,20 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, disk: disk, Events: &Events{}}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	trail := newElectionTrail(cfg.ElectionTimeout(), func(shard uint64) uint64 { return preferredReplica(n.meta.State(), shard) }, log)
-	nh, err := dragonboat.NewNodeHost(dbconfig.NodeHostConfig{
+	nhc := dbconfig.NodeHostConfig{
 		NodeHostDir:         filepath.Join(cfg.DataDir, "raft"),
 		RTTMillisecond:      cfg.RTTMillisecond,
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   raftListener{events: n.Events, trail: trail, leaders: leaderCh},
 		SystemEventListener: systemListener{events: n.Events, replicas: n.replicas, log: log},
 		Expert:              expertConfig(cfg, logDB),
-	})
+	}
+	raftTransport(&nhc, cfg, self.DeploymentID)
+	log.Info().Uint64("deployment_id", self.DeploymentID).Bool("raft_tls", cfg.RaftTLS).Msg("Raft transport")
+	if self.DeploymentID == legacyDeploymentID {
+		log.Warn().Msg("this cluster's Raft deployment id is dragonboat's default, shared by every cluster created before per-cluster ids (or without --initial-members-http), so Raft messages of such another cluster reaching this address are not refused by it: use --raft-tls with a CA of this cluster's own")
+	}
+	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		return nil, fmt.Errorf("start Raft node host on %s: %w", cfg.RaftAddr, err)
 	}

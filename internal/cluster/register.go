@@ -86,7 +86,13 @@ func (r registration) recordCluster() {
 // register proposes the registration until __meta holds it; false when
 // ctx ended first.
 func (r registration) register(ctx context.Context) bool {
-	cmd := meta.Command{RegisterBroker: r.self, ClusterID: randomID(), BootstrapScram: r.bootstrapScram}
+	// A new cluster's brokers agreed on its id before Raft started (its
+	// deployment id derives from it); the first registration applied sets it.
+	cid := r.identity.NewClusterID
+	if cid == "" {
+		cid = randomID()
+	}
+	cmd := meta.Command{RegisterBroker: r.self, ClusterID: cid, BootstrapScram: r.bootstrapScram}
 	for {
 		if cur, ok := r.meta.State().Brokers[r.self.ID]; ok && sameBroker(cur, r.self) {
 			return true

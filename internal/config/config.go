@@ -121,6 +121,9 @@ type Config struct {
 	TLS           TLS
 	SASL          SASL
 	Authorization Authorization
+	// RaftTLS runs the Raft transport over mutual TLS with the TLS
+	// certificate and the client CA.
+	RaftTLS bool
 }
 
 // Raft log stores (--raft-logdb).
@@ -160,6 +163,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates that client certificates must chain to; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.ClientAuth, "tls-client-auth", TLSClientAuthNone, "client certificates on SSL listeners: none, requested (verified if sent) or required (ssl.client.auth); a client's principal is User:<certificate CN>")
+	fs.BoolVar(&c.RaftTLS, "raft-tls", false, "run Raft traffic over mutual TLS: this broker presents --tls-cert-file (which must allow server and client authentication and name the host of --raft-addr) and accepts only peers whose certificate chains to --tls-client-ca-file")
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
@@ -425,6 +429,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.portCollisions()...)
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateRaftTLS()...)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

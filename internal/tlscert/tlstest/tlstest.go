@@ -75,7 +75,13 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage) Pair {
+// Peer issues a certificate that serves both as server and as client
+// certificate, as a broker's on the Raft transport.
+func (ca *CA) Peer(t testing.TB, cn string) Pair {
+	return ca.issue(t, cn, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+func (ca *CA) issue(t testing.TB, cn string, usage ...x509.ExtKeyUsage) Pair {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -84,7 +90,7 @@ func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage) Pair {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
