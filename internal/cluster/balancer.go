@@ -106,6 +106,12 @@ func (b *balancer) run(ctx context.Context) {
 			for _, id := range b.replicas.partitionShards() {
 				all[id] = true
 			}
+			// Group shards too: in a cluster larger than their replication
+			// factor, the brokers without a replica name a group's
+			// coordinator from this report.
+			for _, p := range b.meta.State().GroupShardsOf(b.self) {
+				all[p.ShardID] = true
+			}
 			b.reportLeaders(ctx, all)
 		case <-balance.C:
 			b.balanceLeaders(ctx, nil, "/readyz")

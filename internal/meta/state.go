@@ -233,6 +233,22 @@ func (s *State) Shard(shardID uint64) (PartitionRef, bool) {
 	return PartitionRef{}, false
 }
 
+// hasShard tells whether shardID is a partition's or a group shard's.
+// Brokers that host no replica of a group shard name its coordinator from
+// the leader reported here, so group shards' reports count as much as
+// partitions'.
+func (s *State) hasShard(shardID uint64) bool {
+	if _, ok := s.Shard(shardID); ok {
+		return true
+	}
+	for _, p := range s.GroupShards {
+		if p.ShardID == shardID {
+			return true
+		}
+	}
+	return false
+}
+
 // place picks replica sets for n new partitions. The preferred leader of each
 // is the broker that currently prefers the fewest partitions (then holds the
 // fewest replicas, then the lowest id), so leaders stay balanced across

@@ -148,8 +148,8 @@ type EnsureGroupShards struct {
 	ReplicationFactor int `json:"replication_factor"`
 }
 
-// SetLeader records a partition leader reported by the leader itself; an
-// older term never overwrites a newer one.
+// SetLeader records a partition's or a group shard's leader, reported by
+// the leader itself; an older term never overwrites a newer one.
 type SetLeader struct {
 	ShardID uint64 `json:"shard_id"`
 	Leader
@@ -237,7 +237,7 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return s.createPartitions(c.CreatePartitions)
 	case c.SetLeader != nil:
 		cur, ok := s.Leaders[c.SetLeader.ShardID]
-		if _, exists := s.Shard(c.SetLeader.ShardID); exists && (!ok || c.SetLeader.Term >= cur.Term) {
+		if s.hasShard(c.SetLeader.ShardID) && (!ok || c.SetLeader.Term >= cur.Term) {
 			s.Leaders[c.SetLeader.ShardID] = c.SetLeader.Leader
 		}
 		return ErrNone, nil
