@@ -145,6 +145,9 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 		return identity{}, fmt.Errorf("data directory %s belongs to node %d (cluster %q), not to --node-id %d: start it as node %d, or give node %d its own data directory",
 			dir, cur.NodeID, cur.ClusterID, c.cfg.NodeID, cur.NodeID, c.cfg.NodeID)
 	}
+	if c.cfg.Join != "" {
+		return c.joining(ctx, cur)
+	}
 	peers := c.peers()
 	if len(peers) > 0 {
 		own := IdentityReport{NodeID: c.cfg.NodeID, Starting: true, HasData: hasData}

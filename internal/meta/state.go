@@ -255,18 +255,7 @@ func (s *State) hasShard(shardID uint64) bool {
 // topics; the followers are the next brokers after it in id order.
 func (s *State) place(n, rf int) [][]uint64 {
 	ids := s.BrokerIDs()
-	leaders := map[uint64]int{}
-	replicas := map[uint64]int{}
-	for _, t := range s.Topics {
-		for _, p := range t.Partitions {
-			if len(p.Replicas) > 0 {
-				leaders[p.Replicas[0]]++
-			}
-			for _, r := range p.Replicas {
-				replicas[r]++
-			}
-		}
-	}
+	leaders, replicas := s.loads()
 	out := make([][]uint64, 0, n)
 	for i := 0; i < n; i++ {
 		best := 0
