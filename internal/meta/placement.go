@@ -49,13 +49,7 @@ func (s *State) spread(eligible []uint64, n, rf int) [][]uint64 {
 	leaders, replicas := s.loads()
 	out := make([][]uint64, 0, n)
 	for i := 0; i < n; i++ {
-		best := 0
-		for j := 1; j < len(eligible); j++ {
-			a, b := eligible[j], eligible[best]
-			if leaders[a] < leaders[b] || (leaders[a] == leaders[b] && replicas[a] < replicas[b]) {
-				best = j
-			}
-		}
+		best := preferredLeader(eligible, leaders, replicas)
 		// The others in ring order after the leader, then the least
 		// loaded first (a stable sort keeps ring order among equals).
 		ring := make([]int, 0, len(eligible)-1)
@@ -81,6 +75,19 @@ func (s *State) spread(eligible []uint64, n, rf int) [][]uint64 {
 		out = append(out, set)
 	}
 	return out
+}
+
+// preferredLeader is the index in ids (ascending) of the broker preferred
+// by the fewest shards, then holding the fewest replicas, then the first.
+func preferredLeader(ids []uint64, leaders, replicas map[uint64]int) int {
+	best := 0
+	for j := 1; j < len(ids); j++ {
+		a, b := ids[j], ids[best]
+		if leaders[a] < leaders[b] || (leaders[a] == leaders[b] && replicas[a] < replicas[b]) {
+			best = j
+		}
+	}
+	return best
 }
 
 // loads counts each broker's preferred leaderships and replicas over the

@@ -258,13 +258,7 @@ func (s *State) place(n, rf int) [][]uint64 {
 	leaders, replicas := s.loads()
 	out := make([][]uint64, 0, n)
 	for i := 0; i < n; i++ {
-		best := 0
-		for j := 1; j < len(ids); j++ {
-			a, b := ids[j], ids[best]
-			if leaders[a] < leaders[b] || (leaders[a] == leaders[b] && replicas[a] < replicas[b]) {
-				best = j
-			}
-		}
+		best := preferredLeader(ids, leaders, replicas)
 		set := make([]uint64, 0, rf)
 		for k := 0; k < rf; k++ {
 			set = append(set, ids[(best+k)%len(ids)])
