@@ -2,13 +2,14 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/longboat/longboat/internal/meta"
 )
-
-// placementProbeTimeout bounds one /livez round before a placement.
-const placementProbeTimeout = 2 * time.Second
 
 // placementStamp fills in how __meta is to place the shards a command
 // creates: spread over every registered broker except those that do not
@@ -38,25 +39,69 @@ func (p placementStamp) stamp(ctx context.Context, c *meta.Command) {
 	*slot = &meta.Placement{Spread: true, Exclude: p.down(ctx)}
 }
 
-// down lists the brokers that failed two /livez probes in a row: one
-// missed answer on a loaded machine must not keep a live broker out of a
-// placement (with three brokers and RF=3 the topic would be refused).
+// down lists the brokers that do not answer /livez, judged as the peer
+// prober judges (prober.go): two refused connections in a row (the process
+// is gone), or no answer for peerSlowDownAfter. One slow answer on a loaded
+// machine must not keep a live broker out of a placement: with three
+// brokers and RF=3 the topic would be refused.
 func (p placementStamp) down(ctx context.Context) []uint64 {
-	suspects := p.meta.State()
-	for attempt := 0; attempt < 2; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, placementProbeTimeout)
-		failed := p.peers.downPeers(pctx, p.self, suspects)
-		cancel()
-		if len(failed) == 0 || ctx.Err() != nil {
-			return nil
+	st := p.meta.State()
+	var suspects, down []uint64
+	for _, id := range st.BrokerIDs() {
+		if id != p.self {
+			suspects = append(suspects, id)
 		}
-		again := &meta.State{Brokers: map[uint64]*meta.Broker{}}
-		for id := range failed {
-			again.Brokers[id] = suspects.Brokers[id]
-		}
-		suspects = again
 	}
-	return suspects.BrokerIDs()
+	refused := map[uint64]int{}
+	giveUp := time.Now().Add(peerSlowDownAfter)
+	for len(suspects) > 0 && ctx.Err() == nil {
+		failed := p.probe(ctx, st, suspects)
+		suspects = suspects[:0]
+		for _, id := range sortedIDs(failed) {
+			if errors.Is(failed[id], syscall.ECONNREFUSED) {
+				if refused[id]++; refused[id] >= peerFailures {
+					down = append(down, id)
+					continue
+				}
+			}
+			suspects = append(suspects, id)
+		}
+		if time.Now().After(giveUp) {
+			down = append(down, suspects...)
+			break
+		}
+		if len(suspects) > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(peerProbeInterval):
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // unknown: exclude nobody
+	}
+	slices.Sort(down)
+	return down
+}
+
+// probe asks each broker's /livez at once and returns the failures.
+func (p placementStamp) probe(ctx context.Context, st *meta.State, ids []uint64) map[uint64]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	failed := map[uint64]error{}
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.peers.check(ctx, st.Brokers[id], "/livez"); err != nil {
+				mu.Lock()
+				failed[id] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
 }
 
 // stamped wraps a proposer so that every command creating shards carries
