@@ -406,13 +406,16 @@ func TestClusterStatus(t *testing.T) {
 		if !b.Reachable || b.Ready == nil || !*b.Ready || b.Version == "" || b.HTTPAddress == "" {
 			t.Fatalf("broker %+v: want ready, a version and its HTTP address from /v1/status", b)
 		}
+		if b.MetaRole != "voter" {
+			t.Fatalf("broker %d: __meta role %q, want voter (an initial member)", b.ID, b.MetaRole)
+		}
 	}
 	if metaLeaders != 1 || leaders != doc.Partitions || replicas != 3*doc.Partitions {
 		t.Fatalf("cluster status: %d meta leaders, %d leaders and %d replicas for %d partitions", metaLeaders, leaders, replicas, doc.Partitions)
 	}
 	out, errs, code := lb(t, "", "cluster", "status", "--bootstrap-server", bs, "--http", "127.0.0.1:1")
 	header, rows := table(t, strings.SplitN(out, "\n", 2)[1])
-	wantHeader(t, header, "ID", "ADDRESS", "UP", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP")
+	wantHeader(t, header, "ID", "ADDRESS", "UP", "META-LEADER", "META", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP")
 	if code != 0 || len(rows) != 3 || !strings.Contains(errs, "no /v1/status from 127.0.0.1:1") || !strings.HasPrefix(out, "Cluster ") {
 		t.Fatalf("cluster status with an unreachable --http: exit %d, stdout %q, stderr %q", code, out, errs)
 	}

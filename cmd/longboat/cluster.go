@@ -24,13 +24,16 @@ Takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
 // and the Raft address come from its HTTP /v1/status, which says what the
 // Kafka protocol does not.
 type brokerStatus struct {
-	ID          int32  `json:"id"`
-	Address     string `json:"address"`
-	Rack        string `json:"rack,omitempty"`
-	Reachable   bool   `json:"reachable"`
-	MetaLeader  bool   `json:"meta_leader"`
-	Leaders     int    `json:"leaders"`
-	Replicas    int    `json:"replicas"`
+	ID         int32  `json:"id"`
+	Address    string `json:"address"`
+	Rack       string `json:"rack,omitempty"`
+	Reachable  bool   `json:"reachable"`
+	MetaLeader bool   `json:"meta_leader"`
+	Leaders    int    `json:"leaders"`
+	Replicas   int    `json:"replicas"`
+	// MetaRole is voter or non-voting: the initial members vote in
+	// __meta, brokers that joined follow it.
+	MetaRole    string `json:"meta_role,omitempty"`
 	Ready       *bool  `json:"ready,omitempty"`
 	Version     string `json:"version,omitempty"`
 	RaftAddr    string `json:"raft_addr,omitempty"`
@@ -65,6 +68,9 @@ type v1Status struct {
 	MetaLeader uint64 `json:"meta_leader"`
 	Ready      bool   `json:"ready"`
 	RaftAddr   string `json:"raft_addr"`
+	// __meta's membership, as this broker reads it.
+	MetaVoters    []uint64 `json:"meta_voters"`
+	MetaNonVoting []uint64 `json:"meta_non_voting"`
 }
 
 // clusterCmd prints the cluster's brokers and partition health, like
@@ -184,6 +190,20 @@ func (doc *clusterDoc) addHTTP(ctx context.Context, addrs []string) {
 		}
 		ready := st.Ready
 		b.Ready, b.Version, b.RaftAddr, b.HTTPAddress = &ready, st.Version, st.RaftAddr, a
+		if len(st.MetaVoters) > 0 {
+			doc.setMetaRoles(st.MetaVoters, st.MetaNonVoting)
+		}
+	}
+}
+
+// setMetaRoles marks each broker a voter or a non-voting member of __meta.
+func (doc *clusterDoc) setMetaRoles(voters, nonVoting []uint64) {
+	for role, ids := range map[string][]uint64{"voter": voters, "non-voting": nonVoting} {
+		for _, id := range ids {
+			if b := doc.brokerByID[int32(id)]; b != nil {
+				b.MetaRole = role
+			}
+		}
 	}
 }
 
@@ -210,7 +230,7 @@ func fetchStatus(ctx context.Context, addr string) (*v1Status, error) {
 func (doc *clusterDoc) grids() []*cli.Grid {
 	brokers := &cli.Grid{
 		Title:  fmt.Sprintf("Cluster %s: %d brokers, %d topics, %d partitions, %d under-replicated, %d offline", doc.ClusterID, len(doc.Brokers), doc.Topics, doc.Partitions, len(doc.UnderReplicated), len(doc.Offline)),
-		Header: []string{"ID", "ADDRESS", "UP", "META-LEADER", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP"},
+		Header: []string{"ID", "ADDRESS", "UP", "META-LEADER", "META", "LEADERS", "REPLICAS", "READY", "VERSION", "HTTP"},
 	}
 	for _, b := range doc.Brokers {
 		meta, ready := "", "?"
@@ -220,7 +240,7 @@ func (doc *clusterDoc) grids() []*cli.Grid {
 		if b.Ready != nil {
 			ready = fmt.Sprint(*b.Ready)
 		}
-		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
+		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), orDash(b.MetaRole), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
 	}
 	grids := []*cli.Grid{brokers}
 	for _, set := range []struct {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -30,6 +31,7 @@ func (b *Broker) routes() *http.ServeMux {
 		_ = json.NewEncoder(w).Encode(b.Node.IdentityReport(r.Context()))
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
+	mux.HandleFunc("POST /v1/join", b.join)
 	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
 	mux.HandleFunc("GET /v1/groups/{group}/coordinator", b.groupCoordinator)
 	if b.cfg.DebugLeaderTransfer {
@@ -116,14 +118,23 @@ type statusDoc struct {
 	Listeners        map[string]string `json:"listeners"`
 	Advertised       map[string]string `json:"advertised_listeners"`
 	RaftAddr         string            `json:"raft_addr"`
+	// MetaVoters and MetaNonVoting are __meta's membership: the initial
+	// members vote, brokers that joined follow (absent when unreadable).
+	MetaVoters    []uint64 `json:"meta_voters,omitempty"`
+	MetaNonVoting []uint64 `json:"meta_non_voting,omitempty"`
 }
 
-func (b *Broker) status(w http.ResponseWriter, _ *http.Request) {
+func (b *Broker) status(w http.ResponseWriter, r *http.Request) {
 	st := b.Node.Meta()
 	doc := statusDoc{NodeID: b.cfg.NodeID, Version: version.Version, ClusterID: st.ClusterID, RaftAddr: b.cfg.RaftAddr,
 		Listeners: map[string]string{}, Advertised: map[string]string{}}
 	doc.MetaLeader, _, _ = b.Node.Leader(meta.ShardID)
 	doc.Ready = b.Node.CheckReadiness(500 * time.Millisecond).Ready()
+	mctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)
+	if m, err := b.Node.MetaMembership(mctx); err == nil {
+		doc.MetaVoters, doc.MetaNonVoting = m.Voters, m.NonVoting
+	}
+	cancel()
 	for _, shard := range b.Node.HostedShards() {
 		doc.PartitionsHosted++
 		if _, leader := b.Node.IsLeader(shard); leader {

@@ -55,7 +55,10 @@ type balancer struct {
 	peers    peerChecker
 	inSync   takeOvers
 	changes  <-chan raftio.LeaderInfo
-	log      zerolog.Logger
+	// metaVoters lists __meta's voters (nil if unknown): a broker that
+	// joined follows __meta without a vote and cannot take its lead.
+	metaVoters func(ctx context.Context) []uint64
+	log        zerolog.Logger
 }
 
 func (b *balancer) run(ctx context.Context) {
@@ -105,6 +108,12 @@ func (b *balancer) run(ctx context.Context) {
 			all := map[uint64]bool{}
 			for _, id := range b.replicas.partitionShards() {
 				all[id] = true
+			}
+			// Group shards too: in a cluster larger than their replication
+			// factor, the brokers without a replica name a group's
+			// coordinator from this report.
+			for _, p := range b.meta.State().GroupShardsOf(b.self) {
+				all[p.ShardID] = true
 			}
 			b.reportLeaders(ctx, all)
 		case <-balance.C:
@@ -196,7 +205,14 @@ func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, che
 // when Raft elects among the others.
 func (b *balancer) handOff(ctx context.Context) {
 	st := b.meta.State()
-	shards := map[uint64][]uint64{meta.ShardID: st.BrokerIDs()}
+	var voters []uint64
+	if b.metaVoters != nil {
+		voters = b.metaVoters(ctx)
+	}
+	if voters == nil {
+		voters = st.BrokerIDs()
+	}
+	shards := map[uint64][]uint64{meta.ShardID: voters}
 	for _, p := range st.ReplicaSetsOf(b.self) {
 		shards[p.ShardID] = p.Replicas
 	}

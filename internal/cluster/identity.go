@@ -164,6 +164,9 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 			return identity{}, err
 		}
 	}
+	if c.cfg.Join != "" {
+		return c.joining(ctx, cur)
+	}
 	proposal := ""
 	if !hasData {
 		proposal = randomID()

@@ -37,6 +37,7 @@ type Node struct {
 	replicas  *registry
 	leaders   leaderView
 	metaProp  *metaProposer
+	placed    proposeMetaFunc // metaProp's, with placements stamped on
 	shards    *shardProposer
 	pids      *producerIDs
 	balancer  *balancer
@@ -106,13 +107,22 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	for id, addr := range cfg.InitialMembers {
 		members[id] = addr
 	}
-	if err := nh.StartReplica(members, false, func(uint64, uint64) sm.IStateMachine { return n.meta }, shardConfig(cfg, meta.ShardID, false)); err != nil {
+	// A broker that joined follows __meta without a vote (join.go); it
+	// starts the replica the same way on every start.
+	joined := cfg.Join != ""
+	metaCfg := shardConfig(cfg, meta.ShardID, false)
+	metaCfg.IsNonVoting = joined
+	if joined {
+		members = nil
+	}
+	if err := nh.StartReplica(members, joined, func(uint64, uint64) sm.IStateMachine { return n.meta }, metaCfg); err != nil {
 		nh.Close()
 		return nil, fmt.Errorf("start __meta replica: %w", err)
 	}
 
 	n.leaders = leaderView{self: cfg.NodeID, nh: nh, hosts: n.replicas.hosts, meta: n.meta}
 	n.metaProp = &metaProposer{nh: nh, attempt: 2 * cfg.ElectionTimeout(), metrics: m}
+	n.placed = placementStamp{self: cfg.NodeID, meta: n.meta, peers: prober{client: peerClient}}.stamped(n.metaProp.propose)
 	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, trail: trail, log: log, lastProposal: map[uint64]*atomic.Int64{}}
 	n.shards = &shardProposer{nh: nh, touch: w.touch, metrics: m}
 	n.pids = &producerIDs{propose: n.metaProp.propose}
@@ -120,6 +130,11 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	n.balancer = &balancer{
 		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: recordedTransfers{nh: nh, trail: trail},
 		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
+		metaVoters: func(ctx context.Context) []uint64 {
+			vctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			return metaVoters(vctx, nh)
+		},
 	}
 	n.readiness = readinessCheck{self: cfg.NodeID, meta: n.meta, sync: n.metaProp.sync, leaders: n.leaders, nh: nh, replicas: n.replicas, isr: n.isr}
 	releaseLog := func(uint64) error { return nil }
@@ -127,7 +142,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		releaseLog = func(shard uint64) error { return releaseTanLog(cfg.DataDir, cfg.NodeID, shard) }
 	}
 	rec := &reconciler{
-		cfg: cfg, nh: nh, meta: n.meta, propose: n.metaProp.propose, replicas: n.replicas, clock: w,
+		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, storageErrors: m.StorageErrors, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
@@ -226,9 +241,10 @@ func (n *Node) MetaChanged() <-chan struct{} { return n.meta.Changed() }
 func (n *Node) SyncMeta(ctx context.Context) error { return n.metaProp.sync(ctx) }
 
 // ProposeMeta commits a __meta command and returns its result data, or
-// *ErrMetaRejected when the state machine refused it.
+// *ErrMetaRejected when the state machine refused it. A command creating
+// shards is placed over the brokers that answer now.
 func (n *Node) ProposeMeta(ctx context.Context, c meta.Command) ([]byte, error) {
-	return n.metaProp.propose(ctx, c)
+	return n.placed(ctx, c)
 }
 
 // Partition returns the local replica of a shard, if this broker hosts it.

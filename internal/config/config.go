@@ -43,7 +43,11 @@ type Config struct {
 	// members: a broker whose data directory is empty asks them whether it
 	// is already a member before it starts Raft. Empty: no such check.
 	InitialMembersHTTP map[uint64]string
-	HTTPAddr           string
+	// Join is an existing broker's HTTP address (host:port): this broker
+	// is not an initial member and asks it to be added to the cluster
+	// (docs/OPERATIONS.md, "Add a broker"). Given on every start.
+	Join     string
+	HTTPAddr string
 	// AdvertisedHTTPAddr is where the other brokers reach HTTPAddr: they
 	// probe its /livez to wake quiesced partitions and poll it for ISR
 	// and catch-up positions (see AdvertisedHTTP for the default).
@@ -167,6 +171,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
 	fs.StringVar(&members, "initial-members", "", "id=host:port,... every broker's Raft address (default: this node alone)")
+	fs.StringVar(&c.Join, "join", "", "host:port of an existing broker's --http-addr: join its cluster as a new broker (not with --initial-members; give it on every start)")
 	fs.StringVar(&membersHTTP, "initial-members-http", "", "id=host:port,... every broker's --http-addr: a broker with an empty data directory asks the others whether it is already a cluster member before it starts Raft (without it, a wiped broker can rejoin and vote)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:13092", "host:port for /metrics, /livez, /readyz")
 	fs.StringVar(&c.AdvertisedHTTPAddr, "advertised-http-addr", "", "host:port at which the other brokers reach --http-addr (they probe it to fail over idle partitions and poll it for replica progress); default: --http-addr, with a wildcard host replaced by the host of --raft-addr")
@@ -253,10 +258,17 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	} else if c.AdvertisedListeners, err = ParseListeners(advertised); err != nil {
 		errs = append(errs, fmt.Errorf("--advertised-listeners: %w", err))
 	}
-	if members == "" {
+	switch {
+	case c.Join != "" && (members != "" || membersHTTP != ""):
+		errs = append(errs, errors.New("--join and --initial-members(-http) exclude each other: the initial members form a cluster, a broker given --join is added to a running one; drop one of them"))
+	case c.Join != "":
+		c.InitialMembers = map[uint64]string{}
+	case members == "":
 		c.InitialMembers = map[uint64]string{c.NodeID: c.RaftAddr}
-	} else if c.InitialMembers, err = ParseMembers(members); err != nil {
-		errs = append(errs, fmt.Errorf("--initial-members: %w", err))
+	default:
+		if c.InitialMembers, err = ParseMembers(members); err != nil {
+			errs = append(errs, fmt.Errorf("--initial-members: %w", err))
+		}
 	}
 	if membersHTTP != "" {
 		if c.InitialMembersHTTP, err = ParseMembers(membersHTTP); err != nil {
@@ -393,7 +405,11 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must name a directory"))
 	}
-	if addr, ok := c.InitialMembers[c.NodeID]; !ok {
+	if c.Join != "" {
+		if _, _, err := splitHostPort(c.Join); err != nil {
+			errs = append(errs, fmt.Errorf("--join %q: give an existing broker's HTTP address as host:port: %w", c.Join, err))
+		}
+	} else if addr, ok := c.InitialMembers[c.NodeID]; !ok {
 		errs = append(errs, fmt.Errorf("--initial-members has no entry for --node-id %d; add %d=%s", c.NodeID, c.NodeID, c.RaftAddr))
 	} else if addr != c.RaftAddr {
 		errs = append(errs, fmt.Errorf("--raft-addr %s differs from this node's --initial-members entry %d=%s; make them equal", c.RaftAddr, c.NodeID, addr))
@@ -570,7 +586,7 @@ func (c *Config) validateAdvertisedHTTP() []error {
 		return nil // reported for --http-addr
 	}
 	raftHost, _, err := splitHostPort(c.RaftAddr)
-	if err != nil || len(c.InitialMembers) < 2 {
+	if err != nil || (len(c.InitialMembers) < 2 && c.Join == "") {
 		return nil
 	}
 	if isLoopbackHost(httpHost) && !isLoopbackHost(raftHost) {

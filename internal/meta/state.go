@@ -237,33 +237,32 @@ func (s *State) Shard(shardID uint64) (PartitionRef, bool) {
 	return PartitionRef{}, false
 }
 
+// hasShard tells whether shardID is a partition's or a group shard's.
+// Brokers that host no replica of a group shard name its coordinator from
+// the leader reported here, so group shards' reports count as much as
+// partitions'.
+func (s *State) hasShard(shardID uint64) bool {
+	if _, ok := s.Shard(shardID); ok {
+		return true
+	}
+	for _, p := range s.GroupShards {
+		if p.ShardID == shardID {
+			return true
+		}
+	}
+	return false
+}
+
 // place picks replica sets for n new partitions. The preferred leader of each
 // is the broker that currently prefers the fewest partitions (then holds the
 // fewest replicas, then the lowest id), so leaders stay balanced across
 // topics; the followers are the next brokers after it in id order.
 func (s *State) place(n, rf int) [][]uint64 {
 	ids := s.BrokerIDs()
-	leaders := map[uint64]int{}
-	replicas := map[uint64]int{}
-	for _, t := range s.Topics {
-		for _, p := range t.Partitions {
-			if len(p.Replicas) > 0 {
-				leaders[p.Replicas[0]]++
-			}
-			for _, r := range p.Replicas {
-				replicas[r]++
-			}
-		}
-	}
+	leaders, replicas := s.loads()
 	out := make([][]uint64, 0, n)
 	for i := 0; i < n; i++ {
-		best := 0
-		for j := 1; j < len(ids); j++ {
-			a, b := ids[j], ids[best]
-			if leaders[a] < leaders[b] || (leaders[a] == leaders[b] && replicas[a] < replicas[b]) {
-				best = j
-			}
-		}
+		best := preferredLeader(ids, leaders, replicas)
 		set := make([]uint64, 0, rf)
 		for k := 0; k < rf; k++ {
 			set = append(set, ids[(best+k)%len(ids)])

@@ -64,12 +64,14 @@ type CreateTopic struct {
 	Partitions        int32             `json:"partitions"`
 	ReplicationFactor int16             `json:"replication_factor"`
 	Configs           map[string]string `json:"configs"`
+	Placement         *Placement        `json:"placement,omitempty"`
 }
 
 // CreatePartitions grows a topic to Count partitions.
 type CreatePartitions struct {
-	Topic string `json:"topic"`
-	Count int32  `json:"count"`
+	Topic     string     `json:"topic"`
+	Count     int32      `json:"count"`
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // AlterTopicConfigs changes a topic's own configs (validated by the
@@ -147,12 +149,13 @@ func (s *State) alterScram(a *AlterScram) {
 // EnsureGroupShards creates the consumer-group shards once; later commands
 // are no-ops, so every broker may propose it.
 type EnsureGroupShards struct {
-	Count             int `json:"count"`
-	ReplicationFactor int `json:"replication_factor"`
+	Count             int        `json:"count"`
+	ReplicationFactor int        `json:"replication_factor"`
+	Placement         *Placement `json:"placement,omitempty"`
 }
 
-// SetLeader records a partition leader reported by the leader itself; an
-// older term never overwrites a newer one.
+// SetLeader records a partition's or a group shard's leader, reported by
+// the leader itself; an older term never overwrites a newer one.
 type SetLeader struct {
 	ShardID uint64 `json:"shard_id"`
 	Leader
@@ -240,7 +243,7 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return s.createPartitions(c.CreatePartitions)
 	case c.SetLeader != nil:
 		cur, ok := s.Leaders[c.SetLeader.ShardID]
-		if _, exists := s.Shard(c.SetLeader.ShardID); exists && (!ok || c.SetLeader.Term >= cur.Term) {
+		if s.hasShard(c.SetLeader.ShardID) && (!ok || c.SetLeader.Term >= cur.Term) {
 			s.Leaders[c.SetLeader.ShardID] = c.SetLeader.Leader
 		}
 		return ErrNone, nil
@@ -249,10 +252,14 @@ func (s *State) apply(c *Command) (int, []byte) {
 		if len(s.GroupShards) > 0 {
 			return ErrNone, nil
 		}
-		if eg.Count < 1 || eg.Count > 1000 || eg.ReplicationFactor < 1 || eg.ReplicationFactor > len(s.Brokers) {
-			return ErrInvalidRequest, []byte("group shards: count must be 1..1000 and replication factor 1..brokers")
+		if eg.Count < 1 || eg.Count > 1000 {
+			return ErrInvalidRequest, []byte("group shards: count must be 1..1000")
 		}
-		for _, set := range s.place(eg.Count, eg.ReplicationFactor) {
+		sets, code, msg := s.placeWith(eg.Placement, eg.Count, eg.ReplicationFactor)
+		if code != ErrNone {
+			return ErrInvalidRequest, []byte("group shards: " + msg)
+		}
+		for _, set := range sets {
 			s.GroupShards = append(s.GroupShards, Partition{Index: int32(len(s.GroupShards)), ShardID: s.NextShardID, Replicas: set})
 			s.NextShardID++
 		}
@@ -286,11 +293,12 @@ func (s *State) createTopic(ct *CreateTopic) (int, []byte) {
 	if ct.Partitions < 1 || ct.Partitions > MaxNewPartitions {
 		return ErrInvalidPartitions, []byte(fmt.Sprintf("number of partitions must be 1..%d", MaxNewPartitions))
 	}
-	if ct.ReplicationFactor < 1 || int(ct.ReplicationFactor) > len(s.Brokers) {
-		return ErrInvalidReplication, []byte(fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers)", ct.ReplicationFactor, len(s.Brokers)))
+	sets, code, msg := s.placeWith(ct.Placement, int(ct.Partitions), int(ct.ReplicationFactor))
+	if code != ErrNone {
+		return code, []byte(msg)
 	}
 	t := &Topic{Name: ct.Name, ID: ct.ID, Configs: ct.Configs}
-	for i, set := range s.place(int(ct.Partitions), int(ct.ReplicationFactor)) {
+	for i, set := range sets {
 		t.Partitions = append(t.Partitions, Partition{Index: int32(i), ShardID: s.NextShardID, Replicas: set})
 		s.NextShardID++
 	}
@@ -332,7 +340,11 @@ func (s *State) createPartitions(cp *CreatePartitions) (int, []byte) {
 	rf := len(old.Partitions[0].Replicas)
 	t := *old
 	t.Partitions = append([]Partition(nil), old.Partitions...)
-	for i, set := range s.place(int(cp.Count-have), rf) {
+	sets, code, msg := s.placeWith(cp.Placement, int(cp.Count-have), rf)
+	if code != ErrNone {
+		return code, []byte(msg)
+	}
+	for i, set := range sets {
 		t.Partitions = append(t.Partitions, Partition{Index: have + int32(i), ShardID: s.NextShardID, Replicas: set})
 		s.NextShardID++
 	}

@@ -29,7 +29,8 @@ type Cluster struct {
 	Configs []*config.Config
 	Brokers []*broker.Broker // nil while stopped
 	log     zerolog.Logger
-	tempDir string // made by StartShared, removed by Close
+	tempDir string               // made by StartShared, removed by Close
+	adjust  func(*config.Config) // Options.Adjust, for brokers that join
 }
 
 // Options adjust the brokers' configuration before start.
@@ -149,7 +150,7 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{t: t, log: log}
+	c := &Cluster{t: t, log: log, adjust: opts.Adjust}
 	addrs, err := freeAddrs(3 * opts.Nodes)
 	if err != nil {
 		return nil, err
@@ -159,16 +160,7 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 		raft, kafkaAddr, httpAddr := addrs[3*i-3], addrs[3*i-2], addrs[3*i-1]
 		members = append(members, fmt.Sprintf("%d=%s", i, raft))
 		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", i, httpAddr))
-		args := []string{
-			"--node-id", fmt.Sprint(i),
-			"--data-dir", filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)),
-			"--listeners", "PLAINTEXT://" + kafkaAddr,
-			"--raft-addr", raft,
-			"--http-addr", httpAddr,
-			"--default-replication-factor", fmt.Sprint(min(3, opts.Nodes)),
-			"--leader-balance-interval", "1s",
-			"--min-free-disk-bytes", "0",
-		}
+		args := brokerArgs(i, filepath.Join(opts.Dir, fmt.Sprintf("node%d", i)), raft, kafkaAddr, httpAddr, min(3, opts.Nodes))
 		cfg, err := config.Parse(args, func(string) string { return "" })
 		if err != nil {
 			return nil, fmt.Errorf("broker %d config: %w", i, err)
@@ -204,6 +196,20 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 		return c, err
 	}
 	return c, c.waitReady(60 * time.Second)
+}
+
+// brokerArgs are a test broker's flags.
+func brokerArgs(id int, dir, raft, kafkaAddr, httpAddr string, rf int) []string {
+	return []string{
+		"--node-id", fmt.Sprint(id),
+		"--data-dir", dir,
+		"--listeners", "PLAINTEXT://" + kafkaAddr,
+		"--raft-addr", raft,
+		"--http-addr", httpAddr,
+		"--default-replication-factor", fmt.Sprint(rf),
+		"--leader-balance-interval", "1s",
+		"--min-free-disk-bytes", "0",
+	}
 }
 
 // FreeAddrs returns n distinct free 127.0.0.1 ports below the kernel's
@@ -248,6 +254,31 @@ func freeAddrs(n int) ([]string, error) {
 		out = append(out, l.Addr().String())
 	}
 	return out, nil
+}
+
+// Join starts one more broker, with the next node id, that joins the
+// cluster through broker via's HTTP address (--join), and returns its
+// index. It does not wait for the broker to be ready.
+func (c *Cluster) Join(via int) int {
+	c.t.Helper()
+	addrs, err := freeAddrs(3)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	id := len(c.Configs) + 1
+	dir := filepath.Join(filepath.Dir(c.Configs[0].DataDir), fmt.Sprintf("node%d", id))
+	cfg, err := config.Parse(append(brokerArgs(id, dir, addrs[0], addrs[1], addrs[2], min(3, len(c.Configs))),
+		"--join", c.HTTPAddr(via)), func(string) string { return "" })
+	if err != nil {
+		c.t.Fatalf("broker %d config: %v", id, err)
+	}
+	if c.adjust != nil {
+		c.adjust(cfg)
+	}
+	c.Configs = append(c.Configs, cfg)
+	c.Brokers = append(c.Brokers, nil)
+	c.StartBroker(id - 1)
+	return id - 1
 }
 
 // StartBroker starts broker i (0-based) on its configured dirs and ports.
