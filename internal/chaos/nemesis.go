@@ -25,16 +25,22 @@ const (
 	GroupLeader   = "group-leader"   // bounce the group shard's leadership A -> B -> A while members commit
 	DiskFull      = "disk-full"      // fill one broker's filesystem
 	IOError       = "io-error"       // every I/O on one broker's filesystem fails with EIO
+	// TxnCoordinator kills -9 the transaction coordinator of the
+	// transactional workload (the leader of its id's group shard), mid
+	// transaction or mid commit; TxnLeader cuts off (without network
+	// namespaces: kills) the leader of a partition of its topic.
+	TxnCoordinator = "txn-coordinator"
+	TxnLeader      = "txn-leader"
 )
 
 // AllKinds lists every nemesis.
-var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError}
+var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError, TxnCoordinator, TxnLeader}
 
 // Kinds lists the nemeses a backend supports by default. The disk faults
 // need a filesystem per broker, which the caller asks for (--disk-size),
 // so they are not among them.
 func Kinds(b Backend) []string {
-	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader, LongKill, GroupLeader}
+	k := []string{KillRandom, KillLeader, PauseRandom, PauseLeader, LongKill, GroupLeader, TxnCoordinator, TxnLeader}
 	if b.Partitions() {
 		k = append(k, IsolateRandom, IsolateLeader, IsolateMeta)
 	}

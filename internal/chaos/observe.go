@@ -39,15 +39,20 @@ func (o *observer) close() { o.cl.Close() }
 
 // leaders maps each partition to its leader broker (-1 when none).
 func (o *observer) leaders(ctx context.Context) (map[int32]int, error) {
+	return o.leadersOf(ctx, o.topic)
+}
+
+// leadersOf maps each partition of a topic to its leader's broker id.
+func (o *observer) leadersOf(ctx context.Context, topic string) (map[int32]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	md, err := o.adm.Metadata(ctx, o.topic)
+	md, err := o.adm.Metadata(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	t, ok := md.Topics[o.topic]
+	t, ok := md.Topics[topic]
 	if !ok || t.Err != nil {
-		return nil, fmt.Errorf("metadata of %s: %v", o.topic, t.Err)
+		return nil, fmt.Errorf("metadata of %s: %v", topic, t.Err)
 	}
 	out := map[int32]int{}
 	for p, d := range t.Partitions {

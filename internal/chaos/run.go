@@ -57,6 +57,9 @@ type runner struct {
 	now   string // current fault, for progress lines
 	errs  []string
 	group string // the workload's consumer group
+	// txnID and txnTopic are the transactional workload's id and topic
+	// (the txn-coordinator and txn-leader nemeses aim at them).
+	txnID, txnTopic string
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -118,6 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.txnID, r.txnTopic = txnw.id, txnw.topic
 	stopProduce := make(chan struct{})
 	var producers sync.WaitGroup
 	for i := 1; i <= cfg.Producers; i++ {

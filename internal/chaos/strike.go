@@ -52,6 +52,23 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 			return nil, err
 		}
 		st.victim = int(co.Leader)
+	case TxnCoordinator:
+		// A transactional id lives in the group shard its name hashes
+		// to, as a group of that name would.
+		co, err := coordinatorOf(b, r.txnID)
+		if err != nil {
+			return nil, err
+		}
+		st.victim = int(co.Leader)
+	case TxnLeader:
+		txnLeaders, err := o.leadersOf(ctx, r.txnTopic)
+		if err != nil {
+			return nil, err
+		}
+		p := int32(e.Pick % txnPartitions)
+		if st.victim = txnLeaders[p]; st.victim <= 0 {
+			return nil, fmt.Errorf("partition %d of %s has no leader", p, r.txnTopic)
+		}
 	default:
 		st.victim = 1 + e.Pick%b.Brokers()
 	}
@@ -75,7 +92,16 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 		return nil
 	}
 	switch e.Kind {
-	case KillRandom, KillLeader, LongKill:
+	case TxnLeader:
+		if b.Partitions() {
+			err = b.Isolate(v)
+			st.heal = func() error { return b.Heal(v) }
+		} else {
+			err = b.Kill(v)
+			st.down = time.Now()
+			st.heal = restart
+		}
+	case KillRandom, KillLeader, LongKill, TxnCoordinator:
 		err = b.Kill(v)
 		st.down = time.Now()
 		st.heal = restart

@@ -33,39 +33,60 @@ func (c *Coordinator) prepareEnd(ctx context.Context, s shard, rec group.TxnReco
 	return rec, 0
 }
 
+// completion is one prepared transaction's completion in flight.
+type completion struct {
+	written chan struct{} // closed once every marker and group offset is written
+	done    chan struct{} // closed when the completion ended (or was handed over and that write returned)
+	// waiters counts requests of the producer's next transaction waiting
+	// for written; when finish sees one, it hands the last write over
+	// (handedOver) instead of storing Complete*: the next transaction's
+	// first write replaces it, one Raft round less per transaction.
+	waiters    int
+	handedOver bool
+}
+
 // complete starts, unless it runs already, the completion of a prepared
-// transaction and returns where its end is signalled.
-func (c *Coordinator) complete(s shard, rec group.TxnRecord) <-chan struct{} {
+// transaction and returns it.
+func (c *Coordinator) complete(s shard, rec group.TxnRecord) *completion {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if done, ok := c.completing[rec.ID]; ok {
-		return done
+	if comp, ok := c.completing[rec.ID]; ok {
+		return comp
 	}
-	done := make(chan struct{})
-	c.completing[rec.ID] = done
+	comp := &completion{written: make(chan struct{}), done: make(chan struct{})}
+	c.completing[rec.ID] = comp
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		err := c.finish(s, rec)
+		handedOver, err := c.finish(s, rec, comp)
 		if err != nil && c.ctx.Err() == nil {
 			c.log.Warn().Err(err).Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction not completed; the shard's next leader finishes it")
 		}
-		c.mu.Lock()
-		delete(c.completing, rec.ID)
-		c.mu.Unlock()
-		close(done)
+		if !handedOver {
+			c.endCompletion(rec.ID, comp)
+		}
 	}()
-	return done
+	return comp
+}
+
+// endCompletion forgets a completion and signals its end. Until then no
+// other completion of the id starts, so its markers are never sent again
+// after the producer's next transaction began.
+func (c *Coordinator) endCompletion(id string, comp *completion) {
+	c.mu.Lock()
+	delete(c.completing, id)
+	c.mu.Unlock()
+	close(comp.done)
 }
 
 // awaitComplete waits, a bounded time, for a transaction's completion and
 // tells whether it ended.
 func (c *Coordinator) awaitComplete(ctx context.Context, s shard, rec group.TxnRecord) bool {
-	done := c.complete(s, rec)
+	comp := c.complete(s, rec)
 	t := time.NewTimer(completeWait)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-comp.done:
 		cur, ok := s.sm.Txn(rec.ID)
 		return ok && (cur.State == group.TxnCompleteCommit || cur.State == group.TxnCompleteAbort)
 	case <-ctx.Done():
@@ -74,33 +95,82 @@ func (c *Coordinator) awaitComplete(ctx context.Context, s shard, rec group.TxnR
 	return false
 }
 
+// afterPrepared is how a request of the producer's next transaction
+// (AddPartitionsToTxn, AddOffsetsToTxn) meets its previous one still
+// completing: it waits, up to prepareWait, until the markers and group
+// offsets are written and then takes over the last write, returning the
+// prepared record to build the new transaction on and release, to call
+// once that write returned. A completion that ended meanwhile returns the
+// record as it now is. Kafka answers CONCURRENT_TRANSACTIONS here and the
+// client retries after a backoff; waiting answers as soon as the markers
+// are in. The id lock is held.
+func (c *Coordinator) afterPrepared(ctx context.Context, s shard, rec group.TxnRecord) (group.TxnRecord, func(), int16) {
+	comp := c.complete(s, rec)
+	c.mu.Lock()
+	comp.waiters++
+	c.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, prepareWait)
+	defer cancel()
+	select {
+	case <-comp.written:
+	case <-comp.done:
+	case <-wctx.Done():
+	}
+	c.mu.Lock()
+	comp.waiters--
+	handedOver := comp.handedOver
+	c.mu.Unlock()
+	if handedOver {
+		return rec, func() { c.endCompletion(rec.ID, comp) }, 0
+	}
+	select {
+	case <-comp.done:
+	case <-wctx.Done():
+		return rec, func() {}, kerr.ConcurrentTransactions.Code
+	}
+	cur, ok := s.sm.Txn(rec.ID)
+	if !ok || cur.State == group.TxnPrepareCommit || cur.State == group.TxnPrepareAbort {
+		return rec, func() {}, kerr.ConcurrentTransactions.Code
+	}
+	return cur, func() {}, 0
+}
+
 // finish writes a prepared transaction's markers and group offsets, then
-// records its completion. It needs no id lock: every request refuses a
-// prepared record, and the record's version guards the last write. A
-// record read before an earlier completion ended is already complete.
-func (c *Coordinator) finish(s shard, rec group.TxnRecord) error {
+// records its completion, unless a request of the producer's next
+// transaction waits to write the record itself (handedOver). It needs no
+// id lock: every request but that one refuses a prepared record, and the
+// record's version guards the last write. A record read before an earlier
+// completion ended is already complete.
+func (c *Coordinator) finish(s shard, rec group.TxnRecord, comp *completion) (handedOver bool, err error) {
 	if cur, ok := s.sm.Txn(rec.ID); !ok || cur.Version != rec.Version {
-		return nil
+		return false, nil
 	}
 	commit := rec.State == group.TxnPrepareCommit
 	if err := c.writeMarkers(s, rec, commit); err != nil {
-		return err
+		return false, err
 	}
 	for _, g := range rec.Groups {
 		if err := c.endGroupOffsets(s, rec, g, commit); err != nil {
-			return err
+			return false, err
 		}
+	}
+	c.mu.Lock()
+	close(comp.written)
+	comp.handedOver = comp.waiters > 0
+	c.mu.Unlock()
+	if comp.handedOver {
+		return true, nil
 	}
 	rec.State = group.TxnCompleteAbort
 	if commit {
 		rec.State = group.TxnCompleteCommit
 	}
 	rec.Partitions, rec.Groups, rec.StartMs = nil, nil, 0
-	_, err := c.put(c.ctx, s, rec)
+	_, err = c.put(c.ctx, s, rec)
 	if err == nil {
 		c.log.Debug().Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction completed")
 	}
-	return err
+	return false, err
 }
 
 // retry runs fn until it succeeds, the shard's leadership moves or the

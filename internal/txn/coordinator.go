@@ -48,10 +48,13 @@ type Markers interface {
 const (
 	DefaultMaxTimeout    = 15 * time.Minute // transaction.max.timeout.ms
 	DefaultAbortInterval = 10 * time.Second // transaction.abort.timed.out.transaction.cleanup.interval.ms
-	// completeWait bounds how long EndTxn waits for the markers before it
-	// answers; the completion goes on after, and the producer's next
-	// request meanwhile gets CONCURRENT_TRANSACTIONS.
+	// completeWait bounds how long InitProducerId waits for the abort of
+	// the transaction it ends.
 	completeWait = 10 * time.Second
+	// prepareWait bounds how long a request of a producer's next
+	// transaction waits for the markers of its previous one before it
+	// answers CONCURRENT_TRANSACTIONS (and the client retries).
+	prepareWait = 2 * time.Second
 )
 
 // Config tunes the coordinator.
@@ -73,7 +76,7 @@ type Coordinator struct {
 	mu         sync.Mutex
 	loaded     map[uint64]uint64 // shard → the term its replica was caught up in
 	ids        map[string]*idLock
-	completing map[string]chan struct{} // ids whose transaction is being completed; closed when done
+	completing map[string]*completion // ids whose transaction is being completed
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -83,6 +86,7 @@ type Coordinator struct {
 type idLock struct {
 	mu   sync.Mutex
 	refs int
+	adds *addBatch // AddPartitionsToTxn requests gathering for the next write; c.mu guards it
 }
 
 // New starts the coordinator's loop that finishes prepared transactions
@@ -95,7 +99,7 @@ func New(cfg Config, node Node, markers Markers, log zerolog.Logger) *Coordinato
 		cfg.AbortInterval = DefaultAbortInterval
 	}
 	c := &Coordinator{cfg: cfg, node: node, markers: markers, log: log.With().Str("component", "txn").Logger(),
-		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]chan struct{}{}}
+		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]*completion{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.loop()
@@ -111,23 +115,32 @@ func (c *Coordinator) Close() {
 
 // lock serialises the requests on one transactional id.
 func (c *Coordinator) lock(id string) func() {
+	l := c.ref(id)
+	l.mu.Lock()
+	return func() { c.unlockRef(id, l) }
+}
+
+// ref returns an id's lock, counting the caller until unlockRef.
+func (c *Coordinator) ref(id string) *idLock {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	l := c.ids[id]
 	if l == nil {
 		l = &idLock{}
 		c.ids[id] = l
 	}
 	l.refs++
-	c.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		c.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(c.ids, id)
-		}
-		c.mu.Unlock()
+	return l
+}
+
+// unlockRef releases an id's lock taken after ref.
+func (c *Coordinator) unlockRef(id string, l *idLock) {
+	l.mu.Unlock()
+	c.mu.Lock()
+	if l.refs--; l.refs == 0 {
+		delete(c.ids, id)
 	}
+	c.mu.Unlock()
 }
 
 // shard is where one transactional id lives, as this broker leads it.

@@ -10,84 +10,25 @@ import (
 	"github.com/longboat/longboat/internal/group"
 )
 
-// AddPartitions adds partitions to a producer's transaction, starting it
-// if none is ongoing, and answers a code per partition. With verifyOnly
-// (AddPartitionsToTxn v4+ from a broker) nothing is added: each partition
-// answers whether the ongoing transaction holds it. An unknown partition
-// fails alone and the others answer OPERATION_NOT_ATTEMPTED, as Kafka does,
-// so that nothing is half added.
-func (c *Coordinator) AddPartitions(ctx context.Context, txnID string, pid int64, epoch int16, parts map[string][]int32, verifyOnly bool) map[string]map[int32]int16 {
-	out := make(map[string]map[int32]int16, len(parts))
-	all := func(code int16) map[string]map[int32]int16 {
-		for t, ps := range parts {
-			out[t] = map[int32]int16{}
-			for _, p := range ps {
-				out[t][p] = code
-			}
-		}
-		return out
-	}
-	unlock := c.lock(txnID)
-	defer unlock()
-	s, code := c.load(ctx, txnID)
-	if code != 0 {
-		return all(code)
-	}
+// current reads a transactional id's record for a request of its producer
+// that starts or extends a transaction, and answers the request's error
+// code. A previous transaction of the producer still completing is waited
+// for (afterPrepared); release is called after the request's write.
+func (c *Coordinator) current(ctx context.Context, s shard, txnID string, pid int64, epoch int16) (group.TxnRecord, func(), int16) {
 	rec, found := s.sm.Txn(txnID)
-	if code := checkProducer(rec, found, pid, epoch); code != 0 {
-		return all(code)
-	}
-	if verifyOnly {
-		for t, ps := range parts {
-			out[t] = map[int32]int16{}
-			for _, p := range ps {
-				if rec.State == group.TxnOngoing && rec.HasPartition(t, p) {
-					out[t][p] = 0
-				} else {
-					out[t][p] = kerr.InvalidTxnState.Code
-				}
-			}
+	if found && rec.ProducerID == pid && rec.Epoch == epoch && prepared(rec.State) {
+		next, release, code := c.afterPrepared(ctx, s, rec)
+		if code != 0 || prepared(next.State) {
+			return next, release, code
 		}
-		return out
+		rec = next
 	}
-	st := c.node.Meta()
-	unknown := false
-	for t, ps := range parts {
-		out[t] = map[int32]int16{}
-		topic := st.Topics[t]
-		for _, p := range ps {
-			if topic == nil || p < 0 || int(p) >= len(topic.Partitions) {
-				out[t][p], unknown = kerr.UnknownTopicOrPartition.Code, true
-			}
-		}
-	}
-	if unknown {
-		for t, ps := range parts {
-			for _, p := range ps {
-				if _, failed := out[t][p]; !failed {
-					out[t][p] = kerr.OperationNotAttempted.Code
-				}
-			}
-		}
-		return out
-	}
-	rec = begin(rec)
-	changed := false
-	for t, ps := range parts {
-		for _, p := range ps {
-			if !rec.HasPartition(t, p) {
-				rec.Partitions[t] = append(rec.Partitions[t], p)
-				changed = true
-			}
-		}
-	}
-	if changed || rec.StartMs == 0 {
-		if rec.StartMs == 0 {
-			rec.StartMs = time.Now().UnixMilli()
-		}
-		_, code = c.putCode(ctx, s, rec)
-	}
-	return all(code)
+	return rec, func() {}, checkProducer(rec, found, pid, epoch)
+}
+
+// prepared tells whether a state is PrepareCommit or PrepareAbort.
+func prepared(state string) bool {
+	return state == group.TxnPrepareCommit || state == group.TxnPrepareAbort
 }
 
 // begin turns a record into an ongoing transaction, keeping one that is.
@@ -113,8 +54,9 @@ func (c *Coordinator) AddOffsets(ctx context.Context, txnID string, pid int64, e
 	if code != 0 {
 		return code
 	}
-	rec, found := s.sm.Txn(txnID)
-	if code := checkProducer(rec, found, pid, epoch); code != 0 {
+	rec, release, code := c.current(ctx, s, txnID, pid, epoch)
+	defer release()
+	if code != 0 {
 		return code
 	}
 	rec = begin(rec)
@@ -132,17 +74,15 @@ func (c *Coordinator) AddOffsets(ctx context.Context, txnID string, pid int64, e
 	return code
 }
 
-// EndTxn commits or aborts a producer's transaction: PrepareCommit or
-// PrepareAbort is durable before this returns, and it waits (a bounded
-// time) for the markers so that a read_committed consumer sees the outcome
-// soon after. A retried EndTxn of a transaction already ended the same way
+// EndTxn commits or aborts a producer's transaction: it answers once
+// PrepareCommit or PrepareAbort is durable; the markers are written after. A retried EndTxn of a transaction already ended the same way
 // succeeds; ending one that is not ongoing, or the other way, is
 // INVALID_TXN_STATE.
 func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch int16, commit bool) int16 {
 	unlock := c.lock(txnID)
+	defer unlock()
 	s, code := c.load(ctx, txnID)
 	if code != 0 {
-		unlock()
 		return code
 	}
 	rec, found := s.sm.Txn(txnID)
@@ -152,12 +92,10 @@ func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch
 	case epoch != rec.Epoch:
 		code = kerr.ProducerFenced.Code
 	case rec.State == group.TxnOngoing:
-		rec, code = c.prepareEnd(ctx, s, rec, commit, false)
-		unlock()
-		if code == 0 {
-			c.awaitComplete(ctx, s, rec)
-		}
-		return code
+		// Answered once the outcome is durable, as Kafka does: the
+		// markers follow, and the producer's next transaction waits
+		// for them (afterPrepared).
+		_, code = c.prepareEnd(ctx, s, rec, commit, false)
 	case rec.State == group.TxnCompleteCommit && commit, rec.State == group.TxnCompleteAbort && !commit:
 		code = 0
 	case rec.State == group.TxnPrepareCommit && commit, rec.State == group.TxnPrepareAbort && !commit:
@@ -166,7 +104,6 @@ func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch
 	default:
 		code = kerr.InvalidTxnState.Code
 	}
-	unlock()
 	return code
 }
 

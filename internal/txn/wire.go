@@ -25,22 +25,27 @@ const maxResponseBytes = 16 << 20
 const markersVersion = 1
 
 // Wire sends WriteTxnMarkers over the Kafka protocol to the brokers'
-// advertised endpoints of one listener, one connection per broker and one
-// request at a time on it. A connection that fails is dropped and dialled
-// again on the next request.
+// advertised endpoints of one listener. A request takes an idle connection
+// to the broker or dials one, and gives it back after a complete round
+// trip: the markers of concurrent completions reach a leader in parallel
+// instead of queueing behind each other's Raft commits on one connection.
+// A connection that fails is closed.
 type Wire struct {
 	meta     func() *meta.State
 	listener string
 	tls      *tls.Config // nil: the listener is plaintext
 	fmt      *kmsg.RequestFormatter
 
-	mu    sync.Mutex
-	conns map[uint64]*wireConn
-	corr  int32
+	mu     sync.Mutex
+	idle   map[uint64][]*wireConn
+	corr   int32
+	closed bool
 }
 
+// maxIdleConns bounds the idle connections kept per broker.
+const maxIdleConns = 8
+
 type wireConn struct {
-	mu   sync.Mutex
 	addr string
 	tls  *tls.Config
 	c    net.Conn
@@ -50,21 +55,21 @@ type wireConn struct {
 // NewWire returns a marker client reaching brokers on the named listener,
 // over TLS with tlsCfg when it is not nil (an SSL listener).
 func NewWire(metaState func() *meta.State, listener string, tlsCfg *tls.Config) *Wire {
-	return &Wire{meta: metaState, listener: listener, tls: tlsCfg, conns: map[uint64]*wireConn{},
+	return &Wire{meta: metaState, listener: listener, tls: tlsCfg, idle: map[uint64][]*wireConn{},
 		fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("longboat-txn-coordinator"))}
 }
 
-// Close closes every connection.
+// Close closes every idle connection; those in use close when their
+// request ends.
 func (w *Wire) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for id, c := range w.conns {
-		c.mu.Lock()
-		if c.c != nil {
+	w.closed = true
+	for id, cs := range w.idle {
+		for _, c := range cs {
 			c.c.Close()
 		}
-		c.mu.Unlock()
-		delete(w.conns, id)
+		delete(w.idle, id)
 	}
 }
 
@@ -80,26 +85,36 @@ func (w *Wire) WriteTxnMarkers(ctx context.Context, broker uint64, req *kmsg.Wri
 	}
 	addr := net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
 	w.mu.Lock()
-	c := w.conns[broker]
-	if c == nil || c.addr != addr {
+	var c *wireConn
+	for cs := w.idle[broker]; len(cs) > 0 && c == nil; cs = w.idle[broker] {
+		c, w.idle[broker] = cs[len(cs)-1], cs[:len(cs)-1]
+		if c.addr != addr {
+			c.c.Close()
+			c = nil
+		}
+	}
+	if c == nil {
 		c = &wireConn{addr: addr, tls: w.tls}
-		w.conns[broker] = c
 	}
 	w.corr++
 	corr := w.corr
 	w.mu.Unlock()
 
 	req.SetVersion(markersVersion)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	resp, err := c.roundTrip(ctx, w.fmt.AppendRequest(nil, req, corr), corr, req)
-	if err != nil && c.c != nil {
-		c.c.Close()
-		c.c, c.r = nil, nil
-	}
 	if err != nil {
+		if c.c != nil {
+			c.c.Close()
+		}
 		return nil, fmt.Errorf("WriteTxnMarkers to broker %d at %s: %w", broker, addr, err)
 	}
+	w.mu.Lock()
+	if w.closed || len(w.idle[broker]) >= maxIdleConns {
+		c.c.Close()
+	} else {
+		w.idle[broker] = append(w.idle[broker], c)
+	}
+	w.mu.Unlock()
 	return resp, nil
 }
 
