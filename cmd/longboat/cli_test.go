@@ -27,6 +27,9 @@ var shared = testcluster.Shared{Options: testcluster.Options{Adjust: func(c *con
 func TestMain(m *testing.M) {
 	code := m.Run()
 	shared.Close()
+	if longboatBinary.dir != "" {
+		os.RemoveAll(longboatBinary.dir)
+	}
 	os.Exit(code)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,20 +12,38 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// longboatBinary is this command built once for the package's tests (a
+// link takes seconds); TestMain removes its directory.
+var longboatBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 // buildLongboat builds this command into a temporary directory, to run
-// it as a user would.
+// it as a user would; every test that calls it runs the same binary.
 func buildLongboat(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "longboat")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	longboatBinary.once.Do(func() {
+		if longboatBinary.dir, longboatBinary.err = os.MkdirTemp("", "longboat-cmd-"); longboatBinary.err != nil {
+			return
+		}
+		longboatBinary.path = filepath.Join(longboatBinary.dir, "longboat")
+		if out, err := exec.Command("go", "build", "-o", longboatBinary.path, ".").CombinedOutput(); err != nil {
+			longboatBinary.err = fmt.Errorf("build: %w\n%s", err, out)
+		}
+	})
+	if longboatBinary.err != nil {
+		t.Fatal(longboatBinary.err)
 	}
-	return bin
+	return longboatBinary.path
 }
 
 // startLines starts cmd and returns the lines it writes to the pipe

@@ -6,8 +6,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // produceFrame is a Produce v7 request for one partition holding one record.
@@ -23,14 +21,14 @@ func produceFrame(t *testing.T, corr int32, acks int16, topic string, partition 
 	return req.AppendTo(headerBytes(0, 7, corr, "acks0-test", false))
 }
 
-// brokerWithTopic starts one broker with a one-partition topic and returns
-// its address and an admin client (skipped under -short).
+// brokerWithTopic creates a one-partition topic on the shared broker and
+// returns its address and an admin client (skipped under -short).
 func brokerWithTopic(t *testing.T, topic string) (string, *kadm.Client) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
+	c := oneBroker.Get(t)
 	addr := c.Addrs()[0]
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/recordbatch/batchtest"
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // TestBadInput drives one real broker with malformed and awkward requests,
@@ -28,7 +27,7 @@ func TestBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
+	c := oneBroker.Get(t)
 	addr := c.Addrs()[0]
 	// The raw Produce requests below name their topic, which Produce v13
 	// replaced with the topic id.

@@ -76,6 +76,7 @@ func produceUnknown(t *testing.T, seeds []string, topic string) int16 {
 // and the record is acknowledged and readable; a Produce alone creates
 // nothing, as in Kafka.
 func TestAutoCreateTopics(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.AutoCreateTopics = true
 		cfg.DefaultPartitions = 3
@@ -112,10 +113,10 @@ func TestAutoCreateTopics(t *testing.T) {
 	}
 }
 
-// TestAutoCreateTopicsOff: without the flag (serve's default) a producer
-// allowing auto-creation gets no topic.
+// TestAutoCreateTopicsOff: without the flag (serve's default, and the
+// shared cluster's) a producer allowing auto-creation gets no topic.
 func TestAutoCreateTopicsOff(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
+	c := sharedCluster(t)
 	seeds := c.Addrs()
 	producer := newClient(t, seeds, kgo.AllowAutoTopicCreation(), kgo.RecordDeliveryTimeout(3*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -135,8 +136,10 @@ func TestAutoCreateTopicsOff(t *testing.T) {
 // TestCreateTopicsWhileBrokersRegister: a replication factor larger than
 // the brokers registered so far is refused with a message that counts the
 // initial members still missing, so a script racing the cluster's start
-// knows to retry. The fourth initial member never starts.
+// knows to retry. The fourth initial member never starts, so the brokers
+// sit out their identity window (30 s) before they start: in parallel.
 func TestCreateTopicsWhileBrokersRegister(t *testing.T) {
+	t.Parallel()
 	missing := testcluster.FreeAddrs(t, 1)[0]
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.InitialMembers[4] = missing

@@ -74,6 +74,7 @@ func TestCompaction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.MinSegmentBytes = 4096
 		cfg.CleanerBackoff = 200 * time.Millisecond

@@ -270,6 +270,7 @@ func TestGroupLeadershipMovesAwayAndBack(t *testing.T) {
 // with InstanceID) one by one: each gets its assignment back, and the
 // group never rebalances (its generation stays the same).
 func TestGroupStaticRollingRestart(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	const group, topic = "g-static", "static"
 	seeds := c.Addrs()
@@ -338,6 +339,7 @@ func stableGeneration(t *testing.T, members []*kgo.Client) int32 {
 // TestGroupLimitsOnListener: the group limits and id checks answer with
 // Kafka's error codes over a real listener.
 func TestGroupLimitsOnListener(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.GroupMaxSize = 1
 	}})

@@ -20,6 +20,7 @@ import (
 // cluster serving with every acknowledged record, and a plain restart
 // still works.
 func TestBrokerIdentityRefusals(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "ids", 3, 3)

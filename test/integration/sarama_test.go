@@ -586,7 +586,10 @@ func TestSaramaFailoverBrokerRestart(t *testing.T) {
 	cfg.Metadata.RefreshFrequency = time.Second
 	cfg.Net.ReadTimeout = 5 * time.Second
 	cfg.Producer.Timeout = 5 * time.Second
-	if err := srAdmin(t, addrs, cfg).CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
+	// The admin keeps srConfig's read timeout: CreateTopics answers once the
+	// new leaders settle, which on a busy machine takes longer than the
+	// producer's 5 s.
+	if err := srAdmin(t, addrs, srConfig(sarama.MaxVersion)).CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 3}, false); err != nil {
 		t.Fatalf("CreateTopic: %v", err)
 	}
 	srWaitLeaders(t, srClient(t, addrs, cfg), topic, parts)
