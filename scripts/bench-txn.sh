@@ -41,7 +41,7 @@ for i in 1 2 3; do
 	pids+=($!)
 done
 for _ in $(seq 60); do
-	"$bin" cluster status --http "${http//[0-9]=/}" >/dev/null 2>&1 && break
+	"$bin" cluster status --bootstrap-server "$bootstrap" >/dev/null 2>&1 && break
 	sleep 1
 done
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
