@@ -97,7 +97,8 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		20: {&kmsg.DeleteTopicsRequest{TimeoutMillis: 5000, TopicNames: []string{noTopic}, Topics: []kmsg.DeleteTopicsRequestTopic{{Topic: &noTopicName}}}, kerr.UnknownTopicOrPartition},
 		21: {&kmsg.DeleteRecordsRequest{TimeoutMillis: 5000, Topics: []kmsg.DeleteRecordsRequestTopic{{Topic: noTopic, Partitions: []kmsg.DeleteRecordsRequestTopicPartition{{}}}}}, kerr.UnknownTopicOrPartition},
 		22: {initProducer, kerr.InvalidTransactionTimeout},
-		24: {addParts, kerr.InvalidProducerIDMapping},
+		// A topic that does not exist fails before the coordinator is asked, as in Kafka.
+		24: {addParts, kerr.UnknownTopicOrPartition},
 		25: {&kmsg.AddOffsetsToTxnRequest{TransactionalID: txnID, ProducerID: 1, Group: groupName}, kerr.InvalidProducerIDMapping},
 		26: {&kmsg.EndTxnRequest{TransactionalID: txnID, ProducerID: 1, Commit: true}, kerr.InvalidProducerIDMapping},
 		28: {&kmsg.TxnOffsetCommitRequest{TransactionalID: txnID, Generation: -1, Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: noTopic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{}}}}}, kerr.InvalidGroupID},

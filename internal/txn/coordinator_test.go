@@ -117,9 +117,18 @@ func TestTxnOffsetsVisibleOnlyOnCommit(t *testing.T) {
 	if code := p.end(t, cl, 3, true); code != 0 {
 		t.Fatalf("EndTxn commit: %d", code)
 	}
-	if got, code := fetchOffset(t, raw, group, topic, true); got != 42 || code != 0 {
-		t.Errorf("OffsetFetch requiring stable offsets after the commit: %d, error %d", got, code)
-	}
+	// EndTxn answers once PrepareCommit is durable, as Kafka's does: the
+	// offsets stay unstable until the coordinator has written them.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got, code := fetchOffset(t, raw, group, topic, true)
+		if code == kerr.UnstableOffsetCommit.Code {
+			return fmt.Errorf("offsets still unstable after the commit")
+		}
+		if got != 42 || code != 0 {
+			t.Fatalf("OffsetFetch requiring stable offsets after the commit: %d, error %d", got, code)
+		}
+		return nil
+	})
 	awaitState(t, cl, "offsets", "CompleteCommit", 10*time.Second)
 	if got := committed(t, cl, group, topic); got != 42 {
 		t.Fatalf("committed offset %d, want 42", got)
