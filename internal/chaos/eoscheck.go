@@ -31,8 +31,8 @@ func (w *eosWorkload) check(rep *Report) string {
 			rep.note(AnEOSInputLost, "input send %s acknowledged, not in the input topic", v)
 		}
 	}
-	head := fmt.Sprintf("exactly-once pipeline: %d input sends (%d acknowledged, %d unknown, %d failed); %d transactions committed, %d aborted; %d sessions (%d ended by an error)",
-		len(w.sent), sent["ok"], sent["info"]+sent["invoke"], sent["fail"], w.committed.Load(), w.aborted.Load(), w.sessions.Load(), w.replaced.Load())
+	head := fmt.Sprintf("exactly-once pipeline: %d input sends (%d acknowledged, %d unknown, %d failed); %d transactions committed, %d aborted, %d unknown (their end failed); %d sessions (%d ended by an error)",
+		len(w.sent), sent["ok"], sent["info"]+sent["invoke"], sent["fail"], w.committed.Load(), w.aborted.Load(), w.unknown.Load(), w.sessions.Load(), w.replaced.Load())
 	if w.input == nil || w.output == nil {
 		return head + "; no final read"
 	}

@@ -51,7 +51,8 @@ type eosWorkload struct {
 	caughtUp  bool
 	errs      []string
 	committed atomic.Int64 // transactions committed
-	aborted   atomic.Int64 // transactions aborted (a rebalance, a failed offset commit, an abort asked for)
+	aborted   atomic.Int64 // transactions aborted (a rebalance, a failed offset commit)
+	unknown   atomic.Int64 // transactions whose end failed: committed or aborted
 	sessions  atomic.Int64
 	replaced  atomic.Int64 // sessions replaced after an error
 }
@@ -187,7 +188,7 @@ func (w *eosWorkload) session(id string, life time.Duration) error {
 		ok, err := s.End(ctx, kgo.TryCommit)
 		cancel()
 		if err != nil {
-			w.aborted.Add(1)
+			w.unknown.Add(1)
 			return err
 		}
 		if ok {
