@@ -84,7 +84,8 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		internalTLS = b.TLS.ClientConfig()
 	}
 	b.markers = txn.NewWire(node.Meta, internal.Name, internalTLS)
-	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval}, node, b.markers, log)
+	b.Txns = txn.New(txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, AbortInterval: cfg.TransactionAbortInterval,
+		IDExpiration: cfg.TransactionalIDExpiration}, node, b.markers, log)
 	b.Kafka = kafka.New(cfg, node, b.Groups, b.Metrics, log)
 	b.Kafka.SetTransactions(b.Txns)
 	if b.TLS != nil {

@@ -60,6 +60,8 @@ type runner struct {
 	// txnID and txnTopic are the transactional workload's id and topic
 	// (the txn-coordinator and txn-leader nemeses aim at them).
 	txnID, txnTopic string
+	// eos is the exactly-once pipeline, which the same nemeses aim at.
+	eos *eosWorkload
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -122,6 +124,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r.txnID, r.txnTopic = txnw.id, txnw.topic
+	eosw, err := startEOSWorkload(ctx, obs.adm, cfg.Topic, r.b.Brokers(), seeds, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	r.eos = eosw
+	r.logf("transactional workload on %s (id %s); exactly-once pipeline %s -> %s (group %s, %d members)", txnw.topic, txnw.id, eosw.in, eosw.out, eosw.group, eosMembers)
 	stopProduce := make(chan struct{})
 	var producers sync.WaitGroup
 	for i := 1; i <= cfg.Producers; i++ {
@@ -169,6 +177,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	producers.Wait()
 	r.logf("stopping the transactional workload; reading its topic read_committed")
 	txnw.finish(obs.adm, 90*time.Second)
+	r.logf("stopping the exactly-once pipeline's input; letting the pipeline catch up, then reading its output read_committed")
+	eosw.finish(obs.adm, 90*time.Second)
 	end, err := r.endOffsets(obs)
 	if err != nil {
 		r.fail("end offsets: %v", err)
@@ -221,8 +231,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.fail("history: %v", err)
 	}
 	res.Report = Check(r.h.Ops())
-	res.Notes = append(res.Notes, txnw.check(res.Report))
-	for _, e := range txnw.errs {
+	res.Notes = append(res.Notes, txnw.check(res.Report), eosw.check(res.Report))
+	for _, e := range append(txnw.errs, eosw.errs...) {
 		r.fail("%s", e)
 	}
 	res.Elapsed = time.Since(r.start)

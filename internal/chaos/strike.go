@@ -54,21 +54,32 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 		st.victim = int(co.Leader)
 	case TxnCoordinator:
 		// A transactional id lives in the group shard its name hashes
-		// to, as a group of that name would.
-		co, err := coordinatorOf(b, r.txnID)
+		// to, as a group of that name would. Picks alternate between the
+		// transactional workload's id, the pipeline's transactional ids
+		// and the pipeline's group.
+		targets := append([]string{r.txnID}, r.eos.ids...)
+		targets = append(targets, r.eos.group)
+		target := targets[e.Pick%len(targets)]
+		co, err := coordinatorOf(b, target)
 		if err != nil {
 			return nil, err
 		}
-		st.victim = int(co.Leader)
+		st.victim, st.note = int(co.Leader), "coordinator of "+target
 	case TxnLeader:
-		txnLeaders, err := o.leadersOf(ctx, r.txnTopic)
+		// A partition of the transactional topic or of the pipeline's
+		// output, where markers and transactional produces land.
+		topic, p := r.txnTopic, int32(e.Pick%(txnPartitions+eosPartitions))
+		if p >= txnPartitions {
+			topic, p = r.eos.out, p-txnPartitions
+		}
+		txnLeaders, err := o.leadersOf(ctx, topic)
 		if err != nil {
 			return nil, err
 		}
-		p := int32(e.Pick % txnPartitions)
 		if st.victim = txnLeaders[p]; st.victim <= 0 {
-			return nil, fmt.Errorf("partition %d of %s has no leader", p, r.txnTopic)
+			return nil, fmt.Errorf("partition %d of %s has no leader", p, topic)
 		}
+		st.note = fmt.Sprintf("leader of %s/%d", topic, p)
 	default:
 		st.victim = 1 + e.Pick%b.Brokers()
 	}

@@ -98,7 +98,7 @@ func (w *txnWorkload) produce() {
 		if cl == nil {
 			var err error
 			cl, err = kgo.NewClient(append(clientOpts(w.seeds), kgo.TransactionalID(w.id), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-				kgo.TransactionTimeout(20*time.Second), kgo.RecordDeliveryTimeout(30*time.Second))...)
+				kgo.TransactionTimeout(20*time.Second), kgo.RecordDeliveryTimeout(30*time.Second), kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 			if err != nil {
 				w.fail("transactional producer: %v", err)
 				return
@@ -204,50 +204,60 @@ func (w *txnWorkload) finish(adm *kadm.Client, timeout time.Duration) {
 		_ = cl.EndTransaction(ctx, kgo.TryAbort)
 		cl.Close()
 	}
-	var end map[int32]int64
+	final, err := readTopicWhole(ctx, adm, w.seeds, w.topic, txnPartitions)
+	if err != nil {
+		w.fail("%v", err)
+	}
+	w.mu.Lock()
+	w.final = final
+	w.mu.Unlock()
+}
+
+// readTopicWhole waits until the topic is stable (LSO = high watermark on
+// every partition), then reads it from the start under read_committed and
+// returns every value with its count.
+func readTopicWhole(ctx context.Context, adm *kadm.Client, seeds []string, topic string, partitions int) (map[string]int, error) {
 	for ctx.Err() == nil {
-		lso, err := adm.ListCommittedOffsets(ctx, w.topic)
-		hwm, err2 := adm.ListEndOffsets(ctx, w.topic)
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		hwm, err2 := adm.ListEndOffsets(ctx, topic)
 		if err == nil && err2 == nil && lso.Error() == nil && hwm.Error() == nil {
-			end = map[int32]int64{}
-			stable := true
+			stable, n := true, 0
 			lso.Each(func(l kadm.ListedOffset) {
-				h, _ := hwm.Lookup(w.topic, l.Partition)
+				h, _ := hwm.Lookup(topic, l.Partition)
 				stable = stable && l.Offset == h.Offset
-				end[l.Partition] = l.Offset
+				n++
 			})
-			if stable && len(end) == txnPartitions {
+			if stable && n == partitions {
 				break
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	if ctx.Err() != nil {
-		w.fail("the transactional topic never became stable (LSO = high watermark on every partition) within %v", timeout)
-		return
+		return nil, fmt.Errorf("topic %s never became stable (LSO = high watermark on every partition)", topic)
 	}
-	cl, err := kgo.NewClient(append(clientOpts(w.seeds), kgo.ConsumeTopics(w.topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(append(clientOpts(seeds), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
-		w.fail("final read_committed read: %v", err)
-		return
+		return nil, fmt.Errorf("final read_committed read of %s: %w", topic, err)
 	}
 	defer cl.Close()
 	// Every transaction ends in a marker the client does not return, so
 	// the read cannot stop at the end offsets: the topic is stable and no
 	// producer is left, so a few quiet seconds mean it read everything.
-	w.final = map[string]int{}
+	final := map[string]int{}
 	quietSince := time.Now()
 	for time.Since(quietSince) < 3*time.Second && ctx.Err() == nil {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
 		pcancel()
 		fs.EachRecord(func(r *kgo.Record) {
-			w.final[string(r.Value)]++
+			final[string(r.Value)]++
 			quietSince = time.Now()
 		})
 	}
 	if ctx.Err() != nil {
-		w.fail("final read_committed read did not finish within %v", timeout)
+		return final, fmt.Errorf("final read_committed read of %s did not finish in time", topic)
 	}
+	return final, nil
 }

@@ -83,6 +83,10 @@ type Config struct {
 	// transactions past their timeout are aborted.
 	TransactionMaxTimeout    time.Duration
 	TransactionAbortInterval time.Duration
+	// TransactionalIDExpiration is transactional.id.expiration.ms: a
+	// transactional id with no transaction for this long is removed from
+	// its coordinator's state.
+	TransactionalIDExpiration time.Duration
 	// The KIP-848 consumer protocol's heartbeat interval and session timeout.
 	GroupConsumerHeartbeat time.Duration
 	GroupConsumerSession   time.Duration
@@ -152,7 +156,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
 	var listeners, advertised, members, membersHTTP, protocolMap string
-	var idleMs, writeTimeoutMs int64
+	var idleMs, writeTimeoutMs, txnIDExpirationMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck, cleanerBackoff string
 	var txnMaxTimeout, txnAbortInterval string
 	var saslRaw saslFlags
@@ -219,6 +223,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&offsetsRetention, "offsets-retention", "168h", "keep the committed offsets of a group without members this long after it became empty (offsets.retention.minutes)")
 	fs.StringVar(&offsetsCheck, "offsets-retention-check-interval", "10m", "how often group coordinators remove expired offsets (offsets.retention.check.interval.ms)")
 	fs.StringVar(&txnMaxTimeout, "transaction-max-timeout", "15m", "longest transaction.timeout.ms a transactional producer may ask for; longer is refused with INVALID_TRANSACTION_TIMEOUT (transaction.max.timeout.ms)")
+	fs.Int64Var(&txnIDExpirationMs, "transactional-id-expiration-ms", 7*24*3600*1000, "remove a transactional id from its coordinator after this long without a transaction (transactional.id.expiration.ms); its producer id is then no longer listed and the id starts afresh")
 	fs.StringVar(&txnAbortInterval, "transaction-abort-interval", "10s", "how often transaction coordinators abort transactions past their timeout (transaction.abort.timed.out.transaction.cleanup.interval.ms)")
 	fs.DurationVar(&c.GroupConsumerHeartbeat, "group-consumer-heartbeat-interval", 5*time.Second, "how often consumer-protocol (KIP-848) members heartbeat (group.consumer.heartbeat.interval.ms)")
 	fs.DurationVar(&c.GroupConsumerSession, "group-consumer-session-timeout", 45*time.Second, "how long a consumer-protocol (KIP-848) member may go without heartbeating (group.consumer.session.timeout.ms)")
@@ -306,6 +311,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("--transaction-abort-interval: %w", err))
 	}
 	c.ConnectionsMaxIdle = time.Duration(idleMs) * time.Millisecond
+	c.TransactionalIDExpiration = time.Duration(txnIDExpirationMs) * time.Millisecond
 	c.ConnectionWriteTimeout = time.Duration(writeTimeoutMs) * time.Millisecond
 	errs = append(errs, saslRaw.parse(c)...)
 	errs = append(errs, authzRaw.parse(c)...)
@@ -518,6 +524,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionMaxTimeout < time.Millisecond || c.TransactionAbortInterval < time.Millisecond {
 		errs = append(errs, errors.New("--transaction-max-timeout and --transaction-abort-interval must be at least 1ms"))
+	}
+	if c.TransactionalIDExpiration < time.Millisecond {
+		errs = append(errs, errors.New("--transactional-id-expiration-ms must be at least 1 (Kafka's default is 604800000, 7 days)"))
 	}
 	if c.GroupConsumerHeartbeat <= 0 || c.GroupConsumerSession <= c.GroupConsumerHeartbeat {
 		errs = append(errs, errors.New("--group-consumer-heartbeat-interval must be positive and below --group-consumer-session-timeout"))

@@ -79,6 +79,29 @@ type TxnCommand struct {
 	// End makes a producer's pending offsets in a group committed offsets
 	// (Commit) or drops them.
 	End *TxnOffsetsEnd `json:"end,omitempty"`
+	// Expire removes transactional ids idle past their expiration.
+	Expire *TxnExpire `json:"expire,omitempty"`
+}
+
+// TxnExpire removes transactional ids with no transaction
+// (transactional.id.expiration.ms). Each id is removed only if its record
+// is still the version the coordinator judged, still without a
+// transaction, and its last update is ExpirationMs or more before the
+// command's time: every replica decides alike from the log alone.
+type TxnExpire struct {
+	ExpirationMs int64            `json:"expiration_ms"`
+	IDs          map[string]int64 `json:"ids"` // transactional id → record version
+}
+
+// TxnExpired tells whether a record may be removed at nowMs: it holds no
+// transaction (Empty or Complete*) and was last written expirationMs or
+// more before.
+func TxnExpired(r TxnRecord, nowMs, expirationMs int64) bool {
+	switch r.State {
+	case TxnEmpty, TxnCompleteCommit, TxnCompleteAbort:
+		return nowMs-r.UpdateMs >= expirationMs
+	}
+	return false
 }
 
 // TxnOffsets are offsets a transaction commits to a group, invisible
@@ -156,6 +179,12 @@ func (m *StateMachine) applyTxn(c *TxnCommand, atMs int64) uint64 {
 			}
 			for p, rec := range parts {
 				pend[topic][p] = rec
+			}
+		}
+	case c.Expire != nil:
+		for id, version := range c.Expire.IDs {
+			if r, ok := t.Records[id]; ok && r.Version == version && TxnExpired(*r, atMs, c.Expire.ExpirationMs) {
+				delete(t.Records, id)
 			}
 		}
 	case c.End != nil:

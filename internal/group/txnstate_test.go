@@ -58,3 +58,45 @@ func TestTxnStateCommandsAndSnapshot(t *testing.T) {
 		t.Fatalf("an older generation's transactional commit: %+v", res)
 	}
 }
+
+// TestTxnExpire: an Expire command removes, on any replica applying it,
+// exactly the ids it names that still hold the version named, have no
+// transaction and were last written the expiration or more before the
+// command's time.
+func TestTxnExpire(t *testing.T) {
+	m := NewStateMachine()
+	put := func(index uint64, id, state string, updateMs int64) {
+		rec := TxnRecord{ID: id, ProducerID: int64(index), LastEpoch: -1, TimeoutMs: 1000, State: state, UpdateMs: updateMs, Version: 1}
+		if state == TxnOngoing {
+			rec.Partitions = map[string][]int32{"t": {0}}
+		}
+		apply(t, m, index, Command{Txn: &TxnCommand{Put: &rec}})
+	}
+	put(1, "empty-old", TxnEmpty, 1000)
+	put(2, "commit-old", TxnCompleteCommit, 1000)
+	put(3, "abort-at-limit", TxnCompleteAbort, 5000)
+	put(4, "ongoing-old", TxnOngoing, 1000)
+	put(5, "prepared-old", TxnPrepareCommit, 1000)
+	put(6, "empty-recent", TxnEmpty, 5001)
+	put(7, "rewritten", TxnEmpty, 1000)
+	put(8, "not-named", TxnEmpty, 1000)
+	// "rewritten" was judged at version 1 and written again since.
+	again := TxnRecord{ID: "rewritten", ProducerID: 7, LastEpoch: -1, TimeoutMs: 1000, State: TxnEmpty, UpdateMs: 1000, Version: 2}
+	apply(t, m, 9, Command{Txn: &TxnCommand{Put: &again}})
+	ids := map[string]int64{}
+	for _, id := range []string{"empty-old", "commit-old", "abort-at-limit", "ongoing-old", "prepared-old", "empty-recent", "rewritten", "unknown"} {
+		ids[id] = 1
+	}
+	applyAt(t, m, 10, 10000, Command{Txn: &TxnCommand{Expire: &TxnExpire{ExpirationMs: 5000, IDs: ids}}})
+	var left []string
+	for _, r := range m.Txns() {
+		left = append(left, r.ID)
+	}
+	want := []string{"empty-recent", "not-named", "ongoing-old", "prepared-old", "rewritten"}
+	if !reflect.DeepEqual(left, want) {
+		t.Fatalf("ids left %v, want %v", left, want)
+	}
+	if restored := restoreSnapshot(t, m); !reflect.DeepEqual(restored.Txns(), m.Txns()) {
+		t.Fatalf("after a snapshot: %+v", restored.Txns())
+	}
+}

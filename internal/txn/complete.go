@@ -388,15 +388,39 @@ func (c *Coordinator) sweep(abort bool) {
 			continue
 		}
 		now := time.Now().UnixMilli()
+		expired := map[string]int64{}
 		for _, rec := range s.sm.Txns() {
 			switch {
 			case rec.State == group.TxnPrepareCommit || rec.State == group.TxnPrepareAbort:
 				c.complete(s, rec)
 			case abort && rec.State == group.TxnOngoing && now-rec.StartMs > int64(rec.TimeoutMs):
 				c.abortTimedOut(s, rec.ID)
+			case abort && group.TxnExpired(rec, now, c.cfg.IDExpiration.Milliseconds()):
+				expired[rec.ID] = rec.Version
 			}
 		}
+		if len(expired) > 0 {
+			c.expire(s, expired, now)
+		}
 	}
+}
+
+// expire removes transactional ids idle past transactional.id.expiration.ms
+// through the shard's log: the command names each record's version and
+// carries the time judged by, so every replica removes the same ones, and
+// none that a request wrote to since it was read.
+func (c *Coordinator) expire(s shard, ids map[string]int64, nowMs int64) {
+	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	cmd := group.Command{AtMs: nowMs, Txn: &group.TxnCommand{Expire: &group.TxnExpire{ExpirationMs: c.cfg.IDExpiration.Milliseconds(), IDs: ids}}}
+	if err := c.node.ProposeGroup(ctx, s.id, cmd.Encode()); err != nil {
+		c.log.Warn().Err(err).Uint64("shard", s.id).Int("transactional_ids", len(ids)).Msg("expire idle transactional ids")
+		return
+	}
+	c.log.Info().Uint64("shard", s.id).Int("transactional_ids", len(ids)).Dur("expiration", c.cfg.IDExpiration).Msg("expired idle transactional ids")
 }
 
 // abortTimedOut aborts an ongoing transaction past its timeout at a new

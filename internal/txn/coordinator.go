@@ -46,8 +46,9 @@ type Markers interface {
 
 // Defaults of the Config fields left zero.
 const (
-	DefaultMaxTimeout    = 15 * time.Minute // transaction.max.timeout.ms
-	DefaultAbortInterval = 10 * time.Second // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	DefaultMaxTimeout    = 15 * time.Minute   // transaction.max.timeout.ms
+	DefaultAbortInterval = 10 * time.Second   // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	DefaultIDExpiration  = 7 * 24 * time.Hour // transactional.id.expiration.ms
 	// completeWait bounds how long InitProducerId waits for the abort of
 	// the transaction it ends.
 	completeWait = 10 * time.Second
@@ -61,6 +62,9 @@ const (
 type Config struct {
 	MaxTimeout    time.Duration
 	AbortInterval time.Duration
+	// IDExpiration removes a transactional id with no transaction for
+	// this long (checked every AbortInterval).
+	IDExpiration time.Duration
 }
 
 // Coordinator coordinates the transactional ids of the group shards this
@@ -97,6 +101,9 @@ func New(cfg Config, node Node, markers Markers, log zerolog.Logger) *Coordinato
 	}
 	if cfg.AbortInterval <= 0 {
 		cfg.AbortInterval = DefaultAbortInterval
+	}
+	if cfg.IDExpiration <= 0 {
+		cfg.IDExpiration = DefaultIDExpiration
 	}
 	c := &Coordinator{cfg: cfg, node: node, markers: markers, log: log.With().Str("component", "txn").Logger(),
 		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]*completion{}}
