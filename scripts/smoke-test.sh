@@ -36,6 +36,8 @@
 #                       client command gets as --command-config; in the client container
 #                       its directory is mounted at the same path, so keep the files it
 #                       names there (scripts/secure-smoke.sh does)
+#   SMOKE_HTTP_CA       CA file (PEM) of brokers whose HTTP ports serve HTTPS (--http-tls):
+#                       readiness is then asked over TLS with openssl s_client
 set -uo pipefail
 
 read -r -a kafka_ports <<< "${KAFKA_PORTS:-9092 9093 9094}"
@@ -121,13 +123,24 @@ brokers_except() { # index (0-based) to leave out; prints a bootstrap list
   echo "${out[*]}"
 }
 
+# broker_get PORT PATH: http_get of a broker's HTTP port, or over HTTPS
+# trusting the CA file SMOKE_HTTP_CA (brokers with --http-tls).
+broker_get() {
+  if [ -z "${SMOKE_HTTP_CA:-}" ]; then
+    http_get localhost "$1" "$2"
+    return
+  fi
+  printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" |
+    timeout 10 openssl s_client -quiet -connect "localhost:$1" -servername localhost -CAfile "$SMOKE_HTTP_CA" -verify_return_error 2>/dev/null
+}
+
 # wait_ready PORT...: every given HTTP port's /readyz answers 200.
 wait_ready() {
   local deadline=$((SECONDS + ready_timeout)) p pending
   while :; do
     pending=()
     for p in "$@"; do
-      [ "$(http_get localhost "$p" /readyz | http_status)" = 200 ] || pending+=("$p")
+      [ "$(broker_get "$p" /readyz | http_status)" = 200 ] || pending+=("$p")
     done
     [ ${#pending[@]} = 0 ] && return 0
     [ $SECONDS -ge $deadline ] && { echo "not ready after ${ready_timeout}s: ${pending[*]}"; return 1; }

@@ -16,7 +16,9 @@ import (
 
 const clusterUsage = `Usage:
   longboat cluster status [--http 127.0.0.1:13092,...]
-Takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
+Takes --bootstrap-server (alias --brokers), --output table|json, --timeout and
+--command-config. A --http address written https://host:port is asked over
+HTTPS (brokers with --http-tls), trusting ssl.ca.location of --command-config.
 `
 
 // brokerStatus is one broker's line of cluster status. Reachable is
@@ -91,7 +93,7 @@ func clusterCmd(args []string, s *stdio) error {
 	fs.SetOutput(s.err)
 	cf := addClientFlags(fs, defaultAdminTimeout)
 	httpAddrs := fs.String("http", "127.0.0.1:13092,127.0.0.1:13093,127.0.0.1:13094",
-		"comma-separated HTTP addresses of the brokers (default: longboat dev's); empty: Kafka API only")
+		"comma-separated HTTP addresses of the brokers (default: longboat dev's), https://host:port for brokers with --http-tls; empty: Kafka API only")
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
@@ -142,7 +144,11 @@ func clusterCmd(args []string, s *stdio) error {
 		}
 	}
 	if *httpAddrs != "" {
-		doc.addHTTP(ctx, strings.Split(*httpAddrs, ","))
+		hc, err := cf.httpClient()
+		if err != nil {
+			return err
+		}
+		doc.addHTTP(ctx, hc, strings.Split(*httpAddrs, ","))
 		for _, a := range doc.HTTPUnreachable {
 			fmt.Fprintf(s.err, "warning: no /v1/status from %s (set --http to the brokers' HTTP addresses, or --http '' to skip)\n", a)
 		}
@@ -177,9 +183,9 @@ func reachable(ctx context.Context, addr string) bool {
 
 // addHTTP asks each address for /v1/status and attaches what it says to
 // the broker with that node id.
-func (doc *clusterDoc) addHTTP(ctx context.Context, addrs []string) {
+func (doc *clusterDoc) addHTTP(ctx context.Context, hc *http.Client, addrs []string) {
 	for _, a := range addrs {
-		st, err := fetchStatus(ctx, a)
+		st, err := fetchStatus(ctx, hc, a)
 		if err != nil {
 			doc.HTTPUnreachable = append(doc.HTTPUnreachable, a)
 			continue
@@ -207,12 +213,39 @@ func (doc *clusterDoc) setMetaRoles(voters, nonVoting []uint64) {
 	}
 }
 
-func fetchStatus(ctx context.Context, addr string) (*v1Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status", nil)
+// httpClient asks the brokers' HTTP ports: over HTTPS it trusts the CA of
+// --command-config (ssl.ca.location) and presents its client certificate,
+// as the Kafka connections do; else the system's CAs.
+func (c *clientFlags) httpClient() (*http.Client, error) {
+	if c.commandConfig == "" {
+		return http.DefaultClient, nil
+	}
+	cc, err := readCommandConfig(c.commandConfig)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cfg, err := cc.tlsConfig()
+	if err != nil {
+		return nil, usagef("--command-config %s: %w", c.commandConfig, err)
+	}
+	if cfg == nil {
+		return http.DefaultClient, nil
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}, nil
+}
+
+// fetchStatus asks addr (host:port, or http:// or https:// with one) for
+// /v1/status.
+func fetchStatus(ctx context.Context, hc *http.Client, addr string) (*v1Status, error) {
+	url := addr + "/v1/status"
+	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
+		url = "http://" + url
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,7 @@
 package acl
 
+import "slices"
+
 // Authorizer decides requests as Kafka's StandardAuthorizer: super users
 // may do everything; otherwise a matching DENY wins over any ALLOW, an
 // ALLOW of the operation (or of one that implies it, or ALL) grants it, and
@@ -8,6 +10,7 @@ package acl
 type Authorizer struct {
 	superUsers                map[string]bool
 	allowEveryoneIfNoACLFound bool
+	indexed                   indexCache
 }
 
 // New returns an authorizer with these super users (principals such as
@@ -30,25 +33,24 @@ type Request struct {
 }
 
 // Authorize tells whether r may do op on the resource of type rt named
-// name, under the bindings acls.
+// name, under the bindings acls. acls must not change once passed (the
+// __meta state replaces its slice on every change): it is indexed once.
 func (a *Authorizer) Authorize(acls []Binding, r Request, op Operation, rt ResourceType, name string) bool {
 	if a.superUsers[r.Principal] {
 		return true
 	}
-	covered, allowed := false, false
-	for _, b := range acls {
-		if b.ResourceType != rt || !patternApplies(b, name) {
-			continue
-		}
+	covered, allowed, denied := false, false, false
+	a.indexed.of(acls).applying(rt, name, func(b Binding) bool {
 		covered = true
-		if (b.Principal != r.Principal && b.Principal != "User:"+Wildcard) || (b.Host != r.Host && b.Host != Wildcard) {
-			continue
+		if !r.matches(b) {
+			return true
 		}
 		switch b.Permission {
 		case PermissionDeny:
 			// A DENY of READ does not deny DESCRIBE: only the operation
 			// itself or ALL.
 			if b.Operation == op || b.Operation == OpAll {
+				denied = true
 				return false
 			}
 		case PermissionAllow:
@@ -56,11 +58,20 @@ func (a *Authorizer) Authorize(acls []Binding, r Request, op Operation, rt Resou
 				allowed = true
 			}
 		}
-	}
-	if !covered {
+		return true
+	})
+	switch {
+	case denied:
+		return false
+	case !covered:
 		return a.allowEveryoneIfNoACLFound
 	}
 	return allowed
+}
+
+// matches tells whether a binding's principal and host are r's.
+func (r Request) matches(b Binding) bool {
+	return (b.Principal == r.Principal || b.Principal == "User:"+Wildcard) && (b.Host == r.Host || b.Host == Wildcard)
 }
 
 // implies tells whether an ALLOW of granted grants op: ALL grants every
@@ -92,33 +103,61 @@ func (a *Authorizer) AuthorizedOperations(acls []Binding, r Request, rt Resource
 }
 
 // AuthorizeAny tells whether r may do op on at least some resource of
-// type rt (Kafka's authorizeByResourceType, which lets an idempotent
-// producer with WRITE on any topic have a producer id): an ALLOW that
-// covers it, unless a DENY of the operation covers every name of the type
-// (a literal "*" or an empty prefix). A DENY of some names does not stop
-// it, since other names stay writable.
+// type rt, as Kafka's Authorizer.authorizeByResourceType (which lets an
+// idempotent producer with WRITE on any topic have a producer id): allowed
+// when op on a resource of an unused name would be (super users, or no ACL
+// covering it with AllowEveryoneIfNoACLFound); otherwise, among r's
+// bindings of exactly op or ALL, a DENY of the literal "*" refuses, an
+// ALLOW of the literal "*" grants, and any other ALLOW grants unless a
+// DENY dominates it: a literal DENY of the same name (for a literal
+// ALLOW), or a prefixed DENY of a prefix of its name (for either).
 func (a *Authorizer) AuthorizeAny(acls []Binding, r Request, op Operation, rt ResourceType) bool {
-	if a.superUsers[r.Principal] {
+	if a.Authorize(acls, r, op, rt, unusedName) {
 		return true
 	}
-	covered, allowed := false, false
-	for _, b := range acls {
-		if b.ResourceType != rt {
-			continue
-		}
-		covered = true
-		if (b.Principal != r.Principal && b.Principal != "User:"+Wildcard) || (b.Host != r.Host && b.Host != Wildcard) {
+	t := a.indexed.of(acls).byType[rt]
+	if t == nil {
+		return false
+	}
+	denyLiteral, denyPrefixed := map[string]bool{}, map[string]bool{}
+	var allows []Binding
+	wildcardAllow := false
+	for _, b := range slices.Concat(t.byUser[r.Principal], t.byUser["User:"+Wildcard]) {
+		if !r.matches(b) || (b.Operation != op && b.Operation != OpAll) {
 			continue
 		}
 		switch {
-		case b.Permission == PermissionDeny && (b.Operation == op || b.Operation == OpAll) && patternApplies(b, "") && (b.Pattern == PatternPrefixed || b.Name == Wildcard):
+		case b.Permission == PermissionDeny && b.Pattern == PatternLiteral && b.Name == Wildcard:
 			return false
-		case b.Permission == PermissionAllow && implies(b.Operation, op):
-			allowed = true
+		case b.Permission == PermissionDeny && b.Pattern == PatternLiteral:
+			denyLiteral[b.Name] = true
+		case b.Permission == PermissionDeny && b.Pattern == PatternPrefixed:
+			denyPrefixed[b.Name] = true
+		case b.Permission == PermissionAllow && b.Pattern == PatternLiteral && b.Name == Wildcard:
+			wildcardAllow = true
+		case b.Permission == PermissionAllow:
+			allows = append(allows, b)
 		}
 	}
-	if !covered {
-		return a.allowEveryoneIfNoACLFound
+	if wildcardAllow {
+		return true
 	}
-	return allowed
+	for _, b := range allows {
+		if b.Pattern == PatternLiteral && denyLiteral[b.Name] {
+			continue
+		}
+		dominated := false
+		for n := 1; n <= len(b.Name) && !dominated; n++ {
+			dominated = denyPrefixed[b.Name[:n]]
+		}
+		if !dominated {
+			return true
+		}
+	}
+	return false
 }
+
+// unusedName is the resource name AuthorizeAny checks first, as Kafka's
+// hard-coded one, so that super users and AllowEveryoneIfNoACLFound grant
+// regardless of DENY bindings of other names.
+const unusedName = "hardcode"

@@ -19,7 +19,7 @@ func checkOwnPrincipal(cfg *config.Config, certs *tlscert.Store) error {
 	}
 	in := cfg.InternalListener()
 	own := tlscert.Anonymous
-	if config.UsesTLS(in.Protocol) && certs != nil && cfg.TLS.ClientAuth != config.TLSClientAuthNone {
+	if config.UsesTLS(in.Protocol) && certs != nil && cfg.TLS.ClientAuthOf(in.Name) != config.TLSClientAuthNone {
 		own = certs.ClientPrincipal()
 	}
 	if slices.Contains(cfg.Authorization.SuperUsers, own) {

@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -51,19 +53,25 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: log, Metrics: metrics.New(version.Version)}
 	// Certificates first: a bad key or certificate stops the start before
 	// Raft joins anything.
+	needTLS := cfg.HTTPTLS
 	for _, l := range cfg.Listeners {
-		if config.UsesTLS(l.Protocol) && b.TLS == nil {
-			certs, err := tlscert.Load(cfg.TLS, log)
-			if err != nil {
-				return nil, err
-			}
-			b.TLS = certs
+		needTLS = needTLS || config.UsesTLS(l.Protocol)
+	}
+	if needTLS {
+		certs, err := tlscert.Load(cfg.TLS, log)
+		if err != nil {
+			return nil, err
 		}
+		b.TLS = certs
 	}
 	if err := checkOwnPrincipal(cfg, b.TLS); err != nil {
 		return nil, err
 	}
-	node, err := cluster.Start(cfg, b.Metrics, log)
+	var web cluster.HTTPTLS
+	if cfg.HTTPTLS {
+		web = cluster.HTTPTLS{Server: b.httpServerTLS(), Client: b.TLS.ClientConfig()}
+	}
+	node, err := cluster.Start(cfg, web, b.Metrics, log)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +125,35 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		node.Close()
 		return nil, fmt.Errorf("HTTP listener on %s: %w", cfg.HTTPAddr, err)
 	}
-	b.http = &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
+	if cfg.HTTPTLS {
+		b.httpL = tls.NewListener(b.httpL, b.httpServerTLS())
+	}
+	b.http = &http.Server{Handler: b.guard(b.routes()), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: stdlog.New(httpErrorLog{log}, "", 0)}
 	go func() {
 		if err := b.http.Serve(b.httpL); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("HTTP server stopped")
 		}
 	}()
-	log.Info().Uint64("node_id", cfg.NodeID).Str("raft", cfg.RaftAddr).Str("http", b.httpL.Addr().String()).Msg("broker started")
+	log.Info().Uint64("node_id", cfg.NodeID).Str("raft", cfg.RaftAddr).Str("http", b.httpL.Addr().String()).Bool("http_tls", cfg.HTTPTLS).Msg("broker started")
 	return b, nil
+}
+
+// httpServerTLS is the HTTP port's TLS with --http-tls: client
+// certificates are verified when sent (guard requires one for the cluster
+// endpoints) but not required, so that probes and scrapes need none.
+func (b *Broker) httpServerTLS() *tls.Config {
+	return b.TLS.ServerConfig(config.TLSClientAuthRequested)
+}
+
+// httpErrorLog routes net/http's own messages (failed TLS handshakes of
+// plain-HTTP clients and of clients with a foreign certificate) to the
+// broker's log at debug level, where a scan of the port does not flood it.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	l.log.Debug().Str("component", "http").Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // ReloadTLS rereads the TLS files (on SIGHUP); new connections get the new

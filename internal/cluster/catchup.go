@@ -28,7 +28,7 @@ const maxPositionBytes = 4 << 10
 type followerLogs struct {
 	self   uint64
 	meta   interface{ State() *meta.State }
-	client *http.Client
+	client peerHTTP
 }
 
 // positionRetry spaces the attempts to ask the followers: a follower that
@@ -91,7 +91,7 @@ func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.L
 
 func (f followerLogs) position(ctx context.Context, b *meta.Broker, shardID uint64) (partition.LogPosition, error) {
 	var pos partition.LogPosition
-	url, err := brokerURL(b, LogPositionPath(shardID))
+	url, err := f.client.brokerURL(b, LogPositionPath(shardID))
 	if err != nil {
 		return pos, err
 	}

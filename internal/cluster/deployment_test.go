@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +64,7 @@ func TestNewMemberDeployment(t *testing.T) {
 func TestIdentityDeploymentOnUpgrade(t *testing.T) {
 	dir := t.TempDir()
 	cfg := &config.Config{NodeID: 1, DataDir: dir, InitialMembers: map[uint64]string{1: "127.0.0.1:1"}}
-	check := identityCheck{cfg: cfg, client: &http.Client{Timeout: time.Second}, window: time.Second, log: zerolog.Nop()}
+	check := identityCheck{cfg: cfg, client: newPeerHTTP(nil).timeout(time.Second), window: time.Second, log: zerolog.Nop()}
 	fresh, err := check.run(context.Background())
 	if err != nil || fresh.NewClusterID == "" || fresh.DeploymentID != deploymentIDFor(fresh.NewClusterID) {
 		t.Fatalf("new directory: %+v %v", fresh, err)

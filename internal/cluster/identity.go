@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -143,7 +144,9 @@ func writeIdentity(dataDir string, id identity) error {
 // directory may start as cfg.NodeID, and returns its identity.
 type identityCheck struct {
 	cfg    *config.Config
-	client *http.Client
+	client peerHTTP
+	// server is the identity listener's TLS with --http-tls, else nil.
+	server *tls.Config
 	window time.Duration
 	log    zerolog.Logger
 }
@@ -177,7 +180,7 @@ func (c identityCheck) run(ctx context.Context) (identity, error) {
 		if cur != nil {
 			own.ClusterID, own.Incarnation, own.DeploymentID = cur.ClusterID, cur.Incarnation, cur.DeploymentID
 		}
-		stop, err := serveIdentity(c.cfg.HTTPAddr, own)
+		stop, err := serveIdentity(c.cfg.HTTPAddr, c.server, own)
 		if err != nil {
 			return identity{}, err
 		}
@@ -236,7 +239,7 @@ func (c identityCheck) peers() map[uint64]string {
 	out := map[uint64]string{}
 	for id, addr := range c.cfg.InitialMembersHTTP {
 		if id != c.cfg.NodeID {
-			out[id] = peerURL(addr, c.cfg.InitialMembers[id], "/v1/identity")
+			out[id] = c.client.peerURL(addr, c.cfg.InitialMembers[id], "/v1/identity")
 		}
 	}
 	return out
@@ -371,7 +374,7 @@ func (c identityCheck) ask(ctx context.Context, peers map[uint64]string) map[uin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := fetchIdentity(ctx, c.client, url)
+			a, err := fetchIdentity(ctx, c.client.Client, url)
 			if err != nil {
 				c.log.Debug().Err(err).Uint64("peer", peer).Msg("identity: peer did not answer")
 				return
@@ -409,10 +412,14 @@ func fetchIdentity(ctx context.Context, client *http.Client, url string) (Identi
 // serveIdentity answers /v1/identity on the broker's HTTP address while
 // the check runs (peers starting at the same time ask each other), and
 // 503 on anything else; stop frees the address for the broker's server.
-func serveIdentity(addr string, own IdentityReport) (stop func(), err error) {
+// With --http-tls (server non-nil) it speaks HTTPS as the broker will.
+func serveIdentity(addr string, server *tls.Config, own IdentityReport) (stop func(), err error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP listener on %s for the identity check: %w", addr, err)
+	}
+	if server != nil {
+		l = tls.NewListener(l, server)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/identity", func(w http.ResponseWriter, _ *http.Request) {

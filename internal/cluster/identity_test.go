@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,7 +68,7 @@ func TestIdentityFileRoundTrip(t *testing.T) {
 func TestIdentityCheckLocalRules(t *testing.T) {
 	dir := t.TempDir()
 	cfg := &config.Config{NodeID: 1, DataDir: dir, InitialMembers: map[uint64]string{1: "127.0.0.1:1"}}
-	check := identityCheck{cfg: cfg, client: &http.Client{Timeout: time.Second}, window: time.Second, log: zerolog.Nop()}
+	check := identityCheck{cfg: cfg, client: newPeerHTTP(nil).timeout(time.Second), window: time.Second, log: zerolog.Nop()}
 	if err := os.MkdirAll(filepath.Join(dir, "raft", "tandb"), 0o755); err != nil {
 		t.Fatal(err)
 	}

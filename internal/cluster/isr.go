@@ -138,7 +138,7 @@ type isrTracker struct {
 	meta     metaState
 	leaders  leadership
 	replicas hostedPartitions
-	client   *http.Client
+	client   peerHTTP
 	now      func() time.Time
 	log      zerolog.Logger
 
@@ -148,7 +148,7 @@ type isrTracker struct {
 	reports  map[uint64]isrReport  // by reporting leader
 }
 
-func newISRTracker(self uint64, lagMax time.Duration, st metaState, leaders leadership, replicas hostedPartitions, client *http.Client, log zerolog.Logger) *isrTracker {
+func newISRTracker(self uint64, lagMax time.Duration, st metaState, leaders leadership, replicas hostedPartitions, client peerHTTP, log zerolog.Logger) *isrTracker {
 	return &isrTracker{
 		self: self, lagMax: lagMax, meta: st, leaders: leaders, replicas: replicas, client: client, now: time.Now, log: log,
 		led: map[uint64]*shardSync{}, failures: map[uint64]int{}, reports: map[uint64]isrReport{},
@@ -264,7 +264,7 @@ func (t *isrTracker) round(ctx context.Context) {
 // ask sends a peer this round's report and returns its replicas' high
 // watermarks.
 func (t *isrTracker) ask(ctx context.Context, b *meta.Broker, body []byte) (map[uint64]int64, error) {
-	url, err := brokerURL(b, replicasPath)
+	url, err := t.client.brokerURL(b, replicasPath)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,11 @@ func (t *isrTracker) ask(ctx context.Context, b *meta.Broker, body []byte) (map[
 		return nil, fmt.Errorf("post %s: %s", url, resp.Status)
 	}
 	var out replicasResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	// Read to the end, or the client drops the connection (and, with
+	// --http-tls, does a handshake every poll).
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", url, err)
 	}
 	if out.HW == nil {

@@ -99,7 +99,7 @@ func TestShardSyncIdle(t *testing.T) {
 // brokers answer with the leader's fresh report, else every replica.
 func TestTrackerISR(t *testing.T) {
 	now := t0
-	tr := newISRTracker(1, lagMax, nil, nil, nil, nil, zerolog.Nop())
+	tr := newISRTracker(1, lagMax, nil, nil, nil, peerHTTP{}, zerolog.Nop())
 	tr.now = func() time.Time { return now }
 	replicas := []uint64{1, 2, 3}
 	if got := tr.isr(10, 1, replicas); !slices.Equal(got, replicas) {
@@ -188,7 +188,7 @@ func TestBalancerMovesOnlyToInSync(t *testing.T) {
 		}}},
 		GroupShards: []meta.Partition{{ShardID: 50, Replicas: []uint64{3, 1, 2}}},
 	}
-	tr := newISRTracker(1, lagMax, fixedState{st}, leadsAll{}, nil, nil, zerolog.Nop())
+	tr := newISRTracker(1, lagMax, fixedState{st}, leadsAll{}, nil, peerHTTP{}, zerolog.Nop())
 	tr.now = func() time.Time { return now }
 	tr.led[10] = newShardSync(1, []uint64{3, 1, 2}, 1, now)
 	tr.led[11] = newShardSync(1, []uint64{2, 1, 3}, 1, now)
@@ -220,7 +220,7 @@ func TestBalancerMovesOnlyToInSync(t *testing.T) {
 // broker that stopped answering.
 func TestHandOffTarget(t *testing.T) {
 	now := t0
-	tr := newISRTracker(1, lagMax, nil, nil, nil, nil, zerolog.Nop())
+	tr := newISRTracker(1, lagMax, nil, nil, nil, peerHTTP{}, zerolog.Nop())
 	tr.now = func() time.Time { return now }
 	b := &balancer{self: 1, inSync: tr}
 	replicas := []uint64{1, 3, 2}

@@ -129,11 +129,11 @@ func (n *Node) MetaMembership(ctx context.Context) (MetaMembership, error) {
 
 // askToJoin posts the join until the broker at addr admits or refuses it,
 // or the window passes.
-func askToJoin(ctx context.Context, client *http.Client, addr string, req JoinRequest, window time.Duration, progress func(error)) (JoinAnswer, error) {
+func askToJoin(ctx context.Context, client peerHTTP, addr string, req JoinRequest, window time.Duration, progress func(error)) (JoinAnswer, error) {
 	body, _ := json.Marshal(req)
 	deadline := time.Now().Add(window)
 	for {
-		a, err := postJoin(ctx, client, "http://"+addr+"/v1/join", body)
+		a, err := postJoin(ctx, client.Client, client.url(addr, "/v1/join"), body)
 		var refused *ErrJoinRefused
 		switch {
 		case err == nil:
@@ -193,7 +193,7 @@ func (c identityCheck) joining(ctx context.Context, cur *identity) (identity, er
 		// cluster says otherwise; a --join broker that does not answer
 		// says nothing (as initial members' peers), so a joined broker
 		// restarts while that one is down.
-		if err := c.checkPeers(ctx, *cur, map[uint64]string{0: joinURL(c.cfg.Join, "/v1/identity")}); err != nil {
+		if err := c.checkPeers(ctx, *cur, map[uint64]string{0: c.client.url(c.cfg.Join, "/v1/identity")}); err != nil {
 			return identity{}, err
 		}
 		c.log.Info().Str("cluster_id", cur.ClusterID).Msg("joined broker restarting from its data directory")
@@ -205,7 +205,7 @@ func (c identityCheck) joining(ctx context.Context, cur *identity) (identity, er
 	}
 	var id identity
 	if cur != nil {
-		if err := c.checkPeers(ctx, *cur, map[uint64]string{0: joinURL(c.cfg.Join, "/v1/identity")}); err != nil {
+		if err := c.checkPeers(ctx, *cur, map[uint64]string{0: c.client.url(c.cfg.Join, "/v1/identity")}); err != nil {
 			return identity{}, err
 		}
 		id = *cur
@@ -228,7 +228,7 @@ func (c identityCheck) joining(ctx context.Context, cur *identity) (identity, er
 	}
 	req := JoinRequest{NodeID: self, RaftAddr: c.cfg.RaftAddr, Incarnation: id.Incarnation}
 	// Admission waits for a ReadIndex and a membership change to commit.
-	client := &http.Client{Timeout: 20 * time.Second}
+	client := c.client.timeout(20 * time.Second)
 	if _, err := askToJoin(ctx, client, c.cfg.Join, req, joinWindow, func(err error) {
 		c.log.Info().Err(err).Str("join", c.cfg.Join).Msg("join: not admitted yet; asking again")
 	}); err != nil {
@@ -241,10 +241,10 @@ func (c identityCheck) joining(ctx context.Context, cur *identity) (identity, er
 // askJoinTarget waits for the --join broker's synced identity report of a
 // formed cluster.
 func (c identityCheck) askJoinTarget(ctx context.Context) (IdentityReport, error) {
-	url := joinURL(c.cfg.Join, "/v1/identity")
+	url := c.client.url(c.cfg.Join, "/v1/identity")
 	deadline := time.Now().Add(joinWindow)
 	for {
-		a, err := fetchIdentity(ctx, c.client, url)
+		a, err := fetchIdentity(ctx, c.client.Client, url)
 		if err == nil && (!a.Synced || a.ClusterID == "") {
 			err = fmt.Errorf("node %d has no synced __meta of a formed cluster yet", a.NodeID)
 		}
@@ -262,5 +262,3 @@ func (c identityCheck) askJoinTarget(ctx context.Context) (IdentityReport, error
 		}
 	}
 }
-
-func joinURL(addr, path string) string { return "http://" + addr + path }

@@ -6,7 +6,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,14 +56,16 @@ type Node struct {
 
 // Start opens the NodeHost, starts (or restarts) the __meta replica and the
 // loops that keep partition replicas in line with __meta.
-func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, error) {
+// web is the TLS of --http-tls (zero without it).
+func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logger) (*Node, error) {
 	log = log.With().Str("component", "cluster").Logger()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	// Before anything is written and any Raft replica starts: a wiped
 	// directory must not vote.
-	check := identityCheck{cfg: cfg, client: &http.Client{Timeout: identityAskTimeout}, window: emptyIdentityWindow, log: log}
+	peerWeb := newPeerHTTP(web.Client)
+	check := identityCheck{cfg: cfg, client: peerWeb.timeout(identityAskTimeout), server: web.Server, window: emptyIdentityWindow, log: log}
 	self, err := check.run(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("identity check: %w", err)
@@ -82,7 +83,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		return nil, err
 	}
 
-	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerClient}, disk: disk, Events: &Events{}}
+	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerWeb.timeout(peerAskTimeout)}, disk: disk, Events: &Events{}}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	trail := newElectionTrail(cfg.ElectionTimeout(), func(shard uint64) uint64 { return preferredReplica(n.meta.State(), shard) }, log)
 	nhc := dbconfig.NodeHostConfig{
@@ -122,11 +123,11 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 
 	n.leaders = leaderView{self: cfg.NodeID, nh: nh, hosts: n.replicas.hosts, meta: n.meta}
 	n.metaProp = &metaProposer{nh: nh, attempt: 2 * cfg.ElectionTimeout(), metrics: m}
-	n.placed = placementStamp{self: cfg.NodeID, meta: n.meta, peers: prober{client: peerClient}}.stamped(n.metaProp.propose)
+	n.placed = placementStamp{self: cfg.NodeID, meta: n.meta, peers: n.peers}.stamped(n.metaProp.propose)
 	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, trail: trail, log: log, lastProposal: map[uint64]*atomic.Int64{}}
 	n.shards = &shardProposer{nh: nh, touch: w.touch, metrics: m}
 	n.pids = &producerIDs{propose: n.metaProp.propose}
-	n.isr = newISRTracker(cfg.NodeID, cfg.ReplicaLagTimeMax, n.meta, n.leaders, n.replicas, peerClient, log)
+	n.isr = newISRTracker(cfg.NodeID, cfg.ReplicaLagTimeMax, n.meta, n.leaders, n.replicas, peerWeb.timeout(peerAskTimeout), log)
 	n.balancer = &balancer{
 		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: recordedTransfers{nh: nh, trail: trail},
 		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
@@ -143,7 +144,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, storageErrors: m.StorageErrors, log: log,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), storageErrors: m.StorageErrors, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
@@ -159,7 +160,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
-			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),
+			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: peerWeb.timeout(peerProbeTimeout)}),
 			waker: w, nh: nh, replicas: n.replicas, log: log,
 		}
 		loops = append(loops, watch.run)

@@ -41,7 +41,7 @@ func TestPlacementExcludesOnlyBrokersThatStayDown(t *testing.T) {
 	for id, addr := range map[uint64]string{2: live.URL, 3: gone, 4: failing.URL, 5: oneMiss.URL} {
 		st.Brokers[id] = &meta.Broker{ID: id, AdvertisedHTTPAddr: strings.TrimPrefix(addr, "http://")}
 	}
-	p := placementStamp{self: 1, meta: fixedState{st}, peers: prober{client: peerClient}}
+	p := placementStamp{self: 1, meta: fixedState{st}, peers: prober{client: newPeerHTTP(nil).timeout(peerAskTimeout)}}
 	c := meta.Command{CreateTopic: &meta.CreateTopic{Name: "t", Partitions: 1, ReplicationFactor: 1}}
 	start := time.Now()
 	p.stamp(context.Background(), &c)

@@ -30,30 +30,28 @@ const (
 	peerSlowDownAfter = 3 * time.Second
 )
 
-// probeClient makes the liveness probes.
-var probeClient = &http.Client{Timeout: peerProbeTimeout}
-
-// peerClient asks peers' health endpoints for the leader balancer and the
+// peerProbeClient makes the liveness probes; peerAskTimeout bounds the
+// requests to peers' health endpoints for the leader balancer and the
 // scrape-time under-replication figure.
-var peerClient = &http.Client{Timeout: time.Second}
+const peerAskTimeout = time.Second
 
 // peerURL is a path at a broker's HTTP address. A wildcard HTTP host is
 // reached at the host of the broker's Raft address.
-func peerURL(httpAddr, raftAddr, path string) string {
+func (h peerHTTP) peerURL(httpAddr, raftAddr, path string) string {
 	host, port, err := net.SplitHostPort(httpAddr)
 	if err != nil {
-		return "http://" + httpAddr + path
+		return h.url(httpAddr, path)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host, _, _ = net.SplitHostPort(raftAddr)
 	}
-	return "http://" + net.JoinHostPort(host, port) + path
+	return h.url(net.JoinHostPort(host, port), path)
 }
 
 // prober asks other brokers' HTTP endpoints whether they answer 200; its
 // client's timeout bounds one probe.
 type prober struct {
-	client *http.Client
+	client peerHTTP
 }
 
 // answers tells whether a broker's HTTP path answers 200.
@@ -63,7 +61,7 @@ func (p prober) answers(ctx context.Context, b *meta.Broker, path string) bool {
 
 // check asks a broker's HTTP path and says why it did not answer 200.
 func (p prober) check(ctx context.Context, b *meta.Broker, path string) error {
-	url, err := brokerURL(b, path)
+	url, err := p.client.brokerURL(b, path)
 	if err != nil {
 		return err
 	}
@@ -91,7 +89,7 @@ func (p prober) check(ctx context.Context, b *meta.Broker, path string) error {
 // to its peers, or, for a registration made before brokers advertised
 // one, peerURL of its HTTP address; it refuses an unregistered broker or
 // an address that does not parse.
-func brokerURL(b *meta.Broker, path string) (string, error) {
+func (h peerHTTP) brokerURL(b *meta.Broker, path string) (string, error) {
 	if b == nil {
 		return "", errors.New("unregistered broker")
 	}
@@ -99,12 +97,12 @@ func brokerURL(b *meta.Broker, path string) (string, error) {
 		if _, _, err := net.SplitHostPort(b.AdvertisedHTTPAddr); err != nil {
 			return "", fmt.Errorf("advertised HTTP address of broker %d: %w", b.ID, err)
 		}
-		return "http://" + b.AdvertisedHTTPAddr + path, nil
+		return h.url(b.AdvertisedHTTPAddr, path), nil
 	}
 	if _, _, err := net.SplitHostPort(b.HTTPAddr); err != nil {
 		return "", fmt.Errorf("HTTP address of broker %d: %w", b.ID, err)
 	}
-	return peerURL(b.HTTPAddr, b.RaftAddr, path), nil
+	return h.peerURL(b.HTTPAddr, b.RaftAddr, path), nil
 }
 
 // raftReachable tells whether a TCP connection to a broker's Raft address

@@ -29,12 +29,12 @@ func TestBrokerURLUsesAdvertisedHTTP(t *testing.T) {
 		{meta.Broker{ID: 1, RaftAddr: "broker1:9192", HTTPAddr: "0.0.0.0:13092"}, "http://broker1:13092/livez"},
 		{meta.Broker{ID: 1, RaftAddr: "broker1:9192", HTTPAddr: "10.0.0.5:13092"}, "http://10.0.0.5:13092/livez"},
 	} {
-		got, err := brokerURL(&tc.b, "/livez")
+		got, err := newPeerHTTP(nil).brokerURL(&tc.b, "/livez")
 		if err != nil || got != tc.want {
 			t.Errorf("brokerURL(%+v) = %q, %v; want %q", tc.b, got, err, tc.want)
 		}
 	}
-	if _, err := brokerURL(&meta.Broker{ID: 2, AdvertisedHTTPAddr: "no-port"}, "/livez"); err == nil {
+	if _, err := newPeerHTTP(nil).brokerURL(&meta.Broker{ID: 2, AdvertisedHTTPAddr: "no-port"}, "/livez"); err == nil {
 		t.Error("an advertised address without a port was accepted")
 	}
 
@@ -101,12 +101,11 @@ func rounds(l *peerLiveness, st *meta.State, n int) []string {
 // its probes failed for the slow threshold, and up at its next answer.
 func TestPeerLivenessRaftPortAndSlowness(t *testing.T) {
 	ok := func(w http.ResponseWriter, _ *http.Request) {}
-	client := &http.Client{Timeout: 200 * time.Millisecond}
 
 	// Raft port closed (refused), HTTP fine: down after two probes.
 	cut := newPeer(t, ok)
 	cut.raft.Close()
-	l := newPeerLiveness(1, prober{client: client})
+	l := newPeerLiveness(1, prober{client: newPeerHTTP(nil).timeout(200 * time.Millisecond)})
 	st := &meta.State{Brokers: map[uint64]*meta.Broker{2: cut.broker(2)}}
 	if got := rounds(l, st, 2); len(got) != 1 || !strings.Contains(got[0], "dial Raft address") {
 		t.Fatalf("a peer whose Raft port refuses: changes %q, want one down naming the Raft address", got)
@@ -119,7 +118,7 @@ func TestPeerLivenessRaftPortAndSlowness(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	l = newPeerLiveness(1, prober{client: client})
+	l = newPeerLiveness(1, prober{client: newPeerHTTP(nil).timeout(200 * time.Millisecond)})
 	l.slowAfter = 800 * time.Millisecond
 	st = &meta.State{Brokers: map[uint64]*meta.Broker{3: slow.broker(3)}}
 	healthy = false

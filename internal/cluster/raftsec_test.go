@@ -32,11 +32,14 @@ import (
 	"github.com/longboat/longboat/internal/tlscert/tlstest"
 )
 
-// Three brokers with --raft-tls elect and replicate; the Raft port refuses
-// a connection without a client certificate of the cluster's CA, a Raft
-// node with another CA's certificate cannot connect, and one with the
-// cluster's certificate but another deployment id has its messages
-// dropped without disturbing the cluster.
+// Three brokers with --raft-tls and --http-tls elect and replicate; the
+// Raft port refuses a connection without a client certificate of the
+// cluster's CA, a Raft node with another CA's certificate cannot connect,
+// and one with the cluster's certificate but another deployment id has its
+// messages dropped without disturbing the cluster. The HTTP port speaks
+// only HTTPS, serves probes to any TLS client and the cluster endpoints
+// only to a broker's certificate; the brokers' own HTTP traffic (identity
+// exchange, follower reports, --join) goes over it.
 func TestRaftMutualTLSAndDeploymentID(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three brokers")
@@ -49,7 +52,7 @@ func TestRaftMutualTLSAndDeploymentID(t *testing.T) {
 		peers[i] = ca.Peer(t, fmt.Sprintf("broker%d", i))
 	}
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
-		cfg.RaftTLS = true
+		cfg.RaftTLS, cfg.HTTPTLS = true, true
 		cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile = peers[cfg.NodeID].CertFile, peers[cfg.NodeID].KeyFile, ca.CertFile
 	}})
 
@@ -84,7 +87,7 @@ func TestRaftMutualTLSAndDeploymentID(t *testing.T) {
 	var did uint64
 	var cid string
 	for i := range 3 {
-		r := identityOf(t, c.HTTPAddr(i))
+		r := identityOf(t, c, i)
 		if i == 0 {
 			did, cid = r.DeploymentID, r.ClusterID
 		}
@@ -171,17 +174,106 @@ func TestRaftMutualTLSAndDeploymentID(t *testing.T) {
 		})
 	})
 
+	t.Run("HTTPS port", func(t *testing.T) {
+		httpAddr := c.HTTPAddr(0)
+		plain, err := http.Get("http://" + httpAddr + "/livez")
+		if err == nil {
+			plain.Body.Close()
+			if plain.StatusCode == http.StatusOK {
+				t.Fatal("plain HTTP /livez answered 200")
+			}
+		}
+		client := func(certs ...tls.Certificate) *http.Client {
+			return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs, MinVersion: tls.VersionTLS12}}}
+		}
+		anon, broker := client(), client(peers[2].TLSCert(t))
+		defer anon.CloseIdleConnections()
+		defer broker.CloseIdleConnections()
+		do := func(cl *http.Client, method, path, body string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequest(method, "https://"+httpAddr+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := cl.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		for _, path := range []string{"/livez", "/readyz", "/metrics", "/v1/status"} {
+			if code, body := do(anon, http.MethodGet, path, ""); code != http.StatusOK {
+				t.Errorf("GET %s without a client certificate: %d %s, want 200", path, code, body)
+			}
+		}
+		join := `{"node_id":9,"raft_addr":"127.0.0.1:1","incarnation":""}`
+		for _, r := range [][3]string{{http.MethodPost, "/v1/join", join}, {http.MethodPost, "/v1/replicas", "{}"}, {http.MethodGet, "/v1/identity", ""}, {http.MethodGet, "/ui/", ""}} {
+			if code, body := do(anon, r[0], r[1], r[2]); code != http.StatusForbidden || !strings.Contains(body, "requires a client certificate") {
+				t.Errorf("%s %s without a client certificate: %d %q, want 403", r[0], r[1], code, body)
+			}
+		}
+		// A broker's certificate passes: the join is judged (and refused,
+		// since it names no incarnation).
+		if code, body := do(broker, http.MethodPost, "/v1/join", join); code != http.StatusConflict || !strings.Contains(body, "incarnation") {
+			t.Errorf("POST /v1/join with a broker's certificate: %d %q, want 409 naming the incarnation", code, body)
+		}
+		// Sent even though the server names another CA as acceptable.
+		intruder := other.Peer(t, "intruder").TLSCert(t)
+		foreign := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &intruder, nil }}}}
+		defer foreign.CloseIdleConnections()
+		if resp, err := foreign.Post("https://"+httpAddr+"/v1/join", "application/json", strings.NewReader(join)); err == nil {
+			resp.Body.Close()
+			t.Errorf("POST /v1/join with another CA's certificate: %s, want the handshake refused", resp.Status)
+		} else if !strings.Contains(err.Error(), "unknown certificate authority") {
+			t.Errorf("POST /v1/join with another CA's certificate: %v, want unknown certificate authority", err)
+		}
+	})
+
+	// The brokers' reports to each other (POST /v1/replicas every second
+	// over HTTPS) keep every follower in the ISR: a peer that could not be
+	// asked five times in a row would be out of it.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		md, err := kadm.NewClient(cl).Metadata(ctx, "secure")
+		if err != nil {
+			return err
+		}
+		for _, p := range md.Topics["secure"].Partitions {
+			if len(p.ISR) != 3 {
+				return fmt.Errorf("partition %d ISR %v", p.Partition, p.ISR)
+			}
+		}
+		return nil
+	})
+	for i := range 3 {
+		if code := httpStatus(t, c, i, "/readyz"); code != http.StatusOK {
+			t.Fatalf("broker %d /readyz %d", i+1, code)
+		}
+	}
+
 	if after := metaTerm(); after != termBefore {
 		t.Fatalf("__meta term moved from %d to %d while the intruders campaigned", termBefore, after)
 	}
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "secure", Value: []byte("after")}).FirstErr(); err != nil {
 		t.Fatalf("produce after the intruders: %v", err)
 	}
+
+	// A fourth broker joins over HTTPS (--join, POST /v1/join with its
+	// certificate).
+	peers[4] = ca.Peer(t, "broker4")
+	joined := c.Join(0)
+	c.WaitReady(60 * time.Second)
+	if r := identityOf(t, c, joined); r.ClusterID != cid || r.DeploymentID != did {
+		t.Fatalf("joined broker: cluster %q deployment id %d, want %q %d", r.ClusterID, r.DeploymentID, cid, did)
+	}
 }
 
-func identityOf(t *testing.T, httpAddr string) cluster.IdentityReport {
+func identityOf(t *testing.T, c *testcluster.Cluster, i int) cluster.IdentityReport {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/v1/identity")
+	resp, err := c.HTTPGet(i, "/v1/identity")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,4 +401,14 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func httpStatus(t *testing.T, c *testcluster.Cluster, i int, path string) int {
+	t.Helper()
+	resp, err := c.HTTPGet(i, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

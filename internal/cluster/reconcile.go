@@ -72,6 +72,7 @@ type reconciler struct {
 	replicas   replicaBook
 	clock      proposalClock
 	releaseLog func(shardID uint64) error // frees a deleted replica's Raft log file
+	peers      peerHTTP                   // asks followers where their logs end
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
@@ -150,7 +151,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes}
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
-		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: peerClient})
+		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
 		return p

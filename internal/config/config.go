@@ -132,6 +132,9 @@ type Config struct {
 	// RaftTLS runs the Raft transport over mutual TLS with the TLS
 	// certificate and the client CA.
 	RaftTLS bool
+	// HTTPTLS serves --http-addr over TLS with the TLS certificate, and
+	// makes the broker's own HTTP clients of its peers use it.
+	HTTPTLS bool
 }
 
 // Raft log stores (--raft-logdb).
@@ -155,7 +158,7 @@ func envName(flagName string) string {
 func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := &Config{}
-	var listeners, advertised, members, membersHTTP, protocolMap string
+	var listeners, advertised, members, membersHTTP, protocolMap, listenerAuth string
 	var idleMs, writeTimeoutMs, txnIDExpirationMs int64
 	var balance, replicaLag, shutdown, initialRebalance, retentionCheck, offsetsRetention, offsetsCheck, cleanerBackoff string
 	var txnMaxTimeout, txnAbortInterval string
@@ -171,6 +174,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&c.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates that client certificates must chain to; reloaded on SIGHUP")
 	fs.StringVar(&c.TLS.ClientAuth, "tls-client-auth", TLSClientAuthNone, "client certificates on SSL listeners: none, requested (verified if sent) or required (ssl.client.auth); a client's principal is User:<certificate CN>")
+	fs.StringVar(&listenerAuth, "listener-tls-client-auth", "", "NAME:MODE,... --tls-client-auth for single SSL or SASL_SSL listeners, e.g. EXTERNAL:none,INTERNAL:required; listeners not named use --tls-client-auth (listener.name.<name>.ssl.client.auth)")
+	fs.BoolVar(&c.HTTPTLS, "http-tls", false, "serve --http-addr over HTTPS with --tls-cert-file, and reach the other brokers' HTTP ports over HTTPS presenting it; endpoints other than GET /livez, /readyz, /metrics and /v1/status then require a client certificate of --tls-client-ca-file (a broker's), and with --authorizer acl one whose User:<CN> is in --super-users")
 	fs.BoolVar(&c.RaftTLS, "raft-tls", false, "run Raft traffic over mutual TLS: this broker presents --tls-cert-file (which must allow server and client authentication and name the host of --raft-addr) and accepts only peers whose certificate chains to --tls-client-ca-file")
 	fs.StringVar(&advertised, "advertised-listeners", "", "NAME://host:port per listener as clients should reach it (default: the bind address)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", "127.0.0.1:9192", "host:port for Raft traffic; must match this node's entry in --initial-members")
@@ -257,6 +262,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if err := resolveProtocols(c.Listeners, protocolMap); err != nil {
 		errs = append(errs, fmt.Errorf("--listener-security-protocol-map: %w", err))
+	}
+	if c.TLS.ListenerClientAuth, err = parseListenerClientAuth(listenerAuth); err != nil {
+		errs = append(errs, fmt.Errorf("--listener-tls-client-auth: %w", err))
 	}
 	if advertised == "" {
 		c.AdvertisedListeners = c.Listeners
@@ -452,6 +460,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.portCollisions()...)
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateRaftTLS()...)
+	errs = append(errs, c.validateHTTPTLS()...)
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

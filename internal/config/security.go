@@ -28,6 +28,46 @@ type TLS struct {
 	KeyFile      string
 	ClientCAFile string
 	ClientAuth   string // none, requested or required
+	// ListenerClientAuth overrides ClientAuth per listener name.
+	ListenerClientAuth map[string]string
+}
+
+// ClientAuthOf is the client-certificate mode of the named listener.
+func (t TLS) ClientAuthOf(listener string) string {
+	if m, ok := t.ListenerClientAuth[listener]; ok {
+		return m
+	}
+	return t.ClientAuth
+}
+
+func knownClientAuth(m string) bool {
+	return m == TLSClientAuthNone || m == TLSClientAuthRequested || m == TLSClientAuthRequired
+}
+
+// parseListenerClientAuth parses NAME:MODE,...; names are checked against
+// the listeners in validateSecurity.
+func parseListenerClientAuth(s string) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, mode, ok := strings.Cut(part, ":")
+		name, mode = strings.ToUpper(strings.TrimSpace(name)), strings.ToLower(strings.TrimSpace(mode))
+		switch {
+		case !ok || !listenerNameRE.MatchString(name):
+			errs = append(errs, fmt.Errorf("%q: want NAME:MODE, e.g. EXTERNAL:none,INTERNAL:required", part))
+		case !knownClientAuth(mode):
+			errs = append(errs, fmt.Errorf("%q: mode must be none, requested or required", part))
+		case out[name] != "":
+			errs = append(errs, fmt.Errorf("listener %s is given twice", name))
+		default:
+			out[name] = mode
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // UsesTLS reports whether a listener protocol runs over TLS.
@@ -125,10 +165,28 @@ func (c *Config) validateSecurity() []error {
 			errs = append(errs, fmt.Errorf("listener %s is %s, but the broker's own clients (transaction markers, web console) use it and cannot authenticate: add a PLAINTEXT or SSL listener named INTERNAL", in.Name, in.Protocol))
 		}
 	}
-	switch c.TLS.ClientAuth {
-	case TLSClientAuthNone, TLSClientAuthRequested, TLSClientAuthRequired:
-	default:
+	if !knownClientAuth(c.TLS.ClientAuth) {
 		errs = append(errs, fmt.Errorf("--tls-client-auth %q: use none, requested or required", c.TLS.ClientAuth))
+	}
+	needCA := ""
+	for name := range c.TLS.ListenerClientAuth {
+		var l *Listener
+		for i := range c.Listeners {
+			if c.Listeners[i].Name == name {
+				l = &c.Listeners[i]
+			}
+		}
+		switch {
+		case l == nil:
+			errs = append(errs, fmt.Errorf("--listener-tls-client-auth names %s, which is not in --listeners: use a listener's name", name))
+		case !UsesTLS(l.Protocol):
+			errs = append(errs, fmt.Errorf("--listener-tls-client-auth names %s, a %s listener: client certificates exist only on SSL and SASL_SSL listeners; remove it or map the listener to SSL", name, l.Protocol))
+		}
+	}
+	for _, l := range c.Listeners {
+		if UsesTLS(l.Protocol) && c.TLS.ClientAuthOf(l.Name) != TLSClientAuthNone && needCA == "" {
+			needCA = l.Name
+		}
 	}
 	if needTLS == "" {
 		return errs
@@ -136,8 +194,8 @@ func (c *Config) validateSecurity() []error {
 	if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
 		errs = append(errs, fmt.Errorf("listener %s is SSL: set --tls-cert-file and --tls-key-file (PEM)", needTLS))
 	}
-	if c.TLS.ClientAuth != TLSClientAuthNone && c.TLS.ClientCAFile == "" {
-		errs = append(errs, fmt.Errorf("--tls-client-auth %s: set --tls-client-ca-file to the CA that signs client certificates", c.TLS.ClientAuth))
+	if needCA != "" && c.TLS.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("listener %s asks for client certificates (--tls-client-auth %s): set --tls-client-ca-file to the CA that signs them", needCA, c.TLS.ClientAuthOf(needCA)))
 	}
 	for _, f := range [][2]string{{"--tls-cert-file", c.TLS.CertFile}, {"--tls-key-file", c.TLS.KeyFile}, {"--tls-client-ca-file", c.TLS.ClientCAFile}} {
 		if f[1] == "" {

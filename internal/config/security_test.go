@@ -45,7 +45,19 @@ func TestListenerProtocols(t *testing.T) {
 		{name: "unreadable cert", args: []string{"--listeners", "SSL://a:1", "--tls-cert-file", filepath.Join(dir, "missing.pem"), "--tls-key-file", key},
 			wantErr: []string{"--tls-cert-file: open", "missing.pem"}},
 		{name: "client auth without CA", args: append([]string{"--listeners", "SSL://a:1", "--tls-client-auth", "required"}, tlsArgs...),
-			wantErr: []string{"--tls-client-auth required: set --tls-client-ca-file"}},
+			wantErr: []string{"listener SSL asks for client certificates (--tls-client-auth required): set --tls-client-ca-file"}},
+		{name: "per-listener client auth needs no CA where none", args: append([]string{"--listeners", "INTERNAL://a:1,EXTERNAL://a:2", "--listener-security-protocol-map", "INTERNAL:SSL,EXTERNAL:SASL_SSL",
+			"--tls-client-auth", "required", "--listener-tls-client-auth", "internal:none, EXTERNAL:None"}, tlsArgs...),
+			want: map[string]string{"INTERNAL": ProtocolSSL, "EXTERNAL": ProtocolSASLSSL}},
+		{name: "per-listener client auth without CA", args: append([]string{"--listeners", "INTERNAL://a:1,EXTERNAL://a:2", "--listener-security-protocol-map", "INTERNAL:SSL,EXTERNAL:SASL_SSL",
+			"--listener-tls-client-auth", "INTERNAL:required"}, tlsArgs...),
+			wantErr: []string{"listener INTERNAL asks for client certificates (--tls-client-auth required): set --tls-client-ca-file"}},
+		{name: "per-listener client auth on an unknown listener", args: append([]string{"--listeners", "SSL://a:1", "--listener-tls-client-auth", "EXTRENAL:none"}, tlsArgs...),
+			wantErr: []string{"--listener-tls-client-auth names EXTRENAL, which is not in --listeners"}},
+		{name: "per-listener client auth on a plaintext listener", args: append([]string{"--listeners", "SSL://a:1,PLAINTEXT://a:2", "--listener-tls-client-auth", "PLAINTEXT:required"}, tlsArgs...),
+			wantErr: []string{"--listener-tls-client-auth names PLAINTEXT, a PLAINTEXT listener"}},
+		{name: "per-listener client auth malformed", args: append([]string{"--listeners", "SSL://a:1", "--listener-tls-client-auth", "SSL:maybe,SSL"}, tlsArgs...),
+			wantErr: []string{`"SSL:maybe": mode must be none, requested or required`, `"SSL": want NAME:MODE`}},
 		{name: "bad client auth", args: append([]string{"--listeners", "SSL://a:1", "--tls-client-auth", "want"}, tlsArgs...),
 			wantErr: []string{`--tls-client-auth "want": use none, requested or required`}},
 	}
@@ -65,6 +77,11 @@ func TestListenerProtocols(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tc.args, err)
+			}
+			for l, mode := range c.TLS.ListenerClientAuth {
+				if want := map[string]string{"INTERNAL": "none", "EXTERNAL": "none"}[l]; mode != want {
+					t.Errorf("listener %s client auth %q, want %q", l, mode, want)
+				}
 			}
 			got := map[string]string{}
 			for _, l := range c.Listeners {

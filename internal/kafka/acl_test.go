@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // aclEnv is a one-broker cluster with --authorizer acl: a PLAINTEXT
@@ -121,6 +123,65 @@ func (e *aclEnv) testTransactions(ctx context.Context, t *testing.T) {
 	if fs.NumRecords() != 1 || string(fs.Records()[0].Value) != "in a transaction" {
 		t.Errorf("read_committed after the commit: %d records, errors %v", fs.NumRecords(), fs.Errors())
 	}
+
+	// TxnOffsetCommit answers per topic, as Kafka: a topic bob may not
+	// READ is TOPIC_AUTHORIZATION_FAILED, the others are committed.
+	e.grant(t, kadm.NewACLs().Allow("User:bob").AllowHosts().Groups("bob-group").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpRead))
+	p := e.client(t, "bob", "bobpw", kgo.TransactionalID("bob-tx"), kgo.DefaultProduceTopic("txn-acl"))
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(cctx, &kgo.Record{Value: []byte("with offsets")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := p.ProducerID(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = "bob-tx", pid, epoch, "bob-group"
+	if resp, err := add.RequestWith(cctx, p); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %v", resp, err)
+	}
+	commitOffsets := kmsg.NewPtrTxnOffsetCommitRequest()
+	commitOffsets.TransactionalID, commitOffsets.Group, commitOffsets.ProducerID, commitOffsets.ProducerEpoch, commitOffsets.Generation = "bob-tx", "bob-group", pid, epoch, -1
+	for topic, offset := range map[string]int64{"txn-acl": 1, "acl-orders": 5} {
+		ct := kmsg.NewTxnOffsetCommitRequestTopic()
+		ct.Topic = topic
+		cp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		cp.Offset = offset
+		ct.Partitions = append(ct.Partitions, cp)
+		commitOffsets.Topics = append(commitOffsets.Topics, ct)
+	}
+	resp, err := commitOffsets.RequestWith(cctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			codes[rt.Topic] = rp.ErrorCode
+		}
+	}
+	if want := map[string]int16{"txn-acl": 0, "acl-orders": kerr.TopicAuthorizationFailed.Code}; !maps.Equal(codes, want) {
+		t.Fatalf("TxnOffsetCommit codes %v, want %v", codes, want)
+	}
+	if err := p.EndTransaction(cctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		offs, err := e.admin.FetchOffsets(cctx, "bob-group")
+		if err != nil {
+			return err
+		}
+		if o, ok := offs.Lookup("txn-acl", 0); !ok || o.At != 1 {
+			return fmt.Errorf("bob-group txn-acl offset %+v", o)
+		}
+		if _, ok := offs.Lookup("acl-orders", 0); ok {
+			t.Fatal("the denied topic's offset was committed")
+		}
+		return nil
+	})
 }
 
 func (e *aclEnv) testAdminAPIs(ctx context.Context, t *testing.T) {

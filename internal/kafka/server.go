@@ -107,7 +107,7 @@ func (s *Server) Listen() error {
 			s.Close()
 			return fmt.Errorf("listener %s is %s but no certificate is loaded: set --tls-cert-file and --tls-key-file", l.Name, protocol)
 		case config.UsesTLS(protocol):
-			tlsCfg = s.certs.ServerConfig()
+			tlsCfg = s.certs.ServerConfig(s.cfg.TLS.ClientAuthOf(l.Name))
 		case protocol != config.ProtocolPlaintext && protocol != config.ProtocolSASLPlaintext:
 			s.Close()
 			return fmt.Errorf("listener %s: security protocol %s is not served by this broker", l.Name, protocol)

@@ -22,12 +22,15 @@ import (
 	"github.com/longboat/longboat/internal/tlscert/tlstest"
 )
 
-// tlsBroker is one broker with a PLAINTEXT listener and an SSL one
-// (mapped from the name SECURE), certificates from a CA made in the test.
+// tlsBroker is one broker with a PLAINTEXT listener and two SSL ones
+// (mapped from the names SECURE and OPEN), certificates from a CA made in
+// the test; SECURE asks for client certificates as the test says
+// (--tls-client-auth), OPEN never (--listener-tls-client-auth OPEN:none).
 type tlsBroker struct {
 	c          *testcluster.Cluster
 	ca         *tlstest.CA
 	sslAddr    string
+	openAddr   string
 	mu         sync.Mutex
 	principals map[string]bool // seen on the SSL listener
 }
@@ -37,19 +40,21 @@ func startTLSBroker(t *testing.T, clientAuth string) *tlsBroker {
 	dir := t.TempDir()
 	tb := &tlsBroker{ca: tlstest.NewCA(t, dir, "test"), principals: map[string]bool{}}
 	server := tb.ca.Server(t, "broker")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, addr := range []*string{&tb.sslAddr, &tb.openAddr} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*addr = ln.Addr().String()
+		ln.Close()
 	}
-	tb.sslAddr = ln.Addr().String()
-	ln.Close()
 	_, port, _ := net.SplitHostPort(tb.sslAddr)
 	tb.c = testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
 		args := []string{
-			"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SECURE://" + tb.sslAddr,
-			"--listener-security-protocol-map", "SECURE:SSL",
+			"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SECURE://" + tb.sslAddr + ",OPEN://" + tb.openAddr,
+			"--listener-security-protocol-map", "SECURE:SSL,OPEN:SSL",
 			"--tls-cert-file", server.CertFile, "--tls-key-file", server.KeyFile,
-			"--tls-client-ca-file", tb.ca.CertFile, "--tls-client-auth", clientAuth,
+			"--tls-client-ca-file", tb.ca.CertFile, "--tls-client-auth", clientAuth, "--listener-tls-client-auth", "OPEN:none",
 		}
 		parsed, err := config.Parse(args, func(string) string { return "" })
 		if err != nil {
@@ -79,11 +84,16 @@ func (tb *tlsBroker) sawPrincipal(p string) bool {
 
 func (tb *tlsBroker) client(t *testing.T, cert *tls.Certificate, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
+	return tb.clientOf(t, tb.sslAddr, cert, opts...)
+}
+
+func (tb *tlsBroker) clientOf(t *testing.T, addr string, cert *tls.Certificate, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
 	cfg := &tls.Config{RootCAs: tb.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tb.sslAddr), kgo.DialTLSConfig(cfg),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DialTLSConfig(cfg),
 		kgo.RetryTimeout(5 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -207,5 +217,34 @@ func TestTLSClientAuthRequired(t *testing.T) {
 	}
 	if err := tb.client(t, nil).Ping(ctx); err == nil {
 		t.Fatal("franz-go without a client certificate reached the broker")
+	}
+
+	// --listener-tls-client-auth OPEN:none: the same broker serves clients
+	// without a certificate on OPEN, and sends a certificate request on
+	// SECURE only.
+	open := tb.clientOf(t, tb.openAddr, nil, kgo.DefaultProduceTopic("mtls"))
+	if err := open.ProduceSync(ctx, kgo.StringRecord("open")).FirstErr(); err != nil {
+		t.Fatalf("franz-go without a client certificate on OPEN: %v", err)
+	}
+	if !tb.sawPrincipal("User:bob") || tb.sawPrincipal("User:ANONYMOUS") {
+		t.Error("a client of OPEN was seen on SECURE")
+	}
+	for addr, want := range map[string]bool{tb.sslAddr: true, tb.openAddr: false} {
+		asked := false
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: tb.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				asked = true
+				return &bobCert, nil
+			}})
+		if err != nil {
+			t.Fatalf("handshake with %s: %v", addr, err)
+		}
+		conn.Close()
+		if asked != want {
+			t.Errorf("listener %s asked for a client certificate: %v, want %v", addr, asked, want)
+		}
+	}
+	if out, err := runKcat(t, "", "-b", tb.openAddr, "-X", "security.protocol=ssl", "-X", "ssl.ca.location="+tb.ca.CertFile, "-C", "-t", "mtls", "-e", "-q", "-f", "%s\n"); err != nil || !strings.Contains(out, "open") {
+		t.Fatalf("kcat without a client certificate on OPEN: %v\n%s", err, out)
 	}
 }

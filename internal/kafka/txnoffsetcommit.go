@@ -36,11 +36,28 @@ func (s *Server) txnOffsetCommit(ctx context.Context, req *request, body *kmsg.T
 	if code != 0 {
 		return group.TxnOffsetCommitAnswer(body, code)
 	}
+	// As Kafka: topics the principal may not READ answer
+	// TOPIC_AUTHORIZATION_FAILED, the others are committed.
+	allowed, denied := *body, &kmsg.TxnOffsetCommitRequest{Version: body.Version}
+	allowed.Topics = nil
 	for _, t := range body.Topics {
-		if !s.authorizeTopic(req, acl.OpRead, t.Topic) {
-			return group.TxnOffsetCommitAnswer(body, kerr.TopicAuthorizationFailed.Code)
+		if s.authorizeTopic(req, acl.OpRead, t.Topic) {
+			allowed.Topics = append(allowed.Topics, t)
+		} else {
+			denied.Topics = append(denied.Topics, t)
 		}
 	}
+	if len(denied.Topics) == 0 {
+		return s.commitTxnOffsets(ctx, shard, body)
+	}
+	resp := group.TxnOffsetCommitAnswer(denied, kerr.TopicAuthorizationFailed.Code)
+	if len(allowed.Topics) > 0 {
+		resp.Topics = append(s.commitTxnOffsets(ctx, shard, &allowed).Topics, resp.Topics...)
+	}
+	return resp
+}
+
+func (s *Server) commitTxnOffsets(ctx context.Context, shard uint64, body *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	if _, leader := s.node.IsLeader(shard); !leader {
 		return group.TxnOffsetCommitAnswer(body, kerr.NotCoordinator.Code)
 	}

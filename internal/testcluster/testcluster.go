@@ -3,8 +3,11 @@
 package testcluster
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -322,6 +325,30 @@ func (c *Cluster) Addrs() []string {
 // HTTPAddr returns broker i's HTTP address.
 func (c *Cluster) HTTPAddr(i int) string { return c.Configs[i].HTTPAddr }
 
+// HTTPGet asks broker i's HTTP port for path: over HTTPS when it runs
+// --http-tls, trusting its CA and presenting its own certificate (as its
+// peers do).
+func (c *Cluster) HTTPGet(i int, path string) (*http.Response, error) {
+	cfg := c.Configs[i]
+	if !cfg.HTTPTLS {
+		return http.Get("http://" + cfg.HTTPAddr + path)
+	}
+	pem, err := os.ReadFile(cfg.TLS.ClientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
+	defer cl.CloseIdleConnections()
+	return cl.Get("https://" + cfg.HTTPAddr + path)
+}
+
 // WaitReady waits until every running broker's /readyz answers 200.
 func (c *Cluster) WaitReady(timeout time.Duration) {
 	c.t.Helper()
@@ -336,13 +363,20 @@ func (c *Cluster) waitReady(timeout time.Duration) error {
 			if b == nil {
 				continue
 			}
-			resp, err := http.Get("http://" + c.HTTPAddr(i) + "/readyz")
+			resp, err := c.HTTPGet(i, "/readyz?verbose")
 			if err != nil {
 				return fmt.Errorf("broker %d not ready: %w", i+1, err)
 			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("broker %d not ready: /readyz %s", i+1, resp.Status)
+				var failed []string
+				for _, line := range strings.Split(string(body), "\n") {
+					if strings.HasPrefix(line, "[FAILED]") {
+						failed = append(failed, line)
+					}
+				}
+				return fmt.Errorf("broker %d not ready: /readyz %s %q", i+1, resp.Status, failed)
 			}
 		}
 		return nil

@@ -24,8 +24,18 @@ const Anonymous = "User:ANONYMOUS"
 type Store struct {
 	cfg     config.TLS
 	log     zerolog.Logger
-	current atomic.Pointer[tls.Config] // the whole per-handshake config, rebuilt on reload
+	current atomic.Pointer[loaded] // the whole per-handshake configs, rebuilt on reload
 }
+
+// loaded is one reading of the files: a handshake config per client
+// certificate mode, since listeners may ask for client certificates
+// differently (--listener-tls-client-auth) and the HTTP port asks for them
+// only to tell brokers apart.
+type loaded struct {
+	byMode map[string]*tls.Config
+}
+
+func (l *loaded) any() *tls.Config { return l.byMode[config.TLSClientAuthNone] }
 
 // Load reads the files named by cfg once; an error says which flag's file
 // is wrong.
@@ -47,16 +57,23 @@ func (s *Store) Reload() error {
 		return err
 	}
 	s.current.Store(c)
-	s.log.Info().Str("subject", c.Certificates[0].Leaf.Subject.String()).Time("not_after", c.Certificates[0].Leaf.NotAfter).Msg("TLS certificates reloaded")
+	leaf := c.any().Certificates[0].Leaf
+	s.log.Info().Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter).Msg("TLS certificates reloaded")
 	return nil
 }
 
-// ServerConfig is the listener's config: each handshake takes the
+// ServerConfig is a listener's config, asking for client certificates as
+// clientAuth (none, requested or required) says: each handshake takes the
 // certificates current at that moment.
-func (s *Store) ServerConfig() *tls.Config {
+func (s *Store) ServerConfig(clientAuth string) *tls.Config {
 	return &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return s.current.Load(), nil },
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := s.current.Load().byMode[clientAuth]; ok {
+				return c, nil
+			}
+			return nil, fmt.Errorf("client certificate mode %q", clientAuth)
+		},
 	}
 }
 
@@ -70,9 +87,9 @@ func (s *Store) ServerConfig() *tls.Config {
 func (s *Store) ClientConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		RootCAs:    s.current.Load().ClientCAs,
+		RootCAs:    s.current.Load().any().ClientCAs,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert := &s.current.Load().Certificates[0]
+			cert := &s.current.Load().any().Certificates[0]
 			if !clientUsable(cert.Leaf) {
 				return &tls.Certificate{}, nil
 			}
@@ -94,9 +111,9 @@ func clientUsable(c *x509.Certificate) bool {
 }
 
 // Leaf returns the certificate served to new connections.
-func (s *Store) Leaf() *x509.Certificate { return s.current.Load().Certificates[0].Leaf }
+func (s *Store) Leaf() *x509.Certificate { return s.current.Load().any().Certificates[0].Leaf }
 
-func (s *Store) build() (*tls.Config, error) {
+func (s *Store) build() (*loaded, error) {
 	cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert-file %s with --tls-key-file %s: %w", s.cfg.CertFile, s.cfg.KeyFile, err)
@@ -107,8 +124,13 @@ func (s *Store) build() (*tls.Config, error) {
 		}
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.NoClientCert}
+	out := &loaded{byMode: map[string]*tls.Config{config.TLSClientAuthNone: c}}
 	if s.cfg.ClientCAFile == "" {
-		return c, nil
+		// Nothing to verify client certificates against: config
+		// validation refuses a listener that asks for them.
+		out.byMode[config.TLSClientAuthRequested] = c
+		out.byMode[config.TLSClientAuthRequired] = c
+		return out, nil
 	}
 	pem, err := os.ReadFile(s.cfg.ClientCAFile)
 	if err != nil {
@@ -118,13 +140,12 @@ func (s *Store) build() (*tls.Config, error) {
 	if !c.ClientCAs.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("--tls-client-ca-file %s: no PEM certificate in it", s.cfg.ClientCAFile)
 	}
-	switch s.cfg.ClientAuth {
-	case config.TLSClientAuthRequested:
-		c.ClientAuth = tls.VerifyClientCertIfGiven
-	case config.TLSClientAuthRequired:
-		c.ClientAuth = tls.RequireAndVerifyClientCert
+	for mode, auth := range map[string]tls.ClientAuthType{config.TLSClientAuthRequested: tls.VerifyClientCertIfGiven, config.TLSClientAuthRequired: tls.RequireAndVerifyClientCert} {
+		m := c.Clone()
+		m.ClientAuth = auth
+		out.byMode[mode] = m
 	}
-	return c, nil
+	return out, nil
 }
 
 // Principal is the Kafka principal of a TLS connection: User:<CN> of a

@@ -55,7 +55,7 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", store.ServerConfig())
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", store.ServerConfig(config.TLSClientAuthNone))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestMinimumTLS12(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", store.ServerConfig())
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", store.ServerConfig(config.TLSClientAuthNone))
 	if err != nil {
 		t.Fatal(err)
 	}
