@@ -130,7 +130,11 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	}
 	defer p.log.Close()
 	h := p.header
-	if from, prev, ok := s.catchUpPoint(p.log, done); ok {
+	from, prev, ok, err := s.catchUpPoint(p.log, done)
+	if err != nil {
+		return streamAborted(err)
+	}
+	if ok {
 		if err := p.log.From(from); err != nil {
 			return s.streamFault(fmt.Errorf("partition %d: snapshot from offset %d: %w", s.ShardID, from, err))
 		}
@@ -144,7 +148,7 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 		return streamAborted(s.snapshotError("snapshot header", err))
 	}
 	if _, err := p.log.WriteTo(sw); err != nil {
-		if sw.err != nil {
+		if sw.err != nil || errors.Is(err, storage.ErrSnapshotShrunk) {
 			return streamAborted(s.snapshotError("snapshot", err))
 		}
 		return s.streamFault(fmt.Errorf("partition %d: read the log for a snapshot: %w", s.ShardID, err))
@@ -172,14 +176,27 @@ func streamAborted(err error) error {
 	return fmt.Errorf("%v: %w", err, sm.ErrSnapshotAborted)
 }
 
+// catchUpPatience is how long a leader keeps aborting the snapshot streams
+// of a shard whose followers cannot all say where their logs end, before
+// it streams the whole log. A follower that restarts is sent a snapshot as
+// soon as its Raft transport is up, which under load is seconds before its
+// replica is open and its HTTP listener answers: streaming the whole log
+// then cost a 300 KB outage 4 MB of snapshot. An aborted stream is asked
+// again by dragonboat at the next heartbeat, and a follower that never
+// answers (an unreachable HTTP address) still gets the whole log.
+const catchUpPatience = time.Minute
+
 // catchUpPoint picks where a stream of snap may start: the lowest durable
 // log end among the followers, when every follower answered and the one
 // that ends lowest holds exactly snap's batch before that point. A
 // follower further ahead keeps its own longer log too, since its log is
-// also a prefix of the leader's (RecoverFromSnapshot checks).
-func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (int64, []byte, bool) {
+// also a prefix of the leader's (RecoverFromSnapshot checks). ok is false
+// for the whole log; an error aborts the stream, when a follower did not
+// answer and the shard has not been waiting for an answer for
+// catchUpPatience.
+func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (from int64, prev []byte, ok bool, err error) {
 	if s.followers == nil {
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), followerQueryTimeout)
 	defer cancel()
@@ -191,8 +208,20 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		}
 	}()
 	positions, err := s.followers.Positions(ctx, s.ShardID)
-	if err != nil || len(positions) == 0 {
-		return 0, nil, false
+	if stopped(done) != nil {
+		return 0, nil, false, sm.ErrSnapshotStopped
+	}
+	if err != nil {
+		now := time.Now().UnixNano()
+		s.unanswered.CompareAndSwap(0, now)
+		if waited := time.Duration(now - s.unanswered.Load()); waited < catchUpPatience {
+			return 0, nil, false, fmt.Errorf("partition %d: followers' log ends unknown for %v, snapshot stream deferred: %v", s.ShardID, waited.Round(time.Millisecond), err)
+		}
+		return 0, nil, false, nil
+	}
+	s.unanswered.Store(0)
+	if len(positions) == 0 {
+		return 0, nil, false, nil
 	}
 	low := positions[0]
 	for _, p := range positions[1:] {
@@ -201,13 +230,13 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		}
 	}
 	if low.NextOffset <= snap.StartOffset || low.NextOffset > snap.NextOffset {
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
-	prev, err := snap.BatchHeaderBefore(low.NextOffset)
+	prev, err = snap.BatchHeaderBefore(low.NextOffset)
 	if err != nil || !bytes.Equal(prev, low.LastBatch) {
-		return 0, nil, false
+		return 0, nil, false, nil
 	}
-	return low.NextOffset, prev, true
+	return low.NextOffset, prev, true, nil
 }
 
 // RecoverFromSnapshot installs a snapshot. A full one replaces the log. One

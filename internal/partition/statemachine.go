@@ -65,6 +65,7 @@ type StateMachine struct {
 	appendCh chan struct{}
 
 	followers  FollowerLogs // nil: snapshots hold the whole log
+	unanswered atomic.Int64 // UnixNano of the first unanswered question about the followers' logs since one was answered; 0: none
 	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
 	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
 	synced     atomic.Int64 // NextOffset of the last checkpoint written
