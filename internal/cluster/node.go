@@ -130,6 +130,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	n.balancer = &balancer{
 		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: recordedTransfers{nh: nh, trail: trail},
 		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
+		retryFresh: 2 * cfg.ElectionTimeout(),
 		metaVoters: func(ctx context.Context) []uint64 {
 			vctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
