@@ -413,3 +413,32 @@ func TestSnapshotStreamAbortsWhenSegmentCut(t *testing.T) {
 		t.Fatalf("a cut under a stream took the replica offline: %v", src.Fault())
 	}
 }
+
+// A follower whose broker is below its free-space floor is streamed no
+// snapshot, however long it waits (dragonboat would write the chunks and
+// panic on ENOSPC); once space returns it gets only what it lacks.
+func TestNoSnapshotToFollowerBelowDiskFloor(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	dst, _ := openSM(t, t.TempDir())
+	apply(t, dst, 1, ps[:40]...)
+	full := true
+	dst.SetDiskFloor(func() bool { return full })
+	src.SetFollowerLogs(replicas{dst})
+	for range 2 {
+		if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+			t.Fatalf("follower below its floor: continues=%v from %d, %v; want an aborted stream", h.Continues, h.StartOffset, err)
+		}
+		src.unanswered.Store(time.Now().Add(-2 * catchUpPatience).UnixNano())
+	}
+	full = false
+	stream, h, err := trySnapshot(t, src)
+	if err != nil || !h.Continues || h.StartOffset != dst.HighWatermark() {
+		t.Fatalf("space back: continues=%v from %d, %v; want from the follower's end %d", h.Continues, h.StartOffset, err, dst.HighWatermark())
+	}
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	sameLog(t, dst, src)
+}

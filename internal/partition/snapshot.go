@@ -49,6 +49,11 @@ type LogPosition struct {
 	// SnapshotBytesInstalled counts the snapshot bytes this replica has
 	// read while installing snapshots since it was opened.
 	SnapshotBytesInstalled int64 `json:"snapshot_bytes_installed"`
+	// DiskBelowFloor is set while this replica's broker is under its
+	// free-space floor: dragonboat writes a received snapshot's chunks
+	// before the state machine sees them and panics the process when a
+	// write fails, so a leader streams no snapshot to such a broker.
+	DiskBelowFloor bool `json:"disk_below_floor,omitempty"`
 }
 
 // FollowerLogs tells a leader where the logs of a shard's other replicas
@@ -64,6 +69,11 @@ const followerQueryTimeout = 2 * time.Second
 // SetFollowerLogs lets snapshots streamed from this replica start where
 // the followers' logs end. Call it before dragonboat opens the replica.
 func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
+
+// SetDiskFloor tells Position whether this broker's data dir is under its
+// free-space floor (nil: never). Call it before dragonboat opens the
+// replica.
+func (s *StateMachine) SetDiskFloor(below func() bool) { s.belowFloor = below }
 
 // Position makes this replica's applied state durable (a checkpoint, as
 // Sync writes, unless a snapshot install is under way) and reports where
@@ -84,7 +94,8 @@ func (s *StateMachine) Position() (LogPosition, error) {
 			return LogPosition{}, err
 		}
 	}
-	pos := LogPosition{StartOffset: s.log.StartOffset(), NextOffset: s.synced.Load(), SnapshotBytesInstalled: s.installed.Load()}
+	pos := LogPosition{StartOffset: s.log.StartOffset(), NextOffset: s.synced.Load(), SnapshotBytesInstalled: s.installed.Load(),
+		DiskBelowFloor: s.belowFloor != nil && s.belowFloor()}
 	if pos.NextOffset > pos.StartOffset {
 		last, err := s.log.BatchHeaderBefore(pos.NextOffset)
 		if err != nil {
@@ -193,7 +204,8 @@ const catchUpPatience = time.Minute
 // also a prefix of the leader's (RecoverFromSnapshot checks). ok is false
 // for the whole log; an error aborts the stream, when a follower did not
 // answer and the shard has not been waiting for an answer for
-// catchUpPatience.
+// catchUpPatience, or when a follower's broker is below its free-space
+// floor (dragonboat asks again, so the stream goes once space returns).
 func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (from int64, prev []byte, ok bool, err error) {
 	if s.followers == nil {
 		return 0, nil, false, nil
@@ -222,6 +234,11 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 	s.unanswered.Store(0)
 	if len(positions) == 0 {
 		return 0, nil, false, nil
+	}
+	for _, p := range positions {
+		if p.DiskBelowFloor {
+			return 0, nil, false, fmt.Errorf("partition %d: a follower's broker is below its free-space floor, snapshot stream deferred", s.ShardID)
+		}
 	}
 	low := positions[0]
 	for _, p := range positions[1:] {
