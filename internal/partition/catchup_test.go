@@ -373,6 +373,24 @@ func TestSnapshotWaitsForFollowerLogEnd(t *testing.T) {
 	if _, h, err := trySnapshot(t, src); err != nil || h.Continues || h.StartOffset != 0 {
 		t.Fatalf("after %v without an answer: continues=%v from %d, %v; want the whole log", catchUpPatience, h.Continues, h.StartOffset, err)
 	}
+	// A whole-log stream that its sink refuses (the follower's broker is
+	// down: its Raft port does not answer either) starts the patience
+	// again, so a follower back from a long outage is not sent the whole
+	// log for answering late.
+	src.unanswered.Store(time.Now().Add(-catchUpPatience).UnixNano())
+	ctx, err := src.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SaveSnapshot(ctx, &failingWriter{n: 1 << 10}, make(chan struct{})); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("stream into a dead sink: %v, want an aborted stream", err)
+	}
+	if src.Fault() != nil {
+		t.Fatalf("a dead sink took the leader's replica offline: %v", src.Fault())
+	}
+	if _, _, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("unanswered after a dead sink: %v, want an aborted stream", err)
+	}
 	// An answer starts the patience again.
 	src.SetFollowerLogs(replicas{dst})
 	if _, _, err := trySnapshot(t, src); err != nil {
@@ -441,4 +459,18 @@ func TestNoSnapshotToFollowerBelowDiskFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameLog(t, dst, src)
+}
+
+// failingWriter takes n bytes, then fails like a sink whose connection
+// could not be made.
+type failingWriter struct{ n int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errors.New("connection refused")
+	}
+	f.n -= len(p)
+	return len(p), nil
 }

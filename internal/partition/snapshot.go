@@ -156,9 +156,19 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
 	sw := &sinkWriter{w: w, done: done}
 	if _, err := sw.Write(append(n[:], hb...)); err != nil {
+		s.unanswered.Store(0)
 		return streamAborted(s.snapshotError("snapshot header", err))
 	}
 	if _, err := p.log.WriteTo(sw); err != nil {
+		if sw.err != nil {
+			// The follower's Raft transport is not there either: a broker
+			// that is down. dragonboat calls SaveSnapshot for it all along
+			// an outage (the connection is made after), so without this a
+			// long outage used up catchUpPatience and the restarted
+			// follower, asked a moment before its HTTP listener was up, got
+			// the whole log.
+			s.unanswered.Store(0)
+		}
 		if sw.err != nil || errors.Is(err, storage.ErrSnapshotShrunk) {
 			return streamAborted(s.snapshotError("snapshot", err))
 		}
