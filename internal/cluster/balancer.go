@@ -58,7 +58,91 @@ type balancer struct {
 	// metaVoters lists __meta's voters (nil if unknown): a broker that
 	// joined follows __meta without a vote and cannot take its lead.
 	metaVoters func(ctx context.Context) []uint64
+	// retryFresh is how long a new shard's transfer to its preferred
+	// replica is given before it is asked again (0: defaultRetryFresh).
+	retryFresh time.Duration
 	log        zerolog.Logger
+}
+
+const (
+	// defaultRetryFresh is retryFresh when not set.
+	defaultRetryFresh = time.Second
+	// freshHandOffFor bounds how long a new shard's leadership is pressed
+	// on its preferred replica; after it the periodic pass moves it once
+	// the preferred replica is seen in sync.
+	freshHandOffFor = time.Minute
+)
+
+// handFresh runs one round of handing new shards to their preferred
+// replicas.
+func (b *balancer) handFresh(ctx context.Context, fresh *freshShards, now time.Time) {
+	due := fresh.due(now, b.freshRetry())
+	left := b.balanceLeaders(ctx, due, "/livez")
+	fresh.asked(due, left, now)
+	fresh.drop(now, func(shard uint64) bool {
+		_, leader := b.leaders.isLeader(shard)
+		return leader
+	})
+}
+
+func (b *balancer) freshRetry() time.Duration {
+	if b.retryFresh > 0 {
+		return b.retryFresh
+	}
+	return defaultRetryFresh
+}
+
+// freshShards are the new shards whose first leadership this broker won
+// and must hand to their preferred replica.
+type freshShards struct {
+	since map[uint64]time.Time // when this broker first led it
+	last  map[uint64]time.Time // when a transfer was last asked for
+}
+
+func newFreshShards() *freshShards {
+	return &freshShards{since: map[uint64]time.Time{}, last: map[uint64]time.Time{}}
+}
+
+func (f *freshShards) empty() bool { return len(f.since) == 0 }
+
+func (f *freshShards) add(shard uint64, now time.Time) {
+	if _, ok := f.since[shard]; !ok {
+		f.since[shard] = now
+	}
+}
+
+// due is the shards whose transfer was never asked for, or asked for at
+// least retry ago: a transfer in progress is left to finish (dragonboat
+// gives it an election timeout).
+func (f *freshShards) due(now time.Time, retry time.Duration) map[uint64]bool {
+	out := map[uint64]bool{}
+	for shard := range f.since {
+		if last, ok := f.last[shard]; !ok || now.Sub(last) >= retry {
+			out[shard] = true
+		}
+	}
+	return out
+}
+
+// asked records a round: the due shards it did not leave for the next.
+func (f *freshShards) asked(due, left map[uint64]bool, now time.Time) {
+	for shard := range due {
+		if !left[shard] {
+			f.last[shard] = now
+		}
+	}
+}
+
+// drop forgets the shards no longer led here (the preferred replica took
+// over, or another broker won an election and hands it on itself) and
+// those pressed for freshHandOffFor.
+func (f *freshShards) drop(now time.Time, ledHere func(uint64) bool) {
+	for shard, since := range f.since {
+		if !ledHere(shard) || now.Sub(since) > freshHandOffFor {
+			delete(f.since, shard)
+			delete(f.last, shard)
+		}
+	}
 }
 
 func (b *balancer) run(ctx context.Context) {
@@ -69,7 +153,7 @@ func (b *balancer) run(ctx context.Context) {
 	pending := map[uint64]bool{}
 	flush := time.NewTimer(time.Hour)
 	defer flush.Stop()
-	fresh := map[uint64]bool{}
+	fresh := newFreshShards()
 	freshTimer := time.NewTimer(time.Hour)
 	defer freshTimer.Stop()
 	for {
@@ -82,11 +166,11 @@ func (b *balancer) run(ctx context.Context) {
 					flush.Reset(50 * time.Millisecond)
 				}
 				pending[info.ShardID] = true
-				if b.replicas.firstLeadership(info.ShardID) {
-					if len(fresh) == 0 {
+				if b.replicas.firstLeadership(info.ShardID) && preferredReplica(b.meta.State(), info.ShardID) != b.self {
+					if fresh.empty() {
 						freshTimer.Reset(100 * time.Millisecond)
 					}
-					fresh[info.ShardID] = true
+					fresh.add(info.ShardID, time.Now())
 				}
 			}
 		case <-flush.C:
@@ -99,9 +183,14 @@ func (b *balancer) run(ctx context.Context) {
 			// A round moves at most maxTransfersPerRound; the rest of a big
 			// new topic's shards go in the next rounds, 100 ms apart, not
 			// 32 every balance interval (a thousand partitions would still
-			// be moving half a minute later).
-			fresh = b.balanceLeaders(ctx, fresh, "/livez")
-			if len(fresh) > 0 {
+			// be moving half a minute later). A transfer that did not take
+			// (the preferred replica still catching up on a loaded machine,
+			// or its broker not answering yet) is asked again, so that
+			// creation ends with every shard led by its preferred replica:
+			// left to the periodic pass, 1,000 new partitions were still
+			// moving a minute after they were created.
+			b.handFresh(ctx, fresh, time.Now())
+			if !fresh.empty() {
 				freshTimer.Reset(100 * time.Millisecond)
 			}
 		case <-report.C:

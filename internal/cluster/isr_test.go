@@ -245,3 +245,60 @@ func TestHandOffTarget(t *testing.T) {
 		t.Errorf("__meta: target %d %v, want the first other replica", r, ok)
 	}
 }
+
+// requests counts the leader transfers asked for per shard.
+type requests map[uint64]int
+
+func (r requests) RequestLeaderTransfer(shard, _ uint64) error {
+	r[shard]++
+	return nil
+}
+
+// leads is a leadership view set by the test.
+type leads map[uint64]bool
+
+func (l leads) isLeader(shard uint64) (uint64, bool) { return 1, l[shard] }
+
+// TestFreshShardPressedUntilPreferredLeads: a new shard's first leadership
+// won here is handed to its preferred replica, asked again when the
+// transfer did not take (not while one may still be in progress), and
+// forgotten once this broker no longer leads it or after freshHandOffFor;
+// a round full with maxTransfersPerRound leaves the rest for the next.
+func TestFreshShardPressedUntilPreferredLeads(t *testing.T) {
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}}, Topics: map[string]*meta.Topic{"t": {Name: "t"}}}
+	led := leads{}
+	for i := range maxTransfersPerRound + 2 {
+		shard := uint64(100 + i)
+		st.Topics["t"].Partitions = append(st.Topics["t"].Partitions, meta.Partition{Index: int32(i), ShardID: shard, Replicas: []uint64{3, 1, 2}})
+		led[shard] = true
+	}
+	asked := requests{}
+	b := &balancer{self: 1, meta: fixedState{st}, leaders: led, nh: asked, peers: everyoneAnswers{}, log: zerolog.Nop(), retryFresh: 2 * time.Second}
+	fresh := newFreshShards()
+	for shard := range led {
+		fresh.add(shard, t0)
+	}
+	b.handFresh(context.Background(), fresh, t0)
+	if len(asked) != maxTransfersPerRound {
+		t.Fatalf("first round asked %d transfers, want a full round of %d", len(asked), maxTransfersPerRound)
+	}
+	b.handFresh(context.Background(), fresh, t0.Add(100*time.Millisecond))
+	if len(asked) != maxTransfersPerRound+2 {
+		t.Fatalf("second round: %d shards asked, want the 2 left over too", len(asked))
+	}
+	for shard, n := range asked {
+		if n != 1 {
+			t.Fatalf("shard %d asked %d times within the retry interval", shard, n)
+		}
+	}
+	// Shard 100 moved; the others' transfers did not take.
+	delete(led, 100)
+	b.handFresh(context.Background(), fresh, t0.Add(2200*time.Millisecond))
+	if asked[100] != 1 || asked[101] != 2 {
+		t.Fatalf("after the retry interval: shard 100 (moved) asked %d times, shard 101 (still here) %d; want 1 and 2", asked[100], asked[101])
+	}
+	b.handFresh(context.Background(), fresh, t0.Add(freshHandOffFor+time.Second))
+	if !fresh.empty() {
+		t.Fatalf("still pressing %d shards after %v", len(fresh.since), freshHandOffFor)
+	}
+}

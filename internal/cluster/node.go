@@ -131,6 +131,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	n.balancer = &balancer{
 		self: cfg.NodeID, interval: cfg.LeaderBalanceInterval, meta: n.meta, leaders: n.leaders, nh: recordedTransfers{nh: nh, trail: trail},
 		propose: n.metaProp.propose, replicas: n.replicas, peers: n.peers, inSync: n.isr, changes: leaderCh, log: log,
+		retryFresh: 2 * cfg.ElectionTimeout(),
 		metaVoters: func(ctx context.Context) []uint64 {
 			vctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -144,7 +145,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), storageErrors: m.StorageErrors, log: log,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, storageErrors: m.StorageErrors, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}

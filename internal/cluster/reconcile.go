@@ -73,6 +73,9 @@ type reconciler struct {
 	clock      proposalClock
 	releaseLog func(shardID uint64) error // frees a deleted replica's Raft log file
 	peers      peerHTTP                   // asks followers where their logs end
+	// belowFloor tells whether the data dir is under --min-free-disk-bytes
+	// (nil: never): leaders then defer the snapshots they would stream here.
+	belowFloor func() bool
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
@@ -152,6 +155,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})
+		p.SetDiskFloor(r.belowFloor)
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
 		return p

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
+
+	sm "github.com/lni/dragonboat/v4/statemachine"
 )
 
 // replicas answers a leader's question with the positions of real
@@ -74,9 +77,6 @@ func TestIncrementalSnapshotContinuesFollowerLog(t *testing.T) {
 	full, fh := streamFrom(t, src, nil)
 	if fh.Continues || fh.StartOffset != 0 {
 		t.Fatalf("snapshot without followers to ask: continues %v from %d, want the whole log", fh.Continues, fh.StartOffset)
-	}
-	if _, h := streamFrom(t, src, unreachable{}); h.Continues {
-		t.Fatal("snapshot continued a log although a follower did not answer")
 	}
 
 	for _, after := range []int{0, 7} {
@@ -290,4 +290,187 @@ func TestPositionWhileApplying(t *testing.T) {
 		t.Fatalf("reopened at applied %d ending at %d; reported %d", applied, re.HighWatermark(), last)
 	}
 	sameLog(t, re, src)
+}
+
+// restarting answers like a follower whose broker is coming back: its Raft
+// transport is up (so the leader streams it a snapshot) but its replica is
+// not open yet for the first calls.
+type restarting struct {
+	notYet int
+	then   FollowerLogs
+}
+
+func (r *restarting) Positions(ctx context.Context, shard uint64) ([]LogPosition, error) {
+	if r.notYet > 0 {
+		r.notYet--
+		return nil, errors.New("replica 3 of shard 1: log position: HTTP 503")
+	}
+	return r.then.Positions(ctx, shard)
+}
+
+// trySnapshot is one stream attempt from src: its bytes and header, or
+// SaveSnapshot's error.
+func trySnapshot(t *testing.T, src *StateMachine) ([]byte, snapshotHeader, error) {
+	t.Helper()
+	ctx, err := src.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := src.SaveSnapshot(ctx, &buf, make(chan struct{})); err != nil {
+		return nil, snapshotHeader{}, err
+	}
+	var h snapshotHeader
+	n := binary.BigEndian.Uint32(buf.Bytes())
+	if err := json.Unmarshal(buf.Bytes()[4:4+n], &h); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), h, nil
+}
+
+// A snapshot asked for while a follower cannot yet say where its log ends
+// is deferred (the stream aborts, and dragonboat asks again), not streamed
+// whole: the whole log went to a follower that missed a few hundred KB
+// when its broker restarted under load. Only a follower that stays silent
+// for catchUpPatience gets the whole log.
+func TestSnapshotWaitsForFollowerLogEnd(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	full, _ := streamFrom(t, src, nil)
+	dst, _ := openSM(t, t.TempDir())
+	apply(t, dst, 1, ps[:50]...)
+
+	src.SetFollowerLogs(&restarting{notYet: 2, then: replicas{dst}})
+	for i := range 2 {
+		_, h, err := trySnapshot(t, src)
+		if !errors.Is(err, sm.ErrSnapshotAborted) {
+			t.Fatalf("attempt %d while the follower cannot answer: header %+v, error %v; want an aborted stream", i+1, h, err)
+		}
+		if src.Fault() != nil {
+			t.Fatalf("a deferred stream took the leader's replica offline: %v", src.Fault())
+		}
+	}
+	stream, h, err := trySnapshot(t, src)
+	if err != nil || !h.Continues || h.StartOffset != dst.HighWatermark() {
+		t.Fatalf("once the follower answers: continues=%v from %d, %v; want from its end %d", h.Continues, h.StartOffset, err, dst.HighWatermark())
+	}
+	if len(stream) >= len(full)/3 {
+		t.Fatalf("snapshot of the last 10 of 60 entries is %d bytes, the whole log %d", len(stream), len(full))
+	}
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	sameLog(t, dst, src)
+
+	// Silent past the patience: the whole log, as a follower that cannot
+	// be asked at all always could receive it.
+	src.SetFollowerLogs(unreachable{})
+	if _, _, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("first unanswered attempt: %v, want an aborted stream", err)
+	}
+	src.unanswered.Store(time.Now().Add(-catchUpPatience).UnixNano())
+	if _, h, err := trySnapshot(t, src); err != nil || h.Continues || h.StartOffset != 0 {
+		t.Fatalf("after %v without an answer: continues=%v from %d, %v; want the whole log", catchUpPatience, h.Continues, h.StartOffset, err)
+	}
+	// A whole-log stream that its sink refuses (the follower's broker is
+	// down: its Raft port does not answer either) starts the patience
+	// again, so a follower back from a long outage is not sent the whole
+	// log for answering late.
+	src.unanswered.Store(time.Now().Add(-catchUpPatience).UnixNano())
+	ctx, err := src.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SaveSnapshot(ctx, &failingWriter{n: 1 << 10}, make(chan struct{})); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("stream into a dead sink: %v, want an aborted stream", err)
+	}
+	if src.Fault() != nil {
+		t.Fatalf("a dead sink took the leader's replica offline: %v", src.Fault())
+	}
+	if _, _, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("unanswered after a dead sink: %v, want an aborted stream", err)
+	}
+	// An answer starts the patience again.
+	src.SetFollowerLogs(replicas{dst})
+	if _, _, err := trySnapshot(t, src); err != nil {
+		t.Fatalf("answered after the patience: %v", err)
+	}
+	src.SetFollowerLogs(unreachable{})
+	if _, _, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("unanswered again after an answer: %v, want an aborted stream", err)
+	}
+}
+
+// A leader's pinned segment cut under a stream (its replica installing a
+// snapshot itself) aborts the stream: the receiver never gets a snapshot
+// that ends short of its header's NextOffset, and the leader's replica,
+// whose log is intact, stays online.
+func TestSnapshotStreamAbortsWhenSegmentCut(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	ctx, err := src.PrepareSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := ctx.(preparedSnapshot).header.NextOffset / 2
+	for ; ; cut++ {
+		if _, err := src.log.BatchHeaderBefore(cut); err == nil {
+			break
+		}
+	}
+	if err := src.log.TruncateTo(cut); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := src.SaveSnapshot(ctx, &buf, make(chan struct{})); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("stream over a cut segment: %v after %d bytes, want an aborted stream", err, buf.Len())
+	}
+	if src.Fault() != nil {
+		t.Fatalf("a cut under a stream took the replica offline: %v", src.Fault())
+	}
+}
+
+// A follower whose broker is below its free-space floor is streamed no
+// snapshot, however long it waits (dragonboat would write the chunks and
+// panic on ENOSPC); once space returns it gets only what it lacks.
+func TestNoSnapshotToFollowerBelowDiskFloor(t *testing.T) {
+	ps := workload(60, 3, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	dst, _ := openSM(t, t.TempDir())
+	apply(t, dst, 1, ps[:40]...)
+	full := true
+	dst.SetDiskFloor(func() bool { return full })
+	src.SetFollowerLogs(replicas{dst})
+	for range 2 {
+		if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+			t.Fatalf("follower below its floor: continues=%v from %d, %v; want an aborted stream", h.Continues, h.StartOffset, err)
+		}
+		src.unanswered.Store(time.Now().Add(-2 * catchUpPatience).UnixNano())
+	}
+	full = false
+	stream, h, err := trySnapshot(t, src)
+	if err != nil || !h.Continues || h.StartOffset != dst.HighWatermark() {
+		t.Fatalf("space back: continues=%v from %d, %v; want from the follower's end %d", h.Continues, h.StartOffset, err, dst.HighWatermark())
+	}
+	if err := dst.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	sameLog(t, dst, src)
+}
+
+// failingWriter takes n bytes, then fails like a sink whose connection
+// could not be made.
+type failingWriter struct{ n int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errors.New("connection refused")
+	}
+	f.n -= len(p)
+	return len(p), nil
 }

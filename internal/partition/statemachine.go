@@ -21,10 +21,14 @@ import (
 // log reflects. On Open the log is cut back to it and dragonboat replays
 // the Raft entries after it.
 type checkpoint struct {
-	Applied     uint64     `json:"applied"`
-	NextOffset  int64      `json:"next_offset"`
-	StartOffset int64      `json:"start_offset"` // first batch on disk
-	Producers   *producers `json:"producers,omitempty"`
+	Applied     uint64 `json:"applied"`
+	NextOffset  int64  `json:"next_offset"`
+	StartOffset int64  `json:"start_offset"` // first batch on disk
+	// Producers is the producer state as checkpoints before the journal
+	// held it (read, no longer written); ProducerJournal names the journal
+	// that holds it now (prodjournal.go).
+	Producers       *producers  `json:"producers,omitempty"`
+	ProducerJournal *journalRef `json:"producer_journal,omitempty"`
 	// LogStartOffset is the replicated log start offset (Kafka's), which
 	// can lie inside the first segment on disk.
 	LogStartOffset int64        `json:"log_start_offset,omitempty"`
@@ -65,7 +69,10 @@ type StateMachine struct {
 	appendCh chan struct{}
 
 	followers  FollowerLogs // nil: snapshots hold the whole log
+	belowFloor func() bool  // this broker's data dir is under its free-space floor; nil: never
+	unanswered atomic.Int64 // UnixNano of the first unanswered question about the followers' logs since one was answered; 0: none
 	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
+	journal    *prodJournal // the producer state's journal, under cpMu
 	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
 	synced     atomic.Int64 // NextOffset of the last checkpoint written
 	installing atomic.Bool  // a snapshot install started and has not completed
@@ -107,10 +114,19 @@ func (s *StateMachine) open() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("partition %d: %w", s.ShardID, err)
 	}
+	journal, prods, err := openJournal(s.dir, cp.ProducerJournal)
+	if err != nil {
+		return 0, fmt.Errorf("partition %d: %w", s.ShardID, err)
+	}
+	if cp.ProducerJournal == nil {
+		prods = cp.Producers
+	}
 	l, err := storage.Open(filepath.Join(s.dir, "log"), s.opts)
 	if err != nil {
+		journal.close()
 		return 0, fmt.Errorf("partition %d: open log: %w", s.ShardID, err)
 	}
+	s.journal = journal
 	if cp.Installing && (l.NextOffset() < cp.NextOffset || l.StartOffset() > cp.NextOffset) {
 		// A snapshot install was cut short after emptying the log or before
 		// it reached the snapshot's start: dragonboat installs it again
@@ -139,7 +155,7 @@ func (s *StateMachine) open() (uint64, error) {
 	}
 	s.log = l
 	s.applied = cp.Applied
-	s.setProducers(cp.Producers, cp.Aborted)
+	s.setProducers(prods, cp.Aborted)
 	s.hw.Store(l.NextOffset())
 	s.start.Store(max(cp.LogStartOffset, l.StartOffset()))
 	s.epochs.reset(cp.Epochs)
@@ -420,13 +436,30 @@ func (s *StateMachine) sync() error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("partition %d: sync log: %w", s.ShardID, err)
 	}
-	return s.writeCheckpoint(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), Producers: s.producers,
-		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(), Aborted: s.txns.list()})
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if err := s.Fault(); err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w: %w", s.ShardID, ErrFaulted, err)
+	}
+	ref, err := s.journal.write(s.producers)
+	if err != nil {
+		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
+	}
+	if err := s.writeCheckpointLocked(checkpoint{Applied: s.applied, NextOffset: s.log.NextOffset(), StartOffset: s.log.StartOffset(), ProducerJournal: &ref,
+		LogStartOffset: s.start.Load(), Epochs: s.epochs.list(), Aborted: s.txns.list()}); err != nil {
+		return err
+	}
+	s.journal.committed()
+	return nil
 }
 
 func (s *StateMachine) writeCheckpoint(cp checkpoint) error {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
+	return s.writeCheckpointLocked(cp)
+}
+
+func (s *StateMachine) writeCheckpointLocked(cp checkpoint) error {
 	if err := s.Fault(); err != nil {
 		return fmt.Errorf("partition %d: checkpoint: %w: %w", s.ShardID, ErrFaulted, err)
 	}
@@ -467,5 +500,8 @@ func (s *StateMachine) Close() error {
 	if s.log == nil {
 		return nil
 	}
+	s.cpMu.Lock()
+	s.journal.close()
+	s.cpMu.Unlock()
 	return s.log.Close()
 }

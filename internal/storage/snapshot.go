@@ -132,8 +132,15 @@ func (s *Snapshot) From(offset int64) error {
 	return nil
 }
 
+// ErrSnapshotShrunk is WriteTo's error when a pinned segment file became
+// shorter than when it was pinned: TruncateTo cut it in place (a snapshot
+// install on this replica). The stream would end short of NextOffset; the
+// log itself is intact.
+var ErrSnapshotShrunk = errors.New("storage: a pinned segment shrank while it was streamed")
+
 // WriteTo writes the pinned batches to w, oldest first, exactly as they
-// are stored: concatenated, with nothing between them.
+// are stored: concatenated, with nothing between them. It fails with
+// ErrSnapshotShrunk rather than end early when a segment was cut under it.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for i, f := range s.files {
@@ -145,6 +152,9 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("snapshot segment %s: %w", f.Name(), err)
+		}
+		if n != s.sizes[i]-from {
+			return total, fmt.Errorf("snapshot segment %s: %d of %d bytes from position %d: %w", f.Name(), n, s.sizes[i]-from, from, ErrSnapshotShrunk)
 		}
 	}
 	return total, nil

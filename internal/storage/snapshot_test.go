@@ -167,3 +167,25 @@ func TestSnapshotFromAndExtend(t *testing.T) {
 		t.Errorf("Log.BatchHeaderBefore(start): %v, want ErrOffsetOutOfRange", err)
 	}
 }
+
+// A segment cut in place under a pinned snapshot (TruncateTo, as a
+// snapshot install on the same replica does) must fail the stream, not end
+// it early: a receiver would hold a snapshot ending short of NextOffset.
+func TestSnapshotOfSegmentCutUnderIt(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1000})
+	fill(t, l, 5, 2, 300) // two batches per segment: the last segment holds one
+	snap, err := l.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	segs := l.Segments()
+	// Inside the second segment: its first batch stays, the rest is cut.
+	if err := l.TruncateTo(segs[1].BaseOffset + 2); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); !errors.Is(err, ErrSnapshotShrunk) {
+		t.Fatalf("WriteTo over a cut segment = %v after %d bytes, want ErrSnapshotShrunk", err, buf.Len())
+	}
+}
