@@ -16,6 +16,7 @@ import (
 
 const clusterUsage = `Usage:
   longboat cluster status [--http 127.0.0.1:13092,...]
+    brokers, partitions per broker, unhealthy partitions, reassignments in flight
 Takes --bootstrap-server (alias --brokers), --output table|json, --timeout and
 --command-config. A --http address written https://host:port is asked over
 HTTPS (brokers with --http-tls), trusting ssl.ca.location of --command-config.
@@ -60,7 +61,19 @@ type clusterDoc struct {
 	UnderReplicated []unhealthyPartition `json:"under_replicated"`
 	Offline         []unhealthyPartition `json:"offline"`
 	HTTPUnreachable []string             `json:"http_unreachable,omitempty"`
-	brokerByID      map[int32]*brokerStatus
+	// Reassignments are the partition moves in progress.
+	Reassignments []reassignment `json:"reassignments"`
+	brokerByID    map[int32]*brokerStatus
+}
+
+// reassignment is one partition move in progress, as
+// ListPartitionReassignments shows it.
+type reassignment struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Replicas  []int32 `json:"replicas"`
+	Adding    []int32 `json:"adding"`
+	Removing  []int32 `json:"removing"`
 }
 
 // v1Status is the part of a broker's /v1/status this command reads.
@@ -142,6 +155,14 @@ func clusterCmd(args []string, s *stdio) error {
 				doc.UnderReplicated = append(doc.UnderReplicated, u)
 			}
 		}
+	}
+	moves, err := adm.ListPartitionReassignments(ctx, md.Topics.TopicsSet())
+	if err != nil {
+		return cf.explain(err)
+	}
+	doc.Reassignments = []reassignment{}
+	for _, m := range moves.Sorted() {
+		doc.Reassignments = append(doc.Reassignments, reassignment{Topic: m.Topic, Partition: m.Partition, Replicas: m.Replicas, Adding: m.AddingReplicas, Removing: m.RemovingReplicas})
 	}
 	if *httpAddrs != "" {
 		hc, err := cf.httpClient()
@@ -286,6 +307,13 @@ func (doc *clusterDoc) grids() []*cli.Grid {
 		g := &cli.Grid{Title: set.title, Header: []string{"TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR", "UNREACHABLE"}}
 		for _, p := range set.ps {
 			g.Add(p.Topic, p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), orDash(joinIDs(p.Down)))
+		}
+		grids = append(grids, g)
+	}
+	if len(doc.Reassignments) > 0 {
+		g := &cli.Grid{Title: "Reassignments in flight", Header: []string{"TOPIC", "PARTITION", "REPLICAS", "ADDING", "REMOVING"}}
+		for _, m := range doc.Reassignments {
+			g.Add(m.Topic, m.Partition, joinIDs(m.Replicas), orDash(joinIDs(m.Adding)), orDash(joinIDs(m.Removing)))
 		}
 		grids = append(grids, g)
 	}

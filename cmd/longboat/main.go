@@ -22,10 +22,10 @@ Usage:
   longboat serve [flags]    run one broker (flags or LONGBOAT_* variables; --help lists them)
   longboat dev [flags]      run a local cluster of brokers on 127.0.0.1 (--help lists flags)
   longboat healthcheck      exit 0 when this broker's /readyz answers 200, else 1
-  longboat topics ACTION    list, describe, create, delete, alter-config, add-partitions, delete-records
+  longboat topics ACTION    list, describe, create, delete, alter-config, add-partitions, delete-records, reassign
   longboat groups ACTION    list, describe (members, offsets, lag), reset-offsets, delete, delete-offsets
   longboat configs ACTION   describe or alter topic and broker configs
-  longboat cluster status   brokers, the __meta leader, partitions per broker, unhealthy partitions
+  longboat cluster status   brokers, the __meta leader, partitions per broker, unhealthy partitions, moves in flight
   longboat acls ACTION      create, list, delete ACLs (brokers with --authorizer acl enforce them)
   longboat users ACTION     create, list, delete SCRAM users (SCRAM-SHA-256 and SCRAM-SHA-512 credentials)
   longboat produce [flags]  write stdin lines as records (--records N: numbered test records)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,6 +23,8 @@ const topicsUsage = `Usage:
   longboat topics alter-config   --topic T [--add-config k=v,...] [--delete-config k,...]
   longboat topics add-partitions --topic T --partitions N     (N: the new total)
   longboat topics delete-records --topic T[:P,P] --offset N|end (drop records before N)
+  longboat topics reassign       --topic T --partition P[,P] --replicas B,B,B | --cancel [--wait 10m]
+                                 (move partitions onto brokers B; progress on stderr, summary at the end)
 Every action takes --bootstrap-server (alias --brokers), --output table|json and --timeout.
 `
 
@@ -37,7 +40,7 @@ func topicsCmd(args []string, s *stdio) error {
 		return nil
 	}
 	action := args[0]
-	if !slices.Contains([]string{"list", "describe", "create", "delete", "alter-config", "add-partitions", "delete-records"}, action) {
+	if !slices.Contains([]string{"list", "describe", "create", "delete", "alter-config", "add-partitions", "delete-records", "reassign"}, action) {
 		fmt.Fprint(s.err, topicsUsage)
 		return usagef("unknown action %q", action)
 	}
@@ -51,11 +54,18 @@ func topicsCmd(args []string, s *stdio) error {
 	adds := fs.String("add-config", "", "alter-config: configs to set, k=v,k2=v2")
 	dels := fs.String("delete-config", "", "alter-config: configs to return to their default, k,k2")
 	offset := fs.String("offset", "", "delete-records: delete every record before this offset, or end")
+	partitionList := fs.String("partition", "", "reassign: the partitions to move, P or P,P")
+	replicaList := fs.String("replicas", "", "reassign: the target brokers, B,B,B (the first is the preferred leader)")
+	cancelMove := fs.Bool("cancel", false, "reassign: take back the partitions' move in progress")
+	wait := fs.Duration("wait", 10*time.Minute, "reassign: follow the move this long (0: do not wait)")
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
 	if action != "list" && *topic == "" {
 		return usagef("--topic is required")
+	}
+	if action == "reassign" {
+		cf.timeout += *wait // --timeout bounds each request; the move may take longer
 	}
 	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
@@ -88,6 +98,8 @@ func topicsCmd(args []string, s *stdio) error {
 		err = t.addPartitions(ctx, *topic, *partitions)
 	case "delete-records":
 		err = t.deleteRecords(ctx, *topic, *offset)
+	case "reassign":
+		err = t.reassign(ctx, *topic, *partitionList, *replicaList, *cancelMove, *wait)
 	}
 	return cf.explain(err)
 }

@@ -143,9 +143,10 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	if logDB == config.LogDBTan {
 		releaseLog = func(shard uint64) error { return releaseTanLog(cfg.DataDir, cfg.NodeID, shard) }
 	}
+	markers := newJoinMarkers(cfg.DataDir)
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, storageErrors: m.StorageErrors, log: log,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, markers: markers, storageErrors: m.StorageErrors, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
@@ -158,7 +159,8 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		throttle: storage.NewThrottle(cfg.CleanerIOMaxBytesPerSec), defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, metrics: m.RegisterCleaner(), log: log.With().Str("component", "log-cleaner").Logger(),
 	}
-	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run}
+	moves := &reassigner{self: cfg.NodeID, nh: nh, meta: n.meta, propose: n.metaProp.propose, leaders: n.leaders, inSync: n.isr, touch: w.touch, snap: nh, markers: markers, log: log}
+	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run, moves.run}
 	if cfg.RaftQuiesce {
 		watch := &peerWatch{
 			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: peerWeb.timeout(peerProbeTimeout)}),

@@ -29,6 +29,7 @@ type replicaHost interface {
 	StartConcurrentReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateConcurrentStateMachineFunc, cfg dbconfig.Config) error
 	StartOnDiskReplica(members map[uint64]dragonboat.Target, join bool, create sm.CreateOnDiskStateMachineFunc, cfg dbconfig.Config) error
 	StopShard(shardID uint64) error
+	HasNodeInfo(shardID uint64, replicaID uint64) bool
 	SyncRemoveData(ctx context.Context, shardID uint64, replicaID uint64) error
 }
 
@@ -76,6 +77,7 @@ type reconciler struct {
 	// belowFloor tells whether the data dir is under --min-free-disk-bytes
 	// (nil: never): leaders then defer the snapshots they would stream here.
 	belowFloor func() bool
+	markers    *joinMarkers
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
@@ -145,9 +147,26 @@ func members(st *meta.State, replicas []uint64) (map[uint64]dragonboat.Target, e
 	return out, nil
 }
 
+// bootstrap is how a replica of a shard starts here: with the shard's
+// initial members, or (join) as a non-voting member a reassignment brings
+// in, which must not count as one of the shard's founders. A replica with
+// Raft state restarts from dragonboat's bootstrap record (no members
+// given), since its replica set may have changed since; non-voting while
+// it has joined and not been confirmed a voter (joinMarkers).
+func (r *reconciler) bootstrap(st *meta.State, shardID uint64, replicas []uint64) (initial map[uint64]dragonboat.Target, join, nonVoting bool, err error) {
+	if r.nh.HasNodeInfo(shardID, r.cfg.NodeID) {
+		return nil, false, r.markers.startNonVoting(shardID), nil
+	}
+	if move, moving := st.Reassignment(shardID); moving && move.JoinsNonVoting(r.cfg.NodeID) {
+		return nil, true, true, r.markers.joining(shardID)
+	}
+	initial, err = members(st, replicas)
+	return initial, false, false, err
+}
+
 func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error {
 	shardID := ref.Partition.ShardID
-	initial, err := members(st, ref.Partition.Replicas)
+	initial, join, nonVoting, err := r.bootstrap(st, shardID, ref.Partition.Replicas)
 	if err != nil {
 		return err
 	}
@@ -160,7 +179,9 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		r.replicas.opened(shard, p)
 		return p
 	}
-	if err := r.nh.StartOnDiskReplica(initial, false, factory, shardConfig(r.cfg, shardID, r.cfg.RaftQuiesce)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+	rc := shardConfig(r.cfg, shardID, r.cfg.RaftQuiesce)
+	rc.IsNonVoting = nonVoting
+	if err := r.nh.StartOnDiskReplica(initial, join, factory, rc); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return fmt.Errorf("start shard %d: %w", shardID, err)
 	}
 	r.replicas.partitionStarted(shardID)
@@ -171,7 +192,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 
 func (r *reconciler) stopPartition(ctx context.Context, shardID uint64) {
 	if err := r.nh.StopShard(shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
-		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("stop deleted partition's shard")
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("stop a partition shard no longer assigned here")
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -182,10 +203,11 @@ func (r *reconciler) stopPartition(ctx context.Context, shardID uint64) {
 	}
 	r.replicas.removed(shardID)
 	r.clock.forget(shardID)
+	r.markers.forget(shardID)
 	if err := os.RemoveAll(r.partitionDir(shardID)); err != nil {
 		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove deleted partition's log")
 	}
-	r.log.Info().Uint64("shard", shardID).Msg("partition replica of a deleted topic removed")
+	r.log.Info().Uint64("shard", shardID).Msg("partition replica removed (topic deleted or replica reassigned away)")
 }
 
 // reconcileGroupShards asks for the consumer-group shards once every

@@ -266,6 +266,12 @@ func (e *aclEnv) testRestricted(ctx context.Context, t *testing.T) {
 		err = described[0].Err
 	}
 	expect("describe ACLs without DESCRIBE on the cluster", err, kerr.ClusterAuthorizationFailed)
+	var move kadm.AlterPartitionAssignmentsReq
+	move.Assign("acl-orders", 0, []int32{1})
+	_, err = adm.AlterPartitionAssignments(ctx, move)
+	expect("move a partition without ALTER on the cluster", err, kerr.ClusterAuthorizationFailed)
+	_, err = adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"acl-orders": {0: {}}})
+	expect("list moves without DESCRIBE on the cluster", err, kerr.ClusterAuthorizationFailed)
 	td, err := e.admin.ListTopics(ctx, "acl-orders")
 	if err != nil || td["acl-orders"].Err != nil {
 		t.Fatalf("admin describes acl-orders: %v", err)

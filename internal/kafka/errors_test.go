@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strconv"
@@ -117,6 +118,10 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		30: {&kmsg.CreateACLsRequest{Creations: []kmsg.CreateACLsRequestCreation{{ResourceType: kmsg.ACLResourceTypeTopic, ResourceName: "t", ResourcePatternType: 3, Principal: "nobody", Host: "*", Operation: 3, PermissionType: 3}}}, kerr.InvalidRequest},
 		31: {&kmsg.DeleteACLsRequest{Filters: []kmsg.DeleteACLsRequestFilter{{ResourceType: kmsg.ACLResourceTypeUnknown, ResourcePatternType: 1, Operation: 1, PermissionType: 1}}}, kerr.InvalidRequest},
 		43: {&kmsg.ElectLeadersRequest{ElectionType: 7, TimeoutMillis: 5000}, kerr.InvalidRequest},
+		45: {&kmsg.AlterPartitionAssignmentsRequest{TimeoutMillis: 5000, AllowReplicationFactorChange: true, Topics: []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: noTopic,
+			Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Replicas: []int32{1}}}}}}, kerr.UnknownTopicOrPartition},
+		// Fails only when __meta's quorum cannot be reached.
+		46: {&kmsg.ListPartitionReassignmentsRequest{TimeoutMillis: 1000}, kerr.RequestTimedOut},
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
 		50: {&kmsg.DescribeUserSCRAMCredentialsRequest{Users: []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "nobody"}}}, kerr.ResourceNotFound},
 		51: {&kmsg.AlterUserSCRAMCredentialsRequest{Deletions: []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "nobody", Mechanism: 1}}}, kerr.ResourceNotFound},
@@ -167,6 +172,9 @@ func TestErrorsCountedPerAPI(t *testing.T) {
 			continue
 		case 35:
 			refusedByNodeInState(t, unreadableLogDir{b.Node}, b.Groups, c.Configs[0], ec.req, ec.want)
+			continue
+		case 46:
+			refusedByNodeInState(t, unreachableMeta{b.Node}, b.Groups, c.Configs[0], ec.req, ec.want)
 			continue
 		case 18:
 			writeFrame(t, conn, headerBytes(18, ak.MaxVersion+1, corr, "errors-test", true))
@@ -229,6 +237,11 @@ func (noGroupShards) GroupShardIDs() []uint64 { return nil }
 type unreadableLogDir struct{ *cluster.Node }
 
 func (unreadableLogDir) LogDir() (string, error) { return "", errors.New("data directory unreadable") }
+
+// unreachableMeta is a broker's node cut off from __meta's quorum.
+type unreachableMeta struct{ *cluster.Node }
+
+func (unreachableMeta) SyncMeta(context.Context) error { return errors.New("no quorum") }
 
 // refusedByNodeInState serves the cluster through a second Kafka server on
 // its own listener, over a node in a state the running broker is not in

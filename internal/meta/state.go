@@ -56,6 +56,9 @@ type Partition struct {
 	Index    int32    `json:"index"`
 	ShardID  uint64   `json:"shard_id"`
 	Replicas []uint64 `json:"replicas"`
+	// Removed are the brokers a reassignment took out of the shard's Raft
+	// group: dragonboat refuses a removed replica id for good.
+	Removed []uint64 `json:"removed,omitempty"`
 }
 
 // Topic is an immutable value: a change produces a new *Topic.
@@ -90,6 +93,9 @@ type State struct {
 	// ACLs are the authorizer's bindings; the slice is replaced, never
 	// changed, once published.
 	ACLs []acl.Binding `json:"acls,omitempty"`
+	// Reassignments are the partition moves in progress by shard id; the
+	// map is replaced, never changed, once published.
+	Reassignments map[uint64]*Reassignment `json:"reassignments,omitempty"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
 

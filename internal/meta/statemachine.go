@@ -41,6 +41,8 @@ type Command struct {
 	AlterScram        *AlterScram        `json:"alter_scram,omitempty"`
 	CreateACLs        []acl.Binding      `json:"create_acls,omitempty"`
 	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
+	Reassign          *Reassign          `json:"reassign,omitempty"`
+	ReassignStep      *ReassignStep      `json:"reassign_step,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
 	// BootstrapScram, with a registration, are the users of
@@ -53,7 +55,8 @@ type Command struct {
 // (a producer id block wasted at most), so that a proposal whose fate is
 // unknown may simply be made again.
 func (c Command) RetrySafe() bool {
-	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil || c.CreateACLs != nil
+	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil || c.CreateACLs != nil ||
+		c.Reassign != nil || c.ReassignStep != nil
 }
 
 // CreateTopic asks for a new topic; ID is chosen by the proposer so that
@@ -236,6 +239,10 @@ func (s *State) apply(c *Command) (int, []byte) {
 		}
 		for _, p := range t.Partitions {
 			delete(s.Leaders, p.ShardID)
+			if _, moving := s.Reassignments[p.ShardID]; moving {
+				s.cloneReassignments()
+				delete(s.Reassignments, p.ShardID)
+			}
 		}
 		delete(s.Topics, t.Name)
 		return ErrNone, nil
@@ -274,6 +281,10 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return ErrNone, nil
 	case c.DeleteACLs != nil:
 		return s.deleteACLs(c.DeleteACLs)
+	case c.Reassign != nil:
+		return s.reassign(c.Reassign)
+	case c.ReassignStep != nil:
+		return s.reassignStep(c.ReassignStep)
 	case c.AllocProducerIDs != nil:
 		n := *c.AllocProducerIDs
 		if n <= 0 || n > 1<<20 {
