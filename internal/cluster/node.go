@@ -91,9 +91,11 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   raftListener{events: n.Events, trail: trail, leaders: leaderCh},
 		SystemEventListener: systemListener{events: n.Events, replicas: n.replicas, log: log},
-		Expert:              expertConfig(cfg, logDB),
+		Expert:              expertConfig(cfg, logDB, m.RaftLogFsync),
 	}
 	raftTransport(&nhc, cfg, self.DeploymentID)
+	delivery := &localDelivery{}
+	nhc.Expert.TransportFactory = delivery
 	log.Info().Uint64("deployment_id", self.DeploymentID).Bool("raft_tls", cfg.RaftTLS).Msg("Raft transport")
 	if self.DeploymentID == legacyDeploymentID {
 		log.Warn().Msg("this cluster's Raft deployment id is dragonboat's default, shared by every cluster created before per-cluster ids (or without --initial-members-http), so Raft messages of such another cluster reaching this address are not refused by it: use --raft-tls with a CA of this cluster's own")
@@ -157,10 +159,17 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 		replicas: n.replicas, metrics: m.RegisterCleaner(), log: log.With().Str("component", "log-cleaner").Logger(),
 	}
 	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run}
-	if cfg.RaftQuiesce {
+	if cfg.RaftQuiesce || cfg.RaftCampaignOnPeerExit {
 		watch := &peerWatch{
 			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: probeClient}),
-			waker: w, nh: nh, replicas: n.replicas, log: log,
+			quiesce: cfg.RaftQuiesce, waker: w, nh: nh, replicas: n.replicas, log: log,
+		}
+		if cfg.RaftCampaignOnPeerExit {
+			watch.campaign = &campaigner{self: cfg.NodeID, deploymentID: self.DeploymentID, delivery: delivery, nh: nh,
+				replicas: n.replicas, refused: raftPortRefused}
+			if cfg.RaftQuiesce {
+				watch.campaign.waker = w
+			}
 		}
 		loops = append(loops, watch.run)
 	}
