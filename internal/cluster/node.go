@@ -145,7 +145,7 @@ func Start(cfg *config.Config, m *metrics.Metrics, log zerolog.Logger) (*Node, e
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, storageErrors: m.StorageErrors, log: log,
+		releaseLog: releaseLog, storageErrors: m.StorageErrors, applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}

@@ -296,6 +296,10 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		}
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
+		produce := req.key == produceKey
+		if produce {
+			sl.ready = new(atomic.Int64)
+		}
 		enqueue(sl)
 		if resp != nil { // answered without a handler (ApiVersions fallback)
 			s.observe(req, resp, 0)
@@ -303,10 +307,8 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			continue
 		}
 		start := time.Now()
-		produce := req.key == produceKey
 		if produce {
 			s.metrics.ProduceStage.WithLabelValues(metrics.StageDecode).Observe(start.Sub(read).Seconds())
-			sl.ready = new(atomic.Int64)
 		}
 		finish := apis[req.key].start(s, ctx, req)
 		if sc.closing {

@@ -33,6 +33,7 @@ const (
 	StageValidate = "validate"
 	StagePropose  = "propose"
 	StageCommit   = "commit"
+	StageApply    = "apply"
 	StageRespond  = "respond"
 	StageWrite    = "write"
 )
@@ -88,7 +89,7 @@ func New(version string) *Metrics {
 			Name: "longboat_produce_stage_seconds",
 			Help: "Time a Produce request spends in each stage on the broker it reached, by stage: decode (frame read to handler start), " +
 				"validate (record checks and recompression, per partition), propose (handing the entry to Raft, per partition), " +
-				"commit (Raft replication, log fsync on a quorum and apply on this leader, per partition), respond (last result to response encoded), " +
+				"commit (Raft replication, log fsync on a quorum and apply on this leader, per partition), apply (one batch of committed entries written to a partition log, on every replica; part of commit on the leader), respond (last result to response encoded), " +
 				"write (response encoded to written, after the connection's earlier responses).",
 			Buckets: stageBuckets,
 		}, []string{"stage"}),
