@@ -30,7 +30,7 @@ func TestKilledLeaderCampaignAtOnce(t *testing.T) {
 	pc := startProcCluster(t, 3, "--raft-election-rtt", "20")
 	const topic, partitions = "campaign", 6
 	createTopic(t, pc.kafka, topic, partitions, 3)
-	r := killLeader(t, pc, topic, partitions)
+	r := killLeader(t, pc, topic, partitions, true)
 	t.Logf("broker %d killed; its %d partitions acknowledged again within %v", r.victim, len(r.partitions), r.slowest)
 	if r.slowest > 3500*time.Millisecond {
 		t.Errorf("partitions of a killed leader took %v to acknowledge again; the election timeout alone takes 4 s or more", r.slowest)
@@ -46,21 +46,24 @@ func TestKilledLeaderCampaignAtOnce(t *testing.T) {
 // partitions, how long until every partition it led acknowledged an
 // acks=all produce again, for a franz-go client that refreshes metadata on
 // NOT_LEADER (100 ms metadata min age, 50 ms retry backoff). Figures, not
-// a check: LONGBOAT_FAILOVER_FIGURES=1; LONGBOAT_FAILOVER_ROUNDS (10) and
+// a check: LONGBOAT_FAILOVER_FIGURES=1; LONGBOAT_FAILOVER_ROUNDS (10),
 // LONGBOAT_FAILOVER_ARGS (extra broker flags, e.g.
-// "--raft-campaign-on-peer-exit=false") change it.
+// "--raft-campaign-on-peer-exit=false") and
+// LONGBOAT_FAILOVER_CLIENT_DEFAULTS=1 (franz-go's default metadata min age
+// and retry backoff) change it.
 func TestFailoverFigures(t *testing.T) {
 	if os.Getenv("LONGBOAT_FAILOVER_FIGURES") == "" {
 		t.Skip("figures only: set LONGBOAT_FAILOVER_FIGURES=1")
 	}
 	args := strings.Fields(os.Getenv("LONGBOAT_FAILOVER_ARGS"))
 	rounds := envInt("LONGBOAT_FAILOVER_ROUNDS", 10)
+	fast := os.Getenv("LONGBOAT_FAILOVER_CLIENT_DEFAULTS") == ""
 	pc := startProcCluster(t, 3, args...)
 	const topic, partitions = "failover", 12
 	createTopic(t, pc.kafka, topic, partitions, 3)
 	var times []time.Duration
 	for i := 0; i < rounds; i++ {
-		r := killLeader(t, pc, topic, partitions)
+		r := killLeader(t, pc, topic, partitions, fast)
 		elections := 0
 		for p, before := range r.epochBefore {
 			elections += int(r.epochAfter[p] - before)
@@ -73,7 +76,7 @@ func TestFailoverFigures(t *testing.T) {
 		time.Sleep(3 * time.Second) // the leader balancer moves leaderships back
 	}
 	slices.Sort(times)
-	t.Logf("FAILOVER args=%q rounds=%d median=%v worst=%v all=%v", args, len(times), times[len(times)/2], times[len(times)-1], times)
+	t.Logf("FAILOVER args=%q fast_client=%v rounds=%d median=%v worst=%v all=%v", args, fast, len(times), times[len(times)/2], times[len(times)-1], times)
 }
 
 type killed struct {
@@ -85,11 +88,14 @@ type killed struct {
 
 // killLeader produces to every partition (so none has quiesced), SIGKILLs
 // the broker leading the most, and times one acks=all produce to each of
-// those partitions through the survivors.
-func killLeader(t *testing.T, pc *procCluster, topic string, partitions int32) killed {
+// those partitions through the survivors; fast sets the client's metadata
+// min age and retry backoff as docs/OPERATIONS.md advises.
+func killLeader(t *testing.T, pc *procCluster, topic string, partitions int32, fast bool) killed {
 	t.Helper()
-	opts := []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(100 * time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }), kgo.RecordDeliveryTimeout(30 * time.Second)}
+	opts := []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(30 * time.Second)}
+	if fast {
+		opts = append(opts, kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	}
 	var running []string
 	for i, p := range pc.procs {
 		if p != nil {
