@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 	"syscall"
+	"time"
 	_ "unsafe" // go:linkname, for dragonboat's TCP transport
 
 	dbconfig "github.com/lni/dragonboat/v4/config"
@@ -40,12 +42,13 @@ import (
 //     the prober, then once more just before campaigning; a peer that is
 //     slow, paused or cut off (timeouts) never does, so a loaded machine
 //     cannot start an election storm;
-//   - per partition only one broker campaigns: the first replica in the
-//     replica order (the preferred leader order) other than the dead one
-//     and any broker this one sees down, so two followers do not split
-//     the vote.
-// If the chosen one's log is behind, the other voter refuses it and the
-// ordinary election timeout elects one, as before.
+//   - per partition one broker campaigns at a time: the first replica in
+//     the replica order (the preferred leader order) other than the dead
+//     one and any broker this one sees down, so two followers do not
+//     split the vote. If its log is behind, the other voter refuses it;
+//     then, campaignFallbackAfter later, the next replica in that order
+//     campaigns if the partition still has no leader (it is the more up
+//     to date one), and so on, each well before an election timeout.
 
 //go:linkname newTCPTransport github.com/lni/dragonboat/v4/internal/transport.NewTCPTransport
 func newTCPTransport(dbconfig.NodeHostConfig, raftio.MessageHandler, raftio.ChunkHandler) raftio.ITransport
@@ -78,6 +81,19 @@ func (d *localDelivery) deliver(deploymentID uint64, msgs ...pb.Message) error {
 	return nil
 }
 
+// campaignFallbackAfter is how long each next replica in order waits for
+// the one before it to win an election before it campaigns itself: a
+// campaign takes one round trip and a log write, so a partition without
+// a leader this long after one started has most likely seen it refused.
+const campaignFallbackAfter = 600 * time.Millisecond
+
+// fallback is a campaign due if the replicas before this one in order
+// have not elected a leader by then.
+type fallback struct {
+	shard, dead uint64
+	due         time.Time
+}
+
 // campaigner starts elections for the partitions a dead broker led.
 type campaigner struct {
 	self         uint64
@@ -88,6 +104,9 @@ type campaigner struct {
 	waker        shardWaker // nil when partition shards do not quiesce
 	// refused tells whether a TCP connection to addr is refused now.
 	refused func(ctx context.Context, addr string) bool
+	// pending are the fallback campaigns not yet due (peerWatch's
+	// goroutine only).
+	pending []fallback
 }
 
 // processGone tells whether a failed probe says nothing listens at the
@@ -111,12 +130,22 @@ func raftPortRefused(ctx context.Context, addr string) bool {
 // campaignFor is who should campaign for p after dead stopped: the first
 // replica in order that is neither dead nor down here.
 func campaignFor(p meta.Partition, dead uint64, down func(uint64) bool) uint64 {
-	for _, r := range p.Replicas {
-		if r != dead && !down(r) {
-			return r
-		}
+	if order := campaignOrder(p, dead, down); len(order) > 0 {
+		return order[0]
 	}
 	return 0
+}
+
+// campaignOrder is the order in which p's replicas campaign after dead
+// stopped: replica order without dead and those down here.
+func campaignOrder(p meta.Partition, dead uint64, down func(uint64) bool) []uint64 {
+	var out []uint64
+	for _, r := range p.Replicas {
+		if r != dead && !down(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // campaign makes this broker's replicas campaign now in the partitions
@@ -128,27 +157,59 @@ func (c *campaigner) campaign(ctx context.Context, st *meta.State, dead uint64, 
 		return 0
 	}
 	started := 0
+	now := time.Now()
 	for _, ref := range st.PartitionsOf(c.self) {
 		p := ref.Partition
-		if campaignFor(p, dead, down) != c.self || !c.replicas.isStarted(p.ShardID) {
+		rank := slices.Index(campaignOrder(p, dead, down), c.self)
+		if rank < 0 || !c.replicas.isStarted(p.ShardID) {
 			continue
 		}
 		leader, term, valid, err := c.nh.GetLeaderID(p.ShardID)
 		if err != nil || !valid || leader != dead {
 			continue
 		}
-		if c.waker != nil {
-			// A quiesced replica is woken first, so that it ticks again
-			// and the election it starts is not left to a sleeping shard.
-			c.waker.wake(p.ShardID, fmt.Sprintf("broker %d's process is gone: campaigning", dead))
+		if rank > 0 {
+			c.pending = append(c.pending, fallback{shard: p.ShardID, dead: dead, due: now.Add(time.Duration(rank) * campaignFallbackAfter)})
+			continue
 		}
 		// Term is the term the dead broker led in: a replica that has
 		// moved on since drops it (lower term) and nothing happens.
-		msg := pb.Message{Type: pb.TimeoutNow, ShardID: p.ShardID, From: dead, To: c.self, Term: term}
-		if err := c.delivery.deliver(c.deploymentID, msg); err != nil {
-			return started
+		if c.start(p.ShardID, dead, term) {
+			started++
 		}
-		started++
 	}
 	return started
+}
+
+// followUp starts the fallback campaigns that are due, for partitions
+// that still have no leader or name the dead one; it drops those whose
+// dead broker answers again.
+func (c *campaigner) followUp(now time.Time, down func(uint64) bool) int {
+	started := 0
+	c.pending = slices.DeleteFunc(c.pending, func(f fallback) bool {
+		if !down(f.dead) {
+			return true
+		}
+		if now.Before(f.due) {
+			return false
+		}
+		leader, term, valid, err := c.nh.GetLeaderID(f.shard)
+		if err == nil && (!valid || leader == 0 || leader == f.dead) && c.start(f.shard, f.dead, term) {
+			started++
+		}
+		return true
+	})
+	return started
+}
+
+// start hands this broker's replica of shard a TimeoutNow in term, as
+// from the dead broker: the replica campaigns at once.
+func (c *campaigner) start(shard, dead, term uint64) bool {
+	if c.waker != nil {
+		// A quiesced replica is woken first, so that it ticks again and
+		// the election it starts is not left to a sleeping shard.
+		c.waker.wake(shard, fmt.Sprintf("broker %d's process is gone: campaigning", dead))
+	}
+	msg := pb.Message{Type: pb.TimeoutNow, ShardID: shard, From: dead, To: c.self, Term: term}
+	return c.delivery.deliver(c.deploymentID, msg) == nil
 }

@@ -199,6 +199,11 @@ func (w *peerWatch) run(ctx context.Context) {
 				w.log.Info().Uint64("broker", id).Int("shards", n).Msg("peer's process is gone; campaigning for the partitions it led where this broker is first in replica order")
 			}
 		})
+		if w.campaign != nil && len(w.campaign.pending) > 0 {
+			if n := w.campaign.followUp(time.Now(), func(b uint64) bool { return w.live.down[b] }); n > 0 {
+				w.log.Info().Int("shards", n).Msg("partitions of a gone peer still without a leader; this broker, next in replica order, campaigns")
+			}
+		}
 	}
 }
 

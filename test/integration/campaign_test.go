@@ -21,7 +21,9 @@ import (
 // after the last heartbeat), so only the campaign the surviving brokers
 // start when they find the killed broker's process gone (campaign.go) can
 // make it in time. Each partition's leader epoch (its Raft term) must rise
-// by exactly one: one broker campaigned per partition, no split vote.
+// by one, or two when the first campaigner's log was behind and the next
+// replica in order took over: campaigns come one at a time, so no vote
+// is split and no election repeats.
 func TestKilledLeaderCampaignAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs broker processes")
@@ -36,8 +38,8 @@ func TestKilledLeaderCampaignAtOnce(t *testing.T) {
 		t.Errorf("partitions of a killed leader took %v to acknowledge again; the election timeout alone takes 4 s or more", r.slowest)
 	}
 	for p, before := range r.epochBefore {
-		if after := r.epochAfter[p]; after != before+1 {
-			t.Errorf("partition %d: leader epoch %d before the kill, %d after: want one election", p, before, after)
+		if after := r.epochAfter[p]; after <= before || after > before+2 {
+			t.Errorf("partition %d: leader epoch %d before the kill, %d after: want one election, at most two", p, before, after)
 		}
 	}
 }
