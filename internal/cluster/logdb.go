@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	dbconfig "github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/plugin/tan"
 	"github.com/lni/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/longboat/longboat/internal/config"
 )
@@ -78,13 +80,13 @@ func hasRaftData(dataDir string) bool {
 // and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
 // bytes with tan (docs/BENCHMARKS.md). dragonboat's plugin offers tan only
 // with a file per replica (the variant sharing 16 files is internal).
-func expertConfig(cfg *config.Config, kind string) dbconfig.ExpertConfig {
+func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer) dbconfig.ExpertConfig {
 	if kind == config.LogDBTan {
 		c := dbconfig.GetSmallMemLogDBConfig()
 		// tan uses KVWriteBufferSize only for 16 encode buffers, one per
 		// step worker; an update larger than one gets its own.
 		c.KVWriteBufferSize = 4 << 20
-		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{vfs.Default}}
+		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{FS: vfs.Default, fsync: fsync}}
 	}
 	return dbconfig.ExpertConfig{LogDB: pebbleConfig(cfg)}
 }
@@ -112,14 +114,17 @@ func pebbleConfig(cfg *config.Config) dbconfig.LogDBConfig {
 // files now take the disk they are written with. Durability is the same:
 // tan syncs with fsync, which persists the blocks an append allocated and
 // the new file size along with the data (preallocation kept the size too).
-type sparseLogFS struct{ vfs.FS }
+type sparseLogFS struct {
+	vfs.FS
+	fsync prometheus.Observer // times each log file fsync
+}
 
 func (fs sparseLogFS) Create(name string) (vfs.File, error) {
 	f, err := fs.FS.Create(name)
 	if err != nil || filepath.Ext(name) != ".log" {
 		return f, err
 	}
-	return &sparseFile{File: f}, nil
+	return &sparseFile{File: f, fsync: fs.fsync}, nil
 }
 
 // sparseFile also drops each log file's synced pages from the page cache.
@@ -134,6 +139,7 @@ func (fs sparseLogFS) Create(name string) (vfs.File, error) {
 // meanwhile, so a sync drops only what was written before it began.
 type sparseFile struct {
 	vfs.File
+	fsync   prometheus.Observer
 	written atomic.Int64 // bytes appended since Create: tan only appends
 	mu      sync.Mutex   // orders concurrent syncs' drops
 	dropped int64        // start of the range not yet dropped
@@ -150,8 +156,12 @@ func (f *sparseFile) Sync() error {
 	// Keep the last, partly written page: the next append fills it, and
 	// dropping it would make the kernel read it back first.
 	end := f.written.Load() &^ int64(os.Getpagesize()-1)
+	start := time.Now()
 	if err := f.File.Sync(); err != nil {
 		return err
+	}
+	if f.fsync != nil {
+		f.fsync.Observe(time.Since(start).Seconds())
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -92,7 +92,7 @@ func TestResolveLogDB(t *testing.T) {
 // (go test -race checks the page-cache bookkeeping); every byte stays.
 func TestLogFileSyncWhileAppending(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "00000001.log")
-	f, err := sparseLogFS{vfs.Default}.Create(path)
+	f, err := sparseLogFS{FS: vfs.Default}.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,9 +92,11 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   raftListener{events: n.Events, trail: trail, leaders: leaderCh},
 		SystemEventListener: systemListener{events: n.Events, replicas: n.replicas, log: log},
-		Expert:              expertConfig(cfg, logDB),
+		Expert:              expertConfig(cfg, logDB, m.RaftLogFsync),
 	}
 	raftTransport(&nhc, cfg, self.DeploymentID)
+	delivery := &localDelivery{}
+	nhc.Expert.TransportFactory = delivery
 	log.Info().Uint64("deployment_id", self.DeploymentID).Bool("raft_tls", cfg.RaftTLS).Msg("Raft transport")
 	if self.DeploymentID == legacyDeploymentID {
 		log.Warn().Msg("this cluster's Raft deployment id is dragonboat's default, shared by every cluster created before per-cluster ids (or without --initial-members-http), so Raft messages of such another cluster reaching this address are not refused by it: use --raft-tls with a CA of this cluster's own")
@@ -146,7 +148,8 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	markers := newJoinMarkers(cfg.DataDir)
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, markers: markers, storageErrors: m.StorageErrors, log: log,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, markers: markers, storageErrors: m.StorageErrors,
+		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
@@ -161,10 +164,17 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	moves := &reassigner{self: cfg.NodeID, nh: nh, meta: n.meta, propose: n.metaProp.propose, leaders: n.leaders, inSync: n.isr, touch: w.touch, snap: nh, markers: markers, log: log}
 	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run, moves.run}
-	if cfg.RaftQuiesce {
+	if cfg.RaftQuiesce || cfg.RaftCampaignOnPeerExit {
 		watch := &peerWatch{
 			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: peerWeb.timeout(peerProbeTimeout)}),
-			waker: w, nh: nh, replicas: n.replicas, log: log,
+			quiesce: cfg.RaftQuiesce, waker: w, nh: nh, replicas: n.replicas, log: log,
+		}
+		if cfg.RaftCampaignOnPeerExit {
+			watch.campaign = &campaigner{self: cfg.NodeID, deploymentID: self.DeploymentID, delivery: delivery, nh: nh,
+				replicas: n.replicas, refused: raftPortRefused}
+			if cfg.RaftQuiesce {
+				watch.campaign.waker = w
+			}
 		}
 		loops = append(loops, watch.run)
 	}

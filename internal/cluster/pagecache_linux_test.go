@@ -50,7 +50,7 @@ func TestSyncedLogPagesLeaveCache(t *testing.T) {
 		t.Skip("tmpfs pages cannot be dropped: they are the only copy")
 	}
 	path := filepath.Join(dir, "00000001.log")
-	f, err := sparseLogFS{vfs.Default}.Create(path)
+	f, err := sparseLogFS{FS: vfs.Default}.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSyncedLogPagesLeaveCache(t *testing.T) {
 
 // Files other than the logs (tan's index and state files) are left alone.
 func TestOnlyLogFilesDropCache(t *testing.T) {
-	f, err := sparseLogFS{vfs.Default}.Create(filepath.Join(t.TempDir(), "00000001.index"))
+	f, err := sparseLogFS{FS: vfs.Default}.Create(filepath.Join(t.TempDir(), "00000001.index"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,10 +160,15 @@ type peerWatch struct {
 	leaderlessWakeAfter time.Duration
 	meta                metaState
 	live                *peerLiveness
-	waker               shardWaker
-	nh                  leaderIDs
-	replicas            startedPartitions
-	log                 zerolog.Logger
+	// quiesce: partition shards quiesce, so they are woken here.
+	quiesce  bool
+	waker    shardWaker
+	nh       leaderIDs
+	replicas startedPartitions
+	// campaign starts elections at once for the partitions a peer whose
+	// process is gone led (campaign.go); nil when that is turned off.
+	campaign *campaigner
+	log      zerolog.Logger
 }
 
 func (w *peerWatch) run(ctx context.Context) {
@@ -176,7 +181,7 @@ func (w *peerWatch) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if round%leaderlessCheckRounds == 0 {
+		if w.quiesce && round%leaderlessCheckRounds == 0 {
 			leaderless = w.wakeLeaderless(leaderless)
 		}
 		st := w.meta.State()
@@ -186,8 +191,19 @@ func (w *peerWatch) run(ctx context.Context) {
 			} else {
 				w.log.Info().Uint64("broker", id).Msg("peer answers again; waking the partitions it shares with this broker's leaderships")
 			}
-			w.wakeShardsWith(st, id, down)
+			if w.quiesce {
+				w.wakeShardsWith(st, id, down)
+			}
+			if w.campaign != nil && down && processGone(why) {
+				n := w.campaign.campaign(ctx, st, id, func(b uint64) bool { return w.live.down[b] })
+				w.log.Info().Uint64("broker", id).Int("shards", n).Msg("peer's process is gone; campaigning for the partitions it led where this broker is first in replica order")
+			}
 		})
+		if w.campaign != nil && len(w.campaign.pending) > 0 {
+			if n := w.campaign.followUp(time.Now(), func(b uint64) bool { return w.live.down[b] }); n > 0 {
+				w.log.Info().Int("shards", n).Msg("partitions of a gone peer still without a leader; this broker, next in replica order, campaigns")
+			}
+		}
 	}
 }
 

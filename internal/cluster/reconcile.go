@@ -81,7 +81,9 @@ type reconciler struct {
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
-	log           zerolog.Logger
+	// applyTime times each batch of entries a partition replica applies.
+	applyTime prometheus.Observer
+	log       zerolog.Logger
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -177,7 +179,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p.SetDiskFloor(r.belowFloor)
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
-		return p
+		return timedApply{IOnDiskStateMachine: p, apply: r.applyTime}
 	}
 	rc := shardConfig(r.cfg, shardID, r.cfg.RaftQuiesce)
 	rc.IsNonVoting = nonVoting
@@ -248,4 +250,18 @@ func (r *reconciler) startGroupShard(st *meta.State, p meta.Partition) error {
 	}
 	r.replicas.groupStarted(p.ShardID, smr)
 	return nil
+}
+
+// timedApply times a partition replica's Update (the apply stage of a
+// produce) and passes every other call through.
+type timedApply struct {
+	sm.IOnDiskStateMachine
+	apply prometheus.Observer
+}
+
+func (t timedApply) Update(ents []sm.Entry) ([]sm.Entry, error) {
+	start := time.Now()
+	out, err := t.IOnDiskStateMachine.Update(ents)
+	t.apply.Observe(time.Since(start).Seconds())
+	return out, err
 }

@@ -64,6 +64,7 @@ type Config struct {
 	ElectionRTT               uint64
 	HeartbeatRTT              uint64
 	RaftQuiesce               bool
+	RaftCampaignOnPeerExit    bool
 	SegmentBytes              int64
 	LeaderBalanceInterval     time.Duration
 	ReplicaLagTimeMax         time.Duration // a follower not caught up within it leaves the ISR (replica.lag.time.max.ms)
@@ -203,6 +204,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.RTTMillisecond, "raft-rtt-ms", 200, "Raft tick in milliseconds (dragonboat RTTMillisecond); dragonboat steps every replica, idle or not, once per tick, so idle CPU grows with partitions / tick")
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
+	fs.BoolVar(&c.RaftCampaignOnPeerExit, "raft-campaign-on-peer-exit", true, "when another broker's process is gone (its addresses refuse connections), campaign at once for the partitions it led where this broker is the first other live replica, instead of waiting out the election timeout")
 	fs.BoolVar(&c.RaftQuiesce, "raft-quiesce", true, "let idle partition shards stop ticking and heartbeating (dragonboat quiesce) after 10 election timeouts without traffic; they wake on produce or when a peer broker stops answering")
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")

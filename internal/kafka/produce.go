@@ -17,7 +17,10 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
-func init() { starts(0, 13, (*Server).startProduce) }
+// produceKey is Produce's API key.
+const produceKey = 0
+
+func init() { starts(produceKey, 13, (*Server).startProduce) }
 
 // pendingAppend is one partition's proposal in flight.
 type pendingAppend struct {
@@ -28,6 +31,8 @@ type pendingAppend struct {
 	records int
 	bytes   int
 	start   time.Time
+	// proposed is when Raft took the proposal (the commit stage starts).
+	proposed time.Time
 	// appendTime is the LogAppendTime stamped on the batches, or -1.
 	appendTime int64
 }
@@ -92,7 +97,9 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 			var set recordbatch.Set
 			records := tp.Records
 			if code == 0 {
+				checked := time.Now()
 				records, set, code = checkRecords(tp.Records, logCfg, now.UnixMilli())
+				s.stage(metrics.StageValidate, checked)
 			}
 			if code != 0 {
 				rp.ErrorCode = code
@@ -100,6 +107,7 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 			}
 			start := time.Now()
 			rs, err := s.proposeAppend(ctx, l.shard, partition.EncodeAppend(l.term, now.UnixMilli(), logCfg.LogAppendTime, records), timeout)
+			proposed := s.stage(metrics.StagePropose, start)
 			if err != nil {
 				rp.ErrorCode = proposeErrorCode(err)
 				continue
@@ -108,7 +116,7 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 			if logCfg.LogAppendTime {
 				appendTime = now.UnixMilli()
 			}
-			pending = append(pending, pendingAppend{topic: name, resp: rp, rs: rs, led: l, records: set.Records, bytes: len(tp.Records), start: start, appendTime: appendTime})
+			pending = append(pending, pendingAppend{topic: name, resp: rp, rs: rs, led: l, records: set.Records, bytes: len(tp.Records), start: start, proposed: proposed, appendTime: appendTime})
 		}
 	}
 	return func() kmsg.Response {
@@ -123,6 +131,13 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 		}
 		return resp
 	}
+}
+
+// stage records a Produce stage that began at since and returns now.
+func (s *Server) stage(name string, since time.Time) time.Time {
+	now := time.Now()
+	s.metrics.ProduceStage.WithLabelValues(name).Observe(now.Sub(since).Seconds())
+	return now
 }
 
 // hasTransactional tells whether any partition's records hold a batch
@@ -210,6 +225,7 @@ func (s *Server) finishAppend(pa pendingAppend) {
 	pa.rs.Release()
 	switch {
 	case res.Completed():
+		s.stage(metrics.StageCommit, pa.proposed)
 		base, code := partition.AppendResult(res.GetResult())
 		pa.resp.BaseOffset, pa.resp.ErrorCode = base, code
 		if code == 0 {

@@ -194,6 +194,9 @@ type request struct {
 type slot struct {
 	frame chan []byte
 	size  int64 // request bytes held until the response is out
+	// ready, for a Produce, is when its response was encoded (Unix
+	// nanoseconds), so the writer can time the write stage; nil otherwise.
+	ready *atomic.Int64
 }
 
 // closeFrame, sent on a slot, closes the connection in request order.
@@ -247,6 +250,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	}
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes, func(n int) error { return mem.reserve(ctx, int64(n)) })
+		read := time.Now()
 		if err != nil {
 			switch {
 			case errors.Is(err, errIdle):
@@ -292,6 +296,10 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		}
 		s.noteRequest(&software, req)
 		sl := slot{frame: make(chan []byte, 1), size: int64(len(frame)) + extra}
+		produce := req.key == produceKey
+		if produce {
+			sl.ready = new(atomic.Int64)
+		}
 		enqueue(sl)
 		if resp != nil { // answered without a handler (ApiVersions fallback)
 			s.observe(req, resp, 0)
@@ -299,6 +307,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			continue
 		}
 		start := time.Now()
+		if produce {
+			s.metrics.ProduceStage.WithLabelValues(metrics.StageDecode).Observe(start.Sub(read).Seconds())
+		}
 		finish := apis[req.key].start(s, ctx, req)
 		if sc.closing {
 			// A failed SASL exchange: its answer goes out, then the
@@ -319,6 +330,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 				}
 			}()
 			out := finish()
+			finished := time.Now()
 			if failed, ok := out.(acklessFailure); ok {
 				s.observe(req, failed.ProduceResponse, time.Since(start))
 				log.Info().Str("error", errorName(firstError(failed.ProduceResponse))).Msg("closing connection: acks=0 produce failed")
@@ -330,7 +342,11 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 				sl.frame <- nil
 				return
 			}
-			sl.frame <- encodeResponse(req, out)
+			frame := encodeResponse(req, out)
+			if produce {
+				sl.ready.Store(s.stage(metrics.StageRespond, finished).UnixNano())
+			}
+			sl.frame <- frame
 		}()
 	}
 	cancel()
@@ -390,6 +406,9 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, c
 				fail(err)
 				return
 			}
+		}
+		if sl.ready != nil {
+			s.metrics.ProduceStage.WithLabelValues(metrics.StageWrite).Observe(time.Since(time.Unix(0, sl.ready.Load())).Seconds())
 		}
 		done(sl)
 	}

@@ -22,7 +22,24 @@ type Metrics struct {
 	RecordsFetched   *prometheus.CounterVec   // topic
 	ProposalDuration *prometheus.HistogramVec // group_kind
 	StorageErrors    *prometheus.CounterVec   // topic, partition
+	ProduceStage     *prometheus.HistogramVec // stage
+	RaftLogFsync     prometheus.Histogram
 }
+
+// Produce stages label longboat_produce_stage_seconds, in the order a
+// request goes through them.
+const (
+	StageDecode   = "decode"
+	StageValidate = "validate"
+	StagePropose  = "propose"
+	StageCommit   = "commit"
+	StageApply    = "apply"
+	StageRespond  = "respond"
+	StageWrite    = "write"
+)
+
+// stageBuckets resolve the sub-millisecond stages as well as the waits.
+var stageBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
 
 // Group kinds label Raft metrics: the __meta shard or a partition shard.
 const (
@@ -68,6 +85,19 @@ func New(version string) *Metrics {
 			Name: "longboat_storage_errors_total",
 			Help: "Storage faults (I/O errors, a full disk, a corrupt log) that took this broker's replica of a partition offline, by topic and partition.",
 		}, []string{"topic", "partition"}),
+		ProduceStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "longboat_produce_stage_seconds",
+			Help: "Time a Produce request spends in each stage on the broker it reached, by stage: decode (frame read to handler start), " +
+				"validate (record checks and recompression, per partition), propose (handing the entry to Raft, per partition), " +
+				"commit (Raft replication, log fsync on a quorum and apply on this leader, per partition), apply (one batch of committed entries written to a partition log, on every replica; part of commit on the leader), respond (last result to response encoded), " +
+				"write (response encoded to written, after the connection's earlier responses).",
+			Buckets: stageBuckets,
+		}, []string{"stage"}),
+		RaftLogFsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "longboat_raft_log_fsync_seconds",
+			Help:    "Duration of each fsync of the Raft log (tan log store only), which a proposal waits for on the leader and on each follower before it commits.",
+			Buckets: stageBuckets,
+		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "longboat_build_info",
@@ -76,7 +106,7 @@ func New(version string) *Metrics {
 	})
 	build.Set(1)
 	m.Registry.MustRegister(m.Requests, m.RequestDuration, m.BytesIn, m.BytesOut, m.RecordsProduced,
-		m.RecordsFetched, m.ProposalDuration, m.StorageErrors, build,
+		m.RecordsFetched, m.ProposalDuration, m.StorageErrors, m.ProduceStage, m.RaftLogFsync, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -32,6 +32,8 @@ type procCluster struct {
 	// membersHTTP is every broker's HTTP address (--initial-members-http).
 	membersHTTP string
 	procs       []*exec.Cmd
+	// args are added to every broker's command line.
+	args []string
 }
 
 // longboatBinary is the longboat binary that the process tests run, built once for
@@ -62,8 +64,8 @@ func buildBinary(t *testing.T) string {
 	return longboatBinary.path
 }
 
-func startProcCluster(t *testing.T, n int) *procCluster {
-	pc := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), procs: make([]*exec.Cmd, n)}
+func startProcCluster(t *testing.T, n int, args ...string) *procCluster {
+	pc := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), procs: make([]*exec.Cmd, n), args: args}
 	var members, membersHTTP []string
 	addrs := testcluster.FreeAddrs(t, 3*n)
 	for i := 0; i < n; i++ {
@@ -95,16 +97,16 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 }
 
 func (pc *procCluster) start(i int) {
-	cmd := exec.Command(pc.bin, "serve",
-		"--node-id", fmt.Sprint(i+1),
+	cmd := exec.Command(pc.bin, append([]string{"serve",
+		"--node-id", fmt.Sprint(i + 1),
 		"--data-dir", filepath.Join(pc.dir, fmt.Sprintf("node%d", i+1)),
-		"--listeners", "PLAINTEXT://"+pc.kafka[i],
+		"--listeners", "PLAINTEXT://" + pc.kafka[i],
 		"--raft-addr", pc.raft[i],
 		"--initial-members", pc.members,
 		"--initial-members-http", pc.membersHTTP,
 		"--http-addr", pc.http[i],
 		"--leader-balance-interval", "1s",
-		"--log-format", "json", "--log-level", "info")
+		"--log-format", "json", "--log-level", "info"}, pc.args...)...)
 	logf, err := os.Create(filepath.Join(pc.dir, fmt.Sprintf("broker%d.log", i+1)))
 	if err != nil {
 		pc.t.Fatal(err)

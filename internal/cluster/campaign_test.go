@@ -1,0 +1,94 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lni/dragonboat/v4/raftio"
+	pb "github.com/lni/dragonboat/v4/raftpb"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// TestCampaignForOneReplica checks that every surviving broker picks the
+// same single campaigner for a partition: the first replica in replica
+// order that is neither the dead leader nor down, so two followers never
+// split the vote.
+func TestCampaignForOneReplica(t *testing.T) {
+	p := meta.Partition{Replicas: []uint64{3, 1, 2}}
+	none := func(uint64) bool { return false }
+	cases := []struct {
+		dead uint64
+		down func(uint64) bool
+		want uint64
+	}{
+		{dead: 3, down: none, want: 1},
+		{dead: 1, down: none, want: 3},
+		{dead: 2, down: none, want: 3},
+		{dead: 3, down: func(b uint64) bool { return b == 1 }, want: 2},
+		{dead: 3, down: func(b uint64) bool { return b != 3 }, want: 0},
+	}
+	for _, c := range cases {
+		if got := campaignFor(p, c.dead, c.down); got != c.want {
+			t.Errorf("dead %d: campaigner %d, want %d", c.dead, got, c.want)
+		}
+	}
+}
+
+// leaderTable answers GetLeaderID from a map: shard -> {leader, term}.
+type leaderTable map[uint64][2]uint64
+
+func (l leaderTable) GetLeaderID(shard uint64) (uint64, uint64, bool, error) {
+	e, ok := l[shard]
+	return e[0], e[1], ok && e[0] != 0, nil
+}
+
+// TestFallbackCampaign checks the one-at-a-time order: the second replica
+// in order campaigns only once the first had campaignFallbackAfter to win,
+// only while the partition has no leader or names the dead one, and not
+// at all once the dead broker answers again.
+func TestFallbackCampaign(t *testing.T) {
+	var sent []pb.Message
+	d := &localDelivery{}
+	h := raftio.MessageHandler(func(b pb.MessageBatch) { sent = append(sent, b.Requests...) })
+	d.handler.Store(&h)
+	leaders := leaderTable{10: {3, 7}, 11: {3, 7}, 12: {3, 7}}
+	c := &campaigner{self: 2, delivery: d, nh: leaders, replicas: startedAll{},
+		refused: func(context.Context, string) bool { return true }}
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{3: {ID: 3, RaftAddr: "127.0.0.1:1"}}, Topics: map[string]*meta.Topic{
+		"t": {Name: "t", Partitions: []meta.Partition{
+			{ShardID: 10, Replicas: []uint64{3, 1, 2}}, // 1 campaigns first, 2 falls back
+			{ShardID: 11, Replicas: []uint64{3, 2, 1}}, // 2 campaigns at once
+			{ShardID: 12, Replicas: []uint64{3, 1, 2}},
+		}},
+	}}
+	down := map[uint64]bool{3: true}
+	isDown := func(b uint64) bool { return down[b] }
+	if n := c.campaign(context.Background(), st, 3, isDown); n != 1 || len(sent) != 1 || sent[0].ShardID != 11 ||
+		sent[0].Type != pb.TimeoutNow || sent[0].Term != 7 || sent[0].To != 2 {
+		t.Fatalf("campaign started %d: %+v; want one TimeoutNow for shard 11 in term 7", n, sent)
+	}
+	now := time.Now()
+	if n := c.followUp(now, isDown); n != 0 {
+		t.Fatalf("fallback campaigned %d before it was due", n)
+	}
+	leaders[12] = [2]uint64{1, 8} // broker 1 won shard 12; shard 10 still names the dead leader
+	if n := c.followUp(now.Add(campaignFallbackAfter), isDown); n != 1 || sent[len(sent)-1].ShardID != 10 {
+		t.Fatalf("fallback campaigned %d (last %+v); want shard 10 only", n, sent[len(sent)-1])
+	}
+	if len(c.pending) != 0 {
+		t.Fatalf("pending after the fallbacks: %+v", c.pending)
+	}
+	c.campaign(context.Background(), st, 3, isDown)
+	down[3] = false
+	before := len(sent)
+	if n := c.followUp(now.Add(time.Hour), isDown); n != 0 || len(sent) != before || len(c.pending) != 0 {
+		t.Fatalf("fallback campaigned %d after the dead broker answered again", n)
+	}
+}
+
+type startedAll struct{}
+
+func (startedAll) isStarted(uint64) bool     { return true }
+func (startedAll) partitionShards() []uint64 { return nil }
