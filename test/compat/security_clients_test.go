@@ -106,7 +106,7 @@ func goFailure(err error) secResult {
 }
 
 // secFranz drives franz-go (kgo, kadm).
-type secFranz struct{ files secFiles }
+type secFranz struct{}
 
 func (d *secFranz) name() string    { return "franz-go" }
 func (d *secFranz) version() string { return moduleVersion("github.com/twmb/franz-go") }
@@ -238,7 +238,7 @@ func secDenied(err error) secResult {
 }
 
 // secSarama drives github.com/IBM/sarama at its default protocol version.
-type secSarama struct{ files secFiles }
+type secSarama struct{}
 
 func (d *secSarama) name() string { return "sarama" }
 func (d *secSarama) version() string {
@@ -670,14 +670,14 @@ func (d *secJava) run(ctx context.Context, cells []*secCell) map[string]secResul
 func runBatch(ctx context.Context, argv []string, cells []*secCell) map[string]secResult {
 	out := map[string]secResult{}
 	in, err := json.Marshal(cells)
-	if err != nil {
-		panic(err)
-	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = bytes.NewReader(append(in, '\n'))
 	stderr := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	var stdout io.ReadCloser
+	if err == nil {
+		stdout, err = cmd.StdoutPipe()
+	}
 	if err == nil {
 		err = cmd.Start()
 	}

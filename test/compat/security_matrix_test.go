@@ -229,7 +229,7 @@ func TestSecurityMatrix(t *testing.T) {
 
 	// Compiling the Java driver takes a while: alongside the broker's start.
 	found := make(chan []secDriver, 1)
-	go func() { found <- secDrivers(t, files) }()
+	go func() { found <- secDrivers(t) }()
 	drivers := sync.OnceValue(func() []secDriver { return <-found })
 	defer drivers() // a failed start waits for the compiler before the test ends
 
@@ -687,8 +687,8 @@ const secRowNotes = `
 // secDrivers lists the clients this machine can run; one that is missing
 // is left out with a log line, or fails the test with
 // LONGBOAT_REQUIRE_CLIENTS set (CI).
-func secDrivers(t *testing.T, f secFiles) []secDriver {
-	out := []secDriver{&secFranz{files: f}, &secSarama{files: f}}
+func secDrivers(t *testing.T) []secDriver {
+	out := []secDriver{&secFranz{}, &secSarama{}}
 	if k, err := newSecKcat(); err == nil {
 		out = append(out, k)
 	} else {
