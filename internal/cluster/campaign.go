@@ -75,7 +75,7 @@ func (d *localDelivery) Validate(addr string) bool { return stringutil.IsValidAd
 func (d *localDelivery) deliver(deploymentID uint64, msgs ...pb.Message) error {
 	h := d.handler.Load()
 	if h == nil {
-		return errors.New("Raft transport not started")
+		return errors.New("raft transport not started")
 	}
 	(*h)(pb.MessageBatch{DeploymentId: deploymentID, BinVer: raftio.TransportBinVersion, Requests: msgs})
 	return nil

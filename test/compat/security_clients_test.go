@@ -387,7 +387,10 @@ func (d *secSarama) cell(ctx context.Context, c *secCell) secResult {
 			return goFailure(err)
 		}
 		defer adm.Close()
-		_, err = adm.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
+		res, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.BrokerResource, Name: "1"}}, sarama.DescribeConfigsOptions{})
+		if err == nil && len(res) == 1 && res[0].ErrorCode != sarama.ErrNoError {
+			err = res[0].ErrorCode
+		}
 		return secDenied(err)
 	case "deny_txn":
 		cfg.Producer.Idempotent = true
