@@ -287,13 +287,19 @@ func TestCompat(t *testing.T) {
 		}
 		return n
 	}
-	for _, cl := range clients {
-		before := changes()
-		t.Run(cl.name(), func(t *testing.T) {
-			runClient(t, e, m, cl)
-		})
-		t.Logf("%s: %d partition leadership changes seen by the brokers during its cells (topic creation and balancing included)", cl.name(), changes()-before)
-	}
+	before := changes()
+	// The clients run side by side (-parallel at a time, GOMAXPROCS by
+	// default): each names its topics and groups after itself, and most of
+	// a cell is waiting on the cluster or on a client process.
+	t.Run("clients", func(t *testing.T) {
+		for _, cl := range clients {
+			t.Run(cl.name(), func(t *testing.T) {
+				t.Parallel()
+				runClient(t, e, m, cl)
+			})
+		}
+	})
+	t.Logf("%d partition leadership changes seen by the brokers during the cells (topic creation and balancing included)", changes()-before)
 	for _, cl := range clients {
 		for _, f := range features {
 			if _, ok := m.cells[cl.name()][f.id]; !ok {

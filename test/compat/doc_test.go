@@ -40,7 +40,7 @@ func allClients(t *testing.T, addrs []string) []client {
 	} else {
 		leftOut(t, "python3-confluent-kafka not installed (apt-get install python3-confluent-kafka)")
 	}
-	if c, stop, err := newJavaClient(addrs, t.TempDir(), capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all,
+	if c, stop, err := newJavaClient(addrs, "", capabilities{binary: true, timestamps: true, perRecordHeaders: true, idempotent: true, codecs: all,
 		note: "the reference client; one JVM serves every cell (Producer, KafkaConsumer with the classic group protocol and, in the KIP-848 row, group.protocol=consumer, Admin)"}); err == nil {
 		t.Cleanup(stop)
 		out = append(out, c)

@@ -20,12 +20,13 @@ import (
 // TopicAuthorizationException until an ACL grants WRITE, and reading back
 // needs READ.
 func TestJavaACL(t *testing.T) {
+	t.Parallel() // its own broker; the shared JVM takes one request at a time
 	addr := testcluster.FreeAddrs(t, 1)[0]
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: testcluster.ServeFlags(t, func(cfg *config.Config) []string {
 		return []string{"--listeners", "SASL_PLAINTEXT://" + addr + ",PLAINTEXT://" + cfg.Listeners[0].Addr(),
 			"--bootstrap-scram-users", "admin:secret,alice:alicepw", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS"}
 	})})
-	java, stop, err := newJavaClient(c.Addrs(), t.TempDir(), capabilities{binary: true})
+	java, stop, err := newJavaClient(c.Addrs(), "", capabilities{binary: true})
 	if err != nil {
 		t.Skipf("java: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 // in sasl.jaas.config) against a SASL_PLAINTEXT listener whose user was
 // created by --bootstrap-scram-users, and with a wrong password.
 func TestJavaSASL(t *testing.T) {
+	t.Parallel() // its own broker; the shared JVM takes one request at a time
 	addr := testcluster.FreeAddrs(t, 1)[0]
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) {
 		// SASL first, where the Java client bootstraps (c.Addrs); the
@@ -31,7 +32,7 @@ func TestJavaSASL(t *testing.T) {
 		}
 		cfg.Listeners, cfg.AdvertisedListeners, cfg.SASL = parsed.Listeners, parsed.AdvertisedListeners, parsed.SASL
 	}})
-	java, stop, err := newJavaClient(c.Addrs(), t.TempDir(), capabilities{binary: true})
+	java, stop, err := newJavaClient(c.Addrs(), "", capabilities{binary: true})
 	if err != nil {
 		t.Skipf("java: %v", err)
 	}

@@ -28,36 +28,75 @@ var javaDeps = []struct{ jar, pkg string }{
 	{"/usr/share/java/protobuf.jar", "libprotobuf-java"},
 }
 
-// newJavaClient compiles clients/java into dir and starts the JVM that
-// serves every request of the run, or returns why it cannot. Setting
-// LONGBOAT_COMPAT_JAVA_LOG to a file writes the client's debug log there:
-// every request and response with its API version and fields.
-func newJavaClient(addrs []string, dir string, c capabilities) (*procClient, func(), error) {
+// javaRun is the package's one compiled CompatDriver and JVM: a request
+// carries its own bootstrap servers and client properties, so every Java
+// test shares them, and javac and the JVM's start are paid once per run,
+// not once per test. TestMain closes it.
+var javaRun struct {
+	once   sync.Once
+	dir    string // the compiled classes
+	driver *jvmDriver
+	ver    string
+	err    error
+}
+
+// newJavaClient returns a client of addrs served by the package's JVM,
+// compiling clients/java and starting the JVM on first use, or why it
+// cannot. Setting LONGBOAT_COMPAT_JAVA_LOG to a file writes the client's
+// debug log there: every request and response with its API version and
+// fields. The classes go to the run's own directory, not the second
+// argument (callers pass a t.TempDir() from when each test compiled its
+// own); stop is for those callers too and leaves the JVM to TestMain.
+func newJavaClient(addrs []string, _ string, c capabilities) (java *procClient, stop func(), err error) {
+	javaRun.once.Do(func() { javaRun.err = startJava() })
+	if javaRun.err != nil {
+		return nil, nil, javaRun.err
+	}
+	return &procClient{addrs: addrs, lib: "java", id: "compat-java", ver: javaRun.ver, c: c, exchange: javaRun.driver.exchange}, func() {}, nil
+}
+
+// closeJava ends the package's JVM, if a test started it, and removes its
+// classes.
+func closeJava() {
+	if javaRun.driver != nil {
+		javaRun.driver.close()
+	}
+	if javaRun.dir != "" {
+		os.RemoveAll(javaRun.dir)
+	}
+}
+
+// startJava compiles clients/java and starts the JVM that serves every
+// request of the run, and asks it for the client's version.
+func startJava() error {
 	javac, err := exec.LookPath("javac")
 	if err != nil {
-		return nil, nil, errors.New("no javac (apt-get install default-jdk-headless)")
+		return errors.New("no javac (apt-get install default-jdk-headless)")
 	}
 	java, err := exec.LookPath("java")
 	if err != nil {
-		return nil, nil, errors.New("no java (apt-get install default-jdk-headless)")
+		return errors.New("no java (apt-get install default-jdk-headless)")
 	}
 	jar, err := filepath.Abs(javaJar)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	cp := []string{jar}
 	for _, d := range javaDeps {
 		if _, err := os.Stat(d.jar); err != nil {
-			return nil, nil, fmt.Errorf("no %s (apt-get install %s)", d.jar, d.pkg)
+			return fmt.Errorf("no %s (apt-get install %s)", d.jar, d.pkg)
 		}
 		cp = append(cp, d.jar)
 	}
 	sources, err := filepath.Glob("clients/java/*.java")
 	if err != nil || len(sources) == 0 {
-		return nil, nil, fmt.Errorf("no Java sources in clients/java: %v", err)
+		return fmt.Errorf("no Java sources in clients/java: %v", err)
 	}
-	if out, err := exec.Command(javac, append([]string{"-Xlint:all", "-Werror", "-cp", strings.Join(cp, ":"), "-d", dir}, sources...)...).CombinedOutput(); err != nil {
-		return nil, nil, fmt.Errorf("javac: %v: %s", err, tail(string(out), 1500))
+	if javaRun.dir, err = os.MkdirTemp("", "longboat-compat-java-"); err != nil {
+		return err
+	}
+	if out, err := exec.Command(javac, append([]string{"-Xlint:all", "-Werror", "-cp", strings.Join(cp, ":"), "-d", javaRun.dir}, sources...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("javac: %v: %s", err, tail(string(out), 1500))
 	}
 	// Debian's JNI libraries for zstd, lz4 and snappy.
 	libs, _ := filepath.Glob("/usr/lib/*/jni")
@@ -71,18 +110,17 @@ func newJavaClient(addrs []string, dir string, c capabilities) (*procClient, fun
 	} else {
 		argv = append(argv, "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
 	}
-	argv = append(argv, "-cp", strings.Join(append(cp, dir), ":"), "CompatDriver")
-	d := &jvmDriver{argv: argv}
-	pc := &procClient{addrs: addrs, lib: "java", id: "compat-java", c: c, exchange: d.exchange}
+	argv = append(argv, "-cp", strings.Join(append(cp, javaRun.dir), ":"), "CompatDriver")
+	javaRun.driver = &jvmDriver{argv: argv}
+	pc := &procClient{lib: "java", id: "compat-java", exchange: javaRun.driver.exchange}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var v struct{ Version string }
 	if err := pc.call(ctx, "version", nil, &v); err != nil {
-		d.close()
-		return nil, nil, err
+		return err
 	}
-	pc.ver = v.Version
-	return pc, d.close, nil
+	javaRun.ver = v.Version
+	return nil
 }
 
 // jvmDriver is one long-lived JVM running CompatDriver: a JSON request per

@@ -22,6 +22,7 @@ import (
 // client certificates: PEM truststore and PEM keystore, as Kafka's
 // ssl.truststore.type=PEM and ssl.keystore.type=PEM read them.
 func TestJavaSSL(t *testing.T) {
+	t.Parallel() // its own broker; the shared JVM takes one request at a time
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "test")
 	server, client := ca.Server(t, "broker"), ca.Client(t, "java")
@@ -56,7 +57,7 @@ func TestJavaSSL(t *testing.T) {
 	if err := os.WriteFile(keystore, pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	java, stop, err := newJavaClient(c.Addrs(), t.TempDir(), capabilities{binary: true})
+	java, stop, err := newJavaClient(c.Addrs(), "", capabilities{binary: true})
 	if err != nil {
 		t.Skipf("java: %v", err)
 	}

@@ -10,14 +10,20 @@ import (
 	"github.com/longboat/longboat/internal/testcluster"
 )
 
+// txnCluster is the three-broker cluster the transaction tests share, side
+// by side: each names its topics, transactional ids and group after its
+// client. TestMain closes it.
+var txnCluster = testcluster.Shared{Options: testcluster.Options{Nodes: 3}}
+
 // TestJavaTransactions drives the Apache Kafka Java client's transactions
 // against a three-broker cluster (see transactions).
 func TestJavaTransactions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and a JVM")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
-	java, stop, err := newJavaClient(c.Addrs(), t.TempDir(), capabilities{})
+	t.Parallel()
+	c := txnCluster.Get(t)
+	java, stop, err := newJavaClient(c.Addrs(), "", capabilities{})
 	if err != nil {
 		t.Skipf("Java client: %v", err)
 	}
@@ -31,7 +37,8 @@ func TestConfluentKafkaPythonTransactions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	t.Parallel()
+	c := txnCluster.Get(t)
 	py := newPyClient(c.Addrs(), "confluent-kafka", "confluent_kafka", capabilities{})
 	if py == nil {
 		t.Skip("no python3-confluent-kafka (apt-get install python3-confluent-kafka)")
@@ -47,6 +54,8 @@ func TestConfluentKafkaPythonTransactions(t *testing.T) {
 func transactions(t *testing.T, cl *procClient) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The tests share a cluster: everything is named after the client.
+	name := func(s string) string { return cl.lib + "-" + s }
 	seq := func(prefix string, n int) []string {
 		out := make([]string, n)
 		for i := range out {
@@ -82,17 +91,17 @@ func transactions(t *testing.T, cl *procClient) {
 		}
 	}
 
-	for _, topic := range []string{"txn-topic", "eos-in", "eos-out"} {
+	for _, topic := range []string{name("txn-topic"), name("eos-in"), name("eos-out")} {
 		if err := cl.createTopic(ctx, topic, 3); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := cl.call(ctx, "txn_produce", map[string]any{"topic": "txn-topic", "transactional_id": "txn-topic",
+	err := cl.call(ctx, "txn_produce", map[string]any{"topic": name("txn-topic"), "transactional_id": name("txn-topic"),
 		"transactions": []txn{{seq("first", 10), true}, {seq("aborted", 10), false}, {seq("second", 10), true}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := readCommitted("txn-topic", 20)
+	got := readCommitted(name("txn-topic"), 20)
 	for _, v := range got {
 		if strings.HasPrefix(v, "aborted-") {
 			t.Errorf("read_committed returned %s of the aborted transaction", v)
@@ -101,14 +110,14 @@ func transactions(t *testing.T, cl *procClient) {
 	exactlyOnce(got, append(seq("first", 10), seq("second", 10)...))
 
 	const n = 60
-	err = cl.call(ctx, "txn_produce", map[string]any{"topic": "eos-in", "transactional_id": "eos-input",
+	err = cl.call(ctx, "txn_produce", map[string]any{"topic": name("eos-in"), "transactional_id": name("eos-input"),
 		"transactions": []txn{{seq("in", n), true}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var done struct{ Processed int }
-	err = cl.call(ctx, "txn_pipeline", map[string]any{"in": "eos-in", "out": "eos-out", "group": "eos-group",
-		"transactional_id": "eos-pipeline", "want": n}, &done)
+	err = cl.call(ctx, "txn_pipeline", map[string]any{"in": name("eos-in"), "out": name("eos-out"), "group": name("eos-group"),
+		"transactional_id": name("eos-pipeline"), "want": n}, &done)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +125,8 @@ func transactions(t *testing.T, cl *procClient) {
 		t.Fatalf("the pipeline processed %d records, want %d", done.Processed, n)
 	}
 	want := seq("out-in", n)
-	exactlyOnce(readCommitted("eos-out", n), want)
-	offsets, err := cl.groupOffsets(ctx, "eos-group", "eos-in")
+	exactlyOnce(readCommitted(name("eos-out"), n), want)
+	offsets, err := cl.groupOffsets(ctx, name("eos-group"), name("eos-in"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,7 @@ func TestCompactionTransactions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
+	t.Parallel() // nothing in it is timed
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.MinSegmentBytes = 4096
 		cfg.CleanerBackoff = 200 * time.Millisecond

@@ -130,6 +130,7 @@ func fetchCommitted(ctx context.Context, cl *kgo.Client, group, topic string) (i
 // commit of the old generation must be refused (ILLEGAL_GENERATION), and
 // no fetch may ever see the committed offset go back.
 func TestGroupLeadershipMovesAwayAndBack(t *testing.T) {
+	t.Parallel() // every wait in it is for a condition, with room for a loaded machine
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.LeaderBalanceInterval = time.Hour // the test places the leader itself
 	}})

@@ -30,6 +30,7 @@ import (
 // (even with its --join broker unreachable), and no acknowledged record is
 // lost.
 func TestBrokerJoinsUnderLoad(t *testing.T) {
+	t.Parallel() // nothing in it is timed
 	c := testcluster.Start(t, testcluster.Options{})
 	createTopic(t, c.Addrs(), "before", 3, 3)
 	load := startLoad(t, c.Addrs(), "before")

@@ -10,8 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/longboat/longboat/internal/testcluster"
 )
 
 // kcatOffsetForTime asks `kcat -Q` for the offset of the first record of
@@ -68,8 +66,7 @@ func TestListOffsetsInsideCompressedBatch(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	kcatPath(t)
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
-	addrs := c.Addrs()
+	addrs := sharedCluster(t).Addrs()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := time.Now().Add(-time.Hour).UnixMilli()

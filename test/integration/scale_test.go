@@ -21,6 +21,7 @@ import (
 // without a replica of a group's shard answered COORDINATOR_NOT_AVAILABLE
 // for it forever.
 func TestFiveBrokersAgreeOnEveryBroker(t *testing.T) {
+	t.Parallel() // nothing in it is timed
 	c := testcluster.Start(t, testcluster.Options{Nodes: 5})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "five", 10, 3)

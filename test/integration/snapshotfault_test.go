@@ -28,6 +28,7 @@ func TestSnapshotInstallFaultTakesOneReplicaOffline(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small file system under a partition")
 	}
+	t.Parallel() // its polls allow for a loaded machine
 	c := startShortRaftLogCluster(t, 256<<10)
 	seeds := c.Addrs()
 	const topic = "install-fault"

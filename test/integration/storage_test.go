@@ -343,6 +343,7 @@ func storageErrors(t *testing.T, c *testcluster.Cluster, topic, partition string
 // keeps that replica offline and retrying, and the replica catches up once
 // the file is repaired.
 func TestCorruptReplicaDoesNotStopTheBroker(t *testing.T) {
+	t.Parallel() // its polls allow for a loaded machine
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) { cfg.GroupShards = 1 }})
 	seeds := c.Addrs()
 	const topic = "corrupt"
