@@ -17,7 +17,7 @@ out=${CHAOS_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/longboat-chaos.XXXXXX")}
 mkdir -p "$out/bin"
 go build -o "$out/bin/longboat" ./cmd/longboat
 go build -o "$out/bin/longboat-chaos" ./cmd/longboat-chaos
-args=(--duration 220s --seed "${CHAOS_SEED:-42}" --min-events 12 --long-fault-min 15s --long-fault-max 20s)
+args=(--duration 260s --seed "${CHAOS_SEED:-42}" --min-events 12 --long-fault-min 15s --long-fault-max 20s)
 if [[ "${1:-}" == "--long" ]]; then
 	shift
 	args=(--duration 30m --seed "${CHAOS_SEED:-$RANDOM}" --min-events 60)
