@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -44,43 +45,59 @@ func waitBalanced(t *testing.T, c *testcluster.Cluster, perBroker int, within ti
 }
 
 // waitAllPreferred waits until every shard, partitions and group shards,
-// is led by its preferred replica: from then on the balancer moves nothing,
-// so any leadership change is an election.
+// is led by its preferred replica as every broker's own NodeHost sees it,
+// and every broker knows the __meta leader: from then on the balancer
+// moves nothing and no replica is still to hear of its first leader (which
+// counts as a leadership change on that broker), so any change is an
+// election.
 func waitAllPreferred(t *testing.T, c *testcluster.Cluster, within time.Duration) {
 	t.Helper()
 	testutil.Eventually(t, within, func() error {
-		wrong := 0
-		b := c.Brokers[0]
-		for _, p := range b.Node.Meta().ReplicaSetsOf(b.Node.ID()) {
-			if leader, _, ok := b.Node.Leader(p.ShardID); !ok || leader != p.Replicas[0] {
-				wrong++
-			}
+		preferred := map[uint64]uint64{}
+		b0 := c.Brokers[0]
+		for _, p := range b0.Node.Meta().ReplicaSetsOf(b0.Node.ID()) {
+			preferred[p.ShardID] = p.Replicas[0]
 		}
-		if wrong > 0 {
-			return fmt.Errorf("%d shards not led by their preferred replica", wrong)
+		for _, b := range c.Brokers {
+			if b == nil {
+				continue
+			}
+			if _, _, ok := b.Node.Leader(meta.ShardID); !ok {
+				return fmt.Errorf("broker %d knows no __meta leader", b.Node.ID())
+			}
+			for _, shard := range b.Node.HostedShards() {
+				leader, _, ok := b.Node.Leader(shard)
+				if want, known := preferred[shard]; !ok || (known && leader != want) {
+					return fmt.Errorf("broker %d sees shard %d led by %d, want its preferred replica %d", b.Node.ID(), shard, leader, want)
+				}
+			}
 		}
 		return nil
 	})
 }
 
-// shardTerms is every shard's leader and term as the first broker sees
-// them, to name the shards an unexpected leadership change touched.
-func shardTerms(c *testcluster.Cluster) map[uint64][2]uint64 {
-	out := map[uint64][2]uint64{}
-	b := c.Brokers[0]
-	for _, shard := range b.Node.HostedShards() {
-		if leader, term, ok := b.Node.Leader(shard); ok {
-			out[shard] = [2]uint64{leader, term}
+// shardTerms is every shard's leader and term as each broker sees them,
+// __meta included, to name the shards an unexpected leadership change
+// touched and the broker that saw it.
+func shardTerms(c *testcluster.Cluster) map[string][2]uint64 {
+	out := map[string][2]uint64{}
+	for _, b := range c.Brokers {
+		if b == nil {
+			continue
+		}
+		for _, shard := range append(b.Node.HostedShards(), meta.ShardID) {
+			leader, term, _ := b.Node.Leader(shard)
+			out[fmt.Sprintf("broker %d shard %d", b.Node.ID(), shard)] = [2]uint64{leader, term}
 		}
 	}
 	return out
 }
 
-func termMoves(before, after map[uint64][2]uint64) string {
+func termMoves(before, after map[string][2]uint64) string {
 	var moves []string
-	for shard, a := range after {
-		if b := before[shard]; b != a {
-			moves = append(moves, fmt.Sprintf("%d: leader %d term %d -> leader %d term %d", shard, b[0], b[1], a[0], a[1]))
+	for where, a := range after {
+		if b := before[where]; b != a {
+			moves = append(moves, fmt.Sprintf("%s: leader %d term %d -> leader %d term %d", where, b[0], b[1], a[0], a[1]))
 		}
 	}
 	sort.Strings(moves)
@@ -109,6 +126,15 @@ func TestLeadersBalancedAndSteady(t *testing.T) {
 	waitBalanced(t, c, 2, 500*time.Millisecond)
 	waitAllPreferred(t, c, 30*time.Second)
 
+	// A leader update dragonboat has yet to deliver would count below.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		n := leadershipChanges(c)
+		time.Sleep(time.Second)
+		if m := leadershipChanges(c); m != n {
+			return fmt.Errorf("leadership changes still counted: %d -> %d", n, m)
+		}
+		return nil
+	})
 	before, terms := leadershipChanges(c), shardTerms(c)
 	cl := newClient(t, seeds)
 	for i := 0; i < 10; i++ {
