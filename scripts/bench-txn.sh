@@ -9,7 +9,9 @@
 # Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producers, default 4]
 # Ports while it runs: Kafka 29092-29094, Raft 29192/29292/29392, HTTP 29592-29594
 # (BENCH_PORT_BASE moves them: Kafka BASE+1..3, Raft BASE+101/201/301, HTTP BASE+501..503).
-# LONGBOAT_BIN runs that binary instead of building one (to compare two builds).
+# LONGBOAT_BIN runs that binary instead of building one (to compare two builds);
+# BENCH_BIN runs `longboat bench` from another binary (default: the same one),
+# so that two server builds are measured by one client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
@@ -19,6 +21,7 @@ base=${BENCH_PORT_BASE:-29091}
 work=$(mktemp -d)
 bin=${LONGBOAT_BIN:-$work/longboat}
 [ -n "${LONGBOAT_BIN:-}" ] || go build -o "$bin" ./cmd/longboat
+client=${BENCH_BIN:-$bin}
 cp cmd/longboat/devconfig/dragonboat-soft-settings.json "$work/"
 members= http= bootstrap=
 for i in 1 2 3; do
@@ -45,6 +48,6 @@ for _ in $(seq 60); do
 	sleep 1
 done
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin" bench --brokers "$bootstrap" --transactional --compare-idempotent --records-per-txn "$per_txn" \
+"$client" bench --brokers "$bootstrap" --transactional --compare-idempotent --records-per-txn "$per_txn" \
 	--duration "${secs}s" --producers "$producers" --topic bench-txn
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -30,13 +30,14 @@ func benchCmd(args []string) error {
 	fs.StringVar(&o.Acks, "acks", "all", "all, 1 or 0")
 	fs.StringVar(&o.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 	fs.IntVar(&o.Producers, "producers", 1, "producer clients")
-	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer (idempotent and transactional producers: always 1)")
+	fs.IntVar(&o.InFlight, "in-flight", 5, "produce requests in flight per broker per producer (idempotent and transactional producers: franz-go's own limit, 5 once the broker answered Produce v4+)")
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "largest record batch per partition (producer batch.size); each becomes one Raft entry")
 	fs.DurationVar(&o.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records before it is sent (linger.ms; Kafka 4's default is 5ms)")
 	fs.Float64Var(&o.Rate, "rate", 0, "records/s across all producers, paced open-loop with latency counted from each record's due time (0: unlimited)")
 	fs.BoolVar(&o.Transactional, "transactional", false, "produce in transactions of --records-per-txn records per producer (begin, produce, commit); consumers read read_committed")
 	fs.IntVar(&o.RecordsPerTxn, "records-per-txn", bench.DefaultRecordsPerTxn, "records per transaction with --transactional")
-	compare := fs.Bool("compare-idempotent", false, "with --transactional: first run the idempotent producer with the same settings on topic <topic>-idempotent, then print both and the ratio")
+	compare := fs.Bool("compare-idempotent", false, "with --transactional: run the idempotent producer with the same settings on topic <topic>-idempotent before and after the transactional run, then print all three and the ratio to the idempotent runs' mean")
+	warmup := fs.Duration("warmup", 3*time.Second, "with --compare-idempotent: produce this long with each producer kind first, unmeasured (topics created, leaders settled, connections open)")
 	commandConfig := fs.String("command-config", "", "Kafka client properties for TLS and SASL listeners (as the other client commands take)")
 	comparePlain := fs.String("compare-plaintext", "", "host:port,... of the same cluster's PLAINTEXT listeners: first run the same settings there on topic <topic>-plaintext, then on --brokers with --command-config, and print both and the ratio")
 	fs.BoolVar(&o.Consume, "consume", true, "read everything back afterwards and report consumer MB/s and end-to-end latency")
@@ -93,17 +94,29 @@ func benchCmd(args []string) error {
 		results = append(results, res)
 		*name = "secured " + *name
 	}
+	base := o
+	base.Transactional, base.Idempotent, base.Topic = false, true, o.Topic+"-idempotent"
+	baseName := fmt.Sprintf("idempotent p%d rf%d %dB", partitions, rf, o.RecordSize)
+	if *compare && *warmup > 0 {
+		// A fresh cluster elects and balances leaders and the clients
+		// open connections in the first seconds: unmeasured here, so
+		// that neither run pays for them.
+		for _, w := range []bench.Options{base, o} {
+			w.Duration, w.Records, w.Consume, w.Progress = *warmup, 0, false, nil
+			if _, err := bench.Run(ctx, w); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
 	if *compare {
 		// The baseline first, so the table's ratio column is
 		// transactional / idempotent; its own topic keeps the
 		// read-back of each run to its own records.
-		base := o
-		base.Transactional, base.Idempotent, base.Topic = false, true, o.Topic+"-idempotent"
 		res, err := bench.Run(ctx, base)
 		if err != nil {
 			return fmt.Errorf("idempotent baseline: %w", err)
 		}
-		names = append(names, fmt.Sprintf("idempotent p%d rf%d %dB", partitions, rf, o.RecordSize))
+		names = append(names, baseName+" (before)")
 		results = append(results, res)
 	}
 	res, err := bench.Run(ctx, o)
@@ -111,12 +124,25 @@ func benchCmd(args []string) error {
 		return err
 	}
 	names, results = append(names, *name), append(results, res)
+	if *compare {
+		// Again after: on a shared machine the load drifts during a
+		// run, and the mean of a run before and one after cancels a
+		// steady drift that would favour whichever kind ran second.
+		res, err := bench.Run(ctx, base)
+		if err != nil {
+			return fmt.Errorf("idempotent baseline (after): %w", err)
+		}
+		names = append(names, baseName+" (after)")
+		results = append(results, res)
+	}
 	bench.WriteTable(os.Stdout, names, results)
 	if o.Transactional {
 		fmt.Printf("%d transactions committed (%.1f/s)\n", res.Transactions, float64(res.Transactions)/res.Seconds)
+		bench.WriteTxnSteps(os.Stdout, res.TxnSteps)
 	}
 	if *compare {
-		fmt.Printf("transactional / idempotent throughput: %.2f\n", bench.Ratio(results[1], results[0]))
+		fmt.Printf("transactional / idempotent throughput: %.2f (to the runs before and after: %.2f, %.2f)\n",
+			bench.Ratio(results[1], bench.Mean(results[0], results[2])), bench.Ratio(results[1], results[0]), bench.Ratio(results[1], results[2]))
 	}
 	if *comparePlain != "" {
 		fmt.Printf("secured / plaintext throughput: %.2f\n", bench.Ratio(results[1], results[0]))

@@ -75,6 +75,8 @@ type Result struct {
 	EndToEndMs    Latency `json:"end_to_end_ms,omitempty"`
 	Pacing        *Pacing `json:"pacing,omitempty"`       // set when Options.Rate > 0
 	Transactions  int64   `json:"transactions,omitempty"` // committed, when Options.Transactional
+	// TxnSteps is where a transactional run's time went.
+	TxnSteps *TxnSteps `json:"txn_steps,omitempty"`
 }
 
 // Pacing reports how well an open-loop run kept its target rate.

@@ -109,6 +109,24 @@ func TestRunTransactional(t *testing.T) {
 	if l := res.LatencyMs; !(l.P50 > 0 && l.P50 <= l.Max) {
 		t.Fatalf("commit latency %+v", l)
 	}
+	// Every committed transaction sent one EndTxn and at least one
+	// AddPartitionsToTxn and Produce; the wall times cover the requests.
+	st := res.TxnSteps
+	if st == nil {
+		t.Fatal("no transaction steps")
+	}
+	end, add, prod := st.Requests["EndTxn"], st.Requests["AddPartitionsToTxn"], st.Requests["Produce"]
+	if end.PerTxn < 1 || add.PerTxn < 1 || prod.PerTxn < 1 || end.MeanMs <= 0 || add.MeanMs <= 0 {
+		t.Fatalf("steps %+v", st)
+	}
+	if st.EndTxnMs < end.MeanMs/2 || st.RecordsMs < add.MeanMs/2 {
+		t.Fatalf("wall times below the requests they wait for: %+v", st)
+	}
+	var out strings.Builder
+	WriteTxnSteps(&out, st)
+	if !strings.Contains(out.String(), " EndTxn ") || !strings.Contains(out.String(), " AddPartitionsToTxn ") {
+		t.Fatalf("steps printed as %q", out.String())
+	}
 }
 
 // TestRunTransactionalRejects fails before touching any broker.

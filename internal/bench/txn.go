@@ -59,9 +59,11 @@ func produceTxn(ctx context.Context, o Options, copts []kgo.Opt, res *Result) er
 	// A run's transactional ids are its own, so a concurrent or killed
 	// earlier run is not fenced by (and does not fence) this one.
 	run := fmt.Sprintf("longboat-bench-%d-%d", os.Getpid(), start.UnixNano())
+	hook := newStepHook()
+	var recordsTime, endTime atomic.Int64
 	var wg sync.WaitGroup
 	for p := 0; p < max(o.Producers, 1); p++ {
-		cl, err := kgo.NewClient(append(copts, kgo.TransactionalID(fmt.Sprintf("%s-%d", run, p)))...)
+		cl, err := kgo.NewClient(append(copts, kgo.TransactionalID(fmt.Sprintf("%s-%d", run, p)), kgo.WithHooks(hook))...)
 		if err != nil {
 			return err
 		}
@@ -69,7 +71,7 @@ func produceTxn(ctx context.Context, o Options, copts []kgo.Opt, res *Result) er
 		go func() {
 			defer wg.Done()
 			defer cl.Close()
-			local, err := txnLoop(ctx, o, cl, payload, deadline, &sent, &acked, &errs, &txns)
+			local, err := txnLoop(ctx, o, cl, payload, deadline, &sent, &acked, &errs, &txns, &recordsTime, &endTime)
 			mu.Lock()
 			defer mu.Unlock()
 			lats = append(lats, local...)
@@ -88,21 +90,25 @@ func produceTxn(ctx context.Context, o Options, copts []kgo.Opt, res *Result) er
 	res.RecordsPerSec = float64(res.Records) / res.Seconds
 	res.MBPerSec = res.RecordsPerSec * float64(o.RecordSize) / 1e6
 	res.LatencyMs = summarize(lats)
+	res.TxnSteps = hook.steps(res.Transactions, time.Duration(recordsTime.Load()), time.Duration(endTime.Load()))
 	return nil
 }
 
 // txnLoop is one producer's transactions until the record count or the
 // duration is used up. A transaction with a failed record is aborted and
 // its records counted as errors; a failed commit ends the loop (the
-// producer may be fenced), returning the error.
+// producer may be fenced), returning the error. recordsTime and endTime
+// add up, over committed transactions, the time from begin to flushed and
+// the EndTransaction calls (nanoseconds).
 func txnLoop(ctx context.Context, o Options, cl *kgo.Client, payload []byte, deadline time.Time,
-	sent, acked, errs, txns *atomic.Int64) ([]time.Duration, error) {
+	sent, acked, errs, txns, recordsTime, endTime *atomic.Int64) ([]time.Duration, error) {
 	var lats []time.Duration
 	sentAt := make([]time.Time, 0, o.RecordsPerTxn)
 	for ctx.Err() == nil {
 		if o.Records == 0 && time.Now().After(deadline) {
 			break
 		}
+		began := time.Now()
 		if err := cl.BeginTransaction(); err != nil {
 			return lats, fmt.Errorf("begin transaction: %w", err)
 		}
@@ -125,6 +131,7 @@ func txnLoop(ctx context.Context, o Options, cl *kgo.Client, payload []byte, dea
 			break
 		}
 		flushErr := cl.Flush(ctx)
+		flushed := time.Now()
 		commit := kgo.TryCommit
 		if flushErr != nil || failed.Load() > 0 {
 			commit = kgo.TryAbort
@@ -138,6 +145,8 @@ func txnLoop(ctx context.Context, o Options, cl *kgo.Client, payload []byte, dea
 			continue
 		}
 		done := time.Now()
+		recordsTime.Add(int64(flushed.Sub(began)))
+		endTime.Add(int64(done.Sub(flushed)))
 		for _, t0 := range sentAt {
 			lats = append(lats, done.Sub(t0))
 		}
@@ -153,6 +162,12 @@ func Ratio(r, base *Result) float64 {
 		return 0
 	}
 	return r.MBPerSec / base.MBPerSec
+}
+
+// Mean is a result whose throughput is the mean of a's and b's: the
+// baseline of a run measured between them.
+func Mean(a, b *Result) *Result {
+	return &Result{RecordsPerSec: (a.RecordsPerSec + b.RecordsPerSec) / 2, MBPerSec: (a.MBPerSec + b.MBPerSec) / 2}
 }
 
 // Validate checks the options as Run does, before anything connects.
