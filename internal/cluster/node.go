@@ -171,7 +171,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		}
 		if cfg.RaftCampaignOnPeerExit {
 			watch.campaign = &campaigner{self: cfg.NodeID, deploymentID: self.DeploymentID, delivery: delivery, nh: nh,
-				replicas: n.replicas, refused: raftPortRefused}
+				replicas: n.replicas, metaVoters: metaCampaignOrder(cfg), refused: raftPortRefused}
 			if cfg.RaftQuiesce {
 				watch.campaign.waker = w
 			}
