@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	pb "github.com/lni/dragonboat/v4/raftpb"
 	"github.com/lni/goutils/stringutil"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/meta"
 )
 
@@ -25,7 +27,10 @@ import (
 // under produce load no partition quiesces, so waking them (quiesce.go)
 // does not help. The peer prober knows much sooner (~0.4 s: two refused
 // probes mean nothing listens at the peer's address), so the broker that
-// should take over each such partition campaigns at once.
+// should take over each such partition campaigns at once. The same goes
+// for the group shards and __meta the dead broker led: a consumer group's
+// coordinator is a group shard's leader, and an idempotent producer's
+// InitProducerID or any topic change waits for __meta's.
 //
 // dragonboat has no call for "campaign now". Raft's leader transfer has
 // one: the leader sends its chosen successor TimeoutNow, and the successor
@@ -100,13 +105,21 @@ type campaigner struct {
 	deploymentID uint64
 	delivery     *localDelivery
 	nh           leaderIDs
-	replicas     startedPartitions
-	waker        shardWaker // nil when partition shards do not quiesce
+	replicas     hostedShards
+	// metaVoters are __meta's voters in node id order (the initial
+	// members), or nil when this broker is not one.
+	metaVoters []uint64
+	waker      shardWaker // nil when partition shards do not quiesce
 	// refused tells whether a TCP connection to addr is refused now.
 	refused func(ctx context.Context, addr string) bool
 	// pending are the fallback campaigns not yet due (peerWatch's
 	// goroutine only).
 	pending []fallback
+}
+
+// hostedShards tells whether a partition or group shard runs here.
+type hostedShards interface {
+	hosts(shardID uint64) bool
 }
 
 // processGone tells whether a failed probe says nothing listens at the
@@ -125,6 +138,16 @@ func raftPortRefused(ctx context.Context, addr string) bool {
 	}
 	_ = conn.Close()
 	return false
+}
+
+// metaCampaignOrder is __meta's voters (the initial members) in node id
+// order when this broker is one of several, else nil: a broker that
+// joined later is a non-voting member of __meta and never campaigns.
+func metaCampaignOrder(cfg *config.Config) []uint64 {
+	if len(cfg.InitialMembers) < 2 || cfg.InitialMembers[cfg.NodeID] == "" {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(cfg.InitialMembers))
 }
 
 // campaignFor is who should campaign for p after dead stopped: the first
@@ -148,9 +171,28 @@ func campaignOrder(p meta.Partition, dead uint64, down func(uint64) bool) []uint
 	return out
 }
 
-// campaign makes this broker's replicas campaign now in the partitions
-// the dead peer leads (as this replica last knew) where this broker is
-// the one to; it returns how many it started.
+// campaignShards are the shards this broker hosts a voter of, each with
+// its replica order: __meta in node id order of its voters (the initial
+// members), topic partitions and group shards in their replica order.
+// The dead broker may lead any of them, and each waits out the election
+// timeout just the same: an idempotent producer's first InitProducerID on
+// a broker takes a block of producer ids through __meta, and a group's
+// coordinator is a group shard's leader, so a client stalls on those as
+// long as on its partitions.
+func (c *campaigner) campaignShards(st *meta.State) []meta.Partition {
+	var out []meta.Partition
+	if slices.Contains(c.metaVoters, c.self) {
+		out = append(out, meta.Partition{ShardID: meta.ShardID, Replicas: c.metaVoters})
+	}
+	for _, ref := range st.PartitionsOf(c.self) {
+		out = append(out, ref.Partition)
+	}
+	return append(out, st.GroupShardsOf(c.self)...)
+}
+
+// campaign makes this broker's replicas campaign now in the shards the
+// dead peer leads (as this replica last knew) where this broker is the
+// one to; it returns how many it started.
 func (c *campaigner) campaign(ctx context.Context, st *meta.State, dead uint64, down func(uint64) bool) int {
 	b := st.Brokers[dead]
 	if b == nil || !c.refused(ctx, b.RaftAddr) {
@@ -158,10 +200,9 @@ func (c *campaigner) campaign(ctx context.Context, st *meta.State, dead uint64, 
 	}
 	started := 0
 	now := time.Now()
-	for _, ref := range st.PartitionsOf(c.self) {
-		p := ref.Partition
+	for _, p := range c.campaignShards(st) {
 		rank := slices.Index(campaignOrder(p, dead, down), c.self)
-		if rank < 0 || !c.replicas.isStarted(p.ShardID) {
+		if rank < 0 || (p.ShardID != meta.ShardID && !c.replicas.hosts(p.ShardID)) {
 			continue
 		}
 		leader, term, valid, err := c.nh.GetLeaderID(p.ShardID)
@@ -205,7 +246,7 @@ func (c *campaigner) followUp(now time.Time, down func(uint64) bool) int {
 // start hands this broker's replica of shard a TimeoutNow in term, as
 // from the dead broker: the replica campaigns at once.
 func (c *campaigner) start(shard, dead, term uint64) bool {
-	if c.waker != nil {
+	if c.waker != nil && shard != meta.ShardID {
 		// A quiesced replica is woken first, so that it ticks again and
 		// the election it starts is not left to a sleeping shard.
 		c.waker.wake(shard, fmt.Sprintf("broker %d's process is gone: campaigning", dead))

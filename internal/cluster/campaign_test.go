@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,3 +93,45 @@ type startedAll struct{}
 
 func (startedAll) isStarted(uint64) bool     { return true }
 func (startedAll) partitionShards() []uint64 { return nil }
+func (startedAll) hosts(uint64) bool         { return true }
+
+// TestCampaignCoversMetaAndGroupShards checks that the shards a dead
+// broker led besides topic partitions are campaigned for too, in the same
+// one-at-a-time order: a group shard in its replica order, __meta in node
+// id order of its voters, and __meta never by a broker that is not a voter.
+func TestCampaignCoversMetaAndGroupShards(t *testing.T) {
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{3: {ID: 3, RaftAddr: "127.0.0.1:1"}},
+		GroupShards: []meta.Partition{{ShardID: 20, Replicas: []uint64{3, 2, 1}}, {ShardID: 21, Replicas: []uint64{3, 1, 2}}}}
+	isDown := func(b uint64) bool { return b == 3 }
+	for _, c := range []struct {
+		self       uint64
+		voters     []uint64
+		now, later []uint64 // shards campaigned at once, and after campaignFallbackAfter
+	}{
+		{self: 1, voters: []uint64{1, 2, 3}, now: []uint64{meta.ShardID, 21}, later: []uint64{20}},
+		{self: 2, voters: []uint64{1, 2, 3}, now: []uint64{20}, later: []uint64{21, meta.ShardID}},
+		{self: 2, voters: nil, now: []uint64{20}, later: []uint64{21}},
+	} {
+		var sent []uint64
+		d := &localDelivery{}
+		h := raftio.MessageHandler(func(b pb.MessageBatch) {
+			for _, m := range b.Requests {
+				sent = append(sent, m.ShardID)
+			}
+		})
+		d.handler.Store(&h)
+		leaders := leaderTable{meta.ShardID: {3, 4}, 20: {3, 2}, 21: {3, 2}}
+		cp := &campaigner{self: c.self, delivery: d, nh: leaders, replicas: startedAll{}, metaVoters: c.voters,
+			refused: func(context.Context, string) bool { return true }}
+		cp.campaign(context.Background(), st, 3, isDown)
+		if !slices.Equal(sent, c.now) {
+			t.Errorf("broker %d (meta voters %v) campaigned at once for %v, want %v", c.self, c.voters, sent, c.now)
+		}
+		sent = nil
+		cp.followUp(time.Now().Add(campaignFallbackAfter), isDown)
+		slices.Sort(sent)
+		if want := slices.Sorted(slices.Values(c.later)); !slices.Equal(sent, want) {
+			t.Errorf("broker %d (meta voters %v) fell back for %v, want %v", c.self, c.voters, sent, want)
+		}
+	}
+}

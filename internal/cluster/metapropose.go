@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -34,9 +35,14 @@ func (e *ErrMetaRejected) Error() string {
 // metaProposer commits commands to __meta and reads it linearizably.
 type metaProposer struct {
 	nh      syncRequester
+	leaders leaderIDs     // __meta's leader as this replica knows it
 	attempt time.Duration // one attempt of a command that may be applied twice
 	metrics *metrics.Metrics
 }
+
+// metaLeaderCheck is how often an attempt checks whether __meta's leader
+// changed under it.
+const metaLeaderCheck = 20 * time.Millisecond
 
 // propose commits a __meta command and returns its result data, or
 // *ErrMetaRejected when the state machine refused it.
@@ -46,16 +52,25 @@ type metaProposer struct {
 // out its whole deadline (a client's InitProducerID sat 10 s behind a
 // killed __meta leader). So a command that may be applied twice is
 // proposed in attempts of one longest election timeout, by which time a
-// dead leader has a successor; the others keep the caller's deadline.
+// dead leader has a successor; the others keep the caller's deadline. An
+// attempt also ends as soon as this replica learns of another leader or
+// term than the one it proposed under: a campaign on a dead peer elects
+// one within ~0.5 s (campaign.go), and an InitProducerID made just after
+// the kill would otherwise still wait out the whole attempt.
 func (p *metaProposer) propose(ctx context.Context, c meta.Command) ([]byte, error) {
 	for {
 		start := time.Now()
 		actx, cancel := ctx, context.CancelFunc(func() {})
+		var moved *atomic.Bool
 		if c.RetrySafe() {
 			actx, cancel = context.WithTimeout(ctx, p.attempt)
+			moved = p.endOnLeaderChange(actx, cancel)
 		}
 		res, err := p.nh.SyncPropose(actx, p.nh.GetNoOPSession(meta.ShardID), c.Encode())
 		cancel()
+		if err != nil && moved != nil && moved.Load() && ctx.Err() == nil {
+			continue // the leader it went to is gone: propose again at once
+		}
 		if err == nil {
 			p.metrics.ProposalDuration.WithLabelValues(metrics.GroupMeta).Observe(time.Since(start).Seconds())
 			if res.Value != meta.ErrNone {
@@ -74,9 +89,51 @@ func (p *metaProposer) propose(ctx context.Context, c meta.Command) ([]byte, err
 	}
 }
 
+// endOnLeaderChange cancels an attempt once __meta's leader or term
+// differs from what it is now, and tells whether it did.
+func (p *metaProposer) endOnLeaderChange(ctx context.Context, cancel context.CancelFunc) *atomic.Bool {
+	moved := &atomic.Bool{}
+	if p.leaders == nil {
+		return moved
+	}
+	leader, term, _, err := p.leaders.GetLeaderID(meta.ShardID)
+	if err != nil {
+		return moved
+	}
+	go func() {
+		t := time.NewTicker(metaLeaderCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if l, tm, _, err := p.leaders.GetLeaderID(meta.ShardID); err == nil && (l != leader || tm != term) {
+				moved.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	return moved
+}
+
 // sync waits until this replica has applied everything __meta had
-// committed when it was called (a ReadIndex).
+// committed when it was called (a ReadIndex). A follower's ReadIndex goes
+// to the leader it knows of and is lost if that leader has died, so it is
+// asked again as soon as another leader or term is known here: every
+// Metadata request makes one, and each waited out its whole second while
+// a killed broker's __meta leadership was taken over.
 func (p *metaProposer) sync(ctx context.Context) error {
-	_, err := p.nh.SyncRead(ctx, meta.ShardID, nil)
-	return err
+	for {
+		actx, cancel := context.WithCancel(ctx)
+		moved := p.endOnLeaderChange(actx, cancel)
+		_, err := p.nh.SyncRead(actx, meta.ShardID, nil)
+		cancel()
+		if err != nil && moved.Load() && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
 }

@@ -124,7 +124,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 
 	n.leaders = leaderView{self: cfg.NodeID, nh: nh, hosts: n.replicas.hosts, meta: n.meta}
-	n.metaProp = &metaProposer{nh: nh, attempt: 2 * cfg.ElectionTimeout(), metrics: m}
+	n.metaProp = &metaProposer{nh: nh, leaders: nh, attempt: 2 * cfg.ElectionTimeout(), metrics: m}
 	n.placed = placementStamp{self: cfg.NodeID, meta: n.meta, peers: n.peers}.stamped(n.metaProp.propose)
 	w := &waker{enabled: cfg.RaftQuiesce, quietAfter: quietAfter(cfg), nh: nh, trail: trail, log: log, lastProposal: map[uint64]*atomic.Int64{}}
 	n.shards = &shardProposer{nh: nh, touch: w.touch, metrics: m}
@@ -171,7 +171,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		}
 		if cfg.RaftCampaignOnPeerExit {
 			watch.campaign = &campaigner{self: cfg.NodeID, deploymentID: self.DeploymentID, delivery: delivery, nh: nh,
-				replicas: n.replicas, refused: raftPortRefused}
+				replicas: n.replicas, metaVoters: metaCampaignOrder(cfg), refused: raftPortRefused}
 			if cfg.RaftQuiesce {
 				watch.campaign.waker = w
 			}

@@ -196,7 +196,7 @@ func (w *peerWatch) run(ctx context.Context) {
 			}
 			if w.campaign != nil && down && processGone(why) {
 				n := w.campaign.campaign(ctx, st, id, func(b uint64) bool { return w.live.down[b] })
-				w.log.Info().Uint64("broker", id).Int("shards", n).Msg("peer's process is gone; campaigning for the partitions it led where this broker is first in replica order")
+				w.log.Info().Uint64("broker", id).Int("shards", n).Msg("peer's process is gone; campaigning for the shards it led where this broker is first in replica order")
 			}
 		})
 		if w.campaign != nil && len(w.campaign.pending) > 0 {
