@@ -59,7 +59,13 @@ func (m *StateMachine) SaveSnapshot(frozen interface{}, w io.Writer, _ sm.ISnaps
 // changed, so their map is copied; pending offsets change in place and are
 // copied through.
 func (t txnState) clone() txnState {
-	out := txnState{Records: maps.Clone(t.Records)}
+	out := txnState{Records: maps.Clone(t.Records), Ends: maps.Clone(t.Ends)}
+	if t.EndSeq != nil {
+		out.EndSeq = make(map[string]map[int64]int64, len(t.EndSeq))
+		for name, seqs := range t.EndSeq {
+			out.EndSeq[name] = maps.Clone(seqs)
+		}
+	}
 	if t.Pending == nil {
 		return out
 	}

@@ -164,6 +164,8 @@ func CommandError(r sm.Result) error {
 		return ErrStale
 	case resultTxnConflict:
 		return ErrTxnConflict
+	case resultTxnEnded:
+		return ErrTxnEnded
 	default:
 		return fmt.Errorf("group command refused: %s", r.Data)
 	}

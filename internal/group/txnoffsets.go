@@ -45,8 +45,12 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, shard uint64, req *km
 	if code != 0 {
 		return TxnOffsetCommitAnswer(req, code)
 	}
+	sm, ok := c.shards.GroupStateMachine(shard)
+	if !ok {
+		return TxnOffsetCommitAnswer(req, kerr.NotCoordinator.Code)
+	}
 	now := time.Now().UnixMilli()
-	o := TxnOffsets{Group: req.Group, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
+	o := TxnOffsets{Ends: sm.TxnEnds(req.ProducerID) + 1, Group: req.Group, ProducerID: req.ProducerID, Epoch: req.ProducerEpoch, Offsets: map[string]map[int32]OffsetRecord{}, Generation: generation}
 	tooLarge := func(p kmsg.TxnOffsetCommitRequestTopicPartition) bool {
 		return p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes
 	}
@@ -70,6 +74,11 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, shard uint64, req *km
 		switch {
 		case errors.Is(err, ErrFenced):
 			code = kerr.IllegalGeneration.Code
+		case errors.Is(err, ErrTxnEnded):
+			// Retried by clients (Kafka's answer while a coordinator
+			// loads), so the commit is checked again against the
+			// producer's transaction as it now is.
+			code = kerr.CoordinatorLoadInProgress.Code
 		case err != nil:
 			c.log.Warn().Err(err).Str("group", req.Group).Msg("transactional offset commit")
 			code = kerr.NotCoordinator.Code

@@ -114,6 +114,15 @@ type TxnOffsets struct {
 	// Generation, when positive, is the member's generation the commit was
 	// accepted in (KIP-447); refused if the group has stored a later one.
 	Generation int32 `json:"generation,omitempty"`
+	// Ends is one more than the producer's count of ended transactions on
+	// this shard when the commit was checked against its ongoing
+	// transaction; refused if another has ended since. A proposal can be
+	// applied long after it was made (forwarded by a follower, held in a
+	// paused broker's transport): without this, offsets of a transaction
+	// that was aborted meanwhile would become pending again and be
+	// committed by the producer's next transaction, skipping records whose
+	// output was aborted. 0 in commands written before it: not checked.
+	Ends int64 `json:"ends,omitempty"`
 }
 
 // TxnOffsetsEnd ends a producer's pending offsets in a group, or in every
@@ -122,7 +131,24 @@ type TxnOffsetsEnd struct {
 	Group      string `json:"group"`
 	ProducerID int64  `json:"producer_id"`
 	Commit     bool   `json:"commit"`
+	// Seq names the transaction: the version of its coordinator record
+	// when it was prepared, which grows with each transaction of the
+	// producer. An end of a group whose Seq is not above the last one
+	// applied for the producer is a late copy of one already applied (a
+	// retried proposal whose first attempt was applied after all) and
+	// changes nothing: applied, it would commit or drop the pending
+	// offsets of the producer's next transaction. 0 (a marker received on
+	// the wire, or a command written before it): always applied.
+	Seq int64 `json:"seq,omitempty"`
 }
+
+// ErrTxnEnded is transactional offsets refused because a transaction of
+// their producer ended after they were checked: the commit is retried
+// against the producer's transaction as it now is.
+var ErrTxnEnded = errors.New("a transaction of the producer ended after its offsets were checked")
+
+// resultTxnEnded is the sm.Result of TxnOffsets refused for ErrTxnEnded.
+const resultTxnEnded = 5
 
 // ErrTxnConflict is a TxnPut computed from a record that has changed since.
 var ErrTxnConflict = errors.New("transaction record changed since it was read")
@@ -136,6 +162,10 @@ const resultTxnConflict = 4
 type txnState struct {
 	Records map[string]*TxnRecord                                  `json:"records,omitempty"`
 	Pending map[string]map[int64]map[string]map[int32]OffsetRecord `json:"pending,omitempty"`
+	// Ends counts each producer's applied transaction ends (TxnOffsets.Ends);
+	// EndSeq is the last Seq applied per group and producer.
+	Ends   map[int64]int64            `json:"ends,omitempty"`
+	EndSeq map[string]map[int64]int64 `json:"end_seq,omitempty"`
 }
 
 // applyTxn applies a TxnCommand; m.mu is held.
@@ -159,6 +189,9 @@ func (m *StateMachine) applyTxn(c *TxnCommand, atMs int64) uint64 {
 		o := c.Offsets
 		if g, ok := m.groups[o.Group]; ok && o.Generation > 0 && g.Generation > o.Generation {
 			return resultFenced
+		}
+		if o.Ends > 0 && o.Ends != t.Ends[o.ProducerID]+1 {
+			return resultTxnEnded
 		}
 		if t.Pending == nil {
 			t.Pending = map[string]map[int64]map[string]map[int32]OffsetRecord{}
@@ -188,6 +221,22 @@ func (m *StateMachine) applyTxn(c *TxnCommand, atMs int64) uint64 {
 			}
 		}
 	case c.End != nil:
+		if c.End.Seq > 0 {
+			if c.End.Seq <= t.EndSeq[c.End.Group][c.End.ProducerID] {
+				return 0
+			}
+			if t.EndSeq == nil {
+				t.EndSeq = map[string]map[int64]int64{}
+			}
+			if t.EndSeq[c.End.Group] == nil {
+				t.EndSeq[c.End.Group] = map[int64]int64{}
+			}
+			t.EndSeq[c.End.Group][c.End.ProducerID] = c.End.Seq
+		}
+		if t.Ends == nil {
+			t.Ends = map[int64]int64{}
+		}
+		t.Ends[c.End.ProducerID]++
 		groups := []string{c.End.Group}
 		if c.End.Group == "" {
 			// A marker on the shard's __consumer_offsets partition: every
@@ -255,6 +304,14 @@ func (m *StateMachine) Txns() []TxnRecord {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// TxnEnds is how many transaction ends of a producer this replica has
+// applied (TxnOffsets.Ends).
+func (m *StateMachine) TxnEnds(pid int64) int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.txn.Ends[pid]
 }
 
 // PendingTxnOffsets returns, per producer id, the partitions of a group

@@ -100,3 +100,93 @@ func TestTxnExpire(t *testing.T) {
 		t.Fatalf("after a snapshot: %+v", restored.Txns())
 	}
 }
+
+// TestLateTxnCommandsChangeNothing: Raft may apply a proposal long after it
+// was made (a follower forwarded it, a paused broker held it). A
+// transactional offset commit applied after its transaction was aborted,
+// or a retried group end applied again after the producer's next
+// transaction wrote its offsets, must leave the group's offsets as the
+// transactions that committed made them: otherwise the group skips
+// records whose output was aborted (what the chaos suite's exactly-once
+// pipeline saw as eos-lost), or commits an aborted transaction's offsets.
+func TestLateTxnCommandsChangeNothing(t *testing.T) {
+	m := NewStateMachine()
+	offsets := func(off int64) map[string]map[int32]OffsetRecord {
+		return map[string]map[int32]OffsetRecord{"in": {0: {Offset: off}}}
+	}
+	committed := func(m *StateMachine) int64 {
+		g, ok := m.Group("g")
+		if !ok {
+			return -1
+		}
+		return g.Offsets["in"][0].Offset
+	}
+	index := uint64(0)
+	step := func(c Command) sm.Result {
+		t.Helper()
+		index++
+		res, err := m.Apply(sm.Entry{Index: index, Cmd: c.Encode()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	commit := func(off int64, ends int64) error {
+		return CommandError(step(Command{Txn: &TxnCommand{Offsets: &TxnOffsets{Group: "g", ProducerID: 7, Offsets: offsets(off), Ends: ends}}}))
+	}
+	end := func(seq int64, ok bool) {
+		t.Helper()
+		if err := CommandError(step(Command{Txn: &TxnCommand{End: &TxnOffsetsEnd{Group: "g", ProducerID: 7, Commit: ok, Seq: seq}}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Transaction 1 commits offset 10.
+	if err := commit(10, m.TxnEnds(7)+1); err != nil {
+		t.Fatal(err)
+	}
+	end(3, true)
+	// Transaction 2 (its commit checked at 1 end) is aborted before its
+	// offset commit reaches the log; applied afterwards, it is refused.
+	late := m.TxnEnds(7) + 1
+	end(5, false)
+	if err := commit(20, late); !errors.Is(err, ErrTxnEnded) {
+		t.Fatalf("an offset commit applied after its transaction was aborted: %v", err)
+	}
+	if p := m.PendingTxnOffsets("g"); len(p) != 0 {
+		t.Fatalf("the aborted transaction's offsets are pending again: %+v", p)
+	}
+	// Transaction 3 writes offset 15; a copy of transaction 1's end
+	// applied now changes nothing; transaction 3 aborts.
+	if err := commit(15, m.TxnEnds(7)+1); err != nil {
+		t.Fatal(err)
+	}
+	end(3, true)
+	if got := committed(m); got != 10 || len(m.PendingTxnOffsets("g")) != 1 {
+		t.Fatalf("a late copy of an earlier end committed the next transaction's offsets: committed %d, pending %+v", got, m.PendingTxnOffsets("g"))
+	}
+	end(7, false)
+	// Transaction 4 commits offset 30; the log replayed from a snapshot
+	// judges the same.
+	restored := restoreSnapshot(t, m)
+	if a, b := m.TxnEnds(7), restored.TxnEnds(7); a != b || a != 3 {
+		t.Fatalf("ends after the snapshot: %d, %d", a, b)
+	}
+	m = restored
+	if err := commit(30, m.TxnEnds(7)+1); err != nil {
+		t.Fatal(err)
+	}
+	end(7, true) // a copy of transaction 3's end: ignored
+	end(9, true)
+	if got := committed(m); got != 30 {
+		t.Fatalf("committed %d, want 30", got)
+	}
+	// Commands written before the check (no Ends, no Seq) apply as before.
+	if err := commit(40, 0); err != nil {
+		t.Fatal(err)
+	}
+	end(0, true)
+	if got := committed(m); got != 40 {
+		t.Fatalf("an unchecked commit and end: committed %d, want 40", got)
+	}
+}

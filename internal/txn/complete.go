@@ -211,7 +211,7 @@ func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID stri
 		return errors.New("no group shards")
 	}
 	if _, local := c.node.GroupStateMachine(gs); local {
-		cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{Group: groupID, ProducerID: rec.ProducerID, Commit: commit}}}.Encode()
+		cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{Group: groupID, ProducerID: rec.ProducerID, Commit: commit, Seq: rec.Version}}}.Encode()
 		return c.retry(s, "end transactional offsets of group "+groupID, func(ctx context.Context) error {
 			return c.node.ProposeGroup(ctx, gs, cmd)
 		})

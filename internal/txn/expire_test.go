@@ -15,7 +15,7 @@ import (
 )
 
 // TestTransactionalIDExpiration: with --transactional-id-expiration-ms
-// 1500, an id left Empty after InitProducerId and one whose transaction
+// 4000 (1500 expired ids between their steps on a loaded machine), an id left Empty after InitProducerId and one whose transaction
 // committed are removed from every replica of their shard, no longer
 // listed or described, while an id with a transaction ongoing stays. The
 // removed id's old producer is unknown; initialising it again gives it a
@@ -26,7 +26,7 @@ func TestTransactionalIDExpiration(t *testing.T) {
 	}
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		adjust(cfg)
-		cfg.TransactionalIDExpiration = 1500 * time.Millisecond
+		cfg.TransactionalIDExpiration = 4 * time.Second
 	}})
 	cl := client(t, c)
 	const topic = "expire-topic"
