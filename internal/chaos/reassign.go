@@ -61,7 +61,7 @@ func (r *runner) reassign(ctx context.Context, o *observer, e Event, st *struck)
 	}
 	rf := replicationFactor(r.b)
 	type plan struct {
-		p        int32
+		p           int32
 		old, target []int32
 	}
 	var plans []plan
