@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Ways the reassign nemesis disturbs the move it starts.
@@ -161,19 +162,22 @@ func (r *runner) settleMove(o *observer, e Event, p int32, old, target []int32, 
 		op := Op{Process: "nemesis", Type: "ok", F: "reassign-check", ID: int64(e.N), Partition: p, Offset: -1, Values: []string{idList(old), idList(target)}}
 		var final []int32
 		for {
+			// ListPartitionReassignments reads __meta linearizably, Metadata
+			// answers from the broker's own copy: a broker still replaying
+			// __meta (the one just restarted) can list the move's replicas
+			// after it ended. The outcome is the set every broker agrees on.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			moving, err := o.moving(ctx)
-			var sets map[int32][]int32
+			agreed := false
 			if err == nil && !moving[p] {
-				sets, err = o.replicaSets(ctx)
+				final, agreed, err = o.agreedReplicas(ctx, p)
 			}
 			cancel()
-			if err == nil && sets != nil {
-				final = sets[p]
+			if agreed {
 				break
 			}
 			if time.Since(t0) > reassignSettle {
-				op.Type, op.Detail = "fail", fmt.Sprintf("still moving %s after heal (last error: %v)", reassignSettle, err)
+				op.Type, op.Detail = "fail", fmt.Sprintf("still moving, or brokers disagreeing on its replicas (last seen %s), %s after heal (last error: %v)", idList(final), reassignSettle, err)
 				r.h.Add(op)
 				return rerr
 			}
@@ -215,6 +219,36 @@ func (o *observer) moving(ctx context.Context) (map[int32]bool, error) {
 		out[l.Partition] = true
 	}
 	return out, nil
+}
+
+// agreedReplicas asks every broker's Metadata for partition p's replicas
+// and tells whether they all answered the same set (in any order).
+func (o *observer) agreedReplicas(ctx context.Context, p int32) ([]int32, bool, error) {
+	var first []int32
+	for i, b := range allBrokers(o.b) {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(o.topic)
+		req.Topics = append(req.Topics, t)
+		resp, err := req.RequestWith(ctx, o.cl.Broker(b))
+		if err != nil {
+			return first, false, fmt.Errorf("metadata from broker %d: %w", b, err)
+		}
+		var set []int32
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if rp.Partition == p {
+					set = rp.Replicas
+				}
+			}
+		}
+		if i == 0 {
+			first = set
+		} else if !sameSet(first, set) {
+			return set, false, nil
+		}
+	}
+	return first, len(first) > 0, nil
 }
 
 // alterAssignment asks for partition p of the workload's topic to move to
