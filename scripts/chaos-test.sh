@@ -7,6 +7,8 @@
 #   scripts/chaos-test.sh            short form (CI): ~4 minutes, >= 12 events
 #   scripts/chaos-test.sh --long     long form: 30 minutes
 #   extra arguments go to longboat-chaos (--seed N, --duration 45m, --kinds ...)
+#   scripts/chaos-test.sh --kinds reassign,kill-leader --duration 300s
+#                                    four brokers: partition moves under faults
 #
 # Exits non-zero on any anomaly. The output directory (history.jsonl,
 # schedule.jsonl, summary.txt, broker logs) is printed at the end; set

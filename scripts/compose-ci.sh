@@ -4,8 +4,11 @@
 # checks that on the online path (docker-compose.yml alone) the smoke test
 # picks the image Compose ran, brings the stack up with compose/offline.yml,
 # measures the time from `up` to all brokers ready, runs
-# scripts/smoke-test.sh and the README's client commands as written, and
-# always tears the stack down with its volumes. Exit code: 0 when the smoke test passed (or
+# scripts/smoke-test.sh, the README's client commands as written and
+# scripts/scale-demo.sh (broker 4 joins from compose/five-brokers.yml,
+# partitions move onto it and off broker 1 under load), and always tears the
+# stack down with its volumes, broker 4's included. Exit code: 0 when the smoke test, the README's
+# commands and the scale demo passed (or
 # when there is no Docker engine: the stage is then reported SKIPPED).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,16 +27,18 @@ else
 fi
 project=${COMPOSE_PROJECT_NAME:-longboat-ci}
 dc=("${compose[@]}" -p "$project" -f docker-compose.yml -f compose/offline.yml)
+# `down` also names brokers 4 and 5, so that their containers and volumes go.
+dc_down=("${dc[@]}" -f compose/five-brokers.yml)
 t0=$SECONDS
 echo "== Docker stage: $("${compose[@]}" version 2>/dev/null | head -1), engine $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
 
 # Refuse to run over someone else's stack or ports; never remove it.
-busy=$(docker ps -a --format '{{.Names}}' | grep -E '^longboat-(broker[123]|prometheus|grafana)$' || true)
+busy=$(docker ps -a --format '{{.Names}}' | grep -E '^longboat-(broker[1-5]|prometheus|grafana)$' || true)
 if [ -n "$busy" ]; then
   echo "Docker stage FAILED: containers already exist: $busy (another stack is running; stop it first)"
   exit 1
 fi
-for port in 9092 9093 9094 13092 13093 13094 9090; do
+for port in 9092 9093 9094 9095 13092 13093 13094 13095 9090; do
   if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$port" 2>/dev/null; then
     echo "Docker stage FAILED: localhost:$port is already in use"
     exit 1
@@ -88,10 +93,10 @@ cleanup() {
   local rc=$?
   if [ "$rc" != 0 ]; then
     echo "== logs (last 40 lines per service)"
-    "${dc[@]}" "${profiles[@]}" logs --no-color --tail 40 2>&1 | tail -200
+    LONGBOAT_IMAGE=longboat:local "${dc_down[@]}" "${profiles[@]}" logs --no-color --tail 40 2>&1 | tail -240
   fi
   echo "== down -v"
-  timeout 180 "${dc[@]}" "${profiles[@]}" down -v --remove-orphans 2>&1 | tail -3
+  LONGBOAT_IMAGE=longboat:local timeout 180 "${dc_down[@]}" "${profiles[@]}" down -v --remove-orphans 2>&1 | tail -3
   echo "== Docker stage $([ "$rc" = 0 ] && echo PASSED || echo FAILED) in $((SECONDS - t0))s"
   exit "$rc"
 }
@@ -155,4 +160,6 @@ case $used in
 esac
 [ "$smoke_rc" = 0 ] || exit "$smoke_rc"
 echo "== the README's client commands, as written (image longboat:local)"
-LONGBOAT_IMAGE=longboat:local scripts/readme-docker-ci.sh clients
+LONGBOAT_IMAGE=longboat:local scripts/readme-docker-ci.sh clients || exit
+echo "== scale demo: broker 4 joins, partitions move onto it and off broker 1 under load"
+timeout 420 env -u LONGBOAT_BIN LONGBOAT_IMAGE=longboat:local SCALE_KEEP_BROKER4=1 scripts/scale-demo.sh

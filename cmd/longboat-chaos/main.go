@@ -1,5 +1,5 @@
 // Command longboat-chaos runs the fault-injection suite against a
-// three-broker Longboat cluster and exits non-zero on any anomaly; the
+// three-broker (or, for the reassign nemesis, four-broker) Longboat cluster and exits non-zero on any anomaly; the
 // workload, the faults and what is checked are in docs/CHAOS.md.
 package main
 
@@ -44,6 +44,7 @@ func run() int {
 	steady := flag.Bool("steady", false, "no faults: steady load for --duration, counting leadership changes")
 	brokerFlags := flag.String("broker-flags", "--leader-balance-interval=1s", "extra flags for every `longboat serve` (space-separated)")
 	kinds := flag.String("kinds", "", "comma-separated nemeses to use (default: all the backend supports; disk-full and io-error only with --disk-size): "+strings.Join(chaos.AllKinds, ","))
+	brokers := flag.Int("brokers", 0, "process backend: brokers (3 or 4; default 3, or 4 when --kinds names reassign); the three first are the initial members, a fourth joins with --join and the topics keep RF 3, so partitions can move")
 	minEvents := flag.Int("min-events", 0, "fail the run when fewer nemesis events ran (CI: 10)")
 	keepData := flag.Bool("keep-data", false, "keep the brokers' data directories of a passing run (a failing run always keeps them)")
 	dockerPrefix := flag.String("docker-prefix", "longboat-broker", "docker backend: container N is PREFIX<N>")
@@ -106,11 +107,23 @@ func run() int {
 		}
 		// The group-leader nemesis moves group shards through this endpoint.
 		extra := append(strings.Fields(*brokerFlags), "--debug-leader-transfer")
-		pb, err := chaos.NewProcessBackend(*bin, dataDir, 3, *netns, extra)
+		n := *brokers
+		if n == 0 {
+			n = 3
+			if slices.Contains(onlyKinds, chaos.Reassign) {
+				n = 4
+			}
+		}
+		if n != 3 && n != 4 {
+			fmt.Fprintf(os.Stderr, "--brokers %d: 3 or 4\n", n)
+			return 2
+		}
+		pb, err := chaos.NewProcessBackend(*bin, dataDir, n, *netns, extra)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
+		pb.Initial = 3
 		pb.DiskBytes = *diskSize
 		b = pb
 	case "docker":

@@ -36,11 +36,14 @@ func replicaHWs(b Backend, i int) (map[uint64]int64, error) {
 }
 
 // caughtUp tells whether broker v's replicas hold, on every partition
-// shard, at least what the other brokers held a moment before (they are
-// asked first, so under load a follower that keeps up passes). Where its
-// peers disagree the highest, the leader's, counts.
+// shard it hosts, at least what the other brokers held a moment before
+// (they are asked first, so under load a follower that keeps up passes).
+// Where its peers disagree the highest, the leader's, counts. A shard that
+// fewer than replicationFactor other brokers report is one v must host; with
+// more brokers than replicas, the others are not v's.
 func caughtUp(b Backend, v int) (bool, error) {
 	want := map[uint64]int64{}
+	hosts := map[uint64]int{}
 	for _, i := range allBrokers(b) {
 		if i == v {
 			continue
@@ -51,6 +54,12 @@ func caughtUp(b Backend, v int) (bool, error) {
 		}
 		for s, o := range hw {
 			want[s] = max(want[s], o)
+			hosts[s]++
+		}
+	}
+	for s, n := range hosts {
+		if n >= replicationFactor(b) {
+			delete(want, s)
 		}
 	}
 	have, err := replicaHWs(b, v)

@@ -21,10 +21,11 @@ const (
 	AnUnseen        = "unseen"
 	AnReplicaDiffer = "replica-divergence"
 	AnWipeAccepted  = "wiped-broker-started"
+	AnReassign      = "reassign-outcome"
 )
 
 // AnomalyNames in report order.
-var AnomalyNames = []string{AnLost, AnInconsistent, AnDuplicate, AnAborted, AnNonMonotonic, AnGap, AnCommitBack, AnSkipCommit, AnUnseen, AnReplicaDiffer, AnWipeAccepted}
+var AnomalyNames = []string{AnLost, AnInconsistent, AnDuplicate, AnAborted, AnNonMonotonic, AnGap, AnCommitBack, AnSkipCommit, AnUnseen, AnReplicaDiffer, AnWipeAccepted, AnReassign}
 
 // Outage is the produce outage after a fault aimed at a leader: from the
 // fault to the first acknowledgement again on every partition it led.
@@ -146,6 +147,22 @@ func Check(ops []Op) *Report {
 	assignFloor := map[string]int64{} // member|partition -> ackedCommit when assigned
 	awaiting := map[string]bool{}     // member|partition assigned, first poll not seen yet
 	var nemesis []Op
+	// Final replica sets ("replicas" ops): after moves, only these
+	// brokers must hold a partition's log. Without them every broker that
+	// logged anything must.
+	holders := map[int32]map[int]bool{}
+	for _, op := range ops {
+		if op.F != "replicas" {
+			continue
+		}
+		holders[op.Partition] = map[int]bool{}
+		for _, v := range op.Values {
+			if b, err := strconv.Atoi(v); err == nil {
+				holders[op.Partition][b] = true
+			}
+		}
+	}
+	holds := func(b int, p int32) bool { return holders[p] == nil || holders[p][b] }
 	for _, op := range ops {
 		switch op.F {
 		case "send":
@@ -263,6 +280,10 @@ func Check(ops []Op) *Report {
 			if op.Type == "fail" {
 				r.note(AnWipeAccepted, "event %d: broker %d %s", op.ID, op.Broker, op.Detail)
 			}
+		case "reassign-check":
+			if op.Type == "fail" {
+				r.note(AnReassign, "event %d: partition %d moving from %s to %s: %s", op.ID, op.Partition, op.Values[0], op.Values[1], op.Detail)
+			}
 		case "catchup":
 			c := CatchUp{Event: int(op.ID), Kind: op.Value, Broker: op.Broker, Took: time.Duration(op.Offset) * time.Microsecond, Never: op.Type != "ok"}
 			if us, err := strconv.ParseInt(op.Detail, 10, 64); err == nil {
@@ -320,7 +341,7 @@ func Check(ops []Op) *Report {
 			}
 		}
 		for b, m := range replicaBy {
-			if !m[v] {
+			if !m[v] && holds(b, sends[v].p) {
 				missing = append(missing, fmt.Sprintf("replica on broker %d", b))
 			}
 		}
@@ -341,6 +362,9 @@ func Check(ops []Op) *Report {
 	// Every replica must hold the same log: same length per partition.
 	ends := map[int64]map[int64]int64{} // partition -> broker -> end
 	for k, n := range replicaNext {
+		if !holds(int(k[0]), int32(k[1])) {
+			continue // a replica moved away; its copy is not compared
+		}
 		if ends[k[1]] == nil {
 			ends[k[1]] = map[int64]int64{}
 		}
@@ -354,7 +378,11 @@ func Check(ops []Op) *Report {
 			}
 			hi = max(hi, e)
 		}
-		if lo != hi || len(m) != len(replicaBy) {
+		want := len(replicaBy)
+		if h := holders[int32(p)]; h != nil {
+			want = len(h)
+		}
+		if lo != hi || len(m) != want {
 			r.note(AnReplicaDiffer, "partition %d: replica logs end at %v (broker -> end offset)", p, m)
 		}
 	}

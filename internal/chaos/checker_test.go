@@ -234,3 +234,53 @@ func TestCatchUpReported(t *testing.T) {
 		t.Fatal("a slow catch-up is a figure, not an anomaly")
 	}
 }
+
+// moveTo4 is clean(n) after partition 0 moved from brokers 1,2,3 to 4,2,3:
+// broker 4 holds the log too, and the final replica set says so.
+func moveTo4(n int) []Op {
+	ops := clean(n)
+	for _, op := range ops {
+		if op.F == "replica-read" && op.Broker == 1 {
+			op.Broker = 4
+			ops = append(ops, op)
+			break
+		}
+	}
+	return append(ops, Op{Process: "observer", Type: "ok", F: "replicas", Partition: 0, Offset: -1, Values: []string{"4", "2", "3"}})
+}
+
+func TestCheckMovedPartition(t *testing.T) {
+	ops := moveTo4(5)
+	// Broker 1's copy is gone (the move deleted it): nothing to compare.
+	var kept []Op
+	for _, op := range ops {
+		if !(op.F == "replica-read" && op.Broker == 1) {
+			kept = append(kept, op)
+		}
+	}
+	if r := Check(kept); r.Bad() {
+		t.Fatalf("moved partition reported: %v %v", r.Anomalies, r.Examples)
+	}
+	// A leftover shorter copy on broker 1 is not a replica any more.
+	if r := Check(without(ops, "replica-read", 4)); r.Anomalies[AnReplicaDiffer] != 0 {
+		t.Errorf("a copy off the final replica set was compared: %v", r.Examples)
+	}
+}
+
+func TestCheckMovedPartitionLostOnNewReplica(t *testing.T) {
+	ops := moveTo4(5)
+	for i, op := range ops {
+		if op.F == "replica-read" && op.Broker == 4 {
+			ops[i].Values, ops[i].Offsets = op.Values[:3], op.Offsets[:3]
+		}
+	}
+	r := Check(ops)
+	only(t, r, AnLost)
+	only(t, r, AnReplicaDiffer)
+}
+
+func TestCheckReassignOutcome(t *testing.T) {
+	ops := append(clean(3), Op{Process: "nemesis", Type: "fail", F: "reassign-check", ID: 1, Partition: 0, Offset: -1,
+		Values: []string{"1,2,3", "4,2,3"}, Detail: "ended on 2,3 (neither old nor new)"})
+	only(t, Check(ops), AnReassign)
+}

@@ -31,10 +31,15 @@ const (
 	// namespaces: kills) the leader of a partition of its topic.
 	TxnCoordinator = "txn-coordinator"
 	TxnLeader      = "txn-leader"
+	// Reassign moves a partition of the workload's topic onto a broker
+	// that never held it, and kills its leader, kills the joining broker
+	// or cancels the move while it runs. It needs a broker beyond the
+	// replication factor (a fourth, which joins with --join).
+	Reassign = "reassign"
 )
 
 // AllKinds lists every nemesis.
-var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError, TxnCoordinator, TxnLeader}
+var AllKinds = []string{KillRandom, KillLeader, PauseRandom, PauseLeader, IsolateRandom, IsolateLeader, IsolateMeta, OneWayLeader, LongKill, Wipe, GroupLeader, DiskFull, IOError, TxnCoordinator, TxnLeader, Reassign}
 
 // Kinds lists the nemeses a backend supports by default. The disk faults
 // need a filesystem per broker, which the caller asks for (--disk-size),
@@ -49,6 +54,9 @@ func Kinds(b Backend) []string {
 	}
 	if _, ok := b.(ProcessControl); ok && b.DataDir(1) != "" {
 		k = append(k, Wipe)
+	}
+	if b.Brokers() > replicationFactor(b) {
+		k = append(k, Reassign)
 	}
 	return k
 }
@@ -69,6 +77,10 @@ func Supported(b Backend, kind string) string {
 	case Wipe:
 		if !pc || b.DataDir(1) == "" {
 			return "needs the process backend"
+		}
+	case Reassign:
+		if b.Brokers() <= replicationFactor(b) {
+			return "needs a broker beyond the replication factor (--brokers 4)"
 		}
 	case DiskFull, IOError:
 		if !disks || !df.Disks() {

@@ -61,6 +61,27 @@ func (o *observer) leadersOf(ctx context.Context, topic string) (map[int32]int, 
 	return out, nil
 }
 
+// replicaSets maps each partition of the workload's topic to its replica
+// set as Metadata lists it (during a move: the target, then the replicas
+// leaving).
+func (o *observer) replicaSets(ctx context.Context) (map[int32][]int32, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	md, err := o.adm.Metadata(ctx, o.topic)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := md.Topics[o.topic]
+	if !ok || t.Err != nil {
+		return nil, fmt.Errorf("metadata of %s: %v", o.topic, t.Err)
+	}
+	out := map[int32][]int32{}
+	for p, d := range t.Partitions {
+		out[p] = d.Replicas
+	}
+	return out, nil
+}
+
 // metaLeader is the __meta leader most brokers report in /v1/status.
 func (o *observer) metaLeader() (int, error) {
 	votes := map[int]int{}
@@ -130,7 +151,8 @@ func sampleChanges(b Backend) changeSample {
 
 // changesBetween is the leadership changes seen between two samples: each
 // broker observes every change of a shard it hosts (all of them at RF 3 on
-// three brokers), so the largest per-broker increase is the count.
+// three brokers; with a fourth broker, an undercount), so the largest
+// per-broker increase is the count.
 func changesBetween(a, b changeSample) (meta, partition float64, ok bool) {
 	for i, m0 := range a {
 		m1, found := b[i]

@@ -26,6 +26,10 @@ type ProcessBackend struct {
 	Bin        string   // the longboat binary
 	Dir        string   // data directories and logs
 	ExtraFlags []string // appended to every `longboat serve`
+	// Initial is how many brokers are --initial-members (the __meta
+	// voters); brokers numbered above it join the running cluster with
+	// --join, as an operator adds a broker. 0 means all of them.
+	Initial int
 
 	n      int
 	netns  bool
@@ -139,21 +143,33 @@ func (pb *ProcessBackend) Start(ctx context.Context) error {
 	return nil
 }
 
-func (pb *ProcessBackend) args(i int) []string {
-	var members, membersHTTP []string
-	for j := 1; j <= pb.n; j++ {
-		members = append(members, fmt.Sprintf("%d=%s", j, pb.raft[j-1]))
-		membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", j, pb.http[j-1]))
+func (pb *ProcessBackend) initial() int {
+	if pb.Initial <= 0 || pb.Initial > pb.n {
+		return pb.n
 	}
+	return pb.Initial
+}
+
+func (pb *ProcessBackend) args(i int) []string {
 	a := []string{"serve",
 		"--node-id", strconv.Itoa(i),
 		"--data-dir", pb.DataDir(i),
 		"--listeners", "PLAINTEXT://" + pb.kafka[i-1],
 		"--raft-addr", pb.raft[i-1],
-		"--initial-members", strings.Join(members, ","),
-		"--initial-members-http", strings.Join(membersHTTP, ","),
 		"--http-addr", pb.http[i-1],
 		"--log-format", "json", "--log-level", "info",
+	}
+	if i > pb.initial() {
+		// The same flag on every start: a restart finds its data
+		// directory and does not join again.
+		a = append(a, "--join", pb.http[0])
+	} else {
+		var members, membersHTTP []string
+		for j := 1; j <= pb.initial(); j++ {
+			members = append(members, fmt.Sprintf("%d=%s", j, pb.raft[j-1]))
+			membersHTTP = append(membersHTTP, fmt.Sprintf("%d=%s", j, pb.http[j-1]))
+		}
+		a = append(a, "--initial-members", strings.Join(members, ","), "--initial-members-http", strings.Join(membersHTTP, ","))
 	}
 	return append(a, pb.ExtraFlags...)
 }

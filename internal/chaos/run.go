@@ -62,6 +62,8 @@ type runner struct {
 	txnID, txnTopic string
 	// eos is the exactly-once pipeline, which the same nemeses aim at.
 	eos *eosWorkload
+	// moved is what the reassign nemesis must not move a partition onto.
+	moved moved
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -113,18 +115,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.createTopic(ctx, obs); err != nil {
 		return nil, err
 	}
-	r.logf("topic %s: %d partitions, RF %d; workload: %d producers x %d records/s, 2 assign consumers, 2 classic and 2 KIP-848 group members", cfg.Topic, cfg.Partitions, r.b.Brokers(), cfg.Producers, cfg.Rate)
+	r.logf("topic %s: %d partitions, RF %d; workload: %d producers x %d records/s, 2 assign consumers, 2 classic and 2 KIP-848 group members", cfg.Topic, cfg.Partitions, replicationFactor(r.b), cfg.Producers, cfg.Rate)
 
 	var seeds []string
 	for _, i := range allBrokers(r.b) {
 		seeds = append(seeds, r.b.KafkaAddr(i))
 	}
-	txnw, err := startTxnWorkload(ctx, obs.adm, cfg.Topic+"-txn", r.b.Brokers(), seeds, cfg.Seed)
+	txnw, err := startTxnWorkload(ctx, obs.adm, cfg.Topic+"-txn", replicationFactor(r.b), seeds, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	r.txnID, r.txnTopic = txnw.id, txnw.topic
-	eosw, err := startEOSWorkload(ctx, obs.adm, cfg.Topic, r.b.Brokers(), seeds, cfg.Seed)
+	eosw, err := startEOSWorkload(ctx, obs.adm, cfg.Topic, replicationFactor(r.b), seeds, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +215,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	close(progressDone)
+	// Which brokers must hold each partition's log: after moves, not all.
+	if err := r.recordReplicaSets(obs); err != nil {
+		r.fail("replica sets at the end: %v", err)
+	}
 	// Let followers apply the last entries, then stop gracefully and read
 	// every replica's log from disk.
 	time.Sleep(2 * time.Second)
@@ -249,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 func (r *runner) createTopic(ctx context.Context, obs *observer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := obs.adm.CreateTopic(ctx, r.cfg.Partitions, int16(r.b.Brokers()), nil, r.cfg.Topic)
+	resp, err := obs.adm.CreateTopic(ctx, r.cfg.Partitions, int16(replicationFactor(r.b)), nil, r.cfg.Topic)
 	if err != nil {
 		return fmt.Errorf("create topic: %w", err)
 	}
@@ -273,6 +279,31 @@ func (r *runner) createTopic(ctx context.Context, obs *observer) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// replicationFactor is every topic's replication factor in a run: one
+// replica per broker, at most three, so that with a fourth broker a
+// partition has somewhere to move.
+func replicationFactor(b Backend) int { return min(3, b.Brokers()) }
+
+// recordReplicaSets adds a "replicas" op per partition of the workload's
+// topic: the brokers Metadata lists as its replicas now, whose on-disk logs
+// the checker compares.
+func (r *runner) recordReplicaSets(obs *observer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sets, err := obs.replicaSets(ctx)
+	if err != nil {
+		return err
+	}
+	for p, set := range sets {
+		vals := make([]string, len(set))
+		for i, b := range set {
+			vals[i] = fmt.Sprint(b)
+		}
+		r.h.Add(Op{Process: "observer", Type: "ok", F: "replicas", Partition: p, Offset: -1, Values: vals})
+	}
+	return nil
 }
 
 func (r *runner) endOffsets(obs *observer) (map[int32]int64, error) {

@@ -130,6 +130,8 @@ func (r *runner) strike(ctx context.Context, o *observer, e Event) (*struck, err
 		st.heal, err = r.wipe(e, v, restart)
 	case GroupLeader:
 		st.heal, err = r.bounceGroupLeader(e, st)
+	case Reassign:
+		st.heal, err = r.reassign(ctx, o, e, st)
 	case DiskFull:
 		df := b.(DiskFaults)
 		err = df.FillDisk(v)
