@@ -119,21 +119,25 @@ func (p *plan) moves() []Move {
 	return out
 }
 
-// evacuate replaces every replica on a broker outside eligible with the
-// emptiest eligible broker the partition lacks, in the same position.
-func (p *plan) evacuate(eligible []int32) (*loads, error) {
+// evacuate replaces every replica on a leaving broker with the emptiest
+// eligible broker the partition lacks, in the same position. Every
+// topic's replication factor must fit in the eligible brokers.
+func (p *plan) evacuate(leaving, eligible []int32) (*loads, error) {
 	for _, q := range p.parts {
 		if len(q.Replicas) > len(eligible) {
 			return nil, &ErrCannotHold{Topic: q.Topic, RF: len(q.Replicas), Eligible: eligible}
 		}
 	}
 	l := newLoads(p.sets, eligible)
-	for _, set := range p.sets {
+	for i, set := range p.sets {
 		for k, b := range set {
-			if slices.Contains(eligible, b) {
+			if !slices.Contains(leaving, b) {
 				continue
 			}
 			n := l.emptiest(set, k == 0)
+			if n < 0 { // the set's other replicas fill the eligible brokers
+				return nil, &ErrCannotHold{Topic: p.parts[i].Topic, RF: len(set), Eligible: eligible}
+			}
 			set[k] = n
 			l.replicas[n]++
 			if k == 0 {
@@ -144,24 +148,34 @@ func (p *plan) evacuate(eligible []int32) (*loads, error) {
 	return l, nil
 }
 
-// Evacuate moves every replica off the brokers outside eligible (those
-// being removed, and dead ones): each goes to the eligible broker the
-// partition lacks that holds the fewest replicas. It moves nothing else.
-func Evacuate(parts []Partition, eligible []int32) ([]Move, error) {
+// Evacuate moves every replica off the leaving brokers: each goes to the
+// eligible broker the partition lacks that holds the fewest replicas. It
+// moves nothing else. It refuses (ErrCannotHold) when a topic's
+// replication factor exceeds the eligible brokers.
+func Evacuate(parts []Partition, leaving, eligible []int32) ([]Move, error) {
 	p := newPlan(parts)
-	if _, err := p.evacuate(eligible); err != nil {
+	if _, err := p.evacuate(leaving, eligible); err != nil {
 		return nil, err
 	}
 	return p.moves(), nil
 }
 
-// Rebalance evacuates as Evacuate does, then moves replicas from the
+// Rebalance evacuates every broker outside eligible (dead or draining) as
+// Evacuate does, then moves replicas from the
 // fullest eligible broker to the emptiest until their counts differ by at
 // most one, then reorders replica sets until preferred leaderships differ
 // by at most one where a swap within a set can get there.
 func Rebalance(parts []Partition, eligible []int32) ([]Move, error) {
 	p := newPlan(parts)
-	l, err := p.evacuate(eligible)
+	var leaving []int32
+	for _, set := range p.sets {
+		for _, b := range set {
+			if !slices.Contains(eligible, b) && !slices.Contains(leaving, b) {
+				leaving = append(leaving, b)
+			}
+		}
+	}
+	l, err := p.evacuate(leaving, eligible)
 	if err != nil {
 		return nil, err
 	}

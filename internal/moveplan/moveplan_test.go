@@ -63,7 +63,7 @@ func spreadOf(m map[int32]int, brokers []int32) int {
 func TestEvacuateMovesOnlyWhatIsOnTheBroker(t *testing.T) {
 	parts := append(ring("a", 8, 3, []int32{1, 2, 3, 4}), ring("b", 3, 1, []int32{4, 1, 2})...)
 	eligible := []int32{1, 2, 3, 5}
-	moves, err := Evacuate(parts, eligible)
+	moves, err := Evacuate(parts, []int32{4}, eligible)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestEvacuateMovesOnlyWhatIsOnTheBroker(t *testing.T) {
 // any plan.
 func TestEvacuateRefusesWhenTheRestCannotHoldRF(t *testing.T) {
 	parts := append(ring("small", 2, 2, []int32{1, 2, 3}), ring("wide", 2, 3, []int32{1, 2, 3})...)
-	_, err := Evacuate(parts, []int32{1, 2})
+	_, err := Evacuate(parts, []int32{3}, []int32{1, 2})
 	var ch *ErrCannotHold
 	if !errors.As(err, &ch) || ch.Topic != "wide" || ch.RF != 3 {
 		t.Fatalf("Evacuate to 2 brokers with an RF=3 topic: %v", err)
@@ -141,5 +141,19 @@ func TestRebalanceEvensReplicasAndLeaders(t *testing.T) {
 				t.Errorf("rebalancing a balanced cluster plans %d moves: %+v", len(again), again)
 			}
 		})
+	}
+}
+
+// Only the leaving broker's replicas move: a replica on a broker that is
+// merely down (not eligible for new replicas) stays where it is.
+func TestEvacuateLeavesOtherBrokersAlone(t *testing.T) {
+	parts := []Partition{{"a", 0, []int32{3, 4, 1}}, {"a", 1, []int32{4, 1, 2}}, {"a", 2, []int32{1, 2, 3}}}
+	moves, err := Evacuate(parts, []int32{4}, []int32{1, 2, 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Move{{"a", 0, []int32{3, 4, 1}, []int32{3, 5, 1}}, {"a", 1, []int32{4, 1, 2}, []int32{5, 1, 2}}}
+	if fmt.Sprint(moves) != fmt.Sprint(want) {
+		t.Fatalf("moves %v, want %v", moves, want)
 	}
 }
