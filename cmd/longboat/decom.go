@@ -351,15 +351,21 @@ func removeBroker(args []string, s *stdio) error {
 	fs := flag.NewFlagSet("cluster remove-broker", flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	pf := addPlacementFlags(fs)
+	// The broker id comes first (remove-broker N --flags), as in the usage;
+	// --help alone is also taken.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
 	if done, err := parseFlags(fs, args); done {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("remove-broker takes one broker id")
+	if id == "" {
+		return usagef("remove-broker takes a broker id: longboat cluster remove-broker N [flags]")
 	}
-	n64, err := strconv.ParseInt(fs.Arg(0), 10, 32)
+	n64, err := strconv.ParseInt(id, 10, 32)
 	if err != nil || n64 < 0 {
-		return usagef("remove-broker: %q is not a broker id", fs.Arg(0))
+		return usagef("remove-broker: %q is not a broker id", id)
 	}
 	n := int32(n64)
 	pf.cf.timeout += *pf.wait
@@ -458,9 +464,6 @@ func rebalance(args []string, s *stdio) error {
 	pf := addPlacementFlags(fs)
 	if done, err := parseFlags(fs, args); done {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("rebalance takes no arguments")
 	}
 	pf.cf.timeout += *pf.wait
 	ctx, adm, f, done, err := pf.cf.admin()
