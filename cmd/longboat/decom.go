@@ -90,18 +90,35 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client) (*clusterVi
 	if v.hc, err = pf.cf.httpClient(); err != nil {
 		return nil, err
 	}
+	// A broker answers /v1/status without __meta's membership when it
+	// cannot read it within half a second (a loaded or electing cluster):
+	// ask the others, and again, for a while.
 	var st *v1Status
-	for _, a := range strings.Split(*pf.http, ",") {
-		if a = strings.TrimSpace(a); a == "" {
-			continue
+	deadline := time.Now().Add(15 * time.Second)
+	for answered := true; st == nil; {
+		if !answered {
+			return nil, usagef("no broker answered /v1/status at --http %q (%v): the draining marks and __meta's voters are read there", *pf.http, err)
 		}
-		if st, err = fetchStatus(ctx, v.hc, a); err == nil {
-			v.httpAddr = a
-			break
+		answered = false
+		for _, a := range strings.Split(*pf.http, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			var got *v1Status
+			if got, err = fetchStatus(ctx, v.hc, a); err == nil && len(got.MetaVoters) == 0 {
+				answered, err = true, fmt.Errorf("%s: no __meta membership in /v1/status", a)
+			}
+			if err == nil {
+				st, v.httpAddr = got, a
+				break
+			}
 		}
-	}
-	if st == nil {
-		return nil, usagef("no broker answered /v1/status at --http %q (%v): the draining marks and __meta's voters are read there", *pf.http, err)
+		if st == nil && (time.Now().After(deadline) || ctx.Err() != nil) {
+			return nil, usagef("no broker answered /v1/status with __meta's membership at --http %q (%v): the draining marks and __meta's voters are read there", *pf.http, err)
+		}
+		if st == nil {
+			time.Sleep(time.Second)
+		}
 	}
 	for _, id := range st.Draining {
 		v.draining = append(v.draining, int32(id))
