@@ -50,6 +50,9 @@ type clusterView struct {
 	draining []int32
 	voters   []int32 // of __meta
 	parts    []moveplan.Partition
+	// internal are __consumer_offsets' partitions (the group shards),
+	// which AlterPartitionReassignments does not move in this version.
+	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
 	httpAddr string          // the broker asked over HTTP
 	hc       *http.Client
@@ -77,7 +80,12 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client) (*clusterVi
 			return nil, fmt.Errorf("topic %s: %w", td.Topic, td.Err)
 		}
 		for _, pd := range td.Partitions.Sorted() {
-			v.parts = append(v.parts, moveplan.Partition{Topic: td.Topic, Partition: pd.Partition, Replicas: pd.Replicas})
+			p := moveplan.Partition{Topic: td.Topic, Partition: pd.Partition, Replicas: pd.Replicas}
+			if td.IsInternal {
+				v.internal = append(v.internal, p)
+			} else {
+				v.parts = append(v.parts, p)
+			}
 		}
 	}
 	moves, err := adm.ListPartitionReassignments(ctx, md.Topics.TopicsSet())
@@ -401,6 +409,11 @@ func removeBroker(args []string, s *stdio) error {
 	if slices.Contains(v.voters, n) {
 		return fmt.Errorf("broker %d is a voter of __meta (voters %s): this version removes non-voting members only (brokers that joined with --join); "+
 			"to replace a dead voter, see docs/OPERATIONS.md \"Replace a broker\"", n, joinIDs(v.voters))
+	}
+	for _, p := range v.internal {
+		if slices.Contains(p.Replicas, n) {
+			return fmt.Errorf("broker %d holds %s/%d (a consumer-group shard), which this version does not move: it cannot be removed", n, p.Topic, p.Partition)
+		}
 	}
 	for _, p := range v.parts {
 		if v.moving[partKey(p.Topic, p.Partition)] && slices.Contains(p.Replicas, n) {
