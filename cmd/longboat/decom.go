@@ -22,6 +22,9 @@ import (
 // flight.
 const movePoll = time.Second
 
+// landWait bounds how long a completed move may take to show in Metadata.
+const landWait = 15 * time.Second
+
 // placementFlags are the flags remove-broker and rebalance share.
 type placementFlags struct {
 	cf          *clientFlags
@@ -320,24 +323,40 @@ func executeMoves(ctx, wctx context.Context, adm *kadm.Client, w io.Writer, move
 	return results, nil
 }
 
-// checkLanded reads Metadata once more and turns a "completed" move whose
-// partition does not hold its target (a cancel from elsewhere) into
-// "ended elsewhere".
+// checkLanded reads Metadata until every "completed" move's partition
+// shows its target, for up to landWait: Metadata is answered from the
+// asked broker's own __meta replica, which may trail the quorum that
+// ListPartitionReassignments reads. A partition that never shows its
+// target (a cancel from elsewhere) is "ended elsewhere".
 func checkLanded(ctx context.Context, adm *kadm.Client, results []reassignResult) error {
-	md, err := adm.Metadata(ctx)
-	if err != nil {
-		return err
-	}
-	for i := range results {
-		r := &results[i]
-		if r.Outcome != "completed" {
-			continue
+	deadline := time.Now().Add(landWait)
+	for {
+		md, err := adm.Metadata(ctx)
+		if err != nil {
+			return err
 		}
-		if pd, ok := md.Topics[r.Topic].Partitions[r.Partition]; ok && !slices.Equal(pd.Replicas, r.To) {
-			r.Outcome = "ended elsewhere: replicas " + joinIDs(pd.Replicas)
+		var off []int
+		for i, r := range results {
+			if r.Outcome != "completed" {
+				continue
+			}
+			if pd, ok := md.Topics[r.Topic].Partitions[r.Partition]; ok && !slices.Equal(pd.Replicas, r.To) {
+				off = append(off, i)
+			}
+		}
+		if len(off) == 0 || time.Now().After(deadline) {
+			for _, i := range off {
+				pd := md.Topics[results[i].Topic].Partitions[results[i].Partition]
+				results[i].Outcome = "ended elsewhere: replicas " + joinIDs(pd.Replicas)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(movePoll):
 		}
 	}
-	return nil
 }
 
 // allCompleted tells whether every move completed.
