@@ -161,10 +161,11 @@ func Evacuate(parts []Partition, leaving, eligible []int32) ([]Move, error) {
 }
 
 // Rebalance evacuates every broker outside eligible (dead or draining) as
-// Evacuate does, then moves replicas from the
-// fullest eligible broker to the emptiest until their counts differ by at
-// most one, then reorders replica sets until preferred leaderships differ
-// by at most one where a swap within a set can get there.
+// Evacuate does, then moves replicas from the fullest eligible broker to
+// the emptiest until their counts differ by at most one, then reorders
+// replica sets until preferred leaderships differ by at most one wherever
+// reorderings can get there (an RF=1 partition's leader moves only with
+// its data, which a rebalance does not do for leadership alone).
 func Rebalance(parts []Partition, eligible []int32) ([]Move, error) {
 	p := newPlan(parts)
 	var leaving []int32
@@ -208,35 +209,60 @@ func Rebalance(parts []Partition, eligible []int32) ([]Move, error) {
 			}
 		}
 	}
-	// Preferred leaders: hand a leadership of the broker preferred most
-	// to the least preferred replica of the same set, while that evens
-	// them out; bounded, as a set may offer no such replica.
-	for range len(p.sets) * len(l.eligible) {
-		hi := extreme(l.leaders, true)
-		moved := false
-		for _, set := range p.sets {
-			if set[0] != hi {
-				continue
-			}
-			k := 1
-			for j := 2; j < len(set); j++ {
-				if l.leaders[set[j]] < l.leaders[set[k]] {
-					k = j
-				}
-			}
-			if len(set) > 1 && l.leaders[set[k]] < l.leaders[hi]-1 {
-				l.leaders[hi]--
-				l.leaders[set[k]]++
-				set[0], set[k] = set[k], set[0]
-				moved = true
-				break
-			}
-		}
-		if !moved {
-			break
-		}
+	// Preferred leaders: only reorderings, no data moves. While some
+	// broker is preferred by two or more partitions more than another that
+	// it can reach through a chain of "leads a partition that has as a
+	// follower", shift one preference along the chain: the first broker
+	// loses one, the last gains one, those between keep theirs. Each shift
+	// lowers the sum of squares, so this ends.
+	for moved := true; moved; {
+		moved = p.shiftLeadership(l)
 	}
 	return p.moves(), nil
+}
+
+// shiftLeadership makes one shift of a preferred leadership along the
+// shortest chain from the most preferred broker that has one, and says
+// whether it found any.
+func (p *plan) shiftLeadership(l *loads) bool {
+	byLeaders := slices.Clone(l.eligible)
+	slices.SortStableFunc(byLeaders, func(a, b int32) int { return l.leaders[b] - l.leaders[a] })
+	type hop struct {
+		from int32
+		set  int // the set led by from, with the next broker as a follower
+	}
+	for _, src := range byLeaders {
+		prev := map[int32]hop{src: {from: -1}}
+		queue := []int32{src}
+		for len(queue) > 0 {
+			a := queue[0]
+			queue = queue[1:]
+			for i, set := range p.sets {
+				if set[0] != a {
+					continue
+				}
+				for _, b := range set[1:] {
+					if _, seen := prev[b]; seen {
+						continue
+					}
+					prev[b] = hop{from: a, set: i}
+					if l.leaders[b] <= l.leaders[src]-2 {
+						for at := b; at != src; at = prev[at].from {
+							h := prev[at]
+							set := p.sets[h.set]
+							k := slices.Index(set, at)
+							set[0], set[k] = set[k], set[0]
+						}
+						l.leaders[src]--
+						l.leaders[b]++
+						return true
+					}
+					queue = append(queue, b)
+				}
+			}
+		}
+	}
+	return false
 }
 
 func minus(a, b []int32) []int32 {

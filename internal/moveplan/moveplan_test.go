@@ -3,6 +3,7 @@ package moveplan
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -155,5 +156,39 @@ func TestEvacuateLeavesOtherBrokersAlone(t *testing.T) {
 	want := []Move{{"a", 0, []int32{3, 4, 1}, []int32{3, 5, 1}}, {"a", 1, []int32{4, 1, 2}, []int32{5, 1, 2}}}
 	if fmt.Sprint(moves) != fmt.Sprint(want) {
 		t.Fatalf("moves %v, want %v", moves, want)
+	}
+}
+
+// Rebalancing random placements (brokers joining and leaving, RF 2 and
+// 3) always ends with replica and preferred-leader
+// counts within one of each other.
+func TestRebalanceRandomPlacements(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 1000 {
+		brokers := []int32{}
+		for b := int32(1); b <= int32(3+rng.IntN(5)); b++ {
+			brokers = append(brokers, b)
+		}
+		var parts []Partition
+		for p := range 1 + rng.IntN(40) {
+			rf := 2 + rng.IntN(2)
+			set := []int32{}
+			for _, i := range rng.Perm(len(brokers))[:rf] {
+				set = append(set, brokers[i])
+			}
+			parts = append(parts, Partition{Topic: "t", Partition: int32(p), Replicas: set})
+		}
+		eligible := brokers
+		if len(brokers) > 3 && rng.IntN(2) == 0 {
+			eligible = brokers[1:] // broker 1 leaves
+		}
+		moves, err := Rebalance(parts, eligible)
+		if err != nil {
+			t.Fatalf("trial %d: %v", trial, err)
+		}
+		replicas, leaders := counts(apply(t, parts, moves))
+		if spreadOf(replicas, eligible) > 1 || spreadOf(leaders, eligible) > 1 || replicas[1] > 0 && eligible[0] != 1 {
+			t.Fatalf("trial %d: replicas %v, leaders %v over %v", trial, replicas, leaders, eligible)
+		}
 	}
 }
