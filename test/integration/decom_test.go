@@ -90,7 +90,7 @@ func TestReplaceWipedBrokerUnderLoad(t *testing.T) {
 
 	// The replacement: a new node id on an empty disk.
 	five := c.Join(0)
-	c.WaitReady(60 * time.Second)
+	c.WaitReady(120 * time.Second) // a loaded machine: every broker ready, the join applied everywhere
 	running := []int{0, 1, 2, five}
 	start := time.Now()
 	stdout, stderr, err := cli(running, "cluster", "remove-broker", "4", "--concurrency", "4", "--wait", "2m")
