@@ -112,8 +112,14 @@ func TestReplaceWipedBrokerUnderLoad(t *testing.T) {
 				return fmt.Errorf("broker %d: 4 still holds %v", i+1, held)
 			}
 		}
-		if s := v1Status(t, c.HTTPAddr(0)); !reflect.DeepEqual(s.MetaNonVoting, []uint64{5}) {
-			return fmt.Errorf("__meta non-voting %v, want [5]", s.MetaNonVoting)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m, err := c.Brokers[0].Node.MetaMembership(ctx)
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(m.NonVoting, []uint64{5}) || !reflect.DeepEqual(m.Voters, []uint64{1, 2, 3}) {
+			return fmt.Errorf("__meta voters %v, non-voting %v; want [1 2 3] and [5]", m.Voters, m.NonVoting)
 		}
 		return nil
 	})
