@@ -238,7 +238,14 @@ func executeMoves(ctx, wctx context.Context, adm *kadm.Client, w io.Writer, move
 		for _, i := range idx {
 			req.Assign(moves[i].Topic, moves[i].Partition, moves[i].To)
 		}
+		// A request-level failure (no __meta quorum in time) is asked
+		// again: a retried move of the same target is accepted as is.
 		resp, err := adm.AlterPartitionAssignments(ctx, req)
+		for try := 1; err != nil && try < 5 && ctx.Err() == nil; try++ {
+			fmt.Fprintf(w, "%6.1fs submitting moves: %v; asking again\n", elapsed(), err)
+			time.Sleep(movePoll)
+			resp, err = adm.AlterPartitionAssignments(ctx, req)
+		}
 		if err != nil {
 			return err
 		}
@@ -289,19 +296,25 @@ func executeMoves(ctx, wctx context.Context, adm *kadm.Client, w io.Writer, move
 			for _, i := range inflight {
 				ts.Add(moves[i].Topic, moves[i].Partition)
 			}
-			listed, err := adm.ListPartitionReassignments(ctx, ts)
-			if err != nil {
-				return nil, err
-			}
-			still := inflight[:0]
-			for _, i := range inflight {
-				if _, moving := listed[moves[i].Topic][moves[i].Partition]; moving {
-					still = append(still, i)
-				} else {
-					finish(i, "completed")
+			// A broker that cannot reach __meta's quorum in time answers
+			// REQUEST_TIMED_OUT (a loaded or electing cluster): ask again
+			// at the next poll.
+			if listed, err := adm.ListPartitionReassignments(ctx, ts); err != nil {
+				if ctx.Err() != nil {
+					return nil, err
 				}
+				fmt.Fprintf(w, "%6.1fs listing the moves: %v; asking again\n", elapsed(), err)
+			} else {
+				still := inflight[:0]
+				for _, i := range inflight {
+					if _, moving := listed[moves[i].Topic][moves[i].Partition]; moving {
+						still = append(still, i)
+					} else {
+						finish(i, "completed")
+					}
+				}
+				inflight = still
 			}
-			inflight = still
 		}
 		if len(pending) == 0 && len(inflight) == 0 {
 			break
@@ -333,7 +346,11 @@ func checkLanded(ctx context.Context, adm *kadm.Client, results []reassignResult
 	for {
 		md, err := adm.Metadata(ctx)
 		if err != nil {
-			return err
+			if ctx.Err() != nil || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(movePoll)
+			continue
 		}
 		var off []int
 		for i, r := range results {
