@@ -17,6 +17,14 @@ import (
 const clusterUsage = `Usage:
   longboat cluster status [--http 127.0.0.1:13092,...]
     brokers, partitions per broker, unhealthy partitions, reassignments in flight
+  longboat cluster remove-broker N [--dry-run] [--concurrency 4] [--wait 30m] [--http ...]
+    refuse if the other live brokers cannot hold every topic's replication
+    factor or N votes in __meta; else mark N draining, move every partition
+    replica off it (progress on stderr, summary on stdout), remove it
+  longboat cluster rebalance [--dry-run] [--concurrency 4] [--wait 30m] [--http ...]
+    print a plan that takes replicas off down and draining brokers and evens
+    replicas and preferred leaders over the others, then carry it out
+    (--dry-run: print only); moves in progress are left alone
 Takes --bootstrap-server (alias --brokers), --output table|json, --timeout and
 --command-config. A --http address written https://host:port is asked over
 HTTPS (brokers with --http-tls), trusting ssl.ca.location of --command-config.
@@ -36,7 +44,10 @@ type brokerStatus struct {
 	Replicas   int    `json:"replicas"`
 	// MetaRole is voter or non-voting: the initial members vote in
 	// __meta, brokers that joined follow it.
-	MetaRole    string `json:"meta_role,omitempty"`
+	MetaRole string `json:"meta_role,omitempty"`
+	// Draining: remove-broker is moving its replicas away; no placement
+	// gives it new ones.
+	Draining    bool   `json:"draining,omitempty"`
 	Ready       *bool  `json:"ready,omitempty"`
 	Version     string `json:"version,omitempty"`
 	RaftAddr    string `json:"raft_addr,omitempty"`
@@ -86,6 +97,8 @@ type v1Status struct {
 	// __meta's membership, as this broker reads it.
 	MetaVoters    []uint64 `json:"meta_voters"`
 	MetaNonVoting []uint64 `json:"meta_non_voting"`
+	// Draining are the brokers remove-broker is emptying.
+	Draining []uint64 `json:"draining"`
 }
 
 // clusterCmd prints the cluster's brokers and partition health, like
@@ -94,6 +107,12 @@ func clusterCmd(args []string, s *stdio) error {
 	if len(args) > 0 && isHelp(args[0]) {
 		fmt.Fprint(s.out, clusterUsage)
 		return nil
+	}
+	if len(args) > 0 && args[0] == "remove-broker" {
+		return removeBroker(args[1:], s)
+	}
+	if len(args) > 0 && args[0] == "rebalance" {
+		return rebalance(args[1:], s)
 	}
 	if len(args) == 0 || args[0] != "status" {
 		fmt.Fprint(s.err, clusterUsage)
@@ -220,6 +239,11 @@ func (doc *clusterDoc) addHTTP(ctx context.Context, hc *http.Client, addrs []str
 		if len(st.MetaVoters) > 0 {
 			doc.setMetaRoles(st.MetaVoters, st.MetaNonVoting)
 		}
+		for _, id := range st.Draining {
+			if d := doc.brokerByID[int32(id)]; d != nil {
+				d.Draining = true
+			}
+		}
 	}
 }
 
@@ -294,7 +318,11 @@ func (doc *clusterDoc) grids() []*cli.Grid {
 		if b.Ready != nil {
 			ready = fmt.Sprint(*b.Ready)
 		}
-		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), orDash(b.MetaRole), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
+		role := b.MetaRole
+		if b.Draining {
+			role = strings.TrimSpace(role + " draining")
+		}
+		brokers.Add(b.ID, b.Address, b.Reachable, orDash(meta), orDash(role), b.Leaders, b.Replicas, ready, orDash(b.Version), orDash(b.HTTPAddress))
 	}
 	grids := []*cli.Grid{brokers}
 	for _, set := range []struct {

@@ -32,6 +32,9 @@ func (b *Broker) routes() *http.ServeMux {
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
 	mux.HandleFunc("POST /v1/join", b.join)
+	mux.HandleFunc("POST /v1/brokers/{id}/drain", b.brokerAction(func(ctx context.Context, id uint64) error { return b.Node.SetDraining(ctx, id, true) }, "broker marked draining"))
+	mux.HandleFunc("DELETE /v1/brokers/{id}/drain", b.brokerAction(func(ctx context.Context, id uint64) error { return b.Node.SetDraining(ctx, id, false) }, "broker no longer draining"))
+	mux.HandleFunc("DELETE /v1/brokers/{id}", b.brokerAction(func(ctx context.Context, id uint64) error { return b.Node.RemoveBroker(ctx, id) }, "broker removed from the cluster"))
 	mux.HandleFunc("GET /v1/partitions/{shard}/log-position", b.logPosition)
 	mux.HandleFunc("GET /v1/groups/{group}/coordinator", b.groupCoordinator)
 	if b.cfg.DebugLeaderTransfer {
@@ -122,12 +125,17 @@ type statusDoc struct {
 	// members vote, brokers that joined follow (absent when unreadable).
 	MetaVoters    []uint64 `json:"meta_voters,omitempty"`
 	MetaNonVoting []uint64 `json:"meta_non_voting,omitempty"`
+	// Draining are the brokers marked draining in __meta.
+	Draining []uint64 `json:"draining"`
 }
 
 func (b *Broker) status(w http.ResponseWriter, r *http.Request) {
 	st := b.Node.Meta()
 	doc := statusDoc{NodeID: b.cfg.NodeID, Version: version.Version, ClusterID: st.ClusterID, RaftAddr: b.cfg.RaftAddr,
-		Listeners: map[string]string{}, Advertised: map[string]string{}}
+		Listeners: map[string]string{}, Advertised: map[string]string{}, Draining: st.Draining}
+	if doc.Draining == nil {
+		doc.Draining = []uint64{}
+	}
 	doc.MetaLeader, _, _ = b.Node.Leader(meta.ShardID)
 	doc.Ready = b.Node.CheckReadiness(500 * time.Millisecond).Ready()
 	mctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)

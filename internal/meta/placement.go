@@ -14,7 +14,8 @@ type Placement struct {
 	// joined gets its share.
 	Spread bool `json:"spread,omitempty"`
 	// Exclude are brokers the proposer found down: none of the new
-	// replicas goes to them.
+	// replicas goes to them. Draining brokers (State.Draining) get none
+	// either.
 	Exclude []uint64 `json:"exclude,omitempty"`
 }
 
@@ -29,12 +30,12 @@ func (s *State) placeWith(p *Placement, n, rf int) ([][]uint64, int, string) {
 	}
 	var eligible []uint64
 	for _, id := range s.BrokerIDs() {
-		if !slices.Contains(p.Exclude, id) {
+		if !slices.Contains(p.Exclude, id) && !s.IsDraining(id) {
 			eligible = append(eligible, id)
 		}
 	}
 	if rf < 1 || rf > len(eligible) {
-		return nil, ErrInvalidReplication, fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers %d, of which down: %v)", rf, len(eligible), len(s.Brokers), p.Exclude)
+		return nil, ErrInvalidReplication, fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers %d, of which down: %v, draining: %v)", rf, len(eligible), len(s.Brokers), p.Exclude, s.Draining)
 	}
 	return s.spread(eligible, n, rf), ErrNone, ""
 }

@@ -167,6 +167,9 @@ func (s *State) validTarget(p Partition, target []uint64) (int, string) {
 		if slices.Contains(p.Removed, r) {
 			return ErrInvalidReplicaAssignment, fmt.Sprintf("broker %d was removed from this partition's Raft group before and cannot host it again", r)
 		}
+		if s.IsDraining(r) && !slices.Contains(p.Replicas, r) {
+			return ErrInvalidReplicaAssignment, fmt.Sprintf("broker %d is draining: no new replica goes to it", r)
+		}
 	}
 	return ErrNone, ""
 }

@@ -96,6 +96,13 @@ type State struct {
 	// Reassignments are the partition moves in progress by shard id; the
 	// map is replaced, never changed, once published.
 	Reassignments map[uint64]*Reassignment `json:"reassignments,omitempty"`
+	// Draining are the brokers remove-broker is emptying (ascending); no
+	// placement puts a new replica on them. Replaced, never changed, once
+	// published.
+	Draining []uint64 `json:"draining,omitempty"`
+	// RemovedBrokers left the cluster for good: their ids never register
+	// again. Replaced, never changed, once published.
+	RemovedBrokers []uint64 `json:"removed_brokers,omitempty"`
 	// Index is the Raft index of the last applied entry.
 	Index uint64 `json:"index"`
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +44,9 @@ type Command struct {
 	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
 	Reassign          *Reassign          `json:"reassign,omitempty"`
 	ReassignStep      *ReassignStep      `json:"reassign_step,omitempty"`
+	SetDraining       *SetDraining       `json:"set_draining,omitempty"`
+	// RemoveBroker takes a broker holding no replica out of the cluster.
+	RemoveBroker *uint64 `json:"remove_broker,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
 	ClusterID string `json:"cluster_id,omitempty"`
 	// BootstrapScram, with a registration, are the users of
@@ -56,7 +60,7 @@ type Command struct {
 // unknown may simply be made again.
 func (c Command) RetrySafe() bool {
 	return c.RegisterBroker != nil || c.SetLeader != nil || c.EnsureGroupShards != nil || c.AllocProducerIDs != nil || c.CreateACLs != nil ||
-		c.Reassign != nil || c.ReassignStep != nil
+		c.Reassign != nil || c.ReassignStep != nil || c.SetDraining != nil || c.RemoveBroker != nil
 }
 
 // CreateTopic asks for a new topic; ID is chosen by the proposer so that
@@ -224,6 +228,10 @@ func (s *State) apply(c *Command) (int, []byte) {
 	switch {
 	case c.RegisterBroker != nil:
 		b := *c.RegisterBroker
+		if slices.Contains(s.RemovedBrokers, b.ID) {
+			// A removed broker still running re-registers at its restart.
+			return ErrInvalidRequest, []byte(fmt.Sprintf("broker %d was removed from the cluster", b.ID))
+		}
 		s.Brokers[b.ID] = &b
 		if s.ClusterID == "" {
 			s.ClusterID = c.ClusterID
@@ -285,6 +293,10 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return s.reassign(c.Reassign)
 	case c.ReassignStep != nil:
 		return s.reassignStep(c.ReassignStep)
+	case c.SetDraining != nil:
+		return s.setDraining(c.SetDraining)
+	case c.RemoveBroker != nil:
+		return s.removeBroker(*c.RemoveBroker)
 	case c.AllocProducerIDs != nil:
 		n := *c.AllocProducerIDs
 		if n <= 0 || n > 1<<20 {
