@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/partition"
 )
@@ -49,7 +50,8 @@ type replicasRequest struct {
 }
 
 // replicasResponse is the high watermark of each partition replica the
-// answering broker hosts, by shard.
+// answering broker hosts, and the applied Raft index of each group shard
+// replica and of its __meta replica, by shard.
 type replicasResponse struct {
 	HW map[uint64]int64 `json:"hw"`
 }
@@ -128,6 +130,8 @@ type isrReport struct {
 type hostedPartitions interface {
 	partitionShards() []uint64
 	partition(shardID uint64) (*partition.StateMachine, bool)
+	groupShards() []uint64
+	groupStateMachine(shardID uint64) (*group.StateMachine, bool)
 }
 
 // isrTracker follows, on each partition this broker leads, which followers
@@ -192,6 +196,23 @@ func (t *isrTracker) round(ctx context.Context) {
 			continue
 		}
 		led[p.ShardID] = ledPartition{term: term, replicas: p.Replicas, hw: rep.HighWatermark()}
+	}
+	// __meta and group shards are tracked by applied Raft index instead:
+	// __meta so that its leader promotes only a caught-up non-voting
+	// member (metavoters.go), group shards so that a
+	// reassignment can tell when a group shard replica it brings in has
+	// caught up.
+	for _, p := range st.GroupShardsOf(t.self) {
+		term, leader := t.leaders.isLeader(p.ShardID)
+		if !leader {
+			continue
+		}
+		if g, ok := t.replicas.groupStateMachine(p.ShardID); ok {
+			led[p.ShardID] = ledPartition{term: term, replicas: p.Replicas, hw: int64(g.Applied())}
+		}
+	}
+	if term, leader := t.leaders.isLeader(meta.ShardID); leader {
+		led[meta.ShardID] = ledPartition{term: term, replicas: st.BrokerIDs(), hw: int64(st.Index)}
 	}
 
 	t.mu.Lock()
@@ -319,6 +340,12 @@ func (t *isrTracker) serve(w http.ResponseWriter, r *http.Request) {
 			resp.HW[id] = p.HighWatermark()
 		}
 	}
+	for _, id := range t.replicas.groupShards() {
+		if g, ok := t.replicas.groupStateMachine(id); ok {
+			resp.HW[id] = int64(g.Applied())
+		}
+	}
+	resp.HW[meta.ShardID] = int64(t.meta.State().Index)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
 }

@@ -17,10 +17,10 @@ import (
 
 // A broker started with --join is not an initial member: it asks an
 // existing broker (POST /v1/join at its HTTP address) to add it to __meta
-// as a non-voting member, then starts its __meta replica as one. __meta's
-// voters stay the initial members, so a broker that joins changes no
-// quorum; its partition replicas are voters of their own shards as any
-// broker's. Only a data directory without Raft data joins: a restart
+// as a non-voting member, then starts its __meta replica as one. A broker
+// that joins changes no quorum until __meta's leader promotes it to keep
+// --meta-voters voters (metavoters.go); its partition replicas are voters
+// of their own shards as any broker's. Only a data directory without Raft data joins: a restart
 // starts from what the directory holds and asks nobody.
 
 // JoinRequest is the body of POST /v1/join.
@@ -81,7 +81,7 @@ func (n *Node) AdmitBroker(ctx context.Context, req JoinRequest) (JoinAnswer, er
 		return JoinAnswer{}, &ErrJoinRefused{fmt.Sprintf("node %d was removed from cluster %s and cannot come back under that id: give it a new node id", req.NodeID, st.ClusterID)}
 	}
 	if _, ok := m.Nodes[req.NodeID]; ok {
-		return JoinAnswer{}, &ErrJoinRefused{fmt.Sprintf("node %d is an initial member (a voter of __meta) of cluster %s: start it with --initial-members, not --join", req.NodeID, st.ClusterID)}
+		return JoinAnswer{}, &ErrJoinRefused{fmt.Sprintf("node %d is a voter of __meta in cluster %s (an initial member, or a joined broker promoted since): it restarts from its own data directory; an empty one needs a new node id", req.NodeID, st.ClusterID)}
 	}
 	if addr, ok := m.NonVotings[req.NodeID]; ok {
 		if addr != req.RaftAddr {
@@ -102,7 +102,7 @@ func (n *Node) AdmitBroker(ctx context.Context, req JoinRequest) (JoinAnswer, er
 	return JoinAnswer{ClusterID: st.ClusterID}, nil
 }
 
-// metaVoters lists __meta's voters (the initial members), or nil when the
+// metaVoters lists __meta's voters, or nil when the
 // membership cannot be read within ctx.
 func metaVoters(ctx context.Context, nh *dragonboat.NodeHost) []uint64 {
 	m, err := nh.SyncGetShardMembership(ctx, meta.ShardID)

@@ -110,11 +110,14 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	for id, addr := range cfg.InitialMembers {
 		members[id] = addr
 	}
-	// A broker that joined follows __meta without a vote (join.go); it
-	// starts the replica the same way on every start.
+	// A broker that joined follows __meta without a vote (join.go) until
+	// promoted (metavoters.go), and restarts non-voting until a snapshot of
+	// its own records the promotion, as a partition replica a reassignment
+	// brought in does (reassign.go).
 	joined := cfg.Join != ""
+	markers := newJoinMarkers(cfg.DataDir)
 	metaCfg := shardConfig(cfg, meta.ShardID, false)
-	metaCfg.IsNonVoting = joined
+	metaCfg.IsNonVoting = markers.metaNonVoting(joined)
 	if joined {
 		members = nil
 	}
@@ -145,10 +148,10 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	if logDB == config.LogDBTan {
 		releaseLog = func(shard uint64) error { return releaseTanLog(cfg.DataDir, cfg.NodeID, shard) }
 	}
-	markers := newJoinMarkers(cfg.DataDir)
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, markers: markers, storageErrors: m.StorageErrors,
+		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
 		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
@@ -162,8 +165,14 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		throttle: storage.NewThrottle(cfg.CleanerIOMaxBytesPerSec), defaults: cfg.LogDefaults(), meta: n.meta,
 		replicas: n.replicas, metrics: m.RegisterCleaner(), log: log.With().Str("component", "log-cleaner").Logger(),
 	}
-	moves := &reassigner{self: cfg.NodeID, nh: nh, meta: n.meta, propose: n.metaProp.propose, leaders: n.leaders, inSync: n.isr, touch: w.touch, snap: nh, markers: markers, log: log}
-	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run, moves.run}
+	moves := &reassigner{self: cfg.NodeID, nh: nh, meta: n.meta, propose: n.metaProp.propose, leaders: n.leaders, inSync: n.isr, touch: w.touch, snap: nh, markers: markers,
+		trimBeforeJoin: cfg.ReassignmentThrottleBytes > 0, log: log}
+	voters := &metaVoterKeeper{
+		self: cfg.NodeID, want: cfg.MetaVoters, replaceAfter: cfg.MetaVoterReplaceAfter, nh: nh, meta: n.meta, leaders: n.leaders, inSync: n.isr,
+		down: func(ctx context.Context) map[uint64]bool { return n.peers.downPeers(ctx, cfg.NodeID, n.meta.State()) },
+		now:  time.Now, log: log, downSince: map[uint64]time.Time{},
+	}
+	loops := []func(context.Context){reg.run, rec.run, n.balancer.run, life.run, n.isr.run, disk.run, clean.run, moves.run, voters.run}
 	if cfg.RaftQuiesce || cfg.RaftCampaignOnPeerExit {
 		watch := &peerWatch{
 			self: cfg.NodeID, leaderlessWakeAfter: leaderlessWakeAfter(cfg), meta: n.meta, live: newPeerLiveness(cfg.NodeID, prober{client: peerWeb.timeout(peerProbeTimeout)}),

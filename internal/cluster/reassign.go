@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/storage"
 )
 
 // reassignInterval is how often the leader of a moving partition looks at
@@ -59,7 +60,10 @@ type reassigner struct {
 	touch   func(shardID uint64) // wakes a quiesced shard before a change
 	snap    snapshotHost
 	markers *joinMarkers
-	log     zerolog.Logger
+	// trimBeforeJoin: moves are throttled, so a partition's Raft log is
+	// trimmed (a snapshot) before a replica joins it.
+	trimBeforeJoin bool
+	log            zerolog.Logger
 }
 
 func (r *reassigner) run(ctx context.Context) {
@@ -116,7 +120,7 @@ func (r *reassigner) step(ctx context.Context, st *meta.State, shardID uint64) (
 	if !ok {
 		return "", nil
 	}
-	ref, ok := st.Shard(shardID)
+	ref, ok := st.ReplicaSet(shardID)
 	if !ok {
 		return "", nil
 	}
@@ -158,6 +162,15 @@ func (r *reassigner) step(ctx context.Context, st *meta.State, shardID uint64) (
 			return "", err
 		}
 		if !isNonVoting(id) {
+			if r.trimBeforeJoin && ref.Topic != meta.GroupShardsTopic {
+				// A throttled move copies the log through the snapshot
+				// stream (moveThrottle); a Raft log not trimmed yet would
+				// reach the joiner as entries, unthrottled. A partition's
+				// snapshot is a checkpoint; ErrRejected: one is current.
+				if _, err := r.snap.SyncRequestSnapshot(ctx, shardID, dragonboat.SnapshotOption{}); err != nil && !errors.Is(err, dragonboat.ErrRejected) {
+					return "", fmt.Errorf("trim the Raft log before adding %d: %w", id, err)
+				}
+			}
 			if err := r.nh.SyncRequestAddNonVoting(ctx, shardID, id, addr, m.ConfigChangeID); err != nil {
 				return "", fmt.Errorf("add %d as non-voting: %w", id, err)
 			}
@@ -211,6 +224,40 @@ func (r *reassigner) step(ctx context.Context, st *meta.State, shardID uint64) (
 		}
 	}
 	return "", nil
+}
+
+// moveThrottle is --reassignment-throttle-bytes: one limit per broker,
+// shared by the snapshot streams this broker sends for shards whose move
+// still brings in a replica that is not a voter yet. A replica that joins
+// a shard whose Raft log was trimmed (every --raft-snapshot-entries) is
+// sent a snapshot stream of the whole partition log, which is the bulk of
+// a move (the leader trims the log before the join: trimBeforeJoin); the
+// entries after the snapshot (at most the trimmed log's overhead plus new
+// writes) follow by Raft replication, unthrottled. While
+// such a move runs, the shard's streams to its other followers share the
+// limit too: a stream does not know its receiver.
+type moveThrottle struct {
+	meta  interface{ State() *meta.State }
+	limit *storage.Throttle // nil: no limit
+}
+
+// forShard is a partition replica's stream throttle (SetStreamThrottle).
+func (t moveThrottle) forShard(shardID uint64) func() *storage.Throttle {
+	if t.limit == nil {
+		return nil
+	}
+	return func() *storage.Throttle {
+		move, ok := t.meta.State().Reassignment(shardID)
+		if !ok {
+			return nil
+		}
+		for _, id := range move.Adding() {
+			if move.JoinsNonVoting(id) {
+				return t.limit
+			}
+		}
+		return nil
+	}
 }
 
 // raftAddr is a registered broker's Raft address.
@@ -290,6 +337,20 @@ func (j *joinMarkers) startNonVoting(shardID uint64) bool {
 		j.mu.Unlock()
 	}
 	return nv
+}
+
+// metaNonVoting tells whether this broker's __meta replica starts
+// non-voting: one that joined the cluster does until its own snapshot
+// records its promotion (the voter marker), and is remembered for
+// confirmVoters. No joined marker is needed: --join says it.
+func (j *joinMarkers) metaNonVoting(joined bool) bool {
+	if !joined || j.has(meta.ShardID, voterMarker) {
+		return false
+	}
+	j.mu.Lock()
+	j.pending[meta.ShardID] = true
+	j.mu.Unlock()
+	return true
 }
 
 // joining records that a replica is about to join its shard as non-voting.

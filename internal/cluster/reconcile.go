@@ -54,6 +54,7 @@ type replicaBook interface {
 	forgetForRetry(shardID uint64)
 	groupStateMachine(shardID uint64) (*group.StateMachine, bool)
 	partitionShards() []uint64
+	groupShards() []uint64
 }
 
 // proposalClock is told which partition shards run here, to time the
@@ -78,6 +79,7 @@ type reconciler struct {
 	// (nil: never): leaders then defer the snapshots they would stream here.
 	belowFloor func() bool
 	markers    *joinMarkers
+	throttle   moveThrottle
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
@@ -177,6 +179,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})
 		p.SetDiskFloor(r.belowFloor)
+		p.SetStreamThrottle(r.throttle.forShard(shard))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
 		return timedApply{IOnDiskStateMachine: p, apply: r.applyTime}
@@ -228,7 +231,9 @@ func (r *reconciler) reconcileGroupShards(ctx context.Context, st *meta.State) {
 		}
 		return
 	}
+	want := map[uint64]bool{}
 	for _, p := range st.GroupShardsOf(r.cfg.NodeID) {
+		want[p.ShardID] = true
 		if _, started := r.replicas.groupStateMachine(p.ShardID); started {
 			continue
 		}
@@ -236,20 +241,49 @@ func (r *reconciler) reconcileGroupShards(ctx context.Context, st *meta.State) {
 			r.log.Error().Err(err).Uint64("shard", p.ShardID).Msg("start group shard replica")
 		}
 	}
+	// A group shard reassigned away: its groups and transactions are
+	// served by the replicas it moved to.
+	for _, id := range r.replicas.groupShards() {
+		if !want[id] {
+			r.stopGroupShard(ctx, id)
+		}
+	}
 }
 
+// startGroupShard starts a group shard's replica here, as a partition's:
+// a member from the start, a replica with Raft state from its bootstrap
+// record, or one a reassignment brings in as a non-voting joiner.
 func (r *reconciler) startGroupShard(st *meta.State, p meta.Partition) error {
-	initial, err := members(st, p.Replicas)
+	initial, join, nonVoting, err := r.bootstrap(st, p.ShardID, p.Replicas)
 	if err != nil {
 		return err
 	}
 	smr := group.NewStateMachine()
 	factory := func(uint64, uint64) sm.IConcurrentStateMachine { return smr }
-	if err := r.nh.StartConcurrentReplica(initial, false, factory, shardConfig(r.cfg, p.ShardID, false)); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
+	rc := shardConfig(r.cfg, p.ShardID, false)
+	rc.IsNonVoting = nonVoting
+	if err := r.nh.StartConcurrentReplica(initial, join, factory, rc); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {
 		return fmt.Errorf("start group shard %d: %w", p.ShardID, err)
 	}
 	r.replicas.groupStarted(p.ShardID, smr)
 	return nil
+}
+
+// stopGroupShard stops a group shard's replica and deletes its Raft data.
+func (r *reconciler) stopGroupShard(ctx context.Context, shardID uint64) {
+	if err := r.nh.StopShard(shardID); err != nil && !errors.Is(err, dragonboat.ErrShardNotFound) {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("stop a group shard no longer assigned here")
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.nh.SyncRemoveData(rctx, shardID, r.cfg.NodeID); err != nil {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("remove reassigned group shard's Raft data")
+	} else if err := r.releaseLog(shardID); err != nil {
+		r.log.Warn().Err(err).Uint64("shard", shardID).Msg("release reassigned group shard's Raft log file")
+	}
+	r.replicas.removed(shardID)
+	r.markers.forget(shardID)
+	r.log.Info().Uint64("shard", shardID).Msg("group shard replica removed (reassigned away)")
 }
 
 // timedApply times a partition replica's Update (the apply stage of a

@@ -58,10 +58,12 @@ func (r *registry) groupStarted(shardID uint64, smr *group.StateMachine) {
 	r.startAt[shardID] = time.Now()
 }
 
-// removed forgets a partition shard whose replica was stopped and deleted.
+// removed forgets a partition or group shard whose replica was stopped
+// and deleted.
 func (r *registry) removed(shardID uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.groupSMs, shardID)
 	delete(r.started, shardID)
 	delete(r.parts, shardID)
 	delete(r.ready, shardID)
@@ -126,6 +128,13 @@ func (r *registry) partitionShards() []uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return slices.Collect(maps.Keys(r.started))
+}
+
+// groupShards returns the group shards started here.
+func (r *registry) groupShards() []uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Collect(maps.Keys(r.groupSMs))
 }
 
 // firstLeadership tells, once per shard, whether this leadership is the

@@ -112,7 +112,16 @@ type Config struct {
 	CleanerThreads          int
 	CleanerDedupeBufferSize int64   // bytes of key map, shared by the threads
 	CleanerIOMaxBytesPerSec float64 // 0: unlimited
-	CleanerBackoff          time.Duration
+	// ReassignmentThrottleBytes limits, per broker, the bytes per second
+	// the snapshot streams catching up replicas a reassignment brings in
+	// may send; 0: unlimited.
+	ReassignmentThrottleBytes int64
+	// MetaVoters is how many voters __meta keeps among the live brokers
+	// (3 or 5); MetaVoterReplaceAfter is how long a voter must be down
+	// before a caught-up non-voting broker replaces it.
+	MetaVoters            int
+	MetaVoterReplaceAfter time.Duration
+	CleanerBackoff        time.Duration
 
 	// Limits one client cannot exceed (Kafka's max.connections,
 	// max.connections.per.ip, queued.max.request.bytes,
@@ -217,6 +226,9 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&retentionCheck, "log-retention-check-interval", "5m", "how often partition leaders look for segments to delete (log.retention.check.interval.ms)")
 	fs.IntVar(&c.CleanerThreads, "log-cleaner-threads", 1, "goroutines compacting the local replicas of compacted topics (log.cleaner.threads)")
 	fs.Int64Var(&c.CleanerDedupeBufferSize, "log-cleaner-dedupe-buffer-size", 128<<20, "bytes of memory for the cleaner's key maps, split between the threads, 24 bytes per key: a pass deduplicates at most that many keys (log.cleaner.dedupe.buffer.size)")
+	fs.Int64Var(&c.ReassignmentThrottleBytes, "reassignment-throttle-bytes", 0, "bytes per second this broker may send, all moves together, to catch up the replicas a partition reassignment brings in (their snapshot streams); 0 for no limit")
+	fs.IntVar(&c.MetaVoters, "meta-voters", 3, "voters __meta keeps among the live brokers, 3 or 5: a broker that joined is promoted when fewer vote or one has been down for --meta-voter-replace-after")
+	fs.DurationVar(&c.MetaVoterReplaceAfter, "meta-voter-replace-after", 5*time.Minute, "how long a __meta voter must be down before a caught-up non-voting broker takes its place (it is then removed from __meta for good)")
 	fs.Float64Var(&c.CleanerIOMaxBytesPerSec, "log-cleaner-io-max-bytes-per-second", 0, "limit on the bytes the cleaner reads and writes per second, all threads together; 0 for no limit (log.cleaner.io.max.bytes.per.second)")
 	fs.StringVar(&cleanerBackoff, "log-cleaner-backoff", "15s", "how long the cleaner sleeps when no partition needs cleaning (log.cleaner.backoff.ms)")
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
@@ -555,6 +567,15 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftLogDB != "" && c.RaftLogDB != LogDBTan && c.RaftLogDB != LogDBPebble {
 		errs = append(errs, fmt.Errorf("--raft-logdb must be %q, %q or empty (the data directory's store, %s for a new one), got %q", LogDBTan, LogDBPebble, LogDBTan, c.RaftLogDB))
+	}
+	if c.ReassignmentThrottleBytes < 0 {
+		errs = append(errs, errors.New("--reassignment-throttle-bytes must not be negative (0: no limit)"))
+	}
+	if c.MetaVoters != 3 && c.MetaVoters != 5 {
+		errs = append(errs, fmt.Errorf("--meta-voters is %d: give 3 or 5", c.MetaVoters))
+	}
+	if c.MetaVoterReplaceAfter <= 0 {
+		errs = append(errs, errors.New("--meta-voter-replace-after must be a positive duration"))
 	}
 	if c.LeaderBalanceInterval <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--leader-balance-interval and --shutdown-timeout must be positive durations"))

@@ -27,6 +27,9 @@ type snapshot struct {
 	Groups map[string]*Record `json:"groups"`
 	Log    logSnapshot        `json:"log"`
 	Txn    txnState           `json:"txn"`
+	// Applied is the index of the last entry the snapshot holds (absent
+	// from older snapshots).
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 // PrepareSnapshot freezes the state for SaveSnapshot. Records of the map
@@ -36,7 +39,7 @@ func (m *StateMachine) PrepareSnapshot() (interface{}, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.snapGen++
-	return &snapshot{Groups: maps.Clone(m.groups), Log: m.log.save(), Txn: m.txn.clone()}, nil
+	return &snapshot{Groups: maps.Clone(m.groups), Log: m.log.save(), Txn: m.txn.clone(), Applied: m.applied.Load()}, nil
 }
 
 // SaveSnapshot writes the header, then the frozen groups, index and

@@ -11,6 +11,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -182,6 +183,10 @@ type StateMachine struct {
 	appended chan struct{} // closed and replaced when records are written
 	txn      txnState
 	snapGen  uint64 // bumped by PrepareSnapshot: see Record.snap
+	// applied is the Raft index of the last entry applied (or of the
+	// snapshot recovered): a leader compares its followers' to tell when
+	// a replica a reassignment brings in has caught up.
+	applied atomic.Uint64
 }
 
 // NewStateMachine returns an empty group shard state machine.
@@ -198,8 +203,15 @@ func (m *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		}
 		entries[i].Result = res
 	}
+	if n := len(entries); n > 0 {
+		m.applied.Store(entries[n-1].Index)
+	}
 	return entries, nil
 }
+
+// Applied is the Raft index of the last entry this replica applied; 0
+// until the first entry after a snapshot from before it was recorded.
+func (m *StateMachine) Applied() uint64 { return m.applied.Load() }
 
 // Apply applies one committed command.
 func (m *StateMachine) Apply(e sm.Entry) (sm.Result, error) {
@@ -419,6 +431,7 @@ func (m *StateMachine) RecoverFromSnapshot(r io.Reader, _ []sm.SnapshotFile, _ <
 	}
 	m.mu.Lock()
 	m.groups, m.log, m.txn = snap.Groups, log, snap.Txn
+	m.applied.Store(snap.Applied)
 	close(m.appended)
 	m.appended = make(chan struct{})
 	m.mu.Unlock()

@@ -67,7 +67,7 @@ func (s *Server) alterPartitionReassignments(ctx context.Context, req *request, 
 // reassignPartition proposes one partition's move (replicas nil: its
 // cancel) and returns Kafka's error code and message for it.
 func (s *Server) reassignPartition(ctx context.Context, st *meta.State, topic string, idx int32, replicas []int32, allowRFChange bool) (int16, string) {
-	t, ok := st.Topics[topic]
+	t, ok := topicOrInternal(st, topic) // __consumer_offsets moves a group shard
 	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
 		return kerr.UnknownTopicOrPartition.Code, "unknown topic or partition"
 	}

@@ -18,7 +18,7 @@ import (
 // shard (meta.State.GroupShards[i], whose Index is i), led by that shard's
 // leader, and its records are what the shard's state machine holds, served
 // as Kafka's log cleaner would leave the topic (see group.LogRecord).
-const consumerOffsetsTopic = "__consumer_offsets"
+const consumerOffsetsTopic = meta.GroupShardsTopic
 
 // Record formats Kafka 3.x and 4.x write to __consumer_offsets: key
 // versions name the record type; value versions are the ones Kafka writes

@@ -55,7 +55,7 @@ func (s *Server) listPartitionReassignments(ctx context.Context, req *request, b
 		if !wanted(move.Topic, move.Partition) {
 			continue
 		}
-		ref, ok := st.Shard(shard)
+		ref, ok := st.ReplicaSet(shard)
 		if !ok {
 			continue
 		}

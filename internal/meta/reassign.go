@@ -79,23 +79,58 @@ func sameSet(a, b []uint64) bool {
 	return len(a) == len(b) && len(minus(a, b)) == 0
 }
 
-// partitionAt returns a topic's partition and its index in Partitions.
-func (s *State) partitionAt(topic string, idx int32) (*Topic, int, bool) {
+// GroupShardsTopic is the name a reassignment gives the group shards, as
+// Kafka names the partitions holding its groups and transactions:
+// partition i of __consumer_offsets is GroupShards[i]. Moving it moves
+// that group shard, the same way as a topic's partition.
+const GroupShardsTopic = "__consumer_offsets"
+
+// replicaSet returns a topic's partition, or a group shard when topic is
+// GroupShardsTopic.
+func (s *State) replicaSet(topic string, idx int32) (Partition, bool) {
+	if topic == GroupShardsTopic {
+		if idx < 0 || int(idx) >= len(s.GroupShards) {
+			return Partition{}, false
+		}
+		return s.GroupShards[idx], true
+	}
 	t, ok := s.Topics[topic]
 	if !ok || idx < 0 || int(idx) >= len(t.Partitions) {
-		return nil, 0, false
+		return Partition{}, false
 	}
-	return t, int(idx), true
+	return t.Partitions[idx], true
 }
 
-// setReplicas replaces one partition's replica set (topics are immutable
-// once published, so the topic is copied).
-func (s *State) setReplicas(t *Topic, i int, replicas, removed []uint64) {
+// setReplicas replaces one partition's (or group shard's) replica set;
+// topics and the group shards' slice are immutable once published, so they
+// are copied.
+func (s *State) setReplicas(topic string, idx int32, replicas, removed []uint64) {
+	if topic == GroupShardsTopic {
+		gs := slices.Clone(s.GroupShards)
+		gs[idx].Replicas, gs[idx].Removed = replicas, removed
+		s.GroupShards = gs
+		return
+	}
+	t := s.Topics[topic]
 	c := *t
 	c.Partitions = slices.Clone(t.Partitions)
-	c.Partitions[i].Replicas = replicas
-	c.Partitions[i].Removed = removed
+	c.Partitions[idx].Replicas = replicas
+	c.Partitions[idx].Removed = removed
 	s.Topics[c.Name] = &c
+}
+
+// ReplicaSet returns the partition, or the group shard (its topic
+// GroupShardsTopic), that owns shardID: what a reassignment moves.
+func (s *State) ReplicaSet(shardID uint64) (PartitionRef, bool) {
+	if ref, ok := s.Shard(shardID); ok {
+		return ref, true
+	}
+	for _, p := range s.GroupShards {
+		if p.ShardID == shardID {
+			return PartitionRef{Topic: GroupShardsTopic, Partition: p}, true
+		}
+	}
+	return PartitionRef{}, false
 }
 
 func (s *State) cloneReassignments() {
@@ -107,11 +142,10 @@ func (s *State) cloneReassignments() {
 }
 
 func (s *State) reassign(c *Reassign) (int, []byte) {
-	t, i, ok := s.partitionAt(c.Topic, c.Partition)
+	p, ok := s.replicaSet(c.Topic, c.Partition)
 	if !ok {
 		return ErrUnknownTopic, []byte("unknown topic or partition")
 	}
-	p := t.Partitions[i]
 	cur, moving := s.Reassignments[p.ShardID]
 	if c.Cancel {
 		if !moving {
@@ -127,7 +161,7 @@ func (s *State) reassign(c *Reassign) (int, []byte) {
 		r.Target, r.Cancelled = slices.Clone(cur.Original), true
 		s.cloneReassignments()
 		s.Reassignments[p.ShardID] = &r
-		s.setReplicas(t, i, append(slices.Clone(cur.Original), minus(p.Replicas, cur.Original)...), p.Removed)
+		s.setReplicas(c.Topic, c.Partition, append(slices.Clone(cur.Original), minus(p.Replicas, cur.Original)...), p.Removed)
 		return s.completeIfDone(p.ShardID)
 	}
 	if code, msg := s.validTarget(p, c.Replicas); code != ErrNone {
@@ -140,13 +174,13 @@ func (s *State) reassign(c *Reassign) (int, []byte) {
 		return ErrReassignmentInProgress, []byte("a reassignment of this partition is in progress")
 	}
 	if sameSet(p.Replicas, c.Replicas) {
-		s.setReplicas(t, i, slices.Clone(c.Replicas), p.Removed) // only the order (the preferred leader) changes
+		s.setReplicas(c.Topic, c.Partition, slices.Clone(c.Replicas), p.Removed) // only the order (the preferred leader) changes
 		return ErrNone, nil
 	}
-	r := &Reassignment{Topic: t.Name, Partition: p.Index, Original: slices.Clone(p.Replicas), Target: slices.Clone(c.Replicas), StartedMs: c.StartedMs}
+	r := &Reassignment{Topic: c.Topic, Partition: c.Partition, Original: slices.Clone(p.Replicas), Target: slices.Clone(c.Replicas), StartedMs: c.StartedMs}
 	s.cloneReassignments()
 	s.Reassignments[p.ShardID] = r
-	s.setReplicas(t, i, append(slices.Clone(r.Target), r.Removing()...), p.Removed)
+	s.setReplicas(c.Topic, c.Partition, append(slices.Clone(r.Target), r.Removing()...), p.Removed)
 	return ErrNone, nil
 }
 
@@ -179,11 +213,10 @@ func (s *State) reassignStep(c *ReassignStep) (int, []byte) {
 	if !ok {
 		return ErrNone, nil // completed already: a retried step
 	}
-	t, i, ok := s.partitionAt(cur.Topic, cur.Partition)
+	p, ok := s.replicaSet(cur.Topic, cur.Partition)
 	if !ok {
 		return ErrUnknownTopic, []byte("unknown topic or partition")
 	}
-	p := t.Partitions[i]
 	if r := c.Promoted; r != 0 && !slices.Contains(cur.Promoted, r) && !slices.Contains(cur.Original, r) && slices.Contains(p.Replicas, r) {
 		n := *cur
 		n.Promoted = append(slices.Clone(cur.Promoted), r)
@@ -191,10 +224,10 @@ func (s *State) reassignStep(c *ReassignStep) (int, []byte) {
 		s.Reassignments[c.ShardID] = &n
 	}
 	if r := c.Removed; r != 0 && slices.Contains(p.Replicas, r) && !slices.Contains(s.Reassignments[c.ShardID].Target, r) {
-		s.setReplicas(t, i, minus(p.Replicas, []uint64{r}), append(slices.Clone(p.Removed), r))
+		s.setReplicas(cur.Topic, cur.Partition, minus(p.Replicas, []uint64{r}), append(slices.Clone(p.Removed), r))
 	}
 	if r := c.Dropped; r != 0 && slices.Contains(p.Replicas, r) && !slices.Contains(s.Reassignments[c.ShardID].Target, r) {
-		s.setReplicas(t, i, minus(p.Replicas, []uint64{r}), p.Removed)
+		s.setReplicas(cur.Topic, cur.Partition, minus(p.Replicas, []uint64{r}), p.Removed)
 	}
 	return s.completeIfDone(c.ShardID)
 }
@@ -204,12 +237,11 @@ func (s *State) reassignStep(c *ReassignStep) (int, []byte) {
 // goes.
 func (s *State) completeIfDone(shardID uint64) (int, []byte) {
 	cur := s.Reassignments[shardID]
-	t, i, _ := s.partitionAt(cur.Topic, cur.Partition)
-	p := t.Partitions[i]
+	p, _ := s.replicaSet(cur.Topic, cur.Partition)
 	if !sameSet(p.Replicas, cur.Target) || len(minus(minus(cur.Target, cur.Original), cur.Promoted)) > 0 {
 		return ErrNone, nil
 	}
-	s.setReplicas(t, i, slices.Clone(cur.Target), p.Removed)
+	s.setReplicas(cur.Topic, cur.Partition, slices.Clone(cur.Target), p.Removed)
 	s.cloneReassignments()
 	delete(s.Reassignments, shardID)
 	return ErrNone, nil

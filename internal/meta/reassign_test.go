@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -146,5 +147,42 @@ func TestReassignRefusalsSnapshotAndDelete(t *testing.T) {
 	h.must(Command{DeleteTopic: &name})
 	if len(h.m.State().Reassignments) != 0 {
 		t.Fatal("a deleted topic's move is still recorded")
+	}
+}
+
+// A group shard moves as partition i of __consumer_offsets: the same
+// record and steps change GroupShards[i] and leave the other group shards
+// and the topics alone.
+func TestReassignGroupShard(t *testing.T) {
+	h := newHarness(t)
+	h.registerBrokers(4)
+	h.must(Command{EnsureGroupShards: &EnsureGroupShards{Count: 2, ReplicationFactor: 3}})
+	before := h.m.State().GroupShards
+	g := before[1]
+	orig := slices.Clone(g.Replicas)
+	spare := minus([]uint64{1, 2, 3, 4}, g.Replicas)[0]
+	target := append([]uint64{spare}, g.Replicas[1:]...)
+	h.must(reassignCmd(GroupShardsTopic, 1, target...))
+	ref, ok := h.m.State().ReplicaSet(g.ShardID)
+	if !ok || ref.Topic != GroupShardsTopic || !reflect.DeepEqual(ref.Partition.Replicas, append(slices.Clone(target), g.Replicas[0])) {
+		t.Fatalf("group shard during the move: %+v %v, want replicas %v then %d", ref, ok, target, g.Replicas[0])
+	}
+	if !reflect.DeepEqual(before[1].Replicas, orig) {
+		t.Fatal("the move changed a published GroupShards slice")
+	}
+	h.must(stepCmd(g.ShardID, ReassignStep{Promoted: spare}))
+	h.must(stepCmd(g.ShardID, ReassignStep{Removed: g.Replicas[0]}))
+	st := h.m.State()
+	if _, moving := st.Reassignment(g.ShardID); moving {
+		t.Fatal("move not completed")
+	}
+	if got := st.GroupShards[1]; !reflect.DeepEqual(got.Replicas, target) || !reflect.DeepEqual(got.Removed, []uint64{g.Replicas[0]}) {
+		t.Fatalf("after the move: %+v, want replicas %v removed [%d]", got, target, g.Replicas[0])
+	}
+	if !reflect.DeepEqual(st.GroupShards[0], before[0]) {
+		t.Fatalf("the other group shard changed: %+v", st.GroupShards[0])
+	}
+	if res := h.apply(reassignCmd(GroupShardsTopic, 2, 1, 2, 3)); res.Value != ErrUnknownTopic {
+		t.Fatalf("a group shard that does not exist: code %d, want UNKNOWN_TOPIC_OR_PARTITION", res.Value)
 	}
 }

@@ -70,6 +70,12 @@ const followerQueryTimeout = 2 * time.Second
 // the followers' logs end. Call it before dragonboat opens the replica.
 func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
 
+// SetStreamThrottle gives the limit of the snapshot streams this replica
+// sends, asked when each stream starts (nil, or a nil result: no limit): a
+// reassignment throttles the catch-up of the replicas it brings in. Call
+// it before dragonboat opens the replica.
+func (s *StateMachine) SetStreamThrottle(limit func() *storage.Throttle) { s.throttle = limit }
+
 // SetDiskFloor tells Position whether this broker's data dir is under its
 // free-space floor (nil: never). Call it before dragonboat opens the
 // replica.
@@ -155,6 +161,9 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(hb)))
 	sw := &sinkWriter{w: w, done: done}
+	if s.throttle != nil {
+		sw.throttle = s.throttle()
+	}
 	if _, err := sw.Write(append(n[:], hb...)); err != nil {
 		s.unanswered.Store(0)
 		return streamAborted(s.snapshotError("snapshot header", err))
@@ -425,19 +434,62 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // that the batches of a snapshot streaming through storage stop between
 // two writes or reads. sinkWriter keeps the error it returned, which tells
 // a failed stream from a failed read of the log.
+// A throttled sinkWriter waits for the throttle before each piece of at
+// most throttleChunk bytes, so a stream never runs ahead of its rate by
+// more than the throttle's burst and one piece.
 type sinkWriter struct {
-	w    io.Writer
-	done <-chan struct{}
-	err  error
+	w        io.Writer
+	done     <-chan struct{}
+	throttle *storage.Throttle
+	err      error
 }
 
+// throttleChunk is the largest write a throttled stream makes at once.
+const throttleChunk = 64 << 10
+
 func (s *sinkWriter) Write(p []byte) (int, error) {
+	if s.throttle == nil {
+		return s.write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), throttleChunk)]
+		if err := s.wait(len(piece)); err != nil {
+			return written, err
+		}
+		n, err := s.write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (s *sinkWriter) write(p []byte) (int, error) {
 	if s.err = stopped(s.done); s.err != nil {
 		return 0, s.err
 	}
 	n, err := s.w.Write(p)
 	s.err = err
 	return n, err
+}
+
+// wait takes n bytes from the throttle, giving up when done closes.
+func (s *sinkWriter) wait(n int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.throttle.Wait(ctx, int64(n))
+	s.err = stopped(s.done)
+	return s.err
 }
 
 type stoppableReader struct {

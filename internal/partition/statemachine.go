@@ -68,16 +68,17 @@ type StateMachine struct {
 	mu       sync.Mutex
 	appendCh chan struct{}
 
-	followers  FollowerLogs // nil: snapshots hold the whole log
-	belowFloor func() bool  // this broker's data dir is under its free-space floor; nil: never
-	unanswered atomic.Int64 // UnixNano of the first unanswered question about the followers' logs since one was answered; 0: none
-	cpMu       sync.Mutex   // one checkpoint write at a time: Position writes one too
-	journal    *prodJournal // the producer state's journal, under cpMu
-	installMu  sync.Mutex   // held by a snapshot install's log writes and by Position
-	synced     atomic.Int64 // NextOffset of the last checkpoint written
-	installing atomic.Bool  // a snapshot install started and has not completed
-	installGen atomic.Int64 // snapshot installs started: a cleaning pass spanning one gives up
-	installed  atomic.Int64 // snapshot bytes read by RecoverFromSnapshot
+	followers  FollowerLogs             // nil: snapshots hold the whole log
+	belowFloor func() bool              // this broker's data dir is under its free-space floor; nil: never
+	throttle   func() *storage.Throttle // limits a snapshot stream that starts now; nil, or a nil result: unlimited
+	unanswered atomic.Int64             // UnixNano of the first unanswered question about the followers' logs since one was answered; 0: none
+	cpMu       sync.Mutex               // one checkpoint write at a time: Position writes one too
+	journal    *prodJournal             // the producer state's journal, under cpMu
+	installMu  sync.Mutex               // held by a snapshot install's log writes and by Position
+	synced     atomic.Int64             // NextOffset of the last checkpoint written
+	installing atomic.Bool              // a snapshot install started and has not completed
+	installGen atomic.Int64             // snapshot installs started: a cleaning pass spanning one gives up
+	installed  atomic.Int64             // snapshot bytes read by RecoverFromSnapshot
 
 	stopc     <-chan struct{}       // dragonboat's stop signal, from Open
 	onFault   func(error)           // told of the first storage fault

@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// Throttle limits the cleaner's reads and writes to a rate in bytes per
-// second (log.cleaner.io.max.bytes.per.second), shared by its threads; a
-// nil Throttle does not limit.
+// Throttle limits bytes to a rate per second, shared by its users: the
+// cleaner's reads and writes (log.cleaner.io.max.bytes.per.second), the
+// snapshot streams catching up replicas a reassignment brings in
+// (--reassignment-throttle-bytes). A nil Throttle does not limit.
 type Throttle struct {
 	rate float64
 

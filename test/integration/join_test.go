@@ -120,7 +120,7 @@ func checkAdmissionRefusals(t *testing.T, c *testcluster.Cluster, joined int) {
 		want string
 	}{
 		{"wiped", cluster.JoinRequest{NodeID: self, RaftAddr: c.Configs[joined].RaftAddr, Incarnation: "fresh"}, "from another data directory"},
-		{"voter", cluster.JoinRequest{NodeID: 2, RaftAddr: "127.0.0.1:1", Incarnation: n.Meta().Brokers[2].Incarnation}, "is an initial member"},
+		{"voter", cluster.JoinRequest{NodeID: 2, RaftAddr: "127.0.0.1:1", Incarnation: n.Meta().Brokers[2].Incarnation}, "is a voter of __meta"},
 		{"taken Raft address", cluster.JoinRequest{NodeID: 9, RaftAddr: c.Configs[1].RaftAddr, Incarnation: "x"}, "is node 2's"},
 		{"moved Raft address", cluster.JoinRequest{NodeID: self, RaftAddr: "127.0.0.1:1", Incarnation: inc}, "joined with Raft address"},
 	} {
