@@ -53,8 +53,9 @@ type clusterView struct {
 	draining []int32
 	voters   []int32 // of __meta
 	parts    []moveplan.Partition
-	// internal are __consumer_offsets' partitions (the group shards),
-	// which AlterPartitionReassignments does not move in this version.
+	// internal are __consumer_offsets' partitions (the group shards):
+	// remove-broker moves them off the broker like any partition,
+	// rebalance leaves them where they are.
 	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
 	httpAddr string          // the broker asked over HTTP
@@ -153,9 +154,14 @@ func (v *clusterView) eligible(without ...int32) []int32 {
 }
 
 // still are the partitions not moving now (a plan leaves moves alone).
-func (v *clusterView) still() []moveplan.Partition {
+func (v *clusterView) still() []moveplan.Partition { return v.notMoving(v.parts) }
+
+// stillInternal is still for the group shards.
+func (v *clusterView) stillInternal() []moveplan.Partition { return v.notMoving(v.internal) }
+
+func (v *clusterView) notMoving(parts []moveplan.Partition) []moveplan.Partition {
 	var out []moveplan.Partition
-	for _, p := range v.parts {
+	for _, p := range parts {
 		if !v.moving[partKey(p.Topic, p.Partition)] {
 			out = append(out, p)
 		}
@@ -446,18 +452,13 @@ func removeBroker(args []string, s *stdio) error {
 		return fmt.Errorf("broker %d is a voter of __meta (voters %s): this version removes non-voting members only (brokers that joined with --join); "+
 			"to replace a dead voter, see docs/OPERATIONS.md \"Replace a broker\"", n, joinIDs(v.voters))
 	}
-	for _, p := range v.internal {
-		if slices.Contains(p.Replicas, n) {
-			return fmt.Errorf("broker %d holds %s/%d (a consumer-group shard), which this version does not move: it cannot be removed", n, p.Topic, p.Partition)
-		}
-	}
-	for _, p := range v.parts {
+	for _, p := range append(slices.Clone(v.parts), v.internal...) {
 		if v.moving[partKey(p.Topic, p.Partition)] && slices.Contains(p.Replicas, n) {
 			return fmt.Errorf("%s/%d, on broker %d, is being moved: wait for the move (longboat cluster status) or cancel it (longboat topics reassign --cancel), then run again", p.Topic, p.Partition, n)
 		}
 	}
 	eligible := v.eligible(n)
-	plan, err := moveplan.Evacuate(v.still(), []int32{n}, eligible)
+	plan, err := moveplan.Evacuate(append(v.still(), v.stillInternal()...), []int32{n}, eligible)
 	if err != nil {
 		return fmt.Errorf("broker %d cannot be removed (nothing changed): %w", n, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/longboat/longboat/internal/broker"
 	"github.com/longboat/longboat/internal/testcluster"
@@ -37,7 +38,8 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 // loses its disk; remove-broker 4 first refuses, changing nothing, because
 // the three others cannot hold an RF=4 topic (and remove-broker 1 refuses
 // a __meta voter); a new broker 5 joins with an empty disk; remove-broker 4
-// moves every replica of 4 onto the live brokers and removes 4 from __meta;
+// moves every replica of 4 (a group shard's too) onto the live brokers and
+// removes 4 from __meta;
 // node id 4 can never come back (its empty disk cannot vote as if it held
 // data); a rebalance then evens replicas (a topic created while 4 was
 // down sits on 1, 2 and 3 only) and preferred leaders. No
@@ -63,6 +65,29 @@ func TestReplaceWipedBrokerUnderLoad(t *testing.T) {
 			http = append(http, c.HTTPAddr(i))
 		}
 		return runCLI(t, append(args, "--bootstrap-server", strings.Join(kafka, ","), "--http", strings.Join(http, ","), "--timeout", "60s")...)
+	}
+
+	// The readers' group shard gets a replica on broker 4 too
+	// (__consumer_offsets/i is group shard i): remove-broker must move it
+	// off like the partitions.
+	node := c.Brokers[0].Node
+	shard, _ := node.GroupShardFor("decom-readers")
+	for i, p := range node.Meta().GroupShards {
+		if p.ShardID != shard {
+			continue
+		}
+		leader, _, _ := node.Leader(shard)
+		target := []int32{4}
+		for _, r := range p.Replicas {
+			if r != leader && len(target) < len(p.Replicas)-1 {
+				target = append(target, int32(r))
+			}
+		}
+		target = append(target, int32(leader))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		moveAndWait(ctx, t, kadm.NewClient(newClient(t, c.Addrs())), "__consumer_offsets", int32(i), target)
+		cancel()
+		on4++
 	}
 
 	// A __meta voter is refused before anything changes.
