@@ -260,9 +260,14 @@ func TestBadTransactionInput(t *testing.T) {
 	if code := second.end(t, cl, 3, true); code != 0 {
 		t.Fatalf("EndTxn: %d", code)
 	}
-	if got := committed(t, cl, group, topic); got != 8 {
-		t.Errorf("committed %d, want 8", got)
-	}
+	// EndTxn answers once PrepareCommit is durable: the offset shows once
+	// the coordinator has written it (TestTxnOffsetsVisibleOnlyOnCommit).
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := committed(t, cl, group, topic); got != 8 {
+			return fmt.Errorf("committed %d, want 8", got)
+		}
+		return nil
+	})
 }
 
 // TestTimedOutTransactionAborted: the coordinator aborts a transaction
