@@ -12,6 +12,7 @@
 # average. Stops everything afterwards.
 #
 # Usage: scripts/bench-cleaner.sh [seconds per phase, default 20] [BASE port, default 31000] [rounds, default 2]
+# LONGBOAT_BIN runs that binary instead of building one.
 # Ports while it runs: Kafka BASE+1..3, Raft BASE+101..103, HTTP BASE+501..503.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,36 +20,16 @@ secs=${1:-20}
 base=${2:-31000}
 rounds=${3:-2}
 command -v kcat >/dev/null || { echo "kcat is needed for the churn writer" >&2; exit 1; }
-work=$(mktemp -d)
-bin=$work/longboat
-go build -o "$bin" ./cmd/longboat
-cp cmd/longboat/devconfig/dragonboat-soft-settings.json "$work/"
-members= http= bootstrap= metrics=()
+. scripts/lib/cluster.sh
+cluster_init
+listeners= raft= http= metrics=()
 for i in 1 2 3; do
-	members+="${members:+,}$i=127.0.0.1:$((base + 100 + i))"
-	http+="${http:+,}$i=127.0.0.1:$((base + 500 + i))"
-	bootstrap+="${bootstrap:+,}127.0.0.1:$((base + i))"
+	listeners+=" PLAINTEXT://127.0.0.1:$((base + i))"
+	raft+=" 127.0.0.1:$((base + 100 + i))"
+	http+=" 127.0.0.1:$((base + 500 + i))"
 	metrics+=("http://127.0.0.1:$((base + 500 + i))/metrics")
 done
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-for i in 1 2 3; do
-	(cd "$work" && exec "$bin" serve --node-id "$i" --data-dir "$work/node$i" \
-		--listeners "PLAINTEXT://127.0.0.1:$((base + i))" --advertised-listeners "PLAINTEXT://127.0.0.1:$((base + i))" \
-		--raft-addr "127.0.0.1:$((base + 100 + i))" --initial-members "$members" --initial-members-http "$http" \
-		--http-addr "127.0.0.1:$((base + 500 + i))" --default-replication-factor 3 --log-cleaner-backoff 1s \
-		--log-level warn >"$work/broker$i.log" 2>&1) &
-	pids+=($!)
-done
-for _ in $(seq 60); do
-	"$bin" cluster status --bootstrap-server "$bootstrap" >/dev/null 2>&1 && break
-	sleep 1
-done
+cluster_start "$listeners" "$raft" "$http" --log-cleaner-backoff 1s
 "$bin" topics create --brokers "$bootstrap" --topic churn --partitions 3 --replication-factor 3 \
 	--config cleanup.policy=delete,segment.bytes=1048576,min.cleanable.dirty.ratio=0.05,delete.retention.ms=1000
 

@@ -8,6 +8,7 @@
 # over mutual TLS (both runs then pay for it). Stops the brokers afterwards.
 #
 # Usage: scripts/bench-tls.sh [seconds per run, default 20] [producers, default 4]
+# LONGBOAT_BIN runs that binary instead of building one.
 # Ports while it runs (BASE, default 31400, below the ephemeral range): PLAINTEXT BASE+1..3, SASL_SSL BASE+11..13,
 # Raft BASE+21..23, HTTP BASE+31..33.
 set -euo pipefail
@@ -15,37 +16,21 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 producers=${2:-4}
 base=${BASE:-31400}
-work=$(mktemp -d)
-bin=$work/longboat
-go build -o "$bin" ./cmd/longboat
-cp cmd/longboat/devconfig/dragonboat-soft-settings.json "$work/"
+. scripts/lib/cluster.sh
+cluster_init
 scripts/gen-certs.sh "$work/certs" >/dev/null
-members= http= plain= secure=
+listeners= raft= http= plain= secure=
 for i in 1 2 3; do
-	members+="${members:+,}$i=127.0.0.1:$((base + 20 + i))"
-	http+="${http:+,}$i=127.0.0.1:$((base + 30 + i))"
-	plain+="${plain:+,}127.0.0.1:$((base + i))"
+	listeners+=" PLAINTEXT://127.0.0.1:$((base + i)),SASL_SSL://127.0.0.1:$((base + 10 + i))"
+	raft+=" 127.0.0.1:$((base + 20 + i))"
+	http+=" 127.0.0.1:$((base + 30 + i))"
 	secure+="${secure:+,}127.0.0.1:$((base + 10 + i))"
 done
-raft=()
-[ "${RAFT_TLS:-}" = 1 ] && raft=(--raft-tls)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-for i in 1 2 3; do
-	listeners="PLAINTEXT://127.0.0.1:$((base + i)),SASL_SSL://127.0.0.1:$((base + 10 + i))"
-	(cd "$work" && LONGBOAT_BOOTSTRAP_SCRAM_USERS=bench:bench-secret exec "$bin" serve --node-id "$i" --data-dir "$work/node$i" \
-		--listeners "$listeners" --advertised-listeners "$listeners" \
-		--tls-cert-file "$work/certs/broker$i.pem" --tls-key-file "$work/certs/broker$i-key.pem" \
-		--tls-client-ca-file "$work/certs/ca.pem" "${raft[@]}" \
-		--raft-addr "127.0.0.1:$((base + 20 + i))" --initial-members "$members" --initial-members-http "$http" \
-		--http-addr "127.0.0.1:$((base + 30 + i))" --default-replication-factor 3 --log-level warn >"$work/broker$i.log" 2>&1) &
-	pids+=($!)
-done
+tls=(--tls-cert-file "$work/certs/broker@i@.pem" --tls-key-file "$work/certs/broker@i@-key.pem" --tls-client-ca-file "$work/certs/ca.pem"
+	--bootstrap-scram-users bench:bench-secret)
+[ "${RAFT_TLS:-}" = 1 ] && tls+=(--raft-tls)
+cluster_start "$listeners" "$raft" "$http" "${tls[@]}"
+plain=$bootstrap
 cat >"$work/client.properties" <<PROPS
 security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
@@ -53,20 +38,6 @@ sasl.username=bench
 sasl.password=bench-secret
 ssl.ca.location=$work/certs/ca.pem
 PROPS
-ready=0
-for _ in $(seq 120); do
-	ready=0
-	for i in 1 2 3; do
-		"$bin" healthcheck --http-addr "127.0.0.1:$((base + 30 + i))" >/dev/null 2>&1 && ready=$((ready + 1))
-	done
-	[ "$ready" = 3 ] && break
-	sleep 1
-done
-if [ "$ready" != 3 ]; then
-	echo "brokers not ready after 120 s:"
-	tail -n 5 "$work"/broker*.log
-	exit 1
-fi
 # Warm-up, not reported: the first run after a start otherwise also pays
 # for leader balancing and cold caches, which favoured whichever ran second.
 "$bin" bench --brokers "$plain" --duration 10s --producers "$producers" --topic bench-tls-warmup --consume=false >/dev/null 2>&1

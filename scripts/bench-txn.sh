@@ -18,35 +18,16 @@ secs=${1:-20}
 per_txn=${2:-500}
 producers=${3:-4}
 base=${BENCH_PORT_BASE:-29091}
-work=$(mktemp -d)
-bin=${LONGBOAT_BIN:-$work/longboat}
-[ -n "${LONGBOAT_BIN:-}" ] || go build -o "$bin" ./cmd/longboat
+. scripts/lib/cluster.sh
+cluster_init
 client=${BENCH_BIN:-$bin}
-cp cmd/longboat/devconfig/dragonboat-soft-settings.json "$work/"
-members= http= bootstrap=
+listeners= raft= http=
 for i in 1 2 3; do
-	members+="${members:+,}$i=127.0.0.1:$((base + 1 + 100 * i))"
-	http+="${http:+,}$i=127.0.0.1:$((base + 500 + i))"
-	bootstrap+="${bootstrap:+,}127.0.0.1:$((base + i))"
+	listeners+=" PLAINTEXT://127.0.0.1:$((base + i))"
+	raft+=" 127.0.0.1:$((base + 1 + 100 * i))"
+	http+=" 127.0.0.1:$((base + 500 + i))"
 done
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-for i in 1 2 3; do
-	(cd "$work" && exec "$bin" serve --node-id "$i" --data-dir "$work/node$i" \
-		--listeners "PLAINTEXT://127.0.0.1:$((base + i))" --advertised-listeners "PLAINTEXT://127.0.0.1:$((base + i))" \
-		--raft-addr "127.0.0.1:$((base + 1 + 100 * i))" --initial-members "$members" --initial-members-http "$http" \
-		--http-addr "127.0.0.1:$((base + 500 + i))" --default-replication-factor 3 --log-level warn >"$work/broker$i.log" 2>&1) &
-	pids+=($!)
-done
-for _ in $(seq 60); do
-	"$bin" cluster status --bootstrap-server "$bootstrap" >/dev/null 2>&1 && break
-	sleep 1
-done
+cluster_start "$listeners" "$raft" "$http"
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$client" bench --brokers "$bootstrap" --transactional --compare-idempotent --records-per-txn "$per_txn" \
 	--duration "${secs}s" --producers "$producers" --topic bench-txn

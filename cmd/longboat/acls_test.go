@@ -16,6 +16,7 @@ import (
 // SASL_PLAINTEXT listener with --command-config files; the restricted
 // user alice is refused until an ACL created by the CLI allows her.
 func TestACLsAndUsersCommands(t *testing.T) {
+	t.Parallel()
 	saslAddr := testcluster.FreeAddrs(t, 1)[0]
 	testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: testcluster.ServeFlags(t, func(cfg *config.Config) []string {
 		return []string{"--listeners", cfg.Listeners[0].Name + "://" + cfg.Listeners[0].Addr() + ",SASL_PLAINTEXT://" + saslAddr,

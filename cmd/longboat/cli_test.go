@@ -17,6 +17,7 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // shared is the one three-broker cluster of this package's client command
@@ -24,7 +25,14 @@ import (
 // consoles link to testGrafanaURL.
 var shared = testcluster.Shared{Options: testcluster.Options{Adjust: func(c *config.Config) { c.GrafanaURL = testGrafanaURL }}}
 
+// TestMain runs the parallel tests (the ones on the shared cluster that keep
+// to their own topics and groups, and the ones with brokers of their own)
+// three at a time: they mostly wait on brokers and processes. Left
+// sequential, before them: TestClusterStatus and TestConsoleInBrowser, which
+// compare the whole shared cluster's partition counts, and the dev tests,
+// which use dev's fixed ports. An explicit -parallel wins.
 func TestMain(m *testing.M) {
+	testutil.DefaultParallel(3)
 	code := m.Run()
 	shared.Close()
 	if longboatBinary.dir != "" {
@@ -99,6 +107,7 @@ func wantHeader(t *testing.T, got []string, want ...string) {
 func bootstrap(t *testing.T) string { return strings.Join(shared.Get(t).Addrs(), ",") }
 
 func TestTopicsCommands(t *testing.T) {
+	t.Parallel()
 	bs := bootstrap(t)
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-topics", "--partitions", "3", "--replication-factor", "3")
 
@@ -195,6 +204,7 @@ func hasConfig(cs []configRow, name, value string) bool {
 }
 
 func TestConfigsCommands(t *testing.T) {
+	t.Parallel()
 	bs := bootstrap(t)
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-configs", "--partitions", "1")
 	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "topics", "--entity-name", "cli-configs", "--add-config", "retention.ms=60000,max.message.bytes=2048")
@@ -225,6 +235,7 @@ func TestConfigsCommands(t *testing.T) {
 }
 
 func TestProduceConsumeLines(t *testing.T) {
+	t.Parallel()
 	bs := bootstrap(t)
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-lines", "--partitions", "1")
 	var sum produceSummary
@@ -273,6 +284,7 @@ func TestProduceConsumeLines(t *testing.T) {
 }
 
 func TestGroupsCommands(t *testing.T) {
+	t.Parallel()
 	bs := bootstrap(t)
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-groups", "--partitions", "2")
 	lbOK(t, "", "produce", "--bootstrap-server", bs, "--topic", "cli-groups", "--partition", "0", "--records", "10", "--prefix", "g")
@@ -429,6 +441,7 @@ func TestClusterStatus(t *testing.T) {
 // shown unreachable, and every partition with a replica on it
 // under-replicated.
 func TestClusterStatusBrokerDown(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{})
 	bs := strings.Join(c.Addrs()[:2], ",")
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "down", "--partitions", "2")

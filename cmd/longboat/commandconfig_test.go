@@ -19,6 +19,7 @@ import (
 // numbered modes) work with them, and without one (or with a wrong
 // password) the command fails.
 func TestCLICommandConfig(t *testing.T) {
+	t.Parallel()
 	bin := buildLongboat(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")

@@ -24,6 +24,7 @@ func TestRecordValueRoundTrip(t *testing.T) {
 // cluster: every produced record is found once, and a missing or a
 // duplicated record makes consume fail.
 func TestProduceConsume(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	s := discard()
 	brokers := strings.Join(c.Addrs(), ",")

@@ -12,6 +12,7 @@ import (
 // move while it runs and ends with a summary; cluster status then shows no
 // move in flight; a cancel without a move and bad usage are refused.
 func TestTopicsReassign(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	bs := bootstrap(t)
 	lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-reassign", "--partitions", "1", "--replication-factor", "2")

@@ -22,6 +22,7 @@ import (
 // a committed transaction becomes readable under read_committed and the
 // console lists the topic.
 func TestServeSSLOnlyBrokerClients(t *testing.T) {
+	t.Parallel()
 	bin := buildLongboat(t)
 	ca := tlstest.NewCA(t, t.TempDir(), "ca")
 	server := ca.Server(t, "broker1")

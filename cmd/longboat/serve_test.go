@@ -19,6 +19,7 @@ import (
 // --log-format json every line is a JSON object, dragonboat's start-up
 // "Setting ..." lines (logged while Go initialises its packages) included.
 func TestServeLogsToAPipe(t *testing.T) {
+	t.Parallel()
 	bin := buildLongboat(t)
 	for _, format := range []string{"console", "json"} {
 		t.Run(format, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 // new certificate, a connection opened before keeps being served, and a
 // broken file afterwards is logged as an error and changes nothing.
 func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	bin := buildLongboat(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "ca")

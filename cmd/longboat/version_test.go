@@ -15,6 +15,7 @@ import (
 // `longboat version` prints internal/version's release, that commit and the
 // Go version.
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	bin := filepath.Join(t.TempDir(), "longboat")
 	const commit = "0123456789ab-test"
 	build := exec.Command("go", "build", "-o", bin,

@@ -58,6 +58,7 @@ func endOffset(t *testing.T, adm *kadm.Client, topic string) int64 {
 // the connection as Kafka does, after the responses to earlier requests,
 // so that the client refreshes its metadata. A good one keeps it open.
 func TestAcksZeroFailureClosesConnection(t *testing.T) {
+	t.Parallel()
 	addr, adm := brokerWithTopic(t, "acks0")
 
 	t.Run("SuccessKeepsConnection", func(t *testing.T) {

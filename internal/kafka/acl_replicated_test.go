@@ -17,6 +17,7 @@ import (
 // TestACLsReplicated: ACLs created through one broker are described the
 // same by every broker, and again after every broker restarted.
 func TestACLsReplicated(t *testing.T) {
+	t.Parallel()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.Authorization = config.Authorization{Authorizer: config.AuthorizerACL, SuperUsers: []string{"User:ANONYMOUS"}}
 	}})

@@ -74,6 +74,7 @@ func (e *aclEnv) grant(t *testing.T, b *kadm.ACLBuilder) {
 // create, delete and ACL requests with Kafka's codes, and allowed once an
 // ACL grants each; ACLs are created, described and deleted with kadm.
 func TestACLs(t *testing.T) {
+	t.Parallel()
 	e := newACLEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

@@ -28,6 +28,7 @@ type adminEnv struct {
 // The leader balancer is slowed to an hour so that only ElectLeaders moves
 // leadership back to a preferred replica.
 func TestAdminAPIs(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}

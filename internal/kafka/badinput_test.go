@@ -24,6 +24,7 @@ import (
 // TestBadInput drives one real broker with malformed and awkward requests,
 // over raw TCP where a client library would refuse to send them.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a broker")
 	}

@@ -23,6 +23,7 @@ import (
 // producer's records unchanged; compacted topics refuse keyless records in
 // compressed batches.
 func TestCompressionType(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}

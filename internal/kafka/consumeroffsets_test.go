@@ -220,6 +220,7 @@ func groupPartition(group string, partitions int) int32 {
 // show up in Kafka's record formats, the topic is internal, and what Kafka
 // refuses on it is refused.
 func TestConsumerOffsetsTopic(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a three-broker cluster")
 	}

@@ -10,6 +10,7 @@ import (
 // Produce v13 names topics by id (KIP-516), DescribeCluster v2 may ask for
 // fenced brokers too.
 func TestKafka41Versions(t *testing.T) {
+	t.Parallel()
 	addr, adm := brokerWithTopic(t, "by-id")
 	details, err := adm.ListTopics(ctxT(t, 10e9), "by-id")
 	if err != nil || details.Error() != nil {

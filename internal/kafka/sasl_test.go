@@ -87,6 +87,7 @@ func (e *saslEnv) client(t *testing.T, m sasl.Mechanism, opts ...kgo.Opt) *kgo.C
 // TestSASL drives SaslHandshake, SaslAuthenticate and the SCRAM credential
 // APIs with franz-go, kcat and raw requests against a real broker.
 func TestSASL(t *testing.T) {
+	t.Parallel()
 	e := newSASLEnv(t)
 	if !t.Run("mechanisms", e.testMechanisms) {
 		return // the rest needs the topic

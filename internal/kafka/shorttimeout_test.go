@@ -11,6 +11,7 @@ import (
 // (it was refused with a retriable NOT_LEADER_OR_FOLLOWER, so a client that
 // set a 1 ms timeout could never produce).
 func TestProduceWithTinyTimeoutCommits(t *testing.T) {
+	t.Parallel()
 	addr, _ := brokerWithTopic(t, "tiny-timeout")
 	conn := dial(t, addr)
 	for corr, ms := range []int32{1, 5, 50} {

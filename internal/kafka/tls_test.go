@@ -145,6 +145,7 @@ func runKcat(t *testing.T, stdin string, args ...string) (string, error) {
 // verifies client certificates when given, and closes a plaintext client
 // that connects to it.
 func TestTLSListener(t *testing.T) {
+	t.Parallel()
 	tb := startTLSBroker(t, config.TLSClientAuthRequested)
 
 	produceConsume(t, tb, nil, "tls-anonymous", 20)
@@ -196,6 +197,7 @@ func TestTLSListener(t *testing.T) {
 // TestTLSClientAuthRequired refuses clients without a certificate signed
 // by --tls-client-ca-file and serves those with one.
 func TestTLSClientAuthRequired(t *testing.T) {
+	t.Parallel()
 	tb := startTLSBroker(t, config.TLSClientAuthRequired)
 	bob := tb.ca.Client(t, "bob")
 	ssl := []string{"-b", tb.sslAddr, "-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + tb.ca.CertFile}

@@ -24,6 +24,7 @@ import (
 // retention on compacted topics. Its brokers check retention every 200 ms
 // and allow 4 KiB segments.
 func TestTopicConfigs(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}

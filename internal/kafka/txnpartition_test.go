@@ -268,6 +268,7 @@ func (e *txnEnv) latestOnce(t *testing.T, level int8) (int64, int16) {
 // read_committed sees committed transactions only and nothing past the
 // last stable offset; read_uncommitted sees everything.
 func TestTransactionalPartition(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}

@@ -198,8 +198,21 @@ func launch(t testing.TB, opts Options) (*Cluster, error) {
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
-	return c, c.waitReady(60 * time.Second)
+	return c, c.waitReady(readyTimeout)
 }
+
+// Generous bounds for a start on a loaded machine (CI's two cores running
+// other clusters, or a developer's full suite): they cost nothing when the
+// brokers come up, and a start that times out fails whichever test asked.
+const (
+	// startRetry is how long a broker's start is tried again: a
+	// just-closed listener's port can take a moment to be free, and the
+	// identity exchange of brokers starting together can run out when
+	// their peers answer late.
+	startRetry = 30 * time.Second
+	// readyTimeout is how long a new cluster's brokers get to pass /readyz.
+	readyTimeout = 120 * time.Second
+)
 
 // brokerArgs are a test broker's flags.
 func brokerArgs(id int, dir, raft, kafkaAddr, httpAddr string, rf int) []string {
@@ -293,8 +306,7 @@ func (c *Cluster) StartBroker(i int) {
 }
 
 func (c *Cluster) startBroker(i int) error {
-	// A just-closed listener's port can take a moment to be free again.
-	err := testutil.Poll(5*time.Second, func() error {
+	err := testutil.Poll(startRetry, func() error {
 		var err error
 		c.Brokers[i], err = broker.Start(c.Configs[i], c.log.With().Uint64("node", c.Configs[i].NodeID).Logger())
 		return err

@@ -49,6 +49,7 @@ func TestNextTransactionWaitsForMarkers(t *testing.T) {
 // A read_committed consumer must then read exactly the committed records,
 // each once, and no record of an aborted transaction.
 func TestBackToBackTransactions(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	const (
 		topic   = "back-to-back"

@@ -16,6 +16,7 @@ import (
 // names a broker, the same one every broker names, and an empty
 // transactional id is INVALID_REQUEST.
 func TestFindTransactionCoordinator(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	var want int32 = -1
 	cl := client(t, c)
@@ -50,6 +51,7 @@ func TestFindTransactionCoordinator(t *testing.T) {
 // epoch must be the current or the previous ones; a timeout beyond the
 // broker's maximum is refused.
 func TestInitProducerIDEpochs(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	cl := client(t, c)
 	first := newProducer(t, cl, "epochs", 10000)
@@ -177,6 +179,7 @@ func TestTxnOffsetsVisibleOnlyOnCommit(t *testing.T) {
 // TestBadTransactionInput: each wrong request gets Kafka's code and
 // changes nothing.
 func TestBadTransactionInput(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	cl := client(t, c)
 	const group, topic = "bad-group", "bad-topic"
@@ -257,9 +260,14 @@ func TestBadTransactionInput(t *testing.T) {
 	if code := second.end(t, cl, 3, true); code != 0 {
 		t.Fatalf("EndTxn: %d", code)
 	}
-	if got := committed(t, cl, group, topic); got != 8 {
-		t.Errorf("committed %d, want 8", got)
-	}
+	// EndTxn answers once PrepareCommit is durable: the offset shows once
+	// the coordinator has written it (TestTxnOffsetsVisibleOnlyOnCommit).
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := committed(t, cl, group, topic); got != 8 {
+			return fmt.Errorf("committed %d, want 8", got)
+		}
+		return nil
+	})
 }
 
 // TestTimedOutTransactionAborted: the coordinator aborts a transaction
@@ -297,6 +305,7 @@ func TestTimedOutTransactionAborted(t *testing.T) {
 // once, and with VerifyOnly tells which partitions a transaction holds
 // without adding any.
 func TestAddPartitionsBatchedAndVerifyOnly(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	cl := client(t, c)
 	const topic = "verify-topic"
@@ -353,6 +362,7 @@ func TestAddPartitionsBatchedAndVerifyOnly(t *testing.T) {
 // shard sends, as Kafka's coordinators do) commits the producer's pending
 // offsets there, at the shard's leader only.
 func TestConsumerOffsetsMarker(t *testing.T) {
+	t.Parallel()
 	c := shared.Get(t)
 	cl := client(t, c)
 	const grp, topic = "marker-group", "marker-topic"

@@ -19,6 +19,7 @@ import (
 // own: the transaction's record becomes readable under read_committed and
 // its offsets, replicated pending in the group's shard, visible.
 func TestNewCoordinatorFinishesPreparedCommit(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and stops brokers")
 	}

@@ -29,7 +29,16 @@ func adjust(cfg *config.Config) {
 // each keeps to its own transactional ids, groups and topics.
 var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: adjust}}
 
+// TestMain runs the parallel tests, which wait only for conditions, three
+// at a time. Left sequential, alone before them, are the tests whose
+// outcome depends on a clock: a transaction timeout or an id expiration of
+// a second or two (TestTimedOutTransactionAborted,
+// TestTimedOutTransactionAbortsItsRecords, TestTransactionalIDExpiration),
+// and an AddPartitionsToTxn or AddOffsetsToTxn sent right after EndTxn,
+// which waits a bounded time for the markers
+// (TestNextTransactionWaitsForMarkers, TestTxnOffsetsVisibleOnlyOnCommit).
 func TestMain(m *testing.M) {
+	testutil.DefaultParallel(3)
 	code := m.Run()
 	shared.Close()
 	os.Exit(code)

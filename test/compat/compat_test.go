@@ -288,9 +288,9 @@ func TestCompat(t *testing.T) {
 		return n
 	}
 	before := changes()
-	// The clients run side by side (-parallel at a time, GOMAXPROCS by
-	// default): each names its topics and groups after itself, and most of
-	// a cell is waiting on the cluster or on a client process.
+	// The clients run side by side (-parallel at a time, three by default:
+	// see TestMain): each names its topics and groups after itself, and
+	// most of a cell is waiting on the cluster or on a client process.
 	t.Run("clients", func(t *testing.T) {
 		for _, cl := range clients {
 			t.Run(cl.name(), func(t *testing.T) {

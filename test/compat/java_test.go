@@ -28,13 +28,23 @@ var javaDeps = []struct{ jar, pkg string }{
 	{"/usr/share/java/protobuf.jar", "libprotobuf-java"},
 }
 
-// javaRun is the package's one compiled CompatDriver and JVM: a request
-// carries its own bootstrap servers and client properties, so every Java
-// test shares them, and javac and the JVM's start are paid once per run,
-// not once per test. TestMain closes it.
+// javaBuild is clients/java compiled once per run, for the CompatDriver
+// JVM and the security matrix's SecMatrix runs alike: javac costs seconds
+// of CPU. TestMain removes its directory.
+var javaBuild struct {
+	once sync.Once
+	java string   // the java command
+	cp   []string // the client jar, its dependencies and the compiled classes
+	dir  string   // the compiled classes
+	err  error
+}
+
+// javaRun is the package's one CompatDriver JVM: a request carries its own
+// bootstrap servers and client properties, so every Java test shares it,
+// and the JVM's start is paid once per run, not once per test. TestMain
+// closes it.
 var javaRun struct {
 	once   sync.Once
-	dir    string // the compiled classes
 	driver *jvmDriver
 	ver    string
 	err    error
@@ -55,48 +65,62 @@ func newJavaClient(addrs []string, _ string, c capabilities) (java *procClient, 
 	return &procClient{addrs: addrs, lib: "java", id: "compat-java", ver: javaRun.ver, c: c, exchange: javaRun.driver.exchange}, func() {}, nil
 }
 
-// closeJava ends the package's JVM, if a test started it, and removes its
-// classes.
+// closeJava ends the package's JVM, if a test started it, and removes the
+// compiled classes.
 func closeJava() {
 	if javaRun.driver != nil {
 		javaRun.driver.close()
 	}
-	if javaRun.dir != "" {
-		os.RemoveAll(javaRun.dir)
+	if javaBuild.dir != "" {
+		os.RemoveAll(javaBuild.dir)
 	}
 }
 
-// startJava compiles clients/java and starts the JVM that serves every
-// request of the run, and asks it for the client's version.
-func startJava() error {
+// compiledJava compiles clients/java on first use and returns the java
+// command and the classpath that runs its classes, or why it cannot.
+func compiledJava() (java string, cp []string, err error) {
+	javaBuild.once.Do(func() { javaBuild.java, javaBuild.cp, javaBuild.dir, javaBuild.err = compileJava() })
+	return javaBuild.java, javaBuild.cp, javaBuild.err
+}
+
+func compileJava() (java string, cp []string, dir string, err error) {
 	javac, err := exec.LookPath("javac")
 	if err != nil {
-		return errors.New("no javac (apt-get install default-jdk-headless)")
+		return "", nil, "", errors.New("no javac (apt-get install default-jdk-headless)")
 	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		return errors.New("no java (apt-get install default-jdk-headless)")
+	if java, err = exec.LookPath("java"); err != nil {
+		return "", nil, "", errors.New("no java (apt-get install default-jdk-headless)")
 	}
 	jar, err := filepath.Abs(javaJar)
 	if err != nil {
-		return err
+		return "", nil, "", err
 	}
-	cp := []string{jar}
+	cp = []string{jar}
 	for _, d := range javaDeps {
 		if _, err := os.Stat(d.jar); err != nil {
-			return fmt.Errorf("no %s (apt-get install %s)", d.jar, d.pkg)
+			return "", nil, "", fmt.Errorf("no %s (apt-get install %s)", d.jar, d.pkg)
 		}
 		cp = append(cp, d.jar)
 	}
 	sources, err := filepath.Glob("clients/java/*.java")
 	if err != nil || len(sources) == 0 {
-		return fmt.Errorf("no Java sources in clients/java: %v", err)
+		return "", nil, "", fmt.Errorf("no Java sources in clients/java: %v", err)
 	}
-	if javaRun.dir, err = os.MkdirTemp("", "longboat-compat-java-"); err != nil {
+	if dir, err = os.MkdirTemp("", "longboat-compat-java-"); err != nil {
+		return "", nil, "", err
+	}
+	if out, err := exec.Command(javac, append([]string{"-Xlint:all", "-Werror", "-cp", strings.Join(cp, ":"), "-d", dir}, sources...)...).CombinedOutput(); err != nil {
+		return "", nil, dir, fmt.Errorf("javac: %v: %s", err, tail(string(out), 1500))
+	}
+	return java, append(cp, dir), dir, nil
+}
+
+// startJava starts the JVM that serves every request of the run, and asks
+// it for the client's version.
+func startJava() error {
+	java, cp, err := compiledJava()
+	if err != nil {
 		return err
-	}
-	if out, err := exec.Command(javac, append([]string{"-Xlint:all", "-Werror", "-cp", strings.Join(cp, ":"), "-d", javaRun.dir}, sources...)...).CombinedOutput(); err != nil {
-		return fmt.Errorf("javac: %v: %s", err, tail(string(out), 1500))
 	}
 	// Debian's JNI libraries for zstd, lz4 and snappy.
 	libs, _ := filepath.Glob("/usr/lib/*/jni")
@@ -110,7 +134,7 @@ func startJava() error {
 	} else {
 		argv = append(argv, "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
 	}
-	argv = append(argv, "-cp", strings.Join(append(cp, javaRun.dir), ":"), "CompatDriver")
+	argv = append(argv, "-cp", strings.Join(cp, ":"), "CompatDriver")
 	javaRun.driver = &jvmDriver{argv: argv}
 	pc := &procClient{lib: "java", id: "compat-java", exchange: javaRun.driver.exchange}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -617,31 +617,12 @@ type secJava struct {
 	ver  string
 }
 
-// newSecJava compiles clients/java into dir, as newJavaClient does, and
-// asks SecMatrix for the client's version.
-func newSecJava(dir string) (*secJava, error) {
-	javac, err := exec.LookPath("javac")
-	if err != nil {
-		return nil, errors.New("no javac (apt-get install default-jdk-headless)")
-	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		return nil, errors.New("no java (apt-get install default-jdk-headless)")
-	}
-	jar, err := filepath.Abs(javaJar)
+// newSecJava runs SecMatrix from the package's compiled clients/java (see
+// compiledJava) and asks it for the client's version.
+func newSecJava() (*secJava, error) {
+	java, cp, err := compiledJava()
 	if err != nil {
 		return nil, err
-	}
-	cp := []string{jar}
-	for _, d := range javaDeps {
-		if _, err := os.Stat(d.jar); err != nil {
-			return nil, fmt.Errorf("no %s (apt-get install %s)", d.jar, d.pkg)
-		}
-		cp = append(cp, d.jar)
-	}
-	sources := []string{"clients/java/SecMatrix.java", "clients/java/Json.java"}
-	if out, err := exec.Command(javac, append([]string{"-Xlint:all", "-Werror", "-cp", strings.Join(cp, ":"), "-d", dir}, sources...)...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("javac: %v: %s", err, tail(string(out), 1500))
 	}
 	// Quick start on two loaded cores: the C1 compiler only, one GC thread.
 	argv := []string{java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"}
@@ -651,7 +632,7 @@ func newSecJava(dir string) (*secJava, error) {
 	} else {
 		argv = append(argv, "-Dorg.slf4j.simpleLogger.defaultLogLevel=off")
 	}
-	argv = append(argv, "-cp", strings.Join(append(cp, dir), ":"), "SecMatrix")
+	argv = append(argv, "-cp", strings.Join(cp, ":"), "SecMatrix")
 	out, err := exec.Command(argv[0], append(argv[1:], "version")...).Output()
 	var v struct{ Version string }
 	if err != nil || json.Unmarshal(out, &v) != nil {

@@ -209,6 +209,7 @@ var secEitherWay = map[string]struct{ text, note, failure string }{
 }
 
 func TestSecurityMatrix(t *testing.T) {
+	t.Parallel() // its own broker; its Java cells run in their own JVM
 	start := time.Now()
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, dir, "matrix")
@@ -694,7 +695,7 @@ func secDrivers(t *testing.T) []secDriver {
 	} else {
 		leftOut(t, err.Error())
 	}
-	if j, err := newSecJava(t.TempDir()); err == nil {
+	if j, err := newSecJava(); err == nil {
 		out = append(out, j)
 	} else {
 		leftOut(t, "java: "+err.Error())

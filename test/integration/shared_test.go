@@ -1,13 +1,13 @@
 package integration
 
 import (
-	"flag"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 // shared is the one three-broker cluster that the tests which never stop a
@@ -23,17 +23,8 @@ var shared = testcluster.Shared{Options: testcluster.Options{Nodes: 3, Adjust: f
 }}}
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// These tests mostly wait on Raft and on clients, not on the CPU, so
-	// three run at a time rather than GOMAXPROCS (two on CI); more starves
-	// Raft ticks on two cores. An explicit -parallel wins.
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		if err := flag.Set("test.parallel", "3"); err != nil {
-			panic(err)
-		}
-	}
+	// Three at a time: more starves Raft ticks on two cores.
+	testutil.DefaultParallel(3)
 	code := m.Run()
 	shared.Close()
 	if longboatBinary.dir != "" {

@@ -48,18 +48,55 @@ def versions():
     return out
 
 
-def deadline_of(c):
-    return time.time() + c["timeout_ms"] / 1000.0
+class Driver:
+    """What both libraries' drivers share: the cell's deadline, and a round trip's sending and
+    reading back, around each library's own send and poll."""
+
+    def __init__(self, c):
+        self.c = c
+        self.deadline = time.time() + c["timeout_ms"] / 1000.0
+
+    def left(self):
+        return max(0.5, self.deadline - time.time())
+
+    def send_records(self, p, reauth):
+        """Sends the cell's records with p; for reauth, half of them after a pause that outlasts
+        the SASL session."""
+        recs = self.c["records"]
+        if not reauth:
+            self.send(p, recs)
+            return
+        half = len(recs) // 2
+        self.send(p, recs[:half])
+        time.sleep(self.c["pause_ms"] / 1000.0)
+        self.send(p, recs[half:])
+
+    def read_back(self, cons, poll):
+        """Reads with poll (a list of (key, value) bytes per call) until every record of the
+        cell (its key starts with the cell's id) has arrived, and closes cons."""
+        want = len(self.c["records"])
+        prefix = self.c["id"] + "/"
+        out = []
+        try:
+            while len(out) < want:
+                if time.time() > self.deadline:
+                    raise Exception("read back %d of %d records before the deadline" % (len(out), want))
+                for k, v in poll():
+                    k = k.decode()
+                    if k.startswith(prefix):
+                        out.append({"k": k, "v": v.decode()})
+        finally:
+            cons.close()
+        return out
 
 
-class Confluent:
+class Confluent(Driver):
     """confluent-kafka-python on librdkafka."""
 
     def __init__(self, c):
         import confluent_kafka
+        super().__init__(c)
         self.ck = confluent_kafka
-        self.c = c
-        self.deadline = deadline_of(c)
         self.errors = []  # from error_cb: connection and authentication failures
         conf = {"bootstrap.servers": c["bootstrap"], "client.id": c["client_id"],
                 "security.protocol": c["protocol"], "error_cb": self.errors.append,
@@ -71,9 +108,6 @@ class Confluent:
         if c.get("cert_file"):
             conf.update({"ssl.certificate.location": c["cert_file"], "ssl.key.location": c["key_file"]})
         self.conf = conf
-
-    def left(self):
-        return max(0.5, self.deadline - time.time())
 
     def failed(self, err):
         """Raises Failed for a KafkaError."""
@@ -110,36 +144,20 @@ class Confluent:
 
     def roundtrip(self, reauth):
         c = self.c
-        recs = c["records"]
-        p = self.producer()
-        if reauth:
-            half = len(recs) // 2
-            self.send(p, recs[:half])
-            time.sleep(c["pause_ms"] / 1000.0)
-            self.send(p, recs[half:])
-        else:
-            self.send(p, recs)
+        self.send_records(self.producer(), reauth)
         cons = self.ck.Consumer(dict(self.conf, **{"group.id": c["group"], "enable.auto.commit": False}))
         cons.assign([self.ck.TopicPartition(c["topic"], 0, self.ck.OFFSET_BEGINNING)])
-        out = []
-        prefix = c["id"] + "/"
-        while len(out) < len(recs):
-            if time.time() > self.deadline:
-                cons.close()
-                raise Exception("read back %d of %d records before the deadline" % (len(out), len(recs)))
+
+        def poll():
             m = cons.poll(0.2)
             if m is None:
-                continue
+                return []
             if m.error():
                 if m.error().code() == self.ck.KafkaError._PARTITION_EOF:
-                    continue
-                cons.close()
+                    return []
                 self.failed(m.error())
-            k = m.key().decode()
-            if k.startswith(prefix):
-                out.append({"k": k, "v": m.value().decode()})
-        cons.close()
-        return out
+            return [(m.key(), m.value())]
+        return self.read_back(cons, poll)
 
     def probe(self):
         """Metadata requests until error_cb reports why none is answered: the authentication's
@@ -197,14 +215,13 @@ class Confluent:
         raise Exception("init_transactions succeeded")
 
 
-class KafkaPython:
+class KafkaPython(Driver):
     """kafka-python, pure Python."""
 
     def __init__(self, c):
         import kafka
+        super().__init__(c)
         self.kafka = kafka
-        self.c = c
-        self.deadline = deadline_of(c)
         conf = {"bootstrap_servers": c["bootstrap"], "client_id": c["client_id"],
                 "security_protocol": c["protocol"], "reconnect_backoff_max_ms": 200,
                 # The version probe of a new client: its default of 2 s is short for a TLS and SASL
@@ -217,9 +234,6 @@ class KafkaPython:
         if c.get("cert_file"):
             conf.update({"ssl_certfile": c["cert_file"], "ssl_keyfile": c["key_file"]})
         self.conf = conf
-
-    def left(self):
-        return max(0.5, self.deadline - time.time())
 
     def failed(self, e):
         code = getattr(e, "errno", None)
@@ -237,34 +251,13 @@ class KafkaPython:
             f.get(self.left())
 
     def roundtrip(self, reauth):
-        c = self.c
-        recs = c["records"]
         p = self.producer()
-        if reauth:
-            half = len(recs) // 2
-            self.send(p, recs[:half])
-            time.sleep(c["pause_ms"] / 1000.0)
-            self.send(p, recs[half:])
-        else:
-            self.send(p, recs)
+        self.send_records(p, reauth)
         p.close(5)
-        TP = self.kafka.TopicPartition
         cons = self.kafka.KafkaConsumer(enable_auto_commit=False, group_id=None, **self.conf)
-        cons.assign([TP(c["topic"], 0)])
+        cons.assign([self.kafka.TopicPartition(self.c["topic"], 0)])
         cons.seek_to_beginning()
-        out = []
-        prefix = c["id"] + "/"
-        while len(out) < len(recs):
-            if time.time() > self.deadline:
-                cons.close()
-                raise Exception("read back %d of %d records before the deadline" % (len(out), len(recs)))
-            for msgs in cons.poll(timeout_ms=200).values():
-                for m in msgs:
-                    k = m.key.decode()
-                    if k.startswith(prefix):
-                        out.append({"k": k, "v": m.value.decode()})
-        cons.close()
-        return out
+        return self.read_back(cons, lambda: [(m.key, m.value) for msgs in cons.poll(timeout_ms=200).values() for m in msgs])
 
     def probe(self):
         try:
