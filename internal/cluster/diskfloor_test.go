@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	pb "github.com/lni/dragonboat/v4/raftpb"
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
@@ -43,5 +47,52 @@ func TestDiskFloorRefusesAFloorAboveTheVolume(t *testing.T) {
 	d, err = newDiskFloor(&config.Config{DataDir: dir, MinFreeDiskBytes: 0}, zerolog.Nop())
 	if err != nil || d.below.Load() {
 		t.Errorf("no floor: %v, below %t", err, d.below.Load())
+	}
+}
+
+// The Raft intake lets a partition's entries through while they leave
+// free space (counting them twice: Raft log store and partition log) above
+// half the floor, refuses them past that until the next sample shows
+// space, lets heartbeats and non-partition shards' entries through, and
+// refuses snapshots and chunks only under the floor itself.
+func TestRaftIntakeKeepsTheReserve(t *testing.T) {
+	const floor = 100 << 20
+	d := &diskFloor{floor: floor, log: zerolog.Nop()}
+	d.record(floor - 10<<20) // under the floor, 40 MiB above the reserve
+	var dropped atomic.Int64
+	in := &raftIntake{disk: d, partition: func(shard uint64) bool { return shard >= 1000 }, dropped: &dropped}
+	var got []pb.Message
+	var chunks int
+	deliver := in.messages(func(b pb.MessageBatch) { got = append(got, b.Requests...) })
+	chunk := in.chunks(func(pb.Chunk) bool { chunks++; return true })
+	entries := func(n int) []pb.Entry { return []pb.Entry{{Cmd: make([]byte, n)}} }
+
+	deliver(pb.MessageBatch{Requests: []pb.Message{
+		{Type: pb.Replicate, ShardID: 1000, Entries: entries(15 << 20)}, // 30 MiB of the 40
+		{Type: pb.Replicate, ShardID: 1001, Entries: entries(15 << 20)}, // would leave 10 MiB less than the reserve
+		{Type: pb.Heartbeat, ShardID: 1001},
+		{Type: pb.Replicate, ShardID: 1, Entries: entries(15 << 20)}, // not a partition
+		{Type: pb.InstallSnapshot, ShardID: 1002},
+	}})
+	var kinds []string
+	for _, m := range got {
+		kinds = append(kinds, fmt.Sprintf("%v/%d", m.Type, m.ShardID))
+	}
+	want := []string{fmt.Sprintf("%v/1000", pb.Replicate), fmt.Sprintf("%v/1001", pb.Heartbeat), fmt.Sprintf("%v/1", pb.Replicate)}
+	if !slices.Equal(kinds, want) || dropped.Load() != 2 {
+		t.Fatalf("delivered %v (%d dropped), want %v (2 dropped)", kinds, dropped.Load(), want)
+	}
+	if chunk(pb.Chunk{ShardID: 1002}) || chunks != 0 {
+		t.Error("a snapshot chunk was taken under the floor")
+	}
+	if !chunk(pb.Chunk{ShardID: 1}) {
+		t.Error("a __meta or group snapshot chunk was refused")
+	}
+
+	got = nil
+	d.record(floor + 50<<20) // the next sample: space is back
+	deliver(pb.MessageBatch{Requests: []pb.Message{{Type: pb.Replicate, ShardID: 1001, Entries: entries(15 << 20)}, {Type: pb.InstallSnapshot, ShardID: 1002}}})
+	if len(got) != 2 || !chunk(pb.Chunk{ShardID: 1002}) {
+		t.Fatalf("space back: delivered %d of 2 messages", len(got))
 	}
 }
