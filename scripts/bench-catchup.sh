@@ -89,9 +89,9 @@ wait_ready() {
 # replica of broker I
 seg_bytes() {
   find "$work/node$1/partitions" -path '*/log/*.log' -printf '%h %s\n' 2>/dev/null |
-    awk '{ sub(/\/log$/, "", $1); n = split($1, p, "/"); s[p[n]] += $2 } END { for (k in s) print k, s[k] }' | sort
+    awk '{ sub(/\/log$/, "", $1); n = split($1, p, "/"); s[p[n]] += $2 } END { for (k in s) printf "%s %.0f\n", k, s[k] }' | sort
 }
-total_bytes() { seg_bytes "$1" | awk '{ s += $2 } END { print s + 0 }'; }
+total_bytes() { seg_bytes "$1" | awk '{ s += $2 } END { printf "%.0f\n", s }'; }
 # matched: broker 3's replicas hold as many segment bytes as broker 1's
 matched() { [ "$(seg_bytes 1)" = "$(seg_bytes 3)" ] && [ -n "$(seg_bytes 1)" ]; }
 bench() { "$work/longboat" bench --topic catchup --partitions 6 --replication-factor 3 --record-size 1024 --acks all --consume=false "$@"; }
