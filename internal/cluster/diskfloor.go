@@ -45,8 +45,11 @@ type diskFloor struct {
 	floor int64 // 0: none
 	free  atomic.Int64
 	below atomic.Bool
-	// reserve: free space is under half the floor.
-	reserve atomic.Bool
+	// refusing: the partition replicas here take no Raft entries and
+	// answer no heartbeats (raftIntake); from the first entries that
+	// would take free space under half the floor (the reserve), or a
+	// sample under it, until a sample at or above the floor.
+	refusing atomic.Bool
 	// admitted is what the Raft entries let in since the last sample will
 	// take (admit).
 	admitted atomic.Int64
@@ -85,33 +88,49 @@ func (d *diskFloor) room() int64 {
 }
 
 // admit tells whether Raft entries of n bytes for a partition replica
-// here leave free space above the reserve, counting them until the next
-// sample: they are written twice (the Raft log store, then the partition
-// log), and a follower catching up receives them in bursts of many MB,
-// which a 200 ms sample alone would see only once they were written.
+// here may be written: not while refusing, nor when they would leave less
+// than the reserve, counting them until the next sample. They are written
+// twice (the Raft log store, then the partition log), and a follower
+// catching up receives them in bursts of many MB, which a 200 ms sample
+// alone would see only once they were written.
 func (d *diskFloor) admit(n int64) bool {
 	if d.floor == 0 {
 		return true
 	}
+	if d.refusing.Load() {
+		return false
+	}
 	if d.free.Load()-d.admitted.Add(2*n) < d.floor/2 {
 		d.admitted.Add(-2 * n)
+		d.refuse(true, d.free.Load())
 		return false
 	}
 	return true
 }
 
+// refuse sets refusing and logs a change.
+func (d *diskFloor) refuse(on bool, free int64) {
+	if d.refusing.Swap(on) == on {
+		return
+	}
+	if on {
+		d.log.Error().Str("path", d.dir).Int64("free_bytes", free).Int64("min_free_disk_bytes", d.floor).
+			Msg("free space would go under half of --min-free-disk-bytes: this broker's partition replicas take no Raft entries until it is back above the floor")
+	} else {
+		d.log.Info().Str("path", d.dir).Int64("free_bytes", free).Int64("min_free_disk_bytes", d.floor).
+			Msg("free space back above --min-free-disk-bytes: partition replicas take Raft entries again")
+	}
+}
+
 func (d *diskFloor) record(free int64) {
 	d.free.Store(free)
 	d.admitted.Store(0)
-	reserve := d.floor > 0 && free < d.floor/2
-	if d.reserve.Swap(reserve) != reserve {
-		if reserve {
-			d.log.Error().Str("path", d.dir).Int64("free_bytes", free).Int64("min_free_disk_bytes", d.floor).
-				Msg("free space below half of --min-free-disk-bytes: this broker's partition replicas take no Raft entries until space returns")
-		} else {
-			d.log.Info().Str("path", d.dir).Int64("free_bytes", free).Int64("min_free_disk_bytes", d.floor).
-				Msg("free space back above half of --min-free-disk-bytes: partition replicas take Raft entries again")
-		}
+	switch {
+	case d.floor == 0:
+	case free < d.floor/2:
+		d.refuse(true, free)
+	case free >= d.floor:
+		d.refuse(false, free)
 	}
 	below := d.floor > 0 && free < d.floor
 	if d.below.Swap(below) == below {
@@ -146,14 +165,16 @@ func (d *diskFloor) run(ctx context.Context) {
 // raftIntake sits between dragonboat's transport and its replicas and
 // keeps received Raft traffic that a partition replica would write from
 // reaching it while the disk is short: entries (Replicate, and proposals a
-// follower forwards) that would take it under the reserve, snapshots and
-// their chunks under the floor. dragonboat panics when its log store or a chunk write fails;
+// follower forwards) that would take it under the reserve, and all of them
+// after that, snapshots and their chunks under the floor. dragonboat panics when its log store or a chunk write fails;
 // a dropped message is one the network lost, which Raft recovers from: the
 // leader sends the entries again once the follower answers a heartbeat
 // with its log end, or a snapshot if it has compacted them, and that
 // snapshot waits until this broker reports room for it (catchUpPoint).
-// Heartbeats, votes and the __meta and consumer-group shards pass, so no
-// election follows and the broker's own state stays current.
+// From the first entries refused until free space is back above the floor
+// (refusing) every partition's entries and heartbeats are dropped (see
+// refused); its replica here then pre-votes in vain now and then, which
+// changes no term. Votes and the __meta and consumer-group shards pass.
 type raftIntake struct {
 	disk      *diskFloor
 	partition func(shardID uint64) bool // a partition shard started here
@@ -182,7 +203,7 @@ func (in *raftIntake) messages(h raftio.MessageHandler) raftio.MessageHandler {
 func (in *raftIntake) refused(m pb.Message) bool {
 	switch m.Type {
 	case pb.Replicate, pb.Propose:
-		if len(m.Entries) == 0 || !in.partition(m.ShardID) {
+		if !in.partition(m.ShardID) {
 			return false
 		}
 		var n int64
@@ -190,6 +211,14 @@ func (in *raftIntake) refused(m pb.Message) bool {
 			n += int64(e.SizeUpperLimit())
 		}
 		return !in.disk.admit(n)
+	case pb.Heartbeat:
+		// A leader answers each heartbeat response of a follower behind it
+		// with up to 64 MB of entries (dragonboat's batch limit), which
+		// would be dropped here: while refusing, a partition replica does
+		// not answer heartbeats either, so its leader sends it nothing but
+		// heartbeats. Resending on every answer starved a loaded leader's
+		// Raft worker into elections.
+		return in.disk.refusing.Load() && in.partition(m.ShardID)
 	case pb.InstallSnapshot:
 		return in.disk.below.Load() && in.partition(m.ShardID)
 	}
