@@ -63,12 +63,16 @@ func newTCPTransport(dbconfig.NodeHostConfig, raftio.MessageHandler, raftio.Chun
 // message batches to is also available here.
 type localDelivery struct {
 	handler atomic.Pointer[raftio.MessageHandler]
+	intake  *raftIntake // what arrives over the network passes it; nil: all
 }
 
 // Create makes dragonboat's default TCP transport (TLS and all, from the
 // config) and keeps its receive handler.
 func (d *localDelivery) Create(c dbconfig.NodeHostConfig, h raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
 	d.handler.Store(&h)
+	if d.intake != nil {
+		return newTCPTransport(c, d.intake.messages(h), d.intake.chunks(ch))
+	}
 	return newTCPTransport(c, h, ch)
 }
 

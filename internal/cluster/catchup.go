@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,9 @@ const positionRetry = 100 * time.Millisecond
 
 // Positions asks every other replica in parallel, again until ctx ends if
 // one does not answer: one that never does fails the whole question, since
-// the stream must suit whichever follower receives it.
+// the stream must suit whichever follower receives it. A replica whose
+// broker is down (its HTTP and Raft ports refuse connections) is left out:
+// no stream reaches it; partition.ErrFollowerDown when all are.
 func (f followerLogs) Positions(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
 	for {
 		out, err := f.askAll(ctx, shardID)
@@ -64,6 +67,7 @@ func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.L
 		mu   sync.Mutex
 		out  []partition.LogPosition
 		errs []error
+		down error
 	)
 	for _, id := range ref.Partition.Replicas {
 		if id == f.self {
@@ -75,16 +79,22 @@ func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.L
 			pos, err := f.position(ctx, st.Brokers[id], shardID)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			switch {
+			case errors.Is(err, partition.ErrFollowerDown):
+				down = fmt.Errorf("replica %d of shard %d: %w", id, shardID, err)
+			case err != nil:
 				errs = append(errs, fmt.Errorf("replica %d of shard %d: %w", id, shardID, err))
-				return
+			default:
+				out = append(out, pos)
 			}
-			out = append(out, pos)
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
+	switch {
+	case len(errs) > 0:
 		return nil, errs[0]
+	case len(out) == 0 && down != nil:
+		return nil, down
 	}
 	return out, nil
 }
@@ -101,6 +111,9 @@ func (f followerLogs) position(ctx context.Context, b *meta.Broker, shardID uint
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		if processGone(err) && raftPortRefused(ctx, b.RaftAddr) {
+			return pos, fmt.Errorf("ask log position: %v, and the Raft port %s refuses too: %w", err, b.RaftAddr, partition.ErrFollowerDown)
+		}
 		return pos, fmt.Errorf("ask log position: %w", err)
 	}
 	defer resp.Body.Close()

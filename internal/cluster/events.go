@@ -15,6 +15,9 @@ type Events struct {
 	PartitionLeaderChanges atomic.Int64
 	SnapshotsSent          atomic.Int64
 	SnapshotsReceived      atomic.Int64
+	// RaftRefusedForDisk counts the Raft messages and snapshot chunks for
+	// partition replicas here dropped while free space was short (raftIntake).
+	RaftRefusedForDisk atomic.Int64
 }
 
 // raftListener counts leader changes and hands them to the balancer.

@@ -95,7 +95,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		Expert:              expertConfig(cfg, logDB, m.RaftLogFsync),
 	}
 	raftTransport(&nhc, cfg, self.DeploymentID)
-	delivery := &localDelivery{}
+	delivery := &localDelivery{intake: &raftIntake{disk: disk, partition: n.replicas.isStarted, dropped: &n.Events.RaftRefusedForDisk}}
 	nhc.Expert.TransportFactory = delivery
 	log.Info().Uint64("deployment_id", self.DeploymentID).Bool("raft_tls", cfg.RaftTLS).Msg("Raft transport")
 	if self.DeploymentID == legacyDeploymentID {
@@ -150,7 +150,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, markers: markers, storageErrors: m.StorageErrors,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, room: disk.room, markers: markers, storageErrors: m.StorageErrors,
 		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
 		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), log: log,
 	}

@@ -78,8 +78,11 @@ type reconciler struct {
 	// belowFloor tells whether the data dir is under --min-free-disk-bytes
 	// (nil: never): leaders then defer the snapshots they would stream here.
 	belowFloor func() bool
-	markers    *joinMarkers
-	throttle   moveThrottle
+	// room is how many bytes the data dir can take before that floor (-1:
+	// no floor): leaders stream no snapshot here that would not fit.
+	room     func() int64
+	markers  *joinMarkers
+	throttle moveThrottle
 	// storageErrors counts the storage faults of partition replicas by
 	// topic and partition.
 	storageErrors *prometheus.CounterVec
@@ -178,7 +181,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})
-		p.SetDiskFloor(r.belowFloor)
+		p.SetDiskFloor(r.belowFloor, r.room)
 		p.SetStreamThrottle(r.throttle.forShard(shard))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)

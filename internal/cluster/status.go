@@ -17,10 +17,11 @@ func (n *Node) MetricsState() metrics.State {
 			metrics.GroupMeta:      n.Events.MetaLeaderChanges.Load(),
 			metrics.GroupPartition: n.Events.PartitionLeaderChanges.Load(),
 		},
-		MaxTerm:         map[string]uint64{},
-		OfflineReplicas: len(n.replicas.offlineErrors()),
-		DiskFreeBytes:   n.disk.free.Load(),
-		DiskBelowFloor:  n.disk.below.Load(),
+		MaxTerm:            map[string]uint64{},
+		OfflineReplicas:    len(n.replicas.offlineErrors()),
+		DiskFreeBytes:      n.disk.free.Load(),
+		DiskBelowFloor:     n.disk.below.Load(),
+		RaftRefusedForDisk: n.Events.RaftRefusedForDisk.Load(),
 	}
 	metaTerm, metaLeader := n.IsLeader(meta.ShardID)
 	out.MetaLeader = metaLeader

@@ -29,10 +29,13 @@ type State struct {
 	// Produce to the leaders here is refused.
 	DiskFreeBytes  int64
 	DiskBelowFloor bool
-	Partitions     []PartitionState
-	Connections    map[string]int64 // by listener
-	LeaderChanges  map[string]int64 // by group kind, since start
-	MaxTerm        map[string]uint64
+	// RaftRefusedForDisk counts the Raft messages and snapshot chunks for
+	// partition replicas here that were dropped because free space was short.
+	RaftRefusedForDisk int64
+	Partitions         []PartitionState
+	Connections        map[string]int64 // by listener
+	LeaderChanges      map[string]int64 // by group kind, since start
+	MaxTerm            map[string]uint64
 	// GroupLags are reported by each group's coordinator only.
 	GroupLags []GroupLag
 }
@@ -54,7 +57,7 @@ type stateCollector struct {
 	src Source
 
 	ready, metaLeader, clusterParts, offline, replicas, leaders, underRep *prometheus.Desc
-	offlineReplicas, diskFree, diskLow                                    *prometheus.Desc
+	offlineReplicas, diskFree, diskLow, diskRefused                       *prometheus.Desc
 	hw, logSize, conns, leaderChanges, maxTerm, groupLag                  *prometheus.Desc
 }
 
@@ -78,12 +81,13 @@ func (m *Metrics) RegisterState(src Source) {
 		offlineReplicas: prometheus.NewDesc("longboat_offline_replicas", "Partition replicas on this broker that a storage fault took offline; each is retried until it opens again.", nil, nil),
 		diskFree:        prometheus.NewDesc("longboat_disk_free_bytes", "Bytes still usable on the data directory's file system.", nil, nil),
 		diskLow:         prometheus.NewDesc("longboat_disk_below_floor", "1 while free space is under --min-free-disk-bytes: Produce to the leaders here answers KAFKA_STORAGE_ERROR.", nil, nil),
+		diskRefused:     prometheus.NewDesc("longboat_raft_messages_refused_for_disk_total", "Raft entries, snapshots and snapshot chunks for partition replicas here that were dropped because free space was under half of --min-free-disk-bytes (entries) or under it (snapshots): those replicas fall behind and catch up once space returns.", nil, nil),
 		groupLag:        prometheus.NewDesc("longboat_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark; exported by the group's coordinator.", []string{"group", "topic", "partition"}, nil),
 	})
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ready, c.metaLeader, c.clusterParts, c.offline, c.replicas, c.leaders, c.underRep, c.hw, c.logSize, c.conns, c.leaderChanges, c.maxTerm, c.groupLag, c.offlineReplicas, c.diskFree, c.diskLow} {
+	for _, d := range []*prometheus.Desc{c.ready, c.metaLeader, c.clusterParts, c.offline, c.replicas, c.leaders, c.underRep, c.hw, c.logSize, c.conns, c.leaderChanges, c.maxTerm, c.groupLag, c.offlineReplicas, c.diskFree, c.diskLow, c.diskRefused} {
 		ch <- d
 	}
 }
@@ -122,6 +126,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.offlineReplicas, float64(st.OfflineReplicas))
 	gauge(c.diskFree, float64(st.DiskFreeBytes))
 	gauge(c.diskLow, b2f(st.DiskBelowFloor))
+	ch <- prometheus.MustNewConstMetric(c.diskRefused, prometheus.CounterValue, float64(st.RaftRefusedForDisk))
 	gauge(c.leaders, float64(led))
 	gauge(c.underRep, float64(under))
 	for l, n := range st.Connections {

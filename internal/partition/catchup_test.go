@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -33,6 +34,14 @@ type unreachable struct{}
 
 func (unreachable) Positions(context.Context, uint64) ([]LogPosition, error) {
 	return nil, errors.New("follower does not answer")
+}
+
+// down answers as followerLogs does when every follower's broker process
+// is gone.
+type down struct{}
+
+func (down) Positions(context.Context, uint64) ([]LogPosition, error) {
+	return nil, fmt.Errorf("replica 3 of shard 1: connection refused: %w", ErrFollowerDown)
 }
 
 // streamFrom makes src's next snapshot stream as it would go to followers.
@@ -400,6 +409,25 @@ func TestSnapshotWaitsForFollowerLogEnd(t *testing.T) {
 	if _, _, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
 		t.Fatalf("unanswered again after an answer: %v, want an aborted stream", err)
 	}
+
+	// An outage longer than the patience: while the follower's broker is
+	// down its silence does not count, so once it is back and slow to
+	// answer it is still waited for. Counting the outage sent the whole log
+	// to a follower asked a moment before its HTTP listener was up.
+	src.unanswered.Store(time.Now().Add(-catchUpPatience).UnixNano())
+	src.SetFollowerLogs(down{})
+	for range 2 {
+		if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) || src.unanswered.Load() != 0 {
+			t.Fatalf("follower's broker down: continues=%v from %d, %v; want an aborted stream and no patience running", h.Continues, h.StartOffset, err)
+		}
+	}
+	src.SetFollowerLogs(&restarting{notYet: 1, then: replicas{dst}})
+	if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("back after a long outage, not answering yet: continues=%v from %d, %v; want an aborted stream", h.Continues, h.StartOffset, err)
+	}
+	if _, h, err := trySnapshot(t, src); err != nil || !h.Continues {
+		t.Fatalf("back after a long outage: continues=%v from %d, %v; want what it lacks", h.Continues, h.StartOffset, err)
+	}
 }
 
 // A leader's pinned segment cut under a stream (its replica installing a
@@ -441,8 +469,8 @@ func TestNoSnapshotToFollowerBelowDiskFloor(t *testing.T) {
 	apply(t, src, 1, ps...)
 	dst, _ := openSM(t, t.TempDir())
 	apply(t, dst, 1, ps[:40]...)
-	full := true
-	dst.SetDiskFloor(func() bool { return full })
+	full, room := true, int64(0)
+	dst.SetDiskFloor(func() bool { return full }, func() int64 { return room })
 	src.SetFollowerLogs(replicas{dst})
 	for range 2 {
 		if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
@@ -450,7 +478,12 @@ func TestNoSnapshotToFollowerBelowDiskFloor(t *testing.T) {
 		}
 		src.unanswered.Store(time.Now().Add(-2 * catchUpPatience).UnixNano())
 	}
-	full = false
+	// Above the floor, but the 20 entries it lacks would take it below.
+	full, room = false, 512
+	if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) {
+		t.Fatalf("follower with %d bytes of room: continues=%v from %d, %v; want an aborted stream", room, h.Continues, h.StartOffset, err)
+	}
+	room = 1 << 30
 	stream, h, err := trySnapshot(t, src)
 	if err != nil || !h.Continues || h.StartOffset != dst.HighWatermark() {
 		t.Fatalf("space back: continues=%v from %d, %v; want from the follower's end %d", h.Continues, h.StartOffset, err, dst.HighWatermark())

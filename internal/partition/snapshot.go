@@ -54,10 +54,21 @@ type LogPosition struct {
 	// before the state machine sees them and panics the process when a
 	// write fails, so a leader streams no snapshot to such a broker.
 	DiskBelowFloor bool `json:"disk_below_floor,omitempty"`
+	// RoomBytes is how many bytes this replica's broker can still write
+	// before it reaches its free-space floor; nil when it has no floor. A
+	// leader streams no snapshot that would not fit (see catchUpPoint).
+	RoomBytes *int64 `json:"room_bytes,omitempty"`
 }
 
+// ErrFollowerDown is FollowerLogs' error when no follower could be asked
+// because every one's broker process is gone (nothing listens at its HTTP
+// or its Raft address). A stream cannot reach such a follower either, so
+// its silence does not count towards catchUpPatience.
+var ErrFollowerDown = errors.New("every follower's broker is down")
+
 // FollowerLogs tells a leader where the logs of a shard's other replicas
-// end; an error when any of them cannot say.
+// end, leaving out those whose broker is down; an error when any other
+// cannot say (ErrFollowerDown when all are down).
 type FollowerLogs interface {
 	Positions(ctx context.Context, shardID uint64) ([]LogPosition, error)
 }
@@ -77,9 +88,12 @@ func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
 func (s *StateMachine) SetStreamThrottle(limit func() *storage.Throttle) { s.throttle = limit }
 
 // SetDiskFloor tells Position whether this broker's data dir is under its
-// free-space floor (nil: never). Call it before dragonboat opens the
-// replica.
-func (s *StateMachine) SetDiskFloor(below func() bool) { s.belowFloor = below }
+// free-space floor (below; nil: never) and how many bytes it can take
+// before it is (room; nil or a negative answer: no floor). Call it before
+// dragonboat opens the replica.
+func (s *StateMachine) SetDiskFloor(below func() bool, room func() int64) {
+	s.belowFloor, s.room = below, room
+}
 
 // Position makes this replica's applied state durable (a checkpoint, as
 // Sync writes, unless a snapshot install is under way) and reports where
@@ -102,6 +116,11 @@ func (s *StateMachine) Position() (LogPosition, error) {
 	}
 	pos := LogPosition{StartOffset: s.log.StartOffset(), NextOffset: s.synced.Load(), SnapshotBytesInstalled: s.installed.Load(),
 		DiskBelowFloor: s.belowFloor != nil && s.belowFloor()}
+	if s.room != nil {
+		if room := s.room(); room >= 0 {
+			pos.RoomBytes = &room
+		}
+	}
 	if pos.NextOffset > pos.StartOffset {
 		last, err := s.log.BatchHeaderBefore(pos.NextOffset)
 		if err != nil {
@@ -213,18 +232,31 @@ func streamAborted(err error) error {
 // replica is open and its HTTP listener answers: streaming the whole log
 // then cost a 300 KB outage 4 MB of snapshot. An aborted stream is asked
 // again by dragonboat at the next heartbeat, and a follower that never
-// answers (an unreachable HTTP address) still gets the whole log.
+// answers (an unreachable HTTP address) still gets the whole log. The
+// patience runs only while a follower's broker is up: dragonboat asks for
+// streams all along an outage, and when the outage had used up the
+// patience the follower got the whole log if it was asked a moment before
+// its HTTP listener was up (1 test run in 4 under load).
 const catchUpPatience = time.Minute
 
+// snapshotRoomFactor is how many times a stream's size a follower's broker
+// must be able to write before its free-space floor: dragonboat stores the
+// received snapshot, and the replica then writes its batches into the log
+// before dragonboat deletes its copy.
+const snapshotRoomFactor = 2
+
 // catchUpPoint picks where a stream of snap may start: the lowest durable
-// log end among the followers, when every follower answered and the one
-// that ends lowest holds exactly snap's batch before that point. A
-// follower further ahead keeps its own longer log too, since its log is
-// also a prefix of the leader's (RecoverFromSnapshot checks). ok is false
-// for the whole log; an error aborts the stream, when a follower did not
-// answer and the shard has not been waiting for an answer for
-// catchUpPatience, or when a follower's broker is below its free-space
-// floor (dragonboat asks again, so the stream goes once space returns).
+// log end among the followers that answered, when every follower whose
+// broker is up answered and the one that ends lowest holds exactly snap's
+// batch before that point. A follower further ahead keeps its own longer
+// log too, since its log is also a prefix of the leader's (RecoverFromSnapshot
+// checks); a follower that was down and comes back as the stream starts
+// gets a suffix of the leader's log (RecoverFromSnapshot again). ok is
+// false for the whole log. An error aborts the stream, and dragonboat asks
+// again: when every follower is down; when a follower did not answer and
+// the shard has not been waiting for an answer for catchUpPatience; when a
+// follower's broker is below its free-space floor or could not write the
+// stream without going below it.
 func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (from int64, prev []byte, ok bool, err error) {
 	if s.followers == nil {
 		return 0, nil, false, nil
@@ -241,6 +273,10 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 	positions, err := s.followers.Positions(ctx, s.ShardID)
 	if stopped(done) != nil {
 		return 0, nil, false, sm.ErrSnapshotStopped
+	}
+	if errors.Is(err, ErrFollowerDown) {
+		s.unanswered.Store(0)
+		return 0, nil, false, fmt.Errorf("partition %d: snapshot stream deferred: %w", s.ShardID, err)
 	}
 	if err != nil {
 		now := time.Now().UnixNano()
@@ -265,14 +301,22 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 			low = p
 		}
 	}
-	if low.NextOffset <= snap.StartOffset || low.NextOffset > snap.NextOffset {
-		return 0, nil, false, nil
+	from, prev, ok = snap.StartOffset, nil, false
+	if low.NextOffset > snap.StartOffset && low.NextOffset <= snap.NextOffset {
+		if last, err := snap.BatchHeaderBefore(low.NextOffset); err == nil && bytes.Equal(last, low.LastBatch) {
+			from, prev, ok = low.NextOffset, last, true
+		}
 	}
-	prev, err = snap.BatchHeaderBefore(low.NextOffset)
-	if err != nil || !bytes.Equal(prev, low.LastBatch) {
-		return 0, nil, false, nil
+	size, err := snap.SizeFrom(from)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("partition %d: size of a snapshot from offset %d: %w", s.ShardID, from, err)
 	}
-	return low.NextOffset, prev, true, nil
+	for _, p := range positions {
+		if p.RoomBytes != nil && *p.RoomBytes < snapshotRoomFactor*size {
+			return 0, nil, false, fmt.Errorf("partition %d: a follower's broker has %d bytes before its free-space floor, too few for a snapshot of %d bytes, snapshot stream deferred", s.ShardID, *p.RoomBytes, size)
+		}
+	}
+	return from, prev, ok, nil
 }
 
 // RecoverFromSnapshot installs a snapshot. A full one replaces the log. One

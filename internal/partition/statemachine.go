@@ -70,6 +70,7 @@ type StateMachine struct {
 
 	followers  FollowerLogs             // nil: snapshots hold the whole log
 	belowFloor func() bool              // this broker's data dir is under its free-space floor; nil: never
+	room       func() int64             // bytes this broker's data dir can take before its floor; nil or negative: no floor
 	throttle   func() *storage.Throttle // limits a snapshot stream that starts now; nil, or a nil result: unlimited
 	unanswered atomic.Int64             // UnixNano of the first unanswered question about the followers' logs since one was answered; 0: none
 	cpMu       sync.Mutex               // one checkpoint write at a time: Position writes one too

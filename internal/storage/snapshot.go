@@ -102,27 +102,9 @@ func (s *Snapshot) From(offset int64) error {
 	if offset == s.StartOffset {
 		return nil
 	}
-	var k int
-	var pos int64
-	switch {
-	case offset == s.NextOffset:
-		k, pos = len(s.files)-1, s.sizes[len(s.files)-1]
-	default:
-		var h recordbatch.Header
-		var err error
-		k, pos, h, err = s.locate(offset)
-		switch {
-		case errors.Is(err, errPastLastBatch):
-			// In the gap at the end of a cleaned segment: from the next.
-			k = sort.Search(len(s.bases), func(i int) bool { return s.bases[i] > offset })
-			pos = 0
-		case err != nil:
-			return err
-		case h.BaseOffset < offset:
-			return fmt.Errorf("snapshot: offset %d is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
-		}
-		// A batch starting past offset follows a gap cleaning left; the
-		// stream starts there and the receiver appends across the gap.
+	k, pos, err := s.position(offset)
+	if err != nil {
+		return err
 	}
 	for _, f := range s.files[:k] {
 		_ = f.Close() // opened read-only: nothing to lose
@@ -130,6 +112,43 @@ func (s *Snapshot) From(offset int64) error {
 	s.files, s.sizes, s.bases, s.indexes = s.files[k:], s.sizes[k:], s.bases[k:], s.indexes[k:]
 	s.skip, s.StartOffset = pos, offset
 	return nil
+}
+
+// SizeFrom is how many bytes WriteTo writes after From(offset).
+func (s *Snapshot) SizeFrom(offset int64) (int64, error) {
+	k, pos, err := s.position(offset)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, size := range s.sizes[k:] {
+		n += size
+	}
+	return n - pos, nil
+}
+
+// position is the file and the position in it where a stream from offset,
+// a batch boundary in [StartOffset, NextOffset], starts.
+func (s *Snapshot) position(offset int64) (int, int64, error) {
+	switch offset {
+	case s.StartOffset:
+		return 0, s.skip, nil
+	case s.NextOffset:
+		return len(s.files) - 1, s.sizes[len(s.files)-1], nil
+	}
+	k, pos, h, err := s.locate(offset)
+	switch {
+	case errors.Is(err, errPastLastBatch):
+		// In the gap at the end of a cleaned segment: from the next.
+		return sort.Search(len(s.bases), func(i int) bool { return s.bases[i] > offset }), 0, nil
+	case err != nil:
+		return 0, 0, err
+	case h.BaseOffset < offset:
+		return 0, 0, fmt.Errorf("snapshot: offset %d is inside batch %d..%d", offset, h.BaseOffset, h.LastOffset())
+	}
+	// A batch starting past offset follows a gap cleaning left; the
+	// stream starts there and the receiver appends across the gap.
+	return k, pos, nil
 }
 
 // ErrSnapshotShrunk is WriteTo's error when a pinned segment file became

@@ -125,6 +125,10 @@ func TestSnapshotFromAndExtend(t *testing.T) {
 				t.Fatalf("Log.BatchHeaderBefore(%d) = %x, %v; want %x", from, live, err, head)
 			}
 		}
+		size, err := snap.SizeFrom(from)
+		if err != nil || size != int64(len(concat(batches[k:]))) {
+			t.Fatalf("SizeFrom(%d) = %d, %v; want %d", from, size, err, len(concat(batches[k:])))
+		}
 		if err := snap.From(from); err != nil {
 			t.Fatalf("From(%d): %v", from, err)
 		}
@@ -156,6 +160,9 @@ func TestSnapshotFromAndExtend(t *testing.T) {
 	defer snap.Close()
 	if err := snap.From(3); err == nil {
 		t.Error("From inside a batch accepted")
+	}
+	if _, err := snap.SizeFrom(3); err == nil {
+		t.Error("SizeFrom inside a batch accepted")
 	}
 	if _, err := snap.BatchHeaderBefore(3); err == nil {
 		t.Error("BatchHeaderBefore inside a batch accepted")
