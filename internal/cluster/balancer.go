@@ -267,7 +267,12 @@ func (b *balancer) balanceLeaders(ctx context.Context, only map[uint64]bool, che
 		if _, leader := b.leaders.isLeader(p.ShardID); !leader {
 			continue
 		}
-		if only == nil && !groups[p.ShardID] && !b.inSync.canTakeOver(p.ShardID, preferred, true) {
+		// A new shard's first leadership (only: the fresh hand-off) needs
+		// no proof that the preferred replica caught up, but it must not
+		// be one this leadership has seen fall behind: a preferred broker
+		// that stopped right after creation is handed its partitions only
+		// once in sync again.
+		if !groups[p.ShardID] && !b.inSync.canTakeOver(p.ShardID, preferred, only == nil) {
 			continue
 		}
 		ok, seen := healthy[preferred]

@@ -272,19 +272,28 @@ func TestFreshShardPressedUntilPreferredLeads(t *testing.T) {
 		st.Topics["t"].Partitions = append(st.Topics["t"].Partitions, meta.Partition{Index: int32(i), ShardID: shard, Replicas: []uint64{3, 1, 2}})
 		led[shard] = true
 	}
+	// One more new shard whose preferred broker this leadership saw fall
+	// behind (it stopped answering): not handed to it.
+	const behind = 99
+	st.Topics["t"].Partitions = append(st.Topics["t"].Partitions, meta.Partition{Index: 99, ShardID: behind, Replicas: []uint64{3, 1, 2}})
+	tr := newISRTracker(1, lagMax, nil, nil, nil, peerHTTP{}, zerolog.Nop())
+	tr.led[behind] = newShardSync(4, []uint64{3, 1, 2}, 1, t0)
+	tr.failures[3] = isrFenceAfter
 	asked := requests{}
-	b := &balancer{self: 1, meta: fixedState{st}, leaders: led, nh: asked, peers: everyoneAnswers{}, log: zerolog.Nop(), retryFresh: 2 * time.Second}
+	b := &balancer{self: 1, meta: fixedState{st}, leaders: led, nh: asked, peers: everyoneAnswers{}, inSync: tr, log: zerolog.Nop(), retryFresh: 2 * time.Second}
 	fresh := newFreshShards()
 	for shard := range led {
 		fresh.add(shard, t0)
 	}
+	led[behind] = true
+	fresh.add(behind, t0)
 	b.handFresh(context.Background(), fresh, t0)
 	if len(asked) != maxTransfersPerRound {
 		t.Fatalf("first round asked %d transfers, want a full round of %d", len(asked), maxTransfersPerRound)
 	}
 	b.handFresh(context.Background(), fresh, t0.Add(100*time.Millisecond))
-	if len(asked) != maxTransfersPerRound+2 {
-		t.Fatalf("second round: %d shards asked, want the 2 left over too", len(asked))
+	if len(asked) != maxTransfersPerRound+2 || asked[behind] != 0 {
+		t.Fatalf("second round: %d shards asked, want the 2 left over too; the one behind asked %d times, want 0", len(asked), asked[behind])
 	}
 	for shard, n := range asked {
 		if n != 1 {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/longboat/longboat/internal/testutil"
 )
 
 func kcatPath(t testing.TB) string {
@@ -82,10 +84,22 @@ func storedCodecs(t testing.TB, addrs []string, topic string) map[int16]int {
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
 	mreq.Topics = append(mreq.Topics, mt)
-	md, err := mreq.RequestWith(ctx, cl)
-	if err != nil || len(md.Topics) != 1 {
-		t.Fatalf("metadata: %v", err)
-	}
+	// A broker without a replica names the leader once the leader's report
+	// reaches __meta: until then Metadata answers leader -1, as Kafka's
+	// LEADER_NOT_AVAILABLE, and a client asks again.
+	var md *kmsg.MetadataResponse
+	testutil.Eventually(t, 15*time.Second, func() error {
+		var err error
+		if md, err = mreq.RequestWith(ctx, cl); err != nil || len(md.Topics) != 1 {
+			return fmt.Errorf("metadata: %v", err)
+		}
+		for _, mp := range md.Topics[0].Partitions {
+			if mp.Leader < 0 {
+				return fmt.Errorf("%s/%d: no leader in Metadata yet", topic, mp.Partition)
+			}
+		}
+		return nil
+	})
 	out := map[int16]int{}
 	for _, mp := range md.Topics[0].Partitions {
 		next := int64(0)
