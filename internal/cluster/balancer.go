@@ -111,6 +111,11 @@ func (f *freshShards) add(shard uint64, now time.Time) {
 	}
 }
 
+func (f *freshShards) forget(shard uint64) {
+	delete(f.since, shard)
+	delete(f.last, shard)
+}
+
 // due is the shards whose transfer was never asked for, or asked for at
 // least retry ago: a transfer in progress is left to finish (dragonboat
 // gives it an election timeout).
@@ -139,8 +144,7 @@ func (f *freshShards) asked(due, left map[uint64]bool, now time.Time) {
 func (f *freshShards) drop(now time.Time, ledHere func(uint64) bool) {
 	for shard, since := range f.since {
 		if !ledHere(shard) || now.Sub(since) > freshHandOffFor {
-			delete(f.since, shard)
-			delete(f.last, shard)
+			f.forget(shard)
 		}
 	}
 }
@@ -161,17 +165,12 @@ func (b *balancer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case info := <-b.changes:
-			if info.ShardID != meta.ShardID && info.LeaderID == b.self {
-				if len(pending) == 0 {
-					flush.Reset(50 * time.Millisecond)
-				}
-				pending[info.ShardID] = true
-				if b.replicas.firstLeadership(info.ShardID) && preferredReplica(b.meta.State(), info.ShardID) != b.self {
-					if fresh.empty() {
-						freshTimer.Reset(100 * time.Millisecond)
-					}
-					fresh.add(info.ShardID, time.Now())
-				}
+			startFlush, startFresh := b.leaderChanged(info, pending, fresh)
+			if startFlush {
+				flush.Reset(50 * time.Millisecond)
+			}
+			if startFresh {
+				freshTimer.Reset(100 * time.Millisecond)
 			}
 		case <-flush.C:
 			b.reportLeaders(ctx, pending)
@@ -209,6 +208,28 @@ func (b *balancer) run(ctx context.Context) {
 			b.balanceLeaders(ctx, nil, "/readyz")
 		}
 	}
+}
+
+// leaderChanged notes a leadership change of a shard on this broker: a
+// shard led here is reported to __meta (pending), a new shard's first
+// leadership won here goes to fresh, and a shard led elsewhere now leaves
+// fresh. It says which timers to start (those that were idle).
+func (b *balancer) leaderChanged(info raftio.LeaderInfo, pending map[uint64]bool, fresh *freshShards) (startFlush, startFresh bool) {
+	if info.LeaderID != 0 && info.LeaderID != b.self {
+		// Handed on: pressing it later, were this broker to lead it again,
+		// would undo a leadership an operator or ElectLeaders chose since.
+		fresh.forget(info.ShardID)
+	}
+	if info.ShardID == meta.ShardID || info.LeaderID != b.self {
+		return false, false
+	}
+	startFlush = len(pending) == 0
+	pending[info.ShardID] = true
+	if b.replicas.firstLeadership(info.ShardID) && preferredReplica(b.meta.State(), info.ShardID) != b.self {
+		startFresh = fresh.empty()
+		fresh.add(info.ShardID, time.Now())
+	}
+	return startFlush, startFresh
 }
 
 // reportLeaders proposes SetLeader for the given shards this broker leads

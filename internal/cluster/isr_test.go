@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lni/dragonboat/v4/raftio"
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/meta"
@@ -309,5 +310,33 @@ func TestFreshShardPressedUntilPreferredLeads(t *testing.T) {
 	b.handFresh(context.Background(), fresh, t0.Add(freshHandOffFor+time.Second))
 	if !fresh.empty() {
 		t.Fatalf("still pressing %d shards after %v", len(fresh.since), freshHandOffFor)
+	}
+}
+
+// TestFreshShardForgottenOnceLedElsewhere: a new shard whose first
+// leadership this broker won is pressed towards its preferred replica
+// only until a leader elsewhere is seen; were this broker to lead it again
+// later (an operator's move, ElectLeaders), it is not pressed again. A
+// report of no leader (an election under way) forgets nothing.
+func TestFreshShardForgottenOnceLedElsewhere(t *testing.T) {
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{1: {ID: 1}, 2: {ID: 2}, 3: {ID: 3}},
+		Topics: map[string]*meta.Topic{"t": {Name: "t", Partitions: []meta.Partition{{Index: 0, ShardID: 100, Replicas: []uint64{3, 1, 2}}}}}}
+	reg := newRegistry()
+	reg.partitionStarted(100)
+	b := &balancer{self: 1, meta: fixedState{st}, replicas: reg, log: zerolog.Nop()}
+	pending, fresh := map[uint64]bool{}, newFreshShards()
+	if flush, press := b.leaderChanged(raftio.LeaderInfo{ShardID: 100, LeaderID: 1, Term: 2}, pending, fresh); !flush || !press || fresh.empty() {
+		t.Fatalf("first leadership won here: flush %v, press %v, pressing %d shards; want the shard reported and pressed", flush, press, len(fresh.since))
+	}
+	b.leaderChanged(raftio.LeaderInfo{ShardID: 100, LeaderID: 0, Term: 3}, pending, fresh)
+	if fresh.empty() {
+		t.Fatal("a report of no leader forgot the fresh shard")
+	}
+	b.leaderChanged(raftio.LeaderInfo{ShardID: 100, LeaderID: 3, Term: 3}, pending, fresh)
+	if !fresh.empty() {
+		t.Fatal("still pressing a shard its preferred replica leads")
+	}
+	if _, press := b.leaderChanged(raftio.LeaderInfo{ShardID: 100, LeaderID: 1, Term: 4}, pending, fresh); press || !fresh.empty() {
+		t.Fatal("a later leadership here is pressed as if it were the first")
 	}
 }
