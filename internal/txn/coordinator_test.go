@@ -381,10 +381,15 @@ func TestConsumerOffsetsMarker(t *testing.T) {
 			idx = int32(i)
 		}
 	}
-	leader, _, ok := node.Leader(shard)
-	if idx < 0 || !ok {
-		t.Fatalf("group shard %d: index %d, leader known %v", shard, idx, ok)
+	leaderOf := func() uint64 {
+		t.Helper()
+		leader, _, ok := node.Leader(shard)
+		if idx < 0 || !ok {
+			t.Fatalf("group shard %d: index %d, leader known %v", shard, idx, ok)
+		}
+		return leader
 	}
+	leader := leaderOf()
 	mark := func(broker int) int16 {
 		t.Helper()
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
@@ -404,9 +409,14 @@ func TestConsumerOffsetsMarker(t *testing.T) {
 	if got := committed(t, cl, grp, topic); got != -1 {
 		t.Fatalf("offset %d visible after a refused marker", got)
 	}
-	if code := mark(int(leader)); code != 0 {
-		t.Fatalf("marker at the leader: %d", code)
-	}
+	// Leadership may move between asking and sending on a loaded machine:
+	// ask the leader of the moment again.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if code := mark(int(leaderOf())); code != 0 {
+			return fmt.Errorf("marker at the leader: %d", code)
+		}
+		return nil
+	})
 	if got := committed(t, cl, grp, topic); got != 7 {
 		t.Fatalf("after the marker the offset is %d, want 7", got)
 	}
