@@ -134,7 +134,10 @@ func (p prober) reachable(ctx context.Context, b *meta.Broker) error {
 }
 
 // downPeers asks every broker but self for /livez, in parallel, and returns
-// those that did not answer.
+// those that did not answer. A broker whose port refuses is down at once;
+// one that was only slow or answered otherwise is asked a second time: a
+// single late answer on a loaded machine made a reassignment onto a broker
+// that had just joined fail as "broker 5 is down".
 func (p prober) downPeers(ctx context.Context, self uint64, st *meta.State) map[uint64]bool {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -146,7 +149,11 @@ func (p prober) downPeers(ctx context.Context, self uint64, st *meta.State) map[
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !p.answers(ctx, b, "/livez") {
+			err := p.check(ctx, b, "/livez")
+			if err != nil && !errors.Is(err, syscall.ECONNREFUSED) && ctx.Err() == nil {
+				err = p.check(ctx, b, "/livez")
+			}
+			if err != nil {
 				mu.Lock()
 				down[id] = true
 				mu.Unlock()

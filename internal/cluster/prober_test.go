@@ -3,10 +3,12 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,6 +133,29 @@ func TestPeerLivenessRaftPortAndSlowness(t *testing.T) {
 	healthy = true
 	if got := rounds(l, st, 1); len(got) != 1 || got[0] != "up" {
 		t.Fatalf("a peer answering again: changes %q, want up", got)
+	}
+}
+
+// TestDownPeersAsksASlowPeerTwice: a peer that fails one /livez (slow or
+// unhealthy for a moment) is not down when it answers the second time; one
+// that keeps failing is, and so is one whose port refuses.
+func TestDownPeersAsksASlowPeerTwice(t *testing.T) {
+	var asked atomic.Int32
+	once := newPeer(t, func(w http.ResponseWriter, _ *http.Request) {
+		if asked.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	never := newPeer(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	gone := newPeer(t, func(http.ResponseWriter, *http.Request) {})
+	gone.http.Close()
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{1: {ID: 1}, 2: once.broker(2), 3: never.broker(3), 4: gone.broker(4)}}
+	down := prober{client: newPeerHTTP(nil).timeout(time.Second)}.downPeers(context.Background(), 1, st)
+	if want := map[uint64]bool{3: true, 4: true}; !maps.Equal(down, want) {
+		t.Fatalf("down %v, want %v (broker 2 failed once, then answered)", down, want)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Fatalf("broker 2 asked %d times, want 2", n)
 	}
 }
 
