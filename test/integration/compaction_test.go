@@ -265,6 +265,7 @@ func consumeKeyed(ctx context.Context, seeds []string, topic string, opts ...kgo
 	cl := mustClient(seeds, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}})}, opts...)...)
 	defer cl.Close()
 	var out []kgoRecord
+	idle := 0 // polls in a row that returned nothing
 	for {
 		if len(out) > 0 && out[len(out)-1].offset >= end.Offset-1 {
 			return out, nil
@@ -274,9 +275,17 @@ func consumeKeyed(ctx context.Context, seeds []string, topic string, opts ...kgo
 		timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if timedOut && ctx.Err() == nil {
-			// Nothing more: the last offsets may all have been cleaned.
-			return out, nil
+			// Nothing more: the last offsets may all have been cleaned
+			// (or be a transaction marker, or above the last stable
+			// offset). A client slow to start on a loaded machine is
+			// given longer before an empty read counts as the end.
+			idle++
+			if idle >= 3 && len(out) > 0 || idle >= 10 {
+				return out, nil
+			}
+			continue
 		}
+		idle = 0
 		for _, e := range fs.Errors() {
 			return nil, fmt.Errorf("fetch: %w", e.Err)
 		}

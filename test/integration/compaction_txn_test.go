@@ -233,8 +233,8 @@ func TestCompactionTransactions(t *testing.T) {
 		return nil
 	})
 	// The cleaner may still pass between the two reads (dropping a value a
-	// later one supersedes), so each read must be a compacted committed
-	// view, and the two must agree once a pass no longer lands between them.
+	// later one supersedes): each read must be a compacted committed view
+	// and the two must agree, once a pass no longer lands between them.
 	testutil.Eventually(t, 60*time.Second, func() error {
 		rc, err := consumeKeyed(ctx, seeds, topic, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		if err != nil {
@@ -244,14 +244,14 @@ func TestCompactionTransactions(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := wantBelow(rc); err != nil {
-			t.Fatalf("read_committed: %v", err)
-		}
 		if len(rc) > 0 && rc[len(rc)-1].offset >= lso {
 			t.Fatalf("read_committed read offset %d, past the last stable offset %d", rc[len(rc)-1].offset, lso)
 		}
+		if err := wantBelow(rc); err != nil {
+			return fmt.Errorf("read_committed: %w", err)
+		}
 		if err := wantBelow(ru); err != nil {
-			t.Fatalf("read_uncommitted: %v", err)
+			return fmt.Errorf("read_uncommitted: %w", err)
 		}
 		if len(ru) < len(rc) || !slices.Equal(rc, ru[:len(rc)]) {
 			return fmt.Errorf("below the last stable offset read_committed read %v\nread_uncommitted %v", rc, ru)
