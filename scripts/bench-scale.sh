@@ -17,6 +17,8 @@
 #
 # Usage: scripts/bench-scale.sh [partitions, default 1000]
 # Env:   SETTLE (s, default 30)  IDLE (s, default 60)  LOAD (s, default 20)
+#        RATE: records/s of stage 3, paced open-loop (default 0: as fast as
+#          the producers go, where p99 is the producers' own queue)
 #        PORT_BASE (default 30000): Kafka BASE+1..3, Raft BASE+11..13, HTTP BASE+21..23
 #        LONGBOAT_BIN: use this binary instead of building one
 #        EXTRA_FLAGS: appended to every `longboat serve` (e.g. "--raft-rtt-ms 50")
@@ -33,6 +35,7 @@ parts=${1:-1000}
 settle=${SETTLE:-30}
 idle=${IDLE:-60}
 load=${LOAD:-20}
+rate=${RATE:-0}
 base=${PORT_BASE:-30000}
 case $parts in '' | *[!0-9]*) echo "partitions must be a whole number, got '$parts'" >&2; exit 2 ;; esac
 
@@ -160,9 +163,9 @@ for i in 1 2 3; do
 done
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
-stage "3/4 produce to all $parts partitions for ${load}s (1 KiB records, acks=all, 4 producers)"
+stage "3/4 produce to all $parts partitions for ${load}s (1 KiB records, acks=all, 4 producers, rate ${rate}/s; 0: unlimited)"
 "$work/longboat" bench --brokers "$brokers" --topic scale --partitions "$parts" --replication-factor 3 \
-  --record-size 1024 --acks all --producers 4 --duration "${load}s" --consume=false \
+  --record-size 1024 --acks all --producers 4 --duration "${load}s" --rate "$rate" --consume=false \
   --name "$parts partitions RF=3" --json "$work/bench.json" | tee "$work/bench.txt"
 mbs=$(jq -r 'first(.[]) | .mb_per_sec' "$work/bench.json")
 p99=$(jq -r 'first(.[]) | .latency_ms.P99' "$work/bench.json")
