@@ -231,7 +231,8 @@ func brokerArgs(id int, dir, raft, kafkaAddr, httpAddr string, rf int) []string 
 // FreeAddrs returns n distinct free 127.0.0.1 ports below the kernel's
 // ephemeral range (32768+), so that a client socket cannot take one while
 // its broker is stopped and block the restart. All are held open until all
-// are chosen.
+// are chosen. LONGBOAT_TEST_PORTS ("41000-41999") picks them from that
+// range instead, for runs that must share the machine's ports with others.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	out, err := freeAddrs(n)
@@ -252,12 +253,18 @@ var handedOut = struct {
 func freeAddrs(n int) ([]string, error) {
 	handedOut.Lock()
 	defer handedOut.Unlock()
+	lo, hi := 20000, 32767
+	if r := os.Getenv("LONGBOAT_TEST_PORTS"); r != "" {
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo {
+			return nil, fmt.Errorf("LONGBOAT_TEST_PORTS %q: want LOW-HIGH", r)
+		}
+	}
 	out := make([]string, 0, n)
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 1000 {
-			return nil, errors.New("no free ports in 20000-32767")
+			return nil, fmt.Errorf("no free ports in %d-%d", lo, hi)
 		}
-		port := 20000 + rand.IntN(12768)
+		port := lo + rand.IntN(hi-lo+1)
 		if handedOut.ports[port] {
 			continue
 		}

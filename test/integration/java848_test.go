@@ -55,7 +55,7 @@ func startJavaMember(t *testing.T, argv []string, seeds []string, group, topic s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = testWriter{t, "java"}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +102,14 @@ func (m *javaMember) records() []record {
 	return append([]record(nil), m.seen...)
 }
 
-// testWriter logs a process's stderr through the test.
-type testWriter struct{ t *testing.T }
+// testWriter logs a process's stderr through the test, after name.
+type testWriter struct {
+	t    *testing.T
+	name string
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Logf("java: %s", strings.TrimRight(string(b), "\n"))
+	w.t.Logf("%s: %s", w.name, strings.TrimRight(string(b), "\n"))
 	return len(b), nil
 }
 
@@ -114,6 +117,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 // one; the test is skipped (failed with LONGBOAT_REQUIRE_CLIENTS) when
 // Java or the client's jars are missing.
 func javaMember848(t *testing.T) []string {
+	t.Helper()
+	return javaProgram(t, "GroupMember848")
+}
+
+// javaProgram compiles testdata/java/<class>.java against the Kafka Java
+// client and returns the command that runs it; the test is skipped (failed
+// with LONGBOAT_REQUIRE_CLIENTS) when Java or the client's jars are
+// missing.
+func javaProgram(t *testing.T, class string) []string {
 	t.Helper()
 	cp, err := javaClasspath()
 	javac, errc := exec.LookPath("javac")
@@ -125,12 +137,12 @@ func javaMember848(t *testing.T) []string {
 		t.Skipf("the Java client cannot run: %v %v %v", err, errc, errj)
 	}
 	classes := t.TempDir()
-	if out, err := exec.Command(javac, "-cp", strings.Join(cp, ":"), "-d", classes, "testdata/java/GroupMember848.java").CombinedOutput(); err != nil {
+	if out, err := exec.Command(javac, "-cp", strings.Join(cp, ":"), "-d", classes, "testdata/java/"+class+".java").CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v: %s", err, out)
 	}
 	libs, _ := filepath.Glob("/usr/lib/*/jni")
 	return []string{java, "-Djava.library.path=" + strings.Join(libs, ":"), "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-		"-cp", strings.Join(append(cp, classes), ":"), "GroupMember848"}
+		"-cp", strings.Join(append(cp, classes), ":"), class}
 }
 
 // TestKIP848JavaJoinOneByOneAndLeave: three Java consumers with
