@@ -7,8 +7,9 @@ import (
 
 // On the shared three-broker cluster (every broker a __meta voter):
 // rebalance --dry-run prints a plan over the three brokers and starts no
-// move; remove-broker refuses a voter before changing anything; bad usage
-// is exit 2.
+// move; remove-broker refuses a voter before changing anything, as no
+// broker that joined can take its vote (__meta keeps three voters); bad
+// usage is exit 2.
 func TestRebalanceDryRunAndRemoveBrokerRefusals(t *testing.T) {
 	c := shared.Get(t)
 	bs := bootstrap(t)
@@ -25,7 +26,8 @@ func TestRebalanceDryRunAndRemoveBrokerRefusals(t *testing.T) {
 	if moves := c.Brokers[0].Node.Meta().Reassignments; len(moves) != 0 {
 		t.Fatalf("rebalance --dry-run started %d moves", len(moves))
 	}
-	lbFails(t, 1, "broker 2 is a voter of __meta", "cluster", "remove-broker", "2", "--bootstrap-server", bs, "--http", http)
+	lbFails(t, 1, "no live, non-draining broker that joined can take its vote: __meta keeps --meta-voters voters, so join another broker first",
+		"cluster", "remove-broker", "2", "--bootstrap-server", bs, "--http", http)
 	if d := c.Brokers[0].Node.Meta().Draining; len(d) != 0 {
 		t.Fatalf("a refused remove-broker left draining brokers %v", d)
 	}
