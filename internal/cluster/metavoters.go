@@ -40,8 +40,8 @@ type metaMembershipHost interface {
 //     its __meta replica must follow: the moves off it read it);
 //   - a draining leader hands __meta's leadership to a caught-up,
 //     non-draining voter first and changes nothing itself: a leader taking
-//     itself out of the group would leave __meta without a leader until an
-//     election, and the keeper's next round would run nowhere.
+//     itself out of the group would leave __meta without a leader (no
+//     writes, no keeper) until an election timeout.
 //
 // Only a registered, non-draining non-voting member that answers and that
 // the leader has seen holding everything __meta had applied (the ISR
