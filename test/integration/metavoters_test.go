@@ -199,6 +199,17 @@ func TestMetaVotersReplaceDeadVoter(t *testing.T) {
 		return atLeast("acknowledged records seen by the group consumer", n, len(loaded))
 	})
 	consumer.close()
+	// The removed broker stops, as remove-broker says; a client given its
+	// address among others still describes the group (lag 0: everything
+	// read was committed on close).
+	c.StopBroker(0)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		out, stderr, err := runCLI(t, "groups", "describe", "--brokers", c.Addrs()[0]+","+strings.Join(kafka, ","), "--group", "after-voters-readers", "--output", "json")
+		if err != nil || !strings.Contains(out, `"total_lag": 0`) {
+			return fmt.Errorf("groups describe: %v, %s", err, stderr)
+		}
+		return nil
+	})
 	checkRecords(t, loaded, consumer.records())
 	checkSameRecords(t, append(acked, loaded...), consumeAll(t, kafka, "after-voters", len(acked)+len(loaded)))
 }
