@@ -63,10 +63,7 @@ type clusterView struct {
 	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
 	httpAddr string          // the broker asked over HTTP
-	// httpAddrs are every --http address that answered /v1/status as a
-	// broker other than the one removed, httpAddr first.
-	httpAddrs []string
-	hc        *http.Client
+	hc       *http.Client
 }
 
 func partKey(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
@@ -134,10 +131,8 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client, avoid int32
 				continue
 			}
 			if err == nil {
-				v.httpAddrs = append(v.httpAddrs, a)
-				if st == nil {
-					st, v.httpAddr = got, a
-				}
+				st, v.httpAddr = got, a
+				break
 			}
 		}
 		if st == nil && (time.Now().After(deadline) || ctx.Err() != nil) {
@@ -183,18 +178,16 @@ func (v *clusterView) notMoving(parts []moveplan.Partition) []moveplan.Partition
 	return out
 }
 
-// brokerRequest asks the brokers at v.httpAddrs in turn to change a
-// broker's membership (internal/broker/brokershttp.go); a 409 is a refusal
-// to report as is, a 503 or no answer is asked again, of the next broker,
-// for up to a minute (a broker whose __meta replica is catching up answers
-// 503 for as long as that takes).
+// brokerRequest asks the broker at v.httpAddr to change a broker's
+// membership (internal/broker/brokershttp.go); a 409 is a refusal to
+// report as is, a 503 is asked again for up to a minute.
 func (v *clusterView) brokerRequest(ctx context.Context, method, path string) error {
+	url := v.httpAddr + path
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		url = "http://" + url
+	}
 	deadline := time.Now().Add(time.Minute)
-	for i := 0; ; i++ {
-		url := v.httpAddrs[i%len(v.httpAddrs)] + path
-		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-			url = "http://" + url
-		}
+	for {
 		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {
 			return err
