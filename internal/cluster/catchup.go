@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -41,8 +40,8 @@ const positionRetry = 100 * time.Millisecond
 // Positions asks every other replica in parallel, again until ctx ends if
 // one does not answer: one that never does fails the whole question, since
 // the stream must suit whichever follower receives it. A replica whose
-// broker is down (its HTTP and Raft ports refuse connections) is marked
-// Down; partition.ErrFollowerDown when all are.
+// broker is down (its HTTP and Raft ports refuse connections) is left out:
+// no stream reaches it; partition.ErrFollowerDown when all are.
 func (f followerLogs) Positions(ctx context.Context, shardID uint64) ([]partition.LogPosition, error) {
 	for {
 		out, err := f.askAll(ctx, shardID)
@@ -83,7 +82,6 @@ func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.L
 			switch {
 			case errors.Is(err, partition.ErrFollowerDown):
 				down = fmt.Errorf("replica %d of shard %d: %w", id, shardID, err)
-				out = append(out, partition.LogPosition{Down: true})
 			case err != nil:
 				errs = append(errs, fmt.Errorf("replica %d of shard %d: %w", id, shardID, err))
 			default:
@@ -95,7 +93,7 @@ func (f followerLogs) askAll(ctx context.Context, shardID uint64) ([]partition.L
 	switch {
 	case len(errs) > 0:
 		return nil, errs[0]
-	case down != nil && !slices.ContainsFunc(out, func(p partition.LogPosition) bool { return !p.Down }):
+	case len(out) == 0 && down != nil:
 		return nil, down
 	}
 	return out, nil

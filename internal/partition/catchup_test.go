@@ -507,36 +507,3 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 	f.n -= len(p)
 	return len(p), nil
 }
-
-// withDown answers with the given replicas' positions and one more
-// follower whose broker is down.
-type withDown struct{ up replicas }
-
-func (w withDown) Positions(ctx context.Context, shard uint64) ([]LogPosition, error) {
-	out, err := w.up.Positions(ctx, shard)
-	return append(out, LogPosition{Down: true}), err
-}
-
-// With one follower's broker down, a stream is cut for the followers that
-// answered; when none of them needs it (each holds everything the
-// snapshot does) it is for the one that is down, perhaps restarting, and
-// it is deferred rather than sent whole: a broker back from a few seconds'
-// outage was sent the whole log (TestCatchUpReceivesOnlyWhatItMissed).
-func TestSnapshotForADownFollowerDeferred(t *testing.T) {
-	ps := workload(60, 3, 0)
-	src, _ := openSM(t, t.TempDir())
-	apply(t, src, 1, ps...)
-	current, _ := openSM(t, t.TempDir())
-	apply(t, current, 1, ps...)
-	src.SetFollowerLogs(withDown{replicas{current}})
-	if _, h, err := trySnapshot(t, src); !errors.Is(err, sm.ErrSnapshotAborted) || src.unanswered.Load() != 0 {
-		t.Fatalf("answering follower up to date, another down: continues=%v from %d, %v; want an aborted stream and no patience running", h.Continues, h.StartOffset, err)
-	}
-	behind, _ := openSM(t, t.TempDir())
-	apply(t, behind, 1, ps[:40]...)
-	src.SetFollowerLogs(withDown{replicas{current, behind}})
-	_, h, err := trySnapshot(t, src)
-	if err != nil || !h.Continues || h.StartOffset != behind.HighWatermark() {
-		t.Fatalf("a follower behind answered, another down: continues=%v from %d, %v; want the stream from its end %d", h.Continues, h.StartOffset, err, behind.HighWatermark())
-	}
-}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -59,10 +58,6 @@ type LogPosition struct {
 	// before it reaches its free-space floor; nil when it has no floor. A
 	// leader streams no snapshot that would not fit (see catchUpPoint).
 	RoomBytes *int64 `json:"room_bytes,omitempty"`
-	// Down marks a follower whose broker is down (nothing answers at its
-	// HTTP or its Raft address): its log end is unknown, and a stream
-	// started now may still reach it if it comes back.
-	Down bool `json:"-"`
 }
 
 // ErrFollowerDown is FollowerLogs' error when no follower could be asked
@@ -72,7 +67,7 @@ type LogPosition struct {
 var ErrFollowerDown = errors.New("every follower's broker is down")
 
 // FollowerLogs tells a leader where the logs of a shard's other replicas
-// end, those whose broker is down marked Down; an error when any other
+// end, leaving out those whose broker is down; an error when any other
 // cannot say (ErrFollowerDown when all are down).
 type FollowerLogs interface {
 	Positions(ctx context.Context, shardID uint64) ([]LogPosition, error)
@@ -292,15 +287,7 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		return 0, nil, false, nil
 	}
 	s.unanswered.Store(0)
-	var down bool
-	positions = slices.DeleteFunc(positions, func(p LogPosition) bool {
-		down = down || p.Down
-		return p.Down
-	})
 	if len(positions) == 0 {
-		if down {
-			return 0, nil, false, fmt.Errorf("partition %d: snapshot stream deferred: %w", s.ShardID, ErrFollowerDown)
-		}
 		return 0, nil, false, nil
 	}
 	for _, p := range positions {
@@ -313,13 +300,6 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		if p.NextOffset < low.NextOffset {
 			low = p
 		}
-	}
-	if down && low.NextOffset >= snap.NextOffset {
-		// Every follower that answered holds all this snapshot does, so
-		// it is for one whose broker is down, perhaps restarting: the
-		// whole log would reach it if it came back as the stream starts.
-		// Once it answers it gets what it lacks.
-		return 0, nil, false, fmt.Errorf("partition %d: the followers that answered need no snapshot and another's broker is down: snapshot stream deferred", s.ShardID)
 	}
 	from, prev, ok = snap.StartOffset, nil, false
 	if low.NextOffset > snap.StartOffset && low.NextOffset <= snap.NextOffset {
