@@ -63,7 +63,10 @@ type clusterView struct {
 	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
 	httpAddr string          // the broker asked over HTTP
-	hc       *http.Client
+	// httpAddrs are every --http address that answered /v1/status as a
+	// broker other than the one removed, httpAddr first.
+	httpAddrs []string
+	hc        *http.Client
 }
 
 func partKey(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
@@ -131,8 +134,10 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client, avoid int32
 				continue
 			}
 			if err == nil {
-				st, v.httpAddr = got, a
-				break
+				v.httpAddrs = append(v.httpAddrs, a)
+				if st == nil {
+					st, v.httpAddr = got, a
+				}
 			}
 		}
 		if st == nil && (time.Now().After(deadline) || ctx.Err() != nil) {
@@ -178,16 +183,18 @@ func (v *clusterView) notMoving(parts []moveplan.Partition) []moveplan.Partition
 	return out
 }
 
-// brokerRequest asks the broker at v.httpAddr to change a broker's
-// membership (internal/broker/brokershttp.go); a 409 is a refusal to
-// report as is, a 503 is asked again for up to a minute.
+// brokerRequest asks the brokers at v.httpAddrs in turn to change a
+// broker's membership (internal/broker/brokershttp.go); a 409 is a refusal
+// to report as is, a 503 or no answer is asked again, of the next broker,
+// for up to a minute (a broker whose __meta replica is catching up answers
+// 503 for as long as that takes).
 func (v *clusterView) brokerRequest(ctx context.Context, method, path string) error {
-	url := v.httpAddr + path
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		url = "http://" + url
-	}
 	deadline := time.Now().Add(time.Minute)
-	for {
+	for i := 0; ; i++ {
+		url := v.httpAddrs[i%len(v.httpAddrs)] + path
+		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			url = "http://" + url
+		}
 		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {
 			return err
