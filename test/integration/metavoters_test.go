@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/config"
@@ -30,12 +31,13 @@ import (
 // consumer group run: its keeper hands __meta's leadership over, broker 5
 // is promoted, 1 loses its vote and leaves __meta's brokers, every topic
 // keeps its replication factor and every acknowledged record, and the
-// remaining brokers' Metadata and FindCoordinator no longer name 1.
+// remaining brokers' Metadata and FindCoordinator no longer name 1; broker
+// 1, out of __meta, names no controller and answers NOT_CONTROLLER.
 func TestMetaVotersReplaceDeadVoter(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
 		cfg.MetaVoterReplaceAfter = 3 * time.Second
 	}})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	membership := func(i int) (voters, nonVoting []uint64, err error) {
 		mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
@@ -169,6 +171,9 @@ func TestMetaVotersReplaceDeadVoter(t *testing.T) {
 			if slices.Sort(ids); !slices.Equal(ids, []int32{2, 4, 5}) {
 				return fmt.Errorf("broker %d's Metadata lists brokers %v, want 2, 4 and 5", i+1, ids)
 			}
+			if !slices.Contains(ids, md.ControllerID) {
+				return fmt.Errorf("broker %d's Metadata names controller %d, want one of 2, 4 and 5", i+1, md.ControllerID)
+			}
 			req := kmsg.NewPtrFindCoordinatorRequest()
 			req.CoordinatorKey = "after-voters-readers"
 			resp, err := req.RequestWith(mctx, one)
@@ -181,6 +186,26 @@ func TestMetaVotersReplaceDeadVoter(t *testing.T) {
 		}
 		return nil
 	})
+	// Broker 1, still running but out of __meta's Raft group, has a view
+	// of __meta that stands still: it names no controller, and answers a
+	// controller request NOT_CONTROLLER, so that clients ask elsewhere.
+	gone := newClient(t, []string{c.Addrs()[0]}).SeedBrokers()[0]
+	gctx, gcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer gcancel()
+	md, err := gone.Request(gctx, kmsg.NewPtrMetadataRequest())
+	if err != nil {
+		t.Fatalf("Metadata of removed broker 1: %v", err)
+	}
+	if id := md.(*kmsg.MetadataResponse).ControllerID; id != -1 {
+		t.Fatalf("removed broker 1's Metadata names controller %d, want -1 (none)", id)
+	}
+	lr, err := gone.Request(gctx, kmsg.NewPtrListPartitionReassignmentsRequest())
+	if err != nil {
+		t.Fatalf("ListPartitionReassignments of removed broker 1: %v", err)
+	}
+	if code := lr.(*kmsg.ListPartitionReassignmentsResponse).ErrorCode; code != kerr.NotController.Code {
+		t.Fatalf("removed broker 1's ListPartitionReassignments: error %d, want NOT_CONTROLLER", code)
+	}
 	loaded := load.stop(t)
 	if len(loaded) == 0 {
 		t.Fatal("no record acknowledged under load")
