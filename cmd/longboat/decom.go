@@ -62,9 +62,9 @@ type clusterView struct {
 	// rebalance leaves them where they are.
 	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
-	httpAddr string          // the broker asked over HTTP
 	// httpAddrs are every --http address that answered /v1/status as a
-	// broker other than the one removed, httpAddr first.
+	// broker other than the one removed, first the one whose status the
+	// view holds.
 	httpAddrs []string
 	hc        *http.Client
 }
@@ -136,7 +136,7 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client, avoid int32
 			if err == nil {
 				v.httpAddrs = append(v.httpAddrs, a)
 				if st == nil {
-					st, v.httpAddr = got, a
+					st = got
 				}
 			}
 		}
@@ -456,7 +456,7 @@ func (v *clusterView) voterReplaceable(n int32) error {
 		"then run remove-broker again (nothing changed)", n, joinIDs(v.voters), orDash(joinIDs(v.nonVoting)))
 }
 
-// awaitVoterLeaves follows __meta's membership at the broker asked until
+// awaitVoterLeaves follows __meta's membership at the brokers asked until
 // broker n no longer votes, printing a line on w as it changes, for up to
 // voterWait; it returns the voters then.
 func (v *clusterView) awaitVoterLeaves(ctx context.Context, w io.Writer, n int32) ([]int32, error) {
@@ -464,9 +464,20 @@ func (v *clusterView) awaitVoterLeaves(ctx context.Context, w io.Writer, n int32
 	deadline := start.Add(voterWait)
 	fmt.Fprintf(w, "broker %d votes in __meta: waiting for __meta's leader to promote a broker that joined in its place and take its vote away\n", n)
 	last := ""
+	// A broker that does not answer, or cannot read __meta's membership,
+	// gives way to the next --http one; one that answers stays asked, so
+	// that the lines follow one view.
+	at := 0
 	for {
-		st, err := fetchStatus(ctx, v.hc, v.httpAddr)
-		if err == nil && len(st.MetaVoters) > 0 {
+		addr := v.httpAddrs[at%len(v.httpAddrs)]
+		st, err := fetchStatus(ctx, v.hc, addr)
+		if err == nil && len(st.MetaVoters) == 0 {
+			err = fmt.Errorf("%s: no __meta membership in /v1/status", addr)
+		}
+		if err != nil {
+			at++
+		}
+		if err == nil {
 			voters := toInt32s(st.MetaVoters)
 			now := fmt.Sprintf("__meta voters %s, non-voting %s", joinIDs(voters), orDash(joinIDs(toInt32s(st.MetaNonVoting))))
 			if now != last {
@@ -479,7 +490,7 @@ func (v *clusterView) awaitVoterLeaves(ctx context.Context, w io.Writer, n int32
 		}
 		if time.Now().After(deadline) {
 			if last == "" {
-				last = fmt.Sprintf("__meta's membership unread at %s: %v", v.httpAddr, err)
+				last = fmt.Sprintf("__meta's membership unread at %s: %v", strings.Join(v.httpAddrs, ","), err)
 			}
 			return nil, fmt.Errorf("still a voter of __meta after %v (%s): __meta's leader promotes a live, caught-up, non-draining broker that joined, then takes the vote of %d away "+
 				"(its log says \"__meta voters\"); run remove-broker again to finish", voterWait, last, n)
