@@ -82,12 +82,15 @@ stage "start 3 brokers (Kafka $(kafka 1)-$((base + 3)), HTTP $(httpa 1)-$((base 
 mkdir -p "$work/cwd"
 soft=${SOFT_SETTINGS:-$PWD/docker/etc/longboat/dragonboat-soft-settings.json}
 [ "$soft" = none ] || cp "$soft" "$work/cwd/dragonboat-soft-settings.json"
+# The profile of stage 2 needs the brokers' /debug/pprof.
+pprof_flag=
+[ -z "${PPROF_OUT:-}" ] || pprof_flag=--debug-pprof
 for i in 1 2 3; do
   # shellcheck disable=SC2086 # EXTRA_FLAGS is a list of flags
   (
     cd "$work/cwd" && exec "$work/longboat" serve --node-id "$i" --data-dir "$work/node$i" --listeners "PLAINTEXT://$(kafka $i)" \
     --raft-addr "$(raftp $i)" --initial-members "$members" --initial-members-http "$members_http" --http-addr "$(httpa $i)" \
-    --log-level warn --log-format json ${EXTRA_FLAGS:-} >"$work/node$i.log" 2>&1
+    --log-level warn --log-format json $pprof_flag ${EXTRA_FLAGS:-} >"$work/node$i.log" 2>&1
   ) &
   pids+=($!)
 done

@@ -129,3 +129,21 @@ func (f followerLogs) position(ctx context.Context, b *meta.Broker, shardID uint
 	}
 	return pos, nil
 }
+
+// logStream logs each snapshot stream a replica of ref starts: where it
+// starts and, for the whole log, why no follower's log end could be used.
+func (r *reconciler) logStream(ref meta.PartitionRef) func(partition.StreamPlan) {
+	return func(p partition.StreamPlan) {
+		ends := make([]int64, len(p.Followers))
+		for i, f := range p.Followers {
+			ends[i] = f.NextOffset
+		}
+		ev := r.log.Info().Str("topic", ref.Topic).Int32("partition", ref.Partition.Index).Uint64("shard", p.ShardID).
+			Int64("from", p.From).Int64("log_start", p.StartOffset).Int64("log_end", p.NextOffset).Ints64("follower_log_ends", ends)
+		if p.Whole {
+			ev.Str("reason", p.Reason).Msg("snapshot stream of the whole log")
+			return
+		}
+		ev.Msg("snapshot stream continuing the followers' logs")
+	}
+}

@@ -183,6 +183,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})
 		p.SetDiskFloor(r.belowFloor, r.room)
 		p.SetStreamThrottle(r.throttle.forShard(shard))
+		p.SetStreamObserver(r.logStream(ref))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
 		return timedApply{IOnDiskStateMachine: p, apply: r.applyTime}

@@ -213,7 +213,7 @@ func TestInterruptedIncrementalInstall(t *testing.T) {
 			if err := dst.RecoverFromSnapshot(r, make(chan struct{})); err == nil {
 				t.Fatal("cut-short stream installed")
 			}
-			dst.Close()
+			crash(dst)
 
 			re, applied := openSM(t, dir)
 			if applied != 0 && tc.cut(len(stream)) > 4 {
@@ -243,7 +243,7 @@ func TestInterruptedIncrementalInstall(t *testing.T) {
 	if err := dst.writeCheckpoint(checkpoint{NextOffset: src.HighWatermark() - 1, StartOffset: src.HighWatermark() - 1, Installing: true}); err != nil {
 		t.Fatal(err)
 	}
-	dst.Close()
+	crash(dst)
 	re, applied := openSM(t, dir)
 	if applied != 0 || re.HighWatermark() != src.HighWatermark()-1 || re.LogStartOffset() != src.HighWatermark()-1 {
 		t.Fatalf("reopened at applied %d, log %d..%d; want 0 and an empty log at %d",

@@ -79,7 +79,7 @@ func TestAdvanceStartThenCrashAndReplay(t *testing.T) {
 	hw := s.HighWatermark()
 	more := workload(6, 3, 7)
 	first := apply(t, s, 42, more...)
-	s.Close() // no Sync since the advance
+	crash(s) // no Sync since the advance
 	re, applied := openSM(t, dir)
 	if applied != 41 || re.LogStartOffset() != target || re.HighWatermark() != hw {
 		t.Fatalf("reopened: applied %d start %d hw %d, want 41 %d %d", applied, re.LogStartOffset(), re.HighWatermark(), target, hw)

@@ -167,7 +167,7 @@ func TestProducerJournalCrashTail(t *testing.T) {
 			produceEntries(t, s, 301, 50, 200, seqs)
 			produceEntries(t, ref, 301, 50, 200, refSeqs)
 			tc.crash(t, s)
-			s.Close()
+			crash(s)
 
 			re, applied := openSM(t, dir)
 			if applied != 300 {

@@ -81,7 +81,7 @@ func TestProducerStateSurvivesReopenAndSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	applyAt(t, s, 2, 1, batchtest.Producer(3, 0, 2, 2)) // after the checkpoint: replayed on reopen
-	s.Close()
+	crash(s)
 
 	s2, applied := openSM(t, dir)
 	if applied != 1 {

@@ -81,6 +81,25 @@ const followerQueryTimeout = 2 * time.Second
 // the followers' logs end. Call it before dragonboat opens the replica.
 func (s *StateMachine) SetFollowerLogs(f FollowerLogs) { s.followers = f }
 
+// StreamPlan is what a snapshot stream about to start holds: the
+// leader's log from From to NextOffset, the whole of it (Whole, with the
+// reason) or a continuation of the followers' logs, and the positions the
+// followers answered.
+type StreamPlan struct {
+	ShardID     uint64
+	From        int64
+	StartOffset int64
+	NextOffset  int64
+	Whole       bool
+	Reason      string
+	Followers   []LogPosition
+}
+
+// SetStreamObserver sets the function told of each snapshot stream this
+// replica starts, so that a stream of the whole log says why. Call it
+// before dragonboat opens the replica.
+func (s *StateMachine) SetStreamObserver(f func(StreamPlan)) { s.onStream = f }
+
 // SetStreamThrottle gives the limit of the snapshot streams this replica
 // sends, asked when each stream starts (nil, or a nil result: no limit): a
 // reassignment throttles the catch-up of the replicas it brings in. Call
@@ -166,9 +185,13 @@ func (s *StateMachine) SaveSnapshot(ctx interface{}, w io.Writer, done <-chan st
 	}
 	defer p.log.Close()
 	h := p.header
-	from, prev, ok, err := s.catchUpPoint(p.log, done)
+	from, prev, ok, why, positions, err := s.catchUpPoint(p.log, done)
 	if err != nil {
 		return streamAborted(err)
+	}
+	if s.onStream != nil {
+		s.onStream(StreamPlan{ShardID: s.ShardID, From: from, StartOffset: p.log.StartOffset, NextOffset: p.log.NextOffset,
+			Whole: !ok, Reason: why, Followers: positions})
 	}
 	if ok {
 		if err := p.log.From(from); err != nil {
@@ -257,9 +280,9 @@ const snapshotRoomFactor = 2
 // the shard has not been waiting for an answer for catchUpPatience; when a
 // follower's broker is below its free-space floor or could not write the
 // stream without going below it.
-func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (from int64, prev []byte, ok bool, err error) {
+func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}) (from int64, prev []byte, ok bool, why string, positions []LogPosition, err error) {
 	if s.followers == nil {
-		return 0, nil, false, nil
+		return 0, nil, false, "no way to ask the followers", nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), followerQueryTimeout)
 	defer cancel()
@@ -270,29 +293,30 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		case <-ctx.Done():
 		}
 	}()
-	positions, err := s.followers.Positions(ctx, s.ShardID)
+	positions, err = s.followers.Positions(ctx, s.ShardID)
 	if stopped(done) != nil {
-		return 0, nil, false, sm.ErrSnapshotStopped
+		return 0, nil, false, "", nil, sm.ErrSnapshotStopped
 	}
 	if errors.Is(err, ErrFollowerDown) {
 		s.unanswered.Store(0)
-		return 0, nil, false, fmt.Errorf("partition %d: snapshot stream deferred: %w", s.ShardID, err)
+		return 0, nil, false, "", nil, fmt.Errorf("partition %d: snapshot stream deferred: %w", s.ShardID, err)
 	}
 	if err != nil {
 		now := time.Now().UnixNano()
 		s.unanswered.CompareAndSwap(0, now)
-		if waited := time.Duration(now - s.unanswered.Load()); waited < catchUpPatience {
-			return 0, nil, false, fmt.Errorf("partition %d: followers' log ends unknown for %v, snapshot stream deferred: %v", s.ShardID, waited.Round(time.Millisecond), err)
+		waited := time.Duration(now - s.unanswered.Load())
+		if waited < catchUpPatience {
+			return 0, nil, false, "", nil, fmt.Errorf("partition %d: followers' log ends unknown for %v, snapshot stream deferred: %v", s.ShardID, waited.Round(time.Millisecond), err)
 		}
-		return 0, nil, false, nil
+		return 0, nil, false, fmt.Sprintf("followers' log ends unknown for %v: %v", waited.Round(time.Millisecond), err), nil, nil
 	}
 	s.unanswered.Store(0)
 	if len(positions) == 0 {
-		return 0, nil, false, nil
+		return 0, nil, false, "no follower to ask", nil, nil
 	}
 	for _, p := range positions {
 		if p.DiskBelowFloor {
-			return 0, nil, false, fmt.Errorf("partition %d: a follower's broker is below its free-space floor, snapshot stream deferred", s.ShardID)
+			return 0, nil, false, "", nil, fmt.Errorf("partition %d: a follower's broker is below its free-space floor, snapshot stream deferred", s.ShardID)
 		}
 	}
 	low := positions[0]
@@ -302,21 +326,29 @@ func (s *StateMachine) catchUpPoint(snap *storage.Snapshot, done <-chan struct{}
 		}
 	}
 	from, prev, ok = snap.StartOffset, nil, false
-	if low.NextOffset > snap.StartOffset && low.NextOffset <= snap.NextOffset {
-		if last, err := snap.BatchHeaderBefore(low.NextOffset); err == nil && bytes.Equal(last, low.LastBatch) {
+	switch {
+	case low.NextOffset <= snap.StartOffset:
+		why = fmt.Sprintf("the lowest follower's log ends at %d, at or below this log's start %d", low.NextOffset, snap.StartOffset)
+	case low.NextOffset > snap.NextOffset:
+		why = fmt.Sprintf("the lowest follower's log ends at %d, past this snapshot's end %d", low.NextOffset, snap.NextOffset)
+	default:
+		last, err := snap.BatchHeaderBefore(low.NextOffset)
+		if err == nil && bytes.Equal(last, low.LastBatch) {
 			from, prev, ok = low.NextOffset, last, true
+		} else {
+			why = fmt.Sprintf("the lowest follower's batch before %d differs from this log's (%v)", low.NextOffset, err)
 		}
 	}
 	size, err := snap.SizeFrom(from)
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("partition %d: size of a snapshot from offset %d: %w", s.ShardID, from, err)
+		return 0, nil, false, "", nil, fmt.Errorf("partition %d: size of a snapshot from offset %d: %w", s.ShardID, from, err)
 	}
 	for _, p := range positions {
 		if p.RoomBytes != nil && *p.RoomBytes < snapshotRoomFactor*size {
-			return 0, nil, false, fmt.Errorf("partition %d: a follower's broker has %d bytes before its free-space floor, too few for a snapshot of %d bytes, snapshot stream deferred", s.ShardID, *p.RoomBytes, size)
+			return 0, nil, false, "", nil, fmt.Errorf("partition %d: a follower's broker has %d bytes before its free-space floor, too few for a snapshot of %d bytes, snapshot stream deferred", s.ShardID, *p.RoomBytes, size)
 		}
 	}
-	return from, prev, ok, nil
+	return from, prev, ok, why, positions, nil
 }
 
 // RecoverFromSnapshot installs a snapshot. A full one replaces the log. One

@@ -83,6 +83,7 @@ type StateMachine struct {
 
 	stopc     <-chan struct{}       // dragonboat's stop signal, from Open
 	onFault   func(error)           // told of the first storage fault
+	onStream  func(StreamPlan)      // told of each snapshot stream started
 	fault     atomic.Pointer[error] // the storage fault that took the replica offline
 	closed    chan struct{}         // closed by Close
 	closeOnce sync.Once
@@ -164,6 +165,20 @@ func (s *StateMachine) open() (uint64, error) {
 	s.synced.Store(l.NextOffset())
 	s.opened.Store(true)
 	return cp.Applied, nil
+}
+
+// closingSync checkpoints the applied state at Close unless nothing was
+// appended since the last checkpoint, an install is under way (its own
+// checkpoint must stand) or the replica is faulted.
+func (s *StateMachine) closingSync() {
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
+	s.prodMu.Lock()
+	defer s.prodMu.Unlock()
+	if !s.opened.Load() || s.installing.Load() || s.Fault() != nil || s.synced.Load() == s.log.NextOffset() {
+		return
+	}
+	_ = s.sync() // best effort; see Close
 }
 
 func readCheckpoint(dir string) (checkpoint, error) {
@@ -496,12 +511,20 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Close closes the log; the checkpoint from the last Sync stands.
+// Close checkpoints what was applied since the last Sync, then closes the
+// log. Without the checkpoint a replica stopped cleanly reopens at its
+// last Raft snapshot and cuts its log back there, and if its leader then
+// sends it a snapshot (it missed more than the Raft log keeps) the stream
+// must start at that point: with few, large entries since the replica
+// started (no Raft snapshot yet) that was the whole log. The checkpoint
+// is best effort: if it fails, the replica reopens at the previous one,
+// as after a crash, and a storage fault shows when the log is reopened.
 func (s *StateMachine) Close() error {
 	defer s.closeOnce.Do(func() { close(s.closed) })
 	if s.log == nil {
 		return nil
 	}
+	s.closingSync()
 	s.cpMu.Lock()
 	s.journal.close()
 	s.cpMu.Unlock()

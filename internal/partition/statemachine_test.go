@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -32,6 +33,13 @@ func openSM(t *testing.T, dir string) (*StateMachine, uint64) {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, applied
+}
+
+// crash closes s as a killed process leaves it: what it wrote stays on
+// disk, but no checkpoint is taken at close (Close takes one).
+func crash(s *StateMachine) {
+	s.opened.Store(false)
+	s.Close()
 }
 
 // proposal is one Raft entry's content: a term and the batches of one
@@ -310,9 +318,7 @@ func TestSyncCloseReopen(t *testing.T) {
 	more := workload(6, 2, 100)
 	vals := apply(t, s2, 11, more...)
 	before := readAll(t, s2, 0)
-	if err := s2.Close(); err != nil {
-		t.Fatal(err)
-	}
+	crash(s2)
 
 	s3, applied := openSM(t, dir)
 	if applied != 10 {
@@ -345,7 +351,7 @@ func TestReopenWithoutAnySync(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := openSM(t, dir)
 	apply(t, s, 1, workload(5, 1, 0)...)
-	s.Close()
+	crash(s)
 	s2, applied := openSM(t, dir)
 	if applied != 0 || s2.HighWatermark() != 0 {
 		t.Errorf("never synced: Open = %d, HW %d; want 0, 0 (Raft replays everything)", applied, s2.HighWatermark())
@@ -355,6 +361,73 @@ func TestReopenWithoutAnySync(t *testing.T) {
 		t.Errorf("replay starts at %d", v[0])
 	}
 	expectLog(t, s2, ps)
+}
+
+// A replica stopped cleanly reopens where it stopped: a leader that must
+// send it a snapshot then continues its log instead of sending all of it.
+func TestCloseCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSM(t, dir)
+	ps := workload(8, 1, 0)
+	apply(t, s, 1, ps...) // never synced
+	hw := s.HighWatermark()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	re, applied := openSM(t, dir)
+	if applied != 8 || re.HighWatermark() != hw {
+		t.Fatalf("reopened after Close: applied %d, HW %d; want 8, %d", applied, re.HighWatermark(), hw)
+	}
+	pos, err := re.Position()
+	if err != nil || pos.NextOffset != hw {
+		t.Fatalf("Position after reopen: %+v, %v; want the log end %d", pos, err, hw)
+	}
+	expectLog(t, re, ps)
+}
+
+// A replica closed after a snapshot install was stopped half-way keeps the
+// install's own checkpoint: it reopens empty at the snapshot's start, to
+// install again.
+func TestCloseDuringInstallKeepsItsCheckpoint(t *testing.T) {
+	ps := workload(30, 2, 0)
+	src, _ := openSM(t, t.TempDir())
+	apply(t, src, 1, ps...)
+	dir := t.TempDir()
+	dst, _ := openSM(t, dir)
+	apply(t, dst, 1, ps[:10]...)
+	stream, h := streamFrom(t, src, replicas{dst})
+	stop := make(chan struct{})
+	r := &stopAfter{r: bytes.NewReader(stream), n: len(stream) / 2, stop: stop}
+	if err := dst.RecoverFromSnapshot(r, stop); err == nil {
+		t.Fatal("stopped install succeeded")
+	}
+	if dst.Fault() != nil {
+		t.Fatalf("a stopped install is not a fault: %v", dst.Fault())
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	re, applied := openSM(t, dir)
+	if applied != 0 || re.HighWatermark() != h.StartOffset {
+		t.Fatalf("reopened at applied %d, log end %d; want 0 and the snapshot's start %d", applied, re.HighWatermark(), h.StartOffset)
+	}
+}
+
+// stopAfter reads r 512 bytes at a time and closes stop once n bytes were
+// read: dragonboat stopping the replica half-way through a snapshot install.
+type stopAfter struct {
+	r    io.Reader
+	n    int
+	stop chan struct{}
+}
+
+func (s *stopAfter) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p[:min(len(p), 512)])
+	if s.n -= n; s.n <= 0 && s.stop != nil {
+		close(s.stop)
+		s.stop = nil
+	}
+	return n, err
 }
 
 func TestOpenRefusesLogShorterThanCheckpoint(t *testing.T) {
@@ -419,9 +492,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	expectLog(t, dst, all)
 
 	// The recovered replica checkpointed the snapshot's index.
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
+	crash(dst)
 	dir := dst.dir
 	re, applied := openSM(t, dir)
 	if applied != 30 {
@@ -519,7 +590,7 @@ func TestSnapshotWhileAppending(t *testing.T) {
 	}
 	// The restored replica checkpointed the prepared index (20); the replayed
 	// entries were not synced, so a restart goes back to it.
-	dst.Close()
+	crash(dst)
 	re, applied := openSM(t, dst.dir)
 	if applied != 20 || re.HighWatermark() != preparedHW {
 		t.Errorf("reopened: Open = %d, HW %d; want 20, %d", applied, re.HighWatermark(), preparedHW)
