@@ -6,7 +6,8 @@
 # measures the time from `up` to all brokers ready, runs
 # scripts/smoke-test.sh, the README's client commands as written and
 # scripts/scale-demo.sh (broker 4 joins from compose/five-brokers.yml,
-# partitions move onto it and off broker 1 under load), and always tears the
+# partitions move onto it, and broker 1, a __meta voter, is removed under
+# load), and always tears the
 # stack down with its volumes, broker 4's included. Exit code: 0 when the smoke test, the README's
 # commands and the scale demo passed (or
 # when there is no Docker engine: the stage is then reported SKIPPED).
@@ -161,5 +162,5 @@ esac
 [ "$smoke_rc" = 0 ] || exit "$smoke_rc"
 echo "== the README's client commands, as written (image longboat:local)"
 LONGBOAT_IMAGE=longboat:local scripts/readme-docker-ci.sh clients || exit
-echo "== scale demo: broker 4 joins, partitions move onto it and off broker 1 under load"
+echo "== scale demo: broker 4 joins, partitions move onto it, broker 1 (a __meta voter) is removed, under load"
 timeout 420 env -u LONGBOAT_BIN LONGBOAT_IMAGE=longboat:local SCALE_KEEP_BROKER4=1 scripts/scale-demo.sh

@@ -8,15 +8,21 @@
 #      and waits for it to be ready and listed by `cluster status`;
 #   3. reassigns half of the topic's partitions onto broker 4
 #      (`topics reassign`, taking each one's replica on broker 1);
-#   4. moves every partition replica of every topic off broker 1;
-#   5. stops the producer, lets the group catch up, and checks: no topic
-#      partition left on broker 1, every acknowledged record in the log
-#      exactly once (read back from offset 0), the group member read every
-#      acknowledged record and kept reading through each step, the group's
-#      lag is 0.
-# Broker 4 is stopped and removed at the end (with its volume) unless
-# SCALE_KEEP_BROKER4=1. Broker 1 stays up: it remains a __meta voter and holds
-# its __consumer_offsets replicas (group shards do not move yet).
+#   4. removes broker 1, a founding __meta voter, with `longboat cluster
+#      remove-broker 1`: it marks 1 draining, moves every partition replica
+#      off it (__consumer_offsets' too), waits for __meta's leader to
+#      promote broker 4 to a voter in 1's place and take 1's vote away, and
+#      removes 1 from __meta; the demo then stops broker 1's container;
+#   5. stops the producer, lets the group catch up, and checks: broker 1 gone
+#      from `cluster status` and broker 4 a __meta voter, no partition left
+#      on broker 1, every acknowledged record in the log exactly once (read
+#      back from offset 0), the group member read every acknowledged record
+#      and kept reading through each step, the group's lag is 0.
+# Removing broker 1 is for good: the appliance goes on as brokers 2, 3 and 4
+# (`docker compose down -v` and `up` make a fresh one). Broker 4 is stopped
+# and removed at the end (with its volume) only when broker 1 was not
+# removed (a step failed before) and SCALE_KEEP_BROKER4 is not 1: once it
+# holds broker 1's vote and replicas it stays.
 # Prints progress lines and a summary; exits 1 when a check failed.
 #
 # Clients are `longboat` subcommands: $LONGBOAT_BIN when set, else `docker
@@ -28,7 +34,7 @@
 #   SCALE_COMPOSE_FILES     "docker-compose.yml compose/five-brokers.yml"
 #   SCALE_RECORDS           records per producer round (200)
 #   SCALE_MAX_ROUNDS        producer rounds at most (150)
-#   SCALE_MOVE_WAIT         how long one reassignment may take (120s)
+#   SCALE_MOVE_WAIT         how long one reassignment, or remove-broker's moves, may take (120s)
 #   SCALE_KEEP_BROKER4      1: leave broker 4 running at the end
 #   READY_TIMEOUT           seconds for broker 4 to turn ready (120)
 set -uo pipefail
@@ -71,7 +77,8 @@ work=$(mktemp -d /tmp/longboat-scale.XXXXXX)
 t0=$SECONDS
 results=() # "STATUS|check|detail"
 failed=0
-producer_pid="" consumer_pid=""
+producer_pid="" consumer_pid="" broker1_removed=""
+http_addrs=127.0.0.1:13092,127.0.0.1:13093,127.0.0.1:13094,127.0.0.1:13095
 
 log() { printf '%s [%4ss] %s\n' "$(date -u +%H:%M:%S)" "$((SECONDS - t0))" "$*"; }
 result() { # status check detail
@@ -99,7 +106,7 @@ cleanup() {
   [ -n "$producer_pid" ] && kill "$producer_pid" 2>/dev/null
   [ -n "$consumer_pid" ] && kill "$consumer_pid" 2>/dev/null
   wait 2>/dev/null
-  if [ "${SCALE_KEEP_BROKER4:-}" != 1 ] && docker inspect longboat-broker4 >/dev/null 2>&1; then
+  if [ -z "$broker1_removed" ] && [ "${SCALE_KEEP_BROKER4:-}" != 1 ] && docker inspect longboat-broker4 >/dev/null 2>&1; then
     log "removing broker 4 and its volume (SCALE_KEEP_BROKER4=1 keeps it)"
     timeout 120 "${dc[@]}" rm -s -f -v broker4 >/dev/null 2>&1
     docker volume rm "${project}_broker4-data" >/dev/null 2>&1
@@ -166,18 +173,6 @@ move_off() {
     elif awk 'NR > 1 && $5 != "completed" {bad = 1} END {exit !bad}' "$work/move-$topic-$n.out"; then
       result FAIL "reassign $topic/${by_target[$target]} -> $target" "not completed within $move_wait"
     fi
-  done
-}
-
-# remove_broker N: every topic partition replica on broker N moves to broker
-# 4, or to another broker when the partition already has one on 4. When
-# `longboat cluster remove-broker` is available, this function's body is
-#   lb cluster remove-broker "$1" --bootstrap-server "$bootstrap"
-remove_broker() {
-  local t parts
-  for t in $(lb topics list --brokers "$bootstrap" 2>/dev/null | awk 'NR > 1 {print $1}'); do
-    parts=$(replicas_of "$t" | awk -v b="$1" '("," $2 ",") ~ ("," b ",") {print $1}' | paste -sd' ' -)
-    [ -n "$parts" ] && move_off "$t" "$1" "$parts" "4 2 3 5"
   done
 }
 
@@ -252,7 +247,7 @@ else
     result FAIL "broker 4 joined and is ready" "/readyz not 200 after ${ready_timeout}s; $(docker logs --tail 3 longboat-broker4 2>&1 | tail -1)"
   fi
 fi
-status=$(lb cluster status --bootstrap-server localhost:9095 --http 127.0.0.1:13092,127.0.0.1:13093,127.0.0.1:13094,127.0.0.1:13095 2>&1)
+status=$(lb cluster status --bootstrap-server localhost:9095 --http "$http_addrs" 2>&1)
 echo "$status" | sed 's/^/    /'
 if echo "$status" | awk '$1 == 4 && $3 == "true" {found = 1} END {exit !found}' && echo "$status" | grep -q '^Cluster .*: 4 brokers'; then
   result PASS "cluster status lists 4 brokers, broker 4 up" "$(echo "$status" | awk '$1 == 4 {print "meta " $5 ", replicas " $7}')"
@@ -272,19 +267,40 @@ else
 fi
 phase_end "reassign onto broker 4"
 
-# 4. everything off broker 1
-phase_start "move every partition off broker 1"
-remove_broker 1
+# 4. broker 1, a founding __meta voter, leaves the cluster
+phase_start "remove broker 1 (a __meta voter)"
+log "cluster remove-broker 1 --wait $move_wait"
+lb cluster remove-broker 1 --bootstrap-server "$bootstrap" --http "$http_addrs" --wait "$move_wait" \
+  >"$work/remove.out" 2>"$work/remove.err"
+rc=$?
+sed 's/^/    /' "$work/remove.err"
+sed 's/^/    /' "$work/remove.out"
+if [ "$rc" = 0 ] && grep -q "broker 1 removed from the cluster" "$work/remove.err"; then
+  broker1_removed=1
+  result PASS "remove-broker 1 (a __meta voter)" "$(grep -o 'voters now [0-9,]*' "$work/remove.err"); $(awk 'NR > 1 && $5 == "completed"' "$work/remove.out" | wc -l) moves"
+  # It serves nothing any more, and its __meta replica no longer follows:
+  # clients must not take metadata from it.
+  timeout 60 docker stop longboat-broker1 >/dev/null 2>&1
+else
+  result FAIL "remove-broker 1 (a __meta voter)" "exit $rc: $(tail -1 "$work/remove.err")"
+fi
 left=""
 for t in $(lb topics list --brokers "$bootstrap" 2>/dev/null | awk 'NR > 1 {print $1}'); do
   left+=$(replicas_of "$t" | awk -v t="$t" '("," $2 ",") ~ /,1,/ {printf " %s/%s=%s", t, $1, $2}')
 done
 if [ -z "$left" ]; then
-  result PASS "no topic partition left on broker 1" "$(lb topics list --brokers "$bootstrap" 2>/dev/null | awk 'NR > 1' | wc -l) topics"
+  result PASS "no partition left on broker 1" "$(lb topics list --brokers "$bootstrap" 2>/dev/null | awk 'NR > 1' | wc -l) topics"
 else
-  result FAIL "no topic partition left on broker 1" "still there:$left"
+  result FAIL "no partition left on broker 1" "still there:$left"
 fi
-phase_end "move off broker 1"
+status=$(lb cluster status --bootstrap-server localhost:9095 --http "$http_addrs" 2>&1)
+if echo "$status" | awk '$1 == 1 {found = 1} END {exit found}' &&
+  echo "$status" | awk '$1 == 4 && $5 == "voter" {found = 1} END {exit !found}'; then
+  result PASS "cluster status: broker 1 gone, broker 4 a __meta voter" "$(echo "$status" | awk '$1 ~ /^[0-9]+$/ && $5 ~ /voter/ {printf "%s%s=%s", s, $1, $5; s=" "}')"
+else
+  result FAIL "cluster status: broker 1 gone, broker 4 a __meta voter" "$(echo "$status" | awk '$1 ~ /^[0-9]+$/ {printf "%s%s=%s", s, $1, $5; s=" "}')"
+fi
+phase_end "remove broker 1"
 
 # 5. stop the load, catch up, check
 touch "$work/stop"
@@ -327,11 +343,17 @@ if [ "$missing" = 0 ]; then
 else
   result FAIL "group read every acknowledged record" "$missing of $(wc -l <"$work/expected") missing, e.g. $(comm -23 "$work/expected" <(sort -u "$work/group-all") | head -1); $restarts member restarts"
 fi
-lag=$(lb groups describe --brokers "$bootstrap" --group "$group" --output json 2>/dev/null | grep -o '"total_lag": *[0-9-]*' | grep -o '[0-9-]*$')
+# The member just left (its group rebalances): ask for a while.
+deadline=$((SECONDS + 30))
+while :; do
+  lag=$(lb groups describe --brokers "$bootstrap" --group "$group" --output json 2>"$work/lag.err" | grep -o '"total_lag": *[0-9-]*' | grep -o '[0-9-]*$')
+  [ "$lag" = 0 ] || [ $SECONDS -ge $deadline ] && break
+  sleep 2
+done
 if [ "$lag" = 0 ]; then
   result PASS "group lag 0 after the moves" "group $group"
 else
-  result FAIL "group lag 0 after the moves" "total lag '${lag:-no answer}'"
+  result FAIL "group lag 0 after the moves" "total lag '${lag:-no answer}': $(tail -1 "$work/lag.err")"
 fi
 
 # The log itself: read from offset 0 to the end, through broker 4.
@@ -346,7 +368,7 @@ else
   result FAIL "every acknowledged record in the log exactly once" "$log_missing missing, $log_dups duplicated of $(wc -l <"$work/expected"); $(tail -1 "$work/log.err")"
 fi
 echo "== cluster status at the end"
-lb cluster status --bootstrap-server localhost:9095 --http 127.0.0.1:13092,127.0.0.1:13093,127.0.0.1:13094,127.0.0.1:13095 2>&1 | sed 's/^/    /'
+lb cluster status --bootstrap-server localhost:9095 --http "$http_addrs" 2>&1 | sed 's/^/    /'
 
 pass=0
 echo

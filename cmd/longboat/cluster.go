@@ -19,8 +19,10 @@ const clusterUsage = `Usage:
     brokers, partitions per broker, unhealthy partitions, reassignments in flight
   longboat cluster remove-broker N [--dry-run] [--concurrency 4] [--wait 30m] [--http ...]
     refuse if the other live brokers cannot hold every topic's replication
-    factor or N votes in __meta; else mark N draining, move every partition
-    replica off it (progress on stderr, summary on stdout), remove it
+    factor, or N votes in __meta and no live broker that joined can take its
+    vote; else mark N draining, move every partition replica off it, wait
+    for __meta to promote another broker in N's place if N votes (progress
+    on stderr, summary on stdout), remove it
   longboat cluster rebalance [--dry-run] [--concurrency 4] [--wait 30m] [--http ...]
     print a plan that takes replicas off down and draining brokers and evens
     replicas and preferred leaders over the others, then carry it out
@@ -97,6 +99,9 @@ type v1Status struct {
 	// __meta's membership, as this broker reads it.
 	MetaVoters    []uint64 `json:"meta_voters"`
 	MetaNonVoting []uint64 `json:"meta_non_voting"`
+	// MetaVotersWanted is the broker's --meta-voters (0 from a broker
+	// older than it).
+	MetaVotersWanted int `json:"meta_voters_wanted"`
 	// Draining are the brokers remove-broker is emptying.
 	Draining []uint64 `json:"draining"`
 }

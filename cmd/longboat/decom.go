@@ -52,20 +52,29 @@ type clusterView struct {
 	down     []int32 // whose Kafka listener does not accept a connection
 	draining []int32
 	voters   []int32 // of __meta
-	parts    []moveplan.Partition
+	// nonVoting are __meta's non-voting members; votersWanted is
+	// --meta-voters of the broker asked (0: not told).
+	nonVoting    []int32
+	votersWanted int
+	parts        []moveplan.Partition
 	// internal are __consumer_offsets' partitions (the group shards):
 	// remove-broker moves them off the broker like any partition,
 	// rebalance leaves them where they are.
 	internal []moveplan.Partition
 	moving   map[string]bool // "topic/partition" of the moves in progress
-	httpAddr string          // the broker asked over HTTP
-	hc       *http.Client
+	// httpAddrs are every --http address that answered /v1/status as a
+	// broker other than the one removed, first the one whose status the
+	// view holds.
+	httpAddrs []string
+	hc        *http.Client
 }
 
 func partKey(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
 
-// view reads the cluster through the Kafka API and one broker's /v1/status.
-func (pf placementFlags) view(ctx context.Context, adm *kadm.Client) (*clusterView, error) {
+// view reads the cluster through the Kafka API and one broker's /v1/status,
+// not broker avoid's: the broker being removed cannot remove itself, and
+// once out of __meta's Raft group its view of __meta stands still.
+func (pf placementFlags) view(ctx context.Context, adm *kadm.Client, avoid int32) (*clusterView, error) {
 	md, err := adm.Metadata(ctx)
 	if err != nil {
 		return nil, pf.cf.explain(err)
@@ -120,9 +129,15 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client) (*clusterVi
 			if got, err = fetchStatus(ctx, v.hc, a); err == nil && len(got.MetaVoters) == 0 {
 				answered, err = true, fmt.Errorf("%s: no __meta membership in /v1/status", a)
 			}
+			if err == nil && int64(got.NodeID) == int64(avoid) {
+				answered, err = true, fmt.Errorf("%s is broker %d itself, which cannot drive its own removal: give another broker's HTTP address", a, avoid)
+				continue
+			}
 			if err == nil {
-				st, v.httpAddr = got, a
-				break
+				v.httpAddrs = append(v.httpAddrs, a)
+				if st == nil {
+					st = got
+				}
 			}
 		}
 		if st == nil && (time.Now().After(deadline) || ctx.Err() != nil) {
@@ -135,9 +150,8 @@ func (pf placementFlags) view(ctx context.Context, adm *kadm.Client) (*clusterVi
 	for _, id := range st.Draining {
 		v.draining = append(v.draining, int32(id))
 	}
-	for _, id := range st.MetaVoters {
-		v.voters = append(v.voters, int32(id))
-	}
+	v.voters, v.nonVoting = toInt32s(st.MetaVoters), toInt32s(st.MetaNonVoting)
+	v.votersWanted = st.MetaVotersWanted
 	return v, nil
 }
 
@@ -169,16 +183,18 @@ func (v *clusterView) notMoving(parts []moveplan.Partition) []moveplan.Partition
 	return out
 }
 
-// brokerRequest asks the broker at v.httpAddr to change a broker's
-// membership (internal/broker/brokershttp.go); a 409 is a refusal to
-// report as is, a 503 is asked again for up to a minute.
+// brokerRequest asks the brokers at v.httpAddrs in turn to change a
+// broker's membership (internal/broker/brokershttp.go); a 409 is a refusal
+// to report as is, a 503 or no answer is asked again, of the next broker,
+// for up to a minute (a broker whose __meta replica is catching up answers
+// 503 for as long as that takes).
 func (v *clusterView) brokerRequest(ctx context.Context, method, path string) error {
-	url := v.httpAddr + path
-	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		url = "http://" + url
-	}
 	deadline := time.Now().Add(time.Minute)
-	for {
+	for i := 0; ; i++ {
+		url := v.httpAddrs[i%len(v.httpAddrs)] + path
+		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			url = "http://" + url
+		}
 		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {
 			return err
@@ -407,13 +423,101 @@ type removeBrokerDoc struct {
 	Plan    []moveplan.Move  `json:"plan"`
 	Results []reassignResult `json:"results"`
 	Removed bool             `json:"removed"`
-	Note    string           `json:"note,omitempty"`
+	// MetaVoters are __meta's voters once a voter's vote went elsewhere
+	// (absent for a broker that did not vote).
+	MetaVoters []int32 `json:"meta_voters,omitempty"`
+	Note       string  `json:"note,omitempty"`
 }
 
-// removeBroker is `longboat cluster remove-broker N`: refuse if broker N
-// votes in __meta or the rest cannot hold every topic's replication
-// factor; otherwise mark N draining, move every partition replica off it
-// onto the live brokers, and remove it from __meta.
+// voterWait bounds how long remove-broker waits, once a voter holds no
+// replica, for __meta's leader to take its vote away (a promotion and a
+// removal, each a Raft membership change, a few keeper rounds apart).
+const voterWait = 3 * time.Minute
+
+// voterReplaceable refuses, before anything changes, a voter of __meta
+// whose vote no broker can take: __meta keeps --meta-voters voters, so
+// one must be promoted first, and only a live, non-draining non-voting
+// member (a broker that joined) can be.
+func (v *clusterView) voterReplaceable(n int32) error {
+	if v.votersWanted > 0 && len(v.voters)-1 >= v.votersWanted {
+		return nil
+	}
+	var candidates []int32
+	for _, id := range v.nonVoting {
+		if id != n && slices.Contains(v.brokers, id) && !slices.Contains(v.down, id) && !slices.Contains(v.draining, id) {
+			candidates = append(candidates, id)
+		}
+	}
+	if len(candidates) > 0 {
+		return nil
+	}
+	return fmt.Errorf("broker %d is a voter of __meta (voters %s, non-voting %s) and no live, non-draining broker that joined can take its vote: "+
+		"__meta keeps --meta-voters voters, so join another broker first (longboat serve --join ..., see docs/OPERATIONS.md \"Add a broker\"), "+
+		"then run remove-broker again (nothing changed)", n, joinIDs(v.voters), orDash(joinIDs(v.nonVoting)))
+}
+
+// awaitVoterLeaves follows __meta's membership at the brokers asked until
+// broker n no longer votes, printing a line on w as it changes, for up to
+// voterWait; it returns the voters then.
+func (v *clusterView) awaitVoterLeaves(ctx context.Context, w io.Writer, n int32) ([]int32, error) {
+	start := time.Now()
+	deadline := start.Add(voterWait)
+	fmt.Fprintf(w, "broker %d votes in __meta: waiting for __meta's leader to promote a broker that joined in its place and take its vote away\n", n)
+	last := ""
+	// A broker that does not answer, or cannot read __meta's membership,
+	// gives way to the next --http one; one that answers stays asked, so
+	// that the lines follow one view.
+	at := 0
+	for {
+		addr := v.httpAddrs[at%len(v.httpAddrs)]
+		st, err := fetchStatus(ctx, v.hc, addr)
+		if err == nil && len(st.MetaVoters) == 0 {
+			err = fmt.Errorf("%s: no __meta membership in /v1/status", addr)
+		}
+		if err != nil {
+			at++
+		}
+		if err == nil {
+			voters := toInt32s(st.MetaVoters)
+			now := fmt.Sprintf("__meta voters %s, non-voting %s", joinIDs(voters), orDash(joinIDs(toInt32s(st.MetaNonVoting))))
+			if now != last {
+				fmt.Fprintf(w, "%6.1fs %s\n", time.Since(start).Seconds(), now)
+				last = now
+			}
+			if !slices.Contains(voters, n) {
+				return voters, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if last == "" {
+				last = fmt.Sprintf("__meta's membership unread at %s: %v", strings.Join(v.httpAddrs, ","), err)
+			}
+			return nil, fmt.Errorf("still a voter of __meta after %v (%s): __meta's leader promotes a live, caught-up, non-draining broker that joined, then takes the vote of %d away "+
+				"(its log says \"__meta voters\"); run remove-broker again to finish", voterWait, last, n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(movePoll):
+		}
+	}
+}
+
+// toInt32s converts broker ids.
+func toInt32s(ids []uint64) []int32 {
+	out := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, int32(id))
+	}
+	return out
+}
+
+// removeBroker is `longboat cluster remove-broker N`: refuse if the rest
+// cannot hold every topic's replication factor, or N votes in __meta and
+// no broker can take its vote; otherwise mark N draining, move every
+// partition replica off it onto the live brokers, wait (a voter) for
+// __meta's leader to promote another broker and take N's vote away
+// (metaVoterKeeper), and remove N from __meta.
 func removeBroker(args []string, s *stdio) error {
 	fs := flag.NewFlagSet("cluster remove-broker", flag.ContinueOnError)
 	fs.SetOutput(s.err)
@@ -435,22 +539,24 @@ func removeBroker(args []string, s *stdio) error {
 		return usagef("remove-broker: %q is not a broker id", id)
 	}
 	n := int32(n64)
-	pf.cf.timeout += *pf.wait
+	pf.cf.timeout += *pf.wait + voterWait
 	ctx, adm, f, done, err := pf.cf.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	v, err := pf.view(ctx, adm)
+	v, err := pf.view(ctx, adm, n)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(v.brokers, n) {
 		return fmt.Errorf("broker %d is not registered (brokers %s)", n, joinIDs(v.brokers))
 	}
-	if slices.Contains(v.voters, n) {
-		return fmt.Errorf("broker %d is a voter of __meta (voters %s): this version removes non-voting members only (brokers that joined with --join); "+
-			"to replace a dead voter, see docs/OPERATIONS.md \"Replace a broker\"", n, joinIDs(v.voters))
+	voter := slices.Contains(v.voters, n)
+	if voter {
+		if err := v.voterReplaceable(n); err != nil {
+			return err
+		}
 	}
 	for _, p := range append(slices.Clone(v.parts), v.internal...) {
 		if v.moving[partKey(p.Topic, p.Partition)] && slices.Contains(p.Replicas, n) {
@@ -493,15 +599,26 @@ func removeBroker(args []string, s *stdio) error {
 	if err := checkLanded(ctx, adm, doc.Results); err != nil {
 		return err
 	}
-	if allCompleted(doc.Results) {
+	switch {
+	case !allCompleted(doc.Results):
+		doc.Note = fmt.Sprintf("broker %d stays draining: not every move completed; run remove-broker again to finish", n)
+	case voter:
+		if doc.MetaVoters, err = v.awaitVoterLeaves(ctx, s.err, n); err != nil {
+			doc.Note = fmt.Sprintf("broker %d holds no partition replica but stays draining: %v", n, err)
+			break
+		}
+		fallthrough
+	default:
 		if err := v.brokerRequest(ctx, http.MethodDelete, fmt.Sprintf("/v1/brokers/%d", n)); err != nil {
 			doc.Note = fmt.Sprintf("broker %d holds no partition replica but was not removed: %v", n, err)
-		} else {
-			doc.Removed = true
-			doc.Note = fmt.Sprintf("broker %d removed from the cluster; stop its process (it serves nothing any more)", n)
+			break
 		}
-	} else {
-		doc.Note = fmt.Sprintf("broker %d stays draining: not every move completed; run remove-broker again to finish", n)
+		doc.Removed = true
+		doc.Note = fmt.Sprintf("broker %d removed from the cluster; stop its process (it serves nothing any more)", n)
+		if voter {
+			doc.Note = fmt.Sprintf("broker %d removed from the cluster (its __meta vote went to another broker: voters now %s); stop its process (it serves nothing any more)",
+				n, joinIDs(doc.MetaVoters))
+		}
 	}
 	fmt.Fprintln(s.err, doc.Note)
 	if err := cli.Print(s.out, f, doc, summaryGrid(fmt.Sprintf("Summary: %d moves off broker %d", len(doc.Results), n), doc.Results)); err != nil {
@@ -538,7 +655,7 @@ func rebalance(args []string, s *stdio) error {
 		return err
 	}
 	defer done()
-	v, err := pf.view(ctx, adm)
+	v, err := pf.view(ctx, adm, -1)
 	if err != nil {
 		return err
 	}

@@ -125,6 +125,9 @@ type statusDoc struct {
 	// members vote, brokers that joined follow (absent when unreadable).
 	MetaVoters    []uint64 `json:"meta_voters,omitempty"`
 	MetaNonVoting []uint64 `json:"meta_non_voting,omitempty"`
+	// MetaVotersWanted is --meta-voters: how many voters __meta keeps
+	// (remove-broker refuses a voter no broker can replace).
+	MetaVotersWanted int `json:"meta_voters_wanted"`
 	// Draining are the brokers marked draining in __meta.
 	Draining []uint64 `json:"draining"`
 }
@@ -132,7 +135,7 @@ type statusDoc struct {
 func (b *Broker) status(w http.ResponseWriter, r *http.Request) {
 	st := b.Node.Meta()
 	doc := statusDoc{NodeID: b.cfg.NodeID, Version: version.Version, ClusterID: st.ClusterID, RaftAddr: b.cfg.RaftAddr,
-		Listeners: map[string]string{}, Advertised: map[string]string{}, Draining: st.Draining}
+		Listeners: map[string]string{}, Advertised: map[string]string{}, Draining: st.Draining, MetaVotersWanted: b.cfg.MetaVoters}
 	if doc.Draining == nil {
 		doc.Draining = []uint64{}
 	}

@@ -35,9 +35,12 @@ func (n *Node) SetDraining(ctx context.Context, id uint64, draining bool) error 
 
 // RemoveBroker takes broker id, which must hold no replica any more, out
 // of __meta's brokers and then out of __meta's Raft group, where it is a
-// non-voting member. A voter is refused: removing one changes __meta's
-// quorum, which this version does not do. Asked again after a failure
-// between the two steps, it finishes the second.
+// non-voting member. A voter is refused: its vote is taken away by
+// __meta's voter keeper (metaVoterKeeper), which promotes a non-voting
+// member in its place once the voter is draining and then removes it once
+// it holds no replica; remove-broker marks it draining and waits for that
+// before asking here. Asked again after a failure between the two steps,
+// it finishes the second.
 func (n *Node) RemoveBroker(ctx context.Context, id uint64) error {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -52,8 +55,13 @@ func (n *Node) RemoveBroker(ctx context.Context, id uint64) error {
 		return fmt.Errorf("__meta membership: %w", err)
 	}
 	if _, voter := m.Nodes[id]; voter {
-		return &ErrBrokerRefused{fmt.Sprintf("broker %d is a voter of __meta (voters %v): removing it would change __meta's quorum, which this version does not do; "+
-			"move its replicas away (longboat cluster rebalance moves them off a dead broker) and keep it in __meta, see docs/OPERATIONS.md \"Replace a broker\"", id, sortedIDs(m.Nodes))}
+		if !n.meta.State().IsDraining(id) {
+			return &ErrBrokerRefused{fmt.Sprintf("broker %d is a voter of __meta (voters %v): mark it draining first (longboat cluster remove-broker %d does), "+
+				"so that __meta's leader promotes a broker that joined in its place and then takes its vote away", id, sortedIDs(m.Nodes), id)}
+		}
+		return &ErrBrokerRefused{fmt.Sprintf("broker %d is still a voter of __meta (voters %v, non-voting %v): __meta's leader takes its vote away once it holds no replica "+
+			"and a live, caught-up broker that joined has been promoted in its place (%d voters kept); wait for that (longboat cluster status), "+
+			"or join another broker first if none can be promoted", id, sortedIDs(m.Nodes), sortedIDs(m.NonVotings), n.cfg.MetaVoters)}
 	}
 	if _, err := n.ProposeMeta(ctx, meta.Command{RemoveBroker: &id}); err != nil {
 		return refusedByMeta(err)

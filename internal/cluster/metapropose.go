@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,24 @@ type ErrMetaRejected struct {
 
 func (e *ErrMetaRejected) Error() string {
 	return fmt.Sprintf("metadata: %s (code %d)", e.Message, e.Code)
+}
+
+// ErrNotMetaMember is a __meta read or write asked of a broker that no
+// longer hosts a replica of __meta: its vote was taken (a voter that
+// remove-broker drained) or it was removed from __meta's Raft group. Its
+// applied view stands still from then on, so it cannot answer for the
+// quorum: the caller must ask another broker.
+var ErrNotMetaMember = errors.New("this broker is no longer a member of __meta's Raft group (removed from the cluster or its vote taken): ask another broker")
+
+// notMember turns dragonboat's "shard not found" for __meta into
+// ErrNotMetaMember: every broker starts its __meta replica before it serves,
+// so the shard is missing here only once dragonboat stopped it on applying
+// this replica's removal.
+func notMember(err error) error {
+	if errors.Is(err, dragonboat.ErrShardNotFound) {
+		return ErrNotMetaMember
+	}
+	return err
 }
 
 // metaProposer commits commands to __meta and reads it linearizably.
@@ -79,7 +98,7 @@ func (p *metaProposer) propose(ctx context.Context, c meta.Command) ([]byte, err
 			return res.Data, nil
 		}
 		if !dragonboat.IsTempError(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("propose to __meta: %w", err)
+			return nil, fmt.Errorf("propose to __meta: %w", notMember(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -134,6 +153,6 @@ func (p *metaProposer) sync(ctx context.Context) error {
 		if err != nil && moved.Load() && ctx.Err() == nil {
 			continue
 		}
-		return err
+		return notMember(err)
 	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
+	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/sasl"
 )
@@ -111,6 +113,11 @@ func (s *Server) alterUserScramCredentials(ctx context.Context, req *request, bo
 		case proposeErr != nil:
 			msg := proposeErr.Error()
 			r.ErrorCode, r.ErrorMessage = kerr.RequestTimedOut.Code, &msg
+			if errors.Is(proposeErr, cluster.ErrNotMetaMember) {
+				// Asking here again cannot help: the client must find
+				// the controller elsewhere.
+				r.ErrorCode = kerr.NotController.Code
+			}
 		}
 		resp.Results = append(resp.Results, r)
 	}

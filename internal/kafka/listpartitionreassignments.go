@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
+	"github.com/longboat/longboat/internal/cluster"
 )
 
 func init() { handles(0, 0, (*Server).listPartitionReassignments) }
@@ -20,7 +22,8 @@ func init() { handles(0, 0, (*Server).listPartitionReassignments) }
 // replicas (target minus original, original minus target). Partitions
 // asked for that are not moving, or do not exist, are left out, as Kafka
 // does. A broker that cannot reach __meta's quorum answers
-// REQUEST_TIMED_OUT rather than a list that may be stale. As Kafka's
+// REQUEST_TIMED_OUT rather than a list that may be stale, and one no longer
+// in __meta's Raft group NOT_CONTROLLER. As Kafka's
 // controller, it needs DESCRIBE on the cluster.
 func (s *Server) listPartitionReassignments(ctx context.Context, req *request, body *kmsg.ListPartitionReassignmentsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
@@ -34,6 +37,13 @@ func (s *Server) listPartitionReassignments(ctx context.Context, req *request, b
 	if err := s.node.SyncMeta(sctx); err != nil {
 		msg := "cannot reach the metadata quorum: " + err.Error()
 		resp.ErrorCode, resp.ErrorMessage = kerr.RequestTimedOut.Code, &msg
+		if errors.Is(err, cluster.ErrNotMetaMember) {
+			// Out of __meta for good (its vote taken, or removed):
+			// NOT_CONTROLLER makes the client forget this broker as the
+			// controller and ask Metadata elsewhere, where REQUEST_TIMED_OUT
+			// would have it ask here again.
+			resp.ErrorCode = kerr.NotController.Code
+		}
 		return resp
 	}
 	st := s.node.Meta()
