@@ -166,6 +166,18 @@ func (s *Server) partitionLeadership(p meta.Partition) leadership {
 		// last leader may be the dead broker the election replaces.
 		leader, ok = s.node.ID(), true
 	}
+	if !ok {
+		// A replica here outside the replica set (a reassignment's joining
+		// or leaving one) that has not heard from a leader yet: name the
+		// last leader __meta recorded, as brokers without a replica do.
+		// Clients that find no listed leader fail the record at once
+		// (kafka-go: "topic partition has no leader") instead of asking
+		// again, which cost the scale demo a producer round mid-move.
+		st := s.node.Meta()
+		if l, found := st.Leaders[p.ShardID]; found && l.Replica != 0 && st.Brokers[l.Replica] != nil {
+			leader, term, ok = l.Replica, l.Term, true
+		}
+	}
 	if ok {
 		pl.leader, pl.epoch = int32(leader), int32(term)
 	} else {

@@ -3,12 +3,15 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
@@ -65,6 +68,7 @@ func TestReassignUnderLoad(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("placement put no replica of the topic on broker 1")
 	}
+	watch := watchListedLeaders(t, c.Addrs(), topic)
 	start := time.Now()
 	resp, err := adm.AlterPartitionAssignments(ctx, req)
 	if err != nil || resp.Error() != nil {
@@ -115,6 +119,11 @@ func TestReassignUnderLoad(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d partitions moved off broker 1 (a leader restarted meanwhile) in %v", len(want), time.Since(start).Round(time.Millisecond))
+	if asked, unlisted := watch(); unlisted != "" {
+		t.Errorf("of %d Metadata answers during the moves, one named a leader it did not list (clients such as kafka-go fail the record at once): %s", asked, unlisted)
+	} else {
+		t.Logf("%d Metadata answers during the moves all named a listed leader for every partition", asked)
+	}
 
 	// A replica brought in restarts as the voter it became (dragonboat
 	// panics if it replays its own non-voting admission as a voter).
@@ -155,6 +164,60 @@ func TestReassignUnderLoad(t *testing.T) {
 	checkSameRecords(t, acked, consumeAll(t, c.Addrs(), topic, len(acked)))
 
 	checkCancel(ctx, t, c, adm)
+}
+
+// watchListedLeaders asks each broker in turn for topic's Metadata every
+// 50 ms until the returned function is called, which gives how many
+// answers came and the first that named a partition leader missing from
+// its own broker list ("" if none did). Brokers that do not answer (one
+// stopped) are skipped.
+func watchListedLeaders(t *testing.T, addrs []string, topic string) func() (int, string) {
+	t.Helper()
+	var clients []*kgo.Client
+	for _, a := range addrs {
+		clients = append(clients, newClient(t, []string{a}))
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	var asked int
+	var unlisted string
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			kresp, err := clients[i%len(clients)].SeedBrokers()[0].Request(ctx, req)
+			cancel()
+			if err != nil {
+				continue
+			}
+			resp := kresp.(*kmsg.MetadataResponse)
+			asked++
+			listed := map[int32]bool{}
+			for _, b := range resp.Brokers {
+				listed[b.NodeID] = true
+			}
+			for _, rt := range resp.Topics {
+				for _, p := range rt.Partitions {
+					if !listed[p.Leader] && unlisted == "" {
+						unlisted = fmt.Sprintf("broker at %s: %s/%d leader %d (error %d), brokers listed %v", addrs[i%len(addrs)], topic, p.Partition, p.Leader, p.ErrorCode, slices.Sorted(maps.Keys(listed)))
+					}
+				}
+			}
+		}
+	}()
+	return func() (int, string) {
+		close(stop)
+		<-done
+		return asked, unlisted
+	}
 }
 
 // checkCancel starts a move of a one-partition topic onto the broker it
