@@ -293,7 +293,7 @@ func judgeFresh(self uint64, members int, answers map[uint64]IdentityReport, win
 	for _, peer := range peers {
 		a := answers[peer]
 		if _, ok := a.Brokers[self]; ok {
-			return freshRefuse, fmt.Sprintf("this broker's data directory is empty but node %d is a member of cluster %s (node %d says so): restoring a wiped broker needs the replacement procedure (not built yet: see the scale-out work); to start over, wipe every broker", self, a.ClusterID, peer)
+			return freshRefuse, fmt.Sprintf("this broker's data directory is empty but node %d is a member of cluster %s (node %d says so): start a replacement under a new --node-id with --join, then run 'longboat cluster remove-broker %d' (docs/OPERATIONS.md, 'Replace a broker'); to start over, wipe every broker", self, a.ClusterID, peer, self)
 		}
 	}
 	fresh := 0
@@ -322,7 +322,7 @@ func judgeFresh(self uint64, members int, answers map[uint64]IdentityReport, win
 	case fresh == len(answers) && 2*(fresh+1) > members:
 		return freshProceed, summary
 	}
-	return freshRefuse, fmt.Sprintf("this broker's data directory is empty and it cannot tell whether node %d is already a cluster member (%s): start the other brokers and try again; a wiped member needs the replacement procedure (not built yet), and to start over, wipe every broker", self, summary)
+	return freshRefuse, fmt.Sprintf("this broker's data directory is empty and it cannot tell whether node %d is already a cluster member (%s): start the other brokers and try again; a wiped member is replaced under a new --node-id (docs/OPERATIONS.md, 'Replace a broker'), and to start over, wipe every broker", self, summary)
 }
 
 func sortedIDs[V any](m map[uint64]V) []uint64 {
