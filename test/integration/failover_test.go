@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -92,7 +93,12 @@ func TestBrokerStopMidStream(t *testing.T) {
 // same directories: topics, offsets and records all survive.
 func TestFullClusterRestart(t *testing.T) {
 	t.Parallel()
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+		// Every broker is stopped: the later ones' leadership hand-off
+		// has no live target and would wait out half of this (5 s of the
+		// default 10 s). What is tested is the restart, not the hand-off.
+		cfg.ShutdownTimeout = time.Second
+	}})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "durable", 6, 3)
 	produced := produceN(t, newClient(t, seeds), "durable", "d", 3000)

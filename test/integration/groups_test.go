@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/testcluster"
 	"github.com/longboat/longboat/internal/testutil"
 )
@@ -388,7 +389,12 @@ func TestGroupCoordinatorKilled(t *testing.T) {
 // member resumes exactly at them.
 func TestGroupOffsetsSurviveFullRestart(t *testing.T) {
 	t.Parallel()
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+		// Every broker is stopped: the later ones' leadership hand-off
+		// has no live target and would wait out half of this (5 s of the
+		// default 10 s). What is tested is the restart, not the hand-off.
+		cfg.ShutdownTimeout = time.Second
+	}})
 	seeds := c.Addrs()
 	createTopic(t, seeds, "restart-group", 3, 3)
 	first := produceN(t, newClient(t, seeds), "restart-group", "r", 900)
