@@ -188,19 +188,7 @@ func TestReplaceWipedBrokerUnderLoad(t *testing.T) {
 	if len(acked) < 100 {
 		t.Fatalf("only %d records acknowledged under load", len(acked))
 	}
-	testutil.Eventually(t, 60*time.Second, func() error {
-		seen := map[string]bool{}
-		for _, r := range consumer.records() {
-			seen[r.value] = true
-		}
-		n := 0
-		for _, r := range acked {
-			if seen[r.value] {
-				n++
-			}
-		}
-		return atLeast("acknowledged records seen by the group consumer", n, len(acked))
-	})
+	consumer.waitSeen(t, acked, 60*time.Second)
 	consumer.close()
 	redelivered := checkRecords(t, acked, consumer.records())
 	t.Logf("group consumer: %d records, %d redelivered", len(consumer.records()), redelivered)

@@ -71,6 +71,25 @@ func (gc *groupConsumer) records() []record {
 	return append([]record(nil), gc.seen...)
 }
 
+// waitSeen waits up to within until the group consumer has read every
+// record of acked (by value).
+func (gc *groupConsumer) waitSeen(t *testing.T, acked []record, within time.Duration) {
+	t.Helper()
+	testutil.Eventually(t, within, func() error {
+		seen := map[string]bool{}
+		for _, r := range gc.records() {
+			seen[r.value] = true
+		}
+		n := 0
+		for _, r := range acked {
+			if seen[r.value] {
+				n++
+			}
+		}
+		return atLeast("acknowledged records seen by the group consumer", n, len(acked))
+	})
+}
+
 func describeMembers(t *testing.T, seeds []string, groupID string) (string, map[string]int) {
 	t.Helper()
 	adm := kadm.NewClient(newClient(t, seeds))

@@ -210,19 +210,7 @@ func TestMetaVotersReplaceDeadVoter(t *testing.T) {
 	if len(loaded) == 0 {
 		t.Fatal("no record acknowledged under load")
 	}
-	testutil.Eventually(t, 60*time.Second, func() error {
-		seen := map[string]bool{}
-		for _, r := range consumer.records() {
-			seen[r.value] = true
-		}
-		n := 0
-		for _, r := range loaded {
-			if seen[r.value] {
-				n++
-			}
-		}
-		return atLeast("acknowledged records seen by the group consumer", n, len(loaded))
-	})
+	consumer.waitSeen(t, loaded, 60*time.Second)
 	consumer.close()
 	// The removed broker stops, as remove-broker says; a client given its
 	// address among others still describes the group (lag 0: everything
