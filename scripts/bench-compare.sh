@@ -36,8 +36,9 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_logdb=tan raft_snap=100 raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
-export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
+raft_logdb=tan raft_snap=1000 raft_snap_bytes=$((8 << 20)) raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
+export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_SNAPSHOT_BYTES=$raft_snap_bytes \
+  LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
   LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
   LONGBOAT_RAFT_ELECTION_RTT=$raft_erl LONGBOAT_RAFT_HEARTBEAT_RTT=$raft_hb
 case $secs in '' | *[!0-9]*) echo "seconds must be a whole number, got '$secs'" >&2; exit 2 ;; esac
@@ -136,10 +137,18 @@ echo "built in $(($(date +%s) - t_start))s"
 # metric NAME-REGEX FILE...: sum of the matching Prometheus samples.
 metric() { local re=$1; shift; cat "$@" | awk -v re="$re" '$0 ~ re { s += $NF } END { printf "%.0f", s }'; }
 
+# settle: before each measured stage, write back what earlier stages left
+# in the page cache (JetStream's default run acknowledges before fsync and
+# leaves gigabytes dirty), so that no stage pays for another's writeback.
+settle() { sync; }
+
 # longboat NODES RF LABEL KEY [BENCH FLAGS...]: one Longboat stage; results in $work/KEY.*
+# Its data directory goes afterwards, so later stages do not write to a
+# fuller disk.
 longboat() {
   local nodes=$1 rf=$2 label=$3 key=$4 brokers=localhost:9092 i ok
   shift 4
+  settle
   [ "$nodes" -ge 3 ] && brokers=localhost:9092,localhost:9093,localhost:9094
   "$work/longboat" dev --nodes "$nodes" --dir "$work/data-$key" --log-level warn --restart-delay 0 \
     >"$work/dev-$key.log" 2>&1 &
@@ -165,6 +174,7 @@ longboat() {
   stop_pid "$dev"
   running=()
   remove_cgroups
+  rm -rf "$work/data-$key"
 }
 
 stage "1/7 Longboat 3 brokers RF=3 acks=all (${secs}s, $producers producers)"
@@ -203,9 +213,14 @@ stage "4/7 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte pr
 # tan takes KVWriteBufferSize as its encode buffers' size: Longboat gives it 4 MiB.
 bare_wbuf=$((raft_memtable_mb << 20))
 [ "$raft_logdb" = tan ] && bare_wbuf=$((4 << 20))
+# Longboat's partitions snapshot every raft_snap_bytes too; bare counts entries only.
+bare_snap=$((raft_snap_bytes / proposal))
+[ "$bare_snap" -gt "$raft_snap" ] && bare_snap=$raft_snap
+[ "$bare_snap" -lt 1 ] && bare_snap=1
+settle
 b0=$(diskw) t0=$(now)
 (cd "$work" && ./dragonboat-bare -mode tput -shards $partitions -payload "$proposal" -conc 64 -logdb small -factory "$raft_logdb" \
-  -rtt "$raft_rtt" -erl "$raft_erl" -hb "$raft_hb" -snap "$raft_snap" -compov "$raft_overhead" -wbuf "$bare_wbuf" \
+  -rtt "$raft_rtt" -erl "$raft_erl" -hb "$raft_hb" -snap "$bare_snap" -compov "$raft_overhead" -wbuf "$bare_wbuf" \
   -maxinmem $((64 << 20)) -port 27101 -tag lbcompare \
   -dur "${secs}s") | tee "$work/bare.txt"
 d_bare=$(disk_rate "$b0" "$t0")
@@ -219,6 +234,7 @@ nats_urls=nats://127.0.0.1:24222,nats://127.0.0.1:24223,nats://127.0.0.1:24224
 # jetstream.sync_interval SYNC ("" for the default), healthy on return.
 js_start() {
   local sync=$1 key=$2 i ok
+  settle
   for i in 1 2 3; do
     mkdir -p "$work/$key/n$i"
     cat >"$work/$key/n$i.conf" <<EOF
@@ -246,10 +262,12 @@ EOF
   done
   [ $ok = 1 ] || { echo "NATS cluster not healthy after 60s" >&2; tail -5 "$work/$key"/n*.log >&2; exit 1; }
 }
+# js_stop KEY: stops the servers and removes their stores (logs stay).
 js_stop() {
   local i
   for i in "${running[@]}"; do stop_pid "$i"; done
   running=()
+  rm -rf "$work/$1"/n[123]
 }
 
 # jetstream SYNC KEY: one JetStream throughput stage; prints msgs/s into $work/KEY.rate.
@@ -277,7 +295,7 @@ jetstream() {
   disk_rate "$b0" "$t0" >"$work/$key.disk"
   echo "$rate" >"$work/$key.rate"
   echo "JetStream R3${sync:+ sync_interval=$sync}: $rate msgs/s = $(awk -v r="$rate" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }') MB/s"
-  js_stop
+  js_stop "$key"
 }
 
 # jslat SYNC KEY LABEL: JetStream publish latency at $lat_rate msgs/s on
@@ -289,7 +307,7 @@ jslat() {
   "$work/natslat" -server "$nats_urls" -stream latency -replicas 3 -size $record -clients "$producers" \
     -rate "$lat_rate" -duration "${secs}s" -name "$label" -json "$work/$key.json" | tee "$work/$key.txt"
   disk_rate "$b0" "$t0" >"$work/$key.disk"
-  js_stop
+  js_stop "$key"
 }
 
 jspub=(js pub)
@@ -308,6 +326,7 @@ jss_mbs=$(awk -v r="$jss_rps" -v s=$record 'BEGIN { printf "%.1f", r * s / 1e6 }
 
 stage "6/7 raw append + fdatasync, ${proposal}-byte appends (${secs}s)"
 b0=$(diskw) t0=$(now)
+settle
 raw_line=$("$work/fsyncbench" -dir "$work" -size "$proposal" -duration "${secs}s")
 d_raw=$(disk_rate "$b0" "$t0")
 echo "$raw_line"
@@ -379,7 +398,7 @@ $(run_row rf3pebble "Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`
   "row 1 (tan) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
 $(capped_rows)
-| bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $raft_snap, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
+| bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $bare_snap entries = $raft_snap_bytes bytes, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
 | NATS JetStream R3 file stream, async publish (acks before fsync*) | $js_mbs | $js_rps msgs | n/a | $d_js | RF=3 / JetStream = **$r_js** (target >= 1.0: $(holds "$rf3_mbs" "$js_mbs" 1.0)) |
 | NATS JetStream R3 as above, \`sync_interval: always\` (fsync before ack) | $jss_mbs | $jss_rps msgs | n/a | $d_jss | RF=3 / this = **$(ratio "$rf3_mbs" "$jss_mbs")** (reference, no target) |
 | raw append + fdatasync, ${proposal} B appends | $raw_mbs | $raw_aps appends | $raw_p99 ms | $d_raw | Longboat RF=3 Raft payload / this = **$r_raw** |
