@@ -31,6 +31,7 @@ type replicaHost interface {
 	StopShard(shardID uint64) error
 	HasNodeInfo(shardID uint64, replicaID uint64) bool
 	SyncRemoveData(ctx context.Context, shardID uint64, replicaID uint64) error
+	RequestSnapshot(shardID uint64, opt dragonboat.SnapshotOption, timeout time.Duration) (*dragonboat.RequestState, error)
 }
 
 // metaWatch is the applied view of __meta and its change signal.
@@ -186,7 +187,11 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p.SetStreamObserver(r.logStream(ref))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
-		return timedApply{IOnDiskStateMachine: p, apply: r.applyTime}
+		t := timedApply{IOnDiskStateMachine: p, apply: r.applyTime}
+		if r.cfg.SnapshotBytes > 0 {
+			t.snap = &snapshotTrigger{every: int64(r.cfg.SnapshotBytes), request: snapshotRequests(r.nh, shard, r.log)}
+		}
+		return t
 	}
 	rc := shardConfig(r.cfg, shardID, r.cfg.RaftQuiesce)
 	rc.IsNonVoting = nonVoting
@@ -291,15 +296,27 @@ func (r *reconciler) stopGroupShard(ctx context.Context, shardID uint64) {
 }
 
 // timedApply times a partition replica's Update (the apply stage of a
-// produce) and passes every other call through.
+// produce), has it snapshot by bytes, and passes every other call through.
 type timedApply struct {
 	sm.IOnDiskStateMachine
 	apply prometheus.Observer
+	snap  *snapshotTrigger // nil: snapshots by entry count only
 }
 
 func (t timedApply) Update(ents []sm.Entry) ([]sm.Entry, error) {
 	start := time.Now()
 	out, err := t.IOnDiskStateMachine.Update(ents)
 	t.apply.Observe(time.Since(start).Seconds())
+	if t.snap != nil {
+		t.snap.applied(ents)
+	}
 	return out, err
+}
+
+func (t timedApply) Sync() error {
+	err := t.IOnDiskStateMachine.Sync()
+	if err == nil && t.snap != nil {
+		t.snap.synced()
+	}
+	return err
 }

@@ -70,6 +70,7 @@ type Config struct {
 	ReplicaLagTimeMax         time.Duration // a follower not caught up within it leaves the ISR (replica.lag.time.max.ms)
 	ShutdownTimeout           time.Duration
 	SnapshotEntries           uint64
+	SnapshotBytes             uint64
 	CompactionOverheadEntries uint64
 	LogDBMemtableMB           uint64
 	RaftLogDB                 string
@@ -234,7 +235,8 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&balance, "leader-balance-interval", "5s", "how often a broker hands partitions back to their preferred leader")
 	fs.StringVar(&replicaLag, "replica-lag-time-max", "30s", "a follower that has not caught up to its leader within this long leaves the partition's ISR (replica.lag.time.max.ms); leadership moves only to in-sync replicas")
 	fs.StringVar(&shutdown, "shutdown-timeout", "10s", "how long a graceful stop may take")
-	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 100, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition snapshot is cheap (fsync + checkpoint)")
+	fs.Uint64Var(&c.SnapshotEntries, "raft-snapshot-entries", 1000, "take a Raft snapshot (and trim the Raft log) every this many entries; a partition replica also takes one every --raft-snapshot-bytes")
+	fs.Uint64Var(&c.SnapshotBytes, "raft-snapshot-bytes", 8<<20, "a partition replica takes a Raft snapshot (and trims its Raft log) once the entries it applied since the last one hold this many bytes, fewer than --raft-snapshot-entries; 0 counts entries only")
 	fs.IntVar(&c.GroupShards, "group-shards", 6, "Raft shards holding consumer groups and offsets (offsets.topic.num.partitions); fixed when the cluster is first formed")
 	fs.StringVar(&initialRebalance, "group-initial-rebalance-delay", "500ms", "wait this long for more members before a new group's first rebalance (group.initial.rebalance.delay.ms)")
 	fs.IntVar(&c.GroupMaxSize, "group-max-size", 0, "most members a consumer group may have, 0 for no limit (group.max.size)")

@@ -56,9 +56,14 @@ func TestParseDefaults(t *testing.T) {
 	if c.SnapshotEntries == 0 {
 		t.Errorf("SnapshotEntries default is 0; the Raft log would never be trimmed")
 	}
-	// A busy partition's Raft log between trims (~64 KiB proposals) must fit
-	// in one LogDB memtable, or every entry is flushed and compacted again.
-	if window := (c.SnapshotEntries + c.CompactionOverheadEntries) * 64 << 10; window > c.LogDBMemtableMB<<20 {
+	// A busy partition's Raft log between trims (~64 KiB proposals, a
+	// snapshot every --raft-snapshot-bytes at most) must fit in one LogDB
+	// memtable, or every entry is flushed and compacted again.
+	between := min(c.SnapshotEntries*64<<10, c.SnapshotBytes)
+	if c.SnapshotBytes == 0 {
+		t.Errorf("SnapshotBytes default is 0; partitions would snapshot by entry count only")
+	}
+	if window := between + c.CompactionOverheadEntries*64<<10; window > c.LogDBMemtableMB<<20 {
 		t.Errorf("Raft log window %d bytes exceeds the %d MiB memtable", window, c.LogDBMemtableMB)
 	}
 	if c.LeaderBalanceInterval != 5*time.Second || c.ShutdownTimeout != 10*time.Second || c.ReplicaLagTimeMax != 30*time.Second {
