@@ -14,11 +14,11 @@ import (
 // entries it applied since its last one hold a number of bytes.
 // dragonboat snapshots every --raft-snapshot-entries entries, and a
 // partition snapshot costs the same fsyncs (the segment, the checkpoint,
-// dragonboat's snapshot files and directories) whatever it covers: at 100
-// entries, produce requests without linger (~11 KiB entries) paid them for
-// every MiB of log, and snapshots took ~8% of a broker's CPU at half of
-// peak. Counted in bytes the cost follows the log written, and the entry
-// count stays the bound for shards of small entries.
+// dragonboat's snapshot files and directories) whatever it covers, so an
+// entry count made small produce requests (no linger) pay them far more
+// often per byte than large ones (docs/BENCHMARKS.md). Counted in bytes
+// the cost follows the log written, and the entry count stays the bound
+// for shards of small entries.
 type snapshotTrigger struct {
 	every int64
 	// request asks for a snapshot without waiting and calls done once the
