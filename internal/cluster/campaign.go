@@ -210,11 +210,19 @@ func (c *campaigner) campaign(ctx context.Context, st *meta.State, dead uint64, 
 			continue
 		}
 		leader, term, valid, err := c.nh.GetLeaderID(p.ShardID)
-		if err != nil || !valid || leader != dead {
+		if err != nil {
 			continue
 		}
 		if rank > 0 {
-			c.pending = append(c.pending, fallback{shard: p.ShardID, dead: dead, due: now.Add(time.Duration(rank) * campaignFallbackAfter)})
+			// No leader here may already be the first replica's campaign,
+			// which it can lose (its log behind this one's): the fallback
+			// is due then as much as when the dead broker still leads.
+			if !valid || leader == dead {
+				c.pending = append(c.pending, fallback{shard: p.ShardID, dead: dead, due: now.Add(time.Duration(rank) * campaignFallbackAfter)})
+			}
+			continue
+		}
+		if !valid || leader != dead {
 			continue
 		}
 		// Term is the term the dead broker led in: a replica that has

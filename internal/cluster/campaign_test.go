@@ -89,6 +89,32 @@ func TestFallbackCampaign(t *testing.T) {
 	}
 }
 
+// TestFallbackAfterFirstCampaignStarted: a broker that learns of the death
+// after the first replica in order already campaigned sees no leader, not
+// the dead one. It still registers its fallback, for that campaign can
+// lose (its log behind this one's): before, it registered none, and the
+// partition waited out an election timeout (two chaos kills of 1.6 s).
+func TestFallbackAfterFirstCampaignStarted(t *testing.T) {
+	var sent []pb.Message
+	d := &localDelivery{}
+	h := raftio.MessageHandler(func(b pb.MessageBatch) { sent = append(sent, b.Requests...) })
+	d.handler.Store(&h)
+	leaders := leaderTable{10: {0, 8}} // broker 1's RequestVote in term 8 arrived: no leader
+	c := &campaigner{self: 2, delivery: d, nh: leaders, replicas: startedAll{},
+		refused: func(context.Context, string) bool { return true }}
+	st := &meta.State{Brokers: map[uint64]*meta.Broker{3: {ID: 3, RaftAddr: "127.0.0.1:1"}}, Topics: map[string]*meta.Topic{
+		"t": {Name: "t", Partitions: []meta.Partition{{ShardID: 10, Replicas: []uint64{3, 1, 2}}}},
+	}}
+	isDown := func(b uint64) bool { return b == 3 }
+	if n := c.campaign(context.Background(), st, 3, isDown); n != 0 || len(sent) != 0 {
+		t.Fatalf("campaign started %d (%+v); broker 2 is second in order", n, sent)
+	}
+	if n := c.followUp(time.Now().Add(campaignFallbackAfter), isDown); n != 1 || len(sent) != 1 ||
+		sent[0].ShardID != 10 || sent[0].Type != pb.TimeoutNow || sent[0].Term != 8 {
+		t.Fatalf("fallback campaigned %d: %+v; want one TimeoutNow for shard 10 in term 8", n, sent)
+	}
+}
+
 type startedAll struct{}
 
 func (startedAll) isStarted(uint64) bool     { return true }
