@@ -154,13 +154,17 @@ func (s *Server) createConfigs(req []kmsg.CreateTopicsRequestTopicConfig) (map[s
 // waitLeaders waits until every partition of a topic is led by its
 // preferred replica (the new leaders hand over at once), or failing that
 // has some leader, so that a client producing right after CreateTopics
-// meets neither LEADER_NOT_AVAILABLE nor a leader about to move. It gives
-// up quietly: clients retry anyway.
+// meets neither LEADER_NOT_AVAILABLE nor a leader about to move. A leader
+// counts once __meta records it: until then the brokers without a replica
+// answer LEADER_NOT_AVAILABLE, which some clients take as final
+// (librdkafka's offsets_for_times). It gives up quietly: clients retry
+// anyway.
 func (s *Server) waitLeaders(ctx context.Context, topic string, timeout time.Duration) {
 	deadline := time.Now().Add(min(timeout, 10*time.Second))
 	preferredBy := time.Now().Add(min(timeout, 5*time.Second))
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		t, ok := s.node.Meta().Topics[topic]
+		st := s.node.Meta()
+		t, ok := st.Topics[topic]
 		if !ok {
 			return
 		}
@@ -168,7 +172,7 @@ func (s *Server) waitLeaders(ctx context.Context, topic string, timeout time.Dur
 		for _, p := range t.Partitions {
 			leader, _, ok := s.node.Leader(p.ShardID)
 			switch {
-			case !ok:
+			case !ok || st.Leaders[p.ShardID].Replica != leader:
 				missing++
 			case leader != p.Replicas[0]:
 				notPreferred++
