@@ -36,9 +36,11 @@ type peerChecker interface {
 }
 
 // takeOvers tells whether a replica is in sync enough to be handed the
-// leadership of a partition led here (the ISR tracker).
+// leadership of a partition led here, and whether a broker answers the
+// polls (the ISR tracker).
 type takeOvers interface {
 	canTakeOver(shardID, replica uint64, proven bool) bool
+	answering(broker uint64) bool
 }
 
 // balancer publishes this broker's partition leaderships through __meta
@@ -358,11 +360,16 @@ func (b *balancer) handOff(ctx context.Context) {
 
 // handOffTarget picks the replica to hand a shard to: for a partition an
 // in-sync one, preferring one seen caught up in this leadership; for
-// __meta and group shards (not tracked) the first other replica.
+// __meta and group shards (not tracked) the first other replica whose
+// broker answers. A transfer to a stopped broker never takes, and the
+// graceful stop would wait out its whole hand-off time asking again.
 func (b *balancer) handOffTarget(shard uint64, replicas []uint64, partition bool) (uint64, bool) {
 	for _, proven := range []bool{true, false} {
 		for _, r := range replicas {
-			if r != b.self && (!partition || b.inSync.canTakeOver(shard, r, proven)) {
+			if r == b.self {
+				continue
+			}
+			if partition && b.inSync.canTakeOver(shard, r, proven) || !partition && b.inSync.answering(r) {
 				return r, true
 			}
 		}

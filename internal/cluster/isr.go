@@ -405,6 +405,14 @@ func (t *isrTracker) canTakeOver(shardID, replica uint64, proven bool) bool {
 	return t.failures[replica] < isrFenceAfter && s.inSync(replica, now, t.lagMax, proven)
 }
 
+// answering tells whether a broker answered at least one of the last
+// isrFenceAfter polls (a broker not polled yet counts as answering).
+func (t *isrTracker) answering(broker uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failures[broker] < isrFenceAfter
+}
+
 // underReplicated tells whether a partition led here has an ISR smaller
 // than its replica set.
 func (t *isrTracker) underReplicated(shardID uint64, replicas []uint64) bool {

@@ -218,7 +218,8 @@ func TestBalancerMovesOnlyToInSync(t *testing.T) {
 
 // TestHandOffTarget: a graceful stop hands a partition to a replica seen in
 // sync before one still in its grace, never to one out of sync or on a
-// broker that stopped answering.
+// broker that stopped answering; __meta to the first other replica whose
+// broker answers.
 func TestHandOffTarget(t *testing.T) {
 	now := t0
 	tr := newISRTracker(1, lagMax, nil, nil, nil, peerHTTP{}, zerolog.Nop())
@@ -242,8 +243,16 @@ func TestHandOffTarget(t *testing.T) {
 	if r, ok := b.handOffTarget(10, replicas, true); ok {
 		t.Errorf("3 caught up but its broker stopped answering, 2 out of sync: target %d, want none", r)
 	}
+	if r, ok := b.handOffTarget(meta.ShardID, replicas, false); !ok || r != 2 {
+		t.Errorf("__meta, 3 not answering: target %d %v, want 2", r, ok)
+	}
+	tr.failures[3] = 0
 	if r, ok := b.handOffTarget(meta.ShardID, replicas, false); !ok || r != 3 {
 		t.Errorf("__meta: target %d %v, want the first other replica", r, ok)
+	}
+	tr.failures[2], tr.failures[3] = isrFenceAfter, isrFenceAfter
+	if r, ok := b.handOffTarget(meta.ShardID, replicas, false); ok {
+		t.Errorf("__meta, no other broker answering: target %d, want none", r)
 	}
 }
 
