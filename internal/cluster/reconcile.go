@@ -187,7 +187,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p.SetStreamObserver(r.logStream(ref))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
-		t := timedApply{IOnDiskStateMachine: p, apply: r.applyTime}
+		t := observedReplica{IOnDiskStateMachine: p, apply: r.applyTime}
 		if r.cfg.SnapshotBytes > 0 {
 			t.snap = &snapshotTrigger{every: int64(r.cfg.SnapshotBytes), request: snapshotRequests(r.nh, shard, r.log)}
 		}
@@ -293,30 +293,4 @@ func (r *reconciler) stopGroupShard(ctx context.Context, shardID uint64) {
 	r.replicas.removed(shardID)
 	r.markers.forget(shardID)
 	r.log.Info().Uint64("shard", shardID).Msg("group shard replica removed (reassigned away)")
-}
-
-// timedApply times a partition replica's Update (the apply stage of a
-// produce), has it snapshot by bytes, and passes every other call through.
-type timedApply struct {
-	sm.IOnDiskStateMachine
-	apply prometheus.Observer
-	snap  *snapshotTrigger // nil: snapshots by entry count only
-}
-
-func (t timedApply) Update(ents []sm.Entry) ([]sm.Entry, error) {
-	start := time.Now()
-	out, err := t.IOnDiskStateMachine.Update(ents)
-	t.apply.Observe(time.Since(start).Seconds())
-	if t.snap != nil {
-		t.snap.applied(ents)
-	}
-	return out, err
-}
-
-func (t timedApply) Sync() error {
-	err := t.IOnDiskStateMachine.Sync()
-	if err == nil && t.snap != nil {
-		t.snap.synced()
-	}
-	return err
 }
