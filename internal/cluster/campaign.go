@@ -92,9 +92,14 @@ func (d *localDelivery) deliver(deploymentID uint64, msgs ...pb.Message) error {
 
 // campaignFallbackAfter is how long each next replica in order waits for
 // the one before it to win an election before it campaigns itself: a
-// campaign takes one round trip and a log write, so a partition without
-// a leader this long after one started has most likely seen it refused.
-const campaignFallbackAfter = 600 * time.Millisecond
+// campaign takes one round trip and a log write, tens of milliseconds on
+// a loaded machine, so a partition without a leader this long after one
+// started has most likely seen it refused. Campaigning too early costs at
+// most one more election of the same length (the later candidate's
+// higher term wins if its log is as up to date); too late, it is added
+// to every kill whose first campaign was refused (600 ms put two of 133
+// chaos kills just over a second).
+const campaignFallbackAfter = 300 * time.Millisecond
 
 // fallback is a campaign due if the replicas before this one in order
 // have not elected a leader by then.
@@ -232,6 +237,16 @@ func (c *campaigner) campaign(ctx context.Context, st *meta.State, dead uint64, 
 		}
 	}
 	return started
+}
+
+// nextDue is when the earliest pending fallback is due (ok false: none).
+func (c *campaigner) nextDue() (due time.Time, ok bool) {
+	for _, f := range c.pending {
+		if !ok || f.due.Before(due) {
+			due, ok = f.due, true
+		}
+	}
+	return due, ok
 }
 
 // followUp starts the fallback campaigns that are due, for partitions

@@ -71,6 +71,9 @@ func TestFallbackCampaign(t *testing.T) {
 		t.Fatalf("campaign started %d: %+v; want one TimeoutNow for shard 11 in term 7", n, sent)
 	}
 	now := time.Now()
+	if due, ok := c.nextDue(); !ok || due.Before(now.Add(campaignFallbackAfter-time.Second)) || due.After(now.Add(campaignFallbackAfter)) {
+		t.Fatalf("next fallback due %v (%v); want about %v from now", due, ok, campaignFallbackAfter)
+	}
 	if n := c.followUp(now, isDown); n != 0 {
 		t.Fatalf("fallback campaigned %d before it was due", n)
 	}
@@ -80,6 +83,9 @@ func TestFallbackCampaign(t *testing.T) {
 	}
 	if len(c.pending) != 0 {
 		t.Fatalf("pending after the fallbacks: %+v", c.pending)
+	}
+	if due, ok := c.nextDue(); ok {
+		t.Fatalf("next fallback due %v with none pending", due)
 	}
 	c.campaign(context.Background(), st, 3, isDown)
 	down[3] = false

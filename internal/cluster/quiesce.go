@@ -175,12 +175,21 @@ func (w *peerWatch) run(ctx context.Context) {
 	leaderless := map[uint64]time.Time{}
 	t := time.NewTicker(peerProbeInterval)
 	defer t.Stop()
-	for round := 1; ; round++ {
+	// fallbacks fires when a fallback campaign is due, not at the next
+	// probe round: up to a round later would add to the outage.
+	fallbacks := time.NewTimer(time.Hour)
+	fallbacks.Stop()
+	defer fallbacks.Stop()
+	for round := 0; ; {
 		select {
 		case <-ctx.Done():
 			return
+		case <-fallbacks.C:
+			w.followUp(fallbacks)
+			continue
 		case <-t.C:
 		}
+		round++
 		if w.quiesce && round%leaderlessCheckRounds == 0 {
 			leaderless = w.wakeLeaderless(leaderless)
 		}
@@ -200,10 +209,19 @@ func (w *peerWatch) run(ctx context.Context) {
 			}
 		})
 		if w.campaign != nil && len(w.campaign.pending) > 0 {
-			if n := w.campaign.followUp(time.Now(), func(b uint64) bool { return w.live.down[b] }); n > 0 {
-				w.log.Info().Int("shards", n).Msg("partitions of a gone peer still without a leader; this broker, next in replica order, campaigns")
-			}
+			w.followUp(fallbacks)
 		}
+	}
+}
+
+// followUp starts the fallback campaigns that are due and sets timer to
+// the next one.
+func (w *peerWatch) followUp(timer *time.Timer) {
+	if n := w.campaign.followUp(time.Now(), func(b uint64) bool { return w.live.down[b] }); n > 0 {
+		w.log.Info().Int("shards", n).Msg("partitions of a gone peer still without a leader; this broker, next in replica order, campaigns")
+	}
+	if due, ok := w.campaign.nextDue(); ok {
+		timer.Reset(time.Until(due))
 	}
 }
 
