@@ -97,8 +97,7 @@ func (d *localDelivery) deliver(deploymentID uint64, msgs ...pb.Message) error {
 // started has most likely seen it refused. Campaigning too early costs at
 // most one more election of the same length (the later candidate's
 // higher term wins if its log is as up to date); too late, it is added
-// to every kill whose first campaign was refused (600 ms put two of 133
-// chaos kills just over a second).
+// to every kill whose first campaign was refused (docs/CHAOS.md).
 const campaignFallbackAfter = 300 * time.Millisecond
 
 // fallback is a campaign due if the replicas before this one in order
