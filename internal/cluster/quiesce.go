@@ -66,9 +66,10 @@ func leaderlessWakeAfter(cfg *config.Config) time.Duration {
 }
 
 // quietAfter is how long a shard this broker leads may go without a
-// proposal before a new one first wakes it: half of dragonboat's quiesce
-// threshold (ten election timeouts), so a shard that may have quiesced is
-// always woken and a busy one never pays for it.
+// proposal before a new one first wakes it: a quarter of dragonboat's
+// quiesce threshold (ten of the longest election timeouts, which are
+// twice the configured one), so a shard that may have quiesced is always
+// woken and a busy one never pays for it.
 func quietAfter(cfg *config.Config) time.Duration {
 	return cfg.ElectionTimeout() * 10 / 2
 }

@@ -215,7 +215,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.Uint64Var(&c.ElectionRTT, "raft-election-rtt", 5, "election timeout in ticks (randomised up to twice this): how long followers wait for a dead leader")
 	fs.Uint64Var(&c.HeartbeatRTT, "raft-heartbeat-rtt", 1, "heartbeat interval in ticks")
 	fs.BoolVar(&c.RaftCampaignOnPeerExit, "raft-campaign-on-peer-exit", true, "when another broker's process is gone (its addresses refuse connections), campaign at once for the partitions it led where this broker is the first other live replica, instead of waiting out the election timeout")
-	fs.BoolVar(&c.RaftQuiesce, "raft-quiesce", true, "let idle partition shards stop ticking and heartbeating (dragonboat quiesce) after 10 election timeouts without traffic; they wake on produce or when a peer broker stops answering")
+	fs.BoolVar(&c.RaftQuiesce, "raft-quiesce", true, "let idle partition shards stop ticking and heartbeating (dragonboat quiesce) after ten of the longest election timeouts (twice --raft-election-rtt each) without traffic; they wake on produce or when a peer broker stops answering")
 	fs.Int64Var(&c.SegmentBytes, "segment-bytes", 1<<30, "roll a partition's log segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", 7*24*3600*1000, "delete a partition's closed segments once their newest record is older than this; -1 keeps them (log.retention.ms; a topic's retention.ms wins)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", -1, "delete a partition's oldest closed segments while its log is larger than this; -1 for no limit (log.retention.bytes)")

@@ -16,9 +16,10 @@ import (
 )
 
 // quiesceWait is longer than dragonboat's quiesce threshold at the default
-// timing (10 election timeouts: 10 × 5 ticks × 200 ms = 10 s), so every
-// partition shard of an idle cluster has quiesced after it.
-const quiesceWait = 13 * time.Second
+// timing (ten of the longest election timeouts: 10 × 2 × 5 ticks × 200 ms
+// = 20 s), so every partition shard of an idle cluster has quiesced after
+// it.
+const quiesceWait = 23 * time.Second
 
 // TestIdlePartitionsQuiesceAndFailOver lets the partition shards of a
 // three-broker cluster go quiet (quiesce), then proves that produce and
