@@ -54,7 +54,16 @@ type segment struct {
 	firstTsKnown bool
 
 	gaps bool // a batch was appended past the offset after the one before
+
+	writtenBack int64 // bytes before this were handed to the kernel's writeback
 }
+
+// writebackBytes is how much a segment accumulates before its writeback is
+// started. A partition's log is durable through the Raft log and fsynced
+// only at a Raft snapshot or when a segment rolls; left to the kernel, the
+// megabytes written since would all be flushed by that fsync, a burst that
+// stalls every other fsync sharing the disk, the Raft log's included.
+const writebackBytes = 1 << 20
 
 func newSegment(dir string, base int64) *segment {
 	name := fmt.Sprintf("%020d", base)
@@ -121,6 +130,11 @@ func (s *segment) write(head, body []byte) error {
 		// Drop a partial batch so the file holds nothing past size for a
 		// later recovery to judge.
 		return errors.Join(fmt.Errorf("write batch to %s: %w", s.logPath, err), s.f.Truncate(s.size))
+	}
+	s.writtenBack = min(s.writtenBack, s.size) // the log was cut back since
+	if end := s.size + int64(len(head)) + int64(len(body)); end-s.writtenBack >= writebackBytes {
+		startWriteback(s.f, s.writtenBack, end-s.writtenBack)
+		s.writtenBack = end
 	}
 	return nil
 }
