@@ -80,13 +80,13 @@ func hasRaftData(dataDir string) bool {
 // and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
 // bytes with tan (docs/BENCHMARKS.md). dragonboat's plugin offers tan only
 // with a file per replica (the variant sharing 16 files is internal).
-func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer) dbconfig.ExpertConfig {
+func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer, trash *logTrash) dbconfig.ExpertConfig {
 	if kind == config.LogDBTan {
 		c := dbconfig.GetSmallMemLogDBConfig()
 		// tan uses KVWriteBufferSize only for 16 encode buffers, one per
 		// step worker; an update larger than one gets its own.
 		c.KVWriteBufferSize = 4 << 20
-		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{FS: vfs.Default, fsync: fsync}}
+		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{FS: vfs.Default, fsync: fsync, trash: trash}}
 	}
 	return dbconfig.ExpertConfig{LogDB: pebbleConfig(cfg)}
 }
@@ -117,6 +117,15 @@ func pebbleConfig(cfg *config.Config) dbconfig.LogDBConfig {
 type sparseLogFS struct {
 	vfs.FS
 	fsync prometheus.Observer // times each log file fsync
+	trash *logTrash           // frees deleted log files gradually; nil deletes at once
+}
+
+// RemoveAll hands tan's deleted log files to the trash (see logTrash).
+func (fs sparseLogFS) RemoveAll(name string) error {
+	if fs.trash == nil || filepath.Ext(name) != ".log" {
+		return fs.FS.RemoveAll(name)
+	}
+	return fs.trash.take(name)
 }
 
 func (fs sparseLogFS) Create(name string) (vfs.File, error) {

@@ -44,6 +44,7 @@ type Node struct {
 	peers     prober
 	isr       *isrTracker
 	disk      *diskFloor
+	trash     *logTrash // nil with the pebble log store
 
 	// ctx is cancelled by Close; every loop and every wait they start
 	// derives from it, so Close does not sit out their timeouts.
@@ -84,6 +85,11 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 
 	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerWeb.timeout(peerAskTimeout)}, disk: disk, Events: &Events{}}
+	if logDB == config.LogDBTan {
+		if n.trash, err = openLogTrash(cfg.DataDir, log); err != nil {
+			return nil, err
+		}
+	}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	trail := newElectionTrail(cfg.ElectionTimeout(), func(shard uint64) uint64 { return preferredReplica(n.meta.State(), shard) }, log)
 	nhc := dbconfig.NodeHostConfig{
@@ -92,7 +98,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		RaftAddress:         cfg.RaftAddr,
 		RaftEventListener:   raftListener{events: n.Events, trail: trail, leaders: leaderCh},
 		SystemEventListener: systemListener{events: n.Events, replicas: n.replicas, log: log},
-		Expert:              expertConfig(cfg, logDB, m.RaftLogFsync),
+		Expert:              expertConfig(cfg, logDB, m.RaftLogFsync, n.trash),
 	}
 	raftTransport(&nhc, cfg, self.DeploymentID)
 	delivery := &localDelivery{intake: &raftIntake{disk: disk, partition: n.replicas.isStarted, dropped: &n.Events.RaftRefusedForDisk}}
@@ -103,6 +109,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
+		n.closeTrash()
 		return nil, fmt.Errorf("start Raft node host on %s: %w", cfg.RaftAddr, err)
 	}
 	n.nh = nh
@@ -123,6 +130,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	if err := nh.StartReplica(members, joined, func(uint64, uint64) sm.IStateMachine { return n.meta }, metaCfg); err != nil {
 		nh.Close()
+		n.closeTrash()
 		return nil, fmt.Errorf("start __meta replica: %w", err)
 	}
 
@@ -247,6 +255,13 @@ func (n *Node) Close() {
 	n.cancel()
 	n.wg.Wait()
 	n.nh.Close()
+	n.closeTrash()
+}
+
+func (n *Node) closeTrash() {
+	if n.trash != nil {
+		n.trash.close()
+	}
 }
 
 // ID is this broker's node id (its replica id in every shard).
