@@ -39,6 +39,7 @@ type logTrash struct {
 	dir     string
 	log     zerolog.Logger
 	seq     atomic.Uint64
+	warned  atomic.Bool // a move failed (e.g. raft/ on another file system); said once
 	queue   chan string
 	stop    chan struct{}
 	stopped sync.WaitGroup
@@ -72,7 +73,9 @@ func (t *logTrash) take(name string) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		t.log.Warn().Err(err).Str("file", name).Msg("could not move a Raft log file to the trash; deleting it at once")
+		if !t.warned.Swap(true) {
+			t.log.Warn().Err(err).Str("file", name).Str("trash", t.dir).Msg("could not move a Raft log file to the trash: deleting it, and any later one that cannot move, at once (not logged again); keep the data directory on one file system")
+		}
 		return os.RemoveAll(name)
 	}
 	select {
