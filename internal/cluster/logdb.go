@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/storage"
 )
 
 // logDBFile records which Raft log store a data directory holds. dragonboat
@@ -80,7 +81,7 @@ func hasRaftData(dataDir string) bool {
 // and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
 // bytes with tan (docs/BENCHMARKS.md). dragonboat's plugin offers tan only
 // with a file per replica (the variant sharing 16 files is internal).
-func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer, trash *logTrash) dbconfig.ExpertConfig {
+func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer, trash storage.Trash) dbconfig.ExpertConfig {
 	if kind == config.LogDBTan {
 		c := dbconfig.GetSmallMemLogDBConfig()
 		// tan uses KVWriteBufferSize only for 16 encode buffers, one per
@@ -117,15 +118,17 @@ func pebbleConfig(cfg *config.Config) dbconfig.LogDBConfig {
 type sparseLogFS struct {
 	vfs.FS
 	fsync prometheus.Observer // times each log file fsync
-	trash *logTrash           // frees deleted log files gradually; nil deletes at once
+	trash storage.Trash       // frees deleted log files gradually; nil deletes at once
 }
 
-// RemoveAll hands tan's deleted log files to the trash (see logTrash).
+// RemoveAll hands tan's deleted log files (64 MiB each) to the trash. tan
+// has dropped a file from its manifest before it deletes it, so nothing
+// reads it again.
 func (fs sparseLogFS) RemoveAll(name string) error {
 	if fs.trash == nil || filepath.Ext(name) != ".log" {
 		return fs.FS.RemoveAll(name)
 	}
-	return fs.trash.take(name)
+	return fs.trash.Take(name, nil)
 }
 
 func (fs sparseLogFS) Create(name string) (vfs.File, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
 	"github.com/longboat/longboat/internal/storage"
+	"github.com/longboat/longboat/internal/trash"
 )
 
 // Node is one broker's Raft side: it starts the parts below on one
@@ -44,7 +45,7 @@ type Node struct {
 	peers     prober
 	isr       *isrTracker
 	disk      *diskFloor
-	trash     *logTrash // nil with the pebble log store
+	trash     *trash.Bin // deleted Raft log files and partition segments
 
 	// ctx is cancelled by Close; every loop and every wait they start
 	// derives from it, so Close does not sit out their timeouts.
@@ -85,10 +86,8 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 
 	n := &Node{cfg: cfg, identity: self, meta: meta.New(), replicas: newRegistry(), peers: prober{client: peerWeb.timeout(peerAskTimeout)}, disk: disk, Events: &Events{}}
-	if logDB == config.LogDBTan {
-		if n.trash, err = openLogTrash(cfg.DataDir, log); err != nil {
-			return nil, err
-		}
+	if n.trash, err = trash.Open(filepath.Join(cfg.DataDir, trashDir), log); err != nil {
+		return nil, err
 	}
 	leaderCh := make(chan raftio.LeaderInfo, 4096)
 	trail := newElectionTrail(cfg.ElectionTimeout(), func(shard uint64) uint64 { return preferredReplica(n.meta.State(), shard) }, log)
@@ -160,7 +159,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, room: disk.room, markers: markers, storageErrors: m.StorageErrors,
 		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
-		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), log: log,
+		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), trash: n.trash, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
@@ -258,11 +257,12 @@ func (n *Node) Close() {
 	n.closeTrash()
 }
 
-func (n *Node) closeTrash() {
-	if n.trash != nil {
-		n.trash.close()
-	}
-}
+// trashDir holds deleted Raft log files and partition segments until they
+// are freed; it sits beside the NodeHost and partition directories, on the
+// same file system.
+const trashDir = "trash"
+
+func (n *Node) closeTrash() { n.trash.Close() }
 
 // ID is this broker's node id (its replica id in every shard).
 func (n *Node) ID() uint64 { return n.cfg.NodeID }

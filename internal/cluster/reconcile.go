@@ -82,6 +82,7 @@ type reconciler struct {
 	// room is how many bytes the data dir can take before that floor (-1:
 	// no floor): leaders stream no snapshot here that would not fit.
 	room     func() int64
+	trash    storage.Trash // frees removed segment files; nil unlinks them
 	markers  *joinMarkers
 	throttle moveThrottle
 	// storageErrors counts the storage faults of partition replicas by
@@ -178,7 +179,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	if err != nil {
 		return err
 	}
-	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes}
+	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes, Trash: r.trash}
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})

@@ -259,7 +259,7 @@ func (l *Log) swapIn(group []cleanSeg, ns *segment) error {
 		return halt(err)
 	}
 	for _, c := range group[1:] {
-		if err := c.s.remove(); err != nil {
+		if err := c.s.remove(l.opts.Trash); err != nil {
 			return halt(fmt.Errorf("clean: %w", err))
 		}
 	}

@@ -31,6 +31,16 @@ const (
 type Options struct {
 	SegmentBytes       int64 // roll to a new segment when the active one would exceed this; default 1 GiB when 0
 	IndexIntervalBytes int   // one sparse index entry at least every this many log bytes; default 4096 when 0
+	Trash              Trash // takes removed segment files to free them gradually; nil unlinks them at once
+}
+
+// Trash takes a file out of its directory at once and frees its blocks
+// later, a little at a time: unlinking a segment of up to 1 GiB in one go
+// makes every fsync on the disk wait for the journal commit that frees it
+// (and, with the discard mount option, discards it). The file must not be
+// truncated while busy reports true.
+type Trash interface {
+	Take(path string, busy func() bool) error
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -412,7 +422,7 @@ func (l *Log) DeleteBefore(offset int64) (int64, error) {
 	var freed int64
 	for len(l.segs) > 1 && l.segs[0].next <= offset {
 		s := l.segs[0]
-		if err := s.remove(); err != nil {
+		if err := s.remove(l.opts.Trash); err != nil {
 			return freed, fmt.Errorf("delete before %d: %w", offset, err)
 		}
 		freed += s.size
@@ -543,7 +553,7 @@ func (l *Log) sealGap(k int, offset int64) error {
 		if err != nil {
 			return err
 		}
-		if err := s.remove(); err != nil {
+		if err := s.remove(l.opts.Trash); err != nil {
 			return errors.Join(err, n.f.Close())
 		}
 		l.segs[k] = n
@@ -558,7 +568,7 @@ func (l *Log) sealGap(k int, offset int64) error {
 // part-way leaves a shorter log without gaps.
 func (l *Log) removeFrom(k int) error {
 	for i := len(l.segs) - 1; i >= k; i-- {
-		if err := l.segs[i].remove(); err != nil {
+		if err := l.segs[i].remove(l.opts.Trash); err != nil {
 			return err
 		}
 		l.segs = l.segs[:i]

@@ -56,6 +56,8 @@ type segment struct {
 	gaps bool // a batch was appended past the offset after the one before
 
 	writtenBack int64 // bytes before this were handed to the kernel's writeback
+
+	pins atomic.Int32 // Snapshots holding the file open
 }
 
 // writebackBytes is how much a segment accumulates before its writeback is
@@ -283,12 +285,17 @@ func (s *segment) cut(pos, offset int64, durable bool) error {
 }
 
 // remove deletes the segment's files, the index first so that a crash in
-// between leaves a log that merely needs its index rebuilt.
-func (s *segment) remove() error {
+// between leaves a log that merely needs its index rebuilt. The log file
+// goes to bin when there is one.
+func (s *segment) remove(bin Trash) error {
 	if err := os.Remove(s.indexPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove index: %w", err)
 	}
-	if err := os.Remove(s.logPath); err != nil {
+	remove := os.Remove
+	if bin != nil {
+		remove = func(path string) error { return bin.Take(path, func() bool { return s.pins.Load() > 0 }) }
+	}
+	if err := remove(s.logPath); err != nil {
 		return fmt.Errorf("remove segment: %w", err)
 	}
 	// The file is unlinked: a close error cannot lose anything still needed.

@@ -18,6 +18,7 @@ type Snapshot struct {
 	StartOffset int64 // base offset of the first batch
 	NextOffset  int64 // offset after the last batch
 	files       []*os.File
+	segs        []*segment // pinned: their files are not truncated while streamed
 	sizes       []int64
 	bases       []int64
 	indexes     [][]indexEntry
@@ -42,6 +43,8 @@ func (l *Log) Snapshot() (*Snapshot, error) {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 		snap.files = append(snap.files, f)
+		snap.segs = append(snap.segs, s)
+		s.pins.Add(1)
 		snap.sizes = append(snap.sizes, s.size)
 		snap.bases = append(snap.bases, s.base)
 		// A copy: TruncateTo may rewrite the live index in place.
@@ -106,10 +109,11 @@ func (s *Snapshot) From(offset int64) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range s.files[:k] {
+	for i, f := range s.files[:k] {
 		_ = f.Close() // opened read-only: nothing to lose
+		s.segs[i].pins.Add(-1)
 	}
-	s.files, s.sizes, s.bases, s.indexes = s.files[k:], s.sizes[k:], s.bases[k:], s.indexes[k:]
+	s.files, s.segs, s.sizes, s.bases, s.indexes = s.files[k:], s.segs[k:], s.sizes[k:], s.bases[k:], s.indexes[k:]
 	s.skip, s.StartOffset = pos, offset
 	return nil
 }
@@ -181,10 +185,11 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 
 // Close releases the segment files.
 func (s *Snapshot) Close() {
-	for _, f := range s.files {
+	for i, f := range s.files {
 		_ = f.Close() // opened read-only: nothing to lose
+		s.segs[i].pins.Add(-1)
 	}
-	s.files = nil
+	s.files, s.segs = nil, nil
 }
 
 // Restore replaces the whole log with the batches read from r, as a
