@@ -128,7 +128,10 @@ func (fs sparseLogFS) RemoveAll(name string) error {
 	if fs.trash == nil || filepath.Ext(name) != ".log" {
 		return fs.FS.RemoveAll(name)
 	}
-	return fs.trash.Take(name, nil)
+	if err := fs.trash.Take(name, nil); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func (fs sparseLogFS) Create(name string) (vfs.File, error) {

@@ -49,4 +49,8 @@ func TestSparseLogFSTrashesLogFiles(t *testing.T) {
 	if n := counted.taken.Load(); n != 1 {
 		t.Fatalf("%d files went to the trash, want the log file", n)
 	}
+	// Like os.RemoveAll, removing what is not there is no error.
+	if err := fs.RemoveAll(logFile); err != nil {
+		t.Fatalf("RemoveAll of a missing log file: %v", err)
+	}
 }

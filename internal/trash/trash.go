@@ -69,14 +69,15 @@ func Open(dir string, log zerolog.Logger) (*Bin, error) {
 }
 
 // Take moves path into the bin and queues it, or deletes it at once when
-// the queue is full or the move fails. While busy reports true (another
+// the queue is full or the move fails; a missing path is an fs.ErrNotExist
+// error. While busy reports true (another
 // descriptor still reads the file) the file is unlinked without being
 // truncated, its blocks freed when that descriptor closes.
 func (b *Bin) Take(path string, busy func() bool) error {
 	dst := filepath.Join(b.dir, strconv.FormatInt(time.Now().UnixNano(), 10)+"-"+strconv.FormatUint(b.seq.Add(1), 10))
 	if err := os.Rename(path, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			return err // as os.Remove reports it
 		}
 		if !b.warned.Swap(true) {
 			b.log.Warn().Err(err).Str("file", path).Str("trash", b.dir).Msg("could not move a deleted file to the trash: deleting it, and any later one that cannot move, at once (not logged again); keep the data directory on one file system")
