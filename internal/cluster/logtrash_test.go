@@ -3,36 +3,18 @@ package cluster
 import (
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/lni/vfs"
-	"github.com/rs/zerolog"
 
-	"github.com/longboat/longboat/internal/trash"
+	"github.com/longboat/longboat/internal/trash/trashtest"
 )
-
-// countingTrash counts the files handed to a real trash.Bin.
-type countingTrash struct {
-	bin   *trash.Bin
-	taken atomic.Int32
-}
-
-func (c *countingTrash) Take(path string, busy func() bool) error {
-	c.taken.Add(1)
-	return c.bin.Take(path, busy)
-}
 
 // tan's deleted log files go to the trash; its other files are removed as
 // before.
 func TestSparseLogFSTrashesLogFiles(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := trash.Open(filepath.Join(dir, trashDir), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bin.Close()
-	counted := &countingTrash{bin: bin}
+	counted := trashtest.Open(t)
 	fs := sparseLogFS{FS: vfs.Default, trash: counted}
 	logFile, index := filepath.Join(dir, "000001.log"), filepath.Join(dir, "000001.index")
 	for _, name := range []string{logFile, index} {
@@ -46,7 +28,7 @@ func TestSparseLogFSTrashesLogFiles(t *testing.T) {
 			t.Fatalf("%s still there after RemoveAll: %v", name, err)
 		}
 	}
-	if n := counted.taken.Load(); n != 1 {
+	if n := counted.Taken(); n != 1 {
 		t.Fatalf("%d files went to the trash, want the log file", n)
 	}
 	// Like os.RemoveAll, removing what is not there is no error.

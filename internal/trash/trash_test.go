@@ -1,4 +1,4 @@
-package trash
+package trash_test
 
 import (
 	"errors"
@@ -10,7 +10,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/trash"
+	"github.com/longboat/longboat/internal/trash/trashtest"
 )
+
+// slice is a little more than the Bin frees in one truncation (4 MiB).
+const slice = 5 << 20
 
 // sparse makes a sparse file of size bytes: freeing one takes as many
 // truncations as a written one.
@@ -25,29 +31,11 @@ func sparse(t *testing.T, path string, size int64) {
 	}
 }
 
-func waitEmpty(t *testing.T, dir string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d files still in %s", len(left), dir)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A taken file leaves its directory at once and is freed from the bin; a
 // missing one is reported as os.Remove reports it.
 func TestTakeFrees(t *testing.T) {
 	dir := t.TempDir()
-	b, err := Open(filepath.Join(dir, "trash"), zerolog.Nop())
+	b, err := trash.Open(filepath.Join(dir, "trash"), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +51,14 @@ func TestTakeFrees(t *testing.T) {
 	if err := b.Take(filepath.Join(dir, "missing"), nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Take of a missing file: %v, want fs.ErrNotExist", err)
 	}
-	waitEmpty(t, filepath.Join(dir, "trash"))
+	trashtest.WaitEmpty(t, filepath.Join(dir, "trash"))
 }
 
 // A file another descriptor still reads is unlinked whole: truncating it
 // would cut what that reader has not read yet.
 func TestTakeBusyIsNotTruncated(t *testing.T) {
 	dir := t.TempDir()
-	b, err := Open(filepath.Join(dir, "trash"), zerolog.Nop())
+	b, err := trash.Open(filepath.Join(dir, "trash"), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +75,7 @@ func TestTakeBusyIsNotTruncated(t *testing.T) {
 	if err := b.Take(f, busy.Load); err != nil {
 		t.Fatal(err)
 	}
-	waitEmpty(t, filepath.Join(dir, "trash"))
+	trashtest.WaitEmpty(t, filepath.Join(dir, "trash"))
 	st, err := reader.Stat()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +95,7 @@ func TestLeftovers(t *testing.T) {
 	big := filepath.Join(dir, "left")
 	// 100 slices take at least 0.5 s to free, longer than Close below.
 	sparse(t, big, 100*slice)
-	b, err := Open(dir, zerolog.Nop())
+	b, err := trash.Open(dir, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +112,10 @@ func TestLeftovers(t *testing.T) {
 	if st.Size() >= 100*slice {
 		t.Fatalf("nothing of %s was freed in 50 ms (size %d)", big, st.Size())
 	}
-	b, err = Open(dir, zerolog.Nop())
+	b, err = trash.Open(dir, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	waitEmpty(t, dir)
+	trashtest.WaitEmpty(t, dir)
 }
