@@ -17,6 +17,9 @@ type Shards interface {
 	// IsLeader tells whether this broker leads the group shard now, and
 	// in which Raft term.
 	IsLeader(shard uint64) (term uint64, leader bool)
+	// Leader names the shard's leader; ok is false while the local
+	// replica knows of none (an election in progress).
+	Leader(shard uint64) (leader, term uint64, ok bool)
 	// ReadIndex waits until the local replica has applied everything the
 	// shard had committed when it was called.
 	ReadIndex(ctx context.Context, shard uint64) error

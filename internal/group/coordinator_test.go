@@ -23,6 +23,7 @@ type localShard struct {
 }
 
 func (l *localShard) IsLeader(uint64) (uint64, bool)          { return 1, true }
+func (l *localShard) Leader(uint64) (uint64, uint64, bool)    { return 1, 1, true }
 func (l *localShard) ReadIndex(context.Context, uint64) error { return nil }
 func (l *localShard) GroupStateMachine(uint64) (*StateMachine, bool) {
 	return l.smr, true

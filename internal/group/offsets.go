@@ -194,30 +194,58 @@ type Listed struct {
 	Type string
 }
 
-// List returns the groups of every shard this broker leads.
-func (c *Coordinator) List(ctx context.Context, shards []uint64) []Listed {
+// List returns the groups of every shard this broker leads. Clients ask
+// every broker and merge the answers, so a shard no broker answers for
+// would drop its groups from the list without a word: while a shard hosted
+// here has no leader, or is led here but not loaded, or lost its
+// leadership during the request, the answer is a retriable error instead.
+func (c *Coordinator) List(ctx context.Context, shards []uint64) ([]Listed, int16) {
 	var out []Listed
 	for _, shard := range shards {
+		smr, hosted := c.shards.GroupStateMachine(shard)
+		if !hosted {
+			continue
+		}
+		if _, _, known := c.shards.Leader(shard); !known {
+			return nil, kerr.CoordinatorNotAvailable.Code
+		}
 		if _, leader := c.shards.IsLeader(shard); !leader {
 			continue
 		}
-		smr, ok := c.shards.GroupStateMachine(shard)
-		if !ok {
-			continue
+		term, code := c.catchUp(ctx, shard)
+		switch code {
+		case 0:
+		case kerr.NotCoordinator.Code:
+			return nil, kerr.CoordinatorNotAvailable.Code
+		default:
+			return nil, code
 		}
-		for _, name := range smr.Groups() {
-			c.withGroup(ctx, shard, name, false, func(g *group) int16 {
+		c.locked(func() {
+			if cur, leader := c.shards.IsLeader(shard); !leader || cur != term || c.loaded[shard] != term {
+				code = kerr.CoordinatorNotAvailable.Code
+				return
+			}
+			for _, name := range smr.Groups() {
 				if cg := c.consumerFor(shard, name); cg != nil {
 					out = append(out, Listed{Name: name, ProtocolType: ProtocolTypeConsumer, State: cg.state(), Type: "consumer"})
-				} else if g != nil {
+					continue
+				}
+				g, gcode := c.live(shard, name, false, term)
+				if gcode != 0 {
+					code = gcode
+					return
+				}
+				if g != nil {
 					out = append(out, Listed{Name: name, ProtocolType: g.protocolType, State: g.state, Type: "classic"})
 				}
-				return 0
-			})
+			}
+		})
+		if code != 0 {
+			return nil, code
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out, 0
 }
 
 // Delete removes an empty group and its offsets, behind the group's

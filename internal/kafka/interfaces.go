@@ -93,7 +93,7 @@ type Groups interface {
 	OffsetCommit(ctx context.Context, shard uint64, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse
 	FetchOffsets(ctx context.Context, shard uint64, name string, topics map[string][]int32) (map[string]map[int32]group.OffsetRecord, int16)
 	Describe(ctx context.Context, shard uint64, name string) (group.Description, int16)
-	List(ctx context.Context, shards []uint64) []group.Listed
+	List(ctx context.Context, shards []uint64) ([]group.Listed, int16)
 	Delete(ctx context.Context, shard uint64, name string) int16
 	DeleteOffsets(ctx context.Context, shard uint64, name string, parts map[string][]int32) (map[string]map[int32]int16, int16)
 	TxnOffsetCommit(ctx context.Context, shard uint64, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse

@@ -34,7 +34,12 @@ func (s *Server) listGroups(ctx context.Context, req *request, body *kmsg.ListGr
 	// DESCRIBE on the cluster lists every group; otherwise only the groups
 	// the principal may describe, as Kafka.
 	everyGroup := s.authorizeCluster(req, acl.OpDescribe)
-	for _, g := range s.groups.List(ctx, shards) {
+	groups, code := s.groups.List(ctx, shards)
+	if code != 0 {
+		resp.ErrorCode = code
+		return resp
+	}
+	for _, g := range groups {
 		if !everyGroup && !s.authorizeGroup(req, acl.OpDescribe, g.Name) {
 			continue
 		}
