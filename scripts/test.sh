@@ -29,5 +29,8 @@ echo "== go test -race"
 # real clusters, and on two cores running them together starves Raft ticks.
 go test -race -count=1 -p 1 -timeout 45m ./...
 
+echo "== go test without -race: the disk-full test (it skips itself under -race)"
+go test -count=1 -timeout 10m -run 'TestDiskFullKeepsTheBrokerUp$' ./test/integration/
+
 echo "== fuzz the request decoder (${FUZZTIME:-100000x})"
 go test -run '^$' -fuzz FuzzDecodeRequest -fuzztime "${FUZZTIME:-100000x}" ./internal/kafka/

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	pb "github.com/lni/dragonboat/v4/raftpb"
 	"github.com/rs/zerolog"
@@ -109,5 +110,34 @@ func TestRaftIntakeKeepsTheReserve(t *testing.T) {
 	deliver(pb.MessageBatch{Requests: []pb.Message{{Type: pb.Replicate, ShardID: 1001, Entries: entries(15 << 20)}, {Type: pb.InstallSnapshot, ShardID: 1002}, {Type: pb.Heartbeat, ShardID: 1001}}})
 	if k := kinds(); len(k) != 3 || !chunk(pb.Chunk{ShardID: 1002}) {
 		t.Fatalf("space back: delivered %v, want all 3 messages", k)
+	}
+}
+
+// Another process takes the volume's free space between two periodic
+// samples: the next entries measure it again instead of trusting a sample
+// that still shows the space, and so does the produce check.
+func TestRaftIntakeSeesSpaceTakenBetweenSamples(t *testing.T) {
+	const floor = 8 << 20
+	var volume atomic.Int64
+	volume.Store(100 << 20)
+	d := &diskFloor{floor: floor, log: zerolog.Nop(), statfs: func() (int64, error) { return volume.Load(), nil }}
+	d.record(volume.Load())
+	var dropped atomic.Int64
+	in := &raftIntake{disk: d, partition: func(uint64) bool { return true }, dropped: &dropped}
+	var delivered int
+	deliver := in.messages(func(b pb.MessageBatch) { delivered += len(b.Requests) })
+	replicate := func(n int) pb.MessageBatch {
+		return pb.MessageBatch{Requests: []pb.Message{{Type: pb.Replicate, ShardID: 1000, Entries: []pb.Entry{{Cmd: make([]byte, n)}}}}}
+	}
+
+	volume.Store(floor * 3 / 4) // a file of 94 MiB appears
+	time.Sleep(2 * freshWithin)
+	if !d.belowFloor() {
+		t.Fatal("the produce check did not see free space under the floor")
+	}
+	deliver(replicate(512 << 10)) // 1 MiB counted: 5 MiB left, above the 4 MiB reserve
+	deliver(replicate(512 << 10)) // would leave 4 MiB minus a little
+	if delivered != 1 || dropped.Load() != 1 {
+		t.Fatalf("%d messages delivered, %d dropped; want 1 and 1", delivered, dropped.Load())
 	}
 }

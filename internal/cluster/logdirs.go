@@ -30,7 +30,7 @@ func (n *Node) LogDirVolume() (total, usable int64, err error) {
 
 // DiskBelowFloor tells whether the data dir's free space is under
 // --min-free-disk-bytes, when Produce to the leaders here is refused.
-func (n *Node) DiskBelowFloor() bool { return n.disk.below.Load() }
+func (n *Node) DiskBelowFloor() bool { return n.disk.belowFloor() }
 
 // OfflineReplicas returns the storage fault of each partition replica here
 // that one took offline, by shard.

@@ -157,7 +157,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	}
 	rec := &reconciler{
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
-		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.below.Load, room: disk.room, markers: markers, storageErrors: m.StorageErrors,
+		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.belowFloor, room: disk.room, markers: markers, storageErrors: m.StorageErrors,
 		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
 		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), trash: n.trash, log: log,
 	}

@@ -27,7 +27,18 @@ import (
 // meets ENOSPC; a restart while full comes up; the partition keeps taking
 // writes through the other two replicas; once space returns broker 1
 // catches up and nothing acknowledged is lost.
+//
+// It runs without the race detector (scripts/test.sh runs it on its own):
+// under it, broker 1's catch-up of what it missed often did not finish
+// within two minutes. The race runtime's bookkeeping of dragonboat's large
+// reads took most of the CPU (profile): the leader reads the lagging
+// entries back from its Raft log for every heartbeat answer, and the
+// follower its last entry for every pre-vote, so broker 1's replica
+// missed election after election.
 func TestDiskFullKeepsTheBrokerUp(t *testing.T) {
+	if raceEnabled {
+		t.Skip("runs without -race: see the comment above")
+	}
 	t.Parallel() // its own file system; its polls allow for a loaded machine
 	dir := t.TempDir()
 	node1 := filepath.Join(dir, "node1")
