@@ -143,14 +143,20 @@ func (p *metaProposer) endOnLeaderChange(ctx context.Context, cancel context.Can
 // to the leader it knows of and is lost if that leader has died, so it is
 // asked again as soon as another leader or term is known here: every
 // Metadata request makes one, and each waited out its whole second while
-// a killed broker's __meta leadership was taken over.
+// a killed broker's __meta leadership was taken over. A read can also be
+// lost on its way with no leader change: a ListPartitionReassignments then
+// waited out the client's whole 60 s. So each read is one attempt of a
+// longest election timeout, asked again when it times out, until the
+// caller's deadline: a ReadIndex is safe to repeat. A read dragonboat
+// drops at once for want of a leader still fails at once, so that callers
+// with a short deadline (a peer's identity check) hear of it in time.
 func (p *metaProposer) sync(ctx context.Context) error {
 	for {
-		actx, cancel := context.WithCancel(ctx)
+		actx, cancel := context.WithTimeout(ctx, p.attempt)
 		moved := p.endOnLeaderChange(actx, cancel)
 		_, err := p.nh.SyncRead(actx, meta.ShardID, nil)
 		cancel()
-		if err != nil && moved.Load() && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && (moved.Load() || errors.Is(err, dragonboat.ErrTimeout)) {
 			continue
 		}
 		return notMember(err)

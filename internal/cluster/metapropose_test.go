@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,5 +48,41 @@ func TestOutOfMetaNamesNoLeader(t *testing.T) {
 	}
 	if _, err := p.propose(context.Background(), meta.Command{RemoveBroker: new(uint64)}); !errors.Is(err, ErrNotMetaMember) {
 		t.Fatalf("propose: %v, want ErrNotMetaMember", err)
+	}
+}
+
+// loseFirstRead is a NodeHost whose __meta leader never changes and whose
+// first ReadIndex is lost on the way (dragonboat then waits out the
+// deadline); the next ones are answered.
+type loseFirstRead struct{ reads atomic.Int32 }
+
+func (*loseFirstRead) GetLeaderID(uint64) (uint64, uint64, bool, error) { return 1, 3, true, nil }
+
+func (*loseFirstRead) SyncPropose(context.Context, *client.Session, []byte) (sm.Result, error) {
+	return sm.Result{}, nil
+}
+
+func (l *loseFirstRead) SyncRead(ctx context.Context, _ uint64, _ interface{}) (interface{}, error) {
+	if l.reads.Add(1) == 1 {
+		<-ctx.Done()
+		return nil, dragonboat.ErrTimeout
+	}
+	return nil, nil
+}
+
+func (*loseFirstRead) GetNoOPSession(uint64) *client.Session { return nil }
+
+// A lost ReadIndex costs one attempt, not the caller's whole deadline.
+func TestMetaSyncAsksAgainAfterALostRead(t *testing.T) {
+	nh := &loseFirstRead{}
+	p := &metaProposer{nh: nh, leaders: nh, attempt: 100 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.sync(ctx); err != nil {
+		t.Fatalf("sync: %v after %v", err, time.Since(start))
+	}
+	if took := time.Since(start); took > 5*time.Second || nh.reads.Load() != 2 {
+		t.Fatalf("sync took %v and %d reads, want one lost attempt and a second read", took, nh.reads.Load())
 	}
 }
