@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/durable"
 )
 
 // A broker's data directory carries an identity: the cluster it belongs
@@ -115,27 +116,8 @@ func readIdentity(dataDir string) (*identity, error) {
 // writeIdentity replaces the identity file atomically and durably.
 func writeIdentity(dataDir string, id identity) error {
 	b, _ := json.MarshalIndent(id, "", "  ")
-	tmp := filepath.Join(dataDir, identityFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(dataDir, identityFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write identity: %w", err)
-	}
-	_, werr := f.Write(append(b, '\n'))
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("write identity: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dataDir, identityFile)); err != nil {
-		return fmt.Errorf("write identity: %w", err)
-	}
-	d, err := os.Open(dataDir)
-	if err != nil {
-		return fmt.Errorf("write identity: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write identity: sync %s: %w", dataDir, err)
 	}
 	return nil
 }

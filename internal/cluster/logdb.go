@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/longboat/longboat/internal/config"
+	"github.com/longboat/longboat/internal/durable"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -30,16 +31,22 @@ const logDBFile = "raft-logdb"
 // Raft data but no record) pebble, the only store then; for a new directory
 // the requested one, tan if none. A request that contradicts the directory
 // is a configuration error: entries cannot be converted in place.
+//
+// An empty record is one a crash cut short: versions before the record was
+// written durably could leave the file created and empty. The store is then
+// the one whose files the directory holds, if any.
 func resolveLogDB(dataDir, requested string) (string, error) {
 	path := filepath.Join(dataDir, logDBFile)
 	b, err := os.ReadFile(path)
 	held := strings.TrimSpace(string(b))
-	recorded := err == nil
+	recorded := err == nil && held != ""
 	switch {
 	case recorded:
 		if held != config.LogDBTan && held != config.LogDBPebble {
 			return "", fmt.Errorf("%s holds %q, not %q or %q: write the store this directory's raft/ holds (tandb/ inside it means tan)", path, held, config.LogDBTan, config.LogDBPebble)
 		}
+	case err == nil:
+		held = storeOnDisk(dataDir)
 	case errors.Is(err, fs.ErrNotExist):
 		if hasRaftData(dataDir) {
 			held = config.LogDBPebble
@@ -60,11 +67,22 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 		kind = config.LogDBTan
 	}
 	if !recorded {
-		if err := os.WriteFile(path, []byte(kind+"\n"), 0o644); err != nil {
+		if err := durable.WriteFile(path, []byte(kind+"\n"), 0o644); err != nil {
 			return "", fmt.Errorf("record the Raft log store: %w", err)
 		}
 	}
 	return kind, nil
+}
+
+// storeOnDisk names the Raft log store whose files dataDir holds (tan's
+// tandb/ or pebble's logdb-N/ directories), or "" when it holds neither.
+func storeOnDisk(dataDir string) string {
+	for kind, dir := range map[string]string{config.LogDBTan: "tandb", config.LogDBPebble: "logdb-*"} {
+		if m, _ := filepath.Glob(filepath.Join(dataDir, "raft", "*", "*", dir)); len(m) > 0 {
+			return kind
+		}
+	}
+	return ""
 }
 
 func hasRaftData(dataDir string) bool {
@@ -212,11 +230,12 @@ func releaseTanLog(dataDir string, nodeID, shardID uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(f, name); err != nil {
-		_ = f.Close() // the write error is the one to report
-		return err
+	_, werr := fmt.Fprintln(f, name)
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		return fmt.Errorf("list %s for removal: %w", name, err)
 	}
-	return f.Close()
+	return durable.SyncDir(dataDir)
 }
 
 // removeReleasedTanLogs deletes the directories releaseTanLog listed; it

@@ -22,6 +22,22 @@ func TestResolveLogDB(t *testing.T) {
 		}
 		return dir
 	}
+	// emptyRecordWith: the record left empty by a crash before its
+	// writeback, beside the store directory sub (none if "").
+	emptyRecordWith := func(sub string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			dir := legacy(t)
+			if sub != "" {
+				if err := os.MkdirAll(filepath.Join(dir, "raft", "host", "00000000000000000001", sub), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, logDBFile), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}
+	}
 	cases := []struct {
 		name      string
 		dir       func(t *testing.T) string
@@ -41,6 +57,11 @@ func TestResolveLogDB(t *testing.T) {
 			}
 			return dir
 		}, "", config.LogDBTan, nil},
+		{"an empty record (cut short by a crash) with tan files holds tan", emptyRecordWith("tandb"), "", config.LogDBTan, nil},
+		{"an empty record with pebble files holds pebble", emptyRecordWith("logdb-0"), "", config.LogDBPebble, nil},
+		{"an empty record with pebble files refuses tan", emptyRecordWith("logdb-0"), config.LogDBTan, "",
+			[]string{"--raft-logdb tan", "holds a pebble Raft log"}},
+		{"an empty record without Raft files is new", emptyRecordWith(""), config.LogDBPebble, config.LogDBPebble, nil},
 		{"a damaged record is reported", func(t *testing.T) string {
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, logDBFile), []byte("leveldb\n"), 0o644); err != nil {

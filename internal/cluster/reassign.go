@@ -14,6 +14,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/longboat/longboat/internal/durable"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/storage"
 )
@@ -308,23 +309,10 @@ func (j *joinMarkers) mark(shardID uint64, kind string) error {
 	if err := os.MkdirAll(j.dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(j.path(shardID, kind))
-	if err != nil {
+	if err := durable.SyncDir(filepath.Dir(j.dir)); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	d, err := os.Open(j.dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(j.path(shardID, kind), nil, 0o644)
 }
 
 // startNonVoting tells whether a replica with Raft state here must

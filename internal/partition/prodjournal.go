@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/longboat/longboat/internal/durable"
 )
 
 // The producer state is checkpointed as a journal rather than inside
@@ -259,7 +261,7 @@ func (j *prodJournal) compact(ps *producers) error {
 		f.Close()
 		return fmt.Errorf("producer journal %s: %w", path, err)
 	}
-	if err := syncDir(j.dir); err != nil {
+	if err := durable.SyncDir(j.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("producer journal %s: %w", path, err)
 	}

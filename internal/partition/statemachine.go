@@ -13,6 +13,7 @@ import (
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
 
+	"github.com/longboat/longboat/internal/durable"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
@@ -481,34 +482,11 @@ func (s *StateMachine) writeCheckpointLocked(cp checkpoint) error {
 		return fmt.Errorf("partition %d: checkpoint: %w: %w", s.ShardID, ErrFaulted, err)
 	}
 	b, _ := json.Marshal(cp)
-	tmp := filepath.Join(s.dir, checkpointFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
-	}
-	_, werr := f.Write(b)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, checkpointFile)); err != nil {
-		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
-	}
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.dir, checkpointFile), b, 0o644); err != nil {
 		return fmt.Errorf("partition %d: checkpoint: %w", s.ShardID, err)
 	}
 	s.synced.Store(cp.NextOffset)
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Close checkpoints what was applied since the last Sync, then closes the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/longboat/longboat/internal/durable"
 )
 
 // The cleaner replaces a run of sealed segments with one cleaned segment
@@ -75,7 +77,7 @@ func finishSwaps(dir string) error {
 		changed = true
 	}
 	if changed {
-		return syncDir(dir)
+		return durable.SyncDir(dir)
 	}
 	return nil
 }

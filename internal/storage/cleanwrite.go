@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/longboat/longboat/internal/durable"
 	"github.com/longboat/longboat/internal/recordbatch"
 )
 
@@ -252,7 +253,7 @@ func (l *Log) swapIn(group []cleanSeg, ns *segment) error {
 		l.cleanHalted = fmt.Errorf("clean: an earlier swap failed half-way; reopen the log to finish it: %w", err)
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		return halt(fmt.Errorf("clean: %w", err))
 	}
 	if err := fault("swap"); err != nil {
@@ -272,7 +273,7 @@ func (l *Log) swapIn(group []cleanSeg, ns *segment) error {
 	if err := os.Rename(swap, ns.logPath); err != nil {
 		return halt(fmt.Errorf("clean: %w", err))
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		return halt(fmt.Errorf("clean: %w", err))
 	}
 	_ = group[0].s.f.Close() // replaced by the rename: nothing of it is needed
@@ -293,24 +294,11 @@ func (l *Log) setCleanedTo(off, againMs int64) error {
 	return l.storeCleanedTo(off, againMs)
 }
 
-// storeCleanedTo writes the cleaner checkpoint (temp file, fsync, rename);
+// storeCleanedTo writes the cleaner checkpoint durably;
 // l.mu is held for writing.
 func (l *Log) storeCleanedTo(off, againMs int64) error {
 	path := filepath.Join(l.dir, cleanerCheckpointFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", off, againMs), 0o644); err != nil {
-		return fmt.Errorf("cleaner checkpoint: %w", err)
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = errors.Join(f.Sync(), f.Close())
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(l.dir)
-	}
+	err := durable.WriteFile(path, fmt.Appendf(nil, "%d %d\n", off, againMs), 0o644)
 	if err != nil {
 		return fmt.Errorf("cleaner checkpoint: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/longboat/longboat/internal/durable"
 	"github.com/longboat/longboat/internal/recordbatch"
 )
 
@@ -123,7 +124,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("open log %s: %w", dir, err)
 		}
 		l.segs = []*segment{s}
-		if err := syncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return nil, errors.Join(fmt.Errorf("open log %s: %w", dir, err), l.Close())
 		}
 		return l, nil
@@ -209,21 +210,6 @@ func parseName(name, ext string) (int64, bool) {
 		base = base*10 + int64(c-'0')
 	}
 	return base, true
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
@@ -414,7 +400,7 @@ func (l *Log) DeleteBefore(offset int64) (int64, error) {
 		if err := l.roll(); err != nil {
 			return 0, fmt.Errorf("delete before %d: %w", offset, err)
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := durable.SyncDir(l.dir); err != nil {
 			return 0, fmt.Errorf("delete before %d: %w", offset, err)
 		}
 		l.dirDirty = false
@@ -429,7 +415,7 @@ func (l *Log) DeleteBefore(offset int64) (int64, error) {
 		l.segs = l.segs[1:]
 	}
 	if freed > 0 {
-		if err := syncDir(l.dir); err != nil {
+		if err := durable.SyncDir(l.dir); err != nil {
 			return freed, fmt.Errorf("delete before %d: %w", offset, err)
 		}
 	}
@@ -523,7 +509,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.removeFrom(k + 1); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("truncate to %d: %w", offset, err)
 	}
 	l.dirDirty = false
@@ -561,7 +547,7 @@ func (l *Log) sealGap(k int, offset int64) error {
 			l.segs[k-1].next = offset
 		}
 	}
-	return syncDir(l.dir)
+	return durable.SyncDir(l.dir)
 }
 
 // removeFrom deletes segments k and later, newest first, so that a failure
@@ -623,7 +609,7 @@ func (l *Log) Sync() error {
 		return fmt.Errorf("sync segment %s: %w", s.logPath, err)
 	}
 	if l.dirDirty {
-		if err := syncDir(l.dir); err != nil {
+		if err := durable.SyncDir(l.dir); err != nil {
 			return err
 		}
 		l.dirDirty = false
@@ -677,7 +663,7 @@ func (l *Log) Reset(startOffset int64) error {
 		return fmt.Errorf("reset: %w", err)
 	}
 	l.cleanedTo, l.cleanAgainMs = startOffset, 0
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
 	l.dirDirty = false
