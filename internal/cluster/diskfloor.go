@@ -42,8 +42,8 @@ const diskFloorInterval = 200 * time.Millisecond
 // freshWithin is how old a sample admit and belowFloor may act on. Between
 // the periodic samples another process can take the volume's free space,
 // and a follower can receive more entries than is left, faster than a
-// 200 ms sample shows: both met ENOSPC in the Raft log store with an 8 MiB
-// floor. Asking statfs again once this much time has passed bounds the
+// 200 ms sample shows: both met ENOSPC in the Raft log store with a
+// small floor. Asking statfs again once this much time has passed bounds the
 // blind spot at a few hundred system calls a second under load.
 const freshWithin = 5 * time.Millisecond
 

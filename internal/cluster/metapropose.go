@@ -55,7 +55,7 @@ func notMember(err error) error {
 type metaProposer struct {
 	nh      syncRequester
 	leaders leaderIDs     // __meta's leader as this replica knows it
-	attempt time.Duration // one attempt of a command that may be applied twice
+	attempt time.Duration // one try of a proposal or a read: the longest election timeout
 	metrics *metrics.Metrics
 }
 
