@@ -10,7 +10,7 @@ import (
 	"github.com/longboat/longboat/internal/group"
 )
 
-func init() { handles(2, 9, (*Server).offsetCommit) }
+func init() { handlesInOrder(2, 9, (*Server).offsetCommit) }
 
 func (s *Server) offsetCommit(ctx context.Context, req *request, body *kmsg.OffsetCommitRequest) kmsg.Response {
 	shard, code := s.authorizedGroupShard(req, acl.OpRead, body.Group)

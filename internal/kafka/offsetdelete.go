@@ -9,7 +9,7 @@ import (
 	"github.com/longboat/longboat/internal/acl"
 )
 
-func init() { handles(0, 0, (*Server).offsetDelete) }
+func init() { handlesInOrder(0, 0, (*Server).offsetDelete) }
 
 func (s *Server) offsetDelete(ctx context.Context, req *request, body *kmsg.OffsetDeleteRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.OffsetDeleteResponse)

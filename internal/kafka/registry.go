@@ -17,6 +17,9 @@ type api struct {
 	// returns the rest of its work, which runs concurrently with later
 	// requests. A nil response means none is sent.
 	start func(s *Server, ctx context.Context, req *request) func() kmsg.Response
+	// inOrder: the rest of a request runs only once the connection's
+	// previous inOrder request has been answered (see handlesInOrder).
+	inOrder bool
 }
 
 // apis holds every API this broker implements, by key; each API's file
@@ -30,6 +33,21 @@ func handles[R kmsg.Request](min, max int16, handle func(*Server, context.Contex
 	starts(min, max, func(s *Server, ctx context.Context, req *request, body R) func() kmsg.Response {
 		return func() kmsg.Response { return handle(s, ctx, req, body) }
 	})
+}
+
+// handlesInOrder registers the API of request type R at versions min..max,
+// run after the connection's previous request of any such API has finished.
+// Kafka handles a connection's requests one at a time, and clients rely on
+// it: the Java consumer's commitAsync, librdkafka and sarama send several
+// OffsetCommits without waiting, and the last one sent must be the offset
+// that stays. Run concurrently, an earlier commit could reach Raft after a
+// later one and move the offset back.
+func handlesInOrder[R kmsg.Request](min, max int16, handle func(*Server, context.Context, *request, R) kmsg.Response) {
+	handles(min, max, handle)
+	var zero R
+	a := apis[zero.Key()]
+	a.inOrder = true
+	apis[zero.Key()] = a
 }
 
 // starts registers the API of request type R at versions min..max whose

@@ -239,6 +239,8 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	r := bufio.NewReaderSize(in, 16<<10)
 	var handlers sync.WaitGroup
 	var software clientSoftware
+	// lastInOrder is closed once the latest inOrder request has finished.
+	var lastInOrder chan struct{}
 	sc := &saslConn{required: s.saslListeners[listener]}
 	// enqueue hands a slot to the writer, in request order.
 	enqueue := func(sl slot) {
@@ -318,9 +320,17 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			closing.frame <- closeFrame
 			enqueue(closing)
 		}
+		var after, done chan struct{}
+		if apis[req.key].inOrder {
+			after, done = lastInOrder, make(chan struct{})
+			lastInOrder = done
+		}
 		handlers.Add(1)
 		go func() {
 			defer handlers.Done()
+			if done != nil {
+				defer close(done)
+			}
 			defer func() {
 				if p := recover(); p != nil {
 					log.Error().Interface("panic", p).Str("api", kmsg.NameForKey(req.key)).Bytes("stack", debug.Stack()).Msg("closing connection: handler panicked")
@@ -329,6 +339,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 					c.Close()
 				}
 			}()
+			if after != nil {
+				<-after
+			}
 			out := finish()
 			finished := time.Now()
 			if failed, ok := out.(acklessFailure); ok {

@@ -13,7 +13,7 @@ import (
 
 // TxnOffsetCommit v5 belongs to KIP-890's transaction version 2, which this
 // broker does not offer: up to v4.
-func init() { handles(0, 4, (*Server).txnOffsetCommit) }
+func init() { handlesInOrder(0, 4, (*Server).txnOffsetCommit) }
 
 // txnOffsetCommit, on the group's coordinator, stores a transaction's
 // offsets for the group, visible when the transaction commits. The
