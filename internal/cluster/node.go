@@ -80,6 +80,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
 	}
 	log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
+	warnOnlineDiscard(cfg.DataDir, log)
 	disk, err := newDiskFloor(cfg, log)
 	if err != nil {
 		return nil, err
