@@ -77,9 +77,9 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 // storeOnDisk names the Raft log store whose files dataDir holds (tan's
 // tandb/ or pebble's logdb-N/ directories), or "" when it holds neither.
 func storeOnDisk(dataDir string) string {
-	for kind, dir := range map[string]string{config.LogDBTan: "tandb", config.LogDBPebble: "logdb-*"} {
-		if m, _ := filepath.Glob(filepath.Join(dataDir, "raft", "*", "*", dir)); len(m) > 0 {
-			return kind
+	for _, s := range []struct{ kind, dir string }{{config.LogDBTan, "tandb"}, {config.LogDBPebble, "logdb-*"}} {
+		if m, _ := filepath.Glob(filepath.Join(dataDir, "raft", "*", "*", s.dir)); len(m) > 0 {
+			return s.kind
 		}
 	}
 	return ""
