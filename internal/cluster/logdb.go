@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/lni/dragonboat/v4/plugin/tan"
 	"github.com/lni/vfs"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/durable"
@@ -239,8 +241,12 @@ func releaseTanLog(dataDir string, nodeID, shardID uint64) error {
 }
 
 // removeReleasedTanLogs deletes the directories releaseTanLog listed; it
-// runs before the NodeHost (and tan) opens.
-func removeReleasedTanLogs(dataDir string) error {
+// runs before the NodeHost (and tan) opens. An entry that is not a replica
+// directory's name is skipped with a warning, not refused: each append is
+// fsynced before the replica counts as removed, so such an entry is an
+// append a crash cut short (a partial name, or the zeros ext4 can leave
+// in a file's unwritten tail), and keeping one directory is harmless.
+func removeReleasedTanLogs(dataDir string, log zerolog.Logger) error {
 	list := filepath.Join(dataDir, removedLogsFile)
 	b, err := os.ReadFile(list)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -249,9 +255,10 @@ func removeReleasedTanLogs(dataDir string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range strings.Fields(string(b)) {
-		if !strings.HasPrefix(name, "node-") || strings.ContainsAny(name, `/\`) {
-			return fmt.Errorf("%s lists %q, not a tan replica directory: remove the file", list, name)
+	for _, name := range strings.FieldsFunc(string(b), func(r rune) bool { return r == '\n' || r == 0 }) {
+		if !tanReplicaName.MatchString(name) {
+			log.Warn().Str("file", list).Str("entry", name).Msg("skipping an entry that names no tan replica directory (a listing cut short by a crash); that directory, if any, stays")
+			continue
 		}
 		dirs, err := filepath.Glob(tanDirs(dataDir, name))
 		if err != nil {
@@ -265,6 +272,10 @@ func removeReleasedTanLogs(dataDir string) error {
 	}
 	return os.Remove(list)
 }
+
+// tanReplicaName is the name of a tan replica directory,
+// node-<shard id>-<replica id>.
+var tanReplicaName = regexp.MustCompile(`^node-[0-9]+-[0-9]+$`)
 
 // tanDirs is the glob pattern of a tan replica directory named name:
 // NodeHostDir/<hostname>/<node id>/tandb/<name>.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lni/vfs"
+	"github.com/rs/zerolog"
 
 	"github.com/longboat/longboat/internal/config"
 )
@@ -145,5 +146,34 @@ func TestLogFileSyncWhileAppending(t *testing.T) {
 	}
 	if len(got) != writes*size || bytes.Count(got, []byte{'x'}) != writes*size {
 		t.Fatalf("file holds %d bytes, want %d of 'x'", len(got), writes*size)
+	}
+}
+
+// A crash during an append to the removal list leaves a partial name or
+// zeros at its end: the broker still starts, removes what the complete
+// entries name and keeps everything else.
+func TestRemoveReleasedTanLogsSkipsATornEntry(t *testing.T) {
+	dir := t.TempDir()
+	tandb := filepath.Join(dir, "raft", "host", "1", "tandb")
+	for _, name := range []string{"node-5-1", "node-6-1", "node-7-1", "node-70-1"} {
+		if err := os.MkdirAll(filepath.Join(tandb, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := filepath.Join(dir, removedLogsFile)
+	if err := os.WriteFile(list, []byte("node-5-1\nnode-6-1\n../../x\nnode-7\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeReleasedTanLogs(dir, zerolog.Nop()); err != nil {
+		t.Fatalf("start refused: %v", err)
+	}
+	for name, want := range map[string]bool{"node-5-1": false, "node-6-1": false, "node-7-1": true, "node-70-1": true} {
+		_, err := os.Stat(filepath.Join(tandb, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s present = %v, want %v", name, got, want)
+		}
+	}
+	if _, err := os.Stat(list); !os.IsNotExist(err) {
+		t.Errorf("the list is still there: %v", err)
 	}
 }

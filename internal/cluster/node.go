@@ -76,7 +76,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	if err != nil {
 		return nil, err
 	}
-	if err := removeReleasedTanLogs(cfg.DataDir); err != nil {
+	if err := removeReleasedTanLogs(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
 	}
 	log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
