@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
-	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/sasl"
 )
@@ -111,13 +109,8 @@ func (s *Server) alterUserScramCredentials(ctx context.Context, req *request, bo
 		case u.code != 0:
 			r.ErrorCode, r.ErrorMessage = u.code, &u.msg
 		case proposeErr != nil:
-			msg := proposeErr.Error()
-			r.ErrorCode, r.ErrorMessage = kerr.RequestTimedOut.Code, &msg
-			if errors.Is(proposeErr, cluster.ErrNotMetaMember) {
-				// Asking here again cannot help: the client must find
-				// the controller elsewhere.
-				r.ErrorCode = kerr.NotController.Code
-			}
+			code, msg := metaErrorCode(proposeErr)
+			r.ErrorCode, r.ErrorMessage = code, &msg
 		}
 		resp.Results = append(resp.Results, r)
 	}
