@@ -67,13 +67,14 @@ type localDelivery struct {
 }
 
 // Create makes dragonboat's default TCP transport (TLS and all, from the
-// config) and keeps its receive handler.
+// config), its connections redialled after a silence (redialTransport),
+// and keeps its receive handler.
 func (d *localDelivery) Create(c dbconfig.NodeHostConfig, h raftio.MessageHandler, ch raftio.ChunkHandler) raftio.ITransport {
 	d.handler.Store(&h)
 	if d.intake != nil {
-		return newTCPTransport(c, d.intake.messages(h), d.intake.chunks(ch))
+		h, ch = d.intake.messages(h), d.intake.chunks(ch)
 	}
-	return newTCPTransport(c, h, ch)
+	return redialTransport{ITransport: newTCPTransport(c, h, ch), now: time.Now}
 }
 
 // Validate is dragonboat's check of a Raft address for its TCP transport.
