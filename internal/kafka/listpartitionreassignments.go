@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
+	"github.com/longboat/longboat/internal/cluster"
 )
 
 func init() { handles(0, 0, (*Server).listPartitionReassignments) }
@@ -33,8 +35,15 @@ func (s *Server) listPartitionReassignments(ctx context.Context, req *request, b
 	sctx, cancel := context.WithTimeout(ctx, requestTimeout(body.TimeoutMillis, 30*time.Second))
 	defer cancel()
 	if err := s.node.SyncMeta(sctx); err != nil {
-		code, msg := metaErrorCode(err)
-		resp.ErrorCode, resp.ErrorMessage = code, &msg
+		msg := "cannot reach the metadata quorum: " + err.Error()
+		resp.ErrorCode, resp.ErrorMessage = kerr.RequestTimedOut.Code, &msg
+		if errors.Is(err, cluster.ErrNotMetaMember) {
+			// Out of __meta for good (its vote taken, or removed):
+			// NOT_CONTROLLER makes the client forget this broker as the
+			// controller and ask Metadata elsewhere, where REQUEST_TIMED_OUT
+			// would have it ask here again.
+			resp.ErrorCode = kerr.NotController.Code
+		}
 		return resp
 	}
 	st := s.node.Meta()

@@ -92,10 +92,10 @@ func (s *Server) catchUp(ctx context.Context, shard uint64) error {
 	return s.node.ReadIndex(ctx, shard)
 }
 
-// metaErrorCode maps a failed __meta proposal or read to a Kafka error
-// code. Anything but a rejection or a timeout, a broker out of __meta for
-// good (cluster.ErrNotMetaMember) among them, is NOT_CONTROLLER: it makes
-// the client forget this broker as the controller and ask elsewhere, where
+// metaErrorCode maps a failed __meta proposal to a Kafka error code.
+// Anything but a rejection or a timeout, a broker out of __meta for good
+// (cluster.ErrNotMetaMember) among them, is NOT_CONTROLLER: it makes the
+// client forget this broker as the controller and ask elsewhere, where
 // REQUEST_TIMED_OUT would have it ask here again.
 func metaErrorCode(err error) (int16, string) {
 	var rej *cluster.ErrMetaRejected
