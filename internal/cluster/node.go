@@ -79,6 +79,11 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	if err := removeReleasedTanLogs(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
 	}
+	if logDB == config.LogDBTan {
+		if err := cutTornTanLogs(cfg.DataDir, log); err != nil {
+			return nil, fmt.Errorf("check the Raft logs for a torn tail: %w", err)
+		}
+	}
 	log.Info().Str("raft_logdb", logDB).Msg("Raft log store")
 	warnOnlineDiscard(cfg.DataDir, log)
 	disk, err := newDiskFloor(cfg, log)
