@@ -74,10 +74,16 @@ func (t *txnTracker) data(h recordbatch.Header) bool {
 	if !h.Transactional() {
 		return false
 	}
+	// An empty batch is what an earlier pass left of one (logs cleaned
+	// before emptied dropped the producer from such batches): no record of
+	// its transaction, so it keeps no marker.
 	if a, ok := t.open[h.ProducerID]; ok {
-		a.seen = true
-		a.removed = a.removed || h.Records > 0
+		a.seen = a.seen || h.Records > 0
+		a.removed = a.seen
 		return true
+	}
+	if h.Records == 0 {
+		return false
 	}
 	if t.committed[h.ProducerID] == nil {
 		t.committed[h.ProducerID] = &txnSeen{}

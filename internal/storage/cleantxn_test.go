@@ -253,3 +253,102 @@ func TestCleanMapsCommittedAfterEarlierAbort(t *testing.T) {
 		t.Fatalf("values of k after the second pass: %v, want [v2]", ks)
 	}
 }
+
+// TestCleanRemovesMarkersAfterSegmentEnd: a transaction's batch whose
+// records all go but that ends a segment the cleaner does not merge (its
+// marker went to the next one) stays as an empty batch to keep the
+// segment's end. That placeholder holds no record of the transaction, so
+// it must keep neither the ABORT nor the COMMIT marker once
+// delete.retention.ms has passed, and must not name the producer's
+// transaction for readers to find open.
+func TestCleanRemovesMarkersAfterSegmentEnd(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1 << 20})
+	x := &txnLog{t: t, l: l, first: map[int64]int64{}}
+	x.plain(kv{"k", []byte("v0")})               // 0
+	x.txn(3, kv{"k", []byte("aborted")})         // 1
+	if err := l.SetSegmentBytes(1); err != nil { // every append rolls from here
+		t.Fatal(err)
+	}
+	abort := x.end(3, false)                // 2
+	x.txn(4, kv{"c", []byte("superseded")}) // 3
+	commit := x.end(4, true)                // 4
+	x.plain(kv{"c", []byte("plain")})       // 5
+	x.plain(kv{"z", []byte("seals")})       // 6
+	x.plain(kv{"z", []byte("active")})      // 7
+	cfg := cleanCfg(l)
+	cfg.Force = true
+	cfg.SegmentBytes = 1 // no two segments merge
+	cfg.Aborted = x.aborted
+	cfg.DropAborted = func(markers []int64) error {
+		cfg.Aborted = slices.DeleteFunc(cfg.Aborted, func(a AbortedTxn) bool { return slices.Contains(markers, a.LastOffset) })
+		return nil
+	}
+	clean := func() {
+		t.Helper()
+		if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clean()
+	want := []string{"0:[k=v0]", "1:[]", fmt.Sprintf("%d:ABORT", abort), "3:[]", fmt.Sprintf("%d:COMMIT", commit), "5:[c=plain]", "6:[z=seals]", "7:[z=active]"}
+	if got := batchView(t, l); !slices.Equal(got, want) {
+		t.Fatalf("first pass:\n got %v\nwant %v", got, want)
+	}
+	cfg.NowMs = 1000 + cfg.DeleteRetentionMs + 1
+	for pass := 0; pass < 3; pass++ {
+		clean()
+	}
+	want[2], want[4] = fmt.Sprintf("%d:empty-marker", abort), fmt.Sprintf("%d:empty-marker", commit)
+	if got := batchView(t, l); !slices.Equal(got, want) {
+		t.Fatalf("after delete.retention.ms:\n got %v\nwant %v", got, want)
+	}
+	if len(cfg.Aborted) != 0 {
+		t.Fatalf("aborted-transaction index still holds %+v", cfg.Aborted)
+	}
+	data, err := l.Read(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := range recordbatch.All(data) {
+		if h.Records == 0 && !h.Control() && (h.Transactional() || h.ProducerID >= 0) {
+			t.Fatalf("placeholder at %d names producer %d (transactional %v)", h.BaseOffset, h.ProducerID, h.Transactional())
+		}
+	}
+}
+
+// TestCleanOldPlaceholderKeepsNoMarker: logs cleaned by earlier versions
+// hold empty batches that still name an aborted transaction's producer;
+// such a batch has no record of it and must not keep its ABORT marker.
+func TestCleanOldPlaceholderKeepsNoMarker(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentBytes: 1 << 20})
+	x := &txnLog{t: t, l: l, first: map[int64]int64{}}
+	b := keyedBatch(0, 1000, 3, kv{"k", []byte("aborted")})
+	h := recordbatch.ParseHeader(b)
+	h.Attributes |= recordbatch.AttrTransactional
+	x.append(recordbatch.EmptyBatch(h))
+	x.first[3] = 0
+	abort := x.end(3, false)
+	if err := l.SetSegmentBytes(1); err != nil {
+		t.Fatal(err)
+	}
+	x.plain(kv{"z", []byte("seals")})
+	x.plain(kv{"z", []byte("active")})
+	cfg := cleanCfg(l)
+	cfg.Force = true
+	cfg.NowMs = 1000 + cfg.DeleteRetentionMs + 1
+	cfg.Aborted = x.aborted
+	var dropped []int64
+	cfg.DropAborted = func(markers []int64) error {
+		dropped = append(dropped, markers...)
+		cfg.Aborted = nil
+		return nil
+	}
+	for pass := 0; pass < 2; pass++ {
+		if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := batchView(t, l); slices.Contains(got, fmt.Sprintf("%d:ABORT", abort)) || !slices.Equal(dropped, []int64{abort}) {
+		t.Fatalf("log %v, index entries dropped %v: want the ABORT at %d gone with its entry", got, dropped, abort)
+	}
+}

@@ -147,13 +147,23 @@ func (f *filter) batch(h recordbatch.Header, b []byte, mustStay bool) ([]byte, e
 	return f.emptied(h, mustStay), nil
 }
 
-// emptied is what stays of a batch none of whose records stay: an empty
-// batch when the batch must stay, else nothing.
+// emptied is what stays of a batch none of whose records stay: nothing,
+// or when it must stay an empty batch. One that is its producer's last
+// keeps the producer's fields, as Kafka keeps it. A data batch kept only to
+// end its segment names no producer and no transaction: with them, every
+// later pass would find a batch of its transaction left and keep the
+// transaction's marker for good.
 func (f *filter) emptied(h recordbatch.Header, mustStay bool) []byte {
-	if mustStay || (h.ProducerID >= 0 && f.lastOf[h.ProducerID] == h.BaseOffset) {
+	switch {
+	case h.ProducerID >= 0 && f.lastOf[h.ProducerID] == h.BaseOffset:
 		return recordbatch.EmptyBatch(h)
+	case !mustStay:
+		return nil
+	case !h.Control():
+		h.ProducerID, h.ProducerEpoch, h.BaseSequence = -1, -1, -1
+		h.Attributes &^= recordbatch.AttrTransactional
 	}
-	return nil
+	return recordbatch.EmptyBatch(h)
 }
 
 // cleanGroup rewrites a run of segments into one cleaned segment and swaps
