@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -91,7 +92,7 @@ func unindexedTanLog(dir string) (string, bool, error) {
 		if len(a) != len(b) {
 			return len(a) - len(b)
 		}
-		return cmpStrings(a, b)
+		return cmp.Compare(a, b)
 	})
 	if len(logs) == 0 || names[logs[len(logs)-1]+".index"] {
 		return "", false, nil
@@ -110,16 +111,6 @@ func truncateSynced(path string, size int64) error {
 		terr = f.Sync()
 	}
 	return errors.Join(terr, f.Close())
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // tanTear walks a tan log's chunks as tan's reader does and reports the

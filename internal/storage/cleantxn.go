@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/longboat/longboat/internal/recordbatch"
@@ -45,18 +46,8 @@ type txnSeen struct {
 // transaction is open from its first offset until that marker.
 func newTxnTracker(aborted []AbortedTxn, from int64) *txnTracker {
 	a := slices.DeleteFunc(slices.Clone(aborted), func(x AbortedTxn) bool { return x.LastOffset < from })
-	slices.SortStableFunc(a, func(x, y AbortedTxn) int { return cmpInt64(x.FirstOffset, y.FirstOffset) })
+	slices.SortStableFunc(a, func(x, y AbortedTxn) int { return cmp.Compare(x.FirstOffset, y.FirstOffset) })
 	return &txnTracker{aborted: a, open: map[int64]*txnSeen{}, committed: map[int64]*txnSeen{}}
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // begin notes the aborted transactions that start at or below off.

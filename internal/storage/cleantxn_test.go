@@ -55,6 +55,14 @@ func (x *txnLog) end(pid int64, commit bool) int64 {
 	return base
 }
 
+// cleanOnce runs one cleaning pass with cfg as it is now.
+func cleanOnce(t *testing.T, l *Log, cfg *CleanConfig) {
+	t.Helper()
+	if _, err := l.Clean(context.Background(), *cfg, NewOffsetMap(1<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // batchView lists a log's batches as "base:kind", kind being the control
 // type of a marker (with "empty" for an emptied one) or the batch's
 // records as key=value.
@@ -125,13 +133,7 @@ func TestCleanTransactions(t *testing.T) {
 		dropped = append(dropped, markers...)
 		return nil
 	}
-	clean := func() {
-		t.Helper()
-		if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clean()
+	cleanOnce(t, l, &cfg)
 	// Aborted records go, never hiding e0 or b's absence; c7 is superseded
 	// by the committed c9, a7 by a-final; every marker stays (its
 	// transaction had records in this pass, and none is old enough).
@@ -146,7 +148,7 @@ func TestCleanTransactions(t *testing.T) {
 
 	// Markers within delete.retention.ms stay even once their records are
 	// gone; their index entries go.
-	clean()
+	cleanOnce(t, l, &cfg)
 	if got := batchView(t, l); !slices.Equal(got, want) {
 		t.Fatalf("second pass within delete.retention.ms:\n got %v\nwant %v", got, want)
 	}
@@ -157,7 +159,7 @@ func TestCleanTransactions(t *testing.T) {
 	dropped = nil
 	cfg.NowMs = 1000 + cfg.DeleteRetentionMs + 1
 	cfg.Aborted = nil // the caller dropped them
-	clean()
+	cleanOnce(t, l, &cfg)
 	// The ABORT of pid 9 and the COMMIT of pid 7 go; pid 9's COMMIT stays
 	// while c9 lives; pid 7's ABORT is its last batch: emptied, kept.
 	want = []string{"0:[e=e0]", "8:[c=c9]", fmt.Sprintf("%d:COMMIT", commit9), fmt.Sprintf("%d:empty-marker", abort7),
@@ -283,20 +285,14 @@ func TestCleanRemovesMarkersAfterSegmentEnd(t *testing.T) {
 		cfg.Aborted = slices.DeleteFunc(cfg.Aborted, func(a AbortedTxn) bool { return slices.Contains(markers, a.LastOffset) })
 		return nil
 	}
-	clean := func() {
-		t.Helper()
-		if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clean()
+	cleanOnce(t, l, &cfg)
 	want := []string{"0:[k=v0]", "1:[]", fmt.Sprintf("%d:ABORT", abort), "3:[]", fmt.Sprintf("%d:COMMIT", commit), "5:[c=plain]", "6:[z=seals]", "7:[z=active]"}
 	if got := batchView(t, l); !slices.Equal(got, want) {
 		t.Fatalf("first pass:\n got %v\nwant %v", got, want)
 	}
 	cfg.NowMs = 1000 + cfg.DeleteRetentionMs + 1
 	for pass := 0; pass < 3; pass++ {
-		clean()
+		cleanOnce(t, l, &cfg)
 	}
 	want[2], want[4] = fmt.Sprintf("%d:empty-marker", abort), fmt.Sprintf("%d:empty-marker", commit)
 	if got := batchView(t, l); !slices.Equal(got, want) {
@@ -344,9 +340,7 @@ func TestCleanOldPlaceholderKeepsNoMarker(t *testing.T) {
 		return nil
 	}
 	for pass := 0; pass < 2; pass++ {
-		if _, err := l.Clean(context.Background(), cfg, NewOffsetMap(1<<20), nil); err != nil {
-			t.Fatal(err)
-		}
+		cleanOnce(t, l, &cfg)
 	}
 	if got := batchView(t, l); slices.Contains(got, fmt.Sprintf("%d:ABORT", abort)) || !slices.Equal(dropped, []int64{abort}) {
 		t.Fatalf("log %v, index entries dropped %v: want the ABORT at %d gone with its entry", got, dropped, abort)
