@@ -26,8 +26,16 @@ import (
 // as it is; after cutTornTanLogs it opens, with every update but the torn
 // one; and a log that is not torn is left as it was.
 func TestCutTornTanLog(t *testing.T) {
+	// 30: the torn record fits in a block; 27: it spans three (70 KiB), and
+	// its last chunk is the one torn.
+	for _, updates := range []uint64{30, 27} {
+		t.Run(fmt.Sprintf("%d updates", updates), func(t *testing.T) { cutTornTanLog(t, updates) })
+	}
+}
+
+func cutTornTanLog(t *testing.T, updates uint64) {
 	data := t.TempDir()
-	const shard, replica, updates = 7, 2, 30
+	const shard, replica = 7, 2
 	payload := func(i uint64) []byte {
 		// Some records span blocks (32 KiB), most share one.
 		n := 3000 + int(i%4)*5000
@@ -92,7 +100,7 @@ func TestCutTornTanLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tan after the cut: %v", err)
 	}
-	if len(ents) != updates-1 {
+	if uint64(len(ents)) != updates-1 {
 		t.Fatalf("%d entries after the cut, want %d (all but the torn one)", len(ents), updates-1)
 	}
 	for i, e := range ents {
