@@ -14,11 +14,11 @@ import (
 	"time"
 )
 
-// The disk nemeses' mechanics on a real loop-mounted ext4: a filled disk
-// answers ENOSPC until freed, a failed one EIO until mounted again, and a
-// copy of the mount in another mount namespace (as `ip netns exec` makes
-// for every broker) does not keep the failed filesystem alive. Root only.
-func TestDiskFaults(t *testing.T) {
+// loopDisk gives one broker a loop-mounted ext4 of size bytes, or skips
+// the test where that cannot be made (not root, no loop device, no
+// mkfs.ext4).
+func loopDisk(t *testing.T, size int64) *ProcessBackend {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (loop mounts)")
 	}
@@ -28,12 +28,21 @@ func TestDiskFaults(t *testing.T) {
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
 		t.Skip("no mkfs.ext4")
 	}
-	pb := &ProcessBackend{Dir: t.TempDir(), n: 1, DiskBytes: 64 << 20}
+	pb := &ProcessBackend{Dir: t.TempDir(), n: 1, DiskBytes: size}
 	if err := pb.setupDisks(); err != nil {
 		pb.teardownDisks()
 		t.Fatal(err)
 	}
 	t.Cleanup(pb.teardownDisks)
+	return pb
+}
+
+// The disk nemeses' mechanics on a real loop-mounted ext4: a filled disk
+// answers ENOSPC until freed, a failed one EIO until mounted again, and a
+// copy of the mount in another mount namespace (as `ip netns exec` makes
+// for every broker) does not keep the failed filesystem alive.
+func TestDiskFaults(t *testing.T) {
+	pb := loopDisk(t, 64<<20)
 	n := 0
 	write := func() error { // a new file each time: a rewrite would reuse its own blocks
 		n++
@@ -83,23 +92,9 @@ func TestDiskFaults(t *testing.T) {
 // A failed disk keeps every write whose fsync returned: writers append and
 // fsync until the disk fails under them, and after it is mounted again
 // each file holds at least what its last successful fsync covered. (The
-// chaos suite's invariants assume such a disk; see FailDisk.) Root only.
+// chaos suite's invariants assume such a disk; see FailDisk.)
 func TestFailedDiskKeepsSyncedWrites(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (loop mounts)")
-	}
-	if err := exec.Command("losetup", "-f").Run(); err != nil {
-		t.Skip("no free loop device")
-	}
-	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("no mkfs.ext4")
-	}
-	pb := &ProcessBackend{Dir: t.TempDir(), n: 1, DiskBytes: 512 << 20}
-	if err := pb.setupDisks(); err != nil {
-		pb.teardownDisks()
-		t.Fatal(err)
-	}
-	t.Cleanup(pb.teardownDisks)
+	pb := loopDisk(t, 512<<20)
 	const rounds, writers = 40, 16
 	for round := 0; round < rounds; round++ {
 		var synced [writers]atomic.Int64
