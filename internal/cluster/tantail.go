@@ -41,8 +41,9 @@ var tanLogName = regexp.MustCompile(`^([0-9]+)\.log$`)
 // (pebble, whose reader tan's is, counts it so) but tan panics on it. This
 // cuts that file at the first chunk whose checksum fails before tan opens
 // it, so tan finds the end it expects. Nothing cut was acknowledged: an
-// entry counts only once its fsync returned, and dragonboat panics when
-// that fsync fails. It runs before the NodeHost opens.
+// entry counts only once its fsync returned (dragonboat answers the leader
+// after tan's save returns), and tan panics when that fsync fails. It runs
+// before the NodeHost opens.
 func cutTornTanLogs(dataDir string, log zerolog.Logger) error {
 	dirs, err := filepath.Glob(tanDirs(dataDir, "node-*"))
 	if err != nil {
