@@ -70,7 +70,6 @@ func (t *txnTracker) data(h recordbatch.Header) bool {
 	// its transaction, so it keeps no marker.
 	if a, ok := t.open[h.ProducerID]; ok {
 		a.seen = a.seen || h.Records > 0
-		a.removed = a.seen
 		return true
 	}
 	if h.Records == 0 {
@@ -110,7 +109,8 @@ func (t *txnTracker) marker(h recordbatch.Header, b []byte) (removable, next boo
 		delete(t.open, h.ProducerID)
 		delete(t.committed, h.ProducerID)
 		if ok && a.seen {
-			return false, a.removed
+			// Its records all go in this pass: the next finds none.
+			return false, true
 		}
 		if ok {
 			t.gone = append(t.gone, a.marker)
