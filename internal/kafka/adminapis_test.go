@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func TestAdminAPIs(t *testing.T) {
 	t.Run("DescribeTopicPartitions", env.testDescribeTopicPartitions)
 	t.Run("DescribeLogDirs", env.testDescribeLogDirs)
 	t.Run("DescribeProducers", env.testDescribeProducers)
+	t.Run("ManualAssignment", env.testManualAssignment)
 	// Last: it stops a broker.
 	t.Run("ElectLeaders", env.testElectLeaders)
 }
@@ -658,4 +660,122 @@ func equalCodes(a, b map[string]int16) bool {
 		}
 	}
 	return true
+}
+
+// createAssigned sends CreateTopics with a replica assignment (partition
+// index to broker ids) and returns the topic's error code.
+func (e *adminEnv) createAssigned(t *testing.T, name string, partitions, rf int32, validateOnly bool, assignment map[int32][]int32) int16 {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis, req.ValidateOnly = 30000, validateOnly
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, int16(rf)
+	for p, replicas := range assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = p, replicas
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t, 40*time.Second), e.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].ErrorCode
+}
+
+// addAssigned sends CreatePartitions growing name to count with the new
+// partitions' replica sets and returns the topic's error code.
+func (e *adminEnv) addAssigned(t *testing.T, name string, count int32, sets ...[]int32) int16 {
+	t.Helper()
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = name, count
+	for _, set := range sets {
+		a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		a.Replicas = set
+		rt.Assignment = append(rt.Assignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t, 40*time.Second), e.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].ErrorCode
+}
+
+// A topic created or grown with a replica assignment (kafka-topics.sh
+// --replica-assignment) gets exactly those replica sets, the first replica
+// leading, and takes records; an assignment Kafka refuses is refused and
+// changes nothing.
+func (e *adminEnv) testManualAssignment(t *testing.T) {
+	const topic = "assigned"
+	want := map[int32][]int32{0: {2, 3}, 1: {3, 1}, 2: {1, 2}}
+	refused := map[string]struct {
+		partitions, rf int32
+		assignment     map[int32][]int32
+		code           int16
+	}{
+		"unregistered broker":  {-1, -1, map[int32][]int32{0: {1, 7}}, kerr.InvalidReplicaAssignment.Code},
+		"broker twice":         {-1, -1, map[int32][]int32{0: {2, 2}}, kerr.InvalidReplicaAssignment.Code},
+		"partitions with gap":  {-1, -1, map[int32][]int32{0: {1, 2}, 2: {2, 3}}, kerr.InvalidReplicaAssignment.Code},
+		"unequal sets":         {-1, -1, map[int32][]int32{0: {1, 2}, 1: {2}}, kerr.InvalidReplicaAssignment.Code},
+		"count and assignment": {3, -1, map[int32][]int32{0: {1, 2}}, kerr.InvalidRequest.Code},
+	}
+	for name, c := range refused {
+		for _, validateOnly := range []bool{true, false} {
+			if code := e.createAssigned(t, topic, c.partitions, c.rf, validateOnly, c.assignment); code != c.code {
+				t.Errorf("%s (validate only %v): code %d (%v), want %d", name, validateOnly, code, kerr.ErrorForCode(code), c.code)
+			}
+		}
+	}
+	if code := e.createAssigned(t, topic, -1, -1, true, want); code != 0 {
+		t.Fatalf("validate only: %v", kerr.ErrorForCode(code))
+	}
+	if mt := e.metadata(t, topic); mt.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("refused and validate-only requests created the topic: %+v", mt)
+	}
+	if code := e.createAssigned(t, topic, -1, -1, false, want); code != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(code))
+	}
+	for _, c := range []struct {
+		count int32
+		sets  [][]int32
+		code  int16
+	}{
+		{5, [][]int32{{3, 2}}, kerr.InvalidReplicaAssignment.Code},
+		{4, [][]int32{{1, 2, 3}}, kerr.InvalidReplicaAssignment.Code},
+		{4, [][]int32{{3, 2}}, 0},
+	} {
+		if code := e.addAssigned(t, topic, c.count, c.sets...); code != c.code {
+			t.Errorf("grow to %d with %v: code %d (%v), want %d", c.count, c.sets, code, kerr.ErrorForCode(code), c.code)
+		}
+	}
+	want[3] = []int32{3, 2}
+	ctx := ctxT(t, 30*time.Second)
+	for {
+		mt := e.metadata(t, topic)
+		ok := mt.ErrorCode == 0 && len(mt.Partitions) == len(want)
+		for _, p := range mt.Partitions {
+			ok = ok && p.ErrorCode == 0 && slices.Equal(p.Replicas, want[p.Partition]) && p.Leader == want[p.Partition][0]
+		}
+		if ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("partitions are not the assigned replica sets led by their first replica: %+v, want %v", mt.Partitions, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	for p := range int32(4) {
+		r := &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprint("assigned ", p))}
+		if err := pcl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
 }

@@ -73,16 +73,17 @@ func (s *Server) reassignPartition(ctx context.Context, st *meta.State, topic st
 	}
 	c := &meta.Reassign{Topic: topic, Partition: idx, Cancel: replicas == nil, StartedMs: time.Now().UnixMilli()}
 	if !c.Cancel {
+		ids, err := replicaIDs(replicas)
+		if err != nil {
+			return kerr.InvalidReplicaAssignment.Code, err.Error()
+		}
 		down := s.node.DownBrokers()
-		for _, r := range replicas {
-			if r < 0 {
-				return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("invalid broker id %d", r)
-			}
-			if down[uint64(r)] {
+		for _, r := range ids {
+			if down[r] {
 				return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("broker %d is down", r)
 			}
-			c.Replicas = append(c.Replicas, uint64(r))
 		}
+		c.Replicas = ids
 		if cur := len(t.Partitions[idx].Replicas); !allowRFChange && len(replicas) != cur {
 			if move, moving := st.Reassignment(t.Partitions[idx].ShardID); moving {
 				cur = len(move.Original)

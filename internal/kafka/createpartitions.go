@@ -39,18 +39,33 @@ func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartition
 	switch {
 	case !ok:
 		return kerr.UnknownTopicOrPartition.Code, "unknown topic"
-	case len(t.Assignment) > 0:
-		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported"
 	case int(t.Count) <= len(mt.Partitions):
 		return kerr.InvalidPartitions.Code, fmt.Sprintf("topic has %d partitions; the new count must be larger", len(mt.Partitions))
 	case int(t.Count)-len(mt.Partitions) > meta.MaxNewPartitions:
 		return kerr.PolicyViolation.Code, fmt.Sprintf("at most %d partitions can be added at once", meta.MaxNewPartitions)
-	case validateOnly:
+	case len(t.Assignment) > 0 && len(t.Assignment) != int(t.Count)-len(mt.Partitions):
+		return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("adding %d partitions but %d assignments given", int(t.Count)-len(mt.Partitions), len(t.Assignment))
+	}
+	var placement *meta.Placement
+	if len(t.Assignment) > 0 {
+		placement = &meta.Placement{}
+		for i, a := range t.Assignment {
+			ids, err := replicaIDs(a.Replicas)
+			if err != nil {
+				return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("assignment %d: %v", i, err)
+			}
+			placement.Replicas = append(placement.Replicas, ids)
+		}
+		if code, msg := st.CheckAssignment(placement.Replicas, len(mt.Partitions[0].Replicas)); code != meta.ErrNone {
+			return int16(code), msg
+		}
+	}
+	if validateOnly {
 		return 0, ""
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := s.node.ProposeMeta(pctx, meta.Command{CreatePartitions: &meta.CreatePartitions{Topic: t.Topic, Count: t.Count}}); err != nil {
+	if _, err := s.node.ProposeMeta(pctx, meta.Command{CreatePartitions: &meta.CreatePartitions{Topic: t.Topic, Count: t.Count, Placement: placement}}); err != nil {
 		return metaErrorCode(err)
 	}
 	s.waitLeaders(pctx, t.Topic, timeout)

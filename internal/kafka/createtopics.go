@@ -68,8 +68,10 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 		return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
 	case !validTopicName(t.Topic):
 		return kerr.InvalidTopicException.Code, "topic names are 1-249 characters of [a-zA-Z0-9._-], not . or .."
+	case len(t.ReplicaAssignment) > 0 && (t.NumPartitions != -1 || t.ReplicationFactor != -1):
+		return kerr.InvalidRequest.Code, "give either a replica assignment or a partition count and replication factor, not both (-1 for each with an assignment)"
 	case len(t.ReplicaAssignment) > 0:
-		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported; give a partition count and replication factor"
+		return s.createAssignedTopic(ctx, t, validateOnly, timeout, rt)
 	case t.NumPartitions == 0 || t.NumPartitions < -1:
 		return kerr.InvalidPartitions.Code, "number of partitions must be at least 1 (or -1 for the broker default)"
 	case t.NumPartitions > meta.MaxNewPartitions:
@@ -77,12 +79,53 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
 	}
+	return s.proposeTopic(ctx, t, t.NumPartitions, t.ReplicationFactor, nil, validateOnly, timeout, rt)
+}
+
+// createAssignedTopic creates a topic whose replica sets the client gave,
+// one per partition, numbered 0 to n-1 in any order (kafka-topics.sh
+// --replica-assignment).
+func (s *Server) createAssignedTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
+	n := len(t.ReplicaAssignment)
+	if n > meta.MaxNewPartitions {
+		return kerr.PolicyViolation.Code, fmt.Sprintf("at most %d partitions can be created at once", meta.MaxNewPartitions)
+	}
+	sets := make([][]uint64, n)
+	for _, a := range t.ReplicaAssignment {
+		if a.Partition < 0 || int(a.Partition) >= n || sets[a.Partition] != nil {
+			return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("the assignment's partitions must be 0 to %d, each once; got partition %d", n-1, a.Partition)
+		}
+		ids, err := replicaIDs(a.Replicas)
+		if err != nil {
+			return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("partition %d: %v", a.Partition, err)
+		}
+		sets[a.Partition] = ids
+	}
+	return s.proposeTopic(ctx, t, int32(n), int16(len(sets[0])), &meta.Placement{Replicas: sets}, validateOnly, timeout, rt)
+}
+
+// replicaIDs turns a request's replica list into broker ids.
+func replicaIDs(replicas []int32) ([]uint64, error) {
+	ids := make([]uint64, len(replicas))
+	for i, r := range replicas {
+		if r < 0 {
+			return nil, fmt.Errorf("invalid broker id %d", r)
+		}
+		ids[i] = uint64(r)
+	}
+	return ids, nil
+}
+
+// proposeTopic creates the topic through __meta (placement nil: __meta
+// places it) once its configs are valid, or only checks it (validateOnly).
+func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, partitions int32, rf int16, placement *meta.Placement, validateOnly bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
 	configs, err := s.createConfigs(t.Configs)
 	if err != nil {
 		return kerr.InvalidConfig.Code, err.Error()
 	}
 	st := s.node.Meta()
-	ct := s.newCreateTopic(st, t.Topic, t.NumPartitions, t.ReplicationFactor, configs)
+	ct := s.newCreateTopic(st, t.Topic, partitions, rf, configs)
+	ct.Placement = placement
 	rt.NumPartitions, rt.ReplicationFactor = ct.Partitions, ct.ReplicationFactor
 	rt.TopicID = ct.ID
 	for _, e := range topicconfig.Resolve(configs, s.cfg.LogDefaults()) {
@@ -95,6 +138,10 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 		switch {
 		case st.Topics[t.Topic] != nil:
 			return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
+		case placement != nil:
+			if code, msg := st.CheckAssignment(placement.Replicas, 0); code != meta.ErrNone {
+				return int16(code), msg
+			}
 		case int(ct.ReplicationFactor) > len(st.Brokers):
 			return kerr.InvalidReplicationFactor.Code, s.tooFewBrokers(ct.ReplicationFactor, len(st.Brokers))
 		}

@@ -17,11 +17,29 @@ type Placement struct {
 	// replicas goes to them. Draining brokers (State.Draining) get none
 	// either.
 	Exclude []uint64 `json:"exclude,omitempty"`
+	// Replicas are the replica sets a client gave (CreateTopics and
+	// CreatePartitions with a manual assignment), one per new shard, the
+	// preferred leader first. When set, Spread and Exclude do not apply:
+	// the sets are checked (CheckAssignment) and used as given.
+	Replicas [][]uint64 `json:"replicas,omitempty"`
 }
 
 // placeWith picks replica sets for n new shards of replication factor rf,
 // or explains why it cannot (ErrInvalidReplication).
 func (s *State) placeWith(p *Placement, n, rf int) ([][]uint64, int, string) {
+	if p != nil && len(p.Replicas) > 0 {
+		if len(p.Replicas) != n {
+			return nil, ErrInvalidReplicaAssignment, fmt.Sprintf("%d new partitions but %d replica assignments", n, len(p.Replicas))
+		}
+		if code, msg := s.CheckAssignment(p.Replicas, rf); code != ErrNone {
+			return nil, code, msg
+		}
+		sets := make([][]uint64, n)
+		for i, set := range p.Replicas {
+			sets[i] = slices.Clone(set)
+		}
+		return sets, ErrNone, ""
+	}
 	if p == nil {
 		if rf < 1 || rf > len(s.Brokers) {
 			return nil, ErrInvalidReplication, fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers)", rf, len(s.Brokers))
@@ -38,6 +56,35 @@ func (s *State) placeWith(p *Placement, n, rf int) ([][]uint64, int, string) {
 		return nil, ErrInvalidReplication, fmt.Sprintf("replication factor %d: must be 1..%d (registered brokers %d, of which down: %v, draining: %v)", rf, len(eligible), len(s.Brokers), p.Exclude, s.Draining)
 	}
 	return s.spread(eligible, n, rf), ErrNone, ""
+}
+
+// CheckAssignment checks replica sets a client assigned to new partitions,
+// as Kafka does: every set rf long (rf 0: as long as the first), brokers
+// registered and listed once. A draining broker gets no new replica, as in
+// a reassignment.
+func (s *State) CheckAssignment(sets [][]uint64, rf int) (int, string) {
+	if len(sets) > 0 && rf == 0 {
+		rf = len(sets[0])
+	}
+	for i, set := range sets {
+		switch {
+		case len(set) == 0:
+			return ErrInvalidReplicaAssignment, fmt.Sprintf("assignment %d has an empty replica list", i)
+		case len(set) != rf:
+			return ErrInvalidReplicaAssignment, fmt.Sprintf("assignment %d has %d replicas; every partition of the topic must have %d", i, len(set), rf)
+		}
+		for k, r := range set {
+			switch {
+			case s.Brokers[r] == nil:
+				return ErrInvalidReplicaAssignment, fmt.Sprintf("assignment %d names broker %d, which is not registered", i, r)
+			case slices.Contains(set[:k], r):
+				return ErrInvalidReplicaAssignment, fmt.Sprintf("assignment %d lists broker %d twice", i, r)
+			case s.IsDraining(r):
+				return ErrInvalidReplicaAssignment, fmt.Sprintf("assignment %d names broker %d, which is draining: no new replica goes to it", i, r)
+			}
+		}
+	}
+	return ErrNone, ""
 }
 
 // spread places over eligible (ascending ids): each shard's preferred

@@ -93,3 +93,42 @@ func TestSpreadMatchesLegacyWhenBrokersEqualRF(t *testing.T) {
 		}
 	}
 }
+
+// Replica sets a client assigns are used as given, the preferred leader
+// first; a set naming an unregistered, draining or repeated broker, or of
+// another length than the topic's replication factor, is refused whole.
+func TestManualAssignment(t *testing.T) {
+	h := newHarness(t)
+	h.registerBrokers(4)
+	c := createTopicCmd("t", 2, 2)
+	c.CreateTopic.Placement = &Placement{Replicas: [][]uint64{{3, 1}, {4, 2}}}
+	h.must(c)
+	got := [][]uint64{}
+	for _, p := range h.m.State().Topics["t"].Partitions {
+		got = append(got, p.Replicas)
+	}
+	if !reflect.DeepEqual(got, [][]uint64{{3, 1}, {4, 2}}) {
+		t.Fatalf("replicas %v, want the assignment [[3 1] [4 2]]", got)
+	}
+	h.must(Command{CreatePartitions: &CreatePartitions{Topic: "t", Count: 3, Placement: &Placement{Replicas: [][]uint64{{2, 3}}}}})
+	if r := h.m.State().Topics["t"].Partitions[2].Replicas; !reflect.DeepEqual(r, []uint64{2, 3}) {
+		t.Fatalf("added partition's replicas %v, want [2 3]", r)
+	}
+	h.must(Command{SetDraining: &SetDraining{Broker: 4, Draining: true}})
+	for name, sets := range map[string][][]uint64{
+		"unregistered": {{1, 9}},
+		"twice":        {{1, 1}},
+		"rf differs":   {{1, 2, 3}},
+		"empty":        {{}},
+		"draining":     {{1, 4}},
+		"count":        {{1, 2}, {2, 3}},
+	} {
+		res := h.apply(Command{CreatePartitions: &CreatePartitions{Topic: "t", Count: 4, Placement: &Placement{Replicas: sets}}})
+		if res.Value != ErrInvalidReplicaAssignment {
+			t.Errorf("%s %v: code %d (%s), want ErrInvalidReplicaAssignment", name, sets, res.Value, res.Data)
+		}
+	}
+	if n := len(h.m.State().Topics["t"].Partitions); n != 3 {
+		t.Errorf("refused assignments changed the topic: %d partitions, want 3", n)
+	}
+}
