@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,35 @@ func TestTopicsCommands(t *testing.T) {
 	lbFails(t, 2, `unknown action "frobnicate"`, "topics", "frobnicate")
 	lbFails(t, 2, "--output", "topics", "list", "--bootstrap-server", bs, "--output", "yaml")
 	lbFails(t, 1, "cannot reach", "topics", "list", "--bootstrap-server", "127.0.0.1:1", "--timeout", "2s")
+}
+
+// --replica-assignment places a new topic's partitions, and partitions
+// added later, on the brokers named, the first of each leading.
+func TestTopicsReplicaAssignment(t *testing.T) {
+	t.Parallel()
+	bs := bootstrap(t)
+	out := lbOK(t, "", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-assigned", "--replica-assignment", "2:3,3:1")
+	if !strings.Contains(out, "2 partitions, replication factor 2") {
+		t.Fatalf("create printed %q, want 2 partitions, replication factor 2", out)
+	}
+	lbOK(t, "", "topics", "add-partitions", "--bootstrap-server", bs, "--topic", "cli-assigned", "--partitions", "3", "--replica-assignment", "1:2")
+	want := [][]int32{{2, 3}, {3, 1}, {1, 2}}
+	var desc struct {
+		Partitions []partitionRow `json:"partitions"`
+	}
+	lbJSON(t, &desc, "topics", "describe", "--bootstrap-server", bs, "--topic", "cli-assigned")
+	if len(desc.Partitions) != len(want) {
+		t.Fatalf("describe: %+v, want replica sets %v", desc.Partitions, want)
+	}
+	for i, p := range desc.Partitions {
+		if !slices.Equal(p.Replicas, want[i]) {
+			t.Fatalf("partition %d: replicas %v, want %v", i, p.Replicas, want[i])
+		}
+	}
+	lbFails(t, 1, "not registered", "topics", "add-partitions", "--bootstrap-server", bs, "--topic", "cli-assigned", "--partitions", "4", "--replica-assignment", "1:7")
+	lbFails(t, 1, "adding 2 partitions but 1 assignments", "topics", "add-partitions", "--bootstrap-server", bs, "--topic", "cli-assigned", "--partitions", "5", "--replica-assignment", "1:2")
+	lbFails(t, 2, "without --partitions", "topics", "create", "--bootstrap-server", bs, "--topic", "cli-assigned2", "--partitions", "2", "--replica-assignment", "1:2,2:3")
+	lbFails(t, 2, `"x" is not a non-negative number`, "topics", "create", "--bootstrap-server", bs, "--topic", "cli-assigned2", "--replica-assignment", "1:x")
 }
 
 func containsTopic(ts []topicSummary, name string, partitions int) bool {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/cli"
@@ -19,9 +21,12 @@ const topicsUsage = `Usage:
   longboat topics list
   longboat topics describe       --topic T
   longboat topics create         --topic T [--partitions 6] [--replication-factor 3] [--config k=v,...]
+  longboat topics create         --topic T --replica-assignment B:B,B:B,... [--config k=v,...]
+                                 (partition 0 on brokers B:B, partition 1 on the next, ...; the first leads)
   longboat topics delete         --topic T
   longboat topics alter-config   --topic T [--add-config k=v,...] [--delete-config k,...]
-  longboat topics add-partitions --topic T --partitions N     (N: the new total)
+  longboat topics add-partitions --topic T --partitions N [--replica-assignment B:B,...]
+                                 (N: the new total; the assignment places the new partitions)
   longboat topics delete-records --topic T[:P,P] --offset N|end (drop records before N)
   longboat topics reassign       --topic T --partition P[,P] --replicas B,B,B | --cancel [--wait 10m]
                                  (move partitions onto brokers B; progress on stderr, summary at the end)
@@ -51,6 +56,7 @@ func topicsCmd(args []string, s *stdio) error {
 	partitions := fs.Int("partitions", 6, "create: partitions; add-partitions: the new total")
 	rf := fs.Int("replication-factor", 3, "create: replicas of each partition")
 	configs := fs.String("config", "", "create: topic configs k=v,k2=v2")
+	assignment := fs.String("replica-assignment", "", "create, add-partitions: the (new) partitions' brokers, B:B:B per partition, partitions separated by commas; the first broker of each leads")
 	adds := fs.String("add-config", "", "alter-config: configs to set, k=v,k2=v2")
 	dels := fs.String("delete-config", "", "alter-config: configs to return to their default, k,k2")
 	offset := fs.String("offset", "", "delete-records: delete every record before this offset, or end")
@@ -67,19 +73,36 @@ func topicsCmd(args []string, s *stdio) error {
 	if action == "reassign" {
 		cf.timeout += *wait // --timeout bounds each request; the move may take longer
 	}
-	ctx, adm, f, done, err := cf.admin()
+	var sets [][]int32
+	if *assignment != "" {
+		var err error
+		if sets, err = parseAssignment(*assignment); err != nil {
+			return err
+		}
+		explicit := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		if action == "create" && (explicit["partitions"] || explicit["replication-factor"]) {
+			return usagef("--replica-assignment sets the partitions and the replication factor: give it without --partitions and --replication-factor")
+		}
+	}
+	f, err := cf.format()
+	if err != nil {
+		return err
+	}
+	ctx, cl, done, err := cf.client()
 	if err != nil {
 		return err
 	}
 	defer done()
-	t := topicCmds{adm: adm, s: s, f: f}
+	adm := kadm.NewClient(cl)
+	t := topicCmds{cl: cl, adm: adm, s: s, f: f, timeoutMs: int32(cf.timeout.Milliseconds())}
 	switch action {
 	case "list":
 		err = t.list(ctx)
 	case "describe":
 		err = t.describe(ctx, *topic)
 	case "create":
-		err = t.create(ctx, *topic, *partitions, *rf, *configs)
+		err = t.create(ctx, *topic, *partitions, *rf, *configs, sets)
 	case "delete":
 		err = t.delete(ctx, *topic)
 	case "alter-config":
@@ -95,7 +118,7 @@ func topicsCmd(args []string, s *stdio) error {
 			}
 		}
 	case "add-partitions":
-		err = t.addPartitions(ctx, *topic, *partitions)
+		err = t.addPartitions(ctx, *topic, *partitions, sets)
 	case "delete-records":
 		err = t.deleteRecords(ctx, *topic, *offset)
 	case "reassign":
@@ -105,9 +128,11 @@ func topicsCmd(args []string, s *stdio) error {
 }
 
 type topicCmds struct {
-	adm *kadm.Client
-	s   *stdio
-	f   cli.Format
+	cl        *kgo.Client
+	adm       *kadm.Client
+	s         *stdio
+	f         cli.Format
+	timeoutMs int32 // what requests with a timeout ask the broker for
 }
 
 type topicSummary struct {
@@ -212,25 +237,44 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (t topicCmds) create(ctx context.Context, topic string, partitions, rf int, configs string) error {
-	cfg := map[string]*string{}
+// create creates a topic of partitions x rf, or with the replica sets
+// given (kafka-topics.sh --replica-assignment).
+func (t topicCmds) create(ctx context.Context, topic string, partitions, rf int, configs string, sets [][]int32) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = t.timeoutMs
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, int32(partitions), int16(rf)
 	for _, kv := range splitConfigs(configs) {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return usagef("--config %q: want key=value", kv)
 		}
-		cfg[k] = &v
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, &v
+		rt.Configs = append(rt.Configs, c)
 	}
-	resp, err := t.adm.CreateTopics(ctx, int32(partitions), int16(rf), cfg, topic)
+	if len(sets) > 0 {
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		for i, set := range sets {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), set
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, t.cl)
+	if err == nil && len(resp.Topics) != 1 {
+		err = fmt.Errorf("the broker answered for %d topics, not 1", len(resp.Topics))
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	r, err := resp.On(topic, nil)
-	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
+	r := resp.Topics[0]
+	if err := withMessage(kerr.ErrorForCode(r.ErrorCode), kmsgText(r.ErrorMessage)); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	return printDone(t.s, t.f, topicSummary{Topic: topic, Partitions: int(r.NumPartitions), ReplicationFactor: int(r.ReplicationFactor)},
-		"created topic %s: %d partitions, replication factor %d", topic, partitions, rf)
+		"created topic %s: %d partitions, replication factor %d", topic, r.NumPartitions, r.ReplicationFactor)
 }
 
 func (t topicCmds) delete(ctx context.Context, topic string) error {
@@ -247,13 +291,25 @@ func (t topicCmds) delete(ctx context.Context, topic string) error {
 
 // addPartitions raises the topic's partition count to total, as
 // kafka-topics.sh --alter --partitions does.
-func (t topicCmds) addPartitions(ctx context.Context, topic string, total int) error {
-	resp, err := t.adm.UpdatePartitions(ctx, total, topic)
-	if err != nil {
-		return err
+func (t topicCmds) addPartitions(ctx context.Context, topic string, total int, sets [][]int32) error {
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.TimeoutMillis = t.timeoutMs
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, int32(total)
+	for _, set := range sets {
+		a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		a.Replicas = set
+		rt.Assignment = append(rt.Assignment, a)
 	}
-	r, err := resp.On(topic, nil)
-	if err := firstErr(err, withMessage(r.Err, r.ErrMessage)); err != nil {
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, t.cl)
+	if err == nil && len(resp.Topics) != 1 {
+		err = fmt.Errorf("the broker answered for %d topics, not 1", len(resp.Topics))
+	}
+	if err == nil {
+		err = withMessage(kerr.ErrorForCode(resp.Topics[0].ErrorCode), kmsgText(resp.Topics[0].ErrorMessage))
+	}
+	if err != nil {
 		return fmt.Errorf("topic %s to %d partitions: %w", topic, total, err)
 	}
 	return printDone(t.s, t.f, map[string]any{"topic": topic, "partitions": total}, "topic %s now has %d partitions", topic, total)
@@ -305,4 +361,26 @@ func (t topicCmds) deleteRecords(ctx context.Context, topicArg, offset string) e
 		g.Add(r.Topic, r.Partition, r.LowWatermark)
 	}
 	return cli.Print(t.s.out, t.f, rows, g)
+}
+
+// parseAssignment reads kafka-topics.sh's --replica-assignment: partitions
+// separated by commas, each its brokers separated by colons.
+func parseAssignment(s string) ([][]int32, error) {
+	var sets [][]int32
+	for _, part := range strings.Split(s, ",") {
+		set, err := parseIDs(strings.ReplaceAll(part, ":", ","), "--replica-assignment")
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, set)
+	}
+	return sets, nil
+}
+
+// kmsgText is a response's optional error message, "" when absent.
+func kmsgText(msg *string) string {
+	if msg == nil {
+		return ""
+	}
+	return *msg
 }
