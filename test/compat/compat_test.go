@@ -42,6 +42,11 @@ type client interface {
 	// describeTopic returns the partition count and each partition's leader.
 	describeTopic(ctx context.Context, topic string) (map[int32]int32, error)
 	createPartitions(ctx context.Context, topic string, total int32) error
+	// createAssigned creates topic with the replica sets given, one per
+	// partition (kafka-topics.sh --replica-assignment); addAssigned grows
+	// it to total partitions placed on sets.
+	createAssigned(ctx context.Context, topic string, sets [][]int32) error
+	addAssigned(ctx context.Context, topic string, total int32, sets [][]int32) error
 	deleteTopic(ctx context.Context, topic string) error
 	// offsetForTime is ListOffsets by timestamp: the first offset whose
 	// record timestamp is at or after ts.
@@ -199,6 +204,7 @@ var features = []struct{ id, title string }{
 	{"describe", "admin: describe topic by name"},
 	{"describeid", "admin: describe topic by id"},
 	{"partitions", "admin: create partitions"},
+	{"assigned", "admin: create topic and partitions with a replica assignment"},
 	{"configs", "admin: alter and describe topic configs"},
 	{"delete", "admin: delete topic by name"},
 	{"deleteid", "admin: delete topic by id"},

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // franzClient drives github.com/twmb/franz-go (kgo, kadm).
@@ -206,6 +208,70 @@ func (c *franzClient) createPartitions(ctx context.Context, topic string, total 
 		err = resp.Error()
 	}
 	return err
+}
+
+// createAssigned and addAssigned send the requests themselves: kadm takes
+// a partition count and replication factor only.
+func (c *franzClient) createAssigned(ctx context.Context, topic string, sets [][]int32) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for p, set := range sets {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(p), set
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	return c.topicRequest(ctx, req, func(r kmsg.Response) (int16, *string) {
+		t := r.(*kmsg.CreateTopicsResponse).Topics
+		if len(t) != 1 {
+			return kerr.UnknownServerError.Code, nil
+		}
+		return t[0].ErrorCode, t[0].ErrorMessage
+	})
+}
+
+func (c *franzClient) addAssigned(ctx context.Context, topic string, total int32, sets [][]int32) error {
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, total
+	for _, set := range sets {
+		a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		a.Replicas = set
+		rt.Assignment = append(rt.Assignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	return c.topicRequest(ctx, req, func(r kmsg.Response) (int16, *string) {
+		t := r.(*kmsg.CreatePartitionsResponse).Topics
+		if len(t) != 1 {
+			return kerr.UnknownServerError.Code, nil
+		}
+		return t[0].ErrorCode, t[0].ErrorMessage
+	})
+}
+
+// topicRequest sends a one-topic admin request and returns the error its
+// response carries for the topic (code picks it out).
+func (c *franzClient) topicRequest(ctx context.Context, req kmsg.Request, code func(kmsg.Response) (int16, *string)) error {
+	cl, err := kgo.NewClient(c.opts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := cl.Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	ec, msg := code(resp)
+	if err := kerr.ErrorForCode(ec); err != nil {
+		if msg != nil {
+			return fmt.Errorf("%w: %s", err, *msg)
+		}
+		return err
+	}
+	return nil
 }
 
 func (c *franzClient) deleteTopic(ctx context.Context, topic string) error {

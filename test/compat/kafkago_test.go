@@ -156,6 +156,34 @@ func (c *kafkaGoClient) createPartitions(ctx context.Context, topic string, tota
 	return resp.Errors[topic]
 }
 
+func (c *kafkaGoClient) createAssigned(ctx context.Context, topic string, sets [][]int32) error {
+	tc := kafka.TopicConfig{Topic: topic, NumPartitions: -1, ReplicationFactor: -1}
+	for p, set := range sets {
+		a := kafka.ReplicaAssignment{Partition: p}
+		for _, id := range set {
+			a.Replicas = append(a.Replicas, int(id))
+		}
+		tc.ReplicaAssignments = append(tc.ReplicaAssignments, a)
+	}
+	resp, err := c.client().CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{tc}})
+	if err != nil {
+		return err
+	}
+	return resp.Errors[topic]
+}
+
+func (c *kafkaGoClient) addAssigned(ctx context.Context, topic string, total int32, sets [][]int32) error {
+	tc := kafka.TopicPartitionsConfig{Name: topic, Count: total}
+	for _, set := range sets {
+		tc.TopicPartitionAssignments = append(tc.TopicPartitionAssignments, kafka.TopicPartitionAssignment{BrokerIDs: set})
+	}
+	resp, err := c.client().CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{tc}})
+	if err != nil {
+		return err
+	}
+	return resp.Errors[topic]
+}
+
 func (c *kafkaGoClient) deleteTopic(ctx context.Context, topic string) error {
 	resp, err := c.client().DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
 	if err != nil {

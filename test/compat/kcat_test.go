@@ -207,6 +207,14 @@ func (c *kcatClient) createPartitions(context.Context, string, int32) error {
 	return unsupported("kcat has no admin commands")
 }
 
+func (c *kcatClient) createAssigned(context.Context, string, [][]int32) error {
+	return unsupported("kcat has no admin commands")
+}
+
+func (c *kcatClient) addAssigned(context.Context, string, int32, [][]int32) error {
+	return unsupported("kcat has no admin commands")
+}
+
 func (c *kcatClient) deleteTopic(context.Context, string) error {
 	return unsupported("kcat has no admin commands")
 }

@@ -188,6 +188,14 @@ func (c *procClient) createPartitions(ctx context.Context, topic string, total i
 	return c.call(ctx, "create_partitions", map[string]any{"topic": topic, "total": total}, nil)
 }
 
+func (c *procClient) createAssigned(ctx context.Context, topic string, sets [][]int32) error {
+	return c.call(ctx, "create_topic", map[string]any{"topic": topic, "assignment": sets}, nil)
+}
+
+func (c *procClient) addAssigned(ctx context.Context, topic string, total int32, sets [][]int32) error {
+	return c.call(ctx, "create_partitions", map[string]any{"topic": topic, "total": total, "assignment": sets}, nil)
+}
+
 func (c *procClient) deleteTopic(ctx context.Context, topic string) error {
 	return c.call(ctx, "delete_topic", map[string]any{"topic": topic}, nil)
 }

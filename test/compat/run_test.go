@@ -167,6 +167,24 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		return e.v.waitPartitions(ctx, admin, 4, true)
 	})
+	cell(t, m, cl, "assigned", 45*time.Second, func(ctx context.Context) error {
+		topic := data + "-assigned"
+		want := map[int32][]int32{0: {2, 3}, 1: {3, 1}}
+		if err := cl.createAssigned(ctx, topic, [][]int32{want[0], want[1]}); err != nil {
+			return err
+		}
+		if err := e.v.waitPartitions(ctx, topic, 2, true); err != nil {
+			return err
+		}
+		want[2] = []int32{1, 2}
+		if err := cl.addAssigned(ctx, topic, 3, [][]int32{want[2]}); err != nil {
+			return err
+		}
+		if err := e.v.waitPartitions(ctx, topic, 3, true); err != nil {
+			return err
+		}
+		return e.v.hasReplicas(ctx, topic, want)
+	})
 	cell(t, m, cl, "configs", 45*time.Second, func(ctx context.Context) error {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
 			return err

@@ -234,6 +234,28 @@ func (c *saramaClient) createPartitions(_ context.Context, topic string, total i
 	return adm.CreatePartitions(topic, total, nil, false)
 }
 
+func (c *saramaClient) createAssigned(_ context.Context, topic string, sets [][]int32) error {
+	adm, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	byPartition := map[int32][]int32{}
+	for p, set := range sets {
+		byPartition[int32(p)] = set
+	}
+	return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: -1, ReplicationFactor: -1, ReplicaAssignment: byPartition}, false)
+}
+
+func (c *saramaClient) addAssigned(_ context.Context, topic string, total int32, sets [][]int32) error {
+	adm, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	return adm.CreatePartitions(topic, total, sets, false)
+}
+
 func (c *saramaClient) deleteTopic(_ context.Context, topic string) error {
 	adm, err := c.admin()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +92,24 @@ func (v *verifier) placement(ctx context.Context, topic string) (leaders, prefer
 		}
 	}
 	return leaders, preferred, nil
+}
+
+// hasReplicas checks that each partition of topic has the replica set
+// want gives it, in that order, and that no other partition exists.
+func (v *verifier) hasReplicas(ctx context.Context, topic string, want map[int32][]int32) error {
+	md, err := v.adm.Metadata(ctx, topic)
+	if err != nil {
+		return err
+	}
+	td := md.Topics[topic]
+	got := map[int32][]int32{}
+	for p, pd := range td.Partitions {
+		got[p] = pd.Replicas
+	}
+	if !maps.EqualFunc(got, want, slices.Equal) {
+		return fmt.Errorf("topic %s has replica sets %v, want %v", topic, got, want)
+	}
+	return nil
 }
 
 // waitPartitions waits until topic has n partitions (at least n unless

@@ -120,7 +120,12 @@ class KafkaPython:
     def create_topic(self):
         from kafka.admin import NewTopic
         a = self.admin()
-        resp = a.create_topics([NewTopic(self.req["topic"], self.req["partitions"], 3)])
+        sets = self.req.get("assignment")
+        if sets:
+            t = NewTopic(self.req["topic"], -1, -1, replica_assignments={p: s for p, s in enumerate(sets)})
+        else:
+            t = NewTopic(self.req["topic"], self.req["partitions"], 3)
+        resp = a.create_topics([t])
         a.close()
         return check_topic_errors("create", resp.topic_errors)
 
@@ -138,7 +143,7 @@ class KafkaPython:
     def create_partitions(self):
         from kafka.admin import NewPartitions
         a = self.admin()
-        resp = a.create_partitions({self.req["topic"]: NewPartitions(self.req["total"])})
+        resp = a.create_partitions({self.req["topic"]: NewPartitions(self.req["total"], self.req.get("assignment"))})
         a.close()
         return check_topic_errors("create partitions", resp.topic_errors)
 
@@ -342,7 +347,12 @@ class ConfluentKafka:
 
     def create_topic(self):
         from confluent_kafka.admin import NewTopic
-        for f in self.admin().create_topics([NewTopic(self.req["topic"], num_partitions=self.req["partitions"], replication_factor=3)]).values():
+        sets = self.req.get("assignment")
+        if sets:
+            t = NewTopic(self.req["topic"], num_partitions=len(sets), replica_assignment=sets)
+        else:
+            t = NewTopic(self.req["topic"], num_partitions=self.req["partitions"], replication_factor=3)
+        for f in self.admin().create_topics([t]).values():
             f.result(30)
         return {}
 
@@ -355,7 +365,9 @@ class ConfluentKafka:
 
     def create_partitions(self):
         from confluent_kafka.admin import NewPartitions
-        for f in self.admin().create_partitions([NewPartitions(self.req["topic"], self.req["total"])]).values():
+        sets = self.req.get("assignment")
+        p = NewPartitions(self.req["topic"], self.req["total"], replica_assignment=sets) if sets else NewPartitions(self.req["topic"], self.req["total"])
+        for f in self.admin().create_partitions([p]).values():
             f.result(30)
         return {}
 

@@ -60,6 +60,7 @@ type request struct {
 	Want       int              `json:"want"`
 	Partitions int              `json:"partitions"`
 	Total      int              `json:"total"`
+	Assignment [][]int32        `json:"assignment"`
 	Partition  int32            `json:"partition"`
 	TS         int64            `json:"ts"`
 	Key        string           `json:"key"`
@@ -286,9 +287,13 @@ func admin(ctx context.Context, r *request) (any, error) {
 	var results []kafka.TopicResult
 	switch r.Op {
 	case "create_topic":
-		results, err = a.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: r.Topic, NumPartitions: r.Partitions, ReplicationFactor: 3}})
+		spec := kafka.TopicSpecification{Topic: r.Topic, NumPartitions: r.Partitions, ReplicationFactor: 3}
+		if len(r.Assignment) > 0 {
+			spec = kafka.TopicSpecification{Topic: r.Topic, NumPartitions: len(r.Assignment), ReplicaAssignment: r.Assignment}
+		}
+		results, err = a.CreateTopics(ctx, []kafka.TopicSpecification{spec})
 	case "create_partitions":
-		results, err = a.CreatePartitions(ctx, []kafka.PartitionsSpecification{{Topic: r.Topic, IncreaseTo: r.Total}})
+		results, err = a.CreatePartitions(ctx, []kafka.PartitionsSpecification{{Topic: r.Topic, IncreaseTo: r.Total, ReplicaAssignment: r.Assignment}})
 	case "delete_topic":
 		results, err = a.DeleteTopics(ctx, []string{r.Topic})
 	case "describe_topic":

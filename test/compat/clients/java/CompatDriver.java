@@ -104,9 +104,19 @@ public final class CompatDriver {
         }
         try (Admin admin = Admin.create(common())) {
             switch (op) {
-                case "create_topic":
-                    admin.createTopics(List.of(new NewTopic(str("topic"), (int) num("partitions"), (short) 3))).all().get(left(), TimeUnit.MILLISECONDS);
+                case "create_topic": {
+                    List<List<Integer>> sets = assignment();
+                    NewTopic nt;
+                    if (sets.isEmpty()) {
+                        nt = new NewTopic(str("topic"), (int) num("partitions"), (short) 3);
+                    } else {
+                        Map<Integer, List<Integer>> byPartition = new HashMap<>();
+                        for (int i = 0; i < sets.size(); i++) byPartition.put(i, sets.get(i));
+                        nt = new NewTopic(str("topic"), byPartition);
+                    }
+                    admin.createTopics(List.of(nt)).all().get(left(), TimeUnit.MILLISECONDS);
                     return Map.of();
+                }
                 case "describe_topic": {
                     TopicDescription td = admin.describeTopics(List.of(str("topic"))).allTopicNames().get(left(), TimeUnit.MILLISECONDS).get(str("topic"));
                     return Map.of("name", td.name(), "leaders", leaders(td));
@@ -117,7 +127,9 @@ public final class CompatDriver {
                     return Map.of("name", td.name(), "leaders", leaders(td));
                 }
                 case "create_partitions":
-                    admin.createPartitions(Map.of(str("topic"), NewPartitions.increaseTo((int) num("total")))).all().get(left(), TimeUnit.MILLISECONDS);
+                    List<List<Integer>> sets = assignment();
+                    NewPartitions np = sets.isEmpty() ? NewPartitions.increaseTo((int) num("total")) : NewPartitions.increaseTo((int) num("total"), sets);
+                    admin.createPartitions(Map.of(str("topic"), np)).all().get(left(), TimeUnit.MILLISECONDS);
                     return Map.of();
                 case "delete_topic":
                     admin.deleteTopics(TopicCollection.ofTopicNames(List.of(str("topic")))).all().get(left(), TimeUnit.MILLISECONDS);
@@ -200,6 +212,19 @@ public final class CompatDriver {
     private List<Map<String, Object>> list(String k) {
         Object l = req.get(k);
         return l == null ? List.of() : (List<Map<String, Object>>) l;
+    }
+
+    /** assignment is the request's replica sets, one per (new) partition; empty when absent. */
+    @SuppressWarnings("unchecked")
+    private List<List<Integer>> assignment() {
+        List<List<Integer>> sets = new ArrayList<>();
+        Object l = req.get("assignment");
+        for (Object set : l == null ? List.of() : (List<Object>) l) {
+            List<Integer> ids = new ArrayList<>();
+            for (Object id : (List<Object>) set) ids.add(((Number) id).intValue());
+            sets.add(ids);
+        }
+        return sets;
     }
 
     /** left is the time to the request's deadline, in ms, at least one second. */
