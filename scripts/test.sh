@@ -25,6 +25,10 @@ $staticcheck ./...
 for m in internal/dblog scripts/natslat scripts/dragonboat-bare test/compat/clients/ckgo; do (cd "$m" && $staticcheck ./...); done
 
 echo "== go test -race"
+# Compile every package and test package for the race detector first, in
+# parallel and without running anything: -p 1 below serialises compiling
+# as well as running, which a fresh machine pays in full.
+go list -race -test -export -deps ./... > /dev/null
 # One package at a time: the integration and observability packages each run
 # real clusters, and on two cores running them together starves Raft ticks.
 go test -race -count=1 -p 1 -timeout 45m ./...
