@@ -139,7 +139,7 @@ func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTo
 		case st.Topics[t.Topic] != nil:
 			return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", t.Topic)
 		case placement != nil:
-			if code, msg := st.CheckAssignment(placement.Replicas, 0); code != meta.ErrNone {
+			if code, msg := st.CheckAssignment(placement.Replicas, int(ct.ReplicationFactor)); code != meta.ErrNone {
 				return int16(code), msg
 			}
 		case int(ct.ReplicationFactor) > len(st.Brokers):

@@ -59,13 +59,9 @@ func (s *State) placeWith(p *Placement, n, rf int) ([][]uint64, int, string) {
 }
 
 // CheckAssignment checks replica sets a client assigned to new partitions,
-// as Kafka does: every set rf long (rf 0: as long as the first), brokers
-// registered and listed once. A draining broker gets no new replica, as in
-// a reassignment.
+// as Kafka does: every set rf long, brokers registered and listed once. A
+// draining broker gets no new replica, as in a reassignment.
 func (s *State) CheckAssignment(sets [][]uint64, rf int) (int, string) {
-	if len(sets) > 0 && rf == 0 {
-		rf = len(sets[0])
-	}
 	for i, set := range sets {
 		switch {
 		case len(set) == 0:
