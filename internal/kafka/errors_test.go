@@ -123,6 +123,9 @@ func errorCases(t *testing.T) map[int16]errorCase {
 		// Fails only when __meta's quorum cannot be reached.
 		46: {&kmsg.ListPartitionReassignmentsRequest{TimeoutMillis: 1000}, kerr.RequestTimedOut},
 		47: {&kmsg.OffsetDeleteRequest{Group: groupName, Topics: []kmsg.OffsetDeleteRequestTopic{{Topic: noTopic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{}}}}}, kerr.GroupIDNotFound},
+		48: {&kmsg.DescribeClientQuotasRequest{Components: []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "user", MatchType: 0}}}, kerr.InvalidRequest},
+		49: {&kmsg.AlterClientQuotasRequest{Entries: []kmsg.AlterClientQuotasRequestEntry{{Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user"}},
+			Ops: []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 0.5}}}}}, kerr.InvalidRequest},
 		50: {&kmsg.DescribeUserSCRAMCredentialsRequest{Users: []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "nobody"}}}, kerr.ResourceNotFound},
 		51: {&kmsg.AlterUserSCRAMCredentialsRequest{Deletions: []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "nobody", Mechanism: 1}}}, kerr.ResourceNotFound},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/meta"
+	"github.com/longboat/longboat/internal/quota"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/storage"
 )
@@ -24,17 +26,44 @@ func init() { handles(4, 18, (*Server).fetch) }
 // append signals until MaxWaitMillis passes.
 func (s *Server) fetch(ctx context.Context, req *request, body *kmsg.FetchRequest) kmsg.Response {
 	deadline := time.Now().Add(time.Duration(max(body.MaxWaitMillis, 0)) * time.Millisecond)
-	for {
-		st := s.node.Meta()
-		resp, bytes, waitOn := s.fetchOnce(ctx, req, st, body)
-		wait := time.Until(deadline)
-		if bytes >= int(max(body.MinBytes, 1)) || wait <= 0 || len(waitOn) == 0 || resp.ErrorCode != 0 {
-			return resp
-		}
-		if !waitAny(ctx, waitOn, wait) {
-			return resp
+	budget := int(body.MaxBytes)
+	if body.Version < 3 || budget <= 0 {
+		budget = 50 << 20
+	}
+	if most, ok := s.quotas.WindowMax(s.node.Meta(), quota.Fetch, quotaClient(req)); ok {
+		if most < float64(budget) {
+			budget = max(1, int(most))
 		}
 	}
+	for {
+		st := s.node.Meta()
+		resp, bytes, waitOn := s.fetchOnce(ctx, req, st, body, budget)
+		wait := time.Until(deadline)
+		if bytes >= int(max(body.MinBytes, 1)) || wait <= 0 || len(waitOn) == 0 || resp.ErrorCode != 0 {
+			return s.throttleFetch(req, resp, bytes)
+		}
+		if !waitAny(ctx, waitOn, wait) {
+			return s.throttleFetch(req, resp, bytes)
+		}
+	}
+}
+
+// throttleFetch counts a response's record bytes against consumer_byte_rate.
+// Past the quota it sends, as Kafka does, an empty response carrying the
+// delay and takes the bytes back: the client asks again for the same
+// offsets once the delay has passed.
+func (s *Server) throttleFetch(req *request, resp *kmsg.FetchResponse, bytes int) *kmsg.FetchResponse {
+	cl, now := quotaClient(req), time.Now()
+	st := s.node.Meta()
+	d := s.quotas.Record(st, quota.Fetch, cl, float64(bytes), now)
+	if d <= 0 {
+		return resp
+	}
+	s.quotas.Unrecord(st, quota.Fetch, cl, float64(bytes), now)
+	s.muted(req, quota.Fetch, d)
+	empty := req.body.ResponseKind().(*kmsg.FetchResponse)
+	empty.ThrottleMillis = int32(min(d.Milliseconds(), math.MaxInt32))
+	return empty
 }
 
 // waitAny waits for any channel, the timeout or ctx; false unless a channel fired.
@@ -51,12 +80,8 @@ func waitAny(ctx context.Context, chans []<-chan struct{}, d time.Duration) bool
 	return chosen >= 2
 }
 
-func (s *Server) fetchOnce(ctx context.Context, req *request, st *meta.State, body *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+func (s *Server) fetchOnce(ctx context.Context, req *request, st *meta.State, body *kmsg.FetchRequest, budget int) (*kmsg.FetchResponse, int, []<-chan struct{}) {
 	resp := body.ResponseKind().(*kmsg.FetchResponse)
-	budget := int(body.MaxBytes)
-	if body.Version < 3 || budget <= 0 {
-		budget = 50 << 20
-	}
 	total := 0
 	var waitOn []<-chan struct{}
 	for _, t := range body.Topics {

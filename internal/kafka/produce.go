@@ -13,6 +13,7 @@ import (
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/metrics"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/quota"
 	"github.com/longboat/longboat/internal/recordbatch"
 	"github.com/longboat/longboat/internal/topicconfig"
 )
@@ -123,6 +124,9 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 		for _, pa := range pending {
 			s.finishAppend(pa)
 		}
+		// Kafka counts every Produce against producer_byte_rate, by the
+		// request's size, once it is answered.
+		resp.ThrottleMillis = s.throttle(req, quota.Produce, req.size)
 		if body.Acks == 0 {
 			if firstError(resp) != 0 {
 				return acklessFailure{resp}

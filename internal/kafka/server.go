@@ -19,12 +19,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/metrics"
+	"github.com/longboat/longboat/internal/quota"
 	"github.com/longboat/longboat/internal/tlscert"
 )
 
@@ -49,6 +51,8 @@ type Server struct {
 	observer  atomic.Pointer[func(ClientRequest)]
 	admission *admission
 	inflight  *budget // request bytes read and not yet answered, broker-wide
+	quotas    *quota.Manager
+	throttled *prometheus.CounterVec // seconds, by quota key
 	certs     *tlscert.Store
 	authz     *acl.Authorizer // nil: --authorizer none
 	// saslListeners: the SASL_PLAINTEXT and SASL_SSL listeners, by name.
@@ -64,6 +68,7 @@ func New(cfg *config.Config, node Node, groups Groups, m *metrics.Metrics, log z
 	s.admission = &admission{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, perIP: map[string]int{},
 		rejected: rejectedCounter(m.Registry), log: s.log}
 	s.inflight = newBudget(cfg.MaxInflightRequestBytes)
+	s.quotas, s.throttled = quota.NewManager(), throttledCounter(m.Registry)
 	s.authz = newAuthorizer(cfg)
 	return s
 }
@@ -186,6 +191,8 @@ type request struct {
 	principal     string // User:<name>, for the authorizer
 	body          kmsg.Request
 	sasl          *saslConn // the connection's authentication state
+	size          int       // the request's frame, in bytes
+	mute          *mute     // the connection's, while its client is throttled
 }
 
 // slot carries one response back to the writer, which writes slots in the
@@ -242,6 +249,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	// lastInOrder is closed once the latest inOrder request has finished.
 	var lastInOrder chan struct{}
 	sc := &saslConn{required: s.saslListeners[listener]}
+	var muted mute
 	// enqueue hands a slot to the writer, in request order.
 	enqueue := func(sl slot) {
 		pending.Add(1)
@@ -252,6 +260,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 	}
 	for ctx.Err() == nil {
 		frame, err := readFrame(r, s.cfg.MaxRequestBytes, func(n int) error { return mem.reserve(ctx, int64(n)) })
+		if err == nil && !muted.wait(ctx) {
+			break
+		}
 		read := time.Now()
 		if err != nil {
 			switch {
@@ -276,7 +287,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			log.Info().Str("api", apiName(req.key)).Str("principal", sc.principal()).Msg("closing connection: " + reason)
 			break
 		}
-		req.sasl = sc
+		req.sasl, req.size, req.mute = sc, len(frame), &muted
 		// Decoding can multiply a frame (many tiny elements, each a larger
 		// struct): the decoded form is held against the budgets too, and a
 		// request that decodes past socket.request.max.bytes is refused.

@@ -93,6 +93,9 @@ type State struct {
 	// ACLs are the authorizer's bindings; the slice is replaced, never
 	// changed, once published.
 	ACLs []acl.Binding `json:"acls,omitempty"`
+	// ClientQuotas are the client quotas by entity; the slice is
+	// replaced, never changed, once published.
+	ClientQuotas []ClientQuota `json:"client_quotas,omitempty"`
 	// Reassignments are the partition moves in progress by shard id; the
 	// map is replaced, never changed, once published.
 	Reassignments map[uint64]*Reassignment `json:"reassignments,omitempty"`

@@ -40,6 +40,7 @@ type Command struct {
 	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
 	AlterTopicConfigs *AlterTopicConfigs `json:"alter_topic_configs,omitempty"`
 	AlterScram        *AlterScram        `json:"alter_scram,omitempty"`
+	AlterClientQuotas *AlterClientQuotas `json:"alter_client_quotas,omitempty"`
 	CreateACLs        []acl.Binding      `json:"create_acls,omitempty"`
 	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
 	Reassign          *Reassign          `json:"reassign,omitempty"`
@@ -283,6 +284,9 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return s.alterTopicConfigs(c.AlterTopicConfigs)
 	case c.AlterScram != nil:
 		s.alterScram(c.AlterScram)
+		return ErrNone, nil
+	case c.AlterClientQuotas != nil:
+		s.alterClientQuotas(c.AlterClientQuotas)
 		return ErrNone, nil
 	case c.CreateACLs != nil:
 		s.createACLs(c.CreateACLs)

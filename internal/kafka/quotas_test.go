@@ -1,0 +1,291 @@
+package kafka_test
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestClientQuotas sets client quotas with AlterClientQuotas, reads them
+// back with DescribeClientQuotas from every broker, and holds real
+// franz-go producers and consumers to producer_byte_rate and
+// consumer_byte_rate.
+func TestClientQuotas(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	env := newAdminEnv(t, nil)
+	t.Run("AlterDescribe", env.testQuotaAlterDescribe)
+	t.Run("ProduceAndFetch", env.testQuotaThrottles)
+}
+
+func quotaEntity(kv ...string) kadm.ClientQuotaEntity {
+	var e kadm.ClientQuotaEntity
+	for i := 0; i < len(kv); i += 2 {
+		c := kadm.ClientQuotaEntityComponent{Type: kv[i]}
+		if kv[i+1] != "<default>" {
+			c.Name = &kv[i+1]
+		}
+		e = append(e, c)
+	}
+	return e
+}
+
+func setQuota(key string, v float64) kadm.AlterClientQuotaOp {
+	return kadm.AlterClientQuotaOp{Key: key, Value: v}
+}
+
+// describedQuotas prints what a describe returned, one sorted line per
+// entity, to compare with a want list.
+func describedQuotas(d kadm.DescribedClientQuotas) []string {
+	var out []string
+	for _, q := range d {
+		ents := make([]string, len(q.Entity))
+		for i, c := range q.Entity {
+			ents[i] = c.String()
+		}
+		slices.Sort(ents)
+		vals := make([]string, len(q.Values))
+		for i, v := range q.Values {
+			vals[i] = fmt.Sprintf("%s=%.0f", v.Key, v.Value)
+		}
+		slices.Sort(vals)
+		out = append(out, strings.Join(ents, ",")+" "+strings.Join(vals, ","))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (e *adminEnv) testQuotaAlterDescribe(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	altered, err := e.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("user", "alice"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 1024)}},
+		{Entity: quotaEntity("user", "alice", "client-id", "c1"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 4096), setQuota("consumer_byte_rate", 8192)}},
+		{Entity: quotaEntity("client-id", "<default>"), Ops: []kadm.AlterClientQuotaOp{setQuota("consumer_byte_rate", 2048)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range altered {
+		if a.Err != nil {
+			t.Fatalf("alter %v: %v", a.Entity, a.Err)
+		}
+	}
+	// Validation only: nothing is stored.
+	validated, err := e.adm.ValidateAlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("user", "bob"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 1)}},
+	})
+	if err != nil || validated[0].Err != nil {
+		t.Fatalf("validate only: %v %v", err, validated)
+	}
+	alice, c1 := "alice", "c1"
+	cases := []struct {
+		name   string
+		strict bool
+		filter []kadm.DescribeClientQuotaComponent
+		want   []string
+	}{
+		{"all", false, nil, []string{
+			"client-id=<default> consumer_byte_rate=2048",
+			"client-id=c1,user=alice consumer_byte_rate=8192,producer_byte_rate=4096",
+			"user=alice producer_byte_rate=1024"}},
+		{"strict, no filter", true, nil, nil},
+		{"user alice", false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: &alice}}, []string{
+			"client-id=c1,user=alice consumer_byte_rate=8192,producer_byte_rate=4096",
+			"user=alice producer_byte_rate=1024"}},
+		{"user alice only", true, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: &alice}}, []string{
+			"user=alice producer_byte_rate=1024"}},
+		{"any client id", false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 2}}, []string{
+			"client-id=<default> consumer_byte_rate=2048",
+			"client-id=c1,user=alice consumer_byte_rate=8192,producer_byte_rate=4096"}},
+		{"default client id", false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 1}}, []string{
+			"client-id=<default> consumer_byte_rate=2048"}},
+		{"alice and c1", true, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: &alice}, {Type: "client-id", MatchName: &c1}}, []string{
+			"client-id=c1,user=alice consumer_byte_rate=8192,producer_byte_rate=4096"}},
+		{"ip", false, []kadm.DescribeClientQuotaComponent{{Type: "ip", MatchType: 2}}, nil},
+	}
+	for _, c := range cases {
+		got, err := e.adm.DescribeClientQuotas(ctx, c.strict, c.filter)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if lines := describedQuotas(got); !slices.Equal(lines, c.want) {
+			t.Errorf("%s: described\n  %q\nwant\n  %q", c.name, lines, c.want)
+		}
+	}
+	// Every broker answers the same.
+	for _, cfg := range e.c.Configs {
+		req := kmsg.NewPtrDescribeClientQuotasRequest()
+		resp, err := req.RequestWith(ctx, e.cl.Broker(int(cfg.NodeID)))
+		if err != nil || resp.ErrorCode != 0 || len(resp.Entries) != 3 {
+			t.Errorf("broker %d: %v, %+v", cfg.NodeID, err, resp)
+		}
+	}
+	// Bad filters fail the whole request, as Kafka's.
+	for name, filter := range map[string]kmsg.DescribeClientQuotasRequestComponent{
+		"exact without a name": {EntityType: "user", MatchType: 0},
+		"default with a name":  {EntityType: "user", MatchType: 1, Match: &alice},
+		"unknown match type":   {EntityType: "user", MatchType: 7},
+		"unknown entity type":  {EntityType: "group", MatchType: 2},
+		"an empty entity type": {EntityType: "", MatchType: 2},
+	} {
+		req := kmsg.NewPtrDescribeClientQuotasRequest()
+		req.Components = []kmsg.DescribeClientQuotasRequestComponent{filter}
+		resp, err := req.RequestWith(ctx, e.cl.Broker(int(e.c.Configs[0].NodeID)))
+		want := kerr.InvalidRequest.Code
+		if filter.EntityType == "group" {
+			want = kerr.UnsupportedVersion.Code
+		}
+		if err != nil || resp.ErrorCode != want || len(resp.Entries) != 0 {
+			t.Errorf("%s: %v, error %d, want %d", name, err, resp.ErrorCode, want)
+		}
+	}
+	// Bad alterations fail their entry only, with nothing of it applied.
+	bad := []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("user", "carol"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10), setQuota("fetch_rate", 1)}},
+		{Entity: quotaEntity("user", "carol", "client-id", "x"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10.5)}},
+		{Entity: quotaEntity("user", "carol", "user", "dave"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
+		{Entity: quotaEntity("user", ""), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
+		{Entity: quotaEntity("ip", "127.0.0.1"), Ops: []kadm.AlterClientQuotaOp{setQuota("connection_creation_rate", 10)}},
+		{Entity: quotaEntity("client-id", "y"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 50)}},
+		{Entity: quotaEntity("client-id", "z"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 0)}},
+		{Entity: quotaEntity("client-id", "w"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 5), setQuota("producer_byte_rate", 6)}},
+		{Entity: quotaEntity("client-id", "ok"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 5)}},
+	}
+	results, err := e.adm.AlterClientQuotas(ctx, bad)
+	if err != nil || len(results) != len(bad) {
+		t.Fatalf("bad alterations: %v, %d results", err, len(results))
+	}
+	for i, r := range results {
+		last := i == len(bad)-1
+		if last != (r.Err == nil) || (!last && !errorsIs(r.Err, kerr.InvalidRequest)) {
+			t.Errorf("entry %v: %v", bad[i].Entity, r.Err)
+		}
+	}
+	got, err := e.adm.DescribeClientQuotas(ctx, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := describedQuotas(got); len(lines) != 4 || !slices.Contains(lines, "client-id=ok producer_byte_rate=5") {
+		t.Errorf("after the bad alterations: %q", lines)
+	}
+	// Removing every value removes the entity.
+	removed, err := e.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("client-id", "ok"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}},
+		{Entity: quotaEntity("user", "alice", "client-id", "c1"), Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}},
+	})
+	if err != nil || removed[0].Err != nil || removed[1].Err != nil {
+		t.Fatalf("remove: %v %v", err, removed)
+	}
+	got, _ = e.adm.DescribeClientQuotas(ctx, false, nil)
+	if lines := describedQuotas(got); len(lines) != 3 || !slices.Contains(lines, "client-id=c1,user=alice consumer_byte_rate=8192") {
+		t.Errorf("after the removals: %q", lines)
+	}
+}
+
+func errorsIs(err error, want *kerr.Error) bool {
+	ke, ok := err.(*kerr.Error)
+	return ok && ke.Code == want.Code
+}
+
+// throttleHook sums the throttle brokers ask of a client.
+type throttleHook struct {
+	mu    sync.Mutex
+	total time.Duration
+	n     int
+}
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	h.mu.Lock()
+	h.total += d
+	h.n++
+	h.mu.Unlock()
+}
+
+func (h *throttleHook) get() (time.Duration, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.total, h.n
+}
+
+// testQuotaThrottles: a producer and a consumer under 100 KiB/s quotas
+// move 1.5 MiB each. A fresh client may take ten seconds' worth at once
+// (Kafka measures a new rate over ten one-second windows), so each must
+// take at least the rest at the quota: (1.5 MiB - 1 MiB) / 100 KiB/s,
+// about 5 s, less a second for the window's edges; and each is told to
+// wait. Nothing is lost or read twice.
+func (e *adminEnv) testQuotaThrottles(t *testing.T) {
+	const rate, records, size = 100 << 10, 150, 10 << 10
+	ctx := ctxT(t, 90*time.Second)
+	topic := "quota-throttle"
+	e.createTopic(t, topic, 1)
+	altered, err := e.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("client-id", "slow-producer"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", rate)}},
+		{Entity: quotaEntity("client-id", "slow-consumer"), Ops: []kadm.AlterClientQuotaOp{setQuota("consumer_byte_rate", rate)}},
+	})
+	if err != nil || altered[0].Err != nil || altered[1].Err != nil {
+		t.Fatalf("alter: %v %v", err, altered)
+	}
+	minimum := time.Duration(float64(records*size-10*rate)/rate*float64(time.Second)) - time.Second
+
+	var ph throttleHook
+	p, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.ClientID("slow-producer"), kgo.WithHooks(&ph),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	value := make([]byte, size) // random: the client compresses
+	rand.Read(value)
+	start := time.Now()
+	for i := range records {
+		r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%d", i), Value: value}
+		if err := p.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	took := time.Since(start)
+	throttled, n := ph.get()
+	t.Logf("produced %d x %d B in %v under %d B/s; told to wait %d times, %v in all", records, size, took, rate, n, throttled)
+	if took < minimum || n == 0 {
+		t.Errorf("producer took %v (at least %v at the quota) and was throttled %d times", took, minimum, n)
+	}
+
+	var ch throttleHook
+	c, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.ClientID("slow-consumer"), kgo.WithHooks(&ch),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start = time.Now()
+	next := 0
+	for next < records {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("consume after %d records: %v", next, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) != fmt.Sprint(next) {
+				t.Fatalf("record %d has key %s", next, r.Key)
+			}
+			next++
+		})
+	}
+	took = time.Since(start)
+	throttled, n = ch.get()
+	t.Logf("consumed %d x %d B in %v under %d B/s; told to wait %d times, %v in all", records, size, took, rate, n, throttled)
+	if took < minimum || n == 0 {
+		t.Errorf("consumer took %v (at least %v at the quota) and was throttled %d times", took, minimum, n)
+	}
+}

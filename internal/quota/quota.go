@@ -1,0 +1,193 @@
+// Package quota holds each client's byte rates against its client quotas
+// (producer_byte_rate, consumer_byte_rate) and says how long to throttle
+// it, as Kafka's client quota managers do: per broker, over a window of
+// one-second samples, the quota shared by every connection of the entity
+// it was set on.
+package quota
+
+import (
+	"sync"
+	"time"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// Kafka's defaults for quota.window.num and quota.window.size.seconds.
+const (
+	samples      = 11
+	sampleWindow = int64(time.Second / time.Millisecond)
+)
+
+// Kind is what a quota limits.
+type Kind uint8
+
+const (
+	Produce Kind = iota // bytes of Produce requests
+	Fetch               // bytes of Fetch responses
+)
+
+// Producer and consumer byte-rate keys, as AlterClientQuotas names them.
+const (
+	ProducerByteRate = "producer_byte_rate"
+	ConsumerByteRate = "consumer_byte_rate"
+)
+
+// Key is the quota key that limits a kind.
+func (k Kind) Key() string {
+	if k == Fetch {
+		return ConsumerByteRate
+	}
+	return ProducerByteRate
+}
+
+// Limits finds the quota that applies to a user's client id (a
+// *meta.State).
+type Limits interface {
+	ClientQuotaFor(key, user, clientID string) (limit float64, entity meta.QuotaEntity, ok bool)
+}
+
+// Manager holds the rates of every entity with a quota on this broker.
+type Manager struct {
+	mu     sync.Mutex
+	rates  map[rateKey]*rate
+	pruned int64 // unix ms of the last pass dropping idle rates
+}
+
+// rateKey is the entity a quota was set on, with the connection's own
+// names for its default parts: a default quota is each name's own.
+type rateKey struct {
+	kind                Kind
+	user, client        string
+	hasUser, hasClients bool
+}
+
+// NewManager returns a Manager with no rates.
+func NewManager() *Manager { return &Manager{rates: map[rateKey]*rate{}} }
+
+// Client is the connection a request came on, as quotas name it.
+type Client struct {
+	User, ClientID string
+}
+
+// rateOf returns the rate a quota set on entity e counts a client in;
+// m.mu must be held.
+func (m *Manager) rateOf(k Kind, e meta.QuotaEntity, c Client) *rate {
+	key := rateKey{kind: k, hasUser: e.User.Set, hasClients: e.ClientID.Set}
+	if key.hasUser {
+		key.user = c.User
+	}
+	if key.hasClients {
+		key.client = c.ClientID
+	}
+	r, ok := m.rates[key]
+	if !ok {
+		r = &rate{}
+		m.rates[key] = r
+	}
+	return r
+}
+
+// Record adds value (bytes) to the client's rate for a kind and returns
+// how long the client must wait to bring its rate back to its quota: zero
+// when it is within it or has none.
+func (m *Manager) Record(l Limits, k Kind, c Client, value float64, now time.Time) time.Duration {
+	limit, e, ok := l.ClientQuotaFor(k.Key(), c.User, c.ClientID)
+	if !ok { // most requests: no lock taken
+		return 0
+	}
+	ms := now.UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prune(ms)
+	r := m.rateOf(k, e, c)
+	r.record(value, ms)
+	return throttle(r, limit, ms)
+}
+
+// Unrecord takes back a value Record added, for a response not sent
+// (Kafka sends a throttled Fetch empty).
+func (m *Manager) Unrecord(l Limits, k Kind, c Client, value float64, now time.Time) {
+	if _, e, ok := l.ClientQuotaFor(k.Key(), c.User, c.ClientID); ok {
+		m.mu.Lock()
+		m.rateOf(k, e, c).record(-value, now.UnixMilli())
+		m.mu.Unlock()
+	}
+}
+
+// WindowMax is the most a client may take in one go without exceeding its
+// quota from an empty window; ok is false when it has no quota. A fetch
+// is cut to it, or a response larger than the quota allows would be
+// throttled, sent empty, and asked for again forever.
+func (m *Manager) WindowMax(l Limits, k Kind, c Client) (float64, bool) {
+	limit, _, ok := l.ClientQuotaFor(k.Key(), c.User, c.ClientID)
+	return limit * float64(samples-1) * float64(sampleWindow) / 1000, ok
+}
+
+// prune drops, at most once a window, the rates with nothing left in it.
+func (m *Manager) prune(now int64) {
+	if now-m.pruned < samples*sampleWindow {
+		return
+	}
+	m.pruned = now
+	for k, r := range m.rates {
+		if r.idle(now) {
+			delete(m.rates, k)
+		}
+	}
+}
+
+// throttle is Kafka's: the delay X that brings the observed rate O over
+// window W down to the target T, O*W/(W+X) = T, so X = (O-T)/T*W.
+func throttle(r *rate, limit float64, now int64) time.Duration {
+	total, window := r.measure(now)
+	observed := total / (float64(window) / 1000)
+	if observed <= limit || limit <= 0 {
+		return 0
+	}
+	return time.Duration((observed - limit) / limit * float64(window) * float64(time.Millisecond))
+}
+
+// rate is a ring of samples, each covering sampleWindow from the first
+// value recorded in it.
+type rate struct {
+	start [samples]int64 // unix ms; 0: never used
+	value [samples]float64
+	cur   int
+}
+
+func (r *rate) record(v float64, now int64) {
+	if r.start[r.cur] == 0 || now >= r.start[r.cur]+sampleWindow {
+		r.cur = (r.cur + 1) % samples
+		r.start[r.cur], r.value[r.cur] = now, 0
+	}
+	r.value[r.cur] += v
+}
+
+// measure returns the total of the live samples and the window it covers
+// in milliseconds: from the oldest live sample's start, and never less
+// than samples-1 full windows (as Kafka's Rate), so a new client's first
+// bytes are not taken for a burst.
+func (r *rate) measure(now int64) (float64, int64) {
+	total, oldest := 0.0, now
+	for i := range samples {
+		if r.start[i] == 0 || now-r.start[i] >= samples*sampleWindow {
+			continue
+		}
+		total += r.value[i]
+		oldest = min(oldest, r.start[i])
+	}
+	window := now - oldest
+	if full := window / sampleWindow; full < samples-1 {
+		window += (samples - 1 - full) * sampleWindow
+	}
+	return total, window
+}
+
+func (r *rate) idle(now int64) bool {
+	for i := range samples {
+		if r.start[i] != 0 && now-r.start[i] < samples*sampleWindow {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,91 @@
+package quota
+
+import (
+	"testing"
+	"time"
+
+	"github.com/longboat/longboat/internal/meta"
+)
+
+// limits is one client-id quota, as a *meta.State would hold it.
+type limits map[string]float64
+
+func (l limits) ClientQuotaFor(key, _, clientID string) (float64, meta.QuotaEntity, bool) {
+	if v, ok := l[clientID]; ok && key == ProducerByteRate {
+		return v, meta.QuotaEntity{ClientID: meta.Named(clientID)}, true
+	}
+	if v, ok := l["<default>"]; ok && key == ProducerByteRate {
+		return v, meta.QuotaEntity{ClientID: meta.DefaultName()}, true
+	}
+	return 0, meta.QuotaEntity{}, false
+}
+
+func TestThrottleIsKafkas(t *testing.T) {
+	m := NewManager()
+	l := limits{"slow": 1000}
+	c := Client{User: "ANONYMOUS", ClientID: "slow"}
+	start := time.UnixMilli(1_000_000)
+	// A fresh rate is measured over ten windows: 10,000 bytes at once is
+	// exactly the quota.
+	if d := m.Record(l, Produce, c, 10000, start); d != 0 {
+		t.Fatalf("10,000 bytes against 1,000/s over a 10 s window: throttled %v", d)
+	}
+	// 5,000 more: observed 1,500/s over 10 s, X = (1500-1000)/1000*10 s.
+	if d := m.Record(l, Produce, c, 5000, start); d != 5*time.Second {
+		t.Fatalf("throttle %v, want 5s", d)
+	}
+	// Unrecorded bytes no longer count.
+	m.Unrecord(l, Produce, c, 5000, start)
+	if d := m.Record(l, Produce, c, 0, start); d != 0 {
+		t.Fatalf("after Unrecord: throttled %v", d)
+	}
+	// Other kinds and clients have rates of their own.
+	if d := m.Record(l, Fetch, c, 1e9, start); d != 0 {
+		t.Fatalf("fetch without a consumer quota: throttled %v", d)
+	}
+	if d := m.Record(l, Produce, Client{ClientID: "fast"}, 1e9, start); d != 0 {
+		t.Fatalf("a client without a quota: throttled %v", d)
+	}
+	// After the window has passed, the bytes have expired.
+	later := start.Add(samples * time.Second)
+	if d := m.Record(l, Produce, c, 10000, later); d != 0 {
+		t.Fatalf("11 s later: throttled %v", d)
+	}
+}
+
+func TestDefaultQuotaIsPerClient(t *testing.T) {
+	m := NewManager()
+	l := limits{"<default>": 1000}
+	now := time.UnixMilli(5_000_000)
+	for _, id := range []string{"a", "b", "c"} {
+		if d := m.Record(l, Produce, Client{ClientID: id}, 10000, now); d != 0 {
+			t.Fatalf("client %s: throttled %v by the others' bytes", id, d)
+		}
+	}
+	if d := m.Record(l, Produce, Client{ClientID: "a"}, 1000, now); d != time.Second {
+		t.Fatalf("client a over its own default quota: throttle %v, want 1s", d)
+	}
+}
+
+func TestWindowMax(t *testing.T) {
+	m := NewManager()
+	if _, ok := m.WindowMax(limits{}, Produce, Client{ClientID: "x"}); ok {
+		t.Fatal("WindowMax without a quota")
+	}
+	if v, ok := m.WindowMax(limits{"x": 1000}, Produce, Client{ClientID: "x"}); !ok || v != 10000 {
+		t.Fatalf("WindowMax = %v, want 10000", v)
+	}
+}
+
+func TestIdleRatesArePruned(t *testing.T) {
+	m := NewManager()
+	l := limits{"<default>": 1000}
+	now := time.UnixMilli(9_000_000)
+	for i := range 100 {
+		m.Record(l, Produce, Client{ClientID: string(rune('a'+i%26)) + string(rune('a'+i/26))}, 1, now)
+	}
+	m.Record(l, Produce, Client{ClientID: "late"}, 1, now.Add(2*samples*time.Second))
+	if len(m.rates) != 1 {
+		t.Fatalf("%d rates held after the others went idle, want 1", len(m.rates))
+	}
+}
