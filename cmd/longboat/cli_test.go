@@ -260,8 +260,45 @@ func TestConfigsCommands(t *testing.T) {
 		t.Fatal("configs describe of broker 1: no configs")
 	}
 	lbFails(t, 1, "retention.ms", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "topics", "--entity-name", "cli-configs", "--add-config", "retention.ms=soon")
-	lbFails(t, 2, "--entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "x")
+	lbFails(t, 2, "--entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "x")
 	lbFails(t, 2, "broker is named by its id", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-name", "one")
+}
+
+// TestConfigsQuotas sets, lists and removes client quotas the way
+// kafka-configs.sh does, with users and clients as entity types.
+func TestConfigsQuotas(t *testing.T) {
+	t.Parallel()
+	bs := bootstrap(t)
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=1048576,consumer_byte_rate=2097152")
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--entity-type", "clients", "--entity-default", "--add-config", "producer_byte_rate=4096")
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "clients", "--entity-name", "cli-batch", "--add-config", "consumer_byte_rate=512")
+	header, rows := table(t, lbOK(t, "", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice"))
+	wantHeader(t, header, "ENTITY", "NAME", "VALUE")
+	if len(rows) != 2 || rows[0][0] != "{user=cli-alice}" || rows[0][1]+rows[1][1] != "consumer_byte_rateproducer_byte_rate" && rows[0][1]+rows[1][1] != "producer_byte_rateconsumer_byte_rate" {
+		t.Fatalf("describe user cli-alice: %v", rows)
+	}
+	var doc struct {
+		Quotas []quotaRow `json:"quotas"`
+	}
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--entity-type", "clients")
+	if len(doc.Quotas) != 1 || doc.Quotas[0] != (quotaRow{"{user=cli-alice, client-id=<default>}", "producer_byte_rate", 4096}) {
+		t.Fatalf("describe user cli-alice's client ids: %+v", doc.Quotas)
+	}
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "clients")
+	if len(doc.Quotas) != 1 || doc.Quotas[0] != (quotaRow{"{client-id=cli-batch}", "consumer_byte_rate", 512}) {
+		t.Fatalf("describe every client id: %+v", doc.Quotas)
+	}
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "clients", "--entity-name", "cli-batch", "--delete-config", "consumer_byte_rate")
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "clients")
+	if len(doc.Quotas) != 0 {
+		t.Fatalf("describe every client id after the removal: %+v", doc.Quotas)
+	}
+	lbFails(t, 1, "request_percentage is not enforced", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "request_percentage=50")
+	lbFails(t, 1, "Long value", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=1.5")
+	lbFails(t, 2, "quota=bytes-per-second", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=fast")
+	lbFails(t, 2, "--entity-name or --entity-default", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--add-config", "producer_byte_rate=1")
+	lbFails(t, 2, "must follow its --entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-name", "x")
+	lbFails(t, 2, "given twice", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-type", "users")
 }
 
 func TestProduceConsumeLines(t *testing.T) {

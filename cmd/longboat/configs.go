@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,15 @@ import (
 const configsUsage = `Usage:
   longboat configs describe --entity-type topics|brokers --entity-name X [--all]
   longboat configs alter    --entity-type topics|brokers --entity-name X [--add-config k=v,k2=[a,b]] [--delete-config k,k2]
+  longboat configs describe --entity-type users|clients [--entity-name X | --entity-default] ...
+  longboat configs alter    --entity-type users|clients (--entity-name X | --entity-default) ... [--add-config k=v] [--delete-config k]
+
+Users and clients hold client quotas (producer_byte_rate, consumer_byte_rate:
+bytes per second per broker), as kafka-configs.sh: give --entity-type twice
+for a user's client id, each followed by its --entity-name or
+--entity-default (for example --entity-type users --entity-name alice
+--entity-type clients --entity-default). Describe without a name lists every
+entity of those types.
 `
 
 // configRow is one config as describe prints it.
@@ -47,26 +55,28 @@ func configsCmd(args []string, s *stdio) error {
 	fs := flag.NewFlagSet("configs "+action, flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	cf := addClientFlags(fs, defaultAdminTimeout)
-	entityType := fs.String("entity-type", "", "topics or brokers")
-	entityName := fs.String("entity-name", "", "the topic name or broker id")
+	var ents entityFlags
+	fs.Var(entityTypeFlag{&ents}, "entity-type", "topics, brokers, users or clients (users and clients: repeatable)")
+	fs.Var(entityNameFlag{&ents}, "entity-name", "the topic name, broker id, user or client id")
+	fs.Var(entityDefaultFlag{&ents}, "entity-default", "users and clients: the default user or client id")
 	all := fs.Bool("all", false, "describe: every config, not only those set away from the default")
 	adds := fs.String("add-config", "", "alter: configs to set, k=v,k2=v2 (a list value in brackets: k=[a,b])")
 	dels := fs.String("delete-config", "", "alter: configs to return to their default, k,k2")
 	if done, err := parseFlags(fs, args[1:]); done {
 		return err
 	}
-	if *entityType != "topics" && *entityType != "brokers" {
-		return usagef("--entity-type %q: use topics or brokers", *entityType)
+	if err := ents.check(action); err != nil {
+		return err
 	}
-	if *entityName == "" {
-		return usagef("--entity-name is required")
+	if ents.quotas() {
+		return quotasCmd(action, ents, cf, *adds, *dels, s)
 	}
 	ctx, adm, f, done, err := cf.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	res := configResource{adm: adm, kind: *entityType, name: *entityName}
+	res := configResource{adm: adm, kind: ents[0].kind, name: ents[0].name}
 	if action == "describe" {
 		rows, err := res.describe(ctx, *all)
 		if err != nil {

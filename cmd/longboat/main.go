@@ -24,7 +24,7 @@ Usage:
   longboat healthcheck      exit 0 when this broker's /readyz answers 200, else 1
   longboat topics ACTION    list, describe, create, delete, alter-config, add-partitions, delete-records, reassign
   longboat groups ACTION    list, describe (members, offsets, lag), reset-offsets, delete, delete-offsets
-  longboat configs ACTION   describe or alter topic and broker configs
+  longboat configs ACTION   describe or alter topic and broker configs, and client quotas
   longboat cluster status   brokers, the __meta leader, partitions per broker, unhealthy partitions, moves in flight
   longboat acls ACTION      create, list, delete ACLs (brokers with --authorizer acl enforce them)
   longboat users ACTION     create, list, delete SCRAM users (SCRAM-SHA-256 and SCRAM-SHA-512 credentials)
