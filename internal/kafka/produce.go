@@ -57,6 +57,11 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 	if body.TransactionID != nil && !s.authorizeTxnID(req, acl.OpWrite, *body.TransactionID) {
 		return func() kmsg.Response { return produceError(body, resp, kerr.TransactionalIDAuthorizationFailed.Code) }
 	}
+	// Counted against producer_byte_rate by its size as it is read, on the
+	// reader goroutine: a throttle mutes the connection before the next
+	// request is taken, so that a client pipelining many Produces is held
+	// per request, as Kafka's one request at a time per connection holds it.
+	throttle := s.throttle(req, quota.Produce, req.size)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
 	st := s.node.Meta()
 	now := time.Now()
@@ -124,9 +129,7 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 		for _, pa := range pending {
 			s.finishAppend(pa)
 		}
-		// Kafka counts every Produce against producer_byte_rate, by the
-		// request's size, once it is answered.
-		resp.ThrottleMillis = s.throttle(req, quota.Produce, req.size)
+		resp.ThrottleMillis = throttle
 		if body.Acks == 0 {
 			if firstError(resp) != 0 {
 				return acklessFailure{resp}

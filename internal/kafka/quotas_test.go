@@ -248,11 +248,20 @@ func (e *adminEnv) testQuotaThrottles(t *testing.T) {
 	value := make([]byte, size) // random: the client compresses
 	rand.Read(value)
 	start := time.Now()
+	// Asynchronously: the client pipelines up to five requests, each held
+	// by the throttle of the one before.
+	var failed error
+	var once sync.Once
 	for i := range records {
 		r := &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%d", i), Value: value}
-		if err := p.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
+		p.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				once.Do(func() { failed = err })
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil || failed != nil {
+		t.Fatalf("produce: %v %v", err, failed)
 	}
 	took := time.Since(start)
 	throttled, n := ph.get()
