@@ -117,7 +117,7 @@ func (c *cleaner) jobs() []cleanJob {
 		}
 		cfg, ok := cfgs[ref.Topic]
 		if !ok {
-			cfg = topicconfig.ForLog(topic.Configs, c.defaults)
+			cfg = topicconfig.ForLog(topic.Configs, c.defaults.WithDynamic(st.BrokerConfigs))
 			cfgs[ref.Topic] = cfg
 		}
 		if !cfg.Compact {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,8 +38,15 @@ func (l *lifecycle) run(ctx context.Context) {
 	defer t.Stop()
 	retention := true
 	applied := map[uint64]segmentsApplied{}
+	var dynamic map[string]string // the cluster's broker configs last applied
 	for {
 		changed := l.meta.Changed()
+		if st := l.meta.State(); !maps.Equal(dynamic, st.BrokerConfigs) {
+			// A topic default changed: every topic without its own value
+			// may have new segment settings.
+			clear(applied)
+			dynamic = st.BrokerConfigs
+		}
 		l.apply(ctx, retention, applied)
 		select {
 		case <-ctx.Done():
@@ -85,7 +93,7 @@ func (l *lifecycle) apply(ctx context.Context, retention bool, applied map[uint6
 		}
 		cfg, ok := logCfgs[ref.Topic]
 		if !ok {
-			cfg = topicconfig.ForLog(topic.Configs, l.defaults)
+			cfg = topicconfig.ForLog(topic.Configs, l.defaults.WithDynamic(st.BrokerConfigs))
 			logCfgs[ref.Topic] = cfg
 		}
 		if err := p.SetSegmentLimits(cfg.SegmentBytes, cfg.SegmentMs); err != nil {

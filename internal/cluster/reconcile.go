@@ -179,7 +179,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 	if err != nil {
 		return err
 	}
-	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults()).SegmentBytes, Trash: r.trash}
+	opts := storage.Options{SegmentBytes: topicconfig.ForLog(st.Topics[ref.Topic].Configs, r.cfg.LogDefaults().WithDynamic(st.BrokerConfigs)).SegmentBytes, Trash: r.trash}
 	factory := func(shard, _ uint64) sm.IOnDiskStateMachine {
 		p := partition.New(shard, r.partitionDir(shard), opts)
 		p.SetFollowerLogs(followerLogs{self: r.cfg.NodeID, meta: r.meta, client: r.peers})

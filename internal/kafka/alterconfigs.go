@@ -53,15 +53,14 @@ func (s *Server) alterConfigs(ctx context.Context, req *request, body *kmsg.Alte
 }
 
 // applyTopicConfigs validates a config change of one resource and, unless
-// validateOnly, commits it through __meta. Only topics have dynamic
-// configs: a broker's are its flags.
+// validateOnly, commits it through __meta.
 func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResourceType, ac *meta.AlterTopicConfigs, validateOnly bool) (int16, string) {
 	switch kind {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
-		return kerr.InvalidRequest.Code, "broker configs are static: set them with longboat serve flags"
+		return s.applyBrokerConfigs(ctx, ac, validateOnly)
 	default:
-		return kerr.InvalidRequest.Code, "only topic configs can be altered"
+		return kerr.InvalidRequest.Code, "only topic and broker configs can be altered"
 	}
 	t, ok := s.linearMeta(ctx).Topics[ac.Topic]
 	if !ok {
@@ -89,6 +88,40 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 		return metaErrorCode(err)
 	}
 	s.log.Info().Str("topic", ac.Topic).Interface("set", ac.Set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("topic configs altered")
+	return 0, ""
+}
+
+// applyBrokerConfigs changes the cluster-wide dynamic broker configs, those
+// of Kafka's default broker entity (resource name ""): the broker configs
+// behind topic defaults (log.retention.ms, message.max.bytes, ...), which
+// then apply to every topic that sets none of its own. Per-broker values
+// are refused: a partition's replicas must apply the same retention,
+// compaction and limits whichever broker leads it. The other broker
+// configs are longboat serve flags.
+func (s *Server) applyBrokerConfigs(ctx context.Context, ac *meta.AlterTopicConfigs, validateOnly bool) (int16, string) {
+	if ac.Topic != "" {
+		return kerr.InvalidRequest.Code, fmt.Sprintf("broker %s: per-broker dynamic configs are not supported: topic defaults are set for the whole cluster "+
+			"(resource name \"\", kafka-configs.sh --entity-default), the other broker configs are longboat serve flags", ac.Topic)
+	}
+	set, err := topicconfig.ValidateDynamic(ac.Set, s.cfg.LogDefaults())
+	if err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
+	}
+	for _, name := range ac.Delete {
+		if _, ok := topicconfig.LookupBroker(name); !ok {
+			return kerr.InvalidConfig.Code, topicconfig.NotDynamicError(name).Error()
+		}
+	}
+	if validateOnly {
+		return 0, ""
+	}
+	alter := &meta.AlterBrokerConfigs{Set: set, Delete: ac.Delete, Replace: ac.Replace}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := s.node.ProposeMeta(pctx, meta.Command{AlterBrokerConfigs: alter}); err != nil {
+		return metaErrorCode(err)
+	}
+	s.log.Info().Interface("set", set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("cluster-wide broker configs altered")
 	return 0, ""
 }
 

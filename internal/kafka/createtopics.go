@@ -128,7 +128,7 @@ func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTo
 	ct.Placement = placement
 	rt.NumPartitions, rt.ReplicationFactor = ct.Partitions, ct.ReplicationFactor
 	rt.TopicID = ct.ID
-	for _, e := range topicconfig.Resolve(configs, s.cfg.LogDefaults()) {
+	for _, e := range topicconfig.Resolve(configs, s.logDefaults(st)) {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Source = e.Name, e.Source
 		c.Value = &e.Value

@@ -17,9 +17,10 @@ import (
 func init() { handles(1, 4, (*Server).describeConfigs) }
 
 // describeConfigs (DescribeConfigs, key 32) lists every topic config of a
-// topic, or this broker's configs: the flags it runs with and the broker
-// configs behind the topic defaults. Broker configs are read-only: they
-// are flags, not dynamic configs.
+// topic, or this broker's configs: the flags it runs with (read-only) and
+// the broker configs behind the topic defaults, which the cluster's
+// dynamic configs may set; or, for the default broker entity (resource
+// name ""), only the cluster's dynamic configs, as Kafka lists them.
 func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	st := s.linearMeta(ctx)
@@ -27,7 +28,7 @@ func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.D
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		var entries []topicconfig.Entry
-		readOnly := false
+		broker := false
 		code := s.authorizeConfigs(req, acl.OpDescribeConfigs, r.ResourceType, r.ResourceName)
 		switch {
 		case code != 0:
@@ -38,15 +39,21 @@ func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.D
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			entries = topicconfig.Resolve(t.Configs, s.cfg.LogDefaults())
+			entries = topicconfig.Resolve(t.Configs, s.logDefaults(st))
+		case r.ResourceType == kmsg.ConfigResourceTypeBroker && r.ResourceName == "":
+			for _, e := range topicconfig.BrokerEntries(s.logDefaults(st)) {
+				if e.Source == topicconfig.SourceDynamicDefaultBroker {
+					entries = append(entries, e)
+				}
+			}
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
-			if r.ResourceName != "" && r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
+			if r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
 				rr.ErrorCode = kerr.InvalidRequest.Code
 				msg := "describe broker configs on the broker itself"
 				rr.ErrorMessage = &msg
 				break
 			}
-			entries, readOnly = brokerConfigs(s.cfg), true
+			entries, broker = brokerConfigs(s.cfg, s.logDefaults(st)), true
 		default:
 			rr.ErrorCode = kerr.InvalidRequest.Code
 			msg := "only topic and broker configs can be described"
@@ -61,7 +68,8 @@ func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.D
 			if r.ConfigNames != nil && !want[e.Name] {
 				continue
 			}
-			rr.Configs = append(rr.Configs, describedConfig(e, readOnly, body.IncludeSynonyms, body.IncludeDocumentation))
+			_, dynamic := topicconfig.LookupBroker(e.Name)
+			rr.Configs = append(rr.Configs, describedConfig(e, broker && !dynamic, body.IncludeSynonyms, body.IncludeDocumentation))
 		}
 		resp.Resources = append(resp.Resources, rr)
 	}
@@ -92,7 +100,7 @@ func describedConfig(e topicconfig.Entry, readOnly, synonyms, doc bool) kmsg.Des
 
 // brokerConfigs are this broker's configs: its flags under Kafka's names,
 // and the broker configs behind the topic defaults.
-func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
+func brokerConfigs(cfg *config.Config, defaults topicconfig.BrokerDefaults) []topicconfig.Entry {
 	listeners := func(ls []config.Listener) string {
 		var out []string
 		for _, l := range ls {
@@ -126,7 +134,7 @@ func brokerConfigs(cfg *config.Config) []topicconfig.Entry {
 		{"offsets.topic.num.partitions", itoa(cfg.GroupShards), "50", topicconfig.TypeInt, "Partitions of __consumer_offsets: the Raft shards holding groups (--group-shards)."},
 		{"socket.request.max.bytes", itoa(cfg.MaxRequestBytes), "104857600", topicconfig.TypeInt, "The largest request frame accepted (--max-request-bytes)."},
 	}
-	entries := topicconfig.BrokerEntries(cfg.LogDefaults())
+	entries := topicconfig.BrokerEntries(defaults)
 	for _, f := range flags {
 		e := topicconfig.Entry{Name: f.name, Value: f.value, Source: topicconfig.SourceStaticBroker, Type: f.typ, Doc: f.doc,
 			Synonyms: []topicconfig.Synonym{{Name: f.name, Value: f.value, Source: topicconfig.SourceStaticBroker}}}

@@ -17,8 +17,9 @@ import (
 func init() { handles(0, 1, (*Server).incrementalAlterConfigs) }
 
 // incrementalAlterConfigs (IncrementalAlterConfigs, key 44) sets or
-// deletes single topic configs; APPEND and SUBTRACT apply to the list
-// configs (cleanup.policy, the throttled replica lists).
+// deletes single topic configs or cluster-wide dynamic broker configs;
+// APPEND and SUBTRACT apply to the list configs (cleanup.policy, the
+// throttled replica lists).
 func (s *Server) incrementalAlterConfigs(ctx context.Context, req *request, body *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, r := range body.Resources {
@@ -39,11 +40,17 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, req *request, body
 
 func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, string) {
 	ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}}
+	st := s.linearMeta(ctx)
+	var entries []topicconfig.Entry
+	lookup := topicconfig.Lookup
+	if r.ResourceType == kmsg.ConfigResourceTypeBroker {
+		entries, lookup = topicconfig.BrokerEntries(s.logDefaults(st)), topicconfig.LookupBroker
+	} else if t, ok := st.Topics[r.ResourceName]; ok {
+		entries = topicconfig.Resolve(t.Configs, s.logDefaults(st))
+	}
 	current := map[string]string{}
-	if t, ok := s.linearMeta(ctx).Topics[r.ResourceName]; ok {
-		for _, e := range topicconfig.Resolve(t.Configs, s.cfg.LogDefaults()) {
-			current[e.Name] = e.Value
-		}
+	for _, e := range entries {
+		current[e.Name] = e.Value
 	}
 	seen := map[string]bool{}
 	for _, c := range r.Configs {
@@ -64,7 +71,7 @@ func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterC
 		case kmsg.IncrementalAlterConfigOpDelete:
 			ac.Delete = append(ac.Delete, c.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			d, ok := topicconfig.Lookup(c.Name)
+			d, ok := lookup(c.Name)
 			if !ok {
 				return kerr.InvalidConfig.Code, topicconfig.UnknownError(c.Name).Error()
 			}

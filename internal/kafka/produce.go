@@ -347,7 +347,13 @@ func (s *Server) topicLog(st *meta.State, topic string) topicconfig.Log {
 	if t, ok := st.Topics[topic]; ok {
 		own = t.Configs
 	}
-	return topicconfig.ForLog(own, s.cfg.LogDefaults())
+	return topicconfig.ForLog(own, s.logDefaults(st))
+}
+
+// logDefaults are the topic defaults: the cluster's dynamic broker
+// configs, then this broker's flags.
+func (s *Server) logDefaults(st *meta.State) topicconfig.BrokerDefaults {
+	return s.cfg.LogDefaults().WithDynamic(st.BrokerConfigs)
 }
 
 // produceError answers every partition of a request with one error code.

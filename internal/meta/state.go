@@ -93,6 +93,10 @@ type State struct {
 	// ACLs are the authorizer's bindings; the slice is replaced, never
 	// changed, once published.
 	ACLs []acl.Binding `json:"acls,omitempty"`
+	// BrokerConfigs are the cluster-wide dynamic broker configs (Kafka's
+	// default broker entity), by broker config name; replaced, never
+	// changed, once published.
+	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
 	// ClientQuotas are the client quotas by entity; the slice is
 	// replaced, never changed, once published.
 	ClientQuotas []ClientQuota `json:"client_quotas,omitempty"`

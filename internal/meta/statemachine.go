@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,21 +32,22 @@ const (
 
 // Command is one __meta proposal. Exactly one field is set.
 type Command struct {
-	RegisterBroker    *Broker            `json:"register_broker,omitempty"`
-	CreateTopic       *CreateTopic       `json:"create_topic,omitempty"`
-	DeleteTopic       *string            `json:"delete_topic,omitempty"`
-	CreatePartitions  *CreatePartitions  `json:"create_partitions,omitempty"`
-	SetLeader         *SetLeader         `json:"set_leader,omitempty"`
-	AllocProducerIDs  *int64             `json:"alloc_producer_ids,omitempty"`
-	EnsureGroupShards *EnsureGroupShards `json:"ensure_group_shards,omitempty"`
-	AlterTopicConfigs *AlterTopicConfigs `json:"alter_topic_configs,omitempty"`
-	AlterScram        *AlterScram        `json:"alter_scram,omitempty"`
-	AlterClientQuotas *AlterClientQuotas `json:"alter_client_quotas,omitempty"`
-	CreateACLs        []acl.Binding      `json:"create_acls,omitempty"`
-	DeleteACLs        *DeleteACLs        `json:"delete_acls,omitempty"`
-	Reassign          *Reassign          `json:"reassign,omitempty"`
-	ReassignStep      *ReassignStep      `json:"reassign_step,omitempty"`
-	SetDraining       *SetDraining       `json:"set_draining,omitempty"`
+	RegisterBroker     *Broker             `json:"register_broker,omitempty"`
+	CreateTopic        *CreateTopic        `json:"create_topic,omitempty"`
+	DeleteTopic        *string             `json:"delete_topic,omitempty"`
+	CreatePartitions   *CreatePartitions   `json:"create_partitions,omitempty"`
+	SetLeader          *SetLeader          `json:"set_leader,omitempty"`
+	AllocProducerIDs   *int64              `json:"alloc_producer_ids,omitempty"`
+	EnsureGroupShards  *EnsureGroupShards  `json:"ensure_group_shards,omitempty"`
+	AlterTopicConfigs  *AlterTopicConfigs  `json:"alter_topic_configs,omitempty"`
+	AlterScram         *AlterScram         `json:"alter_scram,omitempty"`
+	AlterClientQuotas  *AlterClientQuotas  `json:"alter_client_quotas,omitempty"`
+	AlterBrokerConfigs *AlterBrokerConfigs `json:"alter_broker_configs,omitempty"`
+	CreateACLs         []acl.Binding       `json:"create_acls,omitempty"`
+	DeleteACLs         *DeleteACLs         `json:"delete_acls,omitempty"`
+	Reassign           *Reassign           `json:"reassign,omitempty"`
+	ReassignStep       *ReassignStep       `json:"reassign_step,omitempty"`
+	SetDraining        *SetDraining        `json:"set_draining,omitempty"`
 	// RemoveBroker takes a broker holding no replica out of the cluster.
 	RemoveBroker *uint64 `json:"remove_broker,omitempty"`
 	// ClusterID is proposed with a broker's registration; the first applied wins.
@@ -91,6 +93,29 @@ type AlterTopicConfigs struct {
 	Set     map[string]string `json:"set,omitempty"`
 	Delete  []string          `json:"delete,omitempty"`
 	Replace bool              `json:"replace,omitempty"`
+}
+
+// AlterBrokerConfigs changes the cluster-wide dynamic broker configs
+// (validated by the proposer), as AlterTopicConfigs changes a topic's.
+type AlterBrokerConfigs struct {
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+	Replace bool              `json:"replace,omitempty"`
+}
+
+func (a *AlterBrokerConfigs) apply(cur map[string]string) map[string]string {
+	out := map[string]string{}
+	if !a.Replace {
+		maps.Copy(out, cur)
+	}
+	for _, name := range a.Delete {
+		delete(out, name)
+	}
+	maps.Copy(out, a.Set)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // AlterScram sets and removes SCRAM credentials (validated by the
@@ -284,6 +309,9 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return s.alterTopicConfigs(c.AlterTopicConfigs)
 	case c.AlterScram != nil:
 		s.alterScram(c.AlterScram)
+		return ErrNone, nil
+	case c.AlterBrokerConfigs != nil:
+		s.BrokerConfigs = c.AlterBrokerConfigs.apply(s.BrokerConfigs)
 		return ErrNone, nil
 	case c.AlterClientQuotas != nil:
 		s.alterClientQuotas(c.AlterClientQuotas)

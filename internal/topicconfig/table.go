@@ -203,6 +203,17 @@ var byName = func() map[string]*Def {
 	return m
 }()
 
+// byBroker indexes defs by the broker config that sets their default.
+var byBroker = func() map[string]*Def {
+	m := map[string]*Def{}
+	for i := range defs {
+		if defs[i].Broker != "" {
+			m[defs[i].Broker] = &defs[i]
+		}
+	}
+	return m
+}()
+
 // values are the topic defaults the broker's flags set, by topic config.
 func (b BrokerDefaults) values() map[string]string {
 	v := map[string]string{

@@ -7,6 +7,7 @@ package topicconfig
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,9 +16,10 @@ import (
 
 // Sources as DescribeConfigs reports them (Kafka's ConfigSource).
 const (
-	SourceDynamicTopic = 1
-	SourceStaticBroker = 4
-	SourceDefault      = 5
+	SourceDynamicTopic         = 1
+	SourceDynamicDefaultBroker = 3
+	SourceStaticBroker         = 4
+	SourceDefault              = 5
 )
 
 // Type is Kafka's ConfigType as DescribeConfigs reports it.
@@ -131,6 +133,63 @@ type BrokerDefaults struct {
 	// (compression.type); "" means Kafka's default.
 	CleanupPolicy   string
 	CompressionType string
+	// Dynamic are the cluster-wide dynamic broker configs (__meta's), by
+	// broker config name (log.retention.ms, ...): they come before the
+	// flags above. Read only.
+	Dynamic map[string]string
+}
+
+// WithDynamic returns b with the cluster's dynamic broker configs, which
+// replace its flags' values for every topic that sets none of its own.
+func (b BrokerDefaults) WithDynamic(dynamic map[string]string) BrokerDefaults {
+	b.Dynamic = dynamic
+	return b
+}
+
+// dynamic returns the cluster's dynamic default for a topic config.
+func (b BrokerDefaults) dynamic(d *Def) (string, bool) {
+	if d.Broker == "" || len(b.Dynamic) == 0 {
+		return "", false
+	}
+	v, ok := b.Dynamic[d.Broker]
+	return v, ok
+}
+
+// LookupBroker finds the topic config whose default a broker config sets.
+func LookupBroker(name string) (Def, bool) {
+	d, ok := byBroker[name]
+	if !ok {
+		return Def{}, false
+	}
+	return *d, true
+}
+
+// NotDynamicError is Kafka's answer to a broker config that cannot change
+// at runtime, and why.
+func NotDynamicError(name string) error {
+	//lint:ignore ST1005 Kafka's own message, which clients print as it is
+	return fmt.Errorf("Cannot update these configs dynamically: [%s] (only the broker configs behind topic defaults are dynamic here; the others are longboat serve flags)", name)
+}
+
+// ValidateDynamic checks cluster-wide dynamic broker configs about to be
+// set, with the rules of the topic configs they are the defaults of, and
+// returns them as Kafka prints them back. Only those broker configs can
+// change at runtime; the rest are flags.
+func ValidateDynamic(set map[string]string, b BrokerDefaults) (map[string]string, error) {
+	names := slices.Sorted(maps.Keys(set))
+	out := make(map[string]string, len(set))
+	for _, name := range names {
+		d, ok := byBroker[name]
+		if !ok {
+			return nil, NotDynamicError(name)
+		}
+		v, err := d.rule.check(name, strings.TrimSpace(set[name]), b)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 // ValidateBroker checks the broker's string defaults with the topic
@@ -212,8 +271,9 @@ type Entry struct {
 }
 
 // Resolve returns every topic config of a topic, sorted by name: its own
-// value, else the broker's flag where the broker sets one that differs from
-// Kafka's default, else Kafka's default.
+// value, else the cluster's dynamic broker config, else the broker's flag
+// where the broker sets one that differs from Kafka's default, else
+// Kafka's default.
 func Resolve(topic map[string]string, b BrokerDefaults) []Entry {
 	broker := b.values()
 	out := make([]Entry, 0, len(defs))
@@ -227,6 +287,10 @@ func Resolve(topic map[string]string, b BrokerDefaults) []Entry {
 			e.Value, e.Source = v, SourceStaticBroker
 			e.Synonyms = append([]Synonym{{d.Broker, v, SourceStaticBroker}}, e.Synonyms...)
 		}
+		if v, ok := b.dynamic(d); ok {
+			e.Value, e.Source = v, SourceDynamicDefaultBroker
+			e.Synonyms = append([]Synonym{{d.Broker, v, SourceDynamicDefaultBroker}}, e.Synonyms...)
+		}
 		if v, ok := topic[d.Name]; ok {
 			e.Value, e.Source = v, SourceDynamicTopic
 			e.Synonyms = append([]Synonym{{d.Name, v, SourceDynamicTopic}}, e.Synonyms...)
@@ -238,7 +302,8 @@ func Resolve(topic map[string]string, b BrokerDefaults) []Entry {
 
 // BrokerEntries returns the broker configs behind the topic defaults
 // (log.retention.ms, log.cleanup.policy, ...), sorted by topic config:
-// the broker's flag where it has one, else Kafka's default.
+// the cluster's dynamic value, else the broker's flag where it has one,
+// else Kafka's default.
 func BrokerEntries(b BrokerDefaults) []Entry {
 	broker := b.values()
 	var out []Entry
@@ -251,6 +316,10 @@ func BrokerEntries(b BrokerDefaults) []Entry {
 		if v, ok := broker[d.Name]; ok {
 			e.Value, e.Source = v, SourceStaticBroker
 			e.Synonyms = []Synonym{{d.Broker, v, SourceStaticBroker}}
+		}
+		if v, ok := b.dynamic(d); ok {
+			e.Value, e.Source = v, SourceDynamicDefaultBroker
+			e.Synonyms = append([]Synonym{{d.Broker, v, SourceDynamicDefaultBroker}}, e.Synonyms...)
 		}
 		e.Synonyms = append(e.Synonyms, Synonym{d.Broker, d.Default, SourceDefault})
 		out = append(out, e)
@@ -303,6 +372,9 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 		if v, ok := topic[name]; ok {
 			return v
 		}
+		if v, ok := b.dynamic(byName[name]); ok {
+			return v
+		}
 		if v := broker[name]; v != "" {
 			return v
 		}
@@ -310,6 +382,9 @@ func ForLog(topic map[string]string, b BrokerDefaults) Log {
 	}
 	num := func(name string, broker int64) int64 {
 		v, ok := topic[name]
+		if !ok {
+			v, ok = b.dynamic(byName[name])
+		}
 		if !ok {
 			return broker
 		}

@@ -204,3 +204,33 @@ func TestBrokerCompressionAndCleanupPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDynamicDefaults: the cluster's dynamic broker configs come after a
+// topic's own value and before the broker's flags, in what the log applies
+// and in what DescribeConfigs shows.
+func TestDynamicDefaults(t *testing.T) {
+	b := BrokerDefaults{RetentionMs: 1000, RetentionBytes: -1, SegmentBytes: 1 << 30, SegmentMs: 5000, CompressionType: "gzip"}.
+		WithDynamic(map[string]string{"log.retention.ms": "2000", "compression.type": "zstd", "message.max.bytes": "2048"})
+	l := ForLog(nil, b)
+	if l.RetentionMs != 2000 || l.Compression != "zstd" || l.MaxMessageBytes != 2048 || l.SegmentMs != 5000 {
+		t.Errorf("ForLog without own configs: %+v", l)
+	}
+	if l := ForLog(map[string]string{"retention.ms": "3000", "compression.type": "lz4"}, b); l.RetentionMs != 3000 || l.Compression != "lz4" {
+		t.Errorf("ForLog with own configs: %+v", l)
+	}
+	for _, e := range Resolve(nil, b) {
+		if e.Name != RetentionMs {
+			continue
+		}
+		want := []Synonym{{"log.retention.ms", "2000", SourceDynamicDefaultBroker}, {"log.retention.ms", "1000", SourceStaticBroker}, {"log.retention.ms", "604800000", SourceDefault}}
+		if e.Value != "2000" || e.Source != SourceDynamicDefaultBroker || !reflect.DeepEqual(e.Synonyms, want) {
+			t.Errorf("retention.ms: %+v", e)
+		}
+	}
+	if _, err := ValidateDynamic(map[string]string{"listeners": "x"}, b); err == nil || !strings.Contains(err.Error(), "Cannot update these configs dynamically") {
+		t.Errorf("a flag as a dynamic config: %v", err)
+	}
+	if got, err := ValidateDynamic(map[string]string{"log.cleanup.policy": " compact "}, b); err != nil || got["log.cleanup.policy"] != "compact" {
+		t.Errorf("log.cleanup.policy: %v %v", got, err)
+	}
+}
