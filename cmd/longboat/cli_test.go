@@ -260,6 +260,23 @@ func TestConfigsCommands(t *testing.T) {
 		t.Fatal("configs describe of broker 1: no configs")
 	}
 	lbFails(t, 1, "retention.ms", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "topics", "--entity-name", "cli-configs", "--add-config", "retention.ms=soon")
+	// The cluster-wide dynamic broker configs; log.preallocate changes
+	// nothing here, so the other tests sharing the cluster are unaffected.
+	header, rows = table(t, lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-default", "--add-config", "log.preallocate=true"))
+	if len(rows) != 1 || rows[0][0] != "log.preallocate" || rows[0][1] != "true" || rows[0][2] != "DYNAMIC_DEFAULT_BROKER_CONFIG" {
+		t.Fatalf("configs alter --entity-default printed %v %v", header, rows)
+	}
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "topics", "--entity-name", "cli-configs", "--all")
+	if !hasConfig(doc.Configs, "preallocate", "true") {
+		t.Fatalf("cli-configs does not follow the cluster default log.preallocate=true: %+v", doc.Configs)
+	}
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-default", "--delete-config", "log.preallocate")
+	if _, rows := table(t, lbOK(t, "", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-default")); len(rows) != 0 {
+		t.Fatalf("dynamic broker configs after the deletion: %v", rows)
+	}
+	lbFails(t, 1, "per-broker dynamic configs are not supported", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-name", "1", "--add-config", "log.preallocate=true")
+	lbFails(t, 1, "Cannot update these configs dynamically", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-default", "--add-config", "num.io.threads=4")
+	lbFails(t, 2, "--entity-default", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers")
 	lbFails(t, 2, "--entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "x")
 	lbFails(t, 2, "broker is named by its id", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-name", "one")
 }

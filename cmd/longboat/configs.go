@@ -16,9 +16,16 @@ import (
 
 const configsUsage = `Usage:
   longboat configs describe --entity-type topics|brokers --entity-name X [--all]
-  longboat configs alter    --entity-type topics|brokers --entity-name X [--add-config k=v,k2=[a,b]] [--delete-config k,k2]
+  longboat configs alter    --entity-type topics --entity-name X [--add-config k=v,k2=[a,b]] [--delete-config k,k2]
+  longboat configs describe --entity-type brokers --entity-default
+  longboat configs alter    --entity-type brokers --entity-default [--add-config k=v] [--delete-config k]
   longboat configs describe --entity-type users|clients [--entity-name X | --entity-default] ...
   longboat configs alter    --entity-type users|clients (--entity-name X | --entity-default) ... [--add-config k=v] [--delete-config k]
+
+The brokers' default entity holds the cluster-wide dynamic broker configs: the
+broker configs behind topic defaults (log.retention.ms, message.max.bytes,
+log.cleanup.policy, min.insync.replicas, ...), which every topic without its
+own value follows at once. The other broker configs are longboat serve flags.
 
 Users and clients hold client quotas (producer_byte_rate, consumer_byte_rate:
 bytes per second per broker), as kafka-configs.sh: give --entity-type twice
@@ -76,7 +83,7 @@ func configsCmd(args []string, s *stdio) error {
 		return err
 	}
 	defer done()
-	res := configResource{adm: adm, kind: ents[0].kind, name: ents[0].name}
+	res := configResource{adm: adm, kind: ents[0].kind, name: ents[0].name, def: ents[0].def}
 	if action == "describe" {
 		rows, err := res.describe(ctx, *all)
 		if err != nil {
@@ -95,7 +102,7 @@ func configsCmd(args []string, s *stdio) error {
 	if err != nil {
 		return cf.explain(err)
 	}
-	fmt.Fprintf(s.err, "altered %s %s: %d changes\n", strings.TrimSuffix(res.kind, "s"), res.name, len(alters))
+	fmt.Fprintf(s.err, "altered %s %s: %d changes\n", strings.TrimSuffix(res.kind, "s"), res.label(), len(alters))
 	return printConfigs(s, f, res, rows)
 }
 
@@ -104,7 +111,7 @@ func printConfigs(s *stdio, f cli.Format, res configResource, rows []configRow) 
 	for _, r := range rows {
 		g.Add(r.Name, r.Value, r.Source)
 	}
-	doc := map[string]any{"entity_type": res.kind, "entity_name": res.name, "configs": rows}
+	doc := map[string]any{"entity_type": res.kind, "entity_name": res.label(), "configs": rows}
 	return cli.Print(s.out, f, doc, g)
 }
 
@@ -113,6 +120,25 @@ type configResource struct {
 	adm  *kadm.Client
 	kind string // topics or brokers
 	name string
+	def  bool // the brokers' default entity: the cluster-wide dynamic configs
+}
+
+// label names the resource in messages.
+func (r configResource) label() string {
+	if r.def {
+		return "<default>"
+	}
+	return r.name
+}
+
+// brokers are the broker ids kadm's broker config calls take: none for
+// the default entity.
+func (r configResource) brokers() ([]int32, error) {
+	if r.def {
+		return nil, nil
+	}
+	id, err := r.broker()
+	return []int32{id}, err
 }
 
 func (r configResource) broker() (int32, error) {
@@ -131,21 +157,21 @@ func (r configResource) describe(ctx context.Context, all bool) ([]configRow, er
 	if r.kind == "topics" {
 		rcs, err = r.adm.DescribeTopicConfigs(ctx, r.name)
 	} else {
-		var id int32
-		if id, err = r.broker(); err != nil {
+		var ids []int32
+		if ids, err = r.brokers(); err != nil {
 			return nil, err
 		}
-		rcs, err = r.adm.DescribeBrokerConfigs(ctx, id)
+		rcs, err = r.adm.DescribeBrokerConfigs(ctx, ids...)
 	}
 	if err != nil {
 		return nil, err
 	}
 	rc, err := rcs.On(r.name, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, err)
+		return nil, fmt.Errorf("%s %s: %w", r.kind, r.label(), err)
 	}
 	if rc.Err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, withMessage(rc.Err, rc.ErrMessage))
+		return nil, fmt.Errorf("%s %s: %w", r.kind, r.label(), withMessage(rc.Err, rc.ErrMessage))
 	}
 	rows := []configRow{}
 	for _, c := range rc.Configs {
@@ -163,18 +189,18 @@ func (r configResource) alter(ctx context.Context, alters []kadm.AlterConfig) er
 	if r.kind == "topics" {
 		resp, err = r.adm.AlterTopicConfigs(ctx, alters, r.name)
 	} else {
-		var id int32
-		if id, err = r.broker(); err != nil {
+		var ids []int32
+		if ids, err = r.brokers(); err != nil {
 			return err
 		}
-		resp, err = r.adm.AlterBrokerConfigs(ctx, alters, id)
+		resp, err = r.adm.AlterBrokerConfigs(ctx, alters, ids...)
 	}
 	if err != nil {
 		return err
 	}
 	for _, a := range resp {
 		if a.Err != nil {
-			return fmt.Errorf("%s %s: %w", r.kind, r.name, withMessage(a.Err, a.ErrMessage))
+			return fmt.Errorf("%s %s: %w", r.kind, r.label(), withMessage(a.Err, a.ErrMessage))
 		}
 	}
 	return nil

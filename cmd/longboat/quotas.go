@@ -83,8 +83,10 @@ func (e entityFlags) check(action string) error {
 			return usagef("--entity-type %q: use topics, brokers, users or clients", en.kind)
 		case !quota && len(e) > 1:
 			return usagef("--entity-type %s takes one entity", en.kind)
-		case !quota && !en.named:
+		case en.kind == "topics" && !en.named:
 			return usagef("--entity-name is required")
+		case en.kind == "brokers" && !en.named && !en.def:
+			return usagef("--entity-type brokers: give --entity-name ID or --entity-default (the cluster-wide dynamic configs)")
 		case seen[en.kind]:
 			return usagef("--entity-type %s given twice", en.kind)
 		case action == "alter" && !en.named && !en.def:
