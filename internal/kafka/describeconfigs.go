@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -132,6 +133,18 @@ func brokerConfigs(cfg *config.Config, defaults topicconfig.BrokerDefaults) []to
 		{"node.id", strconv.FormatUint(cfg.NodeID, 10), "-1", topicconfig.TypeInt, "This broker's id (--node-id)."},
 		{"num.partitions", itoa(cfg.DefaultPartitions), "1", topicconfig.TypeInt, "Partitions of a topic created without a count (--default-partitions)."},
 		{"offsets.topic.num.partitions", itoa(cfg.GroupShards), "50", topicconfig.TypeInt, "Partitions of __consumer_offsets: the Raft shards holding groups (--group-shards)."},
+		{"connections.max.idle.ms", strconv.FormatInt(cfg.ConnectionsMaxIdle.Milliseconds(), 10), "600000", topicconfig.TypeLong, "A connection with no request in flight that sent nothing for this long is closed (--connections-max-idle-ms)."},
+		{"group.max.size", unlimited(cfg.GroupMaxSize), "2147483647", topicconfig.TypeInt, "Most members a consumer group may have (--group-max-size; 0 there is no limit)."},
+		{"max.connections", unlimited(cfg.MaxConnections), "2147483647", topicconfig.TypeInt, "Most connections this broker accepts (--max-connections)."},
+		{"max.connections.per.ip", unlimited(cfg.MaxConnectionsPerIP), "2147483647", topicconfig.TypeInt, "Most connections from one IP address (--max-connections-per-ip)."},
+		{"offset.metadata.max.bytes", itoa(cfg.OffsetMetadataMaxBytes), "4096", topicconfig.TypeInt, "Largest metadata string a committed offset may carry (--offset-metadata-max-bytes)."},
+		{"offsets.retention.check.interval.ms", strconv.FormatInt(cfg.OffsetsRetentionCheck.Milliseconds(), 10), "600000", topicconfig.TypeLong, "How often group coordinators remove expired offsets (--offsets-retention-check-interval)."},
+		{"offsets.retention.minutes", strconv.FormatInt(int64(cfg.OffsetsRetention/time.Minute), 10), "10080", topicconfig.TypeInt, "How long an empty group keeps its committed offsets (--offsets-retention)."},
+		{"queued.max.request.bytes", strconv.FormatInt(cfg.MaxInflightRequestBytes, 10), "-1", topicconfig.TypeLong, "Request bytes read and not yet answered, all connections together, before the broker stops reading (--max-inflight-request-bytes)."},
+		{"replica.lag.time.max.ms", strconv.FormatInt(cfg.ReplicaLagTimeMax.Milliseconds(), 10), "30000", topicconfig.TypeLong, "A follower that has not caught up within this long leaves the ISR (--replica-lag-time-max)."},
+		{"transaction.abort.timed.out.transaction.cleanup.interval.ms", strconv.FormatInt(cfg.TransactionAbortInterval.Milliseconds(), 10), "10000", topicconfig.TypeInt, "How often transaction coordinators abort transactions past their timeout (--transaction-abort-interval)."},
+		{"transaction.max.timeout.ms", strconv.FormatInt(cfg.TransactionMaxTimeout.Milliseconds(), 10), "900000", topicconfig.TypeInt, "Longest transaction.timeout.ms a producer may ask for (--transaction-max-timeout)."},
+		{"transactional.id.expiration.ms", strconv.FormatInt(cfg.TransactionalIDExpiration.Milliseconds(), 10), "604800000", topicconfig.TypeInt, "How long an idle transactional id is kept (--transactional-id-expiration-ms)."},
 		{"socket.request.max.bytes", itoa(cfg.MaxRequestBytes), "104857600", topicconfig.TypeInt, "The largest request frame accepted (--max-request-bytes)."},
 	}
 	entries := topicconfig.BrokerEntries(defaults)
@@ -144,6 +157,15 @@ func brokerConfigs(cfg *config.Config, defaults topicconfig.BrokerDefaults) []to
 		entries = append(entries, e)
 	}
 	return entries
+}
+
+// unlimited prints a limit whose 0 means none as Kafka prints none: the
+// largest INT.
+func unlimited(n int) string {
+	if n <= 0 {
+		return "2147483647"
+	}
+	return strconv.Itoa(n)
 }
 
 // cleanerIO prints --log-cleaner-io-max-bytes-per-second as Kafka's

@@ -380,6 +380,10 @@ func (e *adminEnv) testBrokerConfigs(t *testing.T) {
 		"log.roll.ms":                     fmt.Sprint(cfg.SegmentMs),
 		"listeners":                       "PLAINTEXT://" + cfg.Listeners[0].Addr(),
 		"socket.request.max.bytes":        fmt.Sprint(cfg.MaxRequestBytes),
+		"transaction.max.timeout.ms":      fmt.Sprint(cfg.TransactionMaxTimeout.Milliseconds()),
+		"replica.lag.time.max.ms":         fmt.Sprint(cfg.ReplicaLagTimeMax.Milliseconds()),
+		"offsets.retention.minutes":       fmt.Sprint(int64(cfg.OffsetsRetention / time.Minute)),
+		"max.connections":                 fmt.Sprint(cfg.MaxConnections),
 	} {
 		c, ok := got[name]
 		_, dynamic := topicconfig.LookupBroker(name)
