@@ -28,7 +28,8 @@ log.cleanup.policy, min.insync.replicas, ...), which every topic without its
 own value follows at once. The other broker configs are longboat serve flags.
 
 Users and clients hold client quotas (producer_byte_rate, consumer_byte_rate:
-bytes per second per broker), as kafka-configs.sh: give --entity-type twice
+bytes per second per broker; controller_mutation_rate: partitions created or
+deleted per second), as kafka-configs.sh: give --entity-type twice
 for a user's client id, each followed by its --entity-name or
 --entity-default (for example --entity-type users --entity-name alice
 --entity-type clients --entity-default). Describe without a name lists every

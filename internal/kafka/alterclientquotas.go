@@ -24,14 +24,19 @@ const (
 )
 
 // quotaKeys are the keys Kafka accepts on user and client-id entities;
-// true for those this broker enforces. The others are refused rather
-// than stored: a quota that is accepted and not enforced would mislead.
+// true for those this broker enforces. request_percentage (a share of
+// Kafka's request handler threads' time, which has no counterpart in
+// goroutines) is refused rather than stored: a quota that is accepted
+// and not enforced would mislead.
 var quotaKeys = map[string]bool{
-	quota.ProducerByteRate:     true,
-	quota.ConsumerByteRate:     true,
-	"request_percentage":       false,
-	"controller_mutation_rate": false,
+	quota.ProducerByteRate:       true,
+	quota.ConsumerByteRate:       true,
+	quota.ControllerMutationRate: true,
+	"request_percentage":         false,
 }
+
+// longQuotas are the keys whose values are whole numbers (Kafka's LONG).
+var longQuotas = map[string]bool{quota.ProducerByteRate: true, quota.ConsumerByteRate: true}
 
 // quotaEntity reads an entity as AlterClientQuotas and DescribeClientQuotas
 // name it: a type and a name, null for the type's default.
@@ -82,13 +87,19 @@ func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntr
 		case op.Remove:
 			a.Remove = append(a.Remove, op.Key)
 		case !enforced:
-			return a, fmt.Sprintf("%s is not enforced by this broker; %s and %s are", op.Key, quota.ProducerByteRate, quota.ConsumerByteRate)
-		case math.IsNaN(op.Value) || math.IsInf(op.Value, 0) || math.Abs(op.Value-math.Round(op.Value)) > 1e-6:
+			return a, fmt.Sprintf("%s is not enforced by this broker; %s, %s and %s are", op.Key, quota.ProducerByteRate, quota.ConsumerByteRate, quota.ControllerMutationRate)
+		case math.IsNaN(op.Value) || math.IsInf(op.Value, 0):
+			return a, fmt.Sprintf("Configuration %s must be a number", op.Key)
+		case longQuotas[op.Key] && math.Abs(op.Value-math.Round(op.Value)) > 1e-6:
 			return a, fmt.Sprintf("Configuration %s must be a Long value", op.Key)
-		case op.Value < 1:
+		case longQuotas[op.Key] && op.Value < 1:
 			return a, fmt.Sprintf("Configuration %s must be at least 1 (bytes per second), not %v", op.Key, op.Value)
-		default:
+		case op.Value <= 0:
+			return a, fmt.Sprintf("Configuration %s must be positive (partition mutations per second), not %v", op.Key, op.Value)
+		case longQuotas[op.Key]:
 			a.Set[op.Key] = math.Round(op.Value)
+		default:
+			a.Set[op.Key] = op.Value
 		}
 	}
 	return a, ""

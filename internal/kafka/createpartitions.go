@@ -17,12 +17,13 @@ func init() { handles(0, 3, (*Server).createPartitions) }
 func (s *Server) createPartitions(ctx context.Context, req *request, body *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := body.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	timeout := requestTimeout(body.TimeoutMillis, 30*time.Second)
+	mut := s.mutations(req, body.Version >= 3)
 	for _, t := range body.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
 		code, msg := kerr.TopicAuthorizationFailed.Code, ""
 		if s.authorizeTopic(req, acl.OpAlter, t.Topic) {
-			code, msg = s.createPartitionsFor(ctx, t, body.ValidateOnly, timeout)
+			code, msg = s.createPartitionsFor(ctx, t, body.ValidateOnly, timeout, mut)
 		}
 		rt.ErrorCode = code
 		if msg != "" {
@@ -30,10 +31,11 @@ func (s *Server) createPartitions(ctx context.Context, req *request, body *kmsg.
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	resp.ThrottleMillis = mut.throttle()
 	return resp
 }
 
-func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartitionsRequestTopic, validateOnly bool, timeout time.Duration) (int16, string) {
+func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartitionsRequestTopic, validateOnly bool, timeout time.Duration, mut *mutations) (int16, string) {
 	st := s.linearMeta(ctx)
 	mt, ok := st.Topics[t.Topic]
 	switch {
@@ -62,6 +64,9 @@ func (s *Server) createPartitionsFor(ctx context.Context, t kmsg.CreatePartition
 	}
 	if validateOnly {
 		return 0, ""
+	}
+	if code, msg := mut.take(int(t.Count) - len(mt.Partitions)); code != 0 {
+		return code, msg
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -40,6 +40,7 @@ func (s *Server) createTopics(ctx context.Context, req *request, body *kmsg.Crea
 		seen[t.Topic]++
 	}
 	clusterCreate := s.authorizeCluster(req, acl.OpCreate)
+	mut := s.mutations(req, body.Version >= 6)
 	for _, t := range body.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
@@ -50,17 +51,18 @@ func (s *Server) createTopics(ctx context.Context, req *request, body *kmsg.Crea
 			resp.Topics = append(resp.Topics, rt)
 			continue
 		}
-		code, msg := s.createTopic(ctx, &t, body.ValidateOnly, seen[t.Topic] > 1, timeout, &rt)
+		code, msg := s.createTopic(ctx, &t, body.ValidateOnly, seen[t.Topic] > 1, timeout, mut, &rt)
 		rt.ErrorCode = code
 		if msg != "" {
 			rt.ErrorMessage = &msg
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	resp.ThrottleMillis = mut.throttle()
 	return resp
 }
 
-func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly, duplicate bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
+func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly, duplicate bool, timeout time.Duration, mut *mutations, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
 	switch {
 	case duplicate:
 		return kerr.InvalidRequest.Code, "topic named more than once in the request"
@@ -71,7 +73,7 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	case len(t.ReplicaAssignment) > 0 && (t.NumPartitions != -1 || t.ReplicationFactor != -1):
 		return kerr.InvalidRequest.Code, "give either a replica assignment or a partition count and replication factor, not both (-1 for each with an assignment)"
 	case len(t.ReplicaAssignment) > 0:
-		return s.createAssignedTopic(ctx, t, validateOnly, timeout, rt)
+		return s.createAssignedTopic(ctx, t, validateOnly, timeout, mut, rt)
 	case t.NumPartitions == 0 || t.NumPartitions < -1:
 		return kerr.InvalidPartitions.Code, "number of partitions must be at least 1 (or -1 for the broker default)"
 	case t.NumPartitions > meta.MaxNewPartitions:
@@ -79,13 +81,13 @@ func (s *Server) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTop
 	case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 		return kerr.InvalidReplicationFactor.Code, "replication factor must be at least 1 (or -1 for the broker default)"
 	}
-	return s.proposeTopic(ctx, t, t.NumPartitions, t.ReplicationFactor, nil, validateOnly, timeout, rt)
+	return s.proposeTopic(ctx, t, t.NumPartitions, t.ReplicationFactor, nil, validateOnly, timeout, mut, rt)
 }
 
 // createAssignedTopic creates a topic whose replica sets the client gave,
 // one per partition, numbered 0 to n-1 in any order (kafka-topics.sh
 // --replica-assignment).
-func (s *Server) createAssignedTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
+func (s *Server) createAssignedTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, validateOnly bool, timeout time.Duration, mut *mutations, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
 	n := len(t.ReplicaAssignment)
 	if n > meta.MaxNewPartitions {
 		return kerr.PolicyViolation.Code, fmt.Sprintf("at most %d partitions can be created at once", meta.MaxNewPartitions)
@@ -101,7 +103,7 @@ func (s *Server) createAssignedTopic(ctx context.Context, t *kmsg.CreateTopicsRe
 		}
 		sets[a.Partition] = ids
 	}
-	return s.proposeTopic(ctx, t, int32(n), int16(len(sets[0])), &meta.Placement{Replicas: sets}, validateOnly, timeout, rt)
+	return s.proposeTopic(ctx, t, int32(n), int16(len(sets[0])), &meta.Placement{Replicas: sets}, validateOnly, timeout, mut, rt)
 }
 
 // replicaIDs turns a request's replica list into broker ids.
@@ -118,7 +120,7 @@ func replicaIDs(replicas []int32) ([]uint64, error) {
 
 // proposeTopic creates the topic through __meta (placement nil: __meta
 // places it) once its configs are valid, or only checks it (validateOnly).
-func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, partitions int32, rf int16, placement *meta.Placement, validateOnly bool, timeout time.Duration, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
+func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, partitions int32, rf int16, placement *meta.Placement, validateOnly bool, timeout time.Duration, mut *mutations, rt *kmsg.CreateTopicsResponseTopic) (int16, string) {
 	configs, err := s.createConfigs(t.Configs)
 	if err != nil {
 		return kerr.InvalidConfig.Code, err.Error()
@@ -146,6 +148,9 @@ func (s *Server) proposeTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTo
 			return kerr.InvalidReplicationFactor.Code, s.tooFewBrokers(ct.ReplicationFactor, len(st.Brokers))
 		}
 		return 0, ""
+	}
+	if code, msg := mut.take(int(ct.Partitions)); code != 0 {
+		return code, msg
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

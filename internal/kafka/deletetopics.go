@@ -25,6 +25,7 @@ func (s *Server) deleteTopics(ctx context.Context, req *request, body *kmsg.Dele
 		resp.Topics = append(resp.Topics, rt)
 	}
 	targets := deleteTargets(body, reply)
+	mut := s.mutations(req, body.Version >= 5)
 	for _, tg := range targets {
 		if !tg.byID && !s.authorizeTopic(req, acl.OpDelete, tg.name) {
 			reply(&tg.name, tg.id, kerr.TopicAuthorizationFailed.Code, "")
@@ -57,6 +58,10 @@ func (s *Server) deleteTopics(ctx context.Context, req *request, body *kmsg.Dele
 			continue
 		}
 		name := t.Name
+		if code, msg := mut.take(len(t.Partitions)); code != 0 {
+			reply(&name, t.ID, code, msg)
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		_, err := s.node.ProposeMeta(pctx, meta.Command{DeleteTopic: &name})
 		cancel()
@@ -68,6 +73,7 @@ func (s *Server) deleteTopics(ctx context.Context, req *request, body *kmsg.Dele
 		s.log.Info().Str("topic", name).Msg("topic deleted")
 		reply(&name, t.ID, 0, "")
 	}
+	resp.ThrottleMillis = mut.throttle()
 	return resp
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // TestClientQuotas sets client quotas with AlterClientQuotas, reads them
@@ -27,6 +28,7 @@ func TestClientQuotas(t *testing.T) {
 	env := newAdminEnv(t, nil)
 	t.Run("AlterDescribe", env.testQuotaAlterDescribe)
 	t.Run("ProduceAndFetch", env.testQuotaThrottles)
+	t.Run("ControllerMutationRate", env.testMutationQuota)
 }
 
 func quotaEntity(kv ...string) kadm.ClientQuotaEntity {
@@ -296,5 +298,73 @@ func (e *adminEnv) testQuotaThrottles(t *testing.T) {
 	t.Logf("consumed %d x %d B in %v under %d B/s; told to wait %d times, %v in all", records, size, took, rate, n, throttled)
 	if took < minimum || n == 0 {
 		t.Errorf("consumer took %v (at least %v at the quota) and was throttled %d times", took, minimum, n)
+	}
+}
+
+// testMutationQuota: under controller_mutation_rate 1 a client may create
+// eleven seconds' worth of partitions and one request past that; then
+// CreateTopics v6+, CreatePartitions v3+ and DeleteTopics v5+ refuse with
+// THROTTLING_QUOTA_EXCEEDED until the deficit refills, while an older
+// CreateTopics is accepted and throttled.
+func (e *adminEnv) testMutationQuota(t *testing.T) {
+	ctx := ctxT(t, 60*time.Second)
+	altered, err := e.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("client-id", "slow-admin"), Ops: []kadm.AlterClientQuotaOp{setQuota("controller_mutation_rate", 1)}},
+		{Entity: quotaEntity("client-id", "slow-old-admin"), Ops: []kadm.AlterClientQuotaOp{setQuota("controller_mutation_rate", 1)}},
+	})
+	if err != nil || altered[0].Err != nil || altered[1].Err != nil {
+		t.Fatalf("alter: %v %v", err, altered)
+	}
+	client := func(id string, createTopicsMax int16) *kgo.Client {
+		versions := kversion.Stable()
+		versions.SetMaxKeyVersion(19, createTopicsMax)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()...), kgo.ClientID(id), kgo.MaxVersions(versions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	create := func(cl *kgo.Client, topic string, partitions int32) *kmsg.CreateTopicsResponse {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 30000
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || len(resp.Topics) != 1 {
+			t.Fatalf("create %s: %v %+v", topic, err, resp)
+		}
+		return resp
+	}
+	admin := client("slow-admin", 7)
+	for _, topic := range []string{"mut-a", "mut-b"} {
+		if resp := create(admin, topic, 10); resp.Topics[0].ErrorCode != 0 || resp.ThrottleMillis != 0 {
+			t.Fatalf("create %s (10 partitions) within the quota: error %d, throttle %d ms", topic, resp.Topics[0].ErrorCode, resp.ThrottleMillis)
+		}
+	}
+	// 11 - 20 = -9 tokens, less what refilled while the topics were
+	// created: seconds before anything more.
+	resp := create(admin, "mut-c", 1)
+	if resp.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || resp.ThrottleMillis < 1000 || resp.ThrottleMillis > 9000 {
+		t.Errorf("create mut-c in deficit: error %d, throttle %d ms, want THROTTLING_QUOTA_EXCEEDED and 1-9 s", resp.Topics[0].ErrorCode, resp.ThrottleMillis)
+	}
+	// The client now waits out the throttle before its next request; a
+	// second client of the same id does not know and is refused too.
+	admin = client("slow-admin", 7)
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("mut-a")
+	del.Topics, del.TopicNames, del.TimeoutMillis = append(del.Topics, dt), []string{"mut-a"}, 30000
+	dresp, err := del.RequestWith(ctx, admin)
+	if err != nil || len(dresp.Topics) != 1 || dresp.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code {
+		t.Errorf("delete mut-a in deficit: %v %+v", err, dresp)
+	}
+	if md, err := e.adm.ListTopics(ctx, "mut-a", "mut-c"); err != nil || md["mut-a"].Err != nil || md["mut-c"].Err == nil {
+		t.Errorf("after the refusals: %v, mut-a %v, mut-c %v (want mut-a only)", err, md["mut-a"].Err, md["mut-c"].Err)
+	}
+	// CreateTopics v5 cannot carry the error: taken, and throttled.
+	old := client("slow-old-admin", 5)
+	if resp := create(old, "mut-old", 20); resp.Topics[0].ErrorCode != 0 || resp.ThrottleMillis < 5000 {
+		t.Errorf("CreateTopics v5 past the quota: error %d, throttle %d ms, want created and throttled about 9 s", resp.Topics[0].ErrorCode, resp.ThrottleMillis)
 	}
 }

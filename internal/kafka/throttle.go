@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/longboat/longboat/internal/quota"
 )
@@ -82,6 +83,7 @@ func throttledCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	// 0 rather than nothing before the first throttle.
 	c.WithLabelValues(quota.Produce.Key())
 	c.WithLabelValues(quota.Fetch.Key())
+	c.WithLabelValues(quota.Mutation.Key())
 	if err := reg.Register(c); err != nil {
 		var dup prometheus.AlreadyRegisteredError
 		if errors.As(err, &dup) {
@@ -90,4 +92,39 @@ func throttledCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 		panic(err)
 	}
 	return c
+}
+
+// mutations charges the partitions a CreateTopics, CreatePartitions or
+// DeleteTopics request creates or deletes against its client's
+// controller_mutation_rate (KIP-599), topic by topic.
+type mutations struct {
+	s      *Server
+	req    *request
+	strict bool // the versions that can answer THROTTLING_QUOTA_EXCEEDED
+	delay  time.Duration
+}
+
+func (s *Server) mutations(req *request, strict bool) *mutations {
+	return &mutations{s: s, req: req, strict: strict}
+}
+
+// take asks for n partition mutations: an error code and Kafka's message
+// when the quota refuses them, 0 otherwise.
+func (m *mutations) take(n int) (int16, string) {
+	ok, d := m.s.quotas.Mutate(m.s.node.Meta(), quotaClient(m.req), float64(n), m.strict, time.Now())
+	m.delay = max(m.delay, d)
+	if !ok {
+		return kerr.ThrottlingQuotaExceeded.Code, "The throttling quota has been exceeded."
+	}
+	return 0, ""
+}
+
+// throttle ends the request: its response's ThrottleMillis, the
+// connection muted for as long.
+func (m *mutations) throttle() int32 {
+	if m.delay <= 0 {
+		return 0
+	}
+	m.s.muted(m.req, quota.Mutation, m.delay)
+	return int32(min(m.delay.Milliseconds(), math.MaxInt32))
 }

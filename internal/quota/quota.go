@@ -22,20 +22,25 @@ const (
 type Kind uint8
 
 const (
-	Produce Kind = iota // bytes of Produce requests
-	Fetch               // bytes of Fetch responses
+	Produce  Kind = iota // bytes of Produce requests
+	Fetch                // bytes of Fetch responses
+	Mutation             // partitions created, added or deleted (KIP-599)
 )
 
-// Producer and consumer byte-rate keys, as AlterClientQuotas names them.
+// The quota keys, as AlterClientQuotas names them.
 const (
-	ProducerByteRate = "producer_byte_rate"
-	ConsumerByteRate = "consumer_byte_rate"
+	ProducerByteRate       = "producer_byte_rate"
+	ConsumerByteRate       = "consumer_byte_rate"
+	ControllerMutationRate = "controller_mutation_rate"
 )
 
 // Key is the quota key that limits a kind.
 func (k Kind) Key() string {
-	if k == Fetch {
+	switch k {
+	case Fetch:
 		return ConsumerByteRate
+	case Mutation:
+		return ControllerMutationRate
 	}
 	return ProducerByteRate
 }
@@ -48,9 +53,10 @@ type Limits interface {
 
 // Manager holds the rates of every entity with a quota on this broker.
 type Manager struct {
-	mu     sync.Mutex
-	rates  map[rateKey]*rate
-	pruned int64 // unix ms of the last pass dropping idle rates
+	mu      sync.Mutex
+	rates   map[rateKey]*rate
+	buckets map[rateKey]*bucket // controller_mutation_rate's
+	pruned  int64               // unix ms of the last pass dropping idle rates
 }
 
 // rateKey is the entity a quota was set on, with the connection's own
@@ -62,16 +68,17 @@ type rateKey struct {
 }
 
 // NewManager returns a Manager with no rates.
-func NewManager() *Manager { return &Manager{rates: map[rateKey]*rate{}} }
+func NewManager() *Manager {
+	return &Manager{rates: map[rateKey]*rate{}, buckets: map[rateKey]*bucket{}}
+}
 
 // Client is the connection a request came on, as quotas name it.
 type Client struct {
 	User, ClientID string
 }
 
-// rateOf returns the rate a quota set on entity e counts a client in;
-// m.mu must be held.
-func (m *Manager) rateOf(k Kind, e meta.QuotaEntity, c Client) *rate {
+// keyOf names the rate a quota set on entity e counts a client in.
+func keyOf(k Kind, e meta.QuotaEntity, c Client) rateKey {
 	key := rateKey{kind: k, hasUser: e.User.Set, hasClients: e.ClientID.Set}
 	if key.hasUser {
 		key.user = c.User
@@ -79,6 +86,13 @@ func (m *Manager) rateOf(k Kind, e meta.QuotaEntity, c Client) *rate {
 	if key.hasClients {
 		key.client = c.ClientID
 	}
+	return key
+}
+
+// rateOf returns the rate a quota set on entity e counts a client in;
+// m.mu must be held.
+func (m *Manager) rateOf(k Kind, e meta.QuotaEntity, c Client) *rate {
+	key := keyOf(k, e, c)
 	r, ok := m.rates[key]
 	if !ok {
 		r = &rate{}
@@ -134,6 +148,62 @@ func (m *Manager) prune(now int64) {
 			delete(m.rates, k)
 		}
 	}
+	for k, b := range m.buckets {
+		if b.refill(b.limit, now); b.tokens >= burst(b.limit) {
+			delete(m.buckets, k)
+		}
+	}
+}
+
+// Mutate takes n mutations from the client's controller_mutation_rate
+// token bucket, as Kafka's controller mutation quota does: the bucket
+// holds at most samples seconds of the quota and refills at it. Strict
+// (the request versions that can answer THROTTLING_QUOTA_EXCEEDED), a
+// bucket already in deficit refuses them (ok false); otherwise they are
+// taken even past empty. The delay is how long the deficit takes to
+// refill: for a strict request only when refused, for another whenever
+// there is one. Without a quota, ok and no delay.
+func (m *Manager) Mutate(l Limits, c Client, n float64, strict bool, now time.Time) (ok bool, delay time.Duration) {
+	limit, e, has := l.ClientQuotaFor(ControllerMutationRate, c.User, c.ClientID)
+	if !has || limit <= 0 {
+		return true, 0
+	}
+	ms := now.UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prune(ms)
+	key := keyOf(Mutation, e, c)
+	b, found := m.buckets[key]
+	if !found {
+		b = &bucket{tokens: burst(limit), last: ms}
+		m.buckets[key] = b
+	}
+	b.refill(limit, ms)
+	deficit := func() time.Duration {
+		return time.Duration(max(0, -b.tokens) / limit * float64(time.Second))
+	}
+	if strict && b.tokens < 0 {
+		return false, deficit()
+	}
+	b.tokens -= n
+	if strict {
+		return true, 0
+	}
+	return true, deficit()
+}
+
+// bucket is a controller_mutation_rate token bucket.
+type bucket struct {
+	tokens float64
+	last   int64   // unix ms of the last refill
+	limit  float64 // the quota at the last refill
+}
+
+func burst(limit float64) float64 { return limit * samples * float64(sampleWindow) / 1000 }
+
+func (b *bucket) refill(limit float64, now int64) {
+	b.tokens = min(burst(limit), b.tokens+limit*float64(now-b.last)/1000)
+	b.last, b.limit = now, limit
 }
 
 // throttle is Kafka's: the delay X that brings the observed rate O over

@@ -89,3 +89,40 @@ func TestIdleRatesArePruned(t *testing.T) {
 		t.Fatalf("%d rates held after the others went idle, want 1", len(m.rates))
 	}
 }
+
+// mutationLimits is a controller_mutation_rate quota of 10 a second on
+// every client id.
+type mutationLimits struct{}
+
+func (mutationLimits) ClientQuotaFor(key, _, _ string) (float64, meta.QuotaEntity, bool) {
+	return 10, meta.QuotaEntity{ClientID: meta.DefaultName()}, key == ControllerMutationRate
+}
+
+func TestMutationTokenBucket(t *testing.T) {
+	m := NewManager()
+	c := Client{ClientID: "admin"}
+	now := time.UnixMilli(7_000_000)
+	// The bucket starts full, eleven seconds' worth (110); a strict
+	// request is taken while any token is left, even past empty.
+	for i, n := range []float64{100, 100} {
+		if ok, d := m.Mutate(mutationLimits{}, c, n, true, now); !ok || d != 0 {
+			t.Fatalf("request %d: ok %v, delay %v", i, ok, d)
+		}
+	}
+	// -90 tokens: refused for nine seconds.
+	if ok, d := m.Mutate(mutationLimits{}, c, 1, true, now); ok || d != 9*time.Second {
+		t.Fatalf("in deficit: ok %v, delay %v, want refused for 9s", ok, d)
+	}
+	if ok, _ := m.Mutate(mutationLimits{}, c, 1, true, now.Add(9*time.Second)); !ok {
+		t.Fatal("refused once the deficit has refilled")
+	}
+	// A permissive request is always taken and told the deficit.
+	other := Client{ClientID: "old-admin"}
+	if ok, d := m.Mutate(mutationLimits{}, other, 200, false, now); !ok || d != 9*time.Second {
+		t.Fatalf("permissive: ok %v, delay %v, want taken with 9s", ok, d)
+	}
+	// Without a quota nothing is counted.
+	if ok, d := m.Mutate(limits{}, c, 1e6, true, now); !ok || d != 0 {
+		t.Fatalf("no quota: ok %v, delay %v", ok, d)
+	}
+}
