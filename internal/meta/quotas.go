@@ -1,6 +1,9 @@
 package meta
 
-import "slices"
+import (
+	"slices"
+	"sync"
+)
 
 // QuotaEntity names whom a client quota applies to: a user, a client id,
 // or a user's client id. Each part is absent (its zero value), the
@@ -71,7 +74,7 @@ func (s *State) alterClientQuotas(a *AlterClientQuotas) {
 	if len(quotas) == 0 {
 		quotas = nil
 	}
-	s.ClientQuotas = quotas
+	s.ClientQuotas, s.quotas = quotas, &quotaIndex{}
 }
 
 // quotaPrecedence lists, most specific first, the entities whose quota
@@ -87,6 +90,30 @@ func quotaPrecedence(user, clientID string) [8]QuotaEntity {
 	}
 }
 
+type quotaIndex struct {
+	once sync.Once
+	m    map[QuotaEntity]map[string]float64
+}
+
+// quotaValues returns the values set on exactly entity e.
+func (s *State) quotaValues(e QuotaEntity) map[string]float64 {
+	if s.quotas == nil { // a State decoded from a snapshot, or built by hand
+		for _, q := range s.ClientQuotas {
+			if q.Entity == e {
+				return q.Values
+			}
+		}
+		return nil
+	}
+	s.quotas.once.Do(func() {
+		s.quotas.m = make(map[QuotaEntity]map[string]float64, len(s.ClientQuotas))
+		for _, q := range s.ClientQuotas {
+			s.quotas.m[q.Entity] = q.Values
+		}
+	})
+	return s.quotas.m[e]
+}
+
 // ClientQuotaFor returns the limit of a quota key that applies to a user's
 // client id and the entity it was set on; ok is false when none is set.
 func (s *State) ClientQuotaFor(key, user, clientID string) (limit float64, entity QuotaEntity, ok bool) {
@@ -94,21 +121,12 @@ func (s *State) ClientQuotaFor(key, user, clientID string) (limit float64, entit
 		return 0, QuotaEntity{}, false
 	}
 	for _, e := range quotaPrecedence(user, clientID) {
-		for _, q := range s.ClientQuotas {
-			if v, has := q.Values[key]; has && q.Entity == e {
-				return v, e, true
-			}
+		if v, has := s.quotaValues(e)[key]; has {
+			return v, e, true
 		}
 	}
 	return 0, QuotaEntity{}, false
 }
 
 // ClientQuotaValues returns the values set on exactly this entity.
-func (s *State) ClientQuotaValues(e QuotaEntity) map[string]float64 {
-	for _, q := range s.ClientQuotas {
-		if q.Entity == e {
-			return q.Values
-		}
-	}
-	return nil
-}
+func (s *State) ClientQuotaValues(e QuotaEntity) map[string]float64 { return s.quotaValues(e) }

@@ -116,6 +116,9 @@ type State struct {
 	// ids indexes Topics by id, built at the first lookup: Produce v13 and
 	// Fetch v13+ name every topic by id.
 	ids *topicIDs
+	// quotas indexes ClientQuotas by entity, built at the first lookup:
+	// every Produce and Fetch looks up its client's quota.
+	quotas *quotaIndex
 }
 
 type topicIDs struct {
@@ -130,6 +133,7 @@ func newState() *State {
 		Leaders:     map[uint64]Leader{},
 		NextShardID: FirstPartitionShard,
 		ids:         &topicIDs{},
+		quotas:      &quotaIndex{},
 	}
 }
 
@@ -138,6 +142,7 @@ func newState() *State {
 func (s *State) clone() *State {
 	c := *s
 	c.ids = &topicIDs{}
+	c.quotas = &quotaIndex{}
 	c.Brokers = make(map[uint64]*Broker, len(s.Brokers))
 	for k, v := range s.Brokers {
 		c.Brokers[k] = v
