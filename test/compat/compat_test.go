@@ -57,6 +57,10 @@ type client interface {
 	deleteTopicByID(ctx context.Context, id string) error
 	alterTopicConfig(ctx context.Context, topic, key, value string) error
 	describeTopicConfig(ctx context.Context, topic, key string) (string, error)
+	// alterQuota sets (or removes) one client quota of the client id
+	// entity clientID; describeQuotas returns that entity's values.
+	alterQuota(ctx context.Context, clientID, key string, value float64, remove bool) error
+	describeQuotas(ctx context.Context, clientID string) (map[string]float64, error)
 	// deleteRecords deletes the records of a partition below offset before.
 	deleteRecords(ctx context.Context, topic string, partition int32, before int64) error
 	listGroups(ctx context.Context) ([]string, error)
@@ -164,6 +168,10 @@ func (w without) alterTopicConfig(context.Context, string, string, string) error
 func (w without) describeTopicConfig(context.Context, string, string) (string, error) {
 	return "", w.fail()
 }
+func (w without) alterQuota(context.Context, string, string, float64, bool) error { return w.fail() }
+func (w without) describeQuotas(context.Context, string) (map[string]float64, error) {
+	return nil, w.fail()
+}
 func (w without) deleteRecords(context.Context, string, int32, int64) error { return w.fail() }
 func (w without) listGroups(context.Context) ([]string, error)              { return nil, w.fail() }
 func (w without) describeGroup(context.Context, string) (groupDescription, error) {
@@ -206,6 +214,7 @@ var features = []struct{ id, title string }{
 	{"partitions", "admin: create partitions"},
 	{"assigned", "admin: create topic and partitions with a replica assignment"},
 	{"configs", "admin: alter and describe topic configs"},
+	{"quotas", "admin: alter and describe client quotas"},
 	{"delete", "admin: delete topic by name"},
 	{"deleteid", "admin: delete topic by id"},
 	{"idempotent", "idempotent produce"},

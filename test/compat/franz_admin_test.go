@@ -94,6 +94,41 @@ func (c *franzClient) alterTopicConfig(ctx context.Context, topic, key, value st
 	return err
 }
 
+func (c *franzClient) alterQuota(ctx context.Context, clientID, key string, value float64, remove bool) error {
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &clientID}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: key, Value: value, Remove: remove}},
+	}})
+	if err == nil && len(resp) == 1 {
+		err = resp[0].Err
+	}
+	return err
+}
+
+func (c *franzClient) describeQuotas(ctx context.Context, clientID string) (map[string]float64, error) {
+	adm, done, err := c.admin()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	described, err := adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &clientID}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, q := range described {
+		for _, v := range q.Values {
+			out[v.Key] = v.Value
+		}
+	}
+	return out, nil
+}
+
 func (c *franzClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {
 	adm, done, err := c.admin()
 	if err != nil {

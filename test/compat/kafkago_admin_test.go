@@ -37,6 +37,40 @@ func (c *kafkaGoClient) alterTopicConfig(ctx context.Context, topic, key, value 
 	return nil
 }
 
+func (c *kafkaGoClient) alterQuota(ctx context.Context, clientID, key string, value float64, remove bool) error {
+	resp, err := c.client().AlterClientQuotas(ctx, &kafka.AlterClientQuotasRequest{Entries: []kafka.AlterClientQuotaEntry{{
+		Entities: []kafka.AlterClientQuotaEntity{{EntityType: "client-id", EntityName: clientID}},
+		Ops:      []kafka.AlterClientQuotaOps{{Key: key, Value: value, Remove: remove}},
+	}}})
+	if err != nil {
+		return err
+	}
+	for _, e := range resp.Entries {
+		if e.Error != nil {
+			return e.Error
+		}
+	}
+	return nil
+}
+
+func (c *kafkaGoClient) describeQuotas(ctx context.Context, clientID string) (map[string]float64, error) {
+	resp, err := c.client().DescribeClientQuotas(ctx, &kafka.DescribeClientQuotasRequest{
+		Components: []kafka.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 0, Match: clientID}}, Strict: true})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	out := map[string]float64{}
+	for _, e := range resp.Entries {
+		for _, v := range e.Values {
+			out[v.Key] = v.Value
+		}
+	}
+	return out, nil
+}
+
 func (c *kafkaGoClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {
 	resp, err := c.client().DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
 		Resources: []kafka.DescribeConfigRequestResource{{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{key}}}})

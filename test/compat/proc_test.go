@@ -214,6 +214,16 @@ func (c *procClient) alterTopicConfig(ctx context.Context, topic, key, value str
 	return c.call(ctx, "alter_topic_config", map[string]any{"topic": topic, "key": key, "value": value}, nil)
 }
 
+func (c *procClient) alterQuota(ctx context.Context, clientID, key string, value float64, remove bool) error {
+	return c.call(ctx, "alter_quota", map[string]any{"client_id": clientID, "key": key, "quota_value": value, "remove": remove}, nil)
+}
+
+func (c *procClient) describeQuotas(ctx context.Context, clientID string) (map[string]float64, error) {
+	var resp struct{ Values map[string]float64 }
+	err := c.call(ctx, "describe_quotas", map[string]any{"client_id": clientID}, &resp)
+	return resp.Values, err
+}
+
 func (c *procClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {
 	var resp struct{ Value string }
 	err := c.call(ctx, "describe_topic_config", map[string]any{"topic": topic, "key": key}, &resp)

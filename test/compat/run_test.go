@@ -206,6 +206,30 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		return nil
 	})
+	cell(t, m, cl, "quotas", 45*time.Second, func(ctx context.Context) error {
+		id := data + "-quota"
+		const key, value = "producer_byte_rate", 1048576
+		if err := cl.alterQuota(ctx, id, key, value, false); err != nil {
+			return err
+		}
+		if got, err := e.v.clientQuotas(ctx, id); err != nil || got[key] != value || len(got) != 1 {
+			return fmt.Errorf("the cluster has %v (%v) for client id %s after the client set %s=%d", got, err, id, key, value)
+		}
+		got, err := cl.describeQuotas(ctx, id)
+		if err != nil {
+			return err
+		}
+		if got[key] != value || len(got) != 1 {
+			return fmt.Errorf("the client describes %v for client id %s, the cluster has %s=%d", got, id, key, value)
+		}
+		if err := cl.alterQuota(ctx, id, key, 0, true); err != nil {
+			return err
+		}
+		if got, err := e.v.clientQuotas(ctx, id); err != nil || len(got) != 0 {
+			return fmt.Errorf("the cluster has %v (%v) for client id %s after the client removed %s", got, err, id, key)
+		}
+		return nil
+	})
 	cell(t, m, cl, "delete", 45*time.Second, func(ctx context.Context) error {
 		if err := e.v.ensureTopic(ctx, admin, 2); err != nil {
 			return err

@@ -29,6 +29,35 @@ func (c *saramaClient) alterTopicConfig(_ context.Context, topic, key, value str
 		map[string]sarama.IncrementalAlterConfigsEntry{key: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &value}}, false)
 }
 
+func (c *saramaClient) alterQuota(_ context.Context, clientID, key string, value float64, remove bool) error {
+	adm, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	return adm.AlterClientQuotas([]sarama.QuotaEntityComponent{{EntityType: sarama.QuotaEntityClientID, MatchType: sarama.QuotaMatchExact, Name: clientID}},
+		sarama.ClientQuotasOp{Key: key, Value: value, Remove: remove}, false)
+}
+
+func (c *saramaClient) describeQuotas(_ context.Context, clientID string) (map[string]float64, error) {
+	adm, err := c.admin()
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	entries, err := adm.DescribeClientQuotas([]sarama.QuotaFilterComponent{{EntityType: sarama.QuotaEntityClientID, MatchType: sarama.QuotaMatchExact, Match: clientID}}, true)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, e := range entries {
+		for k, v := range e.Values {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
 func (c *saramaClient) describeTopicConfig(_ context.Context, topic, key string) (string, error) {
 	adm, err := c.admin()
 	if err != nil {

@@ -330,6 +330,21 @@ func parseTopicID(s string) ([16]byte, error) {
 }
 
 // topicConfig is the value of topic's config key as DescribeConfigs shows it.
+// clientQuotas are the quota values of the client id entity id.
+func (v *verifier) clientQuotas(ctx context.Context, id string) (map[string]float64, error) {
+	described, err := v.adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &id}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, q := range described {
+		for _, val := range q.Values {
+			out[val.Key] = val.Value
+		}
+	}
+	return out, nil
+}
+
 func (v *verifier) topicConfig(ctx context.Context, topic, key string) (string, error) {
 	return describedConfig(ctx, v.adm, topic, key)
 }

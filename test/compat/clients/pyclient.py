@@ -172,6 +172,12 @@ class KafkaPython:
     def delete_records(self):
         raise Unsupported("kafka-python 2.0.2's admin client has no delete_records")
 
+    def alter_quota(self):
+        raise Unsupported("kafka-python 2.0.2's admin client has no client quota calls")
+
+    def describe_quotas(self):
+        raise Unsupported("kafka-python 2.0.2's admin client has no client quota calls")
+
     def alter_topic_config(self):
         from kafka.admin import ConfigResource, ConfigResourceType
         r = self.req
@@ -393,6 +399,12 @@ class ConfluentKafka:
 
     def delete_records(self):
         raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no delete_records")
+
+    def alter_quota(self):
+        raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no client quota calls")
+
+    def describe_quotas(self):
+        raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no client quota calls")
 
     def alter_topic_config(self):
         from confluent_kafka.admin import ConfigResource

@@ -152,6 +152,8 @@ func run(ctx context.Context, r *request) (any, error) {
 		return adminTopic(ctx, r)
 	case "list_groups", "describe_group", "group_offsets", "alter_group_offsets", "delete_group":
 		return adminGroup(ctx, r)
+	case "alter_quota", "describe_quotas":
+		return nil, unsupported("confluent-kafka-go's AdminClient has no client quota calls")
 	}
 	return nil, notDriven{r.Op}
 }

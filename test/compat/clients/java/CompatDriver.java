@@ -40,6 +40,10 @@ import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
@@ -156,6 +160,19 @@ public final class CompatDriver {
                         throw new IllegalStateException("no " + str("key") + " among " + c.entries().size() + " described configs");
                     }
                     return Map.of("value", e.value());
+                }
+                case "alter_quota": {
+                    ClientQuotaEntity e = new ClientQuotaEntity(Map.of(ClientQuotaEntity.CLIENT_ID, str("client_id")));
+                    Double v = Boolean.TRUE.equals(req.get("remove")) ? null : ((Number) req.get("quota_value")).doubleValue();
+                    admin.alterClientQuotas(List.of(new ClientQuotaAlteration(e, List.of(new ClientQuotaAlteration.Op(str("key"), v)))))
+                            .all().get(left(), TimeUnit.MILLISECONDS);
+                    return Map.of();
+                }
+                case "describe_quotas": {
+                    ClientQuotaFilter f = ClientQuotaFilter.containsOnly(List.of(ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.CLIENT_ID, str("client_id"))));
+                    Map<String, Double> values = new TreeMap<>();
+                    admin.describeClientQuotas(f).entities().get(left(), TimeUnit.MILLISECONDS).values().forEach(values::putAll);
+                    return Map.of("values", values);
                 }
                 case "delete_records": {
                     TopicPartition tp = new TopicPartition(str("topic"), (int) num("partition"));
