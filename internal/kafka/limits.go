@@ -273,10 +273,15 @@ func (a *admission) reject(listener, host, reason string) {
 // rejectedCounter registers longboat_kafka_connections_rejected_total, or
 // finds it when a broker restarted in the same process registered it.
 func rejectedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+	return registerCounter(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "longboat_kafka_connections_rejected_total",
 		Help: "Kafka connections closed at accept because of --max-connections or --max-connections-per-ip, by listener and reason.",
-	}, []string{"listener", "reason"})
+	}, []string{"listener", "reason"}))
+}
+
+// registerCounter registers c, or returns the counter a broker restarted
+// in the same process registered under its name.
+func registerCounter(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
 	if err := reg.Register(c); err != nil {
 		var dup prometheus.AlreadyRegisteredError
 		if errors.As(err, &dup) {

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -84,14 +83,7 @@ func throttledCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	c.WithLabelValues(quota.Produce.Key())
 	c.WithLabelValues(quota.Fetch.Key())
 	c.WithLabelValues(quota.Mutation.Key())
-	if err := reg.Register(c); err != nil {
-		var dup prometheus.AlreadyRegisteredError
-		if errors.As(err, &dup) {
-			return dup.ExistingCollector.(*prometheus.CounterVec)
-		}
-		panic(err)
-	}
-	return c
+	return registerCounter(reg, c)
 }
 
 // mutations charges the partitions a CreateTopics, CreatePartitions or

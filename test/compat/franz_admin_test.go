@@ -116,17 +116,7 @@ func (c *franzClient) describeQuotas(ctx context.Context, clientID string) (map[
 		return nil, err
 	}
 	defer done()
-	described, err := adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &clientID}})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, q := range described {
-		for _, v := range q.Values {
-			out[v.Key] = v.Value
-		}
-	}
-	return out, nil
+	return describedQuotas(ctx, adm, clientID)
 }
 
 func (c *franzClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {

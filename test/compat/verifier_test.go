@@ -332,7 +332,13 @@ func parseTopicID(s string) ([16]byte, error) {
 // topicConfig is the value of topic's config key as DescribeConfigs shows it.
 // clientQuotas are the quota values of the client id entity id.
 func (v *verifier) clientQuotas(ctx context.Context, id string) (map[string]float64, error) {
-	described, err := v.adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &id}})
+	return describedQuotas(ctx, v.adm, id)
+}
+
+// describedQuotas are the quota values of the client id entity id,
+// described through adm.
+func describedQuotas(ctx context.Context, adm *kadm.Client, id string) (map[string]float64, error) {
+	described, err := adm.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &id}})
 	if err != nil {
 		return nil, err
 	}
