@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"math"
 	"reflect"
 	"time"
 
@@ -62,7 +61,7 @@ func (s *Server) throttleFetch(req *request, resp *kmsg.FetchResponse, bytes int
 	s.quotas.Unrecord(st, quota.Fetch, cl, float64(bytes), now)
 	s.muted(req, quota.Fetch, d)
 	empty := req.body.ResponseKind().(*kmsg.FetchResponse)
-	empty.ThrottleMillis = int32(min(d.Milliseconds(), math.MaxInt32))
+	empty.ThrottleMillis = throttleMillis(d)
 	return empty
 }
 

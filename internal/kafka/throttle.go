@@ -43,6 +43,9 @@ func (m *mute) wait(ctx context.Context) bool {
 	}
 }
 
+// throttleMillis is a delay as a response's ThrottleMillis.
+func throttleMillis(d time.Duration) int32 { return int32(min(d.Milliseconds(), math.MaxInt32)) }
+
 // quotaClient names a request's connection as client quotas do: the
 // principal's name (ANONYMOUS without authentication) and the client id.
 func quotaClient(req *request) quota.Client {
@@ -61,7 +64,7 @@ func (s *Server) throttle(req *request, k quota.Kind, bytes int) int32 {
 		return 0
 	}
 	s.muted(req, k, d)
-	return int32(min(d.Milliseconds(), math.MaxInt32))
+	return throttleMillis(d)
 }
 
 func (s *Server) muted(req *request, k quota.Kind, d time.Duration) {
@@ -118,5 +121,5 @@ func (m *mutations) throttle() int32 {
 		return 0
 	}
 	m.s.muted(m.req, quota.Mutation, m.delay)
-	return int32(min(m.delay.Milliseconds(), math.MaxInt32))
+	return throttleMillis(m.delay)
 }
