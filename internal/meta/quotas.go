@@ -127,6 +127,3 @@ func (s *State) ClientQuotaFor(key, user, clientID string) (limit float64, entit
 	}
 	return 0, QuotaEntity{}, false
 }
-
-// ClientQuotaValues returns the values set on exactly this entity.
-func (s *State) ClientQuotaValues(e QuotaEntity) map[string]float64 { return s.quotaValues(e) }

@@ -33,7 +33,7 @@ func TestClientQuotaPrecedence(t *testing.T) {
 	}
 	// Removing the last value removes the entity.
 	s.alterClientQuotas(&AlterClientQuotas{Entries: []QuotaAlteration{{Entity: QuotaEntity{User: alice, ClientID: c1}, Remove: []string{"producer_byte_rate"}}}})
-	if len(s.ClientQuotas) != len(steps)-1 || s.ClientQuotaValues(QuotaEntity{User: alice, ClientID: c1}) != nil {
+	if len(s.ClientQuotas) != len(steps)-1 || s.quotaValues(QuotaEntity{User: alice, ClientID: c1}) != nil {
 		t.Fatalf("after removal: %+v", s.ClientQuotas)
 	}
 	if v, _, _ := s.ClientQuotaFor("producer_byte_rate", "alice", "c1"); v != 7 {
