@@ -1,8 +1,8 @@
-// Package quota holds each client's byte rates against its client quotas
-// (producer_byte_rate, consumer_byte_rate) and says how long to throttle
-// it, as Kafka's client quota managers do: per broker, over a window of
-// one-second samples, the quota shared by every connection of the entity
-// it was set on.
+// Package quota holds each client's rates against its client quotas
+// (producer_byte_rate, consumer_byte_rate, request_percentage) and says how
+// long to throttle it, as Kafka's client quota managers do: per broker,
+// over a window of one-second samples, the quota shared by every
+// connection of the entity it was set on.
 package quota
 
 import (
@@ -25,6 +25,7 @@ const (
 	Produce  Kind = iota // bytes of Produce requests
 	Fetch                // bytes of Fetch responses
 	Mutation             // partitions created, added or deleted (KIP-599)
+	Request              // time handling requests, in percent-seconds (KIP-124)
 )
 
 // The quota keys, as AlterClientQuotas names them.
@@ -32,6 +33,7 @@ const (
 	ProducerByteRate       = "producer_byte_rate"
 	ConsumerByteRate       = "consumer_byte_rate"
 	ControllerMutationRate = "controller_mutation_rate"
+	RequestPercentage      = "request_percentage"
 )
 
 // Key is the quota key that limits a kind.
@@ -41,6 +43,8 @@ func (k Kind) Key() string {
 		return ConsumerByteRate
 	case Mutation:
 		return ControllerMutationRate
+	case Request:
+		return RequestPercentage
 	}
 	return ProducerByteRate
 }
@@ -101,9 +105,11 @@ func (m *Manager) rateOf(k Kind, e meta.QuotaEntity, c Client) *rate {
 	return r
 }
 
-// Record adds value (bytes) to the client's rate for a kind and returns
-// how long the client must wait to bring its rate back to its quota: zero
-// when it is within it or has none.
+// Record adds value (bytes; percent-seconds for Request) to the client's
+// rate for a kind and returns how long the client must wait to bring its
+// rate back to its quota: zero when it is within it or has none. A
+// Request delay is at most one sample window, as Kafka bounds it: one
+// slow request must not hold a client for the whole window.
 func (m *Manager) Record(l Limits, k Kind, c Client, value float64, now time.Time) time.Duration {
 	limit, e, ok := l.ClientQuotaFor(k.Key(), c.User, c.ClientID)
 	if !ok { // most requests: no lock taken
@@ -115,7 +121,11 @@ func (m *Manager) Record(l Limits, k Kind, c Client, value float64, now time.Tim
 	m.prune(ms)
 	r := m.rateOf(k, e, c)
 	r.record(value, ms)
-	return throttle(r, limit, ms)
+	d := throttle(r, limit, ms)
+	if k == Request {
+		d = min(d, time.Duration(sampleWindow)*time.Millisecond)
+	}
+	return d
 }
 
 // Unrecord takes back a value Record added, for a response not sent

@@ -126,3 +126,29 @@ func TestMutationTokenBucket(t *testing.T) {
 		t.Fatalf("no quota: ok %v, delay %v", ok, d)
 	}
 }
+
+// requestLimits is a request_percentage quota of 10 (a tenth of one
+// thread's time) on every client id.
+type requestLimits struct{}
+
+func (requestLimits) ClientQuotaFor(key, _, _ string) (float64, meta.QuotaEntity, bool) {
+	return 10, meta.QuotaEntity{ClientID: meta.DefaultName()}, key == RequestPercentage
+}
+
+func TestRequestDelayIsBoundedToOneWindow(t *testing.T) {
+	m := NewManager()
+	c := Client{ClientID: "busy"}
+	now := time.UnixMilli(11_000_000)
+	// 1 s of handling is 100 percent-seconds: over 10 s, 10%, the quota.
+	if d := m.Record(requestLimits{}, Request, c, 100, now); d != 0 {
+		t.Fatalf("at the quota: throttled %v", d)
+	}
+	// 0.2 s more: 12% observed, X = (12-10)/10*10 s = 2 s, bounded to 1 s.
+	if d := m.Record(requestLimits{}, Request, c, 20, now); d != time.Second {
+		t.Fatalf("throttle %v, want the 1s bound", d)
+	}
+	// Byte quotas keep their unbounded delay.
+	if d := m.Record(limits{"busy": 1}, Produce, c, 15, now); d != 5*time.Second {
+		t.Fatalf("produce throttle %v, want 5s", d)
+	}
+}
