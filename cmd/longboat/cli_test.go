@@ -310,9 +310,9 @@ func TestConfigsQuotas(t *testing.T) {
 	if len(doc.Quotas) != 0 {
 		t.Fatalf("describe every client id after the removal: %+v", doc.Quotas)
 	}
-	lbFails(t, 1, "request_percentage is not enforced", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "request_percentage=50")
+	lbFails(t, 1, "must be positive", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "request_percentage=0")
 	lbFails(t, 1, "Long value", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=1.5")
-	lbFails(t, 2, "quota=bytes-per-second", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=fast")
+	lbFails(t, 2, "quota=number", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--entity-name", "cli-alice", "--add-config", "producer_byte_rate=fast")
 	lbFails(t, 2, "--entity-name or --entity-default", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--add-config", "producer_byte_rate=1")
 	lbFails(t, 2, "must follow its --entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-name", "x")
 	lbFails(t, 2, "given twice", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-type", "users")

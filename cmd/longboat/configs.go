@@ -29,7 +29,8 @@ own value follows at once. The other broker configs are longboat serve flags.
 
 Users and clients hold client quotas (producer_byte_rate, consumer_byte_rate:
 bytes per second per broker; controller_mutation_rate: partitions created or
-deleted per second), as kafka-configs.sh: give --entity-type twice
+deleted per second; request_percentage: time handling requests per broker, in
+percent of one thread), as kafka-configs.sh: give --entity-type twice
 for a user's client id, each followed by its --entity-name or
 --entity-default (for example --entity-type users --entity-name alice
 --entity-type clients --entity-default). Describe without a name lists every

@@ -113,7 +113,7 @@ func quotasCmd(action string, ents entityFlags, cf *clientFlags, adds, dels stri
 			k, v, ok := strings.Cut(kv, "=")
 			f, err := strconv.ParseFloat(v, 64)
 			if !ok || k == "" || err != nil {
-				return usagef("--add-config %q: want quota=bytes-per-second, e.g. producer_byte_rate=1048576", kv)
+				return usagef("--add-config %q: want quota=number, e.g. producer_byte_rate=1048576", kv)
 			}
 			ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Value: f})
 		}

@@ -23,16 +23,13 @@ const (
 	quotaIP       = "ip"
 )
 
-// quotaKeys are the keys Kafka accepts on user and client-id entities;
-// true for those this broker enforces. request_percentage (a share of
-// Kafka's request handler threads' time, which has no counterpart in
-// goroutines) is refused rather than stored: a quota that is accepted
-// and not enforced would mislead.
+// quotaKeys are the keys Kafka accepts on user and client-id entities,
+// all enforced here.
 var quotaKeys = map[string]bool{
 	quota.ProducerByteRate:       true,
 	quota.ConsumerByteRate:       true,
 	quota.ControllerMutationRate: true,
-	"request_percentage":         false,
+	quota.RequestPercentage:      true,
 }
 
 // longQuotas are the keys whose values are whole numbers (Kafka's LONG).
@@ -80,14 +77,12 @@ func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntr
 			return a, fmt.Sprintf("Duplicate quota key %s not updating quota for this entity", op.Key)
 		}
 		seen[op.Key] = true
-		enforced, known := quotaKeys[op.Key]
+		known := quotaKeys[op.Key]
 		switch {
 		case !known:
 			return a, "Invalid configuration key " + op.Key
 		case op.Remove:
 			a.Remove = append(a.Remove, op.Key)
-		case !enforced:
-			return a, fmt.Sprintf("%s is not enforced by this broker; %s, %s and %s are", op.Key, quota.ProducerByteRate, quota.ConsumerByteRate, quota.ControllerMutationRate)
 		case math.IsNaN(op.Value) || math.IsInf(op.Value, 0):
 			return a, fmt.Sprintf("Configuration %s must be a number", op.Key)
 		case longQuotas[op.Key] && math.Abs(op.Value-math.Round(op.Value)) > 1e-6:
@@ -95,7 +90,7 @@ func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntr
 		case longQuotas[op.Key] && op.Value < 1:
 			return a, fmt.Sprintf("Configuration %s must be at least 1 (bytes per second), not %v", op.Key, op.Value)
 		case op.Value <= 0:
-			return a, fmt.Sprintf("Configuration %s must be positive (partition mutations per second), not %v", op.Key, op.Value)
+			return a, fmt.Sprintf("Configuration %s must be positive, not %v", op.Key, op.Value)
 		case longQuotas[op.Key]:
 			a.Set[op.Key] = math.Round(op.Value)
 		default:

@@ -41,27 +41,34 @@ func (s *Server) fetch(ctx context.Context, req *request, body *kmsg.FetchReques
 		if bytes >= int(max(body.MinBytes, 1)) || wait <= 0 || len(waitOn) == 0 || resp.ErrorCode != 0 {
 			return s.throttleFetch(req, resp, bytes)
 		}
-		if !waitAny(ctx, waitOn, wait) {
+		done := waiting(ctx)
+		woke := waitAny(ctx, waitOn, wait)
+		done()
+		if !woke {
 			return s.throttleFetch(req, resp, bytes)
 		}
 	}
 }
 
-// throttleFetch counts a response's record bytes against consumer_byte_rate.
-// Past the quota it sends, as Kafka does, an empty response carrying the
-// delay and takes the bytes back: the client asks again for the same
-// offsets once the delay has passed.
+// throttleFetch counts a response's record bytes against consumer_byte_rate
+// and its handling time against request_percentage. Past either quota it
+// sends, as Kafka does, an empty response carrying the longer delay and
+// takes the bytes back: the client asks again for the same offsets once
+// the delay has passed.
 func (s *Server) throttleFetch(req *request, resp *kmsg.FetchResponse, bytes int) *kmsg.FetchResponse {
 	cl, now := quotaClient(req), time.Now()
 	st := s.node.Meta()
 	d := s.quotas.Record(st, quota.Fetch, cl, float64(bytes), now)
-	if d <= 0 {
+	rd := s.requestThrottle(req)
+	if d <= 0 && rd <= 0 {
 		return resp
 	}
 	s.quotas.Unrecord(st, quota.Fetch, cl, float64(bytes), now)
-	s.muted(req, quota.Fetch, d)
+	if d > 0 {
+		s.muted(req, quota.Fetch, d)
+	}
 	empty := req.body.ResponseKind().(*kmsg.FetchResponse)
-	empty.ThrottleMillis = throttleMillis(d)
+	empty.ThrottleMillis = throttleMillis(max(d, rd))
 	return empty
 }
 

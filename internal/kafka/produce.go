@@ -18,8 +18,11 @@ import (
 	"github.com/longboat/longboat/internal/topicconfig"
 )
 
-// produceKey is Produce's API key.
-const produceKey = 0
+// The API keys of Produce and Fetch, whose handling the server times.
+const (
+	produceKey = 0
+	fetchKey   = 1
+)
 
 func init() { starts(produceKey, 13, (*Server).startProduce) }
 
@@ -126,9 +129,11 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 		}
 	}
 	return func() kmsg.Response {
+		done := waiting(ctx)
 		for _, pa := range pending {
 			s.finishAppend(pa)
 		}
+		done()
 		resp.ThrottleMillis = throttle
 		if body.Acks == 0 {
 			if firstError(resp) != 0 {
@@ -136,6 +141,9 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 			}
 			return nil
 		}
+		// Kafka leaves acks=0 out of request_percentage: no response
+		// could carry the delay.
+		resp.ThrottleMillis = max(throttle, throttleMillis(s.requestThrottle(req)))
 		return resp
 	}
 }

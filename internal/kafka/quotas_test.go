@@ -29,6 +29,7 @@ func TestClientQuotas(t *testing.T) {
 	t.Run("AlterDescribe", env.testQuotaAlterDescribe)
 	t.Run("ProduceAndFetch", env.testQuotaThrottles)
 	t.Run("ControllerMutationRate", env.testMutationQuota)
+	t.Run("RequestPercentage", env.testRequestQuota)
 }
 
 func quotaEntity(kv ...string) kadm.ClientQuotaEntity {
@@ -159,7 +160,7 @@ func (e *adminEnv) testQuotaAlterDescribe(t *testing.T) {
 		{Entity: quotaEntity("user", "carol", "user", "dave"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
 		{Entity: quotaEntity("user", ""), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
 		{Entity: quotaEntity("ip", "127.0.0.1"), Ops: []kadm.AlterClientQuotaOp{setQuota("connection_creation_rate", 10)}},
-		{Entity: quotaEntity("client-id", "y"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 50)}},
+		{Entity: quotaEntity("client-id", "y"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 0)}},
 		{Entity: quotaEntity("client-id", "z"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 0)}},
 		{Entity: quotaEntity("client-id", "w"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 5), setQuota("producer_byte_rate", 6)}},
 		{Entity: quotaEntity("client-id", "ok"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 5)}},
@@ -366,5 +367,87 @@ func (e *adminEnv) testMutationQuota(t *testing.T) {
 	old := client("slow-old-admin", 5)
 	if resp := create(old, "mut-old", 20); resp.Topics[0].ErrorCode != 0 || resp.ThrottleMillis < 5000 {
 		t.Errorf("CreateTopics v5 past the quota: error %d, throttle %d ms, want created and throttled about 9 s", resp.Topics[0].ErrorCode, resp.ThrottleMillis)
+	}
+}
+
+// testRequestQuota: under request_percentage 1 (10 ms of handling a
+// second, 100 ms in a fresh ten-second window) a client asking for
+// metadata without pause is soon told to wait, never more than a second
+// at a time; a client without the quota asking as often is not. Long
+// polls count as waiting, not handling: three fetches that each wait
+// 600 ms on an empty partition stay within the same quota.
+func (e *adminEnv) testRequestQuota(t *testing.T) {
+	ctx := ctxT(t, 60*time.Second)
+	topic := "request-quota"
+	e.createTopic(t, topic, 1)
+	altered, err := e.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		{Entity: quotaEntity("client-id", "rq-busy"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 1)}},
+		{Entity: quotaEntity("client-id", "rq-poll"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 1)}},
+	})
+	if err != nil || altered[0].Err != nil || altered[1].Err != nil {
+		t.Fatalf("alter: %v %v", err, altered)
+	}
+	client := func(id string) *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(e.c.Addrs()[0]), kgo.ClientID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	// metadata asks up to n times, within 20 s, and returns how many
+	// answers came and the first throttle asked for.
+	metadata := func(cl *kgo.Client, n int) (int, int32) {
+		deadline := time.Now().Add(20 * time.Second)
+		for i := range n {
+			if time.Now().After(deadline) {
+				return i, 0
+			}
+			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatalf("metadata %d: %v", i, err)
+			}
+			if resp.ThrottleMillis > 0 {
+				return i + 1, resp.ThrottleMillis
+			}
+		}
+		return n, 0
+	}
+	if n, throttle := metadata(client("rq-free"), 2000); throttle != 0 {
+		t.Errorf("a client without a request quota was throttled %d ms after %d requests", throttle, n)
+	}
+	n, throttle := metadata(client("rq-busy"), 100000)
+	t.Logf("rq-busy throttled %d ms after %d metadata requests", throttle, n)
+	if throttle <= 0 || throttle > 1000 {
+		t.Errorf("rq-busy after %d requests: throttle %d ms, want 1-1000", n, throttle)
+	}
+
+	poll := client("rq-poll")
+	md, err := e.adm.Metadata(ctx, topic)
+	if err != nil || md.Topics[topic].Err != nil {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	leader := poll.Broker(int(md.Topics[topic].Partitions[0].Leader))
+	for i := range 3 {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.ReplicaID = 600, 1, 1<<20, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, md.Topics[topic].ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		kresp, err := leader.Request(ctx, req)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		resp := kresp.(*kmsg.FetchResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("fetch %d: error %d", i, code)
+		}
+		if took := time.Since(start); took < 500*time.Millisecond || resp.ThrottleMillis != 0 {
+			t.Errorf("long poll %d: answered after %v with throttle %d ms, want a 600 ms wait and none", i, took, resp.ThrottleMillis)
+		}
 	}
 }

@@ -64,7 +64,7 @@ type Server struct {
 // New returns a server answering from node and groups (the broker passes
 // its *cluster.Node and *group.Coordinator); call Listen to bind.
 func New(cfg *config.Config, node Node, groups Groups, m *metrics.Metrics, log zerolog.Logger) *Server {
-	s := &Server{cfg: cfg, node: node, groups: groups, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, node: waitingNode{node}, groups: waitingGroups{groups}, metrics: m, log: log.With().Str("component", "kafka").Logger(), conns: map[net.Conn]struct{}{}}
 	s.admission = &admission{maxTotal: cfg.MaxConnections, maxPerIP: cfg.MaxConnectionsPerIP, perIP: map[string]int{},
 		rejected: rejectedCounter(m.Registry), log: s.log}
 	s.inflight = newBudget(cfg.MaxInflightRequestBytes)
@@ -190,9 +190,11 @@ type request struct {
 	remoteHost    string
 	principal     string // User:<name>, for the authorizer
 	body          kmsg.Request
-	sasl          *saslConn // the connection's authentication state
-	size          int       // the request's frame, in bytes
-	mute          *mute     // the connection's, while its client is throttled
+	sasl          *saslConn     // the connection's authentication state
+	size          int           // the request's frame, in bytes
+	mute          *mute         // the connection's, while its client is throttled
+	read          time.Time     // when its frame had been read
+	clock         *requestClock // its waits, when request_percentage applies
 }
 
 // slot carries one response back to the writer, which writes slots in the
@@ -323,7 +325,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		if produce {
 			s.metrics.ProduceStage.WithLabelValues(metrics.StageDecode).Observe(start.Sub(read).Seconds())
 		}
-		finish := apis[req.key].start(s, ctx, req)
+		req.read = read
+		hctx := s.timeRequest(ctx, req)
+		finish := apis[req.key].start(s, hctx, req)
 		if sc.closing {
 			// A failed SASL exchange: its answer goes out, then the
 			// connection closes, as Kafka does.
@@ -351,7 +355,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 				}
 			}()
 			if after != nil {
+				done := waiting(hctx)
 				<-after
+				done()
 			}
 			out := finish()
 			finished := time.Now()
@@ -365,6 +371,9 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 			if out == nil {
 				sl.frame <- nil
 				return
+			}
+			if !produce && req.key != fetchKey {
+				s.throttleResponse(req, out)
 			}
 			frame := encodeResponse(req, out)
 			if produce {

@@ -81,11 +81,12 @@ func throttledCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 		Name: "longboat_kafka_throttle_seconds_total",
 		Help: "Time clients were throttled for exceeding a client quota (connections muted, ThrottleMillis in responses), by quota key.",
 	}, []string{"quota"})
-	// Both series from the start, at zero, so that a rate over them reads
+	// Every series from the start, at zero, so that a rate over them reads
 	// 0 rather than nothing before the first throttle.
 	c.WithLabelValues(quota.Produce.Key())
 	c.WithLabelValues(quota.Fetch.Key())
 	c.WithLabelValues(quota.Mutation.Key())
+	c.WithLabelValues(quota.Request.Key())
 	return registerCounter(reg, c)
 }
 

@@ -5,7 +5,7 @@ import "github.com/twmb/franz-go/pkg/kerr"
 // SetTransactions gives the server its transaction coordinator; call it
 // before Listen. Without one, the transaction APIs answer
 // COORDINATOR_NOT_AVAILABLE.
-func (s *Server) SetTransactions(t Txns) { s.txns = t }
+func (s *Server) SetTransactions(t Txns) { s.txns = waitingTxns{t} }
 
 // fencedBefore answers PRODUCER_FENCED as INVALID_PRODUCER_EPOCH to the
 // versions of an API older than since, which predate it (KIP-588).
