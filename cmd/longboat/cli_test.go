@@ -316,6 +316,25 @@ func TestConfigsQuotas(t *testing.T) {
 	lbFails(t, 2, "--entity-name or --entity-default", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "users", "--add-config", "producer_byte_rate=1")
 	lbFails(t, 2, "must follow its --entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-name", "x")
 	lbFails(t, 2, "given twice", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "users", "--entity-type", "users")
+
+	// ips: TEST-NET addresses, and a default far above any test's
+	// connections, since the broker is shared.
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-name", "192.0.2.1", "--add-config", "connection_creation_rate=10")
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-default", "--add-config", "connection_creation_rate=1000000")
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "ips")
+	if len(doc.Quotas) != 2 || doc.Quotas[0] != (quotaRow{"{ip=192.0.2.1}", "connection_creation_rate", 10}) || doc.Quotas[1] != (quotaRow{"{ip=<default>}", "connection_creation_rate", 1000000}) {
+		t.Fatalf("describe every ip: %+v", doc.Quotas)
+	}
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-default", "--delete-config", "connection_creation_rate")
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-name", "192.0.2.1")
+	if len(doc.Quotas) != 1 {
+		t.Fatalf("describe ip 192.0.2.1 after the default's removal: %+v", doc.Quotas)
+	}
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-name", "192.0.2.1", "--delete-config", "connection_creation_rate")
+	lbFails(t, 1, "not a valid IP", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-name", "broker.example", "--add-config", "connection_creation_rate=10")
+	lbFails(t, 1, "cannot be a fractional value", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-name", "192.0.2.1", "--add-config", "connection_creation_rate=1.5")
+	lbFails(t, 1, "Invalid configuration key producer_byte_rate", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-default", "--add-config", "producer_byte_rate=10")
+	lbFails(t, 2, "takes one entity", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "ips", "--entity-type", "users")
 }
 
 func TestProduceConsumeLines(t *testing.T) {

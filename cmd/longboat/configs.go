@@ -21,6 +21,8 @@ const configsUsage = `Usage:
   longboat configs alter    --entity-type brokers --entity-default [--add-config k=v] [--delete-config k]
   longboat configs describe --entity-type users|clients [--entity-name X | --entity-default] ...
   longboat configs alter    --entity-type users|clients (--entity-name X | --entity-default) ... [--add-config k=v] [--delete-config k]
+  longboat configs describe --entity-type ips [--entity-name IP | --entity-default]
+  longboat configs alter    --entity-type ips (--entity-name IP | --entity-default) [--add-config connection_creation_rate=N] [--delete-config connection_creation_rate]
 
 The brokers' default entity holds the cluster-wide dynamic broker configs: the
 broker configs behind topic defaults (log.retention.ms, message.max.bytes,
@@ -35,6 +37,11 @@ for a user's client id, each followed by its --entity-name or
 --entity-default (for example --entity-type users --entity-name alice
 --entity-type clients --entity-default). Describe without a name lists every
 entity of those types.
+
+Ips hold connection_creation_rate (KIP-612): connections each broker
+accepts per second from one address, an integer; the default applies to
+every address without its own. A connection past it is held unread for
+up to a second and closed.
 `
 
 // configRow is one config as describe prints it.
@@ -65,9 +72,9 @@ func configsCmd(args []string, s *stdio) error {
 	fs.SetOutput(s.err)
 	cf := addClientFlags(fs, defaultAdminTimeout)
 	var ents entityFlags
-	fs.Var(entityTypeFlag{&ents}, "entity-type", "topics, brokers, users or clients (users and clients: repeatable)")
-	fs.Var(entityNameFlag{&ents}, "entity-name", "the topic name, broker id, user or client id")
-	fs.Var(entityDefaultFlag{&ents}, "entity-default", "users and clients: the default user or client id")
+	fs.Var(entityTypeFlag{&ents}, "entity-type", "topics, brokers, users, clients or ips (users and clients: repeatable)")
+	fs.Var(entityNameFlag{&ents}, "entity-name", "the topic name, broker id, user, client id or IP address")
+	fs.Var(entityDefaultFlag{&ents}, "entity-default", "users, clients and ips: the default user, client id or IP address")
 	all := fs.Bool("all", false, "describe: every config, not only those set away from the default")
 	adds := fs.String("add-config", "", "alter: configs to set, k=v,k2=v2 (a list value in brackets: k=[a,b])")
 	dels := fs.String("delete-config", "", "alter: configs to return to their default, k,k2")

@@ -63,7 +63,7 @@ func (e entityFlags) open(flag string) (*entity, error) {
 }
 
 // quotaTypes maps the command's entity types to Kafka's quota entity types.
-var quotaTypes = map[string]string{"users": "user", "clients": "client-id"}
+var quotaTypes = map[string]string{"users": "user", "clients": "client-id", "ips": "ip"}
 
 func (e entityFlags) quotas() bool {
 	_, ok := quotaTypes[e[0].kind]
@@ -73,15 +73,15 @@ func (e entityFlags) quotas() bool {
 // check validates the entities for an action.
 func (e entityFlags) check(action string) error {
 	if len(e) == 0 {
-		return usagef("--entity-type is required: topics, brokers, users or clients")
+		return usagef("--entity-type is required: topics, brokers, users, clients or ips")
 	}
 	seen := map[string]bool{}
 	for _, en := range e {
 		_, quota := quotaTypes[en.kind]
 		switch {
 		case en.kind != "topics" && en.kind != "brokers" && !quota:
-			return usagef("--entity-type %q: use topics, brokers, users or clients", en.kind)
-		case !quota && len(e) > 1:
+			return usagef("--entity-type %q: use topics, brokers, users, clients or ips", en.kind)
+		case (!quota || en.kind == "ips") && len(e) > 1:
 			return usagef("--entity-type %s takes one entity", en.kind)
 		case en.kind == "topics" && !en.named:
 			return usagef("--entity-name is required")
@@ -104,8 +104,8 @@ type quotaRow struct {
 	Value  float64 `json:"value"`
 }
 
-// quotasCmd reads and changes client quotas: the configs of users and
-// clients.
+// quotasCmd reads and changes client quotas: the configs of users,
+// clients and ips.
 func quotasCmd(action string, ents entityFlags, cf *clientFlags, adds, dels string, s *stdio) error {
 	var ops []kadm.AlterClientQuotaOp
 	if action == "alter" {
@@ -113,7 +113,7 @@ func quotasCmd(action string, ents entityFlags, cf *clientFlags, adds, dels stri
 			k, v, ok := strings.Cut(kv, "=")
 			f, err := strconv.ParseFloat(v, 64)
 			if !ok || k == "" || err != nil {
-				return usagef("--add-config %q: want quota=number, e.g. producer_byte_rate=1048576", kv)
+				return usagef("--add-config %q: want quota=number, e.g. producer_byte_rate=1048576 (bytes per second)", kv)
 			}
 			ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Value: f})
 		}

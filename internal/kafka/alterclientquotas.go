@@ -50,7 +50,7 @@ func quotaEntity(parts []kmsg.AlterClientQuotasRequestEntryEntity) (meta.QuotaEn
 		case quotaClientID:
 			n = &e.ClientID
 		case quotaIP:
-			return e, "ip quotas (connection_creation_rate) are not supported by this broker: use --max-connections-per-ip"
+			n = &e.IP
 		default:
 			return e, "Unhandled client quota entity type: " + p.Type
 		}
@@ -65,11 +65,14 @@ func quotaEntity(parts []kmsg.AlterClientQuotasRequestEntryEntity) (meta.QuotaEn
 			*n = meta.Named(*p.Name)
 		}
 	}
-	return e, ""
+	return e, ipEntityError(e)
 }
 
 // quotaAlteration validates one entry's operations into an alteration.
 func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntryOp) (meta.QuotaAlteration, string) {
+	if e.IP.Set {
+		return ipAlteration(e, ops)
+	}
 	a := meta.QuotaAlteration{Entity: e, Set: map[string]float64{}}
 	seen := map[string]bool{}
 	for _, op := range ops {

@@ -88,14 +88,14 @@ func (s *Server) describeClientQuotas(ctx context.Context, req *request, body *k
 		return true
 	}
 	for _, q := range s.linearMeta(ctx).ClientQuotas {
-		if has(quotaIP) || !matches(quotaUser, q.Entity.User) || !matches(quotaClientID, q.Entity.ClientID) {
+		if !matches(quotaUser, q.Entity.User) || !matches(quotaClientID, q.Entity.ClientID) || !matches(quotaIP, q.Entity.IP) {
 			continue
 		}
 		e := kmsg.NewDescribeClientQuotasResponseEntry()
 		for _, p := range []struct {
 			typ string
 			n   meta.QuotaName
-		}{{quotaUser, q.Entity.User}, {quotaClientID, q.Entity.ClientID}} {
+		}{{quotaUser, q.Entity.User}, {quotaClientID, q.Entity.ClientID}, {quotaIP, q.Entity.IP}} {
 			if !p.n.Set {
 				continue
 			}

@@ -11,12 +11,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/quota"
 )
 
 // Reasons a connection is refused at accept, as the rejected metric's label.
 const (
 	rejectMaxConnections = "max_connections"
 	rejectPerIP          = "max_connections_per_ip"
+	rejectConnectionRate = "connection_creation_rate" // an ip quota
 )
 
 // budget counts bytes held against a limit. acquire waits while taking n
@@ -216,12 +219,14 @@ func (w progressWriter) Write(p []byte) (int, error) {
 }
 
 // admission tracks open connections per client address for
-// max.connections and max.connections.per.ip.
+// max.connections and max.connections.per.ip, and the connections each
+// address opens for its connection_creation_rate quota.
 type admission struct {
 	maxTotal, maxPerIP int
 	mu                 sync.Mutex
 	total              int
 	perIP              map[string]int
+	rates              quota.Connections
 	rejected           *prometheus.CounterVec // listener, reason
 	log                zerolog.Logger
 	lastWarn           time.Time
@@ -275,7 +280,7 @@ func (a *admission) reject(listener, host, reason string) {
 func rejectedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	return registerCounter(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "longboat_kafka_connections_rejected_total",
-		Help: "Kafka connections closed at accept because of --max-connections or --max-connections-per-ip, by listener and reason.",
+		Help: "Kafka connections closed at accept because of --max-connections, --max-connections-per-ip or an ip quota's connection_creation_rate, by listener and reason.",
 	}, []string{"listener", "reason"}))
 }
 

@@ -159,7 +159,7 @@ func (e *adminEnv) testQuotaAlterDescribe(t *testing.T) {
 		{Entity: quotaEntity("user", "carol", "client-id", "x"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10.5)}},
 		{Entity: quotaEntity("user", "carol", "user", "dave"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
 		{Entity: quotaEntity("user", ""), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 10)}},
-		{Entity: quotaEntity("ip", "127.0.0.1"), Ops: []kadm.AlterClientQuotaOp{setQuota("connection_creation_rate", 10)}},
+		{Entity: quotaEntity("ip", "127.0.0.1", "user", "carol"), Ops: []kadm.AlterClientQuotaOp{setQuota("connection_creation_rate", 10)}},
 		{Entity: quotaEntity("client-id", "y"), Ops: []kadm.AlterClientQuotaOp{setQuota("request_percentage", 0)}},
 		{Entity: quotaEntity("client-id", "z"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 0)}},
 		{Entity: quotaEntity("client-id", "w"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 5), setQuota("producer_byte_rate", 6)}},

@@ -144,6 +144,9 @@ func (s *Server) accept(name string, ln net.Listener, tlsCfg *tls.Config) {
 			continue
 		}
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		if s.throttleConnection(name, host, c) {
+			continue
+		}
 		if reason := s.admission.admit(host); reason != "" {
 			c.Close()
 			s.admission.reject(name, host, reason)

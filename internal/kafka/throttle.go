@@ -79,10 +79,11 @@ func (s *Server) muted(req *request, k quota.Kind, d time.Duration) {
 func throttledCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "longboat_kafka_throttle_seconds_total",
-		Help: "Time clients were throttled for exceeding a client quota (connections muted, ThrottleMillis in responses), by quota key.",
+		Help: "Time clients were throttled for exceeding a client quota (connections muted, ThrottleMillis in responses, new connections held before being closed), by quota key.",
 	}, []string{"quota"})
 	// Every series from the start, at zero, so that a rate over them reads
 	// 0 rather than nothing before the first throttle.
+	c.WithLabelValues(quota.ConnectionCreationRate)
 	c.WithLabelValues(quota.Produce.Key())
 	c.WithLabelValues(quota.Fetch.Key())
 	c.WithLabelValues(quota.Mutation.Key())

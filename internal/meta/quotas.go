@@ -1,16 +1,19 @@
 package meta
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 )
 
 // QuotaEntity names whom a client quota applies to: a user, a client id,
-// or a user's client id. Each part is absent (its zero value), the
+// a user's client id, or an IP address (connection_creation_rate, never
+// combined with the others). Each part is absent (its zero value), the
 // default of its type (Kafka's null name) or a name.
 type QuotaEntity struct {
 	User     QuotaName `json:"user,omitzero"`
 	ClientID QuotaName `json:"client_id,omitzero"`
+	IP       QuotaName `json:"ip,omitzero"`
 }
 
 // QuotaName is one part of a QuotaEntity.
@@ -93,25 +96,59 @@ func quotaPrecedence(user, clientID string) [8]QuotaEntity {
 type quotaIndex struct {
 	once sync.Once
 	m    map[QuotaEntity]map[string]float64
+	// ips holds the named ip entities by address, since a name is stored
+	// as given (as Kafka, so that describe matches it) and one address has
+	// many spellings; ipDefault is the default ip entity's values.
+	ips       map[netip.Addr]map[string]float64
+	ipDefault map[string]float64
 }
+
+// index returns the State's quota index, built at its first use; nil for
+// a State decoded from a snapshot or built by hand.
+func (s *State) index() *quotaIndex {
+	if s.quotas == nil {
+		return nil
+	}
+	s.quotas.once.Do(func() { s.quotas.build(s.ClientQuotas) })
+	return s.quotas
+}
+
+func (x *quotaIndex) build(quotas []ClientQuota) {
+	x.m = make(map[QuotaEntity]map[string]float64, len(quotas))
+	for _, q := range quotas {
+		x.m[q.Entity] = q.Values
+		if !q.Entity.IP.Set {
+			continue
+		}
+		if q.Entity.IP.Default {
+			x.ipDefault = q.Values
+			continue
+		}
+		if a, err := netip.ParseAddr(q.Entity.IP.Name); err == nil {
+			if x.ips == nil {
+				x.ips = map[netip.Addr]map[string]float64{}
+			}
+			x.ips[IPKey(a)] = q.Values
+		}
+	}
+}
+
+// IPKey is the form of an address that ip quotas are looked up by: one
+// address whether a client reached a dual-stack listener over IPv4 or
+// IPv6, and whatever its zone (Java's InetAddress equality ignores it).
+func IPKey(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
 
 // quotaValues returns the values set on exactly entity e.
 func (s *State) quotaValues(e QuotaEntity) map[string]float64 {
-	if s.quotas == nil { // a State decoded from a snapshot, or built by hand
-		for _, q := range s.ClientQuotas {
-			if q.Entity == e {
-				return q.Values
-			}
-		}
-		return nil
+	if x := s.index(); x != nil {
+		return x.m[e]
 	}
-	s.quotas.once.Do(func() {
-		s.quotas.m = make(map[QuotaEntity]map[string]float64, len(s.ClientQuotas))
-		for _, q := range s.ClientQuotas {
-			s.quotas.m[q.Entity] = q.Values
+	for _, q := range s.ClientQuotas {
+		if q.Entity == e {
+			return q.Values
 		}
-	})
-	return s.quotas.m[e]
+	}
+	return nil
 }
 
 // ClientQuotaFor returns the limit of a quota key that applies to a user's
@@ -126,4 +163,23 @@ func (s *State) ClientQuotaFor(key, user, clientID string) (limit float64, entit
 		}
 	}
 	return 0, QuotaEntity{}, false
+}
+
+// IPQuotaFor returns the limit of a quota key that applies to connections
+// from an address, as Kafka resolves it: the quota set on the address,
+// else the default ip quota; ok is false when neither is set.
+func (s *State) IPQuotaFor(key string, ip netip.Addr) (limit float64, ok bool) {
+	if len(s.ClientQuotas) == 0 {
+		return 0, false
+	}
+	x := s.index()
+	if x == nil {
+		x = &quotaIndex{}
+		x.build(s.ClientQuotas)
+	}
+	if v, has := x.ips[IPKey(ip)][key]; has {
+		return v, true
+	}
+	v, has := x.ipDefault[key]
+	return v, has
 }
