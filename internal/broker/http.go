@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/version"
 )
@@ -31,6 +32,7 @@ func (b *Broker) routes() *http.ServeMux {
 		_ = json.NewEncoder(w).Encode(b.Node.IdentityReport(r.Context()))
 	})
 	mux.HandleFunc("/v1/replicas", b.Node.ServeReplicas)
+	mux.HandleFunc("GET "+cluster.MetaQuorumPath, b.Node.ServeMetaQuorum)
 	mux.HandleFunc("POST /v1/join", b.join)
 	mux.HandleFunc("POST /v1/brokers/{id}/drain", b.brokerAction(func(ctx context.Context, id uint64) error { return b.Node.SetDraining(ctx, id, true) }, "broker marked draining"))
 	mux.HandleFunc("DELETE /v1/brokers/{id}/drain", b.brokerAction(func(ctx context.Context, id uint64) error { return b.Node.SetDraining(ctx, id, false) }, "broker no longer draining"))

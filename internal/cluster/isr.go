@@ -63,6 +63,11 @@ type followerSync struct {
 	caughtUp time.Time
 	// seen: caughtUp was observed, not assumed.
 	seen bool
+	// applied is the position the follower last reported (its high
+	// watermark, or applied index for __meta and group shards) at
+	// answered; -1 before its first answer in this term.
+	applied  int64
+	answered time.Time
 }
 
 // shardSync is a leader's view of one partition's followers.
@@ -82,7 +87,7 @@ func newShardSync(term uint64, replicas []uint64, self uint64, now time.Time) *s
 		if r != self {
 			// A new leader gives each follower the lag time to show it is
 			// caught up, as Kafka's does with the ISR it inherits.
-			s.followers[r] = &followerSync{caughtUp: now}
+			s.followers[r] = &followerSync{caughtUp: now, applied: -1}
 		}
 	}
 	return s
@@ -98,6 +103,7 @@ func (s *shardSync) observe(follower uint64, hw, leaderHW int64, at time.Time) {
 	if !ok {
 		return
 	}
+	f.applied, f.answered = hw, at
 	var t time.Time
 	switch {
 	case hw >= leaderHW:
@@ -436,3 +442,31 @@ func (n *Node) ISR(shardID uint64, replicas []uint64) []uint64 {
 // it records the asking leader's shrunk ISRs and answers with the high
 // watermarks of the partition replicas hosted here.
 func (n *Node) ServeReplicas(w http.ResponseWriter, r *http.Request) { n.isr.serve(w, r) }
+
+// FollowerProgress is what a leader last learned of one follower of a
+// shard it leads.
+type FollowerProgress struct {
+	Applied  int64     // -1: no answer yet in this term
+	Answered time.Time // zero: no answer yet
+	CaughtUp time.Time // zero: not seen caught up in this term
+}
+
+// progress returns the followers of a shard led here, in the term the
+// tracker last saw it led; ok is false when it tracks no such shard.
+func (t *isrTracker) progress(shardID uint64) (map[uint64]FollowerProgress, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.led[shardID]
+	if !ok {
+		return nil, false
+	}
+	out := make(map[uint64]FollowerProgress, len(s.followers))
+	for id, f := range s.followers {
+		p := FollowerProgress{Applied: f.applied, Answered: f.answered}
+		if f.seen {
+			p.CaughtUp = f.caughtUp
+		}
+		out[id] = p
+	}
+	return out, true
+}

@@ -41,6 +41,7 @@ func TestAdminAPIs(t *testing.T) {
 	t.Run("DescribeLogDirs", env.testDescribeLogDirs)
 	t.Run("DescribeProducers", env.testDescribeProducers)
 	t.Run("ManualAssignment", env.testManualAssignment)
+	t.Run("DescribeQuorum", env.testDescribeQuorum)
 	// Last: it stops a broker.
 	t.Run("ElectLeaders", env.testElectLeaders)
 }

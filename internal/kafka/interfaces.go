@@ -7,6 +7,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/partition"
@@ -60,6 +61,8 @@ type Node interface {
 	// on __consumer_offsets).
 	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
 	NextProducerID(ctx context.Context) (int64, error)
+	// MetaQuorum is __meta's Raft group as its leader sees it.
+	MetaQuorum(ctx context.Context) (cluster.MetaQuorum, error)
 }
 
 // Replica is what the handlers read of a partition's local replica

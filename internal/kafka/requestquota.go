@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/longboat/longboat/internal/cluster"
 	"github.com/longboat/longboat/internal/group"
 	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/quota"
@@ -157,6 +158,11 @@ func (n waitingNode) ProposeGroup(ctx context.Context, shard uint64, cmd []byte)
 func (n waitingNode) NextProducerID(ctx context.Context) (int64, error) {
 	defer waiting(ctx)()
 	return n.Node.NextProducerID(ctx)
+}
+
+func (n waitingNode) MetaQuorum(ctx context.Context) (cluster.MetaQuorum, error) {
+	defer waiting(ctx)()
+	return n.Node.MetaQuorum(ctx)
 }
 
 type waitingGroups struct{ Groups }
