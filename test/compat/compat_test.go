@@ -61,6 +61,9 @@ type client interface {
 	// entity clientID; describeQuotas returns that entity's values.
 	alterQuota(ctx context.Context, clientID, key string, value float64, remove bool) error
 	describeQuotas(ctx context.Context, clientID string) (map[string]float64, error)
+	// describeQuorum is DescribeQuorum: the metadata quorum's leader,
+	// leader epoch and voters.
+	describeQuorum(ctx context.Context) (quorum, error)
 	// deleteRecords deletes the records of a partition below offset before.
 	deleteRecords(ctx context.Context, topic string, partition int32, before int64) error
 	listGroups(ctx context.Context) ([]string, error)
@@ -75,6 +78,13 @@ type client interface {
 // client interface's.
 type nextGenConsumer interface {
 	groupConsume848(ctx context.Context, topic, group string, want int) ([]rec, error)
+}
+
+// quorum is what a client reports of the metadata quorum.
+type quorum struct {
+	Leader int32   `json:"leader"`
+	Epoch  int32   `json:"epoch"`
+	Voters []int32 `json:"voters"` // ascending
 }
 
 // groupDescription is what a client reports of a consumer group.
@@ -172,6 +182,7 @@ func (w without) alterQuota(context.Context, string, string, float64, bool) erro
 func (w without) describeQuotas(context.Context, string) (map[string]float64, error) {
 	return nil, w.fail()
 }
+func (w without) describeQuorum(context.Context) (quorum, error)             { return quorum{}, w.fail() }
 func (w without) deleteRecords(context.Context, string, int32, int64) error { return w.fail() }
 func (w without) listGroups(context.Context) ([]string, error)              { return nil, w.fail() }
 func (w without) describeGroup(context.Context, string) (groupDescription, error) {
@@ -215,6 +226,7 @@ var features = []struct{ id, title string }{
 	{"assigned", "admin: create topic and partitions with a replica assignment"},
 	{"configs", "admin: alter and describe topic configs"},
 	{"quotas", "admin: alter and describe client quotas"},
+	{"quorum", "admin: describe the metadata quorum"},
 	{"delete", "admin: delete topic by name"},
 	{"deleteid", "admin: delete topic by id"},
 	{"idempotent", "idempotent produce"},

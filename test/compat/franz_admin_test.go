@@ -119,6 +119,15 @@ func (c *franzClient) describeQuotas(ctx context.Context, clientID string) (map[
 	return describedQuotas(ctx, adm, clientID)
 }
 
+func (c *franzClient) describeQuorum(ctx context.Context) (quorum, error) {
+	cl, err := kgo.NewClient(c.opts()...)
+	if err != nil {
+		return quorum{}, err
+	}
+	defer cl.Close()
+	return describedQuorum(ctx, cl)
+}
+
 func (c *franzClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {
 	adm, done, err := c.admin()
 	if err != nil {

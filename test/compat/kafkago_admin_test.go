@@ -53,6 +53,10 @@ func (c *kafkaGoClient) alterQuota(ctx context.Context, clientID, key string, va
 	return nil
 }
 
+func (c *kafkaGoClient) describeQuorum(context.Context) (quorum, error) {
+	return quorum{}, unsupported("kafka-go's Client has no DescribeQuorum call")
+}
+
 func (c *kafkaGoClient) describeQuotas(ctx context.Context, clientID string) (map[string]float64, error) {
 	resp, err := c.client().DescribeClientQuotas(ctx, &kafka.DescribeClientQuotasRequest{
 		Components: []kafka.DescribeClientQuotasRequestComponent{{EntityType: "client-id", MatchType: 0, Match: clientID}}, Strict: true})

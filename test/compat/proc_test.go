@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -222,6 +223,13 @@ func (c *procClient) describeQuotas(ctx context.Context, clientID string) (map[s
 	var resp struct{ Values map[string]float64 }
 	err := c.call(ctx, "describe_quotas", map[string]any{"client_id": clientID}, &resp)
 	return resp.Values, err
+}
+
+func (c *procClient) describeQuorum(ctx context.Context) (quorum, error) {
+	var q quorum
+	err := c.call(ctx, "describe_quorum", nil, &q)
+	slices.Sort(q.Voters)
+	return q, err
 }
 
 func (c *procClient) describeTopicConfig(ctx context.Context, topic, key string) (string, error) {

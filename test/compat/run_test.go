@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -227,6 +228,20 @@ func runClient(t *testing.T, e *env, m *matrix, cl client) {
 		}
 		if got, err := e.v.clientQuotas(ctx, id); err != nil || len(got) != 0 {
 			return fmt.Errorf("the cluster has %v (%v) for client id %s after the client removed %s", got, err, id, key)
+		}
+		return nil
+	})
+	cell(t, m, cl, "quorum", 30*time.Second, func(ctx context.Context) error {
+		got, err := cl.describeQuorum(ctx)
+		if err != nil {
+			return err
+		}
+		want, err := e.v.quorum(ctx)
+		if err != nil {
+			return err
+		}
+		if got.Leader != want.Leader || got.Epoch != want.Epoch || !slices.Equal(got.Voters, want.Voters) {
+			return fmt.Errorf("the client describes %+v, the cluster %+v", got, want)
 		}
 		return nil
 	})

@@ -39,6 +39,10 @@ func (c *saramaClient) alterQuota(_ context.Context, clientID, key string, value
 		sarama.ClientQuotasOp{Key: key, Value: value, Remove: remove}, false)
 }
 
+func (c *saramaClient) describeQuorum(context.Context) (quorum, error) {
+	return quorum{}, unsupported("sarama's ClusterAdmin has no DescribeQuorum call")
+}
+
 func (c *saramaClient) describeQuotas(_ context.Context, clientID string) (map[string]float64, error) {
 	adm, err := c.admin()
 	if err != nil {

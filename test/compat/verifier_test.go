@@ -335,6 +335,41 @@ func (v *verifier) clientQuotas(ctx context.Context, id string) (map[string]floa
 	return describedQuotas(ctx, v.adm, id)
 }
 
+// quorum is the metadata quorum as DescribeQuorum gives it.
+func (v *verifier) quorum(ctx context.Context) (quorum, error) {
+	return describedQuorum(ctx, v.cl)
+}
+
+// describedQuorum sends DescribeQuorum through cl, which has no call of
+// its own for it, and reads the leader, its epoch and the voters.
+func describedQuorum(ctx context.Context, cl *kgo.Client) (quorum, error) {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return quorum{}, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return quorum{}, err
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return quorum{}, fmt.Errorf("DescribeQuorum answered %d topics", len(resp.Topics))
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return quorum{}, err
+	}
+	q := quorum{Leader: p.LeaderID, Epoch: p.LeaderEpoch}
+	for _, v := range p.CurrentVoters {
+		q.Voters = append(q.Voters, v.ReplicaID)
+	}
+	slices.Sort(q.Voters)
+	return q, nil
+}
+
 // describedQuotas are the quota values of the client id entity id,
 // described through adm.
 func describedQuotas(ctx context.Context, adm *kadm.Client, id string) (map[string]float64, error) {

@@ -178,6 +178,9 @@ class KafkaPython:
     def describe_quotas(self):
         raise Unsupported("kafka-python 2.0.2's admin client has no client quota calls")
 
+    def describe_quorum(self):
+        raise Unsupported("kafka-python 2.0.2's admin client has no metadata quorum call")
+
     def alter_topic_config(self):
         from kafka.admin import ConfigResource, ConfigResourceType
         r = self.req
@@ -405,6 +408,9 @@ class ConfluentKafka:
 
     def describe_quotas(self):
         raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no client quota calls")
+
+    def describe_quorum(self):
+        raise Unsupported("confluent-kafka-python 1.7.0's AdminClient has no metadata quorum call")
 
     def alter_topic_config(self):
         from confluent_kafka.admin import ConfigResource

@@ -154,6 +154,8 @@ func run(ctx context.Context, r *request) (any, error) {
 		return adminGroup(ctx, r)
 	case "alter_quota", "describe_quotas":
 		return nil, unsupported("confluent-kafka-go's AdminClient has no client quota calls")
+	case "describe_quorum":
+		return nil, unsupported("confluent-kafka-go's AdminClient has no metadata quorum call")
 	}
 	return nil, notDriven{r.Op}
 }

@@ -24,6 +24,7 @@ import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.QuorumInfo;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -173,6 +174,12 @@ public final class CompatDriver {
                     Map<String, Double> values = new TreeMap<>();
                     admin.describeClientQuotas(f).entities().get(left(), TimeUnit.MILLISECONDS).values().forEach(values::putAll);
                     return Map.of("values", values);
+                }
+                case "describe_quorum": {
+                    QuorumInfo q = admin.describeMetadataQuorum().quorumInfo().get(left(), TimeUnit.MILLISECONDS);
+                    List<Integer> voters = new ArrayList<>();
+                    q.voters().forEach(v -> voters.add(v.replicaId()));
+                    return Map.of("leader", q.leaderId(), "epoch", q.leaderEpoch(), "voters", voters);
                 }
                 case "delete_records": {
                     TopicPartition tp = new TopicPartition(str("topic"), (int) num("partition"));
