@@ -277,7 +277,20 @@ func TestConfigsCommands(t *testing.T) {
 	lbFails(t, 1, "per-broker dynamic configs are not supported", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-name", "1", "--add-config", "log.preallocate=true")
 	lbFails(t, 1, "Cannot update these configs dynamically", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-default", "--add-config", "num.io.threads=4")
 	lbFails(t, 2, "--entity-default", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers")
-	lbFails(t, 2, "--entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "x")
+	lbFails(t, 2, "--entity-type", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "connectors", "--entity-name", "x")
+	// A consumer group's own KIP-848 configs (kafka-configs.sh 4.0's
+	// --entity-type groups), for a group that need not exist yet.
+	_, rows = table(t, lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "cli-group", "--add-config", "consumer.heartbeat.interval.ms=8000"))
+	if len(rows) != 1 || rows[0][0] != "consumer.heartbeat.interval.ms" || rows[0][1] != "8000" || rows[0][2] != "GROUP_CONFIG" {
+		t.Fatalf("configs alter of group cli-group printed %v", rows)
+	}
+	lbJSON(t, &doc, "configs", "describe", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "cli-group", "--all")
+	if !hasConfig(doc.Configs, "consumer.heartbeat.interval.ms", "8000") || !hasConfig(doc.Configs, "consumer.session.timeout.ms", "45000") {
+		t.Fatalf("configs describe --all of group cli-group: %+v", doc.Configs)
+	}
+	lbFails(t, 1, "consumer.session.timeout.ms must be greater than or equal to 45000", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "cli-group", "--add-config", "consumer.heartbeat.interval.ms=15000,consumer.session.timeout.ms=15000")
+	lbOK(t, "", "configs", "alter", "--bootstrap-server", bs, "--entity-type", "groups", "--entity-name", "cli-group", "--delete-config", "consumer.heartbeat.interval.ms")
+	lbFails(t, 2, "--entity-name is required", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "groups")
 	lbFails(t, 2, "broker is named by its id", "configs", "describe", "--bootstrap-server", bs, "--entity-type", "brokers", "--entity-name", "one")
 }
 

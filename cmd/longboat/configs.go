@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/cli"
@@ -21,6 +23,8 @@ const configsUsage = `Usage:
   longboat configs alter    --entity-type brokers --entity-default [--add-config k=v] [--delete-config k]
   longboat configs describe --entity-type users|clients [--entity-name X | --entity-default] ...
   longboat configs alter    --entity-type users|clients (--entity-name X | --entity-default) ... [--add-config k=v] [--delete-config k]
+  longboat configs describe --entity-type groups --entity-name GROUP [--all]
+  longboat configs alter    --entity-type groups --entity-name GROUP [--add-config k=v] [--delete-config k]
   longboat configs describe --entity-type ips [--entity-name IP | --entity-default]
   longboat configs alter    --entity-type ips (--entity-name IP | --entity-default) [--add-config connection_creation_rate=N] [--delete-config connection_creation_rate]
 
@@ -28,6 +32,10 @@ The brokers' default entity holds the cluster-wide dynamic broker configs: the
 broker configs behind topic defaults (log.retention.ms, message.max.bytes,
 log.cleanup.policy, min.insync.replicas, ...), which every topic without its
 own value follows at once. The other broker configs are longboat serve flags.
+
+Groups hold a consumer group's own KIP-848 consumer.session.timeout.ms and
+consumer.heartbeat.interval.ms (Kafka 4.0's group configs) over the broker's
+--group-consumer-session-timeout and --group-consumer-heartbeat-interval.
 
 Users and clients hold client quotas (producer_byte_rate, consumer_byte_rate:
 bytes per second per broker; controller_mutation_rate: partitions created or
@@ -72,8 +80,8 @@ func configsCmd(args []string, s *stdio) error {
 	fs.SetOutput(s.err)
 	cf := addClientFlags(fs, defaultAdminTimeout)
 	var ents entityFlags
-	fs.Var(entityTypeFlag{&ents}, "entity-type", "topics, brokers, users, clients or ips (users and clients: repeatable)")
-	fs.Var(entityNameFlag{&ents}, "entity-name", "the topic name, broker id, user, client id or IP address")
+	fs.Var(entityTypeFlag{&ents}, "entity-type", "topics, brokers, groups, users, clients or ips (users and clients: repeatable)")
+	fs.Var(entityNameFlag{&ents}, "entity-name", "the topic name, broker id, group, user, client id or IP address")
 	fs.Var(entityDefaultFlag{&ents}, "entity-default", "users, clients and ips: the default user, client id or IP address")
 	all := fs.Bool("all", false, "describe: every config, not only those set away from the default")
 	adds := fs.String("add-config", "", "alter: configs to set, k=v,k2=v2 (a list value in brackets: k=[a,b])")
@@ -87,12 +95,16 @@ func configsCmd(args []string, s *stdio) error {
 	if ents.quotas() {
 		return quotasCmd(action, ents, cf, *adds, *dels, s)
 	}
-	ctx, adm, f, done, err := cf.admin()
+	f, err := cf.format()
+	if err != nil {
+		return err
+	}
+	ctx, cl, done, err := cf.client()
 	if err != nil {
 		return err
 	}
 	defer done()
-	res := configResource{adm: adm, kind: ents[0].kind, name: ents[0].name, def: ents[0].def}
+	res := configResource{cl: cl, adm: kadm.NewClient(cl), kind: ents[0].kind, name: ents[0].name, def: ents[0].def}
 	if action == "describe" {
 		rows, err := res.describe(ctx, *all)
 		if err != nil {
@@ -124,10 +136,12 @@ func printConfigs(s *stdio, f cli.Format, res configResource, rows []configRow) 
 	return cli.Print(s.out, f, doc, g)
 }
 
-// configResource is one topic or broker whose configs are read or changed.
+// configResource is one topic, broker or group whose configs are read or
+// changed.
 type configResource struct {
+	cl   *kgo.Client // for group configs, which kadm has no calls for
 	adm  *kadm.Client
-	kind string // topics or brokers
+	kind string // topics, brokers or groups
 	name string
 	def  bool // the brokers' default entity: the cluster-wide dynamic configs
 }
@@ -163,9 +177,12 @@ func (r configResource) broker() (int32, error) {
 func (r configResource) describe(ctx context.Context, all bool) ([]configRow, error) {
 	var rcs kadm.ResourceConfigs
 	var err error
-	if r.kind == "topics" {
+	switch r.kind {
+	case "topics":
 		rcs, err = r.adm.DescribeTopicConfigs(ctx, r.name)
-	} else {
+	case "groups":
+		rcs, err = r.describeGroup(ctx)
+	default:
 		var ids []int32
 		if ids, err = r.brokers(); err != nil {
 			return nil, err
@@ -195,9 +212,12 @@ func (r configResource) describe(ctx context.Context, all bool) ([]configRow, er
 func (r configResource) alter(ctx context.Context, alters []kadm.AlterConfig) error {
 	var resp kadm.AlterConfigsResponses
 	var err error
-	if r.kind == "topics" {
+	switch r.kind {
+	case "topics":
 		resp, err = r.adm.AlterTopicConfigs(ctx, alters, r.name)
-	} else {
+	case "groups":
+		resp, err = r.alterGroup(ctx, alters)
+	default:
 		var ids []int32
 		if ids, err = r.brokers(); err != nil {
 			return err
@@ -266,3 +286,57 @@ func splitConfigs(s string) []string {
 
 // defaultAdminTimeout bounds a metadata or admin command.
 const defaultAdminTimeout = 30 * time.Second
+
+// describeGroup is DescribeConfigs on a group (Kafka 4.0's GROUP config
+// resource), in kadm's form.
+func (r configResource) describeGroup(ctx context.Context) (kadm.ResourceConfigs, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, r.name
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, r.cl)
+	if err != nil {
+		return nil, err
+	}
+	var out kadm.ResourceConfigs
+	for _, res := range resp.Resources {
+		rc := kadm.ResourceConfig{Name: res.ResourceName, Err: kerr.ErrorForCode(res.ErrorCode)}
+		if res.ErrorMessage != nil {
+			rc.ErrMessage = *res.ErrorMessage
+		}
+		for _, c := range res.Configs {
+			rc.Configs = append(rc.Configs, kadm.Config{Key: c.Name, Value: c.Value, Source: c.Source, Sensitive: c.IsSensitive})
+		}
+		out = append(out, rc)
+	}
+	return out, nil
+}
+
+// alterGroup is IncrementalAlterConfigs on a group, in kadm's form.
+func (r configResource) alterGroup(ctx context.Context, alters []kadm.AlterConfig) (kadm.AlterConfigsResponses, error) {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeGroupConfig, r.name
+	for _, a := range alters {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value, c.Op = a.Name, a.Value, kmsg.IncrementalAlterConfigOpSet
+		if a.Op == kadm.DeleteConfig {
+			c.Op = kmsg.IncrementalAlterConfigOpDelete
+		}
+		rr.Configs = append(rr.Configs, c)
+	}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, r.cl)
+	if err != nil {
+		return nil, err
+	}
+	var out kadm.AlterConfigsResponses
+	for _, res := range resp.Resources {
+		a := kadm.AlterConfigsResponse{Name: res.ResourceName, Err: kerr.ErrorForCode(res.ErrorCode)}
+		if res.ErrorMessage != nil {
+			a.ErrMessage = *res.ErrorMessage
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

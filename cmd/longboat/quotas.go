@@ -73,17 +73,17 @@ func (e entityFlags) quotas() bool {
 // check validates the entities for an action.
 func (e entityFlags) check(action string) error {
 	if len(e) == 0 {
-		return usagef("--entity-type is required: topics, brokers, users, clients or ips")
+		return usagef("--entity-type is required: topics, brokers, groups, users, clients or ips")
 	}
 	seen := map[string]bool{}
 	for _, en := range e {
 		_, quota := quotaTypes[en.kind]
 		switch {
-		case en.kind != "topics" && en.kind != "brokers" && !quota:
-			return usagef("--entity-type %q: use topics, brokers, users, clients or ips", en.kind)
+		case en.kind != "topics" && en.kind != "brokers" && en.kind != "groups" && !quota:
+			return usagef("--entity-type %q: use topics, brokers, groups, users, clients or ips", en.kind)
 		case (!quota || en.kind == "ips") && len(e) > 1:
 			return usagef("--entity-type %s takes one entity", en.kind)
-		case en.kind == "topics" && !en.named:
+		case (en.kind == "topics" || en.kind == "groups") && !en.named:
 			return usagef("--entity-name is required")
 		case en.kind == "brokers" && !en.named && !en.def:
 			return usagef("--entity-type brokers: give --entity-name ID or --entity-default (the cluster-wide dynamic configs)")

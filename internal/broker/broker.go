@@ -85,6 +85,7 @@ func Start(cfg *config.Config, log zerolog.Logger) (*Broker, error) {
 		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeat,
 		ConsumerSessionTimeout:    cfg.GroupConsumerSession,
 		MigrationPolicy:           cfg.GroupConsumerMigration,
+		GroupConfigs:              func(g string) map[string]string { return node.Meta().GroupConfigs[g] },
 	}, node, log)
 	internal := cfg.InternalListener()
 	var internalTLS *tls.Config

@@ -130,8 +130,9 @@ func (c *Coordinator) liveConsumer(shard uint64, name string, create bool, term 
 			cg.target[id] = a.clone()
 		}
 		now := time.Now()
+		_, session := c.consumerTimeouts(name)
 		for _, m := range cr.Members {
-			cm := &cmember{ConsumerMember: m, deadline: now.Add(c.cfg.ConsumerSessionTimeout)}
+			cm := &cmember{ConsumerMember: m, deadline: now.Add(session)}
 			if m.Classic != nil {
 				cm.deadline = now.Add(time.Duration(m.Classic.SessionTimeoutMs) * time.Millisecond)
 			}

@@ -80,7 +80,8 @@ func (h *ConsumerHeartbeat) validate() (int16, string) {
 // ConsumerGroupHeartbeat runs one heartbeat of the KIP-848 protocol and
 // answers once any change it made to the group is persisted.
 func (c *Coordinator) ConsumerGroupHeartbeat(ctx context.Context, shard uint64, h ConsumerHeartbeat, cl Client, topics TopicMetadata) ConsumerHeartbeatAnswer {
-	ans := ConsumerHeartbeatAnswer{MemberID: h.MemberID, Epoch: h.MemberEpoch, IntervalMs: int32(c.cfg.ConsumerHeartbeatInterval.Milliseconds())}
+	heartbeat, _ := c.consumerTimeouts(h.Group)
+	ans := ConsumerHeartbeatAnswer{MemberID: h.MemberID, Epoch: h.MemberEpoch, IntervalMs: int32(heartbeat.Milliseconds())}
 	if code, msg := h.validate(); code != 0 {
 		ans.Code, ans.Message = code, msg
 		return ans
@@ -155,7 +156,8 @@ func (c *Coordinator) heartbeat(cg *cgroup, h *ConsumerHeartbeat, cl Client, top
 	case h.InstanceID != nil && (m.InstanceID == nil || *m.InstanceID != *h.InstanceID):
 		return false, kerr.FencedInstanceID.Code, "instance id does not match the member's"
 	}
-	m.deadline = now.Add(c.cfg.ConsumerSessionTimeout)
+	_, session := c.consumerTimeouts(cg.name)
+	m.deadline = now.Add(session)
 	m.ClientID, m.ClientHost = cl.ID, cl.Host
 	if h.RackID != nil && (m.RackID == nil || *m.RackID != *h.RackID) {
 		m.RackID, changed = h.RackID, true

@@ -74,6 +74,9 @@ type Config struct {
 	// group.consumer.session.timeout.ms).
 	ConsumerHeartbeatInterval time.Duration
 	ConsumerSessionTimeout    time.Duration
+	// GroupConfigs returns a group's own configs (validated; nil for
+	// none), which override the two above for it.
+	GroupConfigs func(group string) map[string]string
 	// MigrationPolicy is group.consumer.migration.policy: which online
 	// conversions between classic and consumer groups with members are
 	// allowed (migration.go); bidirectional when empty.
@@ -95,6 +98,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ConsumerSessionTimeout <= 0 {
 		cfg.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
+	}
+	if cfg.GroupConfigs == nil {
+		cfg.GroupConfigs = func(string) map[string]string { return nil }
 	}
 	if cfg.MigrationPolicy == "" {
 		cfg.MigrationPolicy = MigrationBidirectional

@@ -42,6 +42,7 @@ func TestAdminAPIs(t *testing.T) {
 	t.Run("DescribeProducers", env.testDescribeProducers)
 	t.Run("ManualAssignment", env.testManualAssignment)
 	t.Run("DescribeQuorum", env.testDescribeQuorum)
+	t.Run("GroupConfigs", env.testGroupConfigs)
 	// Last: it stops a broker.
 	t.Run("ElectLeaders", env.testElectLeaders)
 }

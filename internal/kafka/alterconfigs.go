@@ -60,7 +60,7 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 	case kmsg.ConfigResourceTypeBroker:
 		return s.applyBrokerConfigs(ctx, ac, validateOnly)
 	default:
-		return kerr.InvalidRequest.Code, "only topic and broker configs can be altered"
+		return kerr.InvalidRequest.Code, "only topic and broker configs can be altered with AlterConfigs; group configs with IncrementalAlterConfigs"
 	}
 	t, ok := s.linearMeta(ctx).Topics[ac.Topic]
 	if !ok {

@@ -47,6 +47,8 @@ func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.D
 					entries = append(entries, e)
 				}
 			}
+		case r.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
+			entries = s.groupConfigEntries(st.GroupConfigs[r.ResourceName])
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if r.ResourceName != strconv.FormatUint(s.cfg.NodeID, 10) {
 				rr.ErrorCode = kerr.InvalidRequest.Code
@@ -57,7 +59,7 @@ func (s *Server) describeConfigs(ctx context.Context, req *request, body *kmsg.D
 			entries, broker = brokerConfigs(s.cfg, s.logDefaults(st)), true
 		default:
 			rr.ErrorCode = kerr.InvalidRequest.Code
-			msg := "only topic and broker configs can be described"
+			msg := "only topic, broker and group configs can be described"
 			rr.ErrorMessage = &msg
 		}
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })

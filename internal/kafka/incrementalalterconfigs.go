@@ -39,6 +39,9 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, req *request, body
 }
 
 func (s *Server) incrementalChange(ctx context.Context, r kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, string) {
+	if r.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+		return s.alterGroupConfigs(ctx, r, validateOnly)
+	}
 	ac := &meta.AlterTopicConfigs{Topic: r.ResourceName, Set: map[string]string{}}
 	st := s.linearMeta(ctx)
 	var entries []topicconfig.Entry

@@ -4,6 +4,7 @@
 package meta
 
 import (
+	"maps"
 	"sort"
 	"sync"
 
@@ -97,6 +98,10 @@ type State struct {
 	// default broker entity), by broker config name; replaced, never
 	// changed, once published.
 	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
+	// GroupConfigs are consumer groups' own configs (Kafka's GROUP config
+	// resource), by group, then config name; an inner map is replaced,
+	// never changed, once published.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 	// ClientQuotas are the client quotas by entity; the slice is
 	// replaced, never changed, once published.
 	ClientQuotas []ClientQuota `json:"client_quotas,omitempty"`
@@ -154,6 +159,9 @@ func (s *State) clone() *State {
 	c.Leaders = make(map[uint64]Leader, len(s.Leaders))
 	for k, v := range s.Leaders {
 		c.Leaders[k] = v
+	}
+	if s.GroupConfigs != nil { // nil stays nil, as a snapshot restores it
+		c.GroupConfigs = maps.Clone(s.GroupConfigs)
 	}
 	if s.ScramUsers != nil { // nil stays nil, as a snapshot restores it
 		c.ScramUsers = make(map[string]map[string]sasl.Credential, len(s.ScramUsers))

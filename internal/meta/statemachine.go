@@ -43,6 +43,7 @@ type Command struct {
 	AlterScram         *AlterScram         `json:"alter_scram,omitempty"`
 	AlterClientQuotas  *AlterClientQuotas  `json:"alter_client_quotas,omitempty"`
 	AlterBrokerConfigs *AlterBrokerConfigs `json:"alter_broker_configs,omitempty"`
+	AlterGroupConfigs  *AlterGroupConfigs  `json:"alter_group_configs,omitempty"`
 	CreateACLs         []acl.Binding       `json:"create_acls,omitempty"`
 	DeleteACLs         *DeleteACLs         `json:"delete_acls,omitempty"`
 	Reassign           *Reassign           `json:"reassign,omitempty"`
@@ -116,6 +117,30 @@ func (a *AlterBrokerConfigs) apply(cur map[string]string) map[string]string {
 		return nil
 	}
 	return out
+}
+
+// AlterGroupConfigs changes one consumer group's configs (validated by the
+// proposer), as AlterBrokerConfigs changes the broker configs.
+type AlterGroupConfigs struct {
+	Group   string            `json:"group"`
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+	Replace bool              `json:"replace,omitempty"`
+}
+
+func (s *State) alterGroupConfigs(a *AlterGroupConfigs) {
+	configs := (&AlterBrokerConfigs{Set: a.Set, Delete: a.Delete, Replace: a.Replace}).apply(s.GroupConfigs[a.Group])
+	switch {
+	case configs != nil && s.GroupConfigs == nil:
+		s.GroupConfigs = map[string]map[string]string{a.Group: configs}
+	case configs != nil:
+		s.GroupConfigs[a.Group] = configs
+	default:
+		delete(s.GroupConfigs, a.Group)
+		if len(s.GroupConfigs) == 0 {
+			s.GroupConfigs = nil
+		}
+	}
 }
 
 // AlterScram sets and removes SCRAM credentials (validated by the
@@ -312,6 +337,9 @@ func (s *State) apply(c *Command) (int, []byte) {
 		return ErrNone, nil
 	case c.AlterBrokerConfigs != nil:
 		s.BrokerConfigs = c.AlterBrokerConfigs.apply(s.BrokerConfigs)
+		return ErrNone, nil
+	case c.AlterGroupConfigs != nil:
+		s.alterGroupConfigs(c.AlterGroupConfigs)
 		return ErrNone, nil
 	case c.AlterClientQuotas != nil:
 		s.alterClientQuotas(c.AlterClientQuotas)

@@ -20,6 +20,7 @@ const (
 	SourceDynamicDefaultBroker = 3
 	SourceStaticBroker         = 4
 	SourceDefault              = 5
+	SourceGroup                = 8
 )
 
 // Type is Kafka's ConfigType as DescribeConfigs reports it.
