@@ -572,6 +572,7 @@ func (e *adminEnv) moveLeaderAway(t *testing.T, topic string, idx int32) (prefer
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if l := e.metadata(t, topic).Partitions[idx].Leader; l != preferred {
+			e.waitLeaderKnown(t, shard, uint64(l))
 			return preferred, l
 		}
 		if err := b.Node.TransferLeadership(shard, uint64(target)); err != nil {
@@ -581,6 +582,25 @@ func (e *adminEnv) moveLeaderAway(t *testing.T, topic string, idx int32) (prefer
 			t.Fatalf("%s-%d: leadership does not leave broker %d", topic, idx, preferred)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitLeaderKnown waits until every broker's own view names leader as the
+// shard's: ElectLeaders answers from the view of the broker it reaches,
+// which may learn of a new leader a Raft heartbeat after Metadata names it.
+func (e *adminEnv) waitLeaderKnown(t *testing.T, shard, leader uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, b := range e.c.Brokers {
+		for {
+			if l, _, ok := b.Node.Leader(shard); ok && l == leader {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %d does not see %d as shard %d's leader", b.Node.ID(), leader, shard)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 

@@ -128,6 +128,7 @@ func errorCases(t *testing.T) map[int16]errorCase {
 			Ops: []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 0.5}}}}}, kerr.InvalidRequest},
 		50: {&kmsg.DescribeUserSCRAMCredentialsRequest{Users: []kmsg.DescribeUserSCRAMCredentialsRequestUser{{Name: "nobody"}}}, kerr.ResourceNotFound},
 		51: {&kmsg.AlterUserSCRAMCredentialsRequest{Deletions: []kmsg.AlterUserSCRAMCredentialsRequestDeletion{{Name: "nobody", Mechanism: 1}}}, kerr.ResourceNotFound},
+		55: {&kmsg.DescribeQuorumRequest{Topics: []kmsg.DescribeQuorumRequestTopic{{Topic: noTopic, Partitions: []kmsg.DescribeQuorumRequestTopicPartition{{}}}}}, kerr.UnknownTopicOrPartition},
 		60: {&kmsg.DescribeClusterRequest{EndpointType: 2}, kerr.MismatchedEndpointType}, // controllers
 		61: {&kmsg.DescribeProducersRequest{Topics: []kmsg.DescribeProducersRequestTopic{{Topic: noTopic, Partitions: []int32{0}}}}, kerr.UnknownTopicOrPartition},
 		65: {&kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{txnID}}, kerr.TransactionalIDNotFound},

@@ -57,6 +57,7 @@ func TestAdvertisedVersions(t *testing.T) {
 		49: {0, 1},  // AlterClientQuotas
 		50: {0, 0},  // DescribeUserScramCredentials
 		51: {0, 0},  // AlterUserScramCredentials
+		55: {0, 2},  // DescribeQuorum
 		60: {0, 2},  // DescribeCluster
 		61: {0, 0},  // DescribeProducers
 		65: {0, 0},  // DescribeTransactions
