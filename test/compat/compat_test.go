@@ -182,7 +182,7 @@ func (w without) alterQuota(context.Context, string, string, float64, bool) erro
 func (w without) describeQuotas(context.Context, string) (map[string]float64, error) {
 	return nil, w.fail()
 }
-func (w without) describeQuorum(context.Context) (quorum, error)             { return quorum{}, w.fail() }
+func (w without) describeQuorum(context.Context) (quorum, error)            { return quorum{}, w.fail() }
 func (w without) deleteRecords(context.Context, string, int32, int64) error { return w.fail() }
 func (w without) listGroups(context.Context) ([]string, error)              { return nil, w.fail() }
 func (w without) describeGroup(context.Context, string) (groupDescription, error) {
