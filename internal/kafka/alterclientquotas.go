@@ -70,9 +70,6 @@ func quotaEntity(parts []kmsg.AlterClientQuotasRequestEntryEntity) (meta.QuotaEn
 
 // quotaAlteration validates one entry's operations into an alteration.
 func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntryOp) (meta.QuotaAlteration, string) {
-	if e.IP.Set {
-		return ipAlteration(e, ops)
-	}
 	a := meta.QuotaAlteration{Entity: e, Set: map[string]float64{}}
 	seen := map[string]bool{}
 	for _, op := range ops {
@@ -80,6 +77,11 @@ func quotaAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntr
 			return a, fmt.Sprintf("Duplicate quota key %s not updating quota for this entity", op.Key)
 		}
 		seen[op.Key] = true
+	}
+	if e.IP.Set {
+		return ipAlteration(e, ops)
+	}
+	for _, op := range ops {
 		known := quotaKeys[op.Key]
 		switch {
 		case !known:

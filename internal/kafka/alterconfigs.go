@@ -79,13 +79,8 @@ func (s *Server) applyTopicConfigs(ctx context.Context, kind kmsg.ConfigResource
 	if err := topicconfig.ValidateTogether(resultingConfigs(t.Configs, ac)); err != nil {
 		return kerr.InvalidConfig.Code, err.Error()
 	}
-	if validateOnly {
-		return 0, ""
-	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := s.node.ProposeMeta(pctx, meta.Command{AlterTopicConfigs: ac}); err != nil {
-		return metaErrorCode(err)
+	if code, msg := s.commitConfigs(ctx, meta.Command{AlterTopicConfigs: ac}, validateOnly); code != 0 || validateOnly {
+		return code, msg
 	}
 	s.log.Info().Str("topic", ac.Topic).Interface("set", ac.Set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("topic configs altered")
 	return 0, ""
@@ -112,16 +107,25 @@ func (s *Server) applyBrokerConfigs(ctx context.Context, ac *meta.AlterTopicConf
 			return kerr.InvalidConfig.Code, topicconfig.NotDynamicError(name).Error()
 		}
 	}
+	alter := &meta.AlterBrokerConfigs{Set: set, Delete: ac.Delete, Replace: ac.Replace}
+	if code, msg := s.commitConfigs(ctx, meta.Command{AlterBrokerConfigs: alter}, validateOnly); code != 0 || validateOnly {
+		return code, msg
+	}
+	s.log.Info().Interface("set", set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("cluster-wide broker configs altered")
+	return 0, ""
+}
+
+// commitConfigs commits a validated config change through __meta, unless
+// validateOnly.
+func (s *Server) commitConfigs(ctx context.Context, cmd meta.Command, validateOnly bool) (int16, string) {
 	if validateOnly {
 		return 0, ""
 	}
-	alter := &meta.AlterBrokerConfigs{Set: set, Delete: ac.Delete, Replace: ac.Replace}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := s.node.ProposeMeta(pctx, meta.Command{AlterBrokerConfigs: alter}); err != nil {
+	if _, err := s.node.ProposeMeta(pctx, cmd); err != nil {
 		return metaErrorCode(err)
 	}
-	s.log.Info().Interface("set", set).Strs("deleted", ac.Delete).Bool("replace", ac.Replace).Msg("cluster-wide broker configs altered")
 	return 0, ""
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -77,13 +76,8 @@ func (s *Server) alterGroupConfigs(ctx context.Context, r kmsg.IncrementalAlterC
 	if err := s.groupConfigDefaults().Validate(result); err != nil {
 		return kerr.InvalidConfig.Code, err.Error()
 	}
-	if validateOnly {
-		return 0, ""
-	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := s.node.ProposeMeta(pctx, meta.Command{AlterGroupConfigs: alter}); err != nil {
-		return metaErrorCode(err)
+	if code, msg := s.commitConfigs(ctx, meta.Command{AlterGroupConfigs: alter}, validateOnly); code != 0 || validateOnly {
+		return code, msg
 	}
 	s.log.Info().Str("group", alter.Group).Interface("set", alter.Set).Strs("deleted", alter.Delete).Msg("group configs altered")
 	return 0, ""

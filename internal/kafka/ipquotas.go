@@ -33,16 +33,12 @@ func ipEntityError(e meta.QuotaEntity) string {
 	return ""
 }
 
-// ipAlteration validates the operations on an ip entity: Kafka allows
-// connection_creation_rate alone there, an INT greater than 0.
+// ipAlteration validates the operations, each of a distinct key, on an ip
+// entity: Kafka allows connection_creation_rate alone there, an INT
+// greater than 0.
 func ipAlteration(e meta.QuotaEntity, ops []kmsg.AlterClientQuotasRequestEntryOp) (meta.QuotaAlteration, string) {
 	a := meta.QuotaAlteration{Entity: e, Set: map[string]float64{}}
-	seen := map[string]bool{}
 	for _, op := range ops {
-		if seen[op.Key] {
-			return a, fmt.Sprintf("Duplicate quota key %s not updating quota for this entity", op.Key)
-		}
-		seen[op.Key] = true
 		switch v := op.Value; {
 		case op.Key != quota.ConnectionCreationRate:
 			return a, "Invalid configuration key " + op.Key

@@ -54,9 +54,5 @@ func (c *Connections) prune(now int64) {
 		return
 	}
 	c.pruned = now
-	for ip, r := range c.rates {
-		if r.idle(now) {
-			delete(c.rates, ip)
-		}
-	}
+	pruneIdle(c.rates, now)
 }

@@ -153,11 +153,7 @@ func (m *Manager) prune(now int64) {
 		return
 	}
 	m.pruned = now
-	for k, r := range m.rates {
-		if r.idle(now) {
-			delete(m.rates, k)
-		}
-	}
+	pruneIdle(m.rates, now)
 	for k, b := range m.buckets {
 		if b.refill(b.limit, now); b.tokens >= burst(b.limit) {
 			delete(m.buckets, k)
@@ -261,6 +257,15 @@ func (r *rate) measure(now int64) (float64, int64) {
 		window += (samples - 1 - full) * sampleWindow
 	}
 	return total, window
+}
+
+// pruneIdle drops the rates with nothing left in their window.
+func pruneIdle[K comparable](rates map[K]*rate, now int64) {
+	for k, r := range rates {
+		if r.idle(now) {
+			delete(rates, k)
+		}
+	}
 }
 
 func (r *rate) idle(now int64) bool {
