@@ -84,10 +84,10 @@ func (d ConfigDefaults) Entries(configs map[string]string) []ConfigEntry {
 func (d ConfigDefaults) Validate(configs map[string]string) error {
 	for name, v := range configs {
 		if !slices.Contains(ConfigNames(), name) {
-			return fmt.Errorf("Unknown group config name: %s", name)
+			return fmt.Errorf("unknown group config name: %s", name)
 		}
 		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
-			return fmt.Errorf("Invalid value %s for configuration %s: Not a number of type INT", v, name)
+			return fmt.Errorf("invalid value %s for configuration %s: not a number of type INT", v, name)
 		}
 	}
 	heartbeat, session := d.Timeouts(configs)

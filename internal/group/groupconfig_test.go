@@ -18,8 +18,8 @@ func TestGroupConfigValidation(t *testing.T) {
 		{kafka, map[string]string{ConfigConsumerHeartbeatInterval: "15000", ConfigConsumerSessionTimeout: "60000"}, ""},
 		{kafka, map[string]string{ConfigConsumerHeartbeatInterval: "15001"}, "must be less than or equal to 15000"},
 		{kafka, map[string]string{ConfigConsumerSessionTimeout: "44999"}, "must be greater than or equal to 45000"},
-		{kafka, map[string]string{ConfigConsumerHeartbeatInterval: "1.5"}, "Not a number of type INT"},
-		{kafka, map[string]string{"share.session.timeout.ms": "50000"}, "Unknown group config name"},
+		{kafka, map[string]string{ConfigConsumerHeartbeatInterval: "1.5"}, "not a number of type INT"},
+		{kafka, map[string]string{"share.session.timeout.ms": "50000"}, "unknown group config name"},
 		// The broker's own values widen the bounds: its 1 s and 6 s are
 		// allowed, and so is anything between them and Kafka's.
 		{fast, map[string]string{ConfigConsumerHeartbeatInterval: "1000", ConfigConsumerSessionTimeout: "6000"}, ""},
