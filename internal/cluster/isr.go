@@ -443,9 +443,9 @@ func (n *Node) ISR(shardID uint64, replicas []uint64) []uint64 {
 // watermarks of the partition replicas hosted here.
 func (n *Node) ServeReplicas(w http.ResponseWriter, r *http.Request) { n.isr.serve(w, r) }
 
-// FollowerProgress is what a leader last learned of one follower of a
+// followerProgress is what a leader last learned of one follower of a
 // shard it leads.
-type FollowerProgress struct {
+type followerProgress struct {
 	Applied  int64     // -1: no answer yet in this term
 	Answered time.Time // zero: no answer yet
 	CaughtUp time.Time // zero: not seen caught up in this term
@@ -453,16 +453,16 @@ type FollowerProgress struct {
 
 // progress returns the followers of a shard led here, in the term the
 // tracker last saw it led; ok is false when it tracks no such shard.
-func (t *isrTracker) progress(shardID uint64) (map[uint64]FollowerProgress, bool) {
+func (t *isrTracker) progress(shardID uint64) (map[uint64]followerProgress, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.led[shardID]
 	if !ok {
 		return nil, false
 	}
-	out := make(map[uint64]FollowerProgress, len(s.followers))
+	out := make(map[uint64]followerProgress, len(s.followers))
 	for id, f := range s.followers {
-		p := FollowerProgress{Applied: f.applied, Answered: f.answered}
+		p := followerProgress{Applied: f.applied, Answered: f.answered}
 		if f.seen {
 			p.CaughtUp = f.caughtUp
 		}

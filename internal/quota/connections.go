@@ -44,7 +44,7 @@ func (c *Connections) Admit(ip netip.Addr, limit float64, now time.Time) time.Du
 	if d > 0 {
 		r.record(-1, ms)
 	}
-	return min(d, time.Duration(sampleWindow)*time.Millisecond)
+	return min(d, oneWindow)
 }
 
 // prune drops, at most once a window, the rates with nothing left in it,

@@ -16,6 +16,9 @@ import (
 const (
 	samples      = 11
 	sampleWindow = int64(time.Second / time.Millisecond)
+	// oneWindow bounds the delays Kafka caps at quota.window.size.seconds
+	// (request_percentage's and connection_creation_rate's).
+	oneWindow = time.Duration(sampleWindow) * time.Millisecond
 )
 
 // Kind is what a quota limits.
@@ -123,7 +126,7 @@ func (m *Manager) Record(l Limits, k Kind, c Client, value float64, now time.Tim
 	r.record(value, ms)
 	d := throttle(r, limit, ms)
 	if k == Request {
-		d = min(d, time.Duration(sampleWindow)*time.Millisecond)
+		d = min(d, oneWindow)
 	}
 	return d
 }
