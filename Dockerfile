@@ -65,6 +65,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 # go.mod replaces early.longboat.invalid/dblog with this directory (see its doc).
 COPY internal/dblog ./internal/dblog
+# go.mod also replaces dragonboat with this directory (see its LONGBOAT-PATCHES.md).
+COPY third_party ./third_party
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal

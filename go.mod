@@ -79,3 +79,5 @@ require (
 )
 
 replace early.longboat.invalid/dblog => ./internal/dblog
+
+replace github.com/lni/dragonboat/v4 => ./third_party/dragonboat
