@@ -20,6 +20,7 @@ import (
 
 	"github.com/longboat/longboat/internal/config"
 	"github.com/longboat/longboat/internal/durable"
+	"github.com/longboat/longboat/internal/meta"
 	"github.com/longboat/longboat/internal/storage"
 )
 
@@ -44,8 +45,8 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 	recorded := err == nil && held != ""
 	switch {
 	case recorded:
-		if held != config.LogDBTan && held != config.LogDBPebble {
-			return "", fmt.Errorf("%s holds %q, not %q or %q: write the store this directory's raft/ holds (tandb/ inside it means tan)", path, held, config.LogDBTan, config.LogDBPebble)
+		if held != config.LogDBTanShared && held != config.LogDBTan && held != config.LogDBPebble {
+			return "", fmt.Errorf("%s holds %q, not %q, %q or %q: write the store this directory's raft/ holds (tandb/shard-N inside it means tan-shared, tandb/node-S-R tan)", path, held, config.LogDBTanShared, config.LogDBTan, config.LogDBPebble)
 		}
 	case err == nil:
 		held = storeOnDisk(dataDir)
@@ -77,9 +78,10 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 }
 
 // storeOnDisk names the Raft log store whose files dataDir holds (tan's
-// tandb/ or pebble's logdb-N/ directories), or "" when it holds neither.
+// tandb/ with shard-N/ directories when shared, node-S-R/ ones otherwise,
+// or pebble's logdb-N/ directories), or "" when it holds none.
 func storeOnDisk(dataDir string) string {
-	for _, s := range []struct{ kind, dir string }{{config.LogDBTan, "tandb"}, {config.LogDBPebble, "logdb-*"}} {
+	for _, s := range []struct{ kind, dir string }{{config.LogDBTanShared, "tandb/shard-*"}, {config.LogDBTan, "tandb"}, {config.LogDBPebble, "logdb-*"}} {
 		if m, _ := filepath.Glob(filepath.Join(dataDir, "raft", "*", "*", s.dir)); len(m) > 0 {
 			return s.kind
 		}
@@ -99,17 +101,37 @@ func hasRaftData(dataDir string) bool {
 // a file is replaced at 64 MiB and deleted once the log is trimmed past it.
 // pebble writes every entry to its WAL and then copies it into a memtable,
 // and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
-// bytes with tan (docs/BENCHMARKS.md). dragonboat's plugin offers tan only
-// with a file per replica (the variant sharing 16 files is internal).
+// bytes with tan (docs/BENCHMARKS.md). tan-shared is tan with one log for
+// the replicas of a step worker, which upstream keeps internal: Longboat's
+// copy of dragonboat exports it (third_party/dragonboat/LONGBOAT-PATCHES.md).
 func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer, trash storage.Trash) dbconfig.ExpertConfig {
-	if kind == config.LogDBTan {
+	if kind == config.LogDBTan || kind == config.LogDBTanShared {
 		c := dbconfig.GetSmallMemLogDBConfig()
 		// tan uses KVWriteBufferSize only for 16 encode buffers, one per
 		// step worker; an update larger than one gets its own.
 		c.KVWriteBufferSize = 4 << 20
-		return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: sparseLogFS{FS: vfs.Default, fsync: fsync, trash: trash}}
+		fs := sparseLogFS{FS: vfs.Default, fsync: fsync, trash: trash}
+		if kind == config.LogDBTan {
+			return dbconfig.ExpertConfig{LogDB: c, LogDBFactory: tan.Factory, FS: fs}
+		}
+		e := dbconfig.GetDefaultEngineConfig()
+		e.StepGroup = sharedLogGroup
+		return dbconfig.ExpertConfig{LogDB: c, Engine: e, LogDBFactory: tan.SharedFactory, FS: fs}
 	}
 	return dbconfig.ExpertConfig{LogDB: pebbleConfig(cfg)}
+}
+
+// sharedLogGroup puts every partition and group replica of a broker on one
+// step worker and so, with tan-shared, in one log file, and __meta on its
+// own: a step's appends of all busy partitions then cost one fsync instead
+// of one each (docs/BENCHMARKS.md). It names the directory each replica's
+// log lives in (tandb/shard-<group mod 16>), so it is part of the data
+// directory's format and must not change.
+func sharedLogGroup(shard uint64) uint64 {
+	if shard == meta.ShardID {
+		return shard
+	}
+	return meta.FirstPartitionShard
 }
 
 // pebbleConfig sizes the pebble Raft log store (16 shards). Its memtables

@@ -47,6 +47,7 @@ func TestResolveLogDB(t *testing.T) {
 		wantErr   []string
 	}{
 		{"new directory defaults to tan", func(t *testing.T) string { return t.TempDir() }, "", config.LogDBTan, nil},
+		{"new directory honours tan-shared", func(t *testing.T) string { return t.TempDir() }, config.LogDBTanShared, config.LogDBTanShared, nil},
 		{"new directory honours pebble", func(t *testing.T) string { return t.TempDir() }, config.LogDBPebble, config.LogDBPebble, nil},
 		{"directory from before the choice holds pebble", legacy, "", config.LogDBPebble, nil},
 		{"directory from before the choice refuses tan", legacy, config.LogDBTan, "",
@@ -58,7 +59,10 @@ func TestResolveLogDB(t *testing.T) {
 			}
 			return dir
 		}, "", config.LogDBTan, nil},
-		{"an empty record (cut short by a crash) with tan files holds tan", emptyRecordWith("tandb"), "", config.LogDBTan, nil},
+		{"an empty record (cut short by a crash) with tan files holds tan", emptyRecordWith("tandb/node-1000-1"), "", config.LogDBTan, nil},
+		{"an empty record with shared tan files holds tan-shared", emptyRecordWith("tandb/shard-8"), "", config.LogDBTanShared, nil},
+		{"an empty record with shared tan files refuses tan", emptyRecordWith("tandb/shard-8"), config.LogDBTan, "",
+			[]string{"--raft-logdb tan", "holds a tan-shared Raft log"}},
 		{"an empty record with pebble files holds pebble", emptyRecordWith("logdb-0"), "", config.LogDBPebble, nil},
 		{"an empty record with pebble files refuses tan", emptyRecordWith("logdb-0"), config.LogDBTan, "",
 			[]string{"--raft-logdb tan", "holds a pebble Raft log"}},
@@ -69,7 +73,7 @@ func TestResolveLogDB(t *testing.T) {
 				t.Fatal(err)
 			}
 			return dir
-		}, "", "", []string{`holds "leveldb"`, "tandb/ inside it means tan"}},
+		}, "", "", []string{`holds "leveldb"`, "tandb/shard-N inside it means tan-shared"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

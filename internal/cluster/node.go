@@ -79,8 +79,8 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 	if err := removeReleasedTanLogs(cfg.DataDir, log); err != nil {
 		return nil, fmt.Errorf("remove deleted partitions' Raft logs: %w", err)
 	}
-	if logDB == config.LogDBTan {
-		if err := cutTornTanLogs(cfg.DataDir, log); err != nil {
+	if logDB == config.LogDBTan || logDB == config.LogDBTanShared {
+		if err := cutTornTanLogs(cfg.DataDir, logDB, log); err != nil {
 			return nil, fmt.Errorf("check the Raft logs for a torn tail: %w", err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/rs/zerolog"
+
+	"github.com/longboat/longboat/internal/config"
 )
 
 // tan's log format (dragonboat internal/tan/record.go, pebble's WAL record
@@ -44,8 +46,12 @@ var tanLogName = regexp.MustCompile(`^([0-9]+)\.log$`)
 // entry counts only once its fsync returned (dragonboat answers the leader
 // after tan's save returns), and tan panics when that fsync fails. It runs
 // before the NodeHost opens.
-func cutTornTanLogs(dataDir string, log zerolog.Logger) error {
-	dirs, err := filepath.Glob(tanDirs(dataDir, "node-*"))
+func cutTornTanLogs(dataDir, kind string, log zerolog.Logger) error {
+	pattern := "node-*" // a directory per replica
+	if kind == config.LogDBTanShared {
+		pattern = "shard-*" // a directory per step worker's group of replicas
+	}
+	dirs, err := filepath.Glob(tanDirs(dataDir, pattern))
 	if err != nil {
 		return err
 	}

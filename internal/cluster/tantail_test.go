@@ -65,7 +65,7 @@ func cutTornTanLog(t *testing.T, updates uint64) {
 	before := fileSize(t, logPath)
 
 	// Not torn: nothing to cut.
-	if err := cutTornTanLogs(crashed, zerolog.Nop()); err != nil {
+	if err := cutTornTanLogs(crashed, config.LogDBTan, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
 	if got := fileSize(t, logPath); got != before {
@@ -90,7 +90,7 @@ func cutTornTanLog(t *testing.T, updates uint64) {
 		t.Fatalf("tan opened the torn log without the cut (err %v): the tear is not the one the cut handles", err)
 	}
 
-	if err := cutTornTanLogs(crashed, zerolog.Nop()); err != nil {
+	if err := cutTornTanLogs(crashed, config.LogDBTan, zerolog.Nop()); err != nil {
 		t.Fatal(err)
 	}
 	if after := fileSize(t, logPath); after >= before-100 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/broker"
 	"github.com/longboat/longboat/internal/config"
@@ -76,7 +78,7 @@ func TestPebbleDataDirectoryKeepsItsStore(t *testing.T) {
 // one's last file) and remove their directories at the next start.
 func TestTanLogFiles(t *testing.T) {
 	t.Parallel()
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Adjust: func(cfg *config.Config) { cfg.RaftLogDB = config.LogDBTan }})
 	createTopic(t, c.Addrs(), "many", 60, 1)
 	produced := produceN(t, newClient(t, c.Addrs()), "many", "a", 600)
 	root := filepath.Join(c.Configs[0].DataDir, "raft")
@@ -152,4 +154,90 @@ func allocatedUnder(t *testing.T, root, ext string) int64 {
 		t.Fatal(err)
 	}
 	return allocated
+}
+
+// TestSharedLogKeepsOtherReplicas: on tan-shared every partition and group
+// replica of a broker appends to
+// one log directory and __meta to its own. Deleting a topic removes its
+// replicas' records from that shared log, which must not take the other
+// replicas' records with it (dragonboat's multiplexed log deleted every
+// file but the current one there): after the deletion and a restart of
+// every broker, the other topic reads back whole.
+func TestSharedLogKeepsOtherReplicas(t *testing.T) {
+	t.Parallel()
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: func(cfg *config.Config) {
+		cfg.RaftLogDB = config.LogDBTanShared
+		cfg.ShutdownTimeout = time.Second
+	}})
+	seeds := c.Addrs()
+	createTopic(t, seeds, "kept", 6, 3)
+	createTopic(t, seeds, "dropped", 6, 3)
+	cl := newClient(t, seeds)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	produced := produceN(t, cl, "kept", "a", 2000)
+	// Over 64 MiB of the other topic rotates the shared log past the file
+	// holding the first topic's entries, which no snapshot trimmed yet.
+	fill := kgo.Record{Topic: "dropped"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 80000; i++ {
+		r := fill
+		r.Value = make([]byte, 1024)
+		for j := range r.Value {
+			r.Value[j] = byte(rng.Uint32())
+		}
+		cl.Produce(ctx, &r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, cfg := range c.Configs {
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, "raft-logdb"))
+		if err != nil || strings.TrimSpace(string(b)) != config.LogDBTanShared {
+			t.Fatalf("broker %d recorded store %q (%v), want tan-shared", i+1, b, err)
+		}
+		dirs, err := filepath.Glob(filepath.Join(cfg.DataDir, "raft", "*", "*", "tandb", "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, d := range dirs {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() && filepath.Base(d) != "bootstrap" {
+				names = append(names, filepath.Base(d))
+			}
+		}
+		// __meta (shard 1) alone, every other replica in shard-8
+		// (1000 mod 16): no directory per replica.
+		if strings.Join(names, ",") != "shard-1,shard-8" {
+			t.Fatalf("broker %d tan directories %v, want shard-1 and shard-8", i+1, names)
+		}
+		logs, err := filepath.Glob(filepath.Join(cfg.DataDir, "raft", "*", "*", "tandb", "shard-8", "*.log"))
+		if err != nil || len(logs) < 2 {
+			t.Fatalf("broker %d shared log files %v (%v): the test wrote too little to rotate it", i+1, logs, err)
+		}
+	}
+	if _, err := kadm.NewClient(cl).DeleteTopic(ctx, "dropped"); err != nil {
+		t.Fatalf("delete topic: %v", err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for i, b := range c.Brokers {
+			if n := len(b.Node.HostedShards()); n > 6 {
+				return fmt.Errorf("broker %d still hosts %d partition replicas", i+1, n)
+			}
+		}
+		return nil
+	})
+	produced = append(produced, produceN(t, cl, "kept", "c", 500)...)
+	for i := range c.Configs {
+		c.StopBroker(i)
+	}
+	for i := range c.Configs {
+		c.StartBroker(i)
+	}
+	c.WaitReady(60 * time.Second)
+	checkSameRecords(t, produced, consumeAll(t, seeds, "kept", len(produced)))
 }
