@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== gofmt"
-# third_party/ holds upstream code as upstream formats it.
-unformatted=$(gofmt -l $(git ls-files '*.go' ':!:third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*'))
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi

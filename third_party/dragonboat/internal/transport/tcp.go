@@ -439,8 +439,8 @@ func (t *TCP) Start() error {
 			closeFn := func() {
 				once.Do(func() {
 					select {
-						case connCloseCh <- struct{}{}:
-						default:
+					case connCloseCh <- struct{}{}:
+					default:
 					}
 					if err := conn.Close(); err != nil {
 						plog.Errorf("failed to close the connection %v", err)
