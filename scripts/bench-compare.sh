@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Same-run produce comparison on this machine, one stage after the other:
 #   1. Longboat, three brokers, RF=3 acks=all; again with the pebble Raft
-#      log store instead of tan (the default for new data directories)
+#      log store instead of tan-shared (the default for new data directories)
 #   2. Longboat, one broker, RF=1 acks=all
 #   3. stages 1 and 2 again with each broker held to BROKER_CPUS CPUs in its
 #      own cgroup: replication's cost as on equal hosts (on one machine the
@@ -36,7 +36,7 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_logdb=tan raft_snap=1000 raft_snap_bytes=$((8 << 20)) raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
+raft_logdb=tan-shared raft_snap=1000 raft_snap_bytes=$((8 << 20)) raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
 export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_SNAPSHOT_BYTES=$raft_snap_bytes \
   LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
   LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
@@ -212,7 +212,7 @@ echo "RF=3: $props partition proposals, average $proposal bytes ($((recs_in / pr
 stage "4/7 bare dragonboat, 3 NodeHosts, $partitions shards, ${proposal}-byte proposals (${secs}s)"
 # tan takes KVWriteBufferSize as its encode buffers' size: Longboat gives it 4 MiB.
 bare_wbuf=$((raft_memtable_mb << 20))
-[ "$raft_logdb" = tan ] && bare_wbuf=$((4 << 20))
+case $raft_logdb in tan | tan-shared) bare_wbuf=$((4 << 20)) ;; esac
 # Longboat's partitions snapshot every raft_snap_bytes too; bare counts entries only.
 bare_snap=$((raft_snap_bytes / proposal))
 [ "$bare_snap" -gt "$raft_snap" ] && bare_snap=$raft_snap
@@ -395,7 +395,7 @@ table() {
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
 $(run_row rf3pebble "Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`--raft-logdb pebble\`)" \
-  "row 1 (tan) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
+  "row 1 (tan-shared) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
 $(capped_rows)
 | bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $bare_snap entries = $raft_snap_bytes bytes, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |

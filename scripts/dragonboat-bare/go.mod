@@ -43,3 +43,5 @@ require (
 	golang.org/x/net v0.41.0 // indirect
 	golang.org/x/sys v0.34.0 // indirect
 )
+
+replace github.com/lni/dragonboat/v4 => ../../third_party/dragonboat
