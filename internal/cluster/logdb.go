@@ -32,7 +32,7 @@ const logDBFile = "raft-logdb"
 // resolveLogDB returns the Raft log store for dataDir: the one recorded
 // there, or for a directory made before the choice was recorded (it has
 // Raft data but no record) pebble, the only store then; for a new directory
-// the requested one, tan if none. A request that contradicts the directory
+// the requested one, tan-shared if none. A request that contradicts the directory
 // is a configuration error: entries cannot be converted in place.
 //
 // An empty record is one a crash cut short: versions before the record was
@@ -67,7 +67,7 @@ func resolveLogDB(dataDir, requested string) (string, error) {
 		kind = requested
 	}
 	if kind == "" {
-		kind = config.LogDBTan
+		kind = config.LogDBTanShared
 	}
 	if !recorded {
 		if err := durable.WriteFile(path, []byte(kind+"\n"), 0o644); err != nil {
@@ -96,14 +96,15 @@ func hasRaftData(dataDir string) bool {
 
 // expertConfig selects and sizes the Raft log store.
 //
-// tan (the default for new data directories) gives every replica its own
-// log file, appends each Raft update to it and keeps an index in memory;
-// a file is replaced at 64 MiB and deleted once the log is trimmed past it.
-// pebble writes every entry to its WAL and then copies it into a memtable,
-// and flushes and compacts; on 2 vCPUs RF=3 produce moved about twice the
-// bytes with tan (docs/BENCHMARKS.md). tan-shared is tan with one log for
-// the replicas of a step worker, which upstream keeps internal: Longboat's
-// copy of dragonboat exports it (third_party/dragonboat/LONGBOAT-PATCHES.md).
+// tan gives every replica its own log file, appends each Raft update to it
+// and keeps an index in memory; a file is replaced at 64 MiB and deleted
+// once the log is trimmed past it. pebble writes every entry to its WAL and
+// then copies it into a memtable, and flushes and compacts; on 2 vCPUs RF=3
+// produce moved about twice the bytes with tan (docs/BENCHMARKS.md).
+// tan-shared (the default for new data directories) is tan with one log for
+// the replicas of a step worker, so one fsync persists a step's appends of
+// every partition; upstream keeps it internal, Longboat's copy of dragonboat
+// exports it (third_party/dragonboat/LONGBOAT-PATCHES.md).
 func expertConfig(cfg *config.Config, kind string, fsync prometheus.Observer, trash storage.Trash) dbconfig.ExpertConfig {
 	if kind == config.LogDBTan || kind == config.LogDBTanShared {
 		c := dbconfig.GetSmallMemLogDBConfig()

@@ -46,8 +46,8 @@ func TestResolveLogDB(t *testing.T) {
 		want      string
 		wantErr   []string
 	}{
-		{"new directory defaults to tan", func(t *testing.T) string { return t.TempDir() }, "", config.LogDBTan, nil},
-		{"new directory honours tan-shared", func(t *testing.T) string { return t.TempDir() }, config.LogDBTanShared, config.LogDBTanShared, nil},
+		{"new directory defaults to tan-shared", func(t *testing.T) string { return t.TempDir() }, "", config.LogDBTanShared, nil},
+		{"new directory honours tan", func(t *testing.T) string { return t.TempDir() }, config.LogDBTan, config.LogDBTan, nil},
 		{"new directory honours pebble", func(t *testing.T) string { return t.TempDir() }, config.LogDBPebble, config.LogDBPebble, nil},
 		{"directory from before the choice holds pebble", legacy, "", config.LogDBPebble, nil},
 		{"directory from before the choice refuses tan", legacy, config.LogDBTan, "",
@@ -58,7 +58,7 @@ func TestResolveLogDB(t *testing.T) {
 				t.Fatal(err)
 			}
 			return dir
-		}, "", config.LogDBTan, nil},
+		}, "", config.LogDBTanShared, nil},
 		{"an empty record (cut short by a crash) with tan files holds tan", emptyRecordWith("tandb/node-1000-1"), "", config.LogDBTan, nil},
 		{"an empty record with shared tan files holds tan-shared", emptyRecordWith("tandb/shard-8"), "", config.LogDBTanShared, nil},
 		{"an empty record with shared tan files refuses tan", emptyRecordWith("tandb/shard-8"), config.LogDBTan, "",

@@ -252,7 +252,7 @@ func Parse(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&c.GroupConsumerMigration, "group-consumer-migration-policy", "bidirectional", "online conversion of groups with members between the classic and the consumer (KIP-848) protocol: bidirectional, upgrade, downgrade or disabled (group.consumer.migration.policy)")
 	fs.Uint64Var(&c.CompactionOverheadEntries, "raft-compaction-overhead", 100, "Raft entries kept behind a snapshot for slow followers")
 	fs.Uint64Var(&c.LogDBMemtableMB, "raft-logdb-memtable-mb", 32, "pebble Raft log store only: size of its memtables (16 shards, up to 2 each, each with a WAL file preallocated to this size); a busy partition's Raft log between trims should fit in one, so trimmed entries are not flushed and compacted")
-	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan (dragonboat's log-file store: a log file per replica, replaced every 64 MiB written), tan-shared (experimental: the same store with one log file for all the partition and group replicas of the broker, so that one fsync persists all their appends of a step) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan for a new one. A data directory cannot change store in place")
+	fs.StringVar(&c.RaftLogDB, "raft-logdb", "", "Raft log store: tan-shared (dragonboat's log-file store with one log file for all the partition and group replicas of the broker, so that one fsync persists all their appends of a step), tan (the same store with a log file per replica, replaced every 64 MiB written) or pebble (a key-value store; every data directory made before this option holds pebble); empty means the one the data directory already holds, tan-shared for a new one. A data directory cannot change store in place")
 
 	// Environment first, flags afterwards override it.
 	var envErrs []error
@@ -569,7 +569,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--raft-logdb-memtable-mb must be 4..1024"))
 	}
 	if c.RaftLogDB != "" && c.RaftLogDB != LogDBTanShared && c.RaftLogDB != LogDBTan && c.RaftLogDB != LogDBPebble {
-		errs = append(errs, fmt.Errorf("--raft-logdb must be %q, %q, %q or empty (the data directory's store, %s for a new one), got %q", LogDBTan, LogDBTanShared, LogDBPebble, LogDBTan, c.RaftLogDB))
+		errs = append(errs, fmt.Errorf("--raft-logdb must be %q, %q, %q or empty (the data directory's store, %s for a new one), got %q", LogDBTanShared, LogDBTan, LogDBPebble, LogDBTanShared, c.RaftLogDB))
 	}
 	if c.ReassignmentThrottleBytes < 0 {
 		errs = append(errs, errors.New("--reassignment-throttle-bytes must not be negative (0: no limit)"))

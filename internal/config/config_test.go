@@ -351,7 +351,7 @@ func TestValidate(t *testing.T) {
 		{"snapshot entries 0", func(c *Config) { c.SnapshotEntries = 0 }, []string{"--raft-snapshot-entries must be > 0", "never trimmed"}},
 		{"tiny memtable", func(c *Config) { c.LogDBMemtableMB = 1 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
 		{"huge memtable", func(c *Config) { c.LogDBMemtableMB = 4096 }, []string{"--raft-logdb-memtable-mb must be 4..1024"}},
-		{"unknown Raft log store", func(c *Config) { c.RaftLogDB = "rocksdb" }, []string{`--raft-logdb must be "tan", "tan-shared", "pebble" or empty`, `got "rocksdb"`}},
+		{"unknown Raft log store", func(c *Config) { c.RaftLogDB = "rocksdb" }, []string{`--raft-logdb must be "tan-shared", "tan", "pebble" or empty`, `got "rocksdb"`}},
 		{"rtt 0", func(c *Config) { c.RTTMillisecond = 0 }, []string{"raft timing", "--raft-rtt-ms"}},
 		{"heartbeat 0", func(c *Config) { c.HeartbeatRTT = 0 }, []string{"raft timing", "--raft-heartbeat-rtt must be > 0"}},
 		{"election = 2 x heartbeat", func(c *Config) { c.ElectionRTT = 4; c.HeartbeatRTT = 2 }, []string{"--raft-election-rtt > 2 x --raft-heartbeat-rtt"}},
