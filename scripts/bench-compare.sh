@@ -24,6 +24,7 @@
 #        BROKER_CPUS      CPUs per broker in stage 3 (default: a quarter of the machine's);
 #                         stage 3 needs root and a cgroup cpu controller (v1 or v2), else it is skipped
 #        NO_DOC=1         do not touch docs/BENCHMARKS.md
+#        RAFT_LOGDB=tan   Longboat's and bare dragonboat's Raft log store (default tan-shared)
 # Ports while it runs: Kafka 9092-9094, Raft 9192/9292/9392, HTTP 13092-13094
 # (longboat dev defaults), dragonboat 27101-27103, NATS 24222-24224/26222-26224/28222-28224.
 set -euo pipefail
@@ -36,7 +37,7 @@ partitions=6
 # Longboat's Raft log settings (its defaults, passed explicitly so that bare
 # dragonboat runs with the same ones; bare cannot turn off dragonboat's
 # compaction after each log trim, which Longboat does).
-raft_logdb=tan-shared raft_snap=1000 raft_snap_bytes=$((8 << 20)) raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
+raft_logdb=${RAFT_LOGDB:-tan-shared} raft_snap=1000 raft_snap_bytes=$((8 << 20)) raft_overhead=100 raft_memtable_mb=32 raft_rtt=200 raft_erl=5 raft_hb=1
 export LONGBOAT_RAFT_LOGDB=$raft_logdb LONGBOAT_RAFT_SNAPSHOT_ENTRIES=$raft_snap LONGBOAT_RAFT_SNAPSHOT_BYTES=$raft_snap_bytes \
   LONGBOAT_RAFT_COMPACTION_OVERHEAD=$raft_overhead \
   LONGBOAT_RAFT_LOGDB_MEMTABLE_MB=$raft_memtable_mb LONGBOAT_RAFT_RTT_MS=$raft_rtt \
@@ -395,7 +396,7 @@ table() {
 |---|---:|---:|---:|---:|---|
 | Longboat 3 brokers RF=3 acks=all | $(printf %.1f "$rf3_mbs") | $(printf %.0f "$rf3_rps") records | $(printf %.0f "$rf3_p99") ms† | $d_rf3 | - |
 $(run_row rf3pebble "Longboat 3 brokers RF=3 acks=all, pebble Raft log store (\`--raft-logdb pebble\`)" \
-  "row 1 (tan-shared) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
+  "row 1 ($raft_logdb) / this = **$(ratio "$rf3_mbs" "$(jnum .mb_per_sec "$work/rf3pebble.json")")** (reference, no target)")
 | Longboat 1 broker RF=1 acks=all | $(printf %.1f "$rf1_mbs") | $(printf %.0f "$rf1_rps") records | $(printf %.0f "$rf1_p99") ms† | $d_rf1 | RF=3 / RF=1 = **$r_rf1** (three brokers on the cores one had: see the next two rows) |
 $(capped_rows)
 | bare dragonboat, 3 NodeHosts, ${proposal} B proposals, Longboat's Raft log settings ($raft_logdb log store, snapshot every $bare_snap entries = $raft_snap_bytes bytes, keep $raft_overhead) | $bare_mbs | $bare_pps proposals | $bare_p99 | $d_bare | Longboat RF=3 Raft payload ${rf3_raft_mbs} MB/s / this = **$r_bare** (target >= 0.7: $(holds "$rf3_raft_mbs" "$bare_mbs" 0.7)) |
