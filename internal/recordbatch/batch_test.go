@@ -116,6 +116,11 @@ func TestSplitAndAll(t *testing.T) {
 			if _, _, err := recordbatch.Split(rest); !errors.Is(err, recordbatch.ErrCorrupt) {
 				t.Errorf("Split after the whole batches: %v, want ErrCorrupt", err)
 			}
+			// Partitions walk every applied append with All: reaching the
+			// end, or bytes that are not a batch, must not build an error.
+			if allocs := testing.AllocsPerRun(100, func() { recordbatch.WholeLen(tc.data) }); allocs != 0 {
+				t.Errorf("WholeLen allocated %.0f times per call, want 0", allocs)
+			}
 		})
 	}
 }
