@@ -34,6 +34,7 @@ func benchCmd(args []string) error {
 	fs.IntVar(&o.BatchBytes, "batch-bytes", 64<<10, "largest record batch per partition (producer batch.size); each becomes one Raft entry")
 	fs.DurationVar(&o.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records before it is sent (linger.ms; Kafka 4's default is 5ms)")
 	fs.Float64Var(&o.Rate, "rate", 0, "records/s across all producers, paced open-loop with latency counted from each record's due time (0: unlimited)")
+	fs.BoolVar(&o.Idempotent, "idempotent", false, "keep the client's idempotent producer on, the baseline scripts/bench-txn.sh compares --transactional with (--in-flight is then franz-go's own, as with --transactional)")
 	fs.BoolVar(&o.Transactional, "transactional", false, "produce in transactions of --records-per-txn records per producer (begin, produce, commit); consumers read read_committed")
 	fs.IntVar(&o.RecordsPerTxn, "records-per-txn", bench.DefaultRecordsPerTxn, "records per transaction with --transactional")
 	compare := fs.Bool("compare-idempotent", false, "with --transactional: run the idempotent producer with the same settings on topic <topic>-idempotent before and after the transactional run, then print all three and the ratio to the idempotent runs' mean")
@@ -65,6 +66,9 @@ func benchCmd(args []string) error {
 	}
 	if *name == "" {
 		*name = fmt.Sprintf("p%d rf%d acks=%s %dB", partitions, rf, o.Acks, o.RecordSize)
+		if o.Idempotent {
+			*name = fmt.Sprintf("idempotent p%d rf%d %dB", partitions, rf, o.RecordSize)
+		}
 		if o.Transactional {
 			*name = fmt.Sprintf("txn %d/txn p%d rf%d %dB", o.RecordsPerTxn, partitions, rf, o.RecordSize)
 		}

@@ -68,7 +68,8 @@ func TestBenchRejectsNegativeRate(t *testing.T) {
 
 // TestBenchTransactionalFlags checks that --transactional and
 // --records-per-txn reach the benchmark, and that --compare-idempotent
-// alone is refused, all before anything connects.
+// alone and --idempotent without acks=all are refused, all before
+// anything connects.
 func TestBenchTransactionalFlags(t *testing.T) {
 	for args, want := range map[string]string{
 		"--compare-idempotent":                                      "add --transactional",
@@ -76,6 +77,7 @@ func TestBenchTransactionalFlags(t *testing.T) {
 		"--transactional --acks 1":                                  "transactions need acks=all",
 		"--transactional --compare-idempotent --records-per-txn -1": "--records-per-txn -1",
 		"--transactional --rate 100":                                "drop --rate",
+		"--idempotent --acks 1":                                     "the idempotent producer needs acks=all",
 	} {
 		err := benchCmd(append([]string{"--brokers", "127.0.0.1:1"}, strings.Fields(args)...))
 		if err == nil || !strings.Contains(err.Error(), want) {

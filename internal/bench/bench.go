@@ -122,6 +122,9 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	if err := o.checkTxn(); err != nil {
 		return nil, err
 	}
+	if o.Idempotent && o.Acks != "all" && o.Acks != "-1" {
+		return nil, fmt.Errorf("--acks %s with --idempotent: the idempotent producer needs acks=all", o.Acks)
+	}
 	opts := append(o.seeds(),
 		kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.ProducerLinger(max(o.Linger, 0)),
