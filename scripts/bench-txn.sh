@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Transactional vs idempotent produce throughput in one run: starts three
-# brokers as `longboat dev` does (same serve flags and Raft soft settings)
-# on ports that do not clash with a dev cluster, then runs
-# `longboat bench --transactional --compare-idempotent`: first the
-# idempotent producer, then the transactional one on another topic, and
-# prints both and their ratio. Stops the brokers afterwards.
+# Transactional vs idempotent produce throughput in one run: three phases,
+# the idempotent producer, the transactional one, the idempotent one again,
+# each on three fresh brokers (started as `longboat dev` starts them, on
+# ports that do not clash with a dev cluster, from empty data directories)
+# with an unmeasured warm-up of the same producer first. Prints each phase
+# and the transactional / idempotent ratio, to the mean of the idempotent
+# phases and to each.
+#
+# Why fresh brokers per phase: on the same cluster, a phase that follows a
+# 20-second full-speed one ran 11-33% slower (docs/BENCHMARKS.md, "A phase
+# after a full-speed one"), so whichever producer ran second was measured
+# on a slower cluster.
 #
 # Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producers, default 4]
 # Ports while it runs: Kafka 29092-29094, Raft 29192/29292/29392, HTTP 29592-29594
@@ -27,8 +33,30 @@ for i in 1 2 3; do
 	raft+=" 127.0.0.1:$((base + 1 + 100 * i))"
 	http+=" 127.0.0.1:$((base + 500 + i))"
 done
-cluster_start "$listeners" "$raft" "$http"
 echo "machine: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$client" bench --brokers "$bootstrap" --transactional --compare-idempotent --records-per-txn "$per_txn" \
-	--duration "${secs}s" --producers "$producers" --topic bench-txn
+
+# phase KEY NAME FLAGS...: one measured run on fresh brokers; its result in $work/KEY.json
+phase() {
+	local key=$1 name=$2
+	shift 2
+	cluster_start "$listeners" "$raft" "$http"
+	local -a common=(--brokers "$bootstrap" --producers "$producers" --topic "bench-txn-$key" "$@")
+	# Leaders elected and balanced, connections open: not measured.
+	"$client" bench "${common[@]}" --duration 3s --consume=false >"$work/$key.warmup" 2>&1 ||
+		{ tail -n 20 "$work/$key.warmup" >&2; exit 1; }
+	echo
+	echo "== $name"
+	"$client" bench "${common[@]}" --duration "${secs}s" --name "$name" --json "$work/$key.json" 2>/dev/null
+	cluster_stop
+}
+rate() { sed -n 's/.*"records_per_sec": \([0-9.]*\).*/\1/p' "$work/$1.json" | head -1; }
+
+phase before "idempotent (before)" --idempotent
+phase txn "txn $per_txn/txn" --transactional --records-per-txn "$per_txn"
+phase after "idempotent (after)" --idempotent
+echo
+awk -v t="$(rate txn)" -v b="$(rate before)" -v a="$(rate after)" 'BEGIN {
+	printf "records/s: idempotent before %.0f, transactional %.0f, idempotent after %.0f\n", b, t, a
+	printf "transactional / idempotent throughput: %.2f (to the runs before and after: %.2f, %.2f)\n", t / ((b + a) / 2), t / b, t / a
+}'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,6 +12,8 @@
 #                   flag becomes the broker's node id. Sets bootstrap (every
 #                   broker's first listener) and waits until all three are
 #                   ready.
+#   cluster_stop    stops the brokers and deletes their data directories, so
+#                   that the next cluster_start begins from empty ones
 
 cluster_init() {
 	work=$(mktemp -d)
@@ -26,6 +28,13 @@ cluster_cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	rm -rf "$work"
+}
+
+cluster_stop() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait "${pids[@]}" 2>/dev/null || true
+	pids=()
+	rm -rf "$work"/node[0-9]*
 }
 
 cluster_start() {
