@@ -46,7 +46,7 @@ phase() {
 		{ tail -n 20 "$work/$key.warmup" >&2; exit 1; }
 	echo
 	echo "== $name"
-	"$client" bench "${common[@]}" --duration "${secs}s" --name "$name" --json "$work/$key.json" 2>/dev/null
+	"$client" bench "${common[@]}" --duration "${secs}s" --name "$name" --json "$work/$key.json"
 	cluster_stop
 }
 rate() { sed -n 's/.*"records_per_sec": \([0-9.]*\).*/\1/p' "$work/$1.json" | head -1; }
