@@ -33,7 +33,7 @@ go list -race -test -export -deps ./... > /dev/null
 # real clusters, and on two cores running them together starves Raft ticks.
 go test -race -count=1 -p 1 -timeout 45m ./...
 # The patches to the vendored dragonboat (its own module, outside ./...).
-(cd third_party/dragonboat && go test -race -count=1 ./internal/tan/)
+(cd third_party/dragonboat && go test -race -count=1 ./internal/tan/ ./internal/logdb/)
 
 echo "== go test without -race: the disk-full test (it skips itself under -race)"
 go test -count=1 -timeout 10m -run 'TestDiskFullKeepsTheBrokerUp$' ./test/integration/

@@ -34,6 +34,7 @@ package logdb
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 	"unsafe"
 
@@ -64,7 +65,16 @@ type LogReader struct {
 	replicaID   uint64
 	markerTerm  uint64
 	length      uint64
+	// terms are the first index of each term among the entries appended
+	// since the reader was made or a snapshot applied, in index order;
+	// they give the term of any of those entries still in the log without
+	// reading it back (a compaction asks for one after each snapshot, and
+	// with tan that read copied a whole multi-megabyte record from disk).
+	terms []termStart
 }
+
+// termStart is the first index of a run of entries of one term.
+type termStart struct{ index, term uint64 }
 
 var _ raft.ILogDB = (*LogReader)(nil)
 
@@ -184,6 +194,9 @@ func (lr *LogReader) termLocked(index uint64) (uint64, error) {
 		t := lr.markerTerm
 		return t, nil
 	}
+	if t, ok := lr.knownTerm(index); ok {
+		return t, nil
+	}
 	ents, _, err := lr.entriesLocked(index, index+1, 0)
 	if err != nil {
 		return 0, err
@@ -234,6 +247,7 @@ func (lr *LogReader) ApplySnapshot(snapshot pb.Snapshot) error {
 	lr.markerIndex = snapshot.Index
 	lr.markerTerm = snapshot.Term
 	lr.length = 1
+	lr.terms = lr.terms[:0]
 	return nil
 }
 
@@ -273,17 +287,77 @@ func (lr *LogReader) Append(entries []pb.Entry) error {
 			panic("gap in entries")
 		}
 	}
-	lr.SetRange(entries[0].Index, uint64(len(entries)))
+	lr.Lock()
+	defer lr.Unlock()
+	lr.setRangeLocked(entries[0].Index, uint64(len(entries)))
+	lr.noteTerms(entries)
 	return nil
 }
 
-// SetRange updates the LogReader to reflect what is available in it.
+// noteTerms records the term runs of appended entries, which replace any
+// entries from entries[0].Index on, so that the runs always reach from
+// their first index to the last entry. Entries at or below the marker are
+// not in the log and are left out; entries starting before the known runs
+// start them afresh.
+func (lr *LogReader) noteTerms(entries []pb.Entry) {
+	for len(entries) > 0 && entries[0].Index <= lr.markerIndex {
+		entries = entries[1:]
+	}
+	if len(entries) == 0 {
+		return
+	}
+	first := entries[0].Index
+	if len(lr.terms) > 0 && first < lr.terms[0].index {
+		lr.terms = lr.terms[:0]
+	}
+	for len(lr.terms) > 0 && lr.terms[len(lr.terms)-1].index >= first {
+		lr.terms = lr.terms[:len(lr.terms)-1]
+	}
+	for _, e := range entries {
+		if n := len(lr.terms); n == 0 || lr.terms[n-1].term != e.Term {
+			lr.terms = append(lr.terms, termStart{index: e.Index, term: e.Term})
+		}
+	}
+}
+
+// termsCover tells whether the known runs give index's term.
+func (lr *LogReader) termsCover(index uint64) bool {
+	return len(lr.terms) > 0 && index >= lr.terms[0].index && index > lr.markerIndex && index <= lr.lastIndex()
+}
+
+// knownTerm is index's term from the known runs, if they cover it.
+func (lr *LogReader) knownTerm(index uint64) (uint64, bool) {
+	if !lr.termsCover(index) {
+		return 0, false
+	}
+	i := sort.Search(len(lr.terms), func(i int) bool { return lr.terms[i].index > index })
+	return lr.terms[i-1].term, true
+}
+
+// dropTermsBelow forgets the runs that end below index.
+func (lr *LogReader) dropTermsBelow(index uint64) {
+	i := sort.Search(len(lr.terms), func(i int) bool { return lr.terms[i].index > index })
+	if i > 1 {
+		lr.terms = append(lr.terms[:0], lr.terms[i-1:]...)
+	}
+}
+
+// SetRange updates the LogReader to reflect what is available in it. The
+// entries' terms are not known: the known runs are forgotten.
 func (lr *LogReader) SetRange(firstIndex uint64, length uint64) {
 	if length == 0 {
 		return
 	}
 	lr.Lock()
 	defer lr.Unlock()
+	lr.terms = lr.terms[:0]
+	lr.setRangeLocked(firstIndex, length)
+}
+
+func (lr *LogReader) setRangeLocked(firstIndex uint64, length uint64) {
+	if length == 0 {
+		return
+	}
 	first := lr.firstIndex()
 	last := firstIndex + length - 1
 	if last < first {
@@ -331,5 +405,6 @@ func (lr *LogReader) Compact(index uint64) error {
 	lr.length -= i
 	lr.markerIndex = index
 	lr.markerTerm = term
+	lr.dropTermsBelow(index)
 	return nil
 }
