@@ -165,7 +165,7 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		cfg: cfg, nh: nh, meta: n.meta, propose: n.placed, replicas: n.replicas, clock: w,
 		releaseLog: releaseLog, peers: peerWeb.timeout(peerAskTimeout), belowFloor: disk.belowFloor, room: disk.room, markers: markers, storageErrors: m.StorageErrors,
 		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
-		applyTime: m.ProduceStage.WithLabelValues(metrics.StageApply), trash: n.trash, log: log,
+		applyTime: m.Stage(metrics.StageApply), trash: n.trash, log: log,
 	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}

@@ -151,7 +151,7 @@ func (s *Server) startProduce(ctx context.Context, req *request, body *kmsg.Prod
 // stage records a Produce stage that began at since and returns now.
 func (s *Server) stage(name string, since time.Time) time.Time {
 	now := time.Now()
-	s.metrics.ProduceStage.WithLabelValues(name).Observe(now.Sub(since).Seconds())
+	s.metrics.Stage(name).Observe(now.Sub(since).Seconds())
 	return now
 }
 

@@ -326,7 +326,7 @@ func (s *Server) serveConn(listener string, c net.Conn, tlsCfg *tls.Config) {
 		}
 		start := time.Now()
 		if produce {
-			s.metrics.ProduceStage.WithLabelValues(metrics.StageDecode).Observe(start.Sub(read).Seconds())
+			s.metrics.Stage(metrics.StageDecode).Observe(start.Sub(read).Seconds())
 		}
 		req.read = read
 		hctx := s.timeRequest(ctx, req)
@@ -444,7 +444,7 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, queue <-chan slot, c
 			}
 		}
 		if sl.ready != nil {
-			s.metrics.ProduceStage.WithLabelValues(metrics.StageWrite).Observe(time.Since(time.Unix(0, sl.ready.Load())).Seconds())
+			s.metrics.Stage(metrics.StageWrite).Observe(time.Since(time.Unix(0, sl.ready.Load())).Seconds())
 		}
 		done(sl)
 	}
