@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -165,5 +166,36 @@ func TestCampaignCoversMetaAndGroupShards(t *testing.T) {
 		if want := slices.Sorted(slices.Values(c.later)); !slices.Equal(sent, want) {
 			t.Errorf("broker %d (meta voters %v) fell back for %v, want %v", c.self, c.voters, sent, want)
 		}
+	}
+}
+
+// TestValidateRemembersOnlyValidAddresses: Validate answers as
+// dragonboat's check does, from memory for an address it accepted before,
+// and stops remembering at maxValidAddrs without refusing valid ones.
+func TestValidateRemembersOnlyValidAddresses(t *testing.T) {
+	d := &localDelivery{}
+	for range 2 {
+		for addr, want := range map[string]bool{
+			"127.0.0.1:9192": true, "broker-1.example:9192": true,
+			"127.0.0.1": false, "127.0.0.1:0": false, "127.0.0.1:65536": false, ":9192": false, "a:b:c": false,
+		} {
+			if got := d.Validate(addr); got != want {
+				t.Fatalf("Validate(%q) = %v, want %v", addr, got, want)
+			}
+		}
+	}
+	if n := d.nvalid.Load(); n != 2 {
+		t.Fatalf("remembered %d addresses, want the 2 valid ones", n)
+	}
+	for i := range maxValidAddrs + 10 {
+		if !d.Validate(fmt.Sprintf("10.0.%d.%d:9192", i/250, i%250)) {
+			t.Fatalf("address %d refused", i)
+		}
+	}
+	if n := d.nvalid.Load(); n != maxValidAddrs {
+		t.Fatalf("remembered %d addresses, want at most %d", n, maxValidAddrs)
+	}
+	if d.Validate("10.0.0.1:notaport") {
+		t.Fatal("an invalid address was accepted once the memory was full")
 	}
 }
