@@ -167,6 +167,9 @@ func Start(cfg *config.Config, web HTTPTLS, m *metrics.Metrics, log zerolog.Logg
 		throttle:  moveThrottle{meta: n.meta, limit: storage.NewThrottle(float64(cfg.ReassignmentThrottleBytes))},
 		applyTime: m.Stage(metrics.StageApply), trash: n.trash, log: log,
 	}
+	if logDB == config.LogDBTanShared {
+		rec.growth = &logGrowth{}
+	}
 	reg := registration{self: registeredBroker(cfg, self.Incarnation), bootstrapScram: bootstrapScram(cfg), identity: self, dataDir: cfg.DataDir,
 		meta: n.meta, leaders: n.leaders, propose: n.metaProp.propose, log: log}
 	life := &lifecycle{

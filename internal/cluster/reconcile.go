@@ -90,7 +90,10 @@ type reconciler struct {
 	storageErrors *prometheus.CounterVec
 	// applyTime times each batch of entries a partition replica applies.
 	applyTime prometheus.Observer
-	log       zerolog.Logger
+	// growth follows the shared Raft log's growth (tan-shared; nil with a
+	// log per replica): group replicas take snapshots by it.
+	growth *logGrowth
+	log    zerolog.Logger
 }
 
 func (r *reconciler) run(ctx context.Context) {
@@ -188,7 +191,7 @@ func (r *reconciler) startPartition(st *meta.State, ref meta.PartitionRef) error
 		p.SetStreamObserver(r.logStream(ref))
 		p.SetFaultHandler(r.faultHandler(ref, p))
 		r.replicas.opened(shard, p)
-		t := observedReplica{IOnDiskStateMachine: p, apply: r.applyTime}
+		t := observedReplica{IOnDiskStateMachine: p, apply: r.applyTime, growth: r.growth}
 		if r.cfg.SnapshotBytes > 0 {
 			t.snap = &snapshotTrigger{every: int64(r.cfg.SnapshotBytes), request: snapshotRequests(r.nh, shard, r.log)}
 		}
@@ -269,7 +272,13 @@ func (r *reconciler) startGroupShard(st *meta.State, p meta.Partition) error {
 		return err
 	}
 	smr := group.NewStateMachine()
-	factory := func(uint64, uint64) sm.IConcurrentStateMachine { return smr }
+	factory := func(uint64, uint64) sm.IConcurrentStateMachine {
+		if r.growth == nil {
+			return smr
+		}
+		return observedGroup{IConcurrentStateMachine: smr,
+			snap: &growthTrigger{log: r.growth, every: groupSnapshotGrowth, request: snapshotRequests(r.nh, p.ShardID, r.log)}}
+	}
 	rc := shardConfig(r.cfg, p.ShardID, false)
 	rc.IsNonVoting = nonVoting
 	if err := r.nh.StartConcurrentReplica(initial, join, factory, rc); err != nil && !errors.Is(err, dragonboat.ErrShardAlreadyExist) {

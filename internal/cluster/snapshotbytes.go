@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4"
-	sm "github.com/lni/dragonboat/v4/statemachine"
 	"github.com/rs/zerolog"
 )
 
@@ -28,13 +27,9 @@ type snapshotTrigger struct {
 	pending atomic.Bool  // a request is out
 }
 
-// applied counts a batch of applied entries and asks for a snapshot once
-// they reach the threshold.
-func (s *snapshotTrigger) applied(ents []sm.Entry) {
-	var n int64
-	for i := range ents {
-		n += int64(len(ents[i].Cmd))
-	}
+// applied counts the bytes of a batch of applied entries and asks for a
+// snapshot once they reach the threshold.
+func (s *snapshotTrigger) applied(n int64) {
 	s.since.Add(n)
 	s.ask()
 }
@@ -88,4 +83,49 @@ func snapshotRequests(nh replicaHost, shardID uint64, log zerolog.Logger) func(d
 			done(r.Completed())
 		}()
 	}
+}
+
+// logGrowth follows how much a shared Raft log (tan-shared) has grown: the
+// entry bytes every partition replica of the broker applied, near enough
+// the bytes appended to the log they share.
+type logGrowth struct{ bytes atomic.Int64 }
+
+// groupSnapshotGrowth is how far the shared log grows before a group
+// replica that keeps applying entries takes a snapshot: a quarter of the
+// log files tan keeps before it moves the live records out of older ones.
+// A group replica's live entries reach back to its last snapshot (every
+// --raft-snapshot-entries entries otherwise); a busy transaction
+// coordinator writing a few dozen entries a second spread them over more
+// than those files, and every file rotation then reread them all,
+// scattered over the log (docs/BENCHMARKS.md).
+const groupSnapshotGrowth = 4 * 64 << 20
+
+// growthTrigger asks for a group replica's snapshot once the shared log
+// grew groupSnapshotGrowth bytes since its last one.
+type growthTrigger struct {
+	log     *logGrowth
+	every   int64
+	request func(done func(taken bool))
+	from    atomic.Int64 // the log's growth at the last snapshot
+	asked   atomic.Int64 // the log's growth when the pending request was made
+	pending atomic.Bool
+}
+
+// updated is called after each batch the replica applies.
+func (g *growthTrigger) updated() {
+	now := g.log.bytes.Load()
+	if now-g.from.Load() < g.every || !g.pending.CompareAndSwap(false, true) {
+		return
+	}
+	g.asked.Store(now)
+	g.request(g.done)
+}
+
+func (g *growthTrigger) done(taken bool) {
+	if !taken {
+		time.AfterFunc(snapshotRetry, func() { g.pending.Store(false) })
+		return
+	}
+	g.from.Store(g.asked.Load())
+	g.pending.Store(false)
 }
