@@ -5,14 +5,22 @@
 # ports that do not clash with a dev cluster, from empty data directories)
 # with an unmeasured warm-up of the same producer first. Prints each phase
 # and the transactional / idempotent ratio, to the mean of the idempotent
-# phases and to each.
+# phases and to each. Given several producer counts it runs the three
+# phases for each count and ends with a table of them.
+#
+# Why several counts: with few producers each transactional producer waits
+# out its chain of Raft rounds (AddPartitionsToTxn behind the previous
+# transaction's markers, the records, EndTxn) while the idempotent ones
+# already keep the CPU busy, so the ratio measures that chain's latency;
+# with more producers both runs are bound by the CPU, and the ratio
+# measures what a transactional record costs.
 #
 # Why fresh brokers per phase: on the same cluster, a phase that follows a
 # 20-second full-speed one ran 11-33% slower (docs/BENCHMARKS.md, "A phase
 # after a full-speed one"), so whichever producer ran second was measured
 # on a slower cluster.
 #
-# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producers, default 4]
+# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producer counts, default "4 16"]
 # Ports while it runs: Kafka 29092-29094, Raft 29192/29292/29392, HTTP 29592-29594
 # (BENCH_PORT_BASE moves them: Kafka BASE+1..3, Raft BASE+101/201/301, HTTP BASE+501..503).
 # LONGBOAT_BIN runs that binary instead of building one (to compare two builds);
@@ -22,7 +30,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 per_txn=${2:-500}
-producers=${3:-4}
+counts=${3:-4 16}
+for producers in $counts; do
+	case $producers in '' | *[!0-9]* | 0) echo "producer counts must be whole numbers above 0, got '$counts'" >&2; exit 2 ;; esac
+done
 base=${BENCH_PORT_BASE:-29091}
 . scripts/lib/cluster.sh
 cluster_init
@@ -51,12 +62,22 @@ phase() {
 }
 rate() { sed -n 's/.*"records_per_sec": \([0-9.]*\).*/\1/p' "$work/$1.json" | head -1; }
 
-phase before "idempotent (before)" --idempotent
-phase txn "txn $per_txn/txn" --transactional --records-per-txn "$per_txn"
-phase after "idempotent (after)" --idempotent
+summary=()
+for producers in $counts; do
+	echo
+	echo "=== $producers producers"
+	phase before "idempotent (before)" --idempotent
+	phase txn "txn $per_txn/txn" --transactional --records-per-txn "$per_txn"
+	phase after "idempotent (after)" --idempotent
+	echo
+	line=$(awk -v p="$producers" -v t="$(rate txn)" -v b="$(rate before)" -v a="$(rate after)" 'BEGIN {
+		printf "%9d %12.0f %14.0f %11.0f %6.2f (%.2f, %.2f)", p, b, t, a, t / ((b + a) / 2), t / b, t / a
+	}')
+	summary+=("$line")
+	echo "transactional / idempotent throughput at $producers producers: $(echo "$line" | awk '{ print $5, $6, $7 }')"
+done
 echo
-awk -v t="$(rate txn)" -v b="$(rate before)" -v a="$(rate after)" 'BEGIN {
-	printf "records/s: idempotent before %.0f, transactional %.0f, idempotent after %.0f\n", b, t, a
-	printf "transactional / idempotent throughput: %.2f (to the runs before and after: %.2f, %.2f)\n", t / ((b + a) / 2), t / b, t / a
-}'
+echo "records/s by producer count (ratio: to the mean of the idempotent runs, and to each)"
+printf "%9s %12s %14s %11s %s\n" producers "idem before" transactional "idem after" ratio
+printf "%s\n" "${summary[@]}"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
