@@ -39,7 +39,8 @@ func registeredBroker(cfg *config.Config, incarnation string) *meta.Broker {
 	for _, l := range cfg.AdvertisedListeners {
 		eps = append(eps, meta.Endpoint{Name: l.Name, Host: l.Host, Port: int32(l.Port)})
 	}
-	return &meta.Broker{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr, AdvertisedHTTPAddr: cfg.AdvertisedHTTP(), Endpoints: eps, Incarnation: incarnation}
+	return &meta.Broker{ID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr, AdvertisedHTTPAddr: cfg.AdvertisedHTTP(), Endpoints: eps, Incarnation: incarnation,
+		Features: []string{meta.FeatureTxnMarkerSeq}}
 }
 
 // bootstrapScram lists the --bootstrap-scram-users credentials in a
@@ -124,7 +125,7 @@ func (r registration) register(ctx context.Context) bool {
 
 func sameBroker(a, b *meta.Broker) bool {
 	if a.RaftAddr != b.RaftAddr || a.HTTPAddr != b.HTTPAddr || a.AdvertisedHTTPAddr != b.AdvertisedHTTPAddr ||
-		a.Incarnation != b.Incarnation || len(a.Endpoints) != len(b.Endpoints) {
+		a.Incarnation != b.Incarnation || len(a.Endpoints) != len(b.Endpoints) || !slices.Equal(a.Features, b.Features) {
 		return false
 	}
 	for i := range a.Endpoints {

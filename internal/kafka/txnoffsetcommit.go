@@ -103,7 +103,7 @@ func (s *Server) markUnstable(shard uint64, groupID string, out *kmsg.OffsetFetc
 // pending offsets in every group of that group shard are committed or
 // dropped. The transaction coordinator sends it when it holds no replica
 // of the group's shard to propose to.
-func (s *Server) endOffsetsMarker(ctx context.Context, st *meta.State, idx int32, pid int64, commit bool) int16 {
+func (s *Server) endOffsetsMarker(ctx context.Context, st *meta.State, idx int32, pid int64, commit bool, seq int64) int16 {
 	if idx < 0 || int(idx) >= len(st.GroupShards) {
 		return kerr.UnknownTopicOrPartition.Code
 	}
@@ -111,7 +111,7 @@ func (s *Server) endOffsetsMarker(ctx context.Context, st *meta.State, idx int32
 	if _, leader := s.node.IsLeader(shard); !leader {
 		return kerr.NotLeaderForPartition.Code
 	}
-	cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{ProducerID: pid, Commit: commit}}}.Encode()
+	cmd := group.Command{Txn: &group.TxnCommand{End: &group.TxnOffsetsEnd{ProducerID: pid, Commit: commit, Seq: seq}}}.Encode()
 	if err := s.node.ProposeGroup(ctx, shard, cmd); err != nil {
 		s.log.Warn().Err(err).Int32("partition", idx).Int64("producer_id", pid).Msg("transaction marker on __consumer_offsets")
 		return kerr.NotLeaderForPartition.Code

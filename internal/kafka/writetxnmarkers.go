@@ -10,6 +10,7 @@ import (
 
 	"github.com/longboat/longboat/internal/acl"
 	"github.com/longboat/longboat/internal/partition"
+	"github.com/longboat/longboat/internal/txnmarker"
 )
 
 // v0 and v1 (flexible) carry the same fields; v2 (Kafka 4.2) adds the
@@ -41,6 +42,7 @@ func (s *Server) writeTxnMarkers(ctx context.Context, req *request, body *kmsg.W
 	clusterAction := s.authorizeCluster(req, acl.OpClusterAction)
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(body.Markers))
 	for i, m := range body.Markers {
+		seq := txnmarker.Seq(&m)
 		rm := &resp.Markers[i]
 		*rm = kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
@@ -64,7 +66,7 @@ func (s *Server) writeTxnMarkers(ctx context.Context, req *request, body *kmsg.W
 					continue
 				}
 				if t.Topic == consumerOffsetsTopic {
-					rp.ErrorCode = s.endOffsetsMarker(ctx, st, idx, m.ProducerID, m.Committed)
+					rp.ErrorCode = s.endOffsetsMarker(ctx, st, idx, m.ProducerID, m.Committed, seq)
 					continue
 				}
 				l, code := s.localLeader(st, t.Topic, idx, -1)
@@ -73,7 +75,7 @@ func (s *Server) writeTxnMarkers(ctx context.Context, req *request, body *kmsg.W
 					continue
 				}
 				cmd := partition.EncodeMarker(partition.MarkerCommand{Term: l.term, NowMs: now, ProducerID: m.ProducerID,
-					ProducerEpoch: m.ProducerEpoch, CoordinatorEpoch: m.CoordinatorEpoch, Commit: m.Committed, LogAppendTime: logAppendTime})
+					ProducerEpoch: m.ProducerEpoch, CoordinatorEpoch: m.CoordinatorEpoch, Commit: m.Committed, LogAppendTime: logAppendTime, Seq: seq})
 				rs, err := s.proposeAppend(ctx, l.shard, cmd, markerTimeout)
 				if err != nil {
 					rp.ErrorCode = proposeErrorCode(err)

@@ -5,6 +5,7 @@ package meta
 
 import (
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -39,6 +40,33 @@ type Broker struct {
 	// (its identity file); a broker whose directory was wiped comes back
 	// with a new one. Empty for registrations made before it existed.
 	Incarnation string `json:"incarnation,omitempty"`
+	// Features lists what the broker's version understands that an
+	// older one would apply differently (FeatureTxnMarkerSeq), so that
+	// nothing relies on it while a rolling upgrade runs brokers of both.
+	// Brokers of an older version drop the field from their copy of the
+	// state, so it can be missing where it holds. (A broker downgraded to
+	// such a version keeps its earlier registration: downgrades are not
+	// covered.)
+	Features []string `json:"features,omitempty"`
+}
+
+// FeatureTxnMarkerSeq: the broker's partitions apply a transaction marker
+// carrying its transaction's sequence (partition.MarkerCommand.Seq), and a
+// copy of one already applied writes nothing. An older broker refuses such
+// a marker, and its replica would diverge from the others.
+const FeatureTxnMarkerSeq = "txn-marker-seq"
+
+// AllBrokersHave tells whether every registered broker has a feature.
+func (s *State) AllBrokersHave(feature string) bool {
+	if len(s.Brokers) == 0 {
+		return false
+	}
+	for _, b := range s.Brokers {
+		if !slices.Contains(b.Features, feature) {
+			return false
+		}
+	}
+	return true
 }
 
 // Endpoint returns the advertised endpoint for a listener name.

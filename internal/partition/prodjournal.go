@@ -313,5 +313,5 @@ func copyProducer(p *producer) producer {
 // equal tells whether p holds the same state as q.
 func (p *producer) equal(q *producer) bool {
 	return p.Epoch == q.Epoch && p.LastSeen == q.LastSeen && p.Txn == q.Txn && p.TxnFirst == q.TxnFirst &&
-		p.CoordNext == q.CoordNext && slices.Equal(p.Batches, q.Batches)
+		p.CoordNext == q.CoordNext && p.TxnSeq == q.TxnSeq && slices.Equal(p.Batches, q.Batches)
 }

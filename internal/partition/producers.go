@@ -58,6 +58,9 @@ type producer struct {
 	// no marker yet, which older state also decodes to); a marker from an
 	// older coordinator is fenced.
 	CoordNext int64 `json:"coord_next,omitempty"`
+	// TxnSeq is the Seq of the last marker applied (MarkerCommand.Seq;
+	// 0: none carried one).
+	TxnSeq int64 `json:"txn_seq,omitempty"`
 }
 
 // coordEpoch is the coordinator epoch of the producer's last marker, or -1.

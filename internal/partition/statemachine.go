@@ -236,7 +236,7 @@ func (s *StateMachine) update(ents []sm.Entry) ([]sm.Entry, error) {
 			ents[i].Result = res
 			continue
 		}
-		if len(cmd) == markerSize && cmd[0] == cmdMarker {
+		if isMarker(cmd) {
 			res, ok, err := s.marker(decodeMarker(cmd))
 			if err != nil {
 				return nil, fmt.Errorf("partition %d: marker at index %d: %w", s.ShardID, ents[i].Index, err)

@@ -19,10 +19,12 @@ import (
 // transactions this index lists.
 
 // cmdMarker appends a transaction marker: term, clock, producer id and
-// epoch, coordinator epoch, flags.
+// epoch, coordinator epoch, flags, and (markerSeqSize) the transaction's
+// sequence.
 const (
-	cmdMarker  byte = 4
-	markerSize      = 1 + 8 + 8 + 8 + 2 + 4 + 1
+	cmdMarker     byte = 4
+	markerSize         = 1 + 8 + 8 + 8 + 2 + 4 + 1
+	markerSeqSize      = markerSize + 8
 
 	markerCommit        = 1
 	markerLogAppendTime = 2
@@ -38,12 +40,25 @@ type MarkerCommand struct {
 	Commit           bool
 	// LogAppendTime stamps the marker's time as the topic's appends are.
 	LogAppendTime bool
+	// Seq names the transaction the marker ends: the version of its
+	// coordinator record when it was prepared, which grows with each
+	// transaction of the producer. A marker whose Seq is not above the
+	// last one the partition applied for the producer is a copy of one
+	// already applied (resent after a coordinator failover, or delayed on
+	// the way) and writes nothing: applied, it would end the producer's
+	// next transaction, whose records may follow the first copy. 0 (a
+	// marker from a coordinator that does not send it): always applied.
+	Seq int64
 }
 
 // EncodeMarker builds a proposal that writes one transaction marker. The
 // leader's term guards it like an append's.
 func EncodeMarker(m MarkerCommand) []byte {
-	cmd := make([]byte, markerSize)
+	size := markerSize
+	if m.Seq > 0 {
+		size = markerSeqSize
+	}
+	cmd := make([]byte, size)
 	cmd[0] = cmdMarker
 	be := binary.BigEndian
 	be.PutUint64(cmd[1:], m.Term)
@@ -57,12 +72,20 @@ func EncodeMarker(m MarkerCommand) []byte {
 	if m.LogAppendTime {
 		cmd[31] |= markerLogAppendTime
 	}
+	if m.Seq > 0 {
+		be.PutUint64(cmd[markerSize:], uint64(m.Seq))
+	}
 	return cmd
+}
+
+// isMarker tells whether a command is a marker, with or without Seq.
+func isMarker(cmd []byte) bool {
+	return (len(cmd) == markerSize || len(cmd) == markerSeqSize) && cmd[0] == cmdMarker
 }
 
 func decodeMarker(cmd []byte) MarkerCommand {
 	be := binary.BigEndian
-	return MarkerCommand{
+	m := MarkerCommand{
 		Term:             be.Uint64(cmd[1:]),
 		NowMs:            int64(be.Uint64(cmd[9:])),
 		ProducerID:       int64(be.Uint64(cmd[17:])),
@@ -71,6 +94,10 @@ func decodeMarker(cmd []byte) MarkerCommand {
 		Commit:           cmd[31]&markerCommit != 0,
 		LogAppendTime:    cmd[31]&markerLogAppendTime != 0,
 	}
+	if len(cmd) == markerSeqSize {
+		m.Seq = int64(be.Uint64(cmd[markerSize:]))
+	}
+	return m
 }
 
 // MarkerResult decodes a marker proposal's result: the marker's offset, or
@@ -175,6 +202,10 @@ func (s *StateMachine) applyMarker(m MarkerCommand) (sm.Result, bool, error) {
 			return rejected(errInvalidProducerEpoc), false, nil
 		case m.CoordinatorEpoch < p.coordEpoch():
 			return rejected(errCoordinatorFenced), false, nil
+		case m.Seq > 0 && m.Seq <= p.TxnSeq:
+			// Already applied: answered as written, at the offset
+			// the next record gets, and nothing changes.
+			return sm.Result{Value: uint64(s.log.NextOffset())}, false, nil
 		}
 	}
 	if m.ProducerID < 0 || m.ProducerEpoch < 0 {
@@ -195,6 +226,9 @@ func (s *StateMachine) applyMarker(m MarkerCommand) (sm.Result, bool, error) {
 	}
 	p := s.producers.entry(m.ProducerID, m.ProducerEpoch)
 	p.CoordNext = int64(m.CoordinatorEpoch) + 1
+	if m.Seq > 0 {
+		p.TxnSeq = m.Seq
+	}
 	p.LastSeen = max(p.LastSeen, m.NowMs)
 	if p.Txn {
 		first := p.TxnFirst

@@ -311,3 +311,75 @@ func TestMarkerOnLogAppendTimeTopic(t *testing.T) {
 		t.Fatalf("producer after the marker: %+v", p)
 	}
 }
+
+// seqMarkAt applies a marker carrying the transaction's Seq.
+func seqMarkAt(t *testing.T, s *StateMachine, index uint64, pid int64, epoch int16, seq int64, commit bool) (int64, int16) {
+	t.Helper()
+	term := uint64(max(1, s.epochs.latest()))
+	cmd := EncodeMarker(MarkerCommand{Term: term, NowMs: 1700000000000, ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: 1, Commit: commit, Seq: seq})
+	out, err := s.Update([]sm.Entry{{Index: index, Cmd: cmd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return MarkerResult(out[0].Result)
+}
+
+// A marker resent after the producer's next transaction began must not end
+// it: the coordinator may resend the previous transaction's markers after
+// a failover, and a late copy may arrive from a deposed coordinator.
+func TestMarkerCopyDoesNotEndTheNextTransaction(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openSM(t, dir)
+	mustAppend(t, s, 1, batchtest.Transactional(1, 0, 0, 2), 0)
+	if off, code := seqMarkAt(t, s, 2, 1, 0, 7, true); off != 2 || code != 0 {
+		t.Fatalf("commit of transaction 7: offset %d code %d, want 2", off, code)
+	}
+	// The next transaction's records, then a copy of the first marker.
+	mustAppend(t, s, 3, batchtest.Transactional(1, 0, 2, 2), 3)
+	expectLSO(t, s, 3)
+	for i, seq := range []int64{7, 5} {
+		off, code := seqMarkAt(t, s, uint64(4+i), 1, 0, seq, false)
+		if code != 0 || off != 5 {
+			t.Fatalf("copy with seq %d: offset %d code %d, want success at the log end 5, nothing written", seq, off, code)
+		}
+	}
+	if hw := s.HighWatermark(); hw != 5 {
+		t.Fatalf("high watermark %d after the copies, want 5", hw)
+	}
+	expectLSO(t, s, 3)
+	if got := s.AbortedTransactions(0, 5); len(got) != 0 {
+		t.Fatalf("aborted index %+v: a copy aborted the next transaction", got)
+	}
+
+	// The Seq survives a reopen and a snapshot: a copy is still refused.
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, _ = openSM(t, dir)
+	full, _ := streamFrom(t, s, nil)
+	fresh, _ := openSM(t, t.TempDir())
+	if err := fresh.RecoverFromSnapshot(bytes.NewReader(full), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*StateMachine{s, fresh} {
+		if off, code := seqMarkAt(t, r, 6, 1, 0, 7, true); off != 5 || code != 0 {
+			t.Fatalf("copy after reopen or snapshot: offset %d code %d, want 5", off, code)
+		}
+		expectLSO(t, r, 3)
+		// The next transaction's own marker ends it.
+		if off, code := seqMarkAt(t, r, 7, 1, 0, 9, false); off != 5 || code != 0 {
+			t.Fatalf("abort of transaction 9: offset %d code %d, want 5", off, code)
+		}
+		expectLSO(t, r, 6)
+		if got := r.AbortedTransactions(0, 6); len(got) != 1 || got[0].FirstOffset != 3 || got[0].LastOffset != 5 {
+			t.Fatalf("aborted index %+v, want 3..5", got)
+		}
+		// A marker without a Seq (an older coordinator's) is applied.
+		mustAppend(t, r, 8, batchtest.Transactional(1, 0, 4, 1), 6)
+		if off, code := markAt(t, r, 9, 1, 0, 1, true); off != 7 || code != 0 {
+			t.Fatalf("marker without seq: offset %d code %d, want 7", off, code)
+		}
+		expectLSO(t, r, 8)
+	}
+}
