@@ -35,6 +35,33 @@ type TxnRecord struct {
 	// Version counts the record's writes: a TxnPut names the version it
 	// was computed from, so a write based on a stale read is refused.
 	Version int64 `json:"version"`
+	// Prev is the producer's previous transaction, set while its markers
+	// and group offsets may still be being written: the first request of
+	// the next transaction wrote this record over the Prepare* one
+	// without waiting for them. A Prepare* or Empty write clears it.
+	Prev *TxnPrev `json:"prev,omitempty"`
+}
+
+// TxnPrev is what a new transaction's record keeps of the prepared one
+// before it, for its completion.
+type TxnPrev struct {
+	Commit     bool               `json:"commit"`
+	Epoch      int16              `json:"epoch"`
+	Partitions map[string][]int32 `json:"partitions,omitempty"`
+	Groups     []string           `json:"groups,omitempty"`
+	// Version is the Prepare* record's: the Seq of its markers and
+	// group offset ends.
+	Version int64 `json:"version"`
+}
+
+// Prepared is the previous transaction as the Prepare* record it was.
+func (r *TxnRecord) Prepared() TxnRecord {
+	p := TxnRecord{ID: r.ID, ProducerID: r.ProducerID, Epoch: r.Prev.Epoch, LastEpoch: r.LastEpoch, TimeoutMs: r.TimeoutMs,
+		State: TxnPrepareAbort, Partitions: r.Prev.Partitions, Groups: r.Prev.Groups, UpdateMs: r.UpdateMs, Version: r.Prev.Version}
+	if r.Prev.Commit {
+		p.State = TxnPrepareCommit
+	}
+	return p.Clone()
 }
 
 // HasPartition tells whether the transaction holds a partition.
@@ -65,6 +92,15 @@ func (r TxnRecord) Clone() TxnRecord {
 	}
 	r.Partitions = parts
 	r.Groups = append([]string(nil), r.Groups...)
+	if r.Prev != nil {
+		prev := *r.Prev
+		prev.Partitions = make(map[string][]int32, len(r.Prev.Partitions))
+		for t, ps := range r.Prev.Partitions {
+			prev.Partitions[t] = append([]int32(nil), ps...)
+		}
+		prev.Groups = append([]string(nil), r.Prev.Groups...)
+		r.Prev = &prev
+	}
 	return r
 }
 

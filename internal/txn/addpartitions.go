@@ -119,10 +119,10 @@ func (c *Coordinator) addBatch(ctx context.Context, txnID string, l *idLock, b *
 		closeBatch()
 		return code
 	}
-	rec, release, code := c.current(ctx, s, txnID, b.pid, b.epoch)
-	defer release()
+	rec, after, code := c.current(ctx, s, txnID, b.pid, b.epoch)
 	parts := closeBatch()
 	if code != 0 {
+		after()
 		return code
 	}
 	rec = begin(rec)
@@ -139,9 +139,12 @@ func (c *Coordinator) addBatch(ctx context.Context, txnID string, l *idLock, b *
 		if rec.StartMs == 0 {
 			rec.StartMs = time.Now().UnixMilli()
 		}
-		_, code = c.putCode(ctx, s, rec)
+		if _, code = c.putCode(ctx, s, rec); code != 0 {
+			after()
+			return code
+		}
 	}
-	return code
+	return after()
 }
 
 // unknownPartitions fills out for a request naming a partition that does

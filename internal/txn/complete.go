@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/longboat/longboat/internal/group"
+	"github.com/longboat/longboat/internal/txnmarker"
 )
 
 // prepareEnd makes PrepareCommit or PrepareAbort durable and starts the
@@ -25,6 +26,7 @@ func (c *Coordinator) prepareEnd(ctx context.Context, s shard, rec group.TxnReco
 	if commit {
 		rec.State = group.TxnPrepareCommit
 	}
+	rec.Prev = nil
 	rec, code := c.putCode(ctx, s, rec)
 	if code != 0 {
 		return rec, code
@@ -35,8 +37,18 @@ func (c *Coordinator) prepareEnd(ctx context.Context, s shard, rec group.TxnReco
 
 // completion is one prepared transaction's completion in flight.
 type completion struct {
-	written chan struct{} // closed once every marker and group offset is written
-	done    chan struct{} // closed when the completion ended (or was handed over and that write returned)
+	version int64 // the Prepare* record's
+	// seq: the markers and group ends carry version as their Seq, so
+	// that a copy applied late changes nothing; the producer's next
+	// transaction may then begin before they are written (overlap).
+	seq bool
+	// successor: a request of the next transaction is writing its record
+	// over this one's Prepare* record (overlap); the completion then
+	// leaves the record to it instead of storing Complete*.
+	successor bool
+	decided   bool          // finish has read successor (and waiters)
+	written   chan struct{} // closed once every marker and group offset is written
+	done      chan struct{} // closed when the completion ended (or was handed over and that write returned)
 	// waiters counts requests of the producer's next transaction waiting
 	// for written; when finish sees one, it hands the last write over
 	// (handedOver) instead of storing Complete*: the next transaction's
@@ -46,18 +58,30 @@ type completion struct {
 }
 
 // complete starts, unless it runs already, the completion of a prepared
-// transaction and returns it.
+// transaction and returns it. The completion of a later transaction of
+// the id starts once an earlier one still running has ended: the earlier
+// one's last steps can outlast the wait of the requests that made the
+// later one.
 func (c *Coordinator) complete(s shard, rec group.TxnRecord) *completion {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if comp, ok := c.completing[rec.ID]; ok {
-		return comp
+	prev, ok := c.completing[rec.ID]
+	if ok && prev.version >= rec.Version {
+		return prev
 	}
-	comp := &completion{written: make(chan struct{}), done: make(chan struct{})}
+	comp := &completion{version: rec.Version, seq: c.overlap(), written: make(chan struct{}), done: make(chan struct{})}
 	c.completing[rec.ID] = comp
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		if ok {
+			select {
+			case <-prev.done:
+			case <-c.ctx.Done():
+				c.endCompletion(rec.ID, comp)
+				return
+			}
+		}
 		handedOver, err := c.finish(s, rec, comp)
 		if err != nil && c.ctx.Err() == nil {
 			c.log.Warn().Err(err).Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction not completed; the shard's next leader finishes it")
@@ -74,7 +98,9 @@ func (c *Coordinator) complete(s shard, rec group.TxnRecord) *completion {
 // after the producer's next transaction began.
 func (c *Coordinator) endCompletion(id string, comp *completion) {
 	c.mu.Lock()
-	delete(c.completing, id)
+	if c.completing[id] == comp {
+		delete(c.completing, id)
+	}
 	c.mu.Unlock()
 	close(comp.done)
 }
@@ -137,29 +163,42 @@ func (c *Coordinator) afterPrepared(ctx context.Context, s shard, rec group.TxnR
 
 // finish writes a prepared transaction's markers and group offsets, then
 // records its completion, unless a request of the producer's next
-// transaction waits to write the record itself (handedOver). It needs no
-// id lock: every request but that one refuses a prepared record, and the
-// record's version guards the last write. A record read before an earlier
-// completion ended is already complete.
+// transaction waits to write the record itself (handedOver) or already
+// wrote it over the prepared one (the record's Prev is this transaction).
+// It needs no id lock: the record's version guards the last write. A
+// record read before an earlier completion ended is already complete.
 func (c *Coordinator) finish(s shard, rec group.TxnRecord, comp *completion) (handedOver bool, err error) {
-	if cur, ok := s.sm.Txn(rec.ID); !ok || cur.Version != rec.Version {
+	todo, viaPrev := c.stillToComplete(s, rec)
+	if !todo {
 		return false, nil
 	}
+	// Markers that a next transaction may already follow are sent with
+	// their Seq whatever this broker now knows of the others.
+	seq := comp.seq || viaPrev
 	commit := rec.State == group.TxnPrepareCommit
-	if err := c.writeMarkers(s, rec, commit); err != nil {
+	if err := c.writeMarkers(s, rec, commit, seq); err != nil {
 		return false, err
 	}
 	for _, g := range rec.Groups {
-		if err := c.endGroupOffsets(s, rec, g, commit); err != nil {
+		if err := c.endGroupOffsets(s, rec, g, commit, seq); err != nil {
 			return false, err
 		}
 	}
 	c.mu.Lock()
+	c.finished[rec.ID] = rec.Version
 	close(comp.written)
 	comp.handedOver = comp.waiters > 0
+	successor := comp.successor
+	comp.decided = true
 	c.mu.Unlock()
 	if comp.handedOver {
 		return true, nil
+	}
+	if cur, ok := s.sm.Txn(rec.ID); successor || !ok || cur.Version != rec.Version {
+		// The next transaction's record holds this one as Prev until
+		// its own Prepare* write; c.finished tells its requests that
+		// nothing is left to write.
+		return false, nil
 	}
 	rec.State = group.TxnCompleteAbort
 	if commit {
@@ -167,10 +206,73 @@ func (c *Coordinator) finish(s shard, rec group.TxnRecord, comp *completion) (ha
 	}
 	rec.Partitions, rec.Groups, rec.StartMs = nil, nil, 0
 	_, err = c.put(c.ctx, s, rec)
-	if err == nil {
+	switch {
+	case err == nil:
 		c.log.Debug().Str("transactional_id", rec.ID).Str("state", rec.State).Msg("transaction completed")
+	case errors.Is(err, group.ErrTxnConflict):
+		// The next transaction's first request wrote the record
+		// meanwhile, holding this one as Prev.
+		err = nil
 	}
 	return false, err
+}
+
+// stillToComplete tells whether a prepared record still needs its
+// markers and group offsets written: the stored record is it, or the next
+// transaction's record holding it as Prev (viaPrev), not known here to be
+// written.
+func (c *Coordinator) stillToComplete(s shard, rec group.TxnRecord) (todo, viaPrev bool) {
+	cur, ok := s.sm.Txn(rec.ID)
+	switch {
+	case !ok:
+		return false, false
+	case cur.Version == rec.Version:
+		return true, false
+	case cur.Prev == nil || cur.Prev.Version != rec.Version:
+		return false, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished[rec.ID] != rec.Version, true
+}
+
+// prevToComplete tells whether a record's Prev is still to be written.
+func (c *Coordinator) prevToComplete(s shard, rec group.TxnRecord) bool {
+	todo, _ := c.stillToComplete(s, rec.Prepared())
+	return todo
+}
+
+// awaitPrev waits, up to prepareWait, until the markers and group offsets
+// of the transaction a record holds as Prev are written, starting their
+// completion if none runs (after a failover). CONCURRENT_TRANSACTIONS when
+// they are not written in time (the client retries).
+func (c *Coordinator) awaitPrev(ctx context.Context, s shard, rec group.TxnRecord) int16 {
+	if rec.Prev == nil {
+		return 0
+	}
+	c.mu.Lock()
+	done := c.finished[rec.ID] == rec.Prev.Version
+	c.mu.Unlock()
+	if done {
+		return 0
+	}
+	comp := c.complete(s, rec.Prepared())
+	t := time.NewTimer(prepareWait)
+	defer t.Stop()
+	select {
+	case <-comp.written:
+	case <-comp.done:
+	case <-ctx.Done():
+		return kerr.ConcurrentTransactions.Code
+	case <-t.C:
+		return kerr.ConcurrentTransactions.Code
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished[rec.ID] != rec.Prev.Version {
+		return kerr.ConcurrentTransactions.Code
+	}
+	return 0
 }
 
 // retry runs fn until it succeeds, the shard's leadership moves or the
@@ -205,7 +307,7 @@ func (c *Coordinator) retry(s shard, what string, fn func(ctx context.Context) e
 // (dragonboat forwards it to the leader), or, on a broker without one, a
 // marker on the shard's partition of __consumer_offsets sent to its
 // leader, which ends them as Kafka's group coordinator does.
-func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID string, commit bool) error {
+func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID string, commit, seq bool) error {
 	gs, ok := c.node.GroupShardFor(groupID)
 	if !ok {
 		return errors.New("no group shards")
@@ -229,6 +331,9 @@ func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID stri
 		}
 		m := kmsg.NewWriteTxnMarkersRequestMarker()
 		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+		if seq {
+			txnmarker.SetSeq(&m, rec.Version)
+		}
 		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 		mt.Topic, mt.Partitions = consumerOffsets, []int32{int32(idx)}
 		m.Topics = append(m.Topics, mt)
@@ -257,7 +362,7 @@ const consumerOffsets = "__consumer_offsets"
 // writeMarkers sends the transaction's markers to the leaders of its
 // partitions until each has written it. A partition of a deleted topic
 // needs none.
-func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit bool) error {
+func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit, seq bool) error {
 	pending := map[string]map[int32]bool{}
 	for t, ps := range rec.Partitions {
 		pending[t] = map[int32]bool{}
@@ -297,6 +402,9 @@ func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit bool) er
 		for leader, parts := range byLeader {
 			m := kmsg.NewWriteTxnMarkersRequestMarker()
 			m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+			if seq {
+				txnmarker.SetSeq(&m, rec.Version)
+			}
 			for t, ps := range parts {
 				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 				mt.Topic, mt.Partitions = t, ps
@@ -393,6 +501,8 @@ func (c *Coordinator) sweep(abort bool) {
 			switch {
 			case rec.State == group.TxnPrepareCommit || rec.State == group.TxnPrepareAbort:
 				c.complete(s, rec)
+			case rec.Prev != nil && c.prevToComplete(s, rec):
+				c.complete(s, rec.Prepared())
 			case abort && rec.State == group.TxnOngoing && now-rec.StartMs > int64(rec.TimeoutMs):
 				c.abortTimedOut(s, rec.ID)
 			case abort && group.TxnExpired(rec, now, c.cfg.IDExpiration.Milliseconds()):
@@ -431,6 +541,9 @@ func (c *Coordinator) abortTimedOut(s shard, txnID string) {
 	rec, ok := s.sm.Txn(txnID)
 	if !ok || rec.State != group.TxnOngoing || time.Now().UnixMilli()-rec.StartMs <= int64(rec.TimeoutMs) {
 		return
+	}
+	if rec.Prev != nil && c.prevToComplete(s, rec) {
+		return // the sweep completes the previous transaction first
 	}
 	c.log.Info().Str("transactional_id", txnID).Int64("producer_id", rec.ProducerID).Int32("timeout_ms", rec.TimeoutMs).Msg("aborting a transaction past its timeout")
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)

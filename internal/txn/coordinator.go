@@ -81,6 +81,10 @@ type Coordinator struct {
 	loaded     map[uint64]uint64 // shard → the term its replica was caught up in
 	ids        map[string]*idLock
 	completing map[string]*completion // ids whose transaction is being completed
+	// finished is, per id, the Version of the last prepared transaction
+	// whose markers and group offsets this broker wrote; kept while the
+	// next transaction's record holds it as Prev.
+	finished map[string]int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -106,7 +110,8 @@ func New(cfg Config, node Node, markers Markers, log zerolog.Logger) *Coordinato
 		cfg.IDExpiration = DefaultIDExpiration
 	}
 	c := &Coordinator{cfg: cfg, node: node, markers: markers, log: log.With().Str("component", "txn").Logger(),
-		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]*completion{}}
+		loaded: map[uint64]uint64{}, ids: map[string]*idLock{}, completing: map[string]*completion{},
+		finished: map[string]int64{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.loop()
@@ -212,7 +217,20 @@ func (c *Coordinator) put(ctx context.Context, s shard, rec group.TxnRecord) (gr
 	if err := c.node.ProposeGroup(pctx, s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode()); err != nil {
 		return rec, fmt.Errorf("store transaction %q: %w", rec.ID, err)
 	}
+	if rec.Prev == nil {
+		c.mu.Lock()
+		delete(c.finished, rec.ID)
+		c.mu.Unlock()
+	}
 	return rec, nil
+}
+
+// overlap tells whether a producer's next transaction may begin while its
+// previous one's markers are being written: only where every broker's
+// partitions apply a copy of a marker as a no-op, since a failover can
+// then resend them after the next transaction's records.
+func (c *Coordinator) overlap() bool {
+	return c.node.Meta().AllBrokersHave(meta.FeatureTxnMarkerSeq)
 }
 
 // putCode is put with its failure as the error code to answer: the record

@@ -2,10 +2,12 @@ package txn_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/longboat/longboat/internal/group"
@@ -179,5 +181,123 @@ func TestTimedOutTransactionAbortsItsRecords(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != "committed" {
 		t.Fatalf("read_committed: %q, want only the committed record", got)
+	}
+}
+
+// TestNewCoordinatorFinishesPrevAfterNextTransactionBegan: the producer's
+// next transaction was written over the previous one's Prepare* record
+// (its Prev) and has records in the partition the previous one committed
+// in; the coordinator stops before the next EndTxn. Its successor writes
+// the previous transaction's markers again, which the partition must
+// take as copies: they must not end the next transaction, whose own
+// commit then makes its record readable. The partition's log then holds
+// exactly each record and each transaction's marker.
+func TestNewCoordinatorFinishesPrevAfterNextTransactionBegan(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts and stops brokers")
+	}
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Adjust: adjust})
+	cl := client(t, c)
+	const id, topic = "prev-failover", "prev-failover-topic"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx(t), 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(id), kgo.TransactionTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for _, v := range []string{"first", "second"} {
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := prod.ProduceSync(ctx(t), &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if v == "first" {
+			if err := prod.EndTransaction(ctx(t), kgo.TryCommit); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pid, epoch, err := prod.ProducerID(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, _ := c.Brokers[0].Node.GroupShardFor(id)
+	leader, _, ok := c.Brokers[0].Node.Leader(shard)
+	if !ok {
+		t.Fatal("the transaction's shard has no leader")
+	}
+	old := int(leader) - 1
+	c.StopBroker(old)
+	survivor := c.Brokers[(old+1)%3].Node
+
+	// The record as the stopped coordinator left it, with Prev: kept if
+	// the second transaction began while the first one's marker was in
+	// flight, else written here as if it had (Version 1 is at or below
+	// the marker's Seq the partition applied, as the real one is).
+	err = testutil.Poll(20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := survivor.ReadIndex(ctx, shard); err != nil {
+			return err
+		}
+		sm, _ := survivor.GroupStateMachine(shard)
+		rec, ok := sm.Txn(id)
+		if !ok || rec.State != group.TxnOngoing || !rec.HasPartition(topic, 0) {
+			t.Fatalf("before the failover: %+v", rec)
+		}
+		if rec.Prev != nil {
+			return nil
+		}
+		rec.Prev = &group.TxnPrev{Commit: true, Epoch: rec.Epoch, Partitions: map[string][]int32{topic: {0}}, Version: 1}
+		rec.Version++
+		return survivor.ProposeGroup(ctx, shard, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode())
+	})
+	if err != nil {
+		t.Fatalf("propose the record with Prev: %v", err)
+	}
+	var seeds []string
+	for i, addr := range c.Addrs() {
+		if i != old {
+			seeds = append(seeds, addr)
+		}
+	}
+	cl, err = kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequestRetries(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	p := producer{id: id, pid: pid, epoch: epoch}
+	// The new coordinator answers once it has written Prev's markers.
+	testutil.Eventually(t, 30*time.Second, func() error {
+		return kerr.ErrorForCode(p.end(t, cl, 3, true))
+	})
+	awaitState(t, cl, id, "CompleteCommit", 20*time.Second)
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pctx := ctx(t)
+	var got []string
+	for len(got) < 2 && pctx.Err() == nil {
+		consumer.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, fmt.Sprintf("%s@%d", r.Value, r.Offset)) })
+	}
+	if len(got) != 2 || got[0] != "first@0" || got[1] != "second@2" {
+		t.Fatalf("read_committed: %q, want first@0 and second@2", got)
+	}
+	// first, its COMMIT, second, its COMMIT: a copy of the first marker
+	// applied after the failover would have added one more.
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup(topic, 0); o.Offset != 4 {
+		t.Fatalf("end offset %d, want 4 (two records, two markers)", o.Offset)
 	}
 }

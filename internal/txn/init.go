@@ -46,6 +46,9 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeoutM
 		c.complete(s, rec)
 		return -1, -1, kerr.ConcurrentTransactions.Code
 	}
+	if code := c.awaitPrev(ctx, s, rec); code != 0 {
+		return -1, -1, code
+	}
 	if rec.State == group.TxnOngoing {
 		// Fence the old producer and abort its transaction at the new
 		// epoch, then give the new producer the epoch after: its first
@@ -72,7 +75,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, txnID string, timeoutM
 	} else {
 		rec.LastEpoch, rec.Epoch = rec.Epoch, rec.Epoch+1
 	}
-	rec.State, rec.TimeoutMs, rec.Partitions, rec.Groups, rec.StartMs = group.TxnEmpty, timeoutMs, nil, nil, 0
+	rec.State, rec.TimeoutMs, rec.Partitions, rec.Groups, rec.StartMs, rec.Prev = group.TxnEmpty, timeoutMs, nil, nil, 0, nil
 	rec, code = c.putCode(ctx, s, rec)
 	if code != 0 {
 		return -1, -1, code

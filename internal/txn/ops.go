@@ -12,18 +12,47 @@ import (
 
 // current reads a transactional id's record for a request of its producer
 // that starts or extends a transaction, and answers the request's error
-// code. A previous transaction of the producer still completing is waited
-// for (afterPrepared); release is called after the request's write.
-func (c *Coordinator) current(ctx context.Context, s shard, txnID string, pid int64, epoch int16) (group.TxnRecord, func(), int16) {
+// code. The request writes the record it returns, if it changes it, then
+// calls after and answers its code: a previous transaction of the
+// producer still completing is waited for there. Where markers are
+// applied once (completion.seq) the new transaction's record is written
+// while they are in flight, holding the previous one as Prev; otherwise
+// it waits for them first (afterPrepared) and takes over their last write.
+func (c *Coordinator) current(ctx context.Context, s shard, txnID string, pid int64, epoch int16) (group.TxnRecord, func() int16, int16) {
 	rec, found := s.sm.Txn(txnID)
+	if found && rec.ProducerID == pid && rec.Epoch == epoch && prepared(rec.State) && c.succeed(s, rec) {
+		next := rec.Clone()
+		next.Prev = &group.TxnPrev{Commit: rec.State == group.TxnPrepareCommit, Epoch: rec.Epoch,
+			Partitions: next.Partitions, Groups: next.Groups, Version: rec.Version}
+		next.State, next.Partitions, next.Groups, next.StartMs = group.TxnOngoing, map[string][]int32{}, nil, 0
+		return next, func() int16 { return c.awaitPrev(ctx, s, next) }, 0
+	}
 	if found && rec.ProducerID == pid && rec.Epoch == epoch && prepared(rec.State) {
 		next, release, code := c.afterPrepared(ctx, s, rec)
+		after := func() int16 { release(); return 0 }
 		if code != 0 || prepared(next.State) {
-			return next, release, code
+			return next, after, code
 		}
 		rec = next
 	}
-	return rec, func() {}, checkProducer(rec, found, pid, epoch)
+	code := checkProducer(rec, found, pid, epoch)
+	return rec, func() int16 { return c.awaitPrev(ctx, s, rec) }, code
+}
+
+// succeed tells whether the next transaction may be written over a
+// prepared record now, its markers still in flight, and claims the
+// record's last write from the completion if so: the markers carry their
+// Seq (completion.seq) and the completion has not yet chosen to write
+// Complete* itself (then the request waits for that, as without overlap).
+func (c *Coordinator) succeed(s shard, rec group.TxnRecord) bool {
+	comp := c.complete(s, rec)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !comp.seq || comp.version != rec.Version || comp.decided {
+		return false
+	}
+	comp.successor = true
+	return true
 }
 
 // prepared tells whether a state is PrepareCommit or PrepareAbort.
@@ -54,24 +83,26 @@ func (c *Coordinator) AddOffsets(ctx context.Context, txnID string, pid int64, e
 	if code != 0 {
 		return code
 	}
-	rec, release, code := c.current(ctx, s, txnID, pid, epoch)
-	defer release()
+	rec, after, code := c.current(ctx, s, txnID, pid, epoch)
 	if code != 0 {
+		after()
 		return code
 	}
 	rec = begin(rec)
-	if rec.HasGroup(groupID) && rec.StartMs != 0 {
-		return 0
+	if !rec.HasGroup(groupID) || rec.StartMs == 0 {
+		if !rec.HasGroup(groupID) {
+			rec.Groups = append(rec.Groups, groupID)
+			slices.Sort(rec.Groups)
+		}
+		if rec.StartMs == 0 {
+			rec.StartMs = time.Now().UnixMilli()
+		}
+		if rec, code = c.putCode(ctx, s, rec); code != 0 {
+			after()
+			return code
+		}
 	}
-	if !rec.HasGroup(groupID) {
-		rec.Groups = append(rec.Groups, groupID)
-		slices.Sort(rec.Groups)
-	}
-	if rec.StartMs == 0 {
-		rec.StartMs = time.Now().UnixMilli()
-	}
-	_, code = c.putCode(ctx, s, rec)
-	return code
+	return after()
 }
 
 // EndTxn commits or aborts a producer's transaction: it answers once
@@ -94,8 +125,11 @@ func (c *Coordinator) EndTxn(ctx context.Context, txnID string, pid int64, epoch
 	case rec.State == group.TxnOngoing:
 		// Answered once the outcome is durable, as Kafka does: the
 		// markers follow, and the producer's next transaction waits
-		// for them (afterPrepared).
-		_, code = c.prepareEnd(ctx, s, rec, commit, false)
+		// for them (current). The transaction before must be written
+		// first: its Prev goes with this write.
+		if code = c.awaitPrev(ctx, s, rec); code == 0 {
+			_, code = c.prepareEnd(ctx, s, rec, commit, false)
+		}
 	case rec.State == group.TxnCompleteCommit && commit, rec.State == group.TxnCompleteAbort && !commit:
 		code = 0
 	case rec.State == group.TxnPrepareCommit && commit, rec.State == group.TxnPrepareAbort && !commit:
