@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"hash/fnv"
+	"time"
 
 	"github.com/longboat/longboat/internal/group"
 )
@@ -30,6 +31,13 @@ func (n *Node) GroupShardIDs() []uint64 {
 // GroupStateMachine returns the local replica of a group shard.
 func (n *Node) GroupStateMachine(shard uint64) (*group.StateMachine, bool) {
 	return n.replicas.groupStateMachine(shard)
+}
+
+// ProposeGroupAsync starts committing a command to a group shard this
+// broker leads and returns the wait for its result; commands started one
+// after another are applied in that order, or fail.
+func (n *Node) ProposeGroupAsync(shard uint64, cmd []byte, timeout time.Duration) (func() error, error) {
+	return n.shards.proposeGroupAsync(shard, cmd, timeout)
 }
 
 // ProposeGroup commits a command to a group shard (this broker leads it).

@@ -51,6 +51,30 @@ func (p *shardProposer) advanceLogStart(ctx context.Context, shardID uint64, off
 	return lso, code, nil
 }
 
+// proposeGroupAsync starts a proposal to a group shard this broker leads
+// and returns the wait for its result. Proposals started one after another
+// are appended to the shard's log in that order.
+func (p *shardProposer) proposeGroupAsync(shard uint64, cmd []byte, timeout time.Duration) (func() error, error) {
+	start := time.Now()
+	rs, err := p.nh.Propose(p.nh.GetNoOPSession(shard), cmd, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("propose to group shard %d: %w", shard, err)
+	}
+	return func() error {
+		defer rs.Release()
+		res := <-rs.ResultC()
+		switch {
+		case res.Completed():
+			p.metrics.ProposalDuration.WithLabelValues("group").Observe(time.Since(start).Seconds())
+			return group.CommandError(res.GetResult())
+		case res.Timeout():
+			return fmt.Errorf("propose to group shard %d: %w", shard, dragonboat.ErrTimeout)
+		default:
+			return fmt.Errorf("propose to group shard %d: not committed (dropped, aborted or the shard closed)", shard)
+		}
+	}, nil
+}
+
 func (p *shardProposer) proposeGroup(ctx context.Context, shard uint64, cmd []byte) error {
 	if _, ok := ctx.Deadline(); !ok {
 		// dragonboat needs a deadline; connection contexts have none.

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -51,7 +52,6 @@ func (c *Coordinator) AddPartitions(ctx context.Context, txnID string, pid int64
 		<-b.done
 		return all(b.code)
 	}
-	defer c.unlockRef(txnID, l)
 	b.code = c.addBatch(ctx, txnID, l, b)
 	close(b.done)
 	return all(b.code)
@@ -102,10 +102,22 @@ func hasPartition(ps []int32, p int32) bool {
 	return false
 }
 
-// addBatch writes a batch of added partitions; the id lock is held. The
+// addBatch writes a batch of added partitions; the id lock is held, and
+// released once the write is proposed: the producer's next batch (a sink
+// that began producing a moment later) builds on the record proposed here
+// and proposes its own write behind it instead of a Raft round later. The
 // batch takes joiners until its partitions are read for the write, after
 // any wait for the producer's previous transaction.
 func (c *Coordinator) addBatch(ctx context.Context, txnID string, l *idLock, b *addBatch) int16 {
+	unlock := sync.OnceFunc(l.mu.Unlock)
+	defer func() {
+		unlock()
+		c.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(c.ids, txnID)
+		}
+		c.mu.Unlock()
+	}()
 	closeBatch := func() map[string][]int32 {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -119,9 +131,34 @@ func (c *Coordinator) addBatch(ctx context.Context, txnID string, l *idLock, b *
 		closeBatch()
 		return code
 	}
-	rec, after, code := c.current(ctx, s, txnID, b.pid, b.epoch)
+	c.mu.Lock()
+	base := l.pending
+	c.mu.Unlock()
+	var rec group.TxnRecord
+	var after func() int16
+	if base != nil {
+		rec = base.rec.Clone()
+		after = func() int16 {
+			<-base.done
+			if base.err != nil {
+				return kerr.ConcurrentTransactions.Code
+			}
+			return c.awaitPrev(ctx, s, base.rec)
+		}
+		code = checkProducer(rec, true, b.pid, b.epoch)
+	} else {
+		rec, after, code = c.current(ctx, s, txnID, b.pid, b.epoch)
+		if code == 0 && rec.Prev != nil && rec.StartMs == 0 {
+			// The transaction's first request, its record written
+			// while the previous markers are still in flight: the
+			// producer's other sinks send theirs within a moment, and
+			// one write for all costs every broker a Raft round less.
+			gather(ctx)
+		}
+	}
 	parts := closeBatch()
 	if code != 0 {
+		unlock()
 		after()
 		return code
 	}
@@ -135,16 +172,57 @@ func (c *Coordinator) addBatch(ctx context.Context, txnID string, l *idLock, b *
 			}
 		}
 	}
-	if changed || rec.StartMs == 0 {
-		if rec.StartMs == 0 {
-			rec.StartMs = time.Now().UnixMilli()
-		}
-		if _, code = c.putCode(ctx, s, rec); code != 0 {
-			after()
-			return code
-		}
+	if !changed && rec.StartMs != 0 {
+		unlock()
+		return after()
+	}
+	if rec.StartMs == 0 {
+		rec.StartMs = time.Now().UnixMilli()
+	}
+	rec, wait, code := c.putAsync(s, rec)
+	if code != 0 {
+		unlock()
+		after()
+		return code
+	}
+	p := &pendingPut{rec: rec, done: make(chan struct{})}
+	c.mu.Lock()
+	l.pending = p
+	c.mu.Unlock()
+	unlock()
+	p.err = wait()
+	c.mu.Lock()
+	if l.pending == p {
+		l.pending = nil
+	}
+	c.mu.Unlock()
+	close(p.done)
+	if code := c.putResult(rec, p.err); code != 0 {
+		after()
+		return code
 	}
 	return after()
+}
+
+// gatherWindow is how long the first AddPartitionsToTxn of a transaction
+// waits for the producer's others before its write, when it need not wait
+// for the previous transaction's markers.
+const gatherWindow = time.Millisecond
+
+func gather(ctx context.Context) {
+	t := time.NewTimer(gatherWindow)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// pendingPut is a batch's write proposed and not yet applied.
+type pendingPut struct {
+	rec  group.TxnRecord // as proposed
+	done chan struct{}
+	err  error // the write's outcome, set before done closes
 }
 
 // unknownPartitions fills out for a request naming a partition that does

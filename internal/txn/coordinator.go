@@ -36,6 +36,10 @@ type Node interface {
 	GroupShardIDs() []uint64
 	GroupStateMachine(shard uint64) (*group.StateMachine, bool)
 	ProposeGroup(ctx context.Context, shard uint64, cmd []byte) error
+	// ProposeGroupAsync starts a proposal to a group shard this broker
+	// leads and returns the wait for its result; proposals started one
+	// after another are applied in that order, or fail.
+	ProposeGroupAsync(shard uint64, cmd []byte, timeout time.Duration) (func() error, error)
 	NextProducerID(ctx context.Context) (int64, error)
 }
 
@@ -95,6 +99,10 @@ type idLock struct {
 	mu   sync.Mutex
 	refs int
 	adds *addBatch // AddPartitionsToTxn requests gathering for the next write; c.mu guards it
+	// pending is an AddPartitionsToTxn write proposed by a batch that has
+	// released mu before it was applied; c.mu guards it. Other requests
+	// wait for it (lock), the next batch builds on it (addBatch).
+	pending *pendingPut
 }
 
 // New starts the coordinator's loop that finishes prepared transactions
@@ -125,10 +133,17 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
-// lock serialises the requests on one transactional id.
+// lock serialises the requests on one transactional id; a write an
+// AddPartitionsToTxn batch left in flight is applied (or failed) first.
 func (c *Coordinator) lock(id string) func() {
 	l := c.ref(id)
 	l.mu.Lock()
+	c.mu.Lock()
+	p := l.pending
+	c.mu.Unlock()
+	if p != nil {
+		<-p.done
+	}
 	return func() { c.unlockRef(id, l) }
 }
 
@@ -217,12 +232,54 @@ func (c *Coordinator) put(ctx context.Context, s shard, rec group.TxnRecord) (gr
 	if err := c.node.ProposeGroup(pctx, s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode()); err != nil {
 		return rec, fmt.Errorf("store transaction %q: %w", rec.ID, err)
 	}
+	c.stored(rec)
+	return rec, nil
+}
+
+// stored notes a record written: c.finished keeps an id's completed
+// transaction only while a record holds it as Prev.
+func (c *Coordinator) stored(rec group.TxnRecord) {
 	if rec.Prev == nil {
 		c.mu.Lock()
 		delete(c.finished, rec.ID)
 		c.mu.Unlock()
 	}
-	return rec, nil
+}
+
+// putAsync proposes rec (read at rec.Version) as its next version and
+// returns it with the wait for the write, or the code to answer.
+func (c *Coordinator) putAsync(s shard, rec group.TxnRecord) (group.TxnRecord, func() error, int16) {
+	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+		return rec, nil, kerr.NotCoordinator.Code
+	}
+	rec.Version++
+	rec.UpdateMs = time.Now().UnixMilli()
+	wait, err := c.node.ProposeGroupAsync(s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode(), 10*time.Second)
+	if err != nil {
+		// The shard's proposal queue is full, or it closed: retried.
+		c.log.Debug().Err(err).Str("transactional_id", rec.ID).Msg("store transaction state")
+		return rec, nil, kerr.ConcurrentTransactions.Code
+	}
+	return rec, func() error {
+		err := wait()
+		if err == nil {
+			c.stored(rec)
+		}
+		return err
+	}, 0
+}
+
+// putResult is the code to answer for a write's outcome.
+func (c *Coordinator) putResult(rec group.TxnRecord, err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, group.ErrTxnConflict):
+		return kerr.ConcurrentTransactions.Code
+	default:
+		c.log.Warn().Err(err).Str("transactional_id", rec.ID).Msg("store transaction state")
+		return kerr.NotCoordinator.Code
+	}
 }
 
 // overlap tells whether a producer's next transaction may begin while its
@@ -237,15 +294,7 @@ func (c *Coordinator) overlap() bool {
 // moved under this broker, or the shard's leadership did.
 func (c *Coordinator) putCode(ctx context.Context, s shard, rec group.TxnRecord) (group.TxnRecord, int16) {
 	rec, err := c.put(ctx, s, rec)
-	switch {
-	case err == nil:
-		return rec, 0
-	case errors.Is(err, group.ErrTxnConflict):
-		return rec, kerr.ConcurrentTransactions.Code
-	default:
-		c.log.Warn().Err(err).Str("transactional_id", rec.ID).Msg("store transaction state")
-		return rec, kerr.NotCoordinator.Code
-	}
+	return rec, c.putResult(rec, err)
 }
 
 // checkProducer answers a request of a producer on its transaction.
