@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"bytes"
 	"math/rand"
 	"slices"
 	"testing"
@@ -130,16 +129,8 @@ func TestTxnRandomWorkloadReadCommitted(t *testing.T) {
 			}
 			if i == 60 {
 				// Reopen from a checkpoint, and start a copy from a snapshot.
-				if err := s.Sync(); err != nil {
-					t.Fatal(err)
-				}
-				s.Close()
-				s, _ = openSM(t, dir)
-				stream, _ := streamFrom(t, s, nil)
-				c, _ := openSM(t, t.TempDir())
-				if err := c.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
-					t.Fatal(err)
-				}
+				var c *StateMachine
+				s, c = reopenAndCopy(t, s, dir)
 				copies = append(copies, c)
 			}
 			var want []int64

@@ -16,9 +16,14 @@ import (
 // returns the decoded result.
 func markAt(t *testing.T, s *StateMachine, index uint64, pid int64, epoch int16, coordEpoch int32, commit bool) (int64, int16) {
 	t.Helper()
-	term := uint64(max(1, s.epochs.latest()))
-	cmd := EncodeMarker(MarkerCommand{Term: term, NowMs: 1700000000000, ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: coordEpoch, Commit: commit})
-	out, err := s.Update([]sm.Entry{{Index: index, Cmd: cmd}})
+	return markWith(t, s, index, MarkerCommand{ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: coordEpoch, Commit: commit})
+}
+
+// markWith applies m as one marker entry in the log's latest leader epoch.
+func markWith(t *testing.T, s *StateMachine, index uint64, m MarkerCommand) (int64, int16) {
+	t.Helper()
+	m.Term, m.NowMs = uint64(max(1, s.epochs.latest())), 1700000000000
+	out, err := s.Update([]sm.Entry{{Index: index, Cmd: EncodeMarker(m)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,13 +320,7 @@ func TestMarkerOnLogAppendTimeTopic(t *testing.T) {
 // seqMarkAt applies a marker carrying the transaction's Seq.
 func seqMarkAt(t *testing.T, s *StateMachine, index uint64, pid int64, epoch int16, seq int64, commit bool) (int64, int16) {
 	t.Helper()
-	term := uint64(max(1, s.epochs.latest()))
-	cmd := EncodeMarker(MarkerCommand{Term: term, NowMs: 1700000000000, ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: 1, Commit: commit, Seq: seq})
-	out, err := s.Update([]sm.Entry{{Index: index, Cmd: cmd}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return MarkerResult(out[0].Result)
+	return markWith(t, s, index, MarkerCommand{ProducerID: pid, ProducerEpoch: epoch, CoordinatorEpoch: 1, Commit: commit, Seq: seq})
 }
 
 // A marker resent after the producer's next transaction began must not end
@@ -352,16 +351,7 @@ func TestMarkerCopyDoesNotEndTheNextTransaction(t *testing.T) {
 	}
 
 	// The Seq survives a reopen and a snapshot: a copy is still refused.
-	if err := s.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s, _ = openSM(t, dir)
-	full, _ := streamFrom(t, s, nil)
-	fresh, _ := openSM(t, t.TempDir())
-	if err := fresh.RecoverFromSnapshot(bytes.NewReader(full), make(chan struct{})); err != nil {
-		t.Fatal(err)
-	}
+	s, fresh := reopenAndCopy(t, s, dir)
 	for _, r := range []*StateMachine{s, fresh} {
 		if off, code := seqMarkAt(t, r, 6, 1, 0, 7, true); off != 5 || code != 0 {
 			t.Fatalf("copy after reopen or snapshot: offset %d code %d, want 5", off, code)
@@ -382,4 +372,21 @@ func TestMarkerCopyDoesNotEndTheNextTransaction(t *testing.T) {
 		}
 		expectLSO(t, r, 8)
 	}
+}
+
+// reopenAndCopy closes s after a checkpoint, opens it again from dir, and
+// starts a new replica from its full snapshot.
+func reopenAndCopy(t *testing.T, s *StateMachine, dir string) (reopened, copied *StateMachine) {
+	t.Helper()
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	reopened, _ = openSM(t, dir)
+	stream, _ := streamFrom(t, reopened, nil)
+	copied, _ = openSM(t, t.TempDir())
+	if err := copied.RecoverFromSnapshot(bytes.NewReader(stream), make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	return reopened, copied
 }
