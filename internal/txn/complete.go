@@ -329,11 +329,7 @@ func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID stri
 		if idx < 0 || !ok {
 			return fmt.Errorf("group shard %d has no leader", gs)
 		}
-		m := kmsg.NewWriteTxnMarkersRequestMarker()
-		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
-		if seq {
-			txnmarker.SetSeq(&m, rec.Version)
-		}
+		m := marker(s, rec, commit, seq)
 		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 		mt.Topic, mt.Partitions = consumerOffsets, []int32{int32(idx)}
 		m.Topics = append(m.Topics, mt)
@@ -354,6 +350,17 @@ func (c *Coordinator) endGroupOffsets(s shard, rec group.TxnRecord, groupID stri
 		}
 		return nil
 	})
+}
+
+// marker is a prepared transaction's marker, without its partitions; seq
+// adds the transaction's sequence (the prepared record's version).
+func marker(s shard, rec group.TxnRecord, commit, seq bool) kmsg.WriteTxnMarkersRequestMarker {
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
+	if seq {
+		txnmarker.SetSeq(&m, rec.Version)
+	}
+	return m
 }
 
 // consumerOffsets is the internal topic whose partition i is group shard i.
@@ -400,11 +407,7 @@ func (c *Coordinator) writeMarkers(s shard, rec group.TxnRecord, commit, seq boo
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for leader, parts := range byLeader {
-			m := kmsg.NewWriteTxnMarkersRequestMarker()
-			m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = rec.ProducerID, rec.Epoch, commit, int32(s.term)
-			if seq {
-				txnmarker.SetSeq(&m, rec.Version)
-			}
+			m := marker(s, rec, commit, seq)
 			for t, ps := range parts {
 				mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 				mt.Topic, mt.Partitions = t, ps

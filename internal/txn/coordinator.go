@@ -222,18 +222,28 @@ var errNotCoordinator = errors.New("this broker no longer coordinates the transa
 // put stores rec (read at rec.Version) as its next version, if this broker
 // still leads the shard in the term it was read in.
 func (c *Coordinator) put(ctx context.Context, s shard, rec group.TxnRecord) (group.TxnRecord, error) {
-	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+	rec, cmd, ok := c.nextVersion(s, rec)
+	if !ok {
 		return rec, errNotCoordinator
 	}
-	rec.Version++
-	rec.UpdateMs = time.Now().UnixMilli()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.node.ProposeGroup(pctx, s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode()); err != nil {
+	if err := c.node.ProposeGroup(pctx, s.id, cmd); err != nil {
 		return rec, fmt.Errorf("store transaction %q: %w", rec.ID, err)
 	}
 	c.stored(rec)
 	return rec, nil
+}
+
+// nextVersion is rec as its next version and the command that stores it,
+// if this broker still leads the shard in the term rec was read in.
+func (c *Coordinator) nextVersion(s shard, rec group.TxnRecord) (group.TxnRecord, []byte, bool) {
+	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+		return rec, nil, false
+	}
+	rec.Version++
+	rec.UpdateMs = time.Now().UnixMilli()
+	return rec, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode(), true
 }
 
 // stored notes a record written: c.finished keeps an id's completed
@@ -249,12 +259,11 @@ func (c *Coordinator) stored(rec group.TxnRecord) {
 // putAsync proposes rec (read at rec.Version) as its next version and
 // returns it with the wait for the write, or the code to answer.
 func (c *Coordinator) putAsync(s shard, rec group.TxnRecord) (group.TxnRecord, func() error, int16) {
-	if term, leader := c.node.IsLeader(s.id); !leader || term != s.term {
+	rec, cmd, ok := c.nextVersion(s, rec)
+	if !ok {
 		return rec, nil, kerr.NotCoordinator.Code
 	}
-	rec.Version++
-	rec.UpdateMs = time.Now().UnixMilli()
-	wait, err := c.node.ProposeGroupAsync(s.id, group.Command{Txn: &group.TxnCommand{Put: &rec}}.Encode(), 10*time.Second)
+	wait, err := c.node.ProposeGroupAsync(s.id, cmd, 10*time.Second)
 	if err != nil {
 		// The shard's proposal queue is full, or it closed: retried.
 		c.log.Debug().Err(err).Str("transactional_id", rec.ID).Msg("store transaction state")
