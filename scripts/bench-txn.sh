@@ -13,14 +13,18 @@
 # transaction's markers, the records, EndTxn) while the idempotent ones
 # already keep the CPU busy, so the ratio measures that chain's latency;
 # with more producers both runs are bound by the CPU, and the ratio
-# measures what a transactional record costs.
+# measures what a transactional record costs. A transactional producer
+# keeps at most one transaction's records in flight, an idempotent one
+# thousands, so it takes more transactional producers than idempotent ones
+# to load the brokers: the last line compares the best rate of each over
+# all counts, the throughput the cluster reaches with either.
 #
 # Why fresh brokers per phase: on the same cluster, a phase that follows a
 # 20-second full-speed one ran 11-33% slower (docs/BENCHMARKS.md, "A phase
 # after a full-speed one"), so whichever producer ran second was measured
 # on a slower cluster.
 #
-# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producer counts, default "4 16"]
+# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producer counts, default "4 16 32 64"]
 # Ports while it runs: Kafka 29092-29094, Raft 29192/29292/29392, HTTP 29592-29594
 # (BENCH_PORT_BASE moves them: Kafka BASE+1..3, Raft BASE+101/201/301, HTTP BASE+501..503).
 # LONGBOAT_BIN runs that binary instead of building one (to compare two builds);
@@ -30,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 per_txn=${2:-500}
-counts=${3:-4 16}
+counts=${3:-4 16 32 64}
 for producers in $counts; do
 	case $producers in '' | *[!0-9]* | 0) echo "producer counts must be whole numbers above 0, got '$counts'" >&2; exit 2 ;; esac
 done
@@ -80,4 +84,6 @@ echo
 echo "records/s by producer count (ratio: to the mean of the idempotent runs, and to each)"
 printf "%9s %12s %14s %11s %s\n" producers "idem before" transactional "idem after" ratio
 printf "%s\n" "${summary[@]}"
+awk '{ for (i = 2; i <= 4; i++) if (i != 3 && $i > idem) idem = $i; if ($3 > txn) txn = $3 }
+	END { printf "best rate: transactional %.0f, idempotent %.0f records/s, ratio %.2f\n", txn, idem, txn / idem }' < <(printf "%s\n" "${summary[@]}")
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -147,6 +147,9 @@ func benchCmd(args []string) error {
 	if *compare {
 		fmt.Printf("transactional / idempotent throughput: %.2f (to the runs before and after: %.2f, %.2f)\n",
 			bench.Ratio(results[1], bench.Mean(results[0], results[2])), bench.Ratio(results[1], results[0]), bench.Ratio(results[1], results[2]))
+		fmt.Printf("producers: %d. Each transactional producer commits before it begins its next transaction, so it has at most %d records in flight,"+
+			" an idempotent one up to %d; the ratio rises with --producers until both load the brokers (scripts/bench-txn.sh runs several counts)\n",
+			o.Producers, min(o.RecordsPerTxn, bench.MaxBufferedRecords), bench.MaxBufferedRecords)
 	}
 	if *comparePlain != "" {
 		fmt.Printf("secured / plaintext throughput: %.2f\n", bench.Ratio(results[1], results[0]))

@@ -128,7 +128,7 @@ func (o Options) clientOpts() ([]kgo.Opt, error) {
 	opts := append(o.seeds(),
 		kgo.ProducerBatchMaxBytes(int32(max(o.BatchBytes, 1024))),
 		kgo.ProducerLinger(max(o.Linger, 0)),
-		kgo.MaxBufferedRecords(10000), kgo.RecordRetries(10))
+		kgo.MaxBufferedRecords(MaxBufferedRecords), kgo.RecordRetries(10))
 	if !o.Idempotent && !o.Transactional {
 		// franz-go's idempotent producer keeps one request in flight
 		// per broker; only a plain producer takes --in-flight.

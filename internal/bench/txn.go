@@ -13,6 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// MaxBufferedRecords is how many records a producer holds unacknowledged
+// (franz-go's MaxBufferedRecords): an idempotent or plain producer has up
+// to this many in flight, a transactional one at most a transaction's.
+const MaxBufferedRecords = 10000
+
 // DefaultRecordsPerTxn is --records-per-txn's default: the transaction
 // size issue 24's throughput goal is stated at.
 const DefaultRecordsPerTxn = 500
