@@ -24,7 +24,7 @@
 # after a full-speed one"), so whichever producer ran second was measured
 # on a slower cluster.
 #
-# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producer counts, default "4 16 32 64"]
+# Usage: scripts/bench-txn.sh [seconds per producer, default 20] [records per transaction, default 500] [producer counts, default "4 8 16 32 64"]
 # Ports while it runs: Kafka 29092-29094, Raft 29192/29292/29392, HTTP 29592-29594
 # (BENCH_PORT_BASE moves them: Kafka BASE+1..3, Raft BASE+101/201/301, HTTP BASE+501..503).
 # LONGBOAT_BIN runs that binary instead of building one (to compare two builds);
@@ -34,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 per_txn=${2:-500}
-counts=${3:-4 16 32 64}
+counts=${3:-4 8 16 32 64}
 for producers in $counts; do
 	case $producers in '' | *[!0-9]* | 0) echo "producer counts must be whole numbers above 0, got '$counts'" >&2; exit 2 ;; esac
 done
