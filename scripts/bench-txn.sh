@@ -8,16 +8,15 @@
 # phases and to each. Given several producer counts it runs the three
 # phases for each count and ends with a table of them.
 #
-# Why several counts: with few producers each transactional producer waits
-# out its chain of Raft rounds (AddPartitionsToTxn behind the previous
-# transaction's markers, the records, EndTxn) while the idempotent ones
-# already keep the CPU busy, so the ratio measures that chain's latency;
-# with more producers both runs are bound by the CPU, and the ratio
-# measures what a transactional record costs. A transactional producer
-# keeps at most one transaction's records in flight, an idempotent one
-# thousands, so it takes more transactional producers than idempotent ones
-# to load the brokers: the last line compares the best rate of each over
-# all counts, the throughput the cluster reaches with either.
+# Why several counts: a transactional producer begins its next transaction
+# only once EndTxn answered, so it keeps at most one transaction's records
+# in flight and waits out its chain of Raft rounds (AddPartitionsToTxn
+# behind the previous transaction's markers, the records, EndTxn); an
+# idempotent one keeps thousands in flight. With few producers the ratio
+# measures that chain's latency; it rises with the count until the
+# transactional producers load the brokers too. The last line compares the
+# best rate of each kind over all counts: the throughput the cluster
+# reaches with either.
 #
 # Why fresh brokers per phase: on the same cluster, a phase that follows a
 # 20-second full-speed one ran 11-33% slower (docs/BENCHMARKS.md, "A phase
@@ -84,6 +83,6 @@ echo
 echo "records/s by producer count (ratio: to the mean of the idempotent runs, and to each)"
 printf "%9s %12s %14s %11s %s\n" producers "idem before" transactional "idem after" ratio
 printf "%s\n" "${summary[@]}"
-awk '{ for (i = 2; i <= 4; i++) if (i != 3 && $i > idem) idem = $i; if ($3 > txn) txn = $3 }
+awk '{ if ($2 > idem) idem = $2; if ($4 > idem) idem = $4; if ($3 > txn) txn = $3 }
 	END { printf "best rate: transactional %.0f, idempotent %.0f records/s, ratio %.2f\n", txn, idem, txn / idem }' < <(printf "%s\n" "${summary[@]}")
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
